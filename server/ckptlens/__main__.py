@@ -1,0 +1,3 @@
+from ckptlens.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""What a checkpoint holds, as read without its tensor data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class CheckpointError(Exception):
+    """The checkpoint cannot be read. `str(err)` is one line meant for the user."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """The pickle names a global that would execute code on `torch.load`; nothing was run."""
+
+    def __init__(self, message: str, global_name: str) -> None:
+        super().__init__(message)
+        self.global_name = global_name
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    shape: tuple[int, ...]
+    dtype: str  # torch's name without the prefix: "float32", "bfloat16", "int64", "bool", ...
+    device: str = "cpu"  # the storage location recorded in the file ("cpu", "cuda:0", ...)
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """An object in the pickle whose class is not known data (an omegaconf DictConfig, a
+    functools.partial, a user's class): kept as its qualified name, never imported."""
+
+    qualname: str
+
+    def __str__(self) -> str:
+        return f"<{self.qualname}>"
+
+
+@dataclass(frozen=True)
+class CheckpointIndex:
+    path: str  # absolute path of the file or folder that was read
+    format: str  # "torch-zip" | "torch-legacy" | "safetensors" | "hf-sharded" | "hf-folder"
+    state_dict_path: tuple[str, ...]  # dict keys leading to the chosen state_dict; () = the file
+    tensors: dict[str, TensorInfo]  # the chosen state_dict's tensors, in file order
+    hyper_parameters: dict[str, Any] | None = None  # Lightning hparams, rendered as plain data
+    entries: tuple[str, ...] = ()  # top-level keys of the file's dict (() when not a dict)
+    alternatives: tuple[tuple[str, ...], ...] = ()  # other state_dict candidates that were not picked
+    versions: dict[str, str] = field(default_factory=dict)  # e.g. {"pytorch-lightning": "2.6.6"}
+    config: dict[str, Any] | None = None  # config.json beside the weights (HF layout), if any
+    notes: tuple[str, ...] = ()  # one-line remarks worth showing (opaque objects met, ...)
+    size: int = 0  # bytes on disk (sum over shards)
+    mtime_ns: int = 0  # newest mtime among the files read (cache key)

@@ -1,0 +1,1 @@
+"""The static engine: source -> model tree -> predicted state_dict -> comparison -> findings."""

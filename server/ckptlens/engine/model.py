@@ -1,0 +1,56 @@
+"""The predicted state_dict: what `model.state_dict()` would hold, from source alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ckptlens.findings import Finding, SourceRange
+
+Dim = int | None  # None: this dim is unknown
+Shape = tuple[Dim, ...] | None  # None: the whole shape (even the rank) is unknown
+
+
+@dataclass(frozen=True)
+class PredictedTensor:
+    key: str  # full state_dict key, e.g. "encoder.layers.0.fc1.weight"
+    shape: Shape
+    kind: str  # "parameter" | "buffer"
+    origin: SourceRange  # the user's code that explains the tensor (the `self.x = ...` target)
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    path: str  # "" for the root, "encoder.layers.0" for a nested submodule
+    type_name: str  # qualified name when known ("torch.nn.Linear"), else the class name
+    origin: SourceRange  # the `self.x` target that created it (the class name for the root)
+
+
+@dataclass(frozen=True)
+class UnknownPart:
+    """A submodule (or the tail of one) the analysis could not resolve. Keys under `prefix`
+    ("" = the whole model) are unknown: the comparison reports nothing about them."""
+
+    prefix: str
+    reason: str
+    origin: SourceRange
+
+
+@dataclass
+class PredictedStateDict:
+    class_name: str
+    origin: SourceRange  # the class (or factory function) name
+    tensors: dict[str, PredictedTensor] = field(default_factory=dict)  # in state_dict order
+    modules: dict[str, ModuleInfo] = field(default_factory=dict)  # every submodule, by path
+    unknown: list[UnknownPart] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # `information` findings on what is unknown
+    # Prefixes under which this class's weights are conventionally nested by a wrapping model
+    # (transformers' `base_model_prefix`); the comparison may strip them as a `key-prefix`.
+    base_model_prefixes: tuple[str, ...] = ()
+
+    def is_unknown(self, key: str) -> bool:
+        """True when `key` falls under a part of the model that could not be resolved."""
+        for part in self.unknown:
+            if part.prefix == "" or key == part.prefix or key.startswith(part.prefix + "."):
+                return True
+        return False

@@ -1,0 +1,60 @@
+"""Abstract values the interpreter computes with, shared with the layer catalog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ckptlens.engine.model import Shape
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A value the static analysis cannot know. `reason` says why, for the information finding."""
+
+    reason: str = "unknown value"
+
+    def __bool__(self) -> bool:  # guard: truth of an unknown must be asked with is_unknown()
+        raise TypeError("the truth of an Unknown value is unknown; test is_unknown() first")
+
+
+def is_unknown(value: Any) -> bool:
+    return isinstance(value, Unknown)
+
+
+@dataclass(frozen=True)
+class TensorValue:
+    """A tensor (or nn.Parameter) built in the source: its shape and dtype, never its data."""
+
+    shape: Shape
+    dtype: str = "float32"
+    is_parameter: bool = False
+    requires_grad: bool = True
+
+
+def as_dim(value: Any) -> int | None:
+    """An int dim, or None when the value is unknown or not an int."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
+class Unresolvable(Exception):
+    """Raised while building when the structure (which keys exist) depends on an unknown value.
+    The caller turns the module into an unknown part, with `str(err)` as the reason."""
+
+
+def truth(value: Any, what: str) -> bool:
+    """The truth of `value`, or Unresolvable when it is unknown (`what` names it for the user)."""
+    if is_unknown(value):
+        raise Unresolvable(f"{what} is unknown ({value.reason})")
+    return bool(value)
+
+
+def known_int(value: Any, what: str) -> int:
+    """An int needed for structure (a layer count), or Unresolvable."""
+    if is_unknown(value):
+        raise Unresolvable(f"{what} is unknown ({value.reason})")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Unresolvable(f"{what} is not an int ({value!r})")
+    return value
