@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ckptlens.checkpoint import CheckpointIndex
+from ckptlens.checkpoint.index import CheckpointIndex
 from ckptlens.engine.model import PredictedStateDict
+from ckptlens.engine.predict import Analyzer, TargetError, TargetInfo
 from ckptlens.findings import Finding
+
+__all__ = ["Analyzer", "CheckResult", "ConfigError", "KeyMapping", "TargetError", "check", "predict"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,15 @@ class CheckResult:
     mapping: KeyMapping
     predicted: PredictedStateDict
     index: CheckpointIndex
+    comparison: Any = None  # engine.compare.Comparison: matched/total counts, prefix, renames
+
+    @property
+    def fails(self) -> bool:
+        return any(f.fails for f in self.findings)
+
+
+def _analyzer(analyzer: Analyzer | None) -> Analyzer:
+    return analyzer if analyzer is not None else Analyzer()
 
 
 def predict(
@@ -35,20 +48,77 @@ def predict(
     class_name: str,
     *,
     init: Mapping[str, Any] | None = None,
-    config: str | Path | None = None,
+    config: str | Path | Mapping[str, Any] | None = None,
     hyper_parameters: Mapping[str, Any] | None = None,
+    analyzer: Analyzer | None = None,
 ) -> PredictedStateDict:
     """The state_dict `class_name(**init)` in `source` would have, from source alone."""
-    raise NotImplementedError  # filled in by the interpreter
+    engine = _analyzer(analyzer)
+    info = engine.describe(str(source), class_name)
+    kwargs = constructor_arguments(info, init=init, config=_config_data(config), hyper_parameters=hyper_parameters)
+    return engine.predict(str(source), class_name, kwargs, config=_config_data(config))
+
+
+def constructor_arguments(
+    info: TargetInfo,
+    *,
+    init: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+    hyper_parameters: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """SPEC section 3: --init beats --config beats the checkpoint's record beats defaults.
+    (The config object itself is built by the engine from `config`.)"""
+    kwargs: dict[str, Any] = {}
+    if hyper_parameters and info.is_lightning:
+        for key, value in hyper_parameters.items():
+            if key in info.params:
+                kwargs[key] = value
+    for key, value in (init or {}).items():
+        kwargs[key] = value
+    return kwargs
+
+
+def _config_data(config: str | Path | Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    if config is None or isinstance(config, Mapping):
+        return config
+    try:
+        with open(config, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{config}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{config}: cannot read the config: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{config}: the config must be a JSON object")
+    return data
+
+
+class ConfigError(Exception):
+    """The --config file is unusable. `str(err)` is one line for the user."""
 
 
 def check(
     source: str | Path,
     class_name: str,
-    checkpoint: str | Path,
+    checkpoint: str | Path | CheckpointIndex,
     *,
     init: Mapping[str, Any] | None = None,
-    config: str | Path | None = None,
+    config: str | Path | Mapping[str, Any] | None = None,
+    analyzer: Analyzer | None = None,
 ) -> CheckResult:
     """Predict, read the checkpoint, compare: findings and a key mapping."""
-    raise NotImplementedError
+    from ckptlens.checkpoint import read_checkpoint
+    from ckptlens.engine.compare import compare
+
+    engine = _analyzer(analyzer)
+    info = engine.describe(str(source), class_name)
+    index = checkpoint if isinstance(checkpoint, CheckpointIndex) else read_checkpoint(str(checkpoint))
+    config_data = _config_data(config)
+    if config_data is None and index.config is not None and info.config_param is not None:
+        config_data = index.config
+    kwargs = constructor_arguments(info, init=init, config=config_data, hyper_parameters=index.hyper_parameters)
+    predicted = engine.predict(str(source), class_name, kwargs, config=config_data)
+    comparison = compare(predicted, index.tensors)
+    findings = [*predicted.findings, *comparison.findings]
+    findings.sort(key=lambda f: (f.range.file, f.range.start_line, f.range.start_col, f.code))
+    return CheckResult(findings, comparison.mapping, predicted, index, comparison)

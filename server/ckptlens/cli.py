@@ -25,8 +25,108 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("--format", choices=["text", "json"], default="text")
 
+    for name, formats, default, help_text in (
+        ("check", ["text", "json", "sarif"], "text", "does the checkpoint fit the class?"),
+        ("map", ["json", "python", "text"], "json", "a key mapping that makes the checkpoint load"),
+        ("keys", ["text", "json"], "text", "the state_dict the class would have, from source"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("source", metavar="SOURCE.py")
+        p.add_argument("--class", dest="class_name", required=True, metavar="NAME")
+        p.add_argument("--checkpoint", required=name != "keys", metavar="CKPT")
+        p.add_argument("--format", choices=formats, default=default)
+        _model_options(p)
+
     sub.add_parser("lsp", help="the language server, on stdio")
     return parser
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="CONFIG.json", help="a config object for the class, as JSON")
+    p.add_argument(
+        "--init",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a constructor argument (VALUE is a Python literal, otherwise a string); repeatable",
+    )
+
+
+def parse_init(items: list[str]) -> dict[str, Any]:
+    import ast
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--init expects KEY=VALUE, got {item!r}")
+        try:
+            out[key] = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            out[key] = raw
+    return out
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from ckptlens import __version__
+    from ckptlens.api import check
+    from ckptlens.render import check_to_json, check_to_sarif, render_check_text
+
+    result = check(args.source, args.class_name, args.checkpoint, init=parse_init(args.init), config=args.config)
+    if args.format == "json":
+        _print_json(check_to_json(result.findings))
+    elif args.format == "sarif":
+        _print_json(check_to_sarif(result.findings, __version__))
+    else:
+        sys.stdout.write(
+            render_check_text(
+                result.findings,
+                class_name=args.class_name,
+                checkpoint_path=result.index.path,
+                matched=result.comparison.matched,
+                total=result.comparison.total,
+                color=_color(),
+            )
+        )
+    return EXIT_FINDINGS if result.fails else EXIT_OK
+
+
+def _cmd_map(args: argparse.Namespace) -> int:
+    from ckptlens.api import check
+    from ckptlens.engine.mapping_code import render_python
+    from ckptlens.render import map_to_json, render_map_text
+
+    result = check(args.source, args.class_name, args.checkpoint, init=parse_init(args.init), config=args.config)
+    if args.format == "json":
+        _print_json(map_to_json(result.mapping))
+    elif args.format == "python":
+        sys.stdout.write(render_python(result.comparison))
+    else:
+        sys.stdout.write(render_map_text(result.comparison, color=_color()))
+    return EXIT_FINDINGS if result.fails else EXIT_OK
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from ckptlens.api import check, predict
+    from ckptlens.render import keys_to_json, render_keys_text
+
+    init = parse_init(args.init)
+    if args.checkpoint:
+        predicted = check(args.source, args.class_name, args.checkpoint, init=init, config=args.config).predicted
+    else:
+        predicted = predict(args.source, args.class_name, init=init, config=args.config)
+    if args.format == "json":
+        _print_json(keys_to_json(predicted))
+    else:
+        sys.stdout.write(render_keys_text(predicted, color=_color()))
+    return EXIT_OK
+
+
+def _color() -> bool:
+    import os
+
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -37,7 +137,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if args.format == "json":
         _print_json(index_to_json(index))
     else:
-        sys.stdout.write(render_index_text(index, color=sys.stdout.isatty()))
+        sys.stdout.write(render_index_text(index, color=_color()))
     return EXIT_OK
 
 
@@ -52,12 +152,16 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-_COMMANDS = {"inspect": _cmd_inspect, "lsp": _cmd_lsp}
+_COMMANDS = {
+    "check": _cmd_check,
+    "map": _cmd_map,
+    "keys": _cmd_keys,
+    "inspect": _cmd_inspect,
+    "lsp": _cmd_lsp,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ckptlens.checkpoint.index import CheckpointError
-
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -65,11 +169,18 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE if exc.code else EXIT_OK
     try:
         return _COMMANDS[args.command](args)
-    except (UsageError, CheckpointError) as exc:
-        sys.stderr.write(f"ckptlens: error: {_one_line(str(exc))}\n")
-        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - every failure is one line, never a traceback
+        label = "error" if _is_user_error(exc) else f"internal error: {type(exc).__name__}"
+        sys.stderr.write(f"ckptlens: {label}: {_one_line(str(exc))}\n")
+        return EXIT_USAGE
+
+
+def _is_user_error(exc: Exception) -> bool:
+    """Bad usage or unreadable input (exit 2 with its message), as opposed to a bug."""
+    names = {"UsageError", "CheckpointError", "UnsafeCheckpointError", "SourceError", "TargetError", "ConfigError"}
+    return any(cls.__name__ in names and cls.__module__.startswith("ckptlens") for cls in type(exc).__mro__)
 
 
 def _one_line(text: str) -> str:

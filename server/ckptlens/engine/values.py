@@ -13,6 +13,9 @@ class Unknown:
     """A value the static analysis cannot know. `reason` says why, for the information finding."""
 
     reason: str = "unknown value"
+    # True when the value came from something that may have built a module (an unresolved call
+    # or import): assigned to `self.x`, it makes an unknown submodule rather than an attribute.
+    maybe_module: bool = False
 
     def __bool__(self) -> bool:  # guard: truth of an unknown must be asked with is_unknown()
         raise TypeError("the truth of an Unknown value is unknown; test is_unknown() first")

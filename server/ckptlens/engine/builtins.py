@@ -1,0 +1,807 @@
+"""Tables the interpreter consults: Python builtins, library functions, `nn.Module` methods."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ckptlens.engine import catalog
+from ckptlens.engine.objects import (
+    AttrDict,
+    ClassRef,
+    ExternalRef,
+    ModuleValue,
+    ObjectValue,
+    PartialValue,
+    SuperProxy,
+    opaque_module,
+)
+from ckptlens.engine.values import TensorValue, Unknown, is_unknown
+
+if TYPE_CHECKING:
+    from ckptlens.engine.interp import Frame, Interpreter
+
+Builtin = Callable[["Interpreter", list[Any], dict[str, Any], "Frame | None"], Any]
+
+
+def _u(reason: str) -> Unknown:
+    return Unknown(reason)
+
+
+def _known(*values: Any) -> bool:
+    from ckptlens.engine.interp import _plain
+
+    return all(not is_unknown(v) and _plain(v) for v in values)
+
+
+def _pure(fn: Callable[..., Any], name: str) -> Builtin:
+    def run(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+        if not _known(*args, *kwargs.values()):
+            return _u(f"`{name}()` of an unknown value")
+        try:
+            return fn(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - a failing builtin is just an unknown value
+            return _u(f"`{name}()` failed")
+
+    return run
+
+
+def _over_items(fn: Callable[..., Any], name: str, materialize: bool = True) -> Builtin:
+    def run(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+        if not args:
+            return fn()
+        lists = [interp.iterate(a) for a in args]
+        if any(items is None for items in lists):
+            return _u(f"`{name}()` of an unknown iterable")
+        try:
+            result = fn(*lists, **kwargs)
+        except Exception:  # noqa: BLE001
+            return _u(f"`{name}()` failed")
+        return list(result) if materialize and not isinstance(result, (list, tuple, dict, set)) else result
+
+    return run
+
+
+def _b_len(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    value = args[0] if args else None
+    if isinstance(value, ModuleValue):
+        if value.opaque or value.uncertain:
+            return _u("length of a module whose items are unknown")
+        return len(value.params) if value.container in ("ParameterList", "ParameterDict") else len(value.children)
+    if isinstance(value, ObjectValue):
+        return _u("length of an object")
+    items = interp.iterate(value)
+    if items is None:
+        return _u("length of an unknown value")
+    return len(items)
+
+
+def _b_minmax(fn: Callable[..., Any], name: str) -> Builtin:
+    def run(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+        items = args if len(args) > 1 else interp.iterate(args[0]) if args else None
+        if items is None or not _known(*items) or "key" in kwargs:
+            return _u(f"`{name}()` of unknown values")
+        try:
+            return fn(items, **{k: v for k, v in kwargs.items() if k == "default"})
+        except Exception:  # noqa: BLE001
+            return _u(f"`{name}()` failed")
+
+    return run
+
+
+def _b_sum(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    items = interp.iterate(args[0]) if args else None
+    start = args[1] if len(args) > 1 else kwargs.get("start", 0)
+    if items is None or not _known(*items, start):
+        return _u("`sum()` of unknown values")
+    try:
+        return sum(items, start)
+    except Exception:  # noqa: BLE001
+        return _u("`sum()` failed")
+
+
+def _b_range(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if not args or not all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+        bad = next((a for a in args if is_unknown(a)), None)
+        return _u(f"range over an unknown bound ({bad.reason})" if bad is not None else "range over a non-int")
+    try:
+        return range(*args)
+    except (TypeError, ValueError):
+        return _u("invalid range")
+
+
+def _b_list(kind: type) -> Builtin:
+    def run(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+        if not args:
+            return kind()
+        items = interp.iterate(args[0])
+        if items is None:
+            return _u(f"`{kind.__name__}()` of an unknown iterable")
+        if kind is dict:
+            mapping = interp.as_mapping(args[0])
+            if mapping is not None:
+                return {**mapping, **kwargs}
+            try:
+                return {**dict(items), **kwargs}
+            except (TypeError, ValueError):
+                return _u("`dict()` of unknown pairs")
+        if kind in (set, frozenset):
+            try:
+                return kind(items)
+            except TypeError:
+                return _u("unhashable set items")
+        return kind(items)
+
+    return run
+
+
+def _b_dict(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if not args:
+        return dict(kwargs)
+    return _b_list(dict)(interp, args, kwargs, frame)
+
+
+def _b_enumerate(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    items = interp.iterate(args[0]) if args else None
+    start = args[1] if len(args) > 1 else kwargs.get("start", 0)
+    if items is None or not isinstance(start, int):
+        return _u("`enumerate()` of an unknown iterable")
+    return [(i + start, item) for i, item in enumerate(items)]
+
+
+def _b_map(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if len(args) < 2:
+        return _u("map()")
+    lists = [interp.iterate(a) for a in args[1:]]
+    if any(items is None for items in lists):
+        return _u("`map()` over an unknown iterable")
+    return [interp.call(args[0], list(group), {}, None, frame) for group in zip(*lists, strict=False)]  # type: ignore[arg-type]
+
+
+def _b_filter(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    items = interp.iterate(args[1]) if len(args) > 1 else None
+    if items is None:
+        return _u("`filter()` over an unknown iterable")
+    out = []
+    for item in items:
+        keep = interp.truth(item if args[0] is None else interp.call(args[0], [item], {}, None, frame))
+        if keep is None:
+            return _u("`filter()` with an unknown condition")
+        if keep:
+            out.append(item)
+    return out
+
+
+def _b_anyall(which: str) -> Builtin:
+    def run(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+        items = interp.iterate(args[0]) if args else None
+        if items is None:
+            return _u(f"`{which}()` of an unknown iterable")
+        truths = [interp.truth(i) for i in items]
+        if which == "any":
+            if any(t is True for t in truths):
+                return True
+            return _u("`any()` of unknown values") if any(t is None for t in truths) else False
+        if any(t is False for t in truths):
+            return False
+        return _u("`all()` of unknown values") if any(t is None for t in truths) else True
+
+    return run
+
+
+def isinstance_of(interp: Interpreter, value: Any, cls: Any) -> bool | None:
+    from ckptlens.engine.interp import BuiltinRef
+
+    if isinstance(cls, tuple):
+        results = [isinstance_of(interp, value, c) for c in cls]
+        if any(r is True for r in results):
+            return True
+        return None if any(r is None for r in results) else False
+    if is_unknown(value) or is_unknown(cls):
+        return None
+    if isinstance(cls, BuiltinRef):
+        py = PY_TYPES.get(cls.name)
+        if py is None:
+            return None
+        if isinstance(value, (ModuleValue, ObjectValue, TensorValue)):
+            return False
+        return isinstance(value, py)
+    if isinstance(cls, ExternalRef):
+        qual = cls.qualname
+        leaf = qual.split(".")[-1]
+        if qual in ("torch.Tensor", "torch.nn.Parameter", "torch.nn.parameter.Parameter"):
+            if not isinstance(value, TensorValue):
+                return False
+            return value.is_parameter if leaf == "Parameter" else True
+        if not isinstance(value, ModuleValue):
+            return False if isinstance(value, (int, float, str, list, tuple, dict, TensorValue)) else None
+        if leaf == "Module" or leaf == "LightningModule" and value.is_lightning:
+            return True
+        if value.opaque:
+            return None
+        if value.container is not None and leaf in catalog_containers():
+            return value.container == leaf
+        spec = catalog.lookup(qual)
+        if spec is not None and value.spec is not None:
+            return bool(value.spec.qualname == spec.qualname)
+        return False if spec is not None else None
+    if isinstance(cls, ClassRef):
+        klass = value.cls if isinstance(value, (ModuleValue, ObjectValue)) else None
+        if klass is None:
+            return False if not isinstance(value, ModuleValue) or not value.opaque else None
+        return any(k is cls for k in interp.mro(klass))
+    return None
+
+
+def catalog_containers() -> set[str]:
+    return {"Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"}
+
+
+def _b_isinstance(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if len(args) != 2:
+        return _u("isinstance()")
+    result = isinstance_of(interp, args[0], args[1])
+    return _u("isinstance() of an unknown value") if result is None else result
+
+
+def _b_issubclass(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if len(args) == 2 and isinstance(args[0], ClassRef) and isinstance(args[1], ClassRef):
+        return any(k is args[1] for k in interp.mro(args[0]))
+    return _u("issubclass()")
+
+
+def _b_getattr(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if len(args) < 2 or not isinstance(args[1], str):
+        return _u("getattr() with an unknown name")
+    obj, name = args[0], args[1]
+    has = _has(interp, obj, name)
+    if has is False and len(args) > 2:
+        return args[2]
+    if has is None and len(args) > 2:
+        value = interp.getattr(obj, name)
+        return value if not is_unknown(value) else _u(f"`{name}` may be missing")
+    return interp.getattr(obj, name)
+
+
+def _has(interp: Interpreter, obj: Any, name: str) -> bool | None:
+    if is_unknown(obj):
+        return None
+    if isinstance(obj, ObjectValue):
+        if name in obj.attrs:
+            return True
+        if obj.cls is not None:
+            found, _ = interp.class_attr(obj.cls, name)
+            return True if found else False
+        return False
+    if isinstance(obj, ModuleValue):
+        found, _ = obj.member(name)
+        if found or name in obj.attrs:
+            return True
+        if obj.cls is not None and interp.class_attr(obj.cls, name)[0]:
+            return True
+        if obj.opaque:
+            return None
+        return None if obj.spec is None and obj.cls is None else False
+    if isinstance(obj, AttrDict):
+        return name in obj
+    if isinstance(obj, dict):
+        return False
+    return None
+
+
+def _b_hasattr(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if len(args) != 2 or not isinstance(args[1], str):
+        return _u("hasattr()")
+    result = _has(interp, args[0], args[1])
+    return _u(f"whether `{args[1]}` exists is unknown") if result is None else result
+
+
+def _b_setattr(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if len(args) != 3:
+        return None
+    obj, name, value = args
+    if not isinstance(name, str):
+        if isinstance(obj, ModuleValue):
+            obj.opaque = obj.opaque or "an attribute with an unknown name is set on it"
+        return None
+    interp.setattr(obj, name, value, interp._anchor())
+    return None
+
+
+def _b_super(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if len(args) == 2:
+        owner, receiver = args
+    else:
+        f = frame
+        while f is not None and (f.func is None or f.func.owner is None):
+            f = f.parent
+        if f is None or f.func is None:
+            return _u("super() outside a method")
+        owner = f.func.owner
+        params = f.func.node.args
+        first = (params.posonlyargs + params.args)[0].arg if (params.posonlyargs + params.args) else None
+        receiver = f.locals.get(first) if first else None
+    klass = receiver.cls if isinstance(receiver, (ModuleValue, ObjectValue)) else receiver if isinstance(receiver, ClassRef) else None
+    if klass is None or not isinstance(owner, ClassRef):
+        return _u("super() of an unknown class")
+    mro = interp.mro(klass)
+    index = next((i for i, k in enumerate(mro) if k is owner), None)
+    if index is None:
+        return _u("super() outside the class hierarchy")
+    return SuperProxy(receiver, tuple(mro[index + 1 :]))
+
+
+def _b_type(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    value = args[0] if args else None
+    if isinstance(value, (ModuleValue, ObjectValue)) and value.cls is not None:
+        return value.cls
+    if isinstance(value, ModuleValue) and value.spec is not None:
+        return ExternalRef(value.spec.qualname)
+    return _u("type() of a value")
+
+
+def _b_none(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    return None
+
+
+def _b_unknown(name: str) -> Builtin:
+    def run(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+        return _u(f"`{name}()` is not tracked")
+
+    return run
+
+
+def _b_exception(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    return _u("an exception object")
+
+
+def _b_next(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    items = interp.iterate(args[0]) if args else None
+    if items:
+        return items[0]
+    return args[1] if len(args) > 1 else _u("next() of an unknown iterator")
+
+
+def _b_iter(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    items = interp.iterate(args[0]) if args else None
+    return items if items is not None else _u("iter() of an unknown value")
+
+
+def _b_round(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    return _pure(round, "round")(interp, args, kwargs, frame)
+
+
+def _b_int(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if args and isinstance(args[0], TensorValue):
+        return _u("int() of a tensor")
+    return _pure(int, "int")(interp, args, kwargs, frame)
+
+
+PY_TYPES: dict[str, Any] = {
+    "int": int, "float": float, "str": str, "bool": bool, "list": list, "tuple": tuple,
+    "dict": dict, "set": set, "frozenset": frozenset, "type": type,
+}
+
+BUILTINS: dict[str, Builtin] = {
+    "range": _b_range, "len": _b_len, "int": _b_int, "float": _pure(float, "float"),
+    "bool": lambda i, a, k, f: (i.truth(a[0]) if i.truth(a[0]) is not None else _u("bool() of an unknown value")) if a else False,
+    "str": _pure(str, "str"), "abs": _pure(abs, "abs"), "round": _b_round,
+    "min": _b_minmax(min, "min"), "max": _b_minmax(max, "max"), "sum": _b_sum,
+    "divmod": _pure(divmod, "divmod"), "pow": _pure(pow, "pow"), "list": _b_list(list),
+    "tuple": _b_list(tuple), "set": _b_list(set), "frozenset": _b_list(frozenset), "dict": _b_dict,
+    "sorted": _over_items(lambda items, **kw: sorted(items, **{k: v for k, v in kw.items() if k == "reverse"}), "sorted"),
+    "reversed": _over_items(lambda items: list(reversed(items)), "reversed"),
+    "enumerate": _b_enumerate, "zip": _over_items(lambda *ls, **kw: list(zip(*ls, strict=False)), "zip"),
+    "map": _b_map, "filter": _b_filter, "any": _b_anyall("any"), "all": _b_anyall("all"),
+    "isinstance": _b_isinstance, "issubclass": _b_issubclass, "getattr": _b_getattr,
+    "hasattr": _b_hasattr, "setattr": _b_setattr, "super": _b_super, "type": _b_type,
+    "print": _b_none, "iter": _b_iter, "next": _b_next, "callable": _b_unknown("callable"),
+    "repr": _pure(repr, "repr"), "format": _pure(format, "format"), "chr": _pure(chr, "chr"),
+    "ord": _pure(ord, "ord"), "hex": _pure(hex, "hex"), "bin": _pure(bin, "bin"),
+    "id": _b_unknown("id"), "hash": _b_unknown("hash"), "vars": _b_unknown("vars"),
+    "open": _b_unknown("open"), "input": _b_unknown("input"), "object": lambda i, a, k, f: ObjectValue(None),
+    "NotImplementedError": _b_exception, "ValueError": _b_exception, "TypeError": _b_exception,
+    "KeyError": _b_exception, "RuntimeError": _b_exception, "AssertionError": _b_exception,
+    "Exception": _b_exception, "AttributeError": _b_exception, "IndexError": _b_exception,
+    "ImportError": _b_exception, "ModuleNotFoundError": _b_exception,
+}
+
+
+# ---------------------------------------------------------------- library functions
+
+
+def _deepcopy(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    return copy.deepcopy(args[0]) if args else None
+
+
+def _partial(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    return PartialValue(args[0], tuple(args[1:]), kwargs) if args else _u("partial()")
+
+
+def _namespace(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    return ObjectValue(None, dict(kwargs))
+
+
+def _replace(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    if args and isinstance(args[0], ObjectValue):
+        return ObjectValue(args[0].cls, {**args[0].attrs, **kwargs})
+    return _u("dataclasses.replace() of an unknown object")
+
+
+def _norm_dim(dim: Any, rank: int) -> int | None:
+    if dim is None:
+        return None
+    if not isinstance(dim, int):
+        return -2
+    return dim + rank if dim < 0 else dim
+
+
+def _norm_shape(shape: tuple[int | None, ...] | None, dim: Any) -> tuple[int | None, ...] | None:
+    if shape is None:
+        return None
+    d = _norm_dim(dim, len(shape))
+    if d is None:
+        return ()
+    if d == -2:
+        return None
+    return tuple(s if i == d else 1 for i, s in enumerate(shape))
+
+
+def _module_arg(args: list[Any], kwargs: dict[str, Any]) -> tuple[ModuleValue | None, str, Any]:
+    module = args[0] if args else kwargs.get("module")
+    name = args[1] if len(args) > 1 else kwargs.get("name", "weight")
+    dim = args[2] if len(args) > 2 else kwargs.get("dim", 0)
+    return (module if isinstance(module, ModuleValue) else None), name, dim
+
+
+def _weight_norm_old(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    module, name, dim = _module_arg(args, kwargs)
+    if module is None or module.opaque or not isinstance(name, str):
+        return args[0] if args else _u("weight_norm of an unknown module")
+    weight = module.params.get(name)
+    if weight is None:
+        module.opaque = f"weight_norm on `{name}`, which it does not have"
+        return module
+    del module.params[name]
+    module.params[f"{name}_g"] = TensorValue(_norm_shape(weight.shape, dim), weight.dtype, True)
+    module.params[f"{name}_v"] = TensorValue(weight.shape, weight.dtype, True)
+    return module
+
+
+def _parametrize(module: ModuleValue, name: str, originals: list[TensorValue], inner_buffers: dict[str, TensorValue]) -> None:
+    del module.params[name]
+    holder = module.children.get("parametrizations")
+    if not isinstance(holder, ModuleValue):
+        holder = ModuleValue(type_name="torch.nn.ModuleDict", container="ModuleDict", origin=module.origin)
+        module.children["parametrizations"] = holder
+    plist = ModuleValue(type_name="torch.nn.utils.parametrize.ParametrizationList", origin=module.origin)
+    if len(originals) == 1:
+        plist.params["original"] = originals[0]
+    else:
+        for i, tensor in enumerate(originals):
+            plist.params[f"original{i}"] = tensor
+    inner = ModuleValue(type_name="parametrization", origin=module.origin)
+    inner.buffers.update(inner_buffers)
+    plist.children["0"] = inner
+    holder.children[name] = plist
+
+
+def _weight_norm_new(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    module, name, dim = _module_arg(args, kwargs)
+    if module is None or module.opaque or not isinstance(name, str) or name not in module.params:
+        return args[0] if args else _u("weight_norm of an unknown module")
+    weight = module.params[name]
+    assert weight is not None
+    g = TensorValue(_norm_shape(weight.shape, dim), weight.dtype, True)
+    _parametrize(module, name, [g, TensorValue(weight.shape, weight.dtype, True)], {})
+    return module
+
+
+def _spectral_dims(module: ModuleValue, weight: TensorValue, dim: Any) -> tuple[int | None, int | None] | None:
+    if weight.shape is None:
+        return None
+    if dim is None:
+        dim = 1 if "ConvTranspose" in module.type_name else 0
+    d = _norm_dim(dim, len(weight.shape))
+    if d is None or d < 0:
+        return None
+    h = weight.shape[d]
+    rest = [s for i, s in enumerate(weight.shape) if i != d]
+    w: int | None = 1
+    for s in rest:
+        w = None if s is None or w is None else w * s
+    return h, w
+
+
+def _spectral_norm_old(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    module = args[0] if args else kwargs.get("module")
+    name = args[1] if len(args) > 1 else kwargs.get("name", "weight")
+    dim = args[4] if len(args) > 4 else kwargs.get("dim")
+    if not isinstance(module, ModuleValue) or module.opaque or name not in module.params:
+        return module
+    weight = module.params.pop(name)
+    assert weight is not None
+    dims = _spectral_dims(module, weight, dim)
+    module.params[f"{name}_orig"] = weight
+    h, w = dims if dims is not None else (None, None)
+    module.buffers[f"{name}_u"] = TensorValue((h,))
+    module.buffers[f"{name}_v"] = TensorValue((w,))
+    module.attrs[name] = TensorValue(weight.shape, weight.dtype)
+    return module
+
+
+def _spectral_norm_new(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    module = args[0] if args else kwargs.get("module")
+    name = args[1] if len(args) > 1 else kwargs.get("name", "weight")
+    dim = args[4] if len(args) > 4 else kwargs.get("dim")
+    if not isinstance(module, ModuleValue) or module.opaque or name not in module.params:
+        return module
+    weight = module.params[name]
+    assert weight is not None
+    dims = _spectral_dims(module, weight, dim)
+    h, w = dims if dims is not None else (None, None)
+    _parametrize(module, name, [TensorValue(weight.shape, weight.dtype, True)], {"_u": TensorValue((h,)), "_v": TensorValue((w,))})
+    return module
+
+
+def _passthrough(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    return args[0] if args else None
+
+
+def _unknown_value(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    return _u("a value read from the environment")
+
+
+def _torch_size(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    items = interp.iterate(args[0]) if args else []
+    return tuple(items) if items is not None else _u("torch.Size of unknown dims")
+
+
+def _compile(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    # torch.compile wraps the module in an OptimizedModule whose state_dict nests it under
+    # `_orig_mod.`.
+    module = args[0] if args else kwargs.get("model")
+    if not isinstance(module, ModuleValue):
+        return _u("torch.compile of an unknown value")
+    wrapper = ModuleValue(type_name="torch._dynamo.eval_frame.OptimizedModule", origin=module.origin)
+    wrapper.children["_orig_mod"] = module
+    return wrapper
+
+
+EXTERNAL_CALLS: dict[str, Callable[[Interpreter, list[Any], dict[str, Any]], Any]] = {
+    "copy.deepcopy": _deepcopy, "copy.copy": lambda i, a, k: copy.copy(a[0]) if a else None,
+    "functools.partial": _partial, "argparse.Namespace": _namespace,
+    "types.SimpleNamespace": _namespace, "dataclasses.replace": _replace,
+    "torch.nn.utils.weight_norm": _weight_norm_old,
+    "torch.nn.utils.parametrizations.weight_norm": _weight_norm_new,
+    "torch.nn.utils.spectral_norm": _spectral_norm_old,
+    "torch.nn.utils.spectral_norm.spectral_norm": _spectral_norm_old,
+    "torch.nn.utils.parametrizations.spectral_norm": _spectral_norm_new,
+    "torch.Size": _torch_size, "torch.compile": _compile,
+    "os.getenv": _unknown_value, "os.environ.get": _unknown_value,
+    "typing.cast": lambda i, a, k: a[1] if len(a) > 1 else None,
+    "collections.OrderedDict": lambda i, a, k: _b_dict(i, a, k, None),
+    "typing.OrderedDict": lambda i, a, k: _b_dict(i, a, k, None),
+    "collections.defaultdict": lambda i, a, k: {},
+    "torch.jit.script": _passthrough, "torch.jit.trace": _passthrough,
+    "torch.nn.utils.remove_weight_norm": _passthrough,
+}
+
+
+# ---------------------------------------------------------------- nn.Module methods
+
+ModuleMethod = Callable[["Interpreter", ModuleValue, list[Any], dict[str, Any], "Frame | None"], Any]
+
+
+def _arg(args: list[Any], kwargs: dict[str, Any], index: int, name: str, default: Any = None) -> Any:
+    if len(args) > index:
+        return args[index]
+    return kwargs.get(name, default)
+
+
+def _m_add_module(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    name, value = _arg(args, kwargs, 0, "name"), _arg(args, kwargs, 1, "module")
+    if not isinstance(name, str):
+        module.opaque = module.opaque or "a submodule is added under an unknown name"
+        return None
+    interp.module_setattr(module, name, value if value is not None else None, interp._anchor())
+    if value is None:
+        module.children[name] = None
+    return None
+
+
+def _m_register_buffer(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    name = _arg(args, kwargs, 0, "name")
+    tensor = _arg(args, kwargs, 1, "tensor")
+    persistent = _arg(args, kwargs, 2, "persistent", True)
+    if not isinstance(name, str):
+        module.opaque = module.opaque or "a buffer is registered under an unknown name"
+        return None
+    module.remove_member(name)
+    if is_unknown(persistent):
+        module.uncertain[name] = f"whether buffer `{name}` is persistent is unknown"
+        return None
+    if tensor is None:
+        module.buffers[name] = None
+    elif isinstance(tensor, TensorValue):
+        module.buffers[name] = TensorValue(tensor.shape, tensor.dtype)
+    else:
+        module.buffers[name] = TensorValue(None)
+    if not persistent:
+        module.non_persistent.add(name)
+    anchor = interp._anchor()
+    if anchor is not None:
+        module.tensor_origins[name] = anchor
+    return None
+
+
+def _m_register_parameter(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    name = _arg(args, kwargs, 0, "name")
+    param = _arg(args, kwargs, 1, "param")
+    if not isinstance(name, str):
+        module.opaque = module.opaque or "a parameter is registered under an unknown name"
+        return None
+    module.remove_member(name)
+    if param is None:
+        module.params[name] = None
+    elif isinstance(param, TensorValue):
+        module.params[name] = TensorValue(param.shape, param.dtype, True)
+    else:
+        module.params[name] = TensorValue(None, "float32", True)
+    anchor = interp._anchor()
+    if anchor is not None:
+        module.tensor_origins[name] = anchor
+    return None
+
+
+def _m_append(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if module.container not in ("ModuleList", "Sequential", "ParameterList"):
+        return _u("append on a module")
+    table = module.params if module.container == "ParameterList" else module.children
+    interp._add_item(module, str(len(table) + len(module.uncertain)), args[0] if args else None)
+    return module
+
+
+def _m_extend(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    items = interp.iterate(args[0]) if args else []
+    if items is None:
+        module.opaque = module.opaque or "it is extended by an unknown iterable"
+        return module
+    for item in items:
+        _m_append(interp, module, [item], {}, frame)
+    return module
+
+
+def _m_insert(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if len(args) != 2 or not isinstance(args[0], int) or module.container != "ModuleList":
+        module.opaque = module.opaque or "an item is inserted at an unknown place"
+        return None
+    values = list(module.children.values())
+    values.insert(args[0], args[1] if isinstance(args[1], ModuleValue) else opaque_module("?", "not a module"))
+    module.children = {str(i): v for i, v in enumerate(values)}
+    return None
+
+
+def _m_update(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if module.container not in ("ModuleDict", "ParameterDict"):
+        return None
+    mapping = interp.as_mapping(args[0]) if args else kwargs
+    if mapping is None:
+        items = interp.iterate(args[0]) if args else None
+        if items is None:
+            module.opaque = module.opaque or "it is updated from unknown items"
+            return None
+        mapping = dict(items)
+    for name, value in mapping.items():
+        interp._add_item(module, str(name), value)
+    return None
+
+
+def _walk_modules(module: ModuleValue, prefix: str = "") -> list[tuple[str, ModuleValue]]:
+    out = [(prefix, module)]
+    for name, child in module.children.items():
+        if child is not None:
+            out.extend(_walk_modules(child, f"{prefix}.{name}" if prefix else name))
+    return out
+
+
+def _m_children(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if module.opaque:
+        return _u(module.opaque, )
+    return [c for c in module.children.values() if c is not None]
+
+
+def _m_named_children(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if module.opaque:
+        return _u(module.opaque)
+    return [(n, c) for n, c in module.children.items() if c is not None]
+
+
+def _m_modules(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    walked = _walk_modules(module)
+    if any(m.opaque for _, m in walked):
+        return _u("the module tree has unknown parts")
+    return [m for _, m in walked]
+
+
+def _m_parameters(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    walked = _walk_modules(module)
+    if any(m.opaque for _, m in walked):
+        return _u("the module tree has unknown parts")
+    return [t for _, m in walked for t in m.params.values() if t is not None]
+
+
+def _m_self(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    return module
+
+
+def _m_none(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    return None
+
+
+def _m_get_submodule(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    target = _arg(args, kwargs, 0, "target")
+    if not isinstance(target, str):
+        return _u("get_submodule of an unknown name")
+    node: Any = module
+    for part in target.split(".") if target else []:
+        node = interp.module_getattr(node, part) if isinstance(node, ModuleValue) else _u("no such submodule")
+    return node
+
+
+def _m_save_hyperparameters(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    hparams = module.attrs.get("hparams")
+    if not isinstance(hparams, AttrDict):
+        hparams = AttrDict()
+        module.attrs["hparams"] = hparams
+    ignore = kwargs.get("ignore") or []
+    if isinstance(ignore, str):
+        ignore = [ignore]
+    ignore = set(ignore) if isinstance(ignore, (list, tuple, set)) else set()
+    names = [a for a in args if isinstance(a, str)]
+    given = [a for a in args if not isinstance(a, str)]
+    for value in given:
+        mapping = interp.as_mapping(value)
+        if mapping is not None:
+            hparams.update(mapping)
+        return None
+    init_frame = frame
+    while init_frame is not None and init_frame.func is None:
+        init_frame = init_frame.parent
+    if init_frame is None or init_frame.func is None:
+        return None
+    spec = init_frame.func.node.args
+    params = [p.arg for p in [*spec.posonlyargs, *spec.args, *spec.kwonlyargs]][1:]
+    for name in params:
+        if name in ignore or (names and name not in names):
+            continue
+        if name in init_frame.locals:
+            hparams[name] = init_frame.locals[name]
+    if spec.kwarg is not None and not names:
+        extra = init_frame.locals.get(spec.kwarg.arg)
+        if isinstance(extra, dict):
+            hparams.update({k: v for k, v in extra.items() if k not in ignore})
+    return None
+
+
+def _m_to(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    return module
+
+
+MODULE_METHODS: dict[str, ModuleMethod] = {
+    "add_module": _m_add_module, "register_module": _m_add_module,
+    "register_buffer": _m_register_buffer, "register_parameter": _m_register_parameter,
+    "append": _m_append, "extend": _m_extend, "insert": _m_insert, "update": _m_update,
+    "children": _m_children, "named_children": _m_named_children, "modules": _m_modules,
+    "parameters": _m_parameters, "get_submodule": _m_get_submodule,
+    "save_hyperparameters": _m_save_hyperparameters,
+    "to": _m_to, "cuda": _m_self, "cpu": _m_self, "float": _m_self, "double": _m_self,
+    "half": _m_self, "bfloat16": _m_self, "train": _m_self, "eval": _m_self,
+    "requires_grad_": _m_self, "apply": _m_self, "type": _m_self, "share_memory": _m_self,
+    "zero_grad": _m_none, "post_init": _m_none, "init_weights": _m_none, "tie_weights": _m_none,
+    "reset_parameters": _m_none, "freeze": _m_none, "unfreeze": _m_none,
+    "flatten_parameters": _m_none, "_init_weights": _m_none,
+}
+
+__all__ = ["BUILTINS", "EXTERNAL_CALLS", "MODULE_METHODS", "catalog"]

@@ -1,0 +1,1934 @@
+"""The abstract interpreter: runs a class's `__init__` over abstract values, never executing it.
+
+Values are Python literals and containers, `Unknown`, `TensorValue`, `ModuleValue` (a module
+under construction) and references to code (`ClassRef`, `FunctionRef`, `ExternalRef`). Library
+layers come from the layer catalog; user classes and helpers are interpreted from source.
+Whatever cannot be known becomes `Unknown` and flows on silently; structure that depends on it
+becomes an opaque (unknown) part of the model.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import math
+import operator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ckptlens.engine import catalog, tensors
+from ckptlens.engine.loader import Loader, SourceError, SourceFile
+from ckptlens.engine.objects import (
+    AttrDict,
+    BoundMethod,
+    ClassRef,
+    ExternalRef,
+    FunctionRef,
+    ModuleNamespace,
+    ModuleValue,
+    ObjectValue,
+    PartialValue,
+    SuperProxy,
+    opaque_module,
+)
+from ckptlens.engine.values import TensorValue, Unknown, Unresolvable, is_unknown
+from ckptlens.findings import SourceRange
+
+MAX_STEPS = 400_000
+MAX_DEPTH = 48
+MAX_SEQUENCE = 100_000
+
+# Libraries known by name: their objects are ExternalRefs, resolved through the catalog and the
+# tables below, never through their source.
+SYMBOLIC_ROOTS = frozenset(
+    {
+        "torch", "lightning", "pytorch_lightning", "lightning_fabric", "torchmetrics", "math",
+        "typing", "typing_extensions", "collections", "dataclasses", "functools", "copy",
+        "itertools", "os", "sys", "warnings", "logging", "abc", "enum", "numpy", "re", "json",
+        "pathlib", "inspect", "operator", "random", "time", "argparse", "__future__", "types",
+    }
+)
+
+MODULE_BASES = {
+    "torch.nn.Module", "torch.nn.modules.module.Module", "torch.nn.modules.Module",
+}
+LIGHTNING_BASES = {
+    "lightning.LightningModule", "lightning.pytorch.LightningModule",
+    "lightning.pytorch.core.LightningModule", "lightning.pytorch.core.module.LightningModule",
+    "pytorch_lightning.LightningModule", "pytorch_lightning.core.LightningModule",
+    "pytorch_lightning.core.module.LightningModule", "pytorch_lightning.core.lightning.LightningModule",
+}
+CONTAINERS = {"Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"}
+
+# Pure functions of the standard library that are safe to apply to known arguments.
+PURE_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "math.sqrt": math.sqrt, "math.ceil": math.ceil, "math.floor": math.floor, "math.log": math.log,
+    "math.log2": math.log2, "math.log10": math.log10, "math.exp": math.exp, "math.pow": math.pow,
+    "math.prod": math.prod, "math.gcd": math.gcd, "math.isqrt": math.isqrt, "math.trunc": math.trunc,
+    "math.fabs": math.fabs, "math.cos": math.cos, "math.sin": math.sin, "math.lcm": math.lcm,
+    "operator.mul": operator.mul, "operator.add": operator.add,
+}
+CONSTANTS: dict[str, Any] = {"math.pi": math.pi, "math.e": math.e, "math.inf": math.inf}
+NO_EFFECT_PREFIXES = ("torch.nn.init.", "warnings.", "logging.", "print")
+
+
+class Budget(Exception):
+    """The step or depth limit was reached: the analysis stops instead of hanging."""
+
+
+class _Return(Exception):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _Break(Exception):
+    pass
+
+
+class _Continue(Exception):
+    pass
+
+
+class _Raised(Exception):
+    """The interpreted code raises: this path does not build anything."""
+
+
+def _unknown(reason: str, maybe_module: bool = False) -> Unknown:
+    return Unknown(reason, maybe_module)
+
+
+# ---------------------------------------------------------------- scopes and frames
+
+
+class ModuleScope:
+    """A user module: its top-level definitions, evaluated lazily by name."""
+
+    def __init__(self, interp: Interpreter, source: SourceFile, name: str) -> None:
+        self.interp = interp
+        self.source = source
+        self.name = name
+        self.values: dict[str, Any] = {}
+        self.defs: dict[str, list[ast.stmt]] = {}
+        self._evaluating: set[str] = set()
+        self._index(source.tree.body)
+
+    def _index(self, body: Sequence[ast.stmt]) -> None:
+        for stmt in body:
+            names: list[str] = []
+            if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                names = [stmt.name]
+            elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                names = [(a.asname or a.name).split(".")[0] for a in stmt.names if a.name != "*"]
+                if isinstance(stmt, ast.ImportFrom) and any(a.name == "*" for a in stmt.names):
+                    self.defs.setdefault("*", []).append(stmt)
+            elif isinstance(stmt, ast.Assign):
+                for target in stmt.targets:
+                    names.extend(_target_names(target))
+            elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)) and isinstance(stmt.target, ast.Name):
+                names = [stmt.target.id]
+            elif isinstance(stmt, ast.If):
+                if _is_type_checking(stmt.test):
+                    continue
+                self._index(stmt.body)
+                self._index(stmt.orelse)
+            elif isinstance(stmt, ast.Try):
+                self._index(stmt.body)
+                for handler in stmt.handlers:
+                    self._index(handler.body)
+            for name in names:
+                self.defs.setdefault(name, []).append(stmt)
+
+    def lookup(self, name: str) -> tuple[bool, Any]:
+        if name in self.values:
+            return True, self.values[name]
+        stmts = self.defs.get(name)
+        if not stmts:
+            for star in self.defs.get("*", []):
+                found, value = self.interp.star_import_lookup(self, star, name)  # type: ignore[arg-type]
+                if found:
+                    self.values[name] = value
+                    return True, value
+            return False, None
+        if name in self._evaluating:
+            return True, _unknown(f"`{name}` is defined in terms of itself")
+        self._evaluating.add(name)
+        try:
+            value = self.interp.eval_global(self, stmts[0] if len(stmts) == 1 else _first_def(stmts), name)
+        finally:
+            self._evaluating.discard(name)
+        self.values[name] = value
+        return True, value
+
+
+def _first_def(stmts: list[ast.stmt]) -> ast.stmt:
+    # A name bound in a try body and again in its except handler: the try body wins (the import
+    # that works); otherwise the last plain binding at top level wins, as at run time.
+    for stmt in stmts:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.ClassDef, ast.FunctionDef)):
+            return stmt
+    return stmts[-1]
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _target_names(target: ast.expr) -> list[str]:
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        out: list[str] = []
+        for elt in target.elts:
+            out.extend(_target_names(elt.value if isinstance(elt, ast.Starred) else elt))
+        return out
+    return []
+
+
+@dataclass
+class Frame:
+    scope: ModuleScope
+    locals: dict[str, Any] = field(default_factory=dict)
+    parent: Frame | None = None  # enclosing function frame (closures, comprehensions)
+    func: FunctionRef | None = None
+    cls_body: ClassRef | None = None
+
+    def lookup(self, name: str) -> tuple[bool, Any]:
+        frame: Frame | None = self
+        while frame is not None:
+            if name in frame.locals:
+                return True, frame.locals[name]
+            frame = frame.parent
+        return self.scope.lookup(name)
+
+
+# ---------------------------------------------------------------- the interpreter
+
+
+class Interpreter:
+    def __init__(self, loader: Loader) -> None:
+        self.loader = loader
+        self.scopes: dict[str, ModuleScope] = {}
+        self.steps = 0
+        self.depth = 0
+        self.anchors: list[SourceRange] = []
+        self.current_source: SourceFile | None = None
+
+    # -- entry points
+
+    def scope_for(self, path: str, name: str | None = None) -> ModuleScope:
+        source = self.loader.load(path)
+        scope = self.scopes.get(source.path)
+        if scope is None or scope.source is not source:
+            scope = ModuleScope(self, source, name or source.path)
+            self.scopes[source.path] = scope
+        return scope
+
+    def tick(self) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise Budget(f"the analysis stopped after {MAX_STEPS} steps")
+
+    # -- globals and imports
+
+    def eval_global(self, scope: ModuleScope, stmt: ast.stmt, name: str) -> Any:
+        frame = Frame(scope)
+        if isinstance(stmt, ast.ClassDef):
+            return ClassRef(stmt, scope, f"{scope.name}.{stmt.name}")
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return self._decorate_function(FunctionRef(stmt, scope), stmt, frame)
+        if isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                bound = (alias.asname or alias.name).split(".")[0]
+                if bound != name:
+                    continue
+                if alias.asname:
+                    return self.import_module(alias.name, scope.source.path, 0)
+                return self.import_module(alias.name.split(".")[0], scope.source.path, 0)
+        if isinstance(stmt, ast.ImportFrom):
+            for alias in stmt.names:
+                if (alias.asname or alias.name) == name:
+                    return self.import_from(stmt.module or "", alias.name, scope.source.path, stmt.level)
+        try:
+            self.exec_block([stmt], frame)
+        except (_Raised, _Return, _Break, _Continue):
+            pass
+        except Budget:
+            raise
+        except RecursionError:
+            return _unknown(f"`{name}` is too deeply nested")
+        return frame.locals.get(name, _unknown(f"module-level `{name}` could not be evaluated"))
+
+    def import_module(self, dotted: str, from_file: str, level: int) -> Any:
+        if level == 0 and dotted.split(".")[0] in SYMBOLIC_ROOTS:
+            return ExternalRef(dotted)
+        path = self.loader.find_module(dotted, from_file, level)
+        if path is None:
+            return _unknown(f"cannot find module `{'.' * level}{dotted}`", maybe_module=True)
+        try:
+            return ModuleNamespace(self.scope_for(path, dotted or path))
+        except SourceError as exc:
+            return _unknown(str(exc), maybe_module=True)
+
+    def import_from(self, module: str, name: str, from_file: str, level: int) -> Any:
+        if level == 0 and module.split(".")[0] in SYMBOLIC_ROOTS:
+            return ExternalRef(f"{module}.{name}")
+        base = self.import_module(module, from_file, level)
+        if isinstance(base, ModuleNamespace):
+            found, value = base.scope.lookup(name)
+            if found:
+                return value
+            # `from pkg import submodule`
+            sub = self.loader.find_module(name, base.scope.source.path, 1)
+            if sub is not None:
+                try:
+                    return ModuleNamespace(self.scope_for(sub, f"{module}.{name}"))
+                except SourceError as exc:
+                    return _unknown(str(exc), maybe_module=True)
+            return _unknown(f"`{name}` is not defined in `{'.' * level}{module}`", maybe_module=True)
+        if is_unknown(base):
+            return _unknown(f"cannot resolve `from {'.' * level}{module} import {name}`", maybe_module=True)
+        return _unknown(f"cannot resolve `{name}`", maybe_module=True)
+
+    def star_import_lookup(self, scope: ModuleScope, stmt: ast.ImportFrom, name: str) -> tuple[bool, Any]:
+        module = stmt.module or ""
+        if stmt.level == 0 and module.split(".")[0] in SYMBOLIC_ROOTS:
+            if module in ("torch.nn", "torch"):
+                ref = ExternalRef(f"{module}.{name}")
+                if catalog.lookup(ref.qualname) is not None:
+                    return True, ref
+            return False, None
+        base = self.import_module(module, scope.source.path, stmt.level)
+        if isinstance(base, ModuleNamespace) and base.scope is not scope:
+            return base.scope.lookup(name)
+        return False, None
+
+    # -- statements
+
+    def exec_block(self, body: Sequence[ast.stmt], frame: Frame) -> None:
+        for stmt in body:
+            self.exec_stmt(stmt, frame)
+
+    def exec_stmt(self, stmt: ast.stmt, frame: Frame) -> None:
+        self.tick()
+        anchor = self._anchor_for(stmt, frame)
+        if anchor is not None:
+            self.anchors.append(anchor)
+        try:
+            self._exec(stmt, frame)
+        finally:
+            if anchor is not None:
+                self.anchors.pop()
+
+    def _anchor_for(self, stmt: ast.stmt, frame: Frame) -> SourceRange | None:
+        """The code a module created by this statement is attributed to: the `self.x` target."""
+        if "self" not in frame.locals or not isinstance(frame.locals.get("self"), ModuleValue):
+            return None
+        source = frame.scope.source
+        if isinstance(stmt, ast.Assign | ast.AnnAssign):
+            target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
+            if isinstance(target, (ast.Attribute, ast.Subscript)):
+                return source.range_of(target)
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+            func = stmt.value.func
+            if isinstance(func, ast.Attribute):
+                if isinstance(func.value, ast.Name) and func.value.id == "self":
+                    return source.range_of(stmt.value)
+                return source.range_of(func.value)
+            if isinstance(func, ast.Name) and func.id == "setattr":
+                return source.range_of(stmt.value)
+        return None
+
+    def _exec(self, stmt: ast.stmt, frame: Frame) -> None:
+        if isinstance(stmt, ast.Expr):
+            self.eval(stmt.value, frame)
+        elif isinstance(stmt, ast.Assign):
+            value = self.eval(stmt.value, frame)
+            for target in stmt.targets:
+                self.assign(target, value, frame)
+        elif isinstance(stmt, ast.AnnAssign):
+            if stmt.value is not None:
+                self.assign(stmt.target, self.eval(stmt.value, frame), frame)
+        elif isinstance(stmt, ast.AugAssign):
+            current = self.eval(_load(stmt.target), frame)
+            value = self.binop(stmt.op, current, self.eval(stmt.value, frame), inplace=True)
+            self.assign(stmt.target, value, frame)
+        elif isinstance(stmt, ast.If):
+            self.exec_if(stmt, frame)
+        elif isinstance(stmt, ast.For):
+            self.exec_for(stmt, frame)
+        elif isinstance(stmt, ast.While):
+            self.exec_while(stmt, frame)
+        elif isinstance(stmt, ast.Return):
+            raise _Return(self.eval(stmt.value, frame) if stmt.value is not None else None)
+        elif isinstance(stmt, ast.Break):
+            raise _Break()
+        elif isinstance(stmt, ast.Continue):
+            raise _Continue()
+        elif isinstance(stmt, ast.Raise):
+            raise _Raised()
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            func = FunctionRef(stmt, frame.scope, closure=frame)
+            frame.locals[stmt.name] = self._decorate_function(func, stmt, frame)
+        elif isinstance(stmt, ast.ClassDef):
+            frame.locals[stmt.name] = ClassRef(stmt, frame.scope, f"{frame.scope.name}.{stmt.name}")
+        elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+            for item in stmt.items:
+                value = self.eval(item.context_expr, frame)
+                if item.optional_vars is not None:
+                    self.assign(item.optional_vars, value, frame)
+            self.exec_block(stmt.body, frame)
+        elif isinstance(stmt, ast.Try):
+            try:
+                self.exec_block(stmt.body, frame)
+            except _Raised:
+                if stmt.handlers:
+                    self.exec_block(stmt.handlers[0].body, frame)
+                else:
+                    raise
+            self.exec_block(stmt.orelse, frame)
+            self.exec_block(stmt.finalbody, frame)
+        elif isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                name = alias.asname or alias.name.split(".")[0]
+                dotted = alias.name if alias.asname else alias.name.split(".")[0]
+                frame.locals[name] = self.import_module(dotted, frame.scope.source.path, 0)
+        elif isinstance(stmt, ast.ImportFrom):
+            for alias in stmt.names:
+                if alias.name != "*":
+                    frame.locals[alias.asname or alias.name] = self.import_from(
+                        stmt.module or "", alias.name, frame.scope.source.path, stmt.level
+                    )
+        elif isinstance(stmt, ast.Delete):
+            for target in stmt.targets:
+                self.delete(target, frame)
+        # pass, assert, global, nonlocal: nothing to build
+
+    def exec_if(self, stmt: ast.If, frame: Frame) -> None:
+        test = self.truth(self.eval(stmt.test, frame))
+        if test is True:
+            self.exec_block(stmt.body, frame)
+        elif test is False:
+            self.exec_block(stmt.orelse, frame)
+        else:
+            reason = f"it depends on `{_short(stmt.test)}`, which is unknown"
+            self.run_both(frame, stmt.body, stmt.orelse, reason)
+
+    def exec_for(self, stmt: ast.For, frame: Frame) -> None:
+        items = self.iterate(self.eval(stmt.iter, frame))
+        if items is None:
+            reason = f"the loop over `{_short(stmt.iter)}` has an unknown number of iterations"
+            self.assign(stmt.target, _unknown(reason), frame)
+            self.run_unknown_loop(frame, stmt.body, reason)
+            return
+        for item in items:
+            self.tick()
+            self.assign(stmt.target, item, frame)
+            try:
+                self.exec_block(stmt.body, frame)
+            except _Break:
+                return
+            except _Continue:
+                continue
+        self.exec_block(stmt.orelse, frame)
+
+    def exec_while(self, stmt: ast.While, frame: Frame) -> None:
+        for _ in range(10_000):
+            test = self.truth(self.eval(stmt.test, frame))
+            if test is False:
+                self.exec_block(stmt.orelse, frame)
+                return
+            if test is None:
+                self.run_unknown_loop(frame, stmt.body, f"the loop `while {_short(stmt.test)}` is unknown")
+                return
+            try:
+                self.exec_block(stmt.body, frame)
+            except _Break:
+                return
+            except _Continue:
+                continue
+        raise Budget("a while loop did not end")
+
+    # -- branches on unknown values: run both sides on copies, keep what agrees
+
+    def run_both(self, frame: Frame, then: Sequence[ast.stmt], orelse: Sequence[ast.stmt], reason: str) -> None:
+        outcomes = []
+        for body in (then, orelse):
+            memo: dict[int, Any] = {}
+            branch = Frame(frame.scope, copy.deepcopy(frame.locals, memo), frame.parent, frame.func, frame.cls_body)
+            signal: BaseException | None = None
+            try:
+                self.exec_block(body, branch)
+            except _Raised:
+                continue  # a branch that raises builds nothing
+            except (_Return, _Break, _Continue) as exc:
+                signal = exc
+            outcomes.append((branch.locals, memo, signal))
+        if not outcomes:
+            raise _Raised()
+        if len(outcomes) == 1:
+            locals_, memo, signal = outcomes[0]
+            merger = _Merger(_pairs(frame.locals, memo, memo), reason)
+            merger.merge_state(frame.locals, locals_, locals_)
+            if signal is not None:
+                raise signal
+            return
+        (la, ma, sa), (lb, mb, sb) = outcomes
+        merger = _Merger(_pairs(frame.locals, ma, mb), reason)
+        merger.merge_state(frame.locals, la, lb)
+        if sa is None and sb is None:
+            return
+        if isinstance(sa, _Return) and isinstance(sb, _Return):
+            raise _Return(merger.merge(sa.value, sb.value))
+        if type(sa) is type(sb):
+            raise sa  # type: ignore[misc]
+        # One side leaves the function or loop and the other goes on: what follows is unknown.
+        raise _Return(_unknown(reason, maybe_module=True))
+
+    def run_unknown_loop(self, frame: Frame, body: Sequence[ast.stmt], reason: str) -> None:
+        """A loop of unknown length: compare "ran once" with "never ran"; whatever the body
+        changes becomes unknown."""
+        memo: dict[int, Any] = {}
+        branch = Frame(frame.scope, copy.deepcopy(frame.locals, memo), frame.parent, frame.func, frame.cls_body)
+        try:
+            self.exec_block(body, branch)
+        except (_Raised, _Break, _Continue, _Return):
+            pass
+        merger = _Merger(_pairs(frame.locals, {}, memo), reason)
+        merger.merge_state(frame.locals, dict(frame.locals), branch.locals)
+
+    # -- assignment
+
+    def assign(self, target: ast.expr, value: Any, frame: Frame) -> None:
+        if isinstance(target, ast.Name):
+            frame.locals[target.id] = value
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            self._unpack(target, value, frame)
+        elif isinstance(target, ast.Attribute):
+            obj = self.eval(target.value, frame)
+            self.setattr(obj, target.attr, value, frame.scope.source.range_of(target))
+        elif isinstance(target, ast.Subscript):
+            obj = self.eval(target.value, frame)
+            key = self.eval(target.slice, frame)
+            self.setitem(obj, key, value, frame.scope.source.range_of(target))
+        elif isinstance(target, ast.Starred):
+            self.assign(target.value, value, frame)
+
+    def _unpack(self, target: ast.Tuple | ast.List, value: Any, frame: Frame) -> None:
+        items = self.iterate(value)
+        star = [i for i, elt in enumerate(target.elts) if isinstance(elt, ast.Starred)]
+        if items is None or (not star and len(items) != len(target.elts)):
+            for elt in target.elts:
+                self.assign(elt, _unknown(f"cannot unpack `{_short(target)}`"), frame)
+            return
+        if star:
+            i = star[0]
+            after = len(target.elts) - i - 1
+            head, middle, tail = items[:i], items[i : len(items) - after], items[len(items) - after :]
+            for elt, item in zip(target.elts[:i], head, strict=False):
+                self.assign(elt, item, frame)
+            self.assign(target.elts[i], list(middle), frame)
+            for elt, item in zip(target.elts[i + 1 :], tail, strict=False):
+                self.assign(elt, item, frame)
+            return
+        for elt, item in zip(target.elts, items, strict=True):
+            self.assign(elt, item, frame)
+
+    def delete(self, target: ast.expr, frame: Frame) -> None:
+        if isinstance(target, ast.Name):
+            frame.locals.pop(target.id, None)
+        elif isinstance(target, ast.Attribute):
+            obj = self.eval(target.value, frame)
+            if isinstance(obj, ModuleValue):
+                obj.remove_member(target.attr)
+            elif isinstance(obj, ObjectValue):
+                obj.attrs.pop(target.attr, None)
+        elif isinstance(target, ast.Subscript):
+            obj = self.eval(target.value, frame)
+            key = self.eval(target.slice, frame)
+            if isinstance(obj, ModuleValue) and obj.container:
+                names = list(obj.children if obj.children else obj.params)
+                if isinstance(key, int) and -len(names) <= key < len(names):
+                    obj.remove_member(names[key])
+                    if obj.container in ("ModuleList", "Sequential", "ParameterList"):
+                        _renumber(obj)
+                elif isinstance(key, str):
+                    obj.remove_member(key)
+            elif isinstance(obj, (list, dict)) and not is_unknown(key):
+                try:
+                    del obj[key]
+                except (KeyError, IndexError, TypeError):
+                    pass
+
+    def setattr(self, obj: Any, name: str, value: Any, where: SourceRange | None) -> None:
+        if isinstance(obj, ModuleValue):
+            self.module_setattr(obj, name, value, where)
+        elif isinstance(obj, ObjectValue):
+            obj.attrs[name] = value
+        elif isinstance(obj, AttrDict):
+            obj[name] = value
+        elif isinstance(obj, TensorValue) and name == "requires_grad":
+            pass
+
+    def module_setattr(self, module: ModuleValue, name: str, value: Any, where: SourceRange | None) -> None:
+        """torch's `Module.__setattr__`: parameters, submodules and buffers go to their tables."""
+        # Re-assigning keeps the original position, as torch's ordered tables do.
+        if isinstance(value, TensorValue) and value.is_parameter:
+            if name not in module.params:
+                module.remove_member(name)
+            module.params[name] = value
+            if where is not None:
+                module.tensor_origins[name] = where
+        elif isinstance(value, ModuleValue):
+            if name not in module.children:
+                module.remove_member(name)
+            module.children[name] = value
+            if value.origin is None and where is not None:
+                value.origin = self.anchors[-1] if self.anchors else where
+        elif value is None and name in module.params:
+            module.params[name] = None
+        elif value is None and name in module.children:
+            module.children[name] = None
+        elif name in module.buffers and (value is None or isinstance(value, TensorValue)):
+            module.buffers[name] = value
+        elif name in module.params and isinstance(value, TensorValue):
+            module.params[name] = value  # torch raises for a plain tensor; keep the slot
+        elif is_unknown(value) and value.maybe_module:
+            module.remove_member(name)
+            module.children[name] = opaque_module("?", value.reason, where)
+        elif name == "hparams" and module.is_lightning:
+            module.attrs[name] = value
+        else:
+            if name in module.children and is_unknown(value):
+                module.children[name] = opaque_module("?", value.reason, where)
+                return
+            module.attrs[name] = value
+
+    def setitem(self, obj: Any, key: Any, value: Any, where: SourceRange | None) -> None:
+        if isinstance(obj, ModuleValue) and obj.container:
+            if obj.container in ("ModuleList", "Sequential", "ParameterList"):
+                names = list(obj.params if obj.container == "ParameterList" else obj.children)
+                if is_unknown(key) or not isinstance(key, int) or not -len(names) <= key < len(names):
+                    obj.opaque = obj.opaque or f"an item is assigned at an unknown index `{key}`"
+                    return
+                name = names[key]
+            else:
+                if not isinstance(key, str):
+                    obj.opaque = obj.opaque or "an item is assigned under an unknown key"
+                    return
+                name = key
+            if obj.container in ("ParameterList", "ParameterDict"):
+                if isinstance(value, TensorValue):
+                    obj.params[name] = TensorValue(value.shape, value.dtype, True)
+            else:
+                self.module_setattr(obj, name, value, where)
+        elif isinstance(obj, (dict, list)) and not is_unknown(key):
+            try:
+                obj[key] = value
+            except (IndexError, TypeError):
+                pass
+        elif isinstance(obj, ObjectValue) and isinstance(key, str):
+            obj.attrs[key] = value
+
+    # -- expressions
+
+    def eval(self, node: ast.expr | None, frame: Frame) -> Any:
+        if node is None:
+            return None
+        self.tick()
+        method = getattr(self, "_eval_" + type(node).__name__, None)
+        if method is None:
+            return _unknown(f"`{_short(node)}` is not understood")
+        return method(node, frame)
+
+    def _eval_Constant(self, node: ast.Constant, frame: Frame) -> Any:
+        return node.value
+
+    def _eval_Name(self, node: ast.Name, frame: Frame) -> Any:
+        found, value = frame.lookup(node.id)
+        if found:
+            return value
+        if node.id in BUILTINS:
+            return BuiltinRef(node.id)
+        return _unknown(f"`{node.id}` is not defined", maybe_module=True)
+
+    def _eval_Attribute(self, node: ast.Attribute, frame: Frame) -> Any:
+        return self.getattr(self.eval(node.value, frame), node.attr, frame)
+
+    def _eval_Subscript(self, node: ast.Subscript, frame: Frame) -> Any:
+        obj = self.eval(node.value, frame)
+        key = self.eval(node.slice, frame)
+        return self.getitem(obj, key)
+
+    def _eval_Slice(self, node: ast.Slice, frame: Frame) -> Any:
+        parts = [self.eval(p, frame) for p in (node.lower, node.upper, node.step)]
+        if any(is_unknown(p) for p in parts):
+            return _unknown(f"unknown slice `{_short(node)}`")
+        return slice(*parts)
+
+    def _eval_Tuple(self, node: ast.Tuple, frame: Frame) -> Any:
+        items = self._eval_elements(node.elts, frame)
+        return tuple(items) if items is not None else _unknown(f"unknown length of `{_short(node)}`")
+
+    def _eval_List(self, node: ast.List, frame: Frame) -> Any:
+        items = self._eval_elements(node.elts, frame)
+        return items if items is not None else _unknown(f"unknown length of `{_short(node)}`")
+
+    def _eval_Set(self, node: ast.Set, frame: Frame) -> Any:
+        items = self._eval_elements(node.elts, frame)
+        if items is None or any(is_unknown(i) or not _hashable(i) for i in items):
+            return _unknown("unknown set")
+        return set(items)
+
+    def _eval_elements(self, elts: Sequence[ast.expr], frame: Frame) -> list[Any] | None:
+        out: list[Any] = []
+        for elt in elts:
+            if isinstance(elt, ast.Starred):
+                items = self.iterate(self.eval(elt.value, frame))
+                if items is None:
+                    return None
+                out.extend(items)
+            else:
+                out.append(self.eval(elt, frame))
+        return out
+
+    def _eval_Dict(self, node: ast.Dict, frame: Frame) -> Any:
+        out: dict[Any, Any] = {}
+        for key_node, value_node in zip(node.keys, node.values, strict=True):
+            if key_node is None:
+                value = self.eval(value_node, frame)
+                mapping = self.as_mapping(value)
+                if mapping is None:
+                    return _unknown(f"cannot expand `**{_short(value_node)}`")
+                out.update(mapping)
+                continue
+            key = self.eval(key_node, frame)
+            if is_unknown(key) or not _hashable(key):
+                return _unknown(f"unknown dict key `{_short(key_node)}`")
+            out[key] = self.eval(value_node, frame)
+        return out
+
+    def _eval_JoinedStr(self, node: ast.JoinedStr, frame: Frame) -> Any:
+        parts = []
+        for value in node.values:
+            if isinstance(value, ast.Constant):
+                parts.append(str(value.value))
+                continue
+            assert isinstance(value, ast.FormattedValue)
+            inner = self.eval(value.value, frame)
+            spec = self.eval(value.format_spec, frame) if value.format_spec is not None else ""
+            if is_unknown(inner) or is_unknown(spec) or not _plain(inner):
+                return _unknown(f"unknown string `{_short(node)}`")
+            conv = {115: str, 114: repr, 97: ascii}.get(value.conversion, None)
+            try:
+                parts.append(format(conv(inner) if conv else inner, spec))
+            except (ValueError, TypeError):
+                return _unknown(f"cannot format `{_short(node)}`")
+        return "".join(parts)
+
+    def _eval_FormattedValue(self, node: ast.FormattedValue, frame: Frame) -> Any:
+        return self.eval(node.value, frame)
+
+    def _eval_BinOp(self, node: ast.BinOp, frame: Frame) -> Any:
+        return self.binop(node.op, self.eval(node.left, frame), self.eval(node.right, frame))
+
+    def _eval_UnaryOp(self, node: ast.UnaryOp, frame: Frame) -> Any:
+        value = self.eval(node.operand, frame)
+        if isinstance(node.op, ast.Not):
+            truth = self.truth(value)
+            return _unknown(f"`{_short(node)}` is unknown") if truth is None else not truth
+        if is_unknown(value) or not _plain(value):
+            return _unknown(f"`{_short(node)}` is unknown")
+        try:
+            return {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Invert: operator.invert}[
+                type(node.op)
+            ](value)
+        except (TypeError, KeyError):
+            return _unknown(f"`{_short(node)}` is unknown")
+
+    def _eval_BoolOp(self, node: ast.BoolOp, frame: Frame) -> Any:
+        is_and = isinstance(node.op, ast.And)
+        value: Any = None
+        for operand in node.values:
+            value = self.eval(operand, frame)
+            truth = self.truth(value)
+            if truth is None:
+                return _unknown(f"`{_short(node)}` is unknown")
+            if truth is not is_and:
+                return value
+        return value
+
+    def _eval_Compare(self, node: ast.Compare, frame: Frame) -> Any:
+        left = self.eval(node.left, frame)
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
+            right = self.eval(right_node, frame)
+            result = self.compare(op, left, right)
+            if result is None:
+                return _unknown(f"`{_short(node)}` is unknown")
+            if not result:
+                return False
+            left = right
+        return True
+
+    def _eval_IfExp(self, node: ast.IfExp, frame: Frame) -> Any:
+        truth = self.truth(self.eval(node.test, frame))
+        if truth is True:
+            return self.eval(node.body, frame)
+        if truth is False:
+            return self.eval(node.orelse, frame)
+        a, b = self.eval(node.body, frame), self.eval(node.orelse, frame)
+        return _Merger({}, {}, f"it depends on `{_short(node.test)}`").merge(a, b)
+
+    def _eval_NamedExpr(self, node: ast.NamedExpr, frame: Frame) -> Any:
+        value = self.eval(node.value, frame)
+        self.assign(node.target, value, frame)
+        return value
+
+    def _eval_Lambda(self, node: ast.Lambda, frame: Frame) -> Any:
+        return FunctionRef(node, frame.scope, closure=frame)
+
+    def _eval_Starred(self, node: ast.Starred, frame: Frame) -> Any:
+        return self.eval(node.value, frame)
+
+    def _comprehension(self, generators: list[ast.comprehension], frame: Frame, emit: Callable[[Frame], None]) -> bool:
+        inner = Frame(frame.scope, {}, frame, frame.func)
+
+        def loop(index: int) -> bool:
+            if index == len(generators):
+                emit(inner)
+                return True
+            gen = generators[index]
+            items = self.iterate(self.eval(gen.iter, inner))
+            if items is None:
+                return False
+            for item in items:
+                self.tick()
+                self.assign(gen.target, item, inner)
+                ok = True
+                for cond in gen.ifs:
+                    truth = self.truth(self.eval(cond, inner))
+                    if truth is None:
+                        return False
+                    ok = ok and truth
+                if ok and not loop(index + 1):
+                    return False
+            return True
+
+        return loop(0)
+
+    def _eval_ListComp(self, node: ast.ListComp, frame: Frame) -> Any:
+        out: list[Any] = []
+        if not self._comprehension(node.generators, frame, lambda f: out.append(self.eval(node.elt, f))):
+            return _unknown(f"unknown length of `{_short(node)}`", maybe_module=True)
+        return out
+
+    _eval_GeneratorExp = _eval_ListComp
+
+    def _eval_SetComp(self, node: ast.SetComp, frame: Frame) -> Any:
+        value = self._eval_ListComp(node, frame)  # type: ignore[arg-type]
+        if is_unknown(value) or any(is_unknown(v) or not _hashable(v) for v in value):
+            return _unknown("unknown set")
+        return set(value)
+
+    def _eval_DictComp(self, node: ast.DictComp, frame: Frame) -> Any:
+        out: dict[Any, Any] = {}
+        bad: list[bool] = []
+
+        def emit(f: Frame) -> None:
+            key = self.eval(node.key, f)
+            if is_unknown(key) or not _hashable(key):
+                bad.append(True)
+                return
+            out[key] = self.eval(node.value, f)
+
+        if not self._comprehension(node.generators, frame, emit) or bad:
+            return _unknown(f"unknown keys of `{_short(node)}`", maybe_module=True)
+        return out
+
+    def _eval_Call(self, node: ast.Call, frame: Frame) -> Any:
+        func = self.eval(node.func, frame)
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        splat_unknown = None
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                items = self.iterate(self.eval(arg.value, frame))
+                if items is None:
+                    splat_unknown = f"`*{_short(arg.value)}` has an unknown length"
+                    continue
+                args.extend(items)
+            else:
+                args.append(self.eval(arg, frame))
+        for kw in node.keywords:
+            value = self.eval(kw.value, frame)
+            if kw.arg is None:
+                mapping = self.as_mapping(value)
+                if mapping is None:
+                    splat_unknown = f"`**{_short(kw.value)}` is unknown"
+                    continue
+                kwargs.update({str(k): v for k, v in mapping.items()})
+            else:
+                kwargs[kw.arg] = value
+        if splat_unknown is not None:
+            return self.call_with_unknown_splat(func, args, kwargs, splat_unknown, node, frame)
+        return self.call(func, args, kwargs, node, frame)
+
+    def call_with_unknown_splat(self, func: Any, args: list[Any], kwargs: dict[str, Any], reason: str, node: ast.Call, frame: Frame) -> Any:
+        if isinstance(func, ExternalRef) and func.qualname.split(".")[-1] in CONTAINERS:
+            return opaque_module(func.qualname, reason)
+        return _unknown(reason, maybe_module=True)
+
+    # -- the object model
+
+    def getattr(self, obj: Any, name: str, frame: Frame | None = None) -> Any:
+        if is_unknown(obj):
+            return _unknown(obj.reason, obj.maybe_module)
+        if isinstance(obj, ExternalRef):
+            full = f"{obj.qualname}.{name}"
+            if full in CONSTANTS:
+                return CONSTANTS[full]
+            return obj.child(name)
+        if isinstance(obj, ModuleNamespace):
+            found, value = obj.scope.lookup(name)
+            if found:
+                return value
+            sub = self.loader.find_module(name, obj.scope.source.path, 1)
+            if sub is not None and obj.scope.source.path.endswith("__init__.py"):
+                return ModuleNamespace(self.scope_for(sub, f"{obj.scope.name}.{name}"))
+            return _unknown(f"`{name}` is not defined in `{obj.scope.name}`", maybe_module=True)
+        if isinstance(obj, ModuleValue):
+            return self.module_getattr(obj, name)
+        if isinstance(obj, ObjectValue):
+            if name in obj.attrs:
+                return obj.attrs[name]
+            if obj.cls is not None:
+                found, value = self.class_attr(obj.cls, name)
+                if found:
+                    return self.bind_attr(obj, value)
+            return _unknown(f"attribute `{name}` is unknown")
+        if isinstance(obj, AttrDict):
+            if name in obj:
+                return obj[name]
+            return _unknown(f"hyperparameter `{name}` is unknown")
+        if isinstance(obj, ClassRef):
+            found, value = self.class_attr(obj, name)
+            if found:
+                if isinstance(value, FunctionRef) and value.kind == "classmethod":
+                    return BoundMethod(obj, value)
+                return value
+            return _unknown(f"`{obj.name}.{name}` is unknown", maybe_module=True)
+        if isinstance(obj, SuperProxy):
+            for klass in obj.mro:
+                if isinstance(klass, ClassRef):
+                    found, value = self.class_attr(klass, name, inherit=False)
+                    if found:
+                        return self.bind_attr(obj.receiver, value)
+                elif isinstance(klass, ExternalRef):
+                    return ExternalMethod(obj.receiver, klass, name)
+            return ExternalMethod(obj.receiver, ExternalRef("builtins.object"), name)
+        if isinstance(obj, TensorValue):
+            result = tensors.tensor_method(obj, name, None, None)
+            if result is not None:
+                return result
+            return TensorMethod(obj, name)
+        if isinstance(obj, dict) and not isinstance(obj, AttrDict):
+            return PyMethod(obj, name)
+        if isinstance(obj, (list, str, tuple, int, float, set)):
+            if isinstance(obj, (int, float)) and name in ("real", "imag"):
+                return getattr(obj, name)
+            return PyMethod(obj, name)
+        return _unknown(f"attribute `{name}` of {type(obj).__name__} is unknown")
+
+    def module_getattr(self, module: ModuleValue, name: str) -> Any:
+        found, value = module.member(name)
+        if found:
+            return value
+        if name in module.attrs:
+            return module.attrs[name]
+        if name == "hparams" and module.is_lightning:
+            hparams = AttrDict()
+            module.attrs["hparams"] = hparams
+            return hparams
+        if module.cls is not None:
+            found, value = self.class_attr(module.cls, name)
+            if found:
+                return self.bind_attr(module, value)
+        if module.opaque is not None:
+            return _unknown(module.opaque, maybe_module=True)
+        return ExternalMethod(module, ExternalRef(module.type_name), name)
+
+    def bind_attr(self, receiver: Any, value: Any) -> Any:
+        if isinstance(value, FunctionRef):
+            if value.kind == "staticmethod":
+                return value
+            if value.kind == "property":
+                return self.call_function(value, [receiver], {}, None)
+            if value.kind == "classmethod":
+                klass = receiver.cls if isinstance(receiver, (ModuleValue, ObjectValue)) else receiver
+                return BoundMethod(klass, value)
+            return BoundMethod(receiver, value)
+        return value
+
+    def class_attr(self, cls: ClassRef, name: str, inherit: bool = True) -> tuple[bool, Any]:
+        for klass in self.mro(cls) if inherit else [cls]:
+            if not isinstance(klass, ClassRef):
+                continue
+            cache = _class_cache(klass)
+            if name in cache:
+                return True, cache[name]
+            for stmt in klass.node.body:
+                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == name:
+                    func = FunctionRef(stmt, klass.scope, owner=klass)
+                    value = self._decorate_function(func, stmt, Frame(klass.scope))
+                    cache[name] = value
+                    return True, value
+            for stmt in reversed(klass.node.body):
+                if isinstance(stmt, ast.Assign) and name in [n for t in stmt.targets for n in _target_names(t)]:
+                    frame = Frame(klass.scope, {}, self._class_frame(klass), cls_body=klass)
+                    self.exec_stmt(stmt, frame)
+                    cache[name] = frame.locals.get(name)
+                    return True, cache[name]
+                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.target.id == name:
+                    if stmt.value is None:
+                        continue
+                    value = self.eval(stmt.value, Frame(klass.scope, {}, self._class_frame(klass)))
+                    if _is_field_call(stmt.value):
+                        value = self._field_default(stmt.value, Frame(klass.scope))
+                    cache[name] = value
+                    return True, value
+        return False, None
+
+    def _class_frame(self, klass: ClassRef) -> Frame | None:
+        return None
+
+    def _decorate_function(self, func: FunctionRef, node: Any, frame: Frame) -> Any:
+        for deco in getattr(node, "decorator_list", []):
+            name = _short(deco)
+            if name in ("staticmethod",):
+                func.kind = "staticmethod"
+            elif name in ("classmethod",):
+                func.kind = "classmethod"
+            elif name in ("property", "functools.cached_property", "cached_property"):
+                func.kind = "property"
+        return func
+
+    def mro(self, cls: ClassRef) -> list[Any]:
+        """C3 linearisation over ClassRefs and ExternalRefs (library bases end the chain)."""
+        cache = _class_cache(cls)
+        if "__mro__" in cache:
+            return cache["__mro__"]  # type: ignore[no-any-return]
+        cache["__mro__"] = [cls]  # cycle guard
+        bases = [self.eval(b, Frame(cls.scope)) for b in cls.node.bases]
+        seqs: list[list[Any]] = []
+        for base in bases:
+            if isinstance(base, ClassRef):
+                seqs.append(list(self.mro(base)))
+            elif isinstance(base, ExternalRef):
+                seqs.append([base])
+            elif is_unknown(base):
+                seqs.append([base])
+        result = [cls] + _c3_merge(seqs + [list(bases)])
+        cache["__mro__"] = result
+        return result
+
+    def class_kind(self, cls: ClassRef) -> tuple[str, Any]:
+        """("module", base) / ("lightning", base) / ("layer", spec) / ("container", name) /
+        ("object", None) / ("unknown", reason) for a user class, from its bases."""
+        for klass in self.mro(cls)[1:]:
+            if is_unknown(klass):
+                return "unknown", f"base class of `{cls.name}` is unknown ({klass.reason})"
+            if isinstance(klass, ExternalRef):
+                qual = klass.qualname
+                if qual in LIGHTNING_BASES or qual.endswith(".LightningModule"):
+                    return "lightning", klass
+                if qual in MODULE_BASES:
+                    return "module", klass
+                spec = catalog.lookup(qual)
+                if spec is not None:
+                    if spec.is_container:
+                        return "container", qual.split(".")[-1]
+                    return "layer", spec
+                if qual.split(".")[0] == "torch" and qual.split(".")[-1] == "Module":
+                    return "module", klass
+        if any(_is_dataclass_decorator(d) for d in cls.node.decorator_list):
+            return "dataclass", None
+        return "object", None
+
+    # -- calls
+
+    def call(self, func: Any, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None, frame: Frame | None) -> Any:
+        if is_unknown(func):
+            return _unknown(func.reason, maybe_module=True)
+        if isinstance(func, BuiltinRef):
+            return self.call_builtin(func.name, args, kwargs, frame)
+        if isinstance(func, ClassRef):
+            return self.instantiate(func, args, kwargs)
+        if isinstance(func, FunctionRef):
+            return self.call_function(func, args, kwargs, frame)
+        if isinstance(func, BoundMethod):
+            if isinstance(func.receiver, ModuleValue | ObjectValue) or isinstance(func.receiver, ClassRef):
+                return self.call_function(func.func, [func.receiver, *args], kwargs, frame)
+            return self.call_function(func.func, [func.receiver, *args], kwargs, frame)
+        if isinstance(func, ExternalRef):
+            return self.call_external(func, args, kwargs)
+        if isinstance(func, ExternalMethod):
+            return self.call_external_method(func, args, kwargs, frame)
+        if isinstance(func, PyMethod):
+            return self.call_py_method(func, args, kwargs)
+        if isinstance(func, TensorMethod):
+            result = tensors.tensor_method(func.tensor, func.name, args, kwargs)
+            return result if result is not None else _unknown(f"tensor method `{func.name}` is unknown")
+        if isinstance(func, PartialValue):
+            return self.call(func.func, [*func.args, *args], {**func.kwargs, **kwargs}, node, frame)
+        if isinstance(func, ModuleValue):
+            return _unknown("the result of calling a module (forward) is not tracked")
+        return _unknown(f"cannot call {type(func).__name__}", maybe_module=True)
+
+    def call_function(self, func: FunctionRef, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+        if self.depth >= MAX_DEPTH:
+            raise Budget(f"calls nested deeper than {MAX_DEPTH}")
+        node = func.node
+        new = Frame(func.scope, {}, func.closure, func)
+        self.bind_arguments(node.args, args, kwargs, new, func)
+        self.depth += 1
+        try:
+            if isinstance(node, ast.Lambda):
+                return self.eval(node.body, new)
+            self.exec_block(node.body, new)
+            return None
+        except _Return as ret:
+            return ret.value
+        except (_Break, _Continue):
+            return None
+        finally:
+            self.depth -= 1
+
+    def bind_arguments(self, spec: ast.arguments, args: list[Any], kwargs: dict[str, Any], frame: Frame, func: FunctionRef) -> None:
+        positional = [*spec.posonlyargs, *spec.args]
+        defaults: dict[str, Any] = {}
+        defining = Frame(func.scope, {}, func.closure)
+        for param, default in zip(positional[len(positional) - len(spec.defaults) :], spec.defaults, strict=True):
+            defaults[param.arg] = default
+        for param, kw_default in zip(spec.kwonlyargs, spec.kw_defaults, strict=True):
+            if kw_default is not None:
+                defaults[param.arg] = kw_default
+        kwargs = dict(kwargs)
+        for i, param in enumerate(positional):
+            if i < len(args):
+                frame.locals[param.arg] = args[i]
+            elif param.arg in kwargs:
+                frame.locals[param.arg] = kwargs.pop(param.arg)
+            elif param.arg in defaults:
+                frame.locals[param.arg] = self._default(defaults[param.arg], defining, func, param.arg)
+            else:
+                frame.locals[param.arg] = _unknown(
+                    f"argument `{param.arg}` of `{func.name}` is not given (pass --init {param.arg}=...)"
+                )
+        extra = list(args[len(positional) :])
+        if spec.vararg is not None:
+            frame.locals[spec.vararg.arg] = tuple(extra)
+        for param in spec.kwonlyargs:
+            if param.arg in kwargs:
+                frame.locals[param.arg] = kwargs.pop(param.arg)
+            elif param.arg in defaults:
+                frame.locals[param.arg] = self._default(defaults[param.arg], defining, func, param.arg)
+            else:
+                frame.locals[param.arg] = _unknown(f"argument `{param.arg}` of `{func.name}` is not given")
+        if spec.kwarg is not None:
+            frame.locals[spec.kwarg.arg] = dict(kwargs)
+
+    def _default(self, node: ast.expr, frame: Frame, func: FunctionRef, name: str) -> Any:
+        # Defaults are evaluated once per definition in Python; a fresh value per call is
+        # equivalent for everything a constructor does with them.
+        return self.eval(node, frame)
+
+    def instantiate(self, cls: ClassRef, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        kind, info = self.class_kind(cls)
+        if kind == "unknown":
+            return opaque_module(cls.qualname, info, self._anchor())
+        if kind in ("module", "lightning", "layer", "container"):
+            module = ModuleValue(type_name=cls.qualname, cls=cls, origin=self._anchor())
+            module.is_lightning = kind == "lightning"
+            found, init = self.class_attr(cls, "__init__")
+            if found and isinstance(init, FunctionRef):
+                self.call_function(init, [module, *args], kwargs, None)
+            else:
+                self.external_init(module, self.mro(cls)[1:], args, kwargs)
+            return module
+        if kind == "dataclass":
+            return self.instantiate_dataclass(cls, args, kwargs)
+        obj = ObjectValue(cls)
+        found, init = self.class_attr(cls, "__init__")
+        if found and isinstance(init, FunctionRef):
+            self.call_function(init, [obj, *args], kwargs, None)
+        return obj
+
+    def instantiate_dataclass(self, cls: ClassRef, args: list[Any], kwargs: dict[str, Any]) -> ObjectValue:
+        obj = ObjectValue(cls)
+        fields: list[tuple[str, ast.AnnAssign, ClassRef]] = []
+        for klass in reversed(self.mro(cls)):
+            if not isinstance(klass, ClassRef):
+                continue
+            for stmt in klass.node.body:
+                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                    if "ClassVar" in _short(stmt.annotation):
+                        continue
+                    fields = [f for f in fields if f[0] != stmt.target.id]
+                    fields.append((stmt.target.id, stmt, klass))
+        for i, (name, stmt, klass) in enumerate(fields):
+            if i < len(args):
+                obj.attrs[name] = args[i]
+            elif name in kwargs:
+                obj.attrs[name] = kwargs[name]
+            elif stmt.value is not None:
+                frame = Frame(klass.scope)
+                obj.attrs[name] = self._field_default(stmt.value, frame) if _is_field_call(stmt.value) else self.eval(stmt.value, frame)
+            else:
+                obj.attrs[name] = _unknown(f"field `{name}` of `{cls.name}` is not given")
+        found, post = self.class_attr(cls, "__post_init__")
+        if found and isinstance(post, FunctionRef):
+            self.call_function(post, [obj], {}, None)
+        return obj
+
+    def _field_default(self, call: ast.expr, frame: Frame) -> Any:
+        assert isinstance(call, ast.Call)
+        for kw in call.keywords:
+            if kw.arg == "default":
+                return self.eval(kw.value, frame)
+            if kw.arg == "default_factory":
+                return self.call(self.eval(kw.value, frame), [], {}, None, frame)
+        return _unknown("dataclass field without a default")
+
+    def external_init(self, module: ModuleValue, bases: Sequence[Any], args: list[Any], kwargs: dict[str, Any]) -> None:
+        """`super().__init__(...)` reaching a library base class."""
+        for base in bases:
+            if is_unknown(base):
+                module.opaque = module.opaque or base.reason
+                return
+            if not isinstance(base, ExternalRef):
+                continue
+            qual = base.qualname
+            if qual in MODULE_BASES or qual in LIGHTNING_BASES or qual.endswith(".LightningModule"):
+                return
+            spec = catalog.lookup(qual)
+            if spec is None:
+                continue
+            if spec.is_container:
+                module.container = qual.split(".")[-1]
+                self.fill_container(module, args, kwargs)
+                return
+            layer = self.build_layer(spec, args, kwargs)
+            module.params.update(layer.params)
+            module.buffers.update(layer.buffers)
+            module.non_persistent |= layer.non_persistent
+            module.children.update(layer.children)
+            module.attrs.update(layer.attrs)
+            module.unknown_dims.extend(layer.unknown_dims)
+            module.spec = spec
+            if layer.opaque:
+                module.opaque = layer.opaque
+            return
+
+    # -- library layers and containers
+
+    def build_layer(self, spec: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> ModuleValue:
+        origin = self._anchor()
+        try:
+            bound = catalog.bind(spec, list(args), dict(kwargs))
+            built = spec.build(bound)
+        except Unresolvable as exc:
+            return opaque_module(spec.qualname, f"`{spec.qualname.split('.')[-1]}`: {exc}", origin)
+        module = ModuleValue(type_name=spec.qualname, spec=spec, origin=origin)
+        for decl in built.parameters:
+            module.params[decl.name] = TensorValue(decl.shape, decl.dtype, True)
+        for decl in built.buffers:
+            module.buffers[decl.name] = TensorValue(decl.shape, decl.dtype)
+            if not decl.persistent:
+                module.non_persistent.add(decl.name)
+        for child in built.children:
+            if isinstance(child, catalog.ChildLayer):
+                sub_spec = catalog.lookup(child.qualname)
+                if sub_spec is None:
+                    module.children[child.name] = opaque_module(child.qualname, f"`{child.qualname}` is not in the layer catalog", origin)
+                else:
+                    module.children[child.name] = self.build_layer(sub_spec, [], child.args)
+            else:
+                value = bound.get(child.arg)
+                if value is None:
+                    continue
+                if not isinstance(value, ModuleValue):
+                    module.children[child.name] = opaque_module("?", f"`{child.arg}` is not a known module", origin)
+                elif child.copies is None:
+                    module.children[child.name] = value
+                else:
+                    clones = ModuleValue(type_name="torch.nn.ModuleList", container="ModuleList", origin=origin)
+                    for i in range(child.copies):
+                        clones.children[str(i)] = _clone(value)
+                    module.children[child.name] = clones
+        module.attrs.update(built.attributes)
+        reasons = sorted({v.reason for v in bound.values() if is_unknown(v)})
+        if reasons and _has_unknown_dims(module):
+            module.unknown_dims.append("; ".join(reasons))
+        return module
+
+    def new_container(self, kind: str, args: list[Any], kwargs: dict[str, Any]) -> ModuleValue:
+        module = ModuleValue(type_name=f"torch.nn.{kind}", container=kind, origin=self._anchor())
+        self.fill_container(module, args, kwargs)
+        return module
+
+    def fill_container(self, module: ModuleValue, args: list[Any], kwargs: dict[str, Any]) -> None:
+        kind = module.container
+        if kind == "Sequential":
+            if len(args) == 1 and isinstance(args[0], dict):
+                for name, value in args[0].items():
+                    self._add_child(module, str(name), value)
+            else:
+                for i, value in enumerate(args):
+                    self._add_child(module, str(i), value)
+            return
+        source = args[0] if args else kwargs.get("modules", kwargs.get("values", kwargs.get("parameters")))
+        if source is None:
+            return
+        if kind in ("ModuleDict", "ParameterDict"):
+            mapping = self.as_mapping(source)
+            if mapping is None:
+                items = self.iterate(source)
+                if items is not None and all(isinstance(i, (tuple, list)) and len(i) == 2 for i in items):
+                    mapping = {k: v for k, v in items}
+            if mapping is None:
+                module.opaque = "its items are unknown"
+                return
+            for name, value in mapping.items():
+                self._add_item(module, str(name), value)
+            return
+        items = self.iterate(source)
+        if items is None:
+            module.opaque = "its items are unknown"
+            return
+        for i, value in enumerate(items):
+            self._add_item(module, str(i), value)
+
+    def _add_item(self, module: ModuleValue, name: str, value: Any) -> None:
+        if module.container in ("ParameterList", "ParameterDict"):
+            if isinstance(value, TensorValue):
+                module.params[name] = TensorValue(value.shape, value.dtype, True)
+            elif is_unknown(value):
+                module.uncertain[name] = value.reason
+            return
+        self._add_child(module, name, value)
+
+    def _add_child(self, module: ModuleValue, name: str, value: Any) -> None:
+        if isinstance(value, ModuleValue):
+            module.children[name] = value
+            if value.origin is None:
+                value.origin = self._anchor()
+        elif value is None:
+            module.children[name] = None
+        elif is_unknown(value):
+            module.children[name] = opaque_module("?", value.reason, self._anchor())
+        else:
+            module.children[name] = opaque_module("?", f"`{_short_value(value)}` is not a module", self._anchor())
+
+    def _anchor(self) -> SourceRange | None:
+        return self.anchors[-1] if self.anchors else None
+
+    def call_external(self, func: ExternalRef, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        qual = func.qualname
+        leaf = qual.split(".")[-1]
+        if qual in PURE_FUNCTIONS:
+            if any(is_unknown(a) or not _plain(a) for a in [*args, *kwargs.values()]):
+                return _unknown(f"`{qual}` of an unknown value")
+            try:
+                return PURE_FUNCTIONS[qual](*args, **kwargs)
+            except Exception:  # noqa: BLE001 - any failure of a pure function is just unknown
+                return _unknown(f"`{qual}` failed")
+        spec = catalog.lookup(qual)
+        if spec is not None:
+            if spec.is_container:
+                return self.new_container(leaf, args, kwargs)
+            return self.build_layer(spec, args, kwargs)
+        special = EXTERNAL_CALLS.get(qual) or EXTERNAL_CALLS.get(_canonical_util(qual))
+        if special is not None:
+            return special(self, args, kwargs)
+        tensor = tensors.tensor_call(qual, args, kwargs)
+        if tensor is not None:
+            return tensor
+        if qual.startswith(NO_EFFECT_PREFIXES):
+            return args[0] if args else None
+        if qual.startswith("torchmetrics."):
+            return ModuleValue(type_name=qual)
+        if qual.startswith("torch.") and leaf[:1].islower():
+            return _unknown(f"the result of `{qual}` is not tracked")
+        return _unknown(f"`{qual}` is not known to the analysis", maybe_module=True)
+
+    def call_external_method(self, method: ExternalMethod, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+        receiver, name = method.receiver, method.name
+        if name == "__init__":
+            if isinstance(receiver, ModuleValue):
+                mro = self.mro(receiver.cls) if receiver.cls else [method.owner]
+                start = mro.index(method.owner) if method.owner in mro else 0
+                self.external_init(receiver, mro[start:], args, kwargs)
+            return None
+        if isinstance(receiver, ModuleValue):
+            handler = MODULE_METHODS.get(name)
+            if handler is not None:
+                return handler(self, receiver, args, kwargs, frame)
+            if receiver.opaque is not None:
+                return _unknown(receiver.opaque, maybe_module=True)
+            if name in receiver.attrs:
+                return receiver.attrs[name]
+            return _unknown(f"`{receiver.type_name.split('.')[-1]}.{name}` is not known to the analysis")
+        return None
+
+    def call_py_method(self, method: PyMethod, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        obj, name = method.obj, method.name
+        if name in ("append", "extend", "insert", "update", "setdefault", "pop", "remove", "clear", "add", "reverse"):
+            if name == "extend":
+                items = self.iterate(args[0]) if args else []
+                if items is None:
+                    return _unknown("extended by an unknown iterable")
+                args = [items]
+            if name == "update" and args:
+                mapping = self.as_mapping(args[0])
+                if mapping is None:
+                    return _unknown("updated from an unknown mapping")
+                args = [mapping]
+            try:
+                return getattr(obj, name)(*args, **kwargs)
+            except Exception:  # noqa: BLE001
+                return _unknown(f"`.{name}()` failed")
+        if any(is_unknown(a) for a in [*args, *kwargs.values()]):
+            return _unknown(f"`.{name}()` of an unknown value")
+        if name in ("items", "keys", "values"):
+            return list(getattr(obj, name)())
+        if name == "get" and isinstance(obj, dict):
+            key = args[0] if args else None
+            if not _hashable(key):
+                return _unknown("unknown key")
+            return obj.get(key, args[1] if len(args) > 1 else kwargs.get("default"))
+        if name in SAFE_PY_METHODS and all(_plain(a) for a in args):
+            try:
+                result = getattr(obj, name)(*args, **kwargs)
+            except Exception:  # noqa: BLE001
+                return _unknown(f"`.{name}()` failed")
+            return _bounded(result)
+        return _unknown(f"`.{name}()` is not tracked")
+
+    # -- builtins
+
+    def call_builtin(self, name: str, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+        return BUILTINS[name](self, args, kwargs, frame)
+
+    # -- protocol helpers
+
+    def truth(self, value: Any) -> bool | None:
+        if is_unknown(value):
+            return None
+        if isinstance(value, ModuleValue):
+            if value.container and not value.opaque:
+                return bool(value.children or value.params)
+            return True
+        if isinstance(value, TensorValue):
+            return None
+        if isinstance(value, (ObjectValue, ClassRef, FunctionRef, ExternalRef, BoundMethod, ModuleNamespace)):
+            return True
+        try:
+            return bool(value)
+        except Exception:  # noqa: BLE001
+            return None
+
+    def iterate(self, value: Any) -> list[Any] | None:
+        if is_unknown(value):
+            return None
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        if isinstance(value, range):
+            if len(value) > MAX_SEQUENCE:
+                return None
+            return list(value)
+        if isinstance(value, (str, set, frozenset)):
+            return list(value)
+        if isinstance(value, dict):
+            return list(value.keys())
+        if isinstance(value, ModuleValue):
+            if value.opaque:
+                return None
+            if value.container in ("ModuleDict", "ParameterDict"):
+                return list(value.children or value.params)
+            if value.container == "ParameterList":
+                return list(value.params.values())
+            if value.container:
+                return list(value.children.values())
+            return None
+        if isinstance(value, Iterator):
+            return list(value)
+        return None
+
+    def as_mapping(self, value: Any) -> dict[Any, Any] | None:
+        if isinstance(value, dict):
+            return value
+        if isinstance(value, ObjectValue):
+            return dict(value.attrs)
+        return None
+
+    def getitem(self, obj: Any, key: Any) -> Any:
+        if is_unknown(obj):
+            return _unknown(obj.reason, obj.maybe_module)
+        if isinstance(obj, ModuleValue):
+            return self.module_getitem(obj, key)
+        if isinstance(obj, TensorValue):
+            return tensors.tensor_method(obj, "__getitem__", [key], {}) or _unknown("tensor indexing")
+        if is_unknown(key):
+            if isinstance(obj, (list, tuple)) and obj and all(_same_value(obj[0], o) for o in obj):
+                return obj[0]
+            return _unknown(f"unknown index `{key.reason}`")
+        if isinstance(obj, ObjectValue):
+            return obj.attrs.get(key, _unknown(f"unknown item `{key}`")) if isinstance(key, str) else _unknown("unknown item")
+        if isinstance(obj, ExternalRef):
+            return obj  # typing subscripts (List[int], Optional[nn.Module])
+        try:
+            return obj[key]
+        except (KeyError, IndexError, TypeError):
+            return _unknown(f"`[{key!r}]` is not there")
+
+    def module_getitem(self, module: ModuleValue, key: Any) -> Any:
+        if module.opaque:
+            return _unknown(module.opaque, maybe_module=True)
+        if module.container in ("ModuleDict", "ParameterDict"):
+            table = module.children if module.container == "ModuleDict" else module.params
+            if isinstance(key, str) and key in table:
+                return table[key]
+            return _unknown(f"unknown key `{key}`", maybe_module=True)
+        if module.container in ("Sequential", "ModuleList", "ParameterList"):
+            table = module.params if module.container == "ParameterList" else module.children
+            names = list(table)
+            if isinstance(key, slice):
+                picked = names[key]
+                if module.container == "Sequential":
+                    clone = ModuleValue(type_name=module.type_name, container="Sequential", origin=module.origin)
+                    clone.children = {n: module.children[n] for n in picked}
+                    return clone
+                clone = ModuleValue(type_name=module.type_name, container=module.container, origin=module.origin)
+                for i, n in enumerate(picked):
+                    if module.container == "ParameterList":
+                        clone.params[str(i)] = module.params[n]
+                    else:
+                        clone.children[str(i)] = module.children[n]
+                return clone
+            if isinstance(key, int) and not isinstance(key, bool) and -len(names) <= key < len(names):
+                return table[names[key]]
+            return _unknown(f"unknown index `{key}`", maybe_module=True)
+        return _unknown("indexing a module", maybe_module=True)
+
+    def binop(self, op: ast.operator, left: Any, right: Any, inplace: bool = False) -> Any:
+        if inplace and isinstance(op, ast.Add) and isinstance(left, list):
+            items = self.iterate(right)
+            if items is None:
+                return _unknown("extended by an unknown iterable", maybe_module=True)
+            left.extend(items)
+            return left
+        if is_unknown(left) or is_unknown(right):
+            maybe = (is_unknown(left) and left.maybe_module) or (is_unknown(right) and right.maybe_module)
+            return _unknown((left if is_unknown(left) else right).reason, maybe)
+        if isinstance(left, TensorValue) or isinstance(right, TensorValue):
+            result = tensors.tensor_method(left if isinstance(left, TensorValue) else right, "__binop__", [left, right], {})
+            return result if result is not None else _unknown("tensor arithmetic")
+        if isinstance(left, dict) and isinstance(right, dict) and isinstance(op, ast.BitOr):
+            return {**left, **right}
+        if not (_plain(left) and _plain(right)):
+            if isinstance(op, ast.Add) and isinstance(left, (list, tuple)) and isinstance(right, type(left)):
+                return left + right
+            if isinstance(op, ast.Mult) and isinstance(left, (list, tuple)) and isinstance(right, int):
+                return _bounded(left * right) if len(left) * max(right, 0) <= MAX_SEQUENCE else _unknown("too long")
+            return _unknown(f"operation on {type(left).__name__} and {type(right).__name__}")
+        fn = BINOPS.get(type(op))
+        if fn is None:
+            return _unknown("unknown operator")
+        if isinstance(op, ast.Pow) and isinstance(right, (int, float)) and abs(right) > 64:
+            return _unknown("power too large")
+        if isinstance(op, ast.Mult) and isinstance(left, (str, list, tuple)) and isinstance(right, int) and len(left) * right > MAX_SEQUENCE:
+            return _unknown("too long")
+        if isinstance(op, ast.LShift) and isinstance(right, int) and right > 64:
+            return _unknown("shift too large")
+        try:
+            return fn(left, right)
+        except Exception:  # noqa: BLE001
+            return _unknown("arithmetic failed")
+
+    def compare(self, op: ast.cmpop, left: Any, right: Any) -> bool | None:
+        if isinstance(op, (ast.Is, ast.IsNot)):
+            if is_unknown(left) or is_unknown(right):
+                return None
+            same = left is right or (left is None and right is None)
+            if isinstance(left, (ExternalRef,)) or isinstance(right, (ExternalRef,)):
+                same = left == right
+            return same if isinstance(op, ast.Is) else not same
+        if isinstance(op, (ast.In, ast.NotIn)):
+            if is_unknown(right) or is_unknown(left):
+                return None
+            items: Any = right
+            if isinstance(right, ModuleValue):
+                items = list(right.children) if right.container == "ModuleDict" else None
+            elif isinstance(right, ObjectValue):
+                items = right.attrs
+            if items is None or not isinstance(items, (list, tuple, dict, set, str, frozenset, range)):
+                return None
+            if isinstance(items, (list, tuple)) and any(is_unknown(i) for i in items):
+                return None
+            try:
+                found = left in items
+            except TypeError:
+                return None
+            return found if isinstance(op, ast.In) else not found
+        if is_unknown(left) or is_unknown(right):
+            return None
+        if isinstance(left, (ModuleValue, TensorValue, ObjectValue)) or isinstance(right, (ModuleValue, TensorValue, ObjectValue)):
+            if isinstance(op, ast.Eq):
+                return left is right if not isinstance(left, TensorValue) else None
+            if isinstance(op, ast.NotEq):
+                return left is not right if not isinstance(left, TensorValue) else None
+            return None
+        fn = CMPOPS.get(type(op))
+        try:
+            return bool(fn(left, right)) if fn is not None else None
+        except Exception:  # noqa: BLE001
+            return None
+
+
+# ---------------------------------------------------------------- helpers for values
+
+
+@dataclass(eq=False)
+class BuiltinRef:
+    name: str
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self
+
+
+@dataclass(eq=False)
+class ExternalMethod:
+    receiver: Any
+    owner: Any
+    name: str
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self
+
+
+@dataclass(eq=False)
+class PyMethod:
+    obj: Any
+    name: str
+
+
+@dataclass(eq=False)
+class TensorMethod:
+    tensor: TensorValue
+    name: str
+
+
+def _class_cache(cls: ClassRef) -> dict[str, Any]:
+    cache = cls.__dict__.get("_cache")
+    if cache is None:
+        cache = {}
+        cls.__dict__["_cache"] = cache
+    return cache  # type: ignore[no-any-return]
+
+
+def _c3_merge(seqs: list[list[Any]]) -> list[Any]:
+    result: list[Any] = []
+    seqs = [list(s) for s in seqs if s]
+    while seqs:
+        for seq in seqs:
+            head = seq[0]
+            if not any(head in s[1:] for s in seqs if _contains(s[1:], head)):
+                break
+        else:
+            # inconsistent hierarchy: fall back to depth-first order
+            for seq in seqs:
+                for item in seq:
+                    if not _contains(result, item):
+                        result.append(item)
+            return result
+        result.append(head)
+        seqs = [[x for x in s if not _same_value(x, head)] for s in seqs]
+        seqs = [s for s in seqs if s]
+    return result
+
+
+def _contains(items: list[Any], item: Any) -> bool:
+    return any(_same_value(x, item) for x in items)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, ExternalRef) and isinstance(b, ExternalRef):
+        return a.qualname == b.qualname
+    if isinstance(a, Unknown) and isinstance(b, Unknown):
+        return a.reason == b.reason
+    if isinstance(a, (int, float, str, bool, type(None), TensorValue)) and type(a) is type(b):
+        return bool(a == b)
+    if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
+        return all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+    return False
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _plain(value: Any) -> bool:
+    """A Python value safe to hand to real operators."""
+    if isinstance(value, (bool, int, float, str, complex, type(None))):
+        return True
+    if isinstance(value, (tuple, list)):
+        return len(value) <= MAX_SEQUENCE and all(_plain(v) for v in value)
+    return False
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, (str, list, tuple)) and len(value) > MAX_SEQUENCE:
+        return _unknown("value too large")
+    return value
+
+
+def _short(node: Any, limit: int = 60) -> str:
+    try:
+        text = ast.unparse(node) if isinstance(node, ast.AST) else str(node)
+    except Exception:  # noqa: BLE001
+        text = type(node).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _short_value(value: Any) -> str:
+    return _short(repr(value), 40)
+
+
+def _load(target: ast.expr) -> ast.expr:
+    return target
+
+
+def _is_dataclass_decorator(node: ast.expr) -> bool:
+    target = node.func if isinstance(node, ast.Call) else node
+    return _short(target).split(".")[-1] == "dataclass"
+
+
+def _is_field_call(node: ast.expr) -> bool:
+    return isinstance(node, ast.Call) and _short(node.func).split(".")[-1] == "field"
+
+
+def _has_unknown_dims(module: ModuleValue) -> bool:
+    for tensor in [*module.params.values(), *module.buffers.values()]:
+        if tensor is not None and (tensor.shape is None or any(d is None for d in tensor.shape)):
+            return True
+    return False
+
+
+def _clone(module: ModuleValue) -> ModuleValue:
+    return copy.deepcopy(module)
+
+
+def _renumber(module: ModuleValue) -> None:
+    if module.container == "ParameterList":
+        module.params = {str(i): v for i, v in enumerate(module.params.values())}
+    else:
+        module.children = {str(i): v for i, v in enumerate(module.children.values())}
+
+
+def _canonical_util(qual: str) -> str:
+    return qual.replace("torch.nn.utils.parametrizations.", "torch.nn.utils.parametrizations.").replace(
+        "torch.nn.utils.weight_norm.", "torch.nn.utils."
+    )
+
+
+def _kept_originals(memo: dict[int, Any]) -> dict[int, Any]:
+    """deepcopy keeps every original it copied alive in a list under `memo[id(memo)]`."""
+    return {id(obj): obj for obj in memo.get(id(memo), [])}
+
+
+def _mutables(state: Any) -> list[Any]:
+    """The mutable interpreter objects reachable from `state` (lists, dicts, modules, objects)."""
+    seen: dict[int, Any] = {}
+    stack = [state]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, tuple):
+            stack.extend(value)
+            continue
+        if not isinstance(value, (list, dict, ModuleValue, ObjectValue)) or id(value) in seen:
+            continue
+        seen[id(value)] = value
+        if isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, ModuleValue):
+            stack.extend([value.params, value.buffers, value.children, value.attrs])
+        else:
+            stack.append(value.attrs)
+    return list(seen.values())
+
+
+def _pairs(state: dict[str, Any], memo_a: dict[int, Any], memo_b: dict[int, Any]) -> list[tuple[Any, Any, Any]]:
+    """(original, its version in world A, its version in world B) for every mutable original."""
+    out = []
+    for original in _mutables(state):
+        if original is state:
+            continue
+        out.append((original, memo_a.get(id(original), original), memo_b.get(id(original), original)))
+    return out
+
+
+class _Merger:
+    """Merges the states two runs left (copies of one original state) back into the originals.
+
+    What agrees is kept; a value that differs becomes Unknown; a module member present on one
+    side only becomes uncertain (its keys unknown), so neither branch can cause a false alarm.
+    """
+
+    def __init__(self, pairs: list[tuple[Any, Any, Any]], reason: str) -> None:
+        self.reason = reason
+        self.pairs = pairs
+        self.orig_a = {id(a): o for o, a, _ in pairs}
+        self.orig_b = {id(b): o for o, _, b in pairs}
+        self.done: dict[tuple[int, int], Any] = {}
+
+    def merge_state(self, target: dict[str, Any], a: dict[str, Any], b: dict[str, Any]) -> None:
+        merged = self._merge_dict(a, b)
+        for _original, in_a, in_b in self.pairs:
+            self.merge(in_a, in_b)
+        target.clear()
+        target.update(merged)
+
+    def merge(self, a: Any, b: Any) -> Any:
+        key = (id(a), id(b))
+        if key in self.done:
+            return self.done[key]
+        oa, ob = self.orig_a.get(id(a)), self.orig_b.get(id(b))
+        original = oa if oa is not None and oa is ob else None
+        if isinstance(a, ModuleValue) and isinstance(b, ModuleValue):
+            target = original if original is not None else ModuleValue(type_name=a.type_name)
+            self.done[key] = target
+            self._merge_module(target, a, b)
+            return target
+        if isinstance(a, ObjectValue) and isinstance(b, ObjectValue) and a.cls is b.cls:
+            target = original if original is not None else ObjectValue(a.cls)
+            self.done[key] = target
+            target.attrs = self._merge_dict(a.attrs, b.attrs)
+            return target
+        if isinstance(a, list) and isinstance(b, list):
+            target = original if original is not None else []
+            self.done[key] = target
+            if len(a) == len(b):
+                target[:] = [self.merge(x, y) for x, y in zip(a, b, strict=True)]
+                return target
+            self.done[key] = _unknown(self.reason, maybe_module=True)
+            return self.done[key]
+        if isinstance(a, dict) and isinstance(b, dict):
+            target = original if original is not None else {}
+            self.done[key] = target
+            merged = self._merge_dict(a, b)
+            target.clear()
+            target.update(merged)
+            return target
+        if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
+            return tuple(self.merge(x, y) for x, y in zip(a, b, strict=True))
+        if isinstance(a, TensorValue) and isinstance(b, TensorValue):
+            return _merge_tensor(a, b)
+        if _same_value(a, b) or (a is b and not isinstance(a, (list, dict, ModuleValue, ObjectValue))):
+            return a
+        maybe = isinstance(a, ModuleValue) or isinstance(b, ModuleValue)
+        maybe = maybe or (is_unknown(a) and a.maybe_module) or (is_unknown(b) and b.maybe_module)
+        return _unknown(self.reason, maybe_module=maybe)
+
+    def _merge_dict(self, a: dict[Any, Any], b: dict[Any, Any]) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        for k in a:
+            out[k] = self.merge(a[k], b[k]) if k in b else _unknown(self.reason, isinstance(a[k], ModuleValue))
+        for k in b:
+            if k not in a:
+                out[k] = _unknown(self.reason, isinstance(b[k], ModuleValue))
+        return out
+
+    def _merge_module(self, target: ModuleValue, a: ModuleValue, b: ModuleValue) -> None:
+        uncertain = {**a.uncertain, **b.uncertain}
+        if a.type_name != b.type_name or a.opaque or b.opaque:
+            opaque = a.opaque or b.opaque or f"its type {self.reason}"
+            target.__dict__.update({**a.__dict__, "opaque": opaque})
+            return
+        params = self._merge_members(a.params, b.params, uncertain)
+        buffers = self._merge_members(a.buffers, b.buffers, uncertain)
+        children: dict[str, ModuleValue | None] = {}
+        for name in dict.fromkeys([*a.children, *b.children]):
+            ca, cb = a.children.get(name, False), b.children.get(name, False)
+            if ca is None and cb is None:
+                children[name] = None
+            elif isinstance(ca, ModuleValue) and isinstance(cb, ModuleValue):
+                children[name] = self.merge(ca, cb)
+            else:
+                uncertain[name] = self.reason
+        attrs = self._merge_dict(a.attrs, b.attrs)
+        target.type_name, target.cls, target.spec, target.container = a.type_name, a.cls, a.spec, a.container
+        target.params, target.buffers, target.children, target.attrs = params, buffers, children, attrs
+        target.non_persistent = a.non_persistent | b.non_persistent
+        target.uncertain = uncertain
+        target.tensor_origins = {**b.tensor_origins, **a.tensor_origins}
+        target.unknown_dims = list(dict.fromkeys(a.unknown_dims + b.unknown_dims))
+        if any(
+            isinstance(t, TensorValue) and (t.shape is None or None in t.shape)
+            for t in [*params.values(), *buffers.values()]
+        ) and not target.unknown_dims:
+            target.unknown_dims.append(self.reason)
+        target.origin = a.origin or b.origin
+        target.is_lightning = a.is_lightning
+
+    def _merge_members(self, a: dict[str, Any], b: dict[str, Any], uncertain: dict[str, str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in dict.fromkeys([*a, *b]):
+            ta, tb = a.get(name, False), b.get(name, False)
+            if ta is None and tb is None:
+                out[name] = None
+            elif isinstance(ta, TensorValue) and isinstance(tb, TensorValue):
+                out[name] = _merge_tensor(ta, tb)
+            else:
+                uncertain[name] = self.reason
+        return out
+
+
+def _merge_tensor(a: TensorValue, b: TensorValue) -> TensorValue:
+    if a.shape == b.shape:
+        return a
+    if a.shape is None or b.shape is None or len(a.shape) != len(b.shape):
+        return TensorValue(None, a.dtype if a.dtype == b.dtype else "float32", a.is_parameter)
+    dims = tuple(x if x == y else None for x, y in zip(a.shape, b.shape, strict=True))
+    return TensorValue(dims, a.dtype, a.is_parameter)
+
+
+BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+    ast.LShift: operator.lshift, ast.RShift: operator.rshift, ast.BitOr: operator.or_,
+    ast.BitAnd: operator.and_, ast.BitXor: operator.xor,
+}
+CMPOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge,
+}
+SAFE_PY_METHODS = frozenset(
+    {
+        "format", "join", "split", "rsplit", "strip", "lstrip", "rstrip", "upper", "lower",
+        "startswith", "endswith", "replace", "index", "count", "copy", "title", "capitalize",
+        "isdigit", "isalpha", "find", "partition", "rpartition", "zfill", "is_integer",
+        "bit_length", "casefold", "removeprefix", "removesuffix",
+    }
+)
+
+from ckptlens.engine.builtins import BUILTINS, EXTERNAL_CALLS, MODULE_METHODS  # noqa: E402

@@ -1,0 +1,164 @@
+"""Source files: finding them the way Python's path finder would, parsing each once.
+
+Read-only analysis parses with the stdlib `ast` (measured here: 7 ms for transformers'
+`modeling_bart.py`, 1,300 lines, against 64 ms for a libcst parse and 250 ms with libcst
+positions); libcst is kept for the edits of the fixes, where formatting must survive.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ckptlens.findings import SourceRange
+
+
+class SourceError(Exception):
+    """A source file cannot be read or parsed. `str(err)` is one line for the user."""
+
+
+@dataclass
+class SourceFile:
+    path: str
+    text: str
+    tree: ast.Module
+    lines: list[str] = field(repr=False)
+
+    def char_col(self, line: int, byte_col: int) -> int:
+        """ast columns count UTF-8 bytes; ours count characters."""
+        if line < 1 or line > len(self.lines):
+            return byte_col
+        text = self.lines[line - 1]
+        if text.isascii():
+            return byte_col
+        return len(text.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
+
+    def range_of(self, node: ast.AST) -> SourceRange:
+        line = getattr(node, "lineno", 1)
+        col = getattr(node, "col_offset", 0)
+        end_line = getattr(node, "end_lineno", None) or line
+        end_col = getattr(node, "end_col_offset", None)
+        if end_col is None:
+            end_col = col
+        return SourceRange(
+            self.path, line, self.char_col(line, col), end_line, self.char_col(end_line, end_col)
+        )
+
+    def name_range(self, node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) -> SourceRange:
+        """The range of the name in `class Name` / `def name`."""
+        line = node.lineno
+        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        keyword = "class" if isinstance(node, ast.ClassDef) else "def"
+        start = text.find(f"{keyword} ")
+        if start >= 0:
+            start = text.find(node.name, start + len(keyword))
+        if start < 0:
+            return self.range_of(node)
+        return SourceRange(self.path, line, start, line, start + len(node.name))
+
+
+def parse_source(path: str, text: str) -> SourceFile:
+    try:
+        tree = ast.parse(text, filename=path)
+    except SyntaxError as exc:
+        raise SourceError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:
+        raise SourceError(f"{path}: cannot parse: {exc}") from None
+    return SourceFile(path=path, text=text, tree=tree, lines=text.splitlines())
+
+
+class Loader:
+    """Finds and parses modules. One instance per analysis session; caches by (path, mtime, size).
+
+    `overlays` hold unsaved editor buffers (path -> text) that win over the disk.
+    """
+
+    def __init__(
+        self,
+        extra_paths: Sequence[str] = (),
+        *,
+        use_sys_path: bool = True,
+        overlays: dict[str, str] | None = None,
+    ) -> None:
+        self.extra_paths = [str(Path(p).resolve()) for p in extra_paths]
+        self.sys_path = [p for p in sys.path if p and os.path.isdir(p)] if use_sys_path else []
+        self.overlays = overlays if overlays is not None else {}
+        self._cache: dict[str, tuple[tuple[int, int], SourceFile]] = {}
+
+    def load(self, path: str | Path) -> SourceFile:
+        key = str(Path(path).resolve())
+        if key in self.overlays:
+            text = self.overlays[key]
+            stamp = (-1, hash(text))
+        else:
+            try:
+                st = os.stat(key)
+            except FileNotFoundError:
+                raise SourceError(f"{key}: no such file") from None
+            except OSError as exc:
+                raise SourceError(f"{key}: cannot read: {exc.strerror or exc}") from None
+            if not os.path.isfile(key):
+                raise SourceError(f"{key}: not a file")
+            stamp = (st.st_mtime_ns, st.st_size)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        if key not in self.overlays:
+            try:
+                with open(key, encoding="utf-8", errors="replace") as handle:
+                    text = handle.read()
+            except OSError as exc:
+                raise SourceError(f"{key}: cannot read: {exc.strerror or exc}") from None
+        source = parse_source(key, text)
+        self._cache[key] = (stamp, source)
+        return source
+
+    def roots_for(self, from_file: str) -> list[str]:
+        """Where `import x` in `from_file` looks: its folder, its package root, then the
+        workspace and the interpreter's path."""
+        folder = os.path.dirname(from_file)
+        roots = [folder]
+        top = folder
+        while os.path.isfile(os.path.join(top, "__init__.py")):
+            top = os.path.dirname(top)
+        if top != folder:
+            roots.append(top)
+        return _unique([*roots, *self.extra_paths, *self.sys_path])
+
+    def find_module(self, dotted: str, from_file: str, level: int = 0) -> str | None:
+        """The file of module `dotted` as imported from `from_file` (`level` dots), or None."""
+        if level:
+            base = os.path.dirname(from_file)
+            for _ in range(level - 1):
+                base = os.path.dirname(base)
+            return _module_file(base, dotted.split(".") if dotted else [])
+        parts = dotted.split(".")
+        for root in self.roots_for(from_file):
+            found = _module_file(root, parts)
+            if found is not None:
+                return found
+        return None
+
+
+def _module_file(root: str, parts: list[str]) -> str | None:
+    path = os.path.join(root, *parts) if parts else root
+    package_init = os.path.join(path, "__init__.py")
+    if os.path.isfile(package_init):
+        return package_init
+    if parts and os.path.isfile(path + ".py"):
+        return path + ".py"
+    return None
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        if item not in seen:
+            seen.add(item)
+            out.append(item)
+    return out

@@ -1,0 +1,298 @@
+"""The key-mapping code ckptlens generates, and the reader that understands it again.
+
+The generated function is data first: its behaviour is fixed by a template and everything
+specific to a checkpoint sits in literal constants at the top of its body:
+
+    STRIP_PREFIX = "module."          # removed from the keys that start with it
+    ADD_PREFIX = ""                   # then prepended to every key
+    RENAMES = {"layer1.": "layer_1."} # then the first matching entry: a prefix (ending in ".")
+                                      # or an exact key, checkpoint name -> model name
+    DROP = {"head.weight"}            # checkpoint keys (as in the file) discarded first
+    DROP_PREFIXES = ("decoder.",)     # ... and every key in the file under these paths
+
+`parse_mapping_code` recognises that exact form with `ast` (never executing anything): the
+constants are read with `ast.literal_eval` and the rest of the body must equal the template,
+so a re-check after the fix can apply the same mapping to the checkpoint's keys.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from ckptlens.engine.compare import Comparison
+from ckptlens.engine.keys import leading_paths, summarize_keys
+
+DEFAULT_FUNCTION_NAME = "remap_state_dict"
+
+_T = TypeVar("_T")
+
+_CONSTANTS = ("STRIP_PREFIX", "ADD_PREFIX", "RENAMES", "DROP", "DROP_PREFIXES")
+
+_TEMPLATE_BODY = '''\
+out = {}
+for key, value in state_dict.items():
+    if key in DROP or key.startswith(DROP_PREFIXES):
+        continue
+    if STRIP_PREFIX and key.startswith(STRIP_PREFIX):
+        key = key[len(STRIP_PREFIX):]
+    key = ADD_PREFIX + key
+    for old, new in RENAMES.items():
+        if key == old or (old.endswith(".") and key.startswith(old)):
+            key = new + key[len(old):]
+            break
+    out[key] = value
+return out
+'''
+
+
+@dataclass(frozen=True)
+class ParsedMapping:
+    """The data of a key-mapping function (generated, or read back from source)."""
+
+    strip_prefix: str = ""
+    add_prefix: str = ""
+    renames: tuple[tuple[str, str], ...] = ()  # (checkpoint prefix or key, model prefix or key)
+    drop: tuple[str, ...] = ()  # checkpoint keys as in the file
+    drop_prefixes: tuple[str, ...] = ()  # dotted paths ending in "."
+    missing: tuple[str, ...] = field(default=(), compare=False)  # for the docstring only
+    function_name: str = DEFAULT_FUNCTION_NAME
+    line: int = 0  # 1-based line of the `def` when read from source, else 0
+
+    def rename(self, key: str) -> str:
+        """A checkpoint key (not dropped) -> the key it gets, exactly as the function does it."""
+        if self.strip_prefix and key.startswith(self.strip_prefix):
+            key = key[len(self.strip_prefix) :]
+        key = self.add_prefix + key
+        for old, new in self.renames:
+            if key == old or (old.endswith(".") and key.startswith(old)):
+                return new + key[len(old) :]
+        return key
+
+    def drops(self, key: str) -> bool:
+        return key in self.drop or key.startswith(self.drop_prefixes)
+
+
+def mapping_plan(comparison: Comparison, *, function_name: str = DEFAULT_FUNCTION_NAME) -> ParsedMapping:
+    """The function's data for a comparison: its prefix change, renames and dropped keys."""
+    prefix = comparison.prefix
+    renames = []
+    model_keys = set(comparison.mapping.mapping.values())
+    for checkpoint_prefix, model_prefix in comparison.renames:
+        # A pair naming one tensor (its target is a key) stays exact; a subtree gets the dot.
+        if model_prefix in model_keys:
+            renames.append((checkpoint_prefix, model_prefix))
+        else:
+            renames.append((checkpoint_prefix + ".", model_prefix + "."))
+    renames.sort(key=lambda pair: -len(pair[0]))
+    all_keys = list(comparison.mapping.mapping) + list(comparison.mapping.dropped)
+    drop, drop_prefixes = _collapse_drops(comparison.mapping.dropped, all_keys)
+    return ParsedMapping(
+        strip_prefix=prefix.strip if prefix else "",
+        add_prefix=prefix.add if prefix else "",
+        renames=tuple(renames),
+        drop=tuple(drop),
+        drop_prefixes=tuple(drop_prefixes),
+        missing=tuple(comparison.mapping.missing),
+        function_name=function_name,
+    )
+
+
+def _collapse_drops(dropped: Sequence[str], all_keys: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Dropped keys, with whole subtrees of the file (two keys or more) turned into prefixes:
+    exact for this checkpoint, never covering a key that is kept."""
+    dropped_set = set(dropped)
+    counts: dict[str, int] = {}
+    kept_under: set[str] = set()
+    for key in all_keys:
+        for path in leading_paths(key):
+            counts[path] = counts.get(path, 0) + 1
+            if key not in dropped_set:
+                kept_under.add(path)
+    prefixes: list[str] = []
+    keys: list[str] = []
+    for key in dropped:
+        if any(key.startswith(p) for p in prefixes):
+            continue
+        for path in leading_paths(key):
+            if path not in kept_under and counts[path] >= 2:
+                prefixes.append(path + ".")
+                break
+        else:
+            keys.append(key)
+    return keys, prefixes
+
+
+def render_python(
+    plan: Comparison | ParsedMapping,
+    function_name: str = DEFAULT_FUNCTION_NAME,
+    *,
+    class_name: str | None = None,
+    indent: str = "",
+) -> str:
+    """A self-contained function (no imports) that remaps a checkpoint's state_dict so that
+    `load_state_dict` accepts it. `indent` prefixes every line (to place it in a class)."""
+    if isinstance(plan, Comparison):
+        plan = mapping_plan(plan, function_name=function_name)
+    target = f" for `{class_name}`" if class_name else ""
+    doc = [f"Remap a checkpoint's state_dict{target} so that load_state_dict accepts it."]
+    doc.append("")
+    doc.append("Generated by ckptlens; it reads the constants below back, so keep their form.")
+    if plan.missing:
+        doc.append("Still missing (load with strict=False):")
+        doc.extend(_wrap(summarize_keys(plan.missing, limit=40), "    "))
+    else:
+        doc.append("Every model key is filled: strict loading works.")
+    lines = [f"def {function_name}(state_dict):", '    """' + doc[0]]
+    lines.extend(("    " + line) if line else "" for line in doc[1:])
+    lines.append('    """')
+    lines.append(f"    STRIP_PREFIX = {_literal(plan.strip_prefix)}")
+    lines.append(f"    ADD_PREFIX = {_literal(plan.add_prefix)}")
+    lines.extend(_dict_literal("RENAMES", plan.renames))
+    lines.extend(_collection_literal("DROP", plan.drop, "{", "}", "set()"))
+    lines.extend(_collection_literal("DROP_PREFIXES", plan.drop_prefixes, "(", ")", "()"))
+    lines.extend("    " + line if line else "" for line in _TEMPLATE_BODY.splitlines())
+    return "".join(indent + line + "\n" if line else "\n" for line in lines)
+
+
+def _literal(value: str) -> str:
+    text = repr(value)
+    if text.startswith("'") and '"' not in value:
+        text = '"' + text[1:-1] + '"'
+    return text
+
+
+def _dict_literal(name: str, pairs: Sequence[tuple[str, str]]) -> list[str]:
+    if not pairs:
+        return [f"    {name} = {{}}"]
+    lines = [f"    {name} = {{"]
+    lines.extend(f"        {_literal(a)}: {_literal(b)}," for a, b in pairs)
+    lines.append("    }")
+    return lines
+
+
+def _collection_literal(name: str, items: Sequence[str], open_: str, close: str, empty: str) -> list[str]:
+    if not items:
+        return [f"    {name} = {empty}"]
+    lines = [f"    {name} = {open_}"]
+    lines.extend(f"        {_literal(item)}," for item in items)
+    lines.append(f"    {close}")
+    return lines
+
+
+def _wrap(text: str, prefix: str, width: int = 88) -> list[str]:
+    lines: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        if current and len(prefix) + len(current) + 1 + len(word) > width:
+            lines.append(prefix + current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    if current:
+        lines.append(prefix + current)
+    return lines
+
+
+# -- reading it back ------------------------------------------------------------------------
+
+
+def _template_dump() -> list[str]:
+    return [ast.dump(node) for node in ast.parse(_TEMPLATE_BODY).body]
+
+
+_TEMPLATE_DUMP = _template_dump()
+
+
+def find_mapping_functions(source: str) -> list[ParsedMapping]:
+    """Every function in `source` (module level, in a class, nested) that has the generated
+    form, in source order. A syntax error gives []."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            parsed = _parse_function(node)
+            if parsed is not None:
+                found.append(parsed)
+    found.sort(key=lambda p: p.line)
+    return found
+
+
+def parse_mapping_code(source: str, function_name: str | None = None) -> ParsedMapping | None:
+    """The first generated mapping function in `source` (or the one named `function_name`)."""
+    for parsed in find_mapping_functions(source):
+        if function_name is None or parsed.function_name == function_name:
+            return parsed
+    return None
+
+
+def _parse_function(node: ast.FunctionDef) -> ParsedMapping | None:
+    body = list(node.body)
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # the docstring
+    values: dict[str, object] = {}
+    while body and isinstance(body[0], ast.Assign) and len(body[0].targets) == 1:
+        target = body[0].targets[0]
+        if not isinstance(target, ast.Name) or target.id not in _CONSTANTS or target.id in values:
+            break
+        try:
+            values[target.id] = ast.literal_eval(body[0].value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return None
+        body = body[1:]
+    if set(values) != set(_CONSTANTS):
+        return None
+    if [ast.dump(statement) for statement in body] != _TEMPLATE_DUMP:
+        return None
+    if [a.arg for a in node.args.args] not in (["state_dict"], ["self", "state_dict"]):
+        return None
+    strip, add = values["STRIP_PREFIX"], values["ADD_PREFIX"]
+    renames, drop, drop_prefixes = values["RENAMES"], values["DROP"], values["DROP_PREFIXES"]
+    if not isinstance(strip, str) or not isinstance(add, str):
+        return None
+    if not isinstance(renames, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in renames.items()
+    ):
+        return None
+    if not isinstance(drop, set | frozenset | list | tuple) or not all(isinstance(k, str) for k in drop):
+        return None
+    if not isinstance(drop_prefixes, tuple) or not all(isinstance(k, str) for k in drop_prefixes):
+        return None
+    return ParsedMapping(
+        strip_prefix=strip,
+        add_prefix=add,
+        renames=tuple(renames.items()),
+        drop=tuple(drop),
+        drop_prefixes=drop_prefixes,
+        function_name=node.name,
+        line=node.lineno,
+    )
+
+
+def apply_parsed_mapping(parsed: ParsedMapping, keys: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+    """What the function does to a state_dict with these keys: ({old key: new key} for every
+    key kept, identity entries included; the keys dropped), in the given order. Two keys that
+    end up on one name: the later one wins, as in the function's dict."""
+    mapping: dict[str, str] = {}
+    dropped: list[str] = []
+    for key in keys:
+        if parsed.drops(key):
+            dropped.append(key)
+        else:
+            mapping[key] = parsed.rename(key)
+    return mapping, dropped
+
+
+def remap_tensors(parsed: ParsedMapping, tensors: Mapping[str, _T]) -> dict[str, _T]:
+    """A checkpoint's tensors (key -> info) as the mapping function would leave them."""
+    out: dict[str, _T] = {}
+    for key, value in tensors.items():
+        if not parsed.drops(key):
+            out[parsed.rename(key)] = value
+    return out
+

@@ -1,0 +1,138 @@
+"""Runtime objects of the abstract interpreter: references to code, modules under construction."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ckptlens.engine.values import TensorValue
+from ckptlens.findings import SourceRange
+
+if TYPE_CHECKING:
+    from ckptlens.engine.interp import ModuleScope
+
+
+class _Shared:
+    """Immutable references: deep copies of interpreter state share them."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self
+
+    def __copy__(self) -> Any:
+        return self
+
+
+@dataclass(frozen=True, eq=True)
+class ExternalRef(_Shared):
+    """Something from a library we know by name, never by source (`torch.nn.Linear`, `math.sqrt`)."""
+
+    qualname: str
+
+    def child(self, name: str) -> ExternalRef:
+        return ExternalRef(f"{self.qualname}.{name}")
+
+
+@dataclass(eq=False)
+class ClassRef(_Shared):
+    node: ast.ClassDef
+    scope: ModuleScope
+    qualname: str
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    def __repr__(self) -> str:
+        return f"<class {self.qualname}>"
+
+
+@dataclass(eq=False)
+class FunctionRef(_Shared):
+    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+    scope: ModuleScope
+    closure: Any = None  # the defining Frame, for nested functions and lambdas
+    owner: ClassRef | None = None  # the class whose body defines it (for zero-argument super())
+    kind: str = "function"  # "function" | "staticmethod" | "classmethod" | "property"
+
+    @property
+    def name(self) -> str:
+        return getattr(self.node, "name", "<lambda>")
+
+
+@dataclass(eq=False)
+class BoundMethod(_Shared):
+    receiver: Any
+    func: FunctionRef
+
+
+@dataclass(eq=False)
+class ModuleNamespace(_Shared):
+    """A user module imported as a whole (`import blocks`, `from . import layers`)."""
+
+    scope: ModuleScope
+
+
+@dataclass(eq=False)
+class SuperProxy(_Shared):
+    receiver: Any
+    mro: tuple[Any, ...]  # the classes after the one `super()` was called in
+
+
+@dataclass(eq=False)
+class PartialValue(_Shared):
+    func: Any
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+@dataclass(eq=False)
+class ObjectValue:
+    """An instance of a user class that is not a module (a config object, a dataclass)."""
+
+    cls: ClassRef | None
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+class AttrDict(dict):  # type: ignore[type-arg]
+    """Lightning's `hparams`: a dict readable by attribute too."""
+
+
+@dataclass(eq=False)
+class ModuleValue:
+    """An `nn.Module` under construction: what `state_dict()` would walk."""
+
+    type_name: str  # qualified name ("torch.nn.Linear", "model.Net")
+    cls: ClassRef | None = None  # user class, for methods and class attributes
+    spec: Any = None  # the catalog row for library layers (and user subclasses of them)
+    container: str | None = None  # "Sequential" | "ModuleList" | "ModuleDict" | "ParameterList" | "ParameterDict"
+    params: dict[str, TensorValue | None] = field(default_factory=dict)
+    buffers: dict[str, TensorValue | None] = field(default_factory=dict)
+    non_persistent: set[str] = field(default_factory=set)
+    children: dict[str, ModuleValue | None] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)
+    opaque: str | None = None  # why its keys are unknown
+    uncertain: dict[str, str] = field(default_factory=dict)  # member -> why it may or may not exist
+    origin: SourceRange | None = None
+    tensor_origins: dict[str, SourceRange] = field(default_factory=dict)
+    unknown_dims: list[str] = field(default_factory=list)  # why some dims are unknown
+    is_lightning: bool = False
+
+    def member(self, name: str) -> tuple[bool, Any]:
+        """torch's `__getattr__` order: parameters, buffers, submodules."""
+        if name in self.params:
+            return True, self.params[name]
+        if name in self.buffers:
+            return True, self.buffers[name]
+        if name in self.children:
+            return True, self.children[name]
+        return False, None
+
+    def remove_member(self, name: str) -> None:
+        for table in (self.params, self.buffers, self.children, self.attrs):
+            table.pop(name, None)  # type: ignore[attr-defined]
+        self.non_persistent.discard(name)
+
+
+def opaque_module(type_name: str, reason: str, origin: SourceRange | None = None) -> ModuleValue:
+    return ModuleValue(type_name=type_name, opaque=reason, origin=origin)

@@ -1,0 +1,258 @@
+"""From source to the predicted state_dict: build the model tree, then walk it like torch."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ckptlens.engine.interp import Budget, ClassRef, Interpreter, ModuleScope
+from ckptlens.engine.loader import Loader
+from ckptlens.engine.model import ModuleInfo, PredictedStateDict, PredictedTensor, UnknownPart
+from ckptlens.engine.objects import FunctionRef, ModuleValue, ObjectValue
+from ckptlens.engine.values import Unknown, is_unknown
+from ckptlens.findings import UNRESOLVED, Finding, Severity, SourceRange
+
+
+class TargetError(Exception):
+    """The class or function to analyse is not there. `str(err)` is one line for the user."""
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """What the caller needs to know about a class before building it."""
+
+    name: str
+    origin: SourceRange
+    is_lightning: bool
+    params: tuple[str, ...]  # constructor parameters (without self), in order
+    has_var_kwargs: bool
+    config_param: str | None  # a parameter conventionally holding a config object
+    config_class: ClassRef | None  # the class that parameter is annotated with, if resolvable
+
+
+CONFIG_PARAM_NAMES = ("config", "cfg", "conf", "hparams", "args", "opt", "params")
+
+
+class Analyzer:
+    """One analysis session: a loader (with its parse cache) and interpreter settings."""
+
+    def __init__(self, loader: Loader | None = None) -> None:
+        self.loader = loader or Loader()
+
+    def _target(self, interp: Interpreter, source: str, name: str) -> tuple[ModuleScope, Any]:
+        scope = interp.scope_for(source)
+        found, value = scope.lookup(name)
+        if not found or is_unknown(value):
+            raise TargetError(f"no class or function named `{name}` in {scope.source.path}")
+        if not isinstance(value, (ClassRef, FunctionRef)):
+            raise TargetError(f"`{name}` in {scope.source.path} is not a class or a function")
+        return scope, value
+
+    def describe(self, source: str, name: str) -> TargetInfo:
+        interp = Interpreter(self.loader)
+        scope, target = self._target(interp, source, name)
+        if isinstance(target, ClassRef):
+            kind, _ = interp.class_kind(target)
+            origin = target.scope.source.name_range(target.node)
+            found, init = interp.class_attr(target, "__init__")
+            func = init if found and isinstance(init, FunctionRef) else None
+            is_lightning = kind == "lightning"
+        else:
+            origin = scope.source.name_range(target.node)  # type: ignore[arg-type]
+            func, is_lightning = target, False
+        params: tuple[str, ...] = ()
+        var_kwargs = False
+        config_param = None
+        config_class = None
+        if func is not None and not isinstance(func.node, ast.Lambda):
+            spec = func.node.args
+            all_params = [*spec.posonlyargs, *spec.args, *spec.kwonlyargs]
+            if isinstance(target, ClassRef):
+                all_params = all_params[1:]
+            params = tuple(p.arg for p in all_params)
+            var_kwargs = spec.kwarg is not None
+            for p in all_params:
+                annotated = interp.eval(p.annotation, _frame(func)) if p.annotation is not None else None
+                if isinstance(annotated, ClassRef) and interp.class_kind(annotated)[0] in ("dataclass", "object"):
+                    config_param, config_class = p.arg, annotated
+                    break
+                if p.arg in CONFIG_PARAM_NAMES and config_param is None:
+                    config_param = p.arg
+        return TargetInfo(name, origin, is_lightning, params, var_kwargs, config_param, config_class)
+
+    def predict(
+        self,
+        source: str,
+        name: str,
+        init: Mapping[str, Any] | None = None,
+        *,
+        config: Mapping[str, Any] | None = None,
+    ) -> PredictedStateDict:
+        interp = Interpreter(self.loader)
+        scope, target = self._target(interp, source, name)
+        info = self.describe(source, name)
+        kwargs = {k: _from_data(v) for k, v in (init or {}).items()}
+        if config is not None and info.config_param is not None and info.config_param not in kwargs:
+            kwargs[info.config_param] = self._config_value(interp, info, config)
+        result = PredictedStateDict(class_name=name, origin=info.origin)
+        interp.anchors.append(info.origin)
+        root: Any
+        try:
+            if isinstance(target, ClassRef):
+                root = interp.instantiate(target, [], kwargs)
+            else:
+                root = interp.call_function(target, [], kwargs, None)
+        except Budget as exc:
+            root = Unknown(str(exc))
+        except RecursionError:
+            root = Unknown("the model is nested too deeply to analyse")
+        except Exception as exc:  # noqa: BLE001 - an analysis bug must never become a false alarm
+            root = Unknown(f"internal error while analysing ({type(exc).__name__}: {exc})")
+        finally:
+            interp.anchors.pop()
+        if not isinstance(root, ModuleValue):
+            reason = root.reason if is_unknown(root) else f"`{name}` does not build an nn.Module"
+            result.unknown.append(UnknownPart("", reason, info.origin))
+        else:
+            _walk(root, "", info.origin, result)
+            prefix = root.attrs.get("base_model_prefix")
+            if isinstance(prefix, str) and prefix:
+                result.base_model_prefixes = (prefix,)
+            elif root.cls is not None:
+                found, value = interp.class_attr(root.cls, "base_model_prefix")
+                if found and isinstance(value, str) and value:
+                    result.base_model_prefixes = (value,)
+        result.findings.extend(_information(result, root if isinstance(root, ModuleValue) else None))
+        return result
+
+    def _config_value(self, interp: Interpreter, info: TargetInfo, config: Mapping[str, Any]) -> Any:
+        data = {k: _from_data(v) for k, v in config.items()}
+        if info.config_class is not None:
+            kind, _ = interp.class_kind(info.config_class)
+            if kind == "dataclass":
+                obj = interp.instantiate_dataclass(info.config_class, [], {})
+                obj.attrs.update(data)
+                return obj
+            found, init = interp.class_attr(info.config_class, "__init__")
+            if found and isinstance(init, FunctionRef):
+                spec = init.node.args
+                names = {p.arg for p in [*spec.args, *spec.kwonlyargs]}
+                accepted = {k: v for k, v in data.items() if k in names or spec.kwarg is not None}
+                obj = interp.instantiate(info.config_class, [], accepted)
+                if isinstance(obj, ObjectValue):
+                    for key, value in data.items():
+                        obj.attrs.setdefault(key, value)
+                return obj
+        return ObjectValue(None, data)
+
+
+def _frame(func: FunctionRef) -> Any:
+    from ckptlens.engine.interp import Frame
+
+    return Frame(func.scope)
+
+
+def _from_data(value: Any) -> Any:
+    """Plain data (JSON, --init literals, checkpoint hyper_parameters) as interpreter values."""
+    from ckptlens.checkpoint.index import Opaque
+
+    if isinstance(value, Opaque):
+        return Unknown(f"the checkpoint stores `{value.qualname}` here, which is not read")
+    if isinstance(value, dict):
+        return {k: _from_data(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_data(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_from_data(v) for v in value)
+    return value
+
+
+def _walk(module: ModuleValue, prefix: str, inherited: SourceRange, out: PredictedStateDict) -> None:
+    origin = module.origin or inherited
+    out.modules[prefix] = ModuleInfo(prefix, module.type_name, origin)
+    if module.opaque is not None:
+        out.unknown.append(UnknownPart(prefix, module.opaque, origin))
+        return
+    for table, kind in ((module.params, "parameter"), (module.buffers, "buffer")):
+        for name, tensor in table.items():
+            if tensor is None or (kind == "buffer" and name in module.non_persistent):
+                continue
+            key = f"{prefix}.{name}" if prefix else name
+            tensor_origin = module.tensor_origins.get(name, origin)
+            out.tensors[key] = PredictedTensor(key, tensor.shape, kind, tensor_origin, tensor.dtype)
+    for name, reason in module.uncertain.items():
+        key = f"{prefix}.{name}" if prefix else name
+        out.unknown.append(UnknownPart(key, reason, origin))
+    for name, child in module.children.items():
+        if child is None:
+            continue
+        _walk(child, f"{prefix}.{name}" if prefix else name, origin, out)
+
+
+def _information(result: PredictedStateDict, root: ModuleValue | None = None) -> list[Finding]:
+    """One `information` finding per unresolved part, and one per distinct reason some dims
+    are unknown (a single unknown argument often reaches dozens of layers)."""
+    findings = []
+    for part in result.unknown:
+        what = f"`{part.prefix}`" if part.prefix else f"`{result.class_name}`"
+        findings.append(
+            Finding(
+                UNRESOLVED,
+                Severity.INFORMATION,
+                part.origin,
+                f"{what} could not be resolved statically: {part.reason}; its keys are not checked",
+                model_prefix=part.prefix or None,
+            )
+        )
+    by_reason: dict[str, list[str]] = {}
+    if root is not None:
+        for prefix, module in _modules(root, ""):
+            for reason in module.unknown_dims:
+                by_reason.setdefault(reason, []).append(prefix)
+    explained: set[str] = set()
+    for reason, prefixes in by_reason.items():
+        keys = [k for k in _partly_unknown(result) if any(_under(k, p) for p in prefixes)]
+        if not keys:
+            continue
+        explained.update(keys)
+        first = result.tensors[keys[0]]
+        findings.append(
+            Finding(
+                UNRESOLVED,
+                Severity.INFORMATION,
+                first.origin,
+                f"{len(keys)} tensor shape(s) are partly unknown ({reason}); those dims are not checked",
+                model_keys=tuple(keys),
+            )
+        )
+    rest = [k for k in _partly_unknown(result) if k not in explained]
+    if rest:
+        findings.append(
+            Finding(
+                UNRESOLVED,
+                Severity.INFORMATION,
+                result.tensors[rest[0]].origin,
+                f"{len(rest)} tensor shape(s) are partly unknown (e.g. `{rest[0]}`): they depend on "
+                "values the analysis could not resolve; those dims are not checked",
+                model_keys=tuple(rest),
+            )
+        )
+    return findings
+
+
+def _partly_unknown(result: PredictedStateDict) -> list[str]:
+    return [k for k, t in result.tensors.items() if t.shape is None or any(d is None for d in t.shape)]
+
+
+def _under(key: str, prefix: str) -> bool:
+    return not prefix or key.startswith(prefix + ".")
+
+
+def _modules(module: ModuleValue, prefix: str) -> list[tuple[str, ModuleValue]]:
+    out = [(prefix, module)]
+    for name, child in module.children.items():
+        if child is not None and child.opaque is None:
+            out.extend(_modules(child, f"{prefix}.{name}" if prefix else name))
+    return out
