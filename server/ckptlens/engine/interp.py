@@ -1860,6 +1860,11 @@ class _Merger:
 
     def _merge_module(self, target: ModuleValue, a: ModuleValue, b: ModuleValue) -> None:
         uncertain = {**a.uncertain, **b.uncertain}
+        indexed = a.container in ("ModuleList", "Sequential", "ParameterList")
+        if indexed and (list(a.children) != list(b.children) or list(a.params) != list(b.params)):
+            a_opaque = a.opaque or f"its length is unknown: {self.reason}"
+            target.__dict__.update({**a.__dict__, "opaque": a_opaque})
+            return
         if a.type_name != b.type_name or a.opaque or b.opaque:
             opaque = a.opaque or b.opaque or f"its type {self.reason}"
             target.__dict__.update({**a.__dict__, "opaque": opaque})
