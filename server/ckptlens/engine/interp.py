@@ -1078,7 +1078,10 @@ class Interpreter:
         if isinstance(func, PyMethod):
             return self.call_py_method(func, args, kwargs)
         if isinstance(func, TensorMethod):
-            result = tensors.tensor_method(func.tensor, func.name, args, kwargs)
+            result = tensors.tensor_method(
+                func.tensor, func.name, [_external_as_data(a) for a in args],
+                {k: _external_as_data(v) for k, v in kwargs.items()},
+            )
             return result if result is not None else _unknown(f"tensor method `{func.name}` is unknown")
         if isinstance(func, PartialValue):
             return self.call(func.func, [*func.args, *args], {**func.kwargs, **kwargs}, node, frame)
@@ -1348,11 +1351,15 @@ class Interpreter:
         if spec is not None:
             if spec.is_container:
                 return self.new_container(leaf, args, kwargs)
-            return self.build_layer(spec, args, kwargs)
+            return self.build_layer(
+                spec, [_external_as_data(a) for a in args], {k: _external_as_data(v) for k, v in kwargs.items()}
+            )
         special = EXTERNAL_CALLS.get(qual) or EXTERNAL_CALLS.get(_canonical_util(qual))
         if special is not None:
             return special(self, args, kwargs)
-        tensor = tensors.tensor_call(qual, args, kwargs)
+        tensor = tensors.tensor_call(
+            qual, [_external_as_data(a) for a in args], {k: _external_as_data(v) for k, v in kwargs.items()}
+        )
         if tensor is not None:
             return tensor
         if qual.startswith(NO_EFFECT_PREFIXES):
@@ -1533,8 +1540,7 @@ class Interpreter:
             maybe = (is_unknown(left) and left.maybe_module) or (is_unknown(right) and right.maybe_module)
             return _unknown((left if is_unknown(left) else right).reason, maybe)
         if isinstance(left, TensorValue) or isinstance(right, TensorValue):
-            result = tensors.tensor_method(left if isinstance(left, TensorValue) else right, "__binop__", [left, right], {})
-            return result if result is not None else _unknown("tensor arithmetic")
+            return _tensor_arithmetic(op, left, right)
         if isinstance(left, dict) and isinstance(right, dict) and isinstance(op, ast.BitOr):
             return {**left, **right}
         if not (_plain(left) and _plain(right)):
@@ -1590,6 +1596,10 @@ class Interpreter:
             if isinstance(op, ast.NotEq):
                 return left is not right if not isinstance(left, TensorValue) else None
             return None
+        if isinstance(left, ExternalRef) and isinstance(right, str):
+            left = left.qualname
+        if isinstance(right, ExternalRef) and isinstance(left, str):
+            right = right.qualname
         fn = CMPOPS.get(type(op))
         try:
             return bool(fn(left, right)) if fn is not None else None
@@ -1906,6 +1916,41 @@ class _Merger:
             else:
                 uncertain[name] = self.reason
         return out
+
+
+def _tensor_arithmetic(op: ast.operator, left: Any, right: Any) -> Any:
+    """Elementwise arithmetic with broadcasting (a scalar keeps the tensor's shape)."""
+    if isinstance(op, ast.MatMult):
+        return _unknown("matrix product of tensors")
+    shapes = [v.shape for v in (left, right) if isinstance(v, TensorValue)]
+    for v in (left, right):
+        if not isinstance(v, TensorValue) and not isinstance(v, (int, float, bool)):
+            return _unknown("arithmetic of a tensor with a non-number")
+    dtype = next(v.dtype for v in (left, right) if isinstance(v, TensorValue))
+    if len(shapes) == 1:
+        return TensorValue(shapes[0], dtype)
+    a, b = shapes
+    if a is None or b is None:
+        return TensorValue(None, dtype)
+    rank = max(len(a), len(b))
+    a = (1,) * (rank - len(a)) + a
+    b = (1,) * (rank - len(b)) + b
+    dims: list[int | None] = []
+    for x, y in zip(a, b, strict=True):
+        if x == 1:
+            dims.append(y)
+        elif y == 1 or x == y:
+            dims.append(x)
+        else:
+            dims.append(None)
+    return TensorValue(tuple(dims), dtype)
+
+
+def _external_as_data(value: Any) -> Any:
+    """Library constants passed to tables (`dtype=torch.long`) as their qualified names."""
+    if isinstance(value, ExternalRef):
+        return value.qualname
+    return value
 
 
 def _merge_tensor(a: TensorValue, b: TensorValue) -> TensorValue:
