@@ -17,6 +17,7 @@ from ckptlens.engine.objects import (
     SuperProxy,
     opaque_module,
 )
+from ckptlens.engine.tensors import UNKNOWN_DTYPE
 from ckptlens.engine.values import TensorValue, Unknown, is_unknown
 
 if TYPE_CHECKING:
@@ -569,6 +570,17 @@ def _compile(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> An
     return wrapper
 
 
+def _from_pretrained_embedding(kind: str) -> Callable[[Interpreter, list[Any], dict[str, Any]], Any]:
+    def build(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        table = args[0] if args else kwargs.get("embeddings")
+        if not isinstance(table, TensorValue) or table.shape is None or len(table.shape) != 2:
+            return opaque_module(f"torch.nn.{kind}", "the pretrained table's shape is unknown", interp._anchor())
+        spec = catalog.lookup(f"torch.nn.{kind}")
+        return interp.build_layer(spec, [table.shape[0], table.shape[1]], {})
+
+    return build
+
+
 EXTERNAL_CALLS: dict[str, Callable[[Interpreter, list[Any], dict[str, Any]], Any]] = {
     "copy.deepcopy": _deepcopy, "copy.copy": lambda i, a, k: copy.copy(a[0]) if a else None,
     "functools.partial": _partial, "argparse.Namespace": _namespace,
@@ -578,6 +590,8 @@ EXTERNAL_CALLS: dict[str, Callable[[Interpreter, list[Any], dict[str, Any]], Any
     "torch.nn.utils.spectral_norm": _spectral_norm_old,
     "torch.nn.utils.spectral_norm.spectral_norm": _spectral_norm_old,
     "torch.nn.utils.parametrizations.spectral_norm": _spectral_norm_new,
+    "torch.nn.Embedding.from_pretrained": _from_pretrained_embedding("Embedding"),
+    "torch.nn.EmbeddingBag.from_pretrained": _from_pretrained_embedding("EmbeddingBag"),
     "torch.Size": _torch_size, "torch.compile": _compile,
     "os.getenv": _unknown_value, "os.environ.get": _unknown_value,
     "typing.cast": lambda i, a, k: a[1] if len(a) > 1 else None,
@@ -627,7 +641,7 @@ def _m_register_buffer(interp: Interpreter, module: ModuleValue, args: list[Any]
     elif isinstance(tensor, TensorValue):
         module.buffers[name] = TensorValue(tensor.shape, tensor.dtype)
     else:
-        module.buffers[name] = TensorValue(None)
+        module.buffers[name] = TensorValue(None, UNKNOWN_DTYPE)
     if not persistent:
         module.non_persistent.add(name)
     anchor = interp._anchor()
@@ -648,7 +662,7 @@ def _m_register_parameter(interp: Interpreter, module: ModuleValue, args: list[A
     elif isinstance(param, TensorValue):
         module.params[name] = TensorValue(param.shape, param.dtype, True)
     else:
-        module.params[name] = TensorValue(None, "float32", True)
+        module.params[name] = TensorValue(None, UNKNOWN_DTYPE, True)
     anchor = interp._anchor()
     if anchor is not None:
         module.tensor_origins[name] = anchor

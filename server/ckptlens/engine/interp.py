@@ -929,7 +929,7 @@ class Interpreter:
                     return ExternalMethod(obj.receiver, klass, name)
             return ExternalMethod(obj.receiver, ExternalRef("builtins.object"), name)
         if isinstance(obj, TensorValue):
-            result = tensors.tensor_method(obj, name, None, None)
+            result = tensors.tensor_attribute(obj, name)
             if result is not None:
                 return result
             return TensorMethod(obj, name)
@@ -1486,7 +1486,7 @@ class Interpreter:
         if isinstance(obj, ModuleValue):
             return self.module_getitem(obj, key)
         if isinstance(obj, TensorValue):
-            return tensors.tensor_method(obj, "__getitem__", [key], {}) or _unknown("tensor indexing")
+            return _tensor_index(obj, key)
         if is_unknown(key):
             if isinstance(obj, (list, tuple)) and obj and all(_same_value(obj[0], o) for o in obj):
                 return obj[0]
@@ -1536,6 +1536,15 @@ class Interpreter:
                 return _unknown("extended by an unknown iterable", maybe_module=True)
             left.extend(items)
             return left
+        if isinstance(left, ModuleValue) and left.container in ("ModuleList", "Sequential") and isinstance(op, ast.Add):
+            items = self.iterate(right)
+            target = left if inplace else _clone_container(left)
+            if items is None:
+                target.opaque = target.opaque or "it is extended by an unknown iterable"
+                return target
+            for item in items:
+                self._add_item(target, str(len(target.children)), item)
+            return target
         if is_unknown(left) or is_unknown(right):
             maybe = (is_unknown(left) and left.maybe_module) or (is_unknown(right) and right.maybe_module)
             return _unknown((left if is_unknown(left) else right).reason, maybe)
@@ -1746,6 +1755,14 @@ def _clone(module: ModuleValue) -> ModuleValue:
     return copy.deepcopy(module)
 
 
+def _clone_container(module: ModuleValue) -> ModuleValue:
+    """`a + b` on ModuleLists: a new container holding the same submodules."""
+    clone = ModuleValue(type_name=module.type_name, container=module.container, origin=module.origin)
+    clone.children = {str(i): c for i, c in enumerate(module.children.values())}
+    clone.opaque = module.opaque
+    return clone
+
+
 def _renumber(module: ModuleValue) -> None:
     if module.container == "ParameterList":
         module.params = {str(i): v for i, v in enumerate(module.params.values())}
@@ -1944,6 +1961,40 @@ def _tensor_arithmetic(op: ast.operator, left: Any, right: Any) -> Any:
         else:
             dims.append(None)
     return TensorValue(tuple(dims), dtype)
+
+
+def _tensor_index(tensor: TensorValue, key: Any) -> TensorValue:
+    """Basic indexing: ints drop a dim, slices keep (and maybe shorten) it, None adds one."""
+    keys = list(key) if isinstance(key, tuple) else [key]
+    shape = tensor.shape
+    if shape is None or any(not isinstance(k, (int, slice, type(None), type(Ellipsis))) or isinstance(k, bool) for k in keys):
+        return TensorValue(None, tensor.dtype)
+    consumed = sum(1 for k in keys if k is not None and k is not Ellipsis)
+    if Ellipsis in keys:
+        i = keys.index(Ellipsis)
+        keys = keys[:i] + [slice(None)] * (len(shape) - consumed) + keys[i + 1 :]
+    else:
+        keys = keys + [slice(None)] * (len(shape) - consumed)
+    dims: list[int | None] = []
+    axis = 0
+    for k in keys:
+        if k is None:
+            dims.append(1)
+            continue
+        if axis >= len(shape):
+            return TensorValue(None, tensor.dtype)
+        size = shape[axis]
+        axis += 1
+        if isinstance(k, int):
+            continue
+        if size is None:
+            dims.append(None)
+        else:
+            try:
+                dims.append(len(range(size)[k]))
+            except (TypeError, ValueError):
+                dims.append(None)
+    return TensorValue(tuple(dims), tensor.dtype)
 
 
 def _external_as_data(value: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -109,6 +110,8 @@ class Analyzer:
         except RecursionError:
             root = Unknown("the model is nested too deeply to analyse")
         except Exception as exc:  # noqa: BLE001 - an analysis bug must never become a false alarm
+            if os.environ.get("CKPTLENS_DEBUG"):
+                raise
             root = Unknown(f"internal error while analysing ({type(exc).__name__}: {exc})")
         finally:
             interp.anchors.pop()
