@@ -9,21 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from ckptlens.checkpoint.index import CheckpointIndex
-from ckptlens.engine.model import PredictedStateDict
+from ckptlens.engine.model import KeyMapping, PredictedStateDict
 from ckptlens.engine.predict import Analyzer, TargetError, TargetInfo
 from ckptlens.findings import Finding
 
 __all__ = ["Analyzer", "CheckResult", "ConfigError", "KeyMapping", "TargetError", "check", "predict"]
-
-
-@dataclass(frozen=True)
-class KeyMapping:
-    mapping: dict[str, str]  # checkpoint key -> model key, for every checkpoint key that is kept
-    dropped: list[str]  # checkpoint keys to discard (unexpected, or of the wrong shape)
-    missing: list[str]  # model keys the checkpoint cannot fill (then strict=False is needed)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"mapping": dict(self.mapping), "dropped": list(self.dropped), "missing": list(self.missing)}
 
 
 @dataclass

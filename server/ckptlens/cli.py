@@ -112,12 +112,20 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     from ckptlens.render import keys_to_json, render_keys_text
 
     init = parse_init(args.init)
+    result = None
     if args.checkpoint:
-        predicted = check(args.source, args.class_name, args.checkpoint, init=init, config=args.config).predicted
+        result = check(args.source, args.class_name, args.checkpoint, init=init, config=args.config)
+        predicted = result.predicted
     else:
         predicted = predict(args.source, args.class_name, init=init, config=args.config)
     if args.format == "json":
         _print_json(keys_to_json(predicted))
+    elif result is not None:
+        sys.stdout.write(
+            render_keys_text(
+                predicted, color=_color(), checkpoint=result.index.tensors, comparison=result.comparison
+            )
+        )
     else:
         sys.stdout.write(render_keys_text(predicted, color=_color()))
     return EXIT_OK

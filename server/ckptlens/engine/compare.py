@@ -20,10 +20,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ckptlens.api import KeyMapping
 from ckptlens.checkpoint.index import TensorInfo
 from ckptlens.engine.keys import common_leading_path, is_under, leading_paths, summarize_keys
-from ckptlens.engine.model import PredictedStateDict, PredictedTensor, Shape
+from ckptlens.engine.model import KeyMapping, PredictedStateDict, PredictedTensor, Shape
 from ckptlens.findings import (
     CUDA_TENSORS,
     DTYPE_DIFFERS,
@@ -40,7 +39,7 @@ from ckptlens.findings import (
 # Leading attribute names that wrappers add around a model, and who adds them.
 WRAPPERS: dict[str, str] = {
     "module": "a DataParallel/DistributedDataParallel wrapper",
-    "_orig_mod": "torch.compile",
+    "_orig_mod": "a torch.compile'd model",
     "model": "a Lightning module or another module wrapping this one",
     "_fsdp_wrapped_module": "an FSDP wrapper",
     "_forward_module": "a Lightning/Fabric strategy wrapper",
@@ -84,6 +83,9 @@ class PrefixChange:
 
 @dataclass
 class Comparison:
+    """What `compare` found: findings (the five mismatch codes, plus `cuda-tensors` and
+    `dtype-differs` notes), the key mapping, and the data the mapping code is written from."""
+
     findings: list[Finding]
     mapping: KeyMapping
     matched: int  # known model keys the checkpoint fills with a compatible shape
@@ -115,6 +117,9 @@ def compare(
     *,
     extra_prefixes: Sequence[str] = (),
 ) -> Comparison:
+    """Compare a predicted state_dict with a checkpoint's tensors (key -> shape/dtype/device,
+    in file order). `extra_prefixes` are further leading paths worth trying to strip or add
+    (besides the known wrappers and the model's `base_model_prefixes`)."""
     return _Comparer(predicted, tensors, extra_prefixes).run()
 
 
@@ -140,6 +145,7 @@ class _Comparer:
     # -- the whole comparison ---------------------------------------------------------------
 
     def run(self) -> Comparison:
+
         prefix, carrying = self._choose_prefix()
         transformed = {raw: prefix.apply(raw) if prefix else raw for raw in self.raw_keys}
         renames = self._find_renames(transformed)
@@ -253,7 +259,9 @@ class _Comparer:
             # Every key carries it, or all but a minority that fits nowhere anyway.
             if not carrying or others >= len(carrying):
                 continue
-            if any(raw in identity_hits for raw in self.raw_keys if not raw.startswith(change.strip)):
+            if any(
+                raw in identity_hits for raw in self.raw_keys if not raw.startswith(change.strip)
+            ):
                 continue
             score = self._score(change.apply)
             if score > best_score:
@@ -287,8 +295,12 @@ class _Comparer:
             if len(carrying) == len(self.raw_keys):
                 lead = f"every checkpoint key starts with {quoted}"
             else:
-                lead = f"{len(carrying)} of {len(self.raw_keys)} checkpoint keys start with {quoted}"
-            message = f"{lead} (saved from {self._describe_stack(path)}); strip it before load_state_dict"
+                lead = (
+                    f"{len(carrying)} of {len(self.raw_keys)} checkpoint keys start with {quoted}"
+                )
+            message = (
+                f"{lead} (saved from {self._describe_stack(path)}); strip it before load_state_dict"
+            )
             return self._finding(
                 KEY_PREFIX,
                 self.predicted.origin,
@@ -318,8 +330,7 @@ class _Comparer:
         i = 0
         while i < len(parts):
             if parts[i] in WRAPPERS:
-                wrapper = WRAPPERS[parts[i]]
-                described.append("a torch.compile'd model" if parts[i] == "_orig_mod" else wrapper)
+                described.append(WRAPPERS[parts[i]])
                 i += 1
                 continue
             for name in self.named_prefixes:
@@ -351,109 +362,64 @@ class _Comparer:
             missing, list(self.predicted.tensors), [u.prefix for u in self.predicted.unknown]
         )
         checkpoint_subtrees = _complete_subtrees(unexpected, list(checkpoint_shape), [])
-        by_signature: dict[frozenset[str], list[str]] = defaultdict(list)
+        # Checkpoint subtrees indexed by their relative keys, and by (relative key, shape):
+        # a model subtree with fully known shapes needs no pairwise shape check.
+        by_keys: dict[frozenset[str], list[str]] = defaultdict(list)
+        by_shapes: dict[frozenset[tuple[str, tuple[int, ...]]], list[str]] = defaultdict(list)
+        keysets: dict[str, frozenset[str]] = {}
         for q, keys in checkpoint_subtrees.items():
             if len(keys) >= 2:
-                by_signature[_signature(q, keys)].append(q)
+                keysets[q] = frozenset(keys)
+                by_keys[_signature(q, keys)].append(q)
+                by_shapes[frozenset((k[len(q) :], checkpoint_shape[k]) for k in keys)].append(q)
 
-        # Phase A: subtrees of two or more tensors, largest first, then the most similar names.
+        # Phase A: subtrees of two or more tensors with equal (relative key, shape) sets.
         candidates: dict[tuple[frozenset[str], frozenset[str]], tuple[str, str]] = {}
         for p, keys in model_subtrees.items():
             if len(keys) < 2:
                 continue
-            for q in by_signature.get(_signature(p, keys), ()):
-                if not all(
-                    shapes_compatible(
-                        self.known[k].shape, checkpoint_shape[_rebase(k, p, q)]
+            shapes = [self.known[k].shape for k in keys]
+            known_shapes = [_fully_known(shape) for shape in shapes]
+            if all(shape is not None for shape in known_shapes):
+                exact = frozenset(
+                    (k[len(p) :], shape)
+                    for k, shape in zip(keys, known_shapes, strict=True)
+                    if shape is not None
+                )
+                options = by_shapes.get(exact, [])
+            else:
+                options = [
+                    q
+                    for q in by_keys.get(_signature(p, keys), ())
+                    if all(
+                        shapes_compatible(shape, checkpoint_shape[_rebase(k, p, q)])
+                        for k, shape in zip(keys, shapes, strict=True)
                     )
-                    for k in keys
-                ):
-                    continue
-                ident = (frozenset(keys), frozenset(checkpoint_subtrees[q]))
+                ]
+            if not options:
+                continue
+            model_keyset = frozenset(keys)
+            for q in options:
+                ident = (model_keyset, keysets[q])
                 kept = candidates.get(ident)
                 if kept is None or len(p) < len(kept[0]):  # the outermost names say it best
                     candidates[ident] = (p, q)
-        cheap = len(candidates) > 5000
-        ranked = sorted(
-            candidates.values(),
-            key=lambda pq: (
-                -len(model_subtrees[pq[0]]),
-                -name_similarity(pq[0], pq[1], cheap=cheap),
-                self.model_order[model_subtrees[pq[0]][0]],
-                pq[1],
-            ),
-        )
-        used_model: set[str] = set()
-        used_checkpoint: set[str] = set()
-        renames: list[_Rename] = []
-        for p, q in ranked:
-            keys = model_subtrees[p]
-            other = checkpoint_subtrees[q]
-            if any(k in used_model for k in keys) or any(k in used_checkpoint for k in other):
-                continue
-            used_model.update(keys)
-            used_checkpoint.update(other)
-            renames.append(self._rename(p, q, keys, raw_of))
+        by_size: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        for p, q in candidates.values():
+            by_size[len(model_subtrees[p])].append((p, q))
+        matcher = _Matcher(model_subtrees, checkpoint_subtrees, self.model_order)
+        for size in sorted(by_size, reverse=True):  # the largest subtrees first
+            matcher.assign(by_size[size])
 
-        # Phase B: a lone tensor (a bare nn.Parameter), only when no other pairing is possible.
-        renames.extend(
-            self._single_renames(
-                [k for k in missing if k not in used_model],
-                [k for k in unexpected if k not in used_checkpoint],
-                model_subtrees,
-                checkpoint_subtrees,
-                checkpoint_shape,
-                raw_of,
-            )
+        # Phase B: lone tensors (a bare nn.Parameter, a bias-free Linear), only when unambiguous.
+        matcher.assign_lone(
+            [k for k in missing if k not in matcher.used_model],
+            [k for k in unexpected if k not in matcher.used_checkpoint],
+            {k: self.known[k].shape for k in missing},
+            checkpoint_shape,
         )
+        renames = [self._rename(p, q, model_subtrees[p], raw_of) for p, q in matcher.accepted]
         renames.sort(key=lambda r: self.model_order[r.keys[0][1]])
-        return renames
-
-    def _single_renames(
-        self,
-        missing: list[str],
-        unexpected: list[str],
-        model_subtrees: Mapping[str, list[str]],
-        checkpoint_subtrees: Mapping[str, list[str]],
-        checkpoint_shape: Mapping[str, tuple[int, ...]],
-        raw_of: Mapping[str, str],
-    ) -> list[_Rename]:
-        # Only tensors that are alone in their largest wholly-missing / wholly-unexpected subtree.
-        lone_missing = [k for k in missing if _outermost_size(k, model_subtrees) == 1]
-        lone_unexpected = [k for k in unexpected if _outermost_size(k, checkpoint_subtrees) == 1]
-        if not lone_missing or not lone_unexpected:
-            return []
-        by_shape: dict[tuple[int, ...], list[str]] = defaultdict(list)
-        for u in lone_unexpected:
-            by_shape[checkpoint_shape[u]].append(u)
-        options: dict[str, list[str]] = {}
-        chosen_by: dict[str, int] = defaultdict(int)
-        for m in lone_missing:
-            shape = self.known[m].shape
-            if shape is not None and all(d is not None for d in shape):
-                found = list(by_shape.get(tuple(d for d in shape if d is not None), ()))
-            else:
-                found = [u for u in lone_unexpected if shapes_compatible(shape, checkpoint_shape[u])]
-            options[m] = found
-            for u in found:
-                chosen_by[u] += 1
-        renames: list[_Rename] = []
-        for m, found in options.items():
-            if len(found) != 1 or chosen_by[found[0]] != 1:
-                continue
-            u = found[0]
-            p, q = m, u
-            # Name the rename at the outermost level that still holds just this tensor.
-            m_parts, u_parts = m.split("."), u.split(".")
-            for k in range(1, min(len(m_parts), len(u_parts))):
-                if m_parts[-k:] != u_parts[-k:]:
-                    break
-                p_try, q_try = ".".join(m_parts[:-k]), ".".join(u_parts[:-k])
-                if model_subtrees.get(p_try) == [m] and checkpoint_subtrees.get(q_try) == [u]:
-                    p, q = p_try, q_try
-                else:
-                    break
-            renames.append(self._rename(p, q, [m], raw_of))
         return renames
 
     def _rename(self, p: str, q: str, keys: list[str], raw_of: Mapping[str, str]) -> _Rename:
@@ -475,7 +441,9 @@ class _Comparer:
         message = f"`{name}`: the checkpoint holds {what} as `{q}`"
         if count > 1:
             message += f" ({count} tensors)"
-        checkpoint_keys = sorted((rename.raw[c] for c, _ in rename.keys), key=self.file_order.__getitem__)
+        checkpoint_keys = sorted(
+            (rename.raw[c] for c, _ in rename.keys), key=self.file_order.__getitem__
+        )
         return self._finding(
             RENAMED_MODULE,
             where,
@@ -497,7 +465,10 @@ class _Comparer:
             pairs.sort(key=lambda rk: self.model_order[rk[1]])
             by_shapes: dict[tuple[str, str], list[str]] = defaultdict(list)
             for raw, key in pairs:
-                shapes = (format_shape(self.tensors[raw].shape), format_shape(self.known[key].shape))
+                shapes = (
+                    format_shape(self.tensors[raw].shape),
+                    format_shape(self.known[key].shape),
+                )
                 by_shapes[shapes].append(key)
             parts = [
                 f"size mismatch for {summarize_keys(keys, MESSAGE_KEYS)}: copying a param with shape "
@@ -507,8 +478,10 @@ class _Comparer:
             message = "; ".join(parts[:MESSAGE_KEYS])
             if len(parts) > MESSAGE_KEYS:
                 message += f"; and {len(parts) - MESSAGE_KEYS} more"
+            # For adapters (hover, quick fixes): (model key, checkpoint key, its shape, model shape).
             data = tuple(
-                (key, (tuple(self.tensors[raw].shape), self.known[key].shape)) for raw, key in pairs
+                (key, raw, tuple(self.tensors[raw].shape), self.known[key].shape)
+                for raw, key in pairs
             )
             findings.append(
                 self._finding(
@@ -626,12 +599,198 @@ class _Comparer:
         )
 
 
+class _Matcher:
+    """Pairs missing model subtrees with unexpected checkpoint subtrees, each key used once."""
+
+    def __init__(
+        self,
+        model_subtrees: Mapping[str, list[str]],
+        checkpoint_subtrees: Mapping[str, list[str]],
+        model_order: Mapping[str, int],
+    ) -> None:
+        self.model_subtrees = model_subtrees
+        self.checkpoint_subtrees = checkpoint_subtrees
+        self.model_order = model_order
+        self.used_model: set[str] = set()
+        self.used_checkpoint: set[str] = set()
+        self.accepted: list[tuple[str, str]] = []
+
+    def _free(self, p: str, q: str) -> bool:
+        return not any(k in self.used_model for k in self.model_subtrees[p]) and not any(
+            k in self.used_checkpoint for k in self.checkpoint_subtrees[q]
+        )
+
+    def _accept(self, p: str, q: str) -> None:
+        self.used_model.update(self.model_subtrees[p])
+        self.used_checkpoint.update(self.checkpoint_subtrees[q])
+        self.accepted.append((p, q))
+
+    def assign(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Pairs of one size: first those that keep their parent and are the only such option
+        both ways (`layers.3.attn` ~ `layers.3.self_attn`), then by name similarity."""
+        live = [(p, q) for p, q in pairs if self._free(p, q)]
+        self._accept_unique([(p, q) for p, q in live if _parent(p) == _parent(q)])
+        live = [(p, q) for p, q in live if self._free(p, q)]
+        cheap = len(live) > 2000
+        live.sort(
+            key=lambda pq: (
+                _parent(pq[0]) != _parent(pq[1]),
+                -name_similarity(pq[0], pq[1], cheap=cheap),
+                self.model_order[self.model_subtrees[pq[0]][0]],
+                pq[1],
+            )
+        )
+        for p, q in live:
+            if self._free(p, q):
+                self._accept(p, q)
+
+    def _accept_unique(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Accept the pairs whose two sides have no other option; return the others."""
+        options: dict[str, list[str]] = defaultdict(list)
+        chosen: dict[str, int] = defaultdict(int)
+        for p, q in pairs:
+            options[p].append(q)
+            chosen[q] += 1
+        rest = []
+        for p, q in pairs:
+            if len(options[p]) == 1 and chosen[q] == 1 and self._free(p, q):
+                self._accept(p, q)
+            else:
+                rest.append((p, q))
+        return rest
+
+    def assign_lone(
+        self,
+        missing: Sequence[str],
+        unexpected: Sequence[str],
+        model_shape: Mapping[str, Shape],
+        checkpoint_shape: Mapping[str, tuple[int, ...]],
+    ) -> None:
+        """Single tensors, renamed only when unambiguous: beside the same parent, the one
+        compatible option (or a mutual, clear best name among several there); anywhere else,
+        the one compatible option both ways, for tensors alone in their largest wholly-missing
+        / wholly-unexpected subtree (not part of a missing module)."""
+        # Beside the same parent, with the same tail below the renamed name.
+        near_m = {k: _lone_path(k, self.model_subtrees) for k in missing}
+        near_u = {k: _lone_path(k, self.checkpoint_subtrees) for k in unexpected}
+        groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for u, q in near_u.items():
+            groups[(_parent(q), u[len(q) :])].append(u)
+        local: list[tuple[str, str]] = []
+        for m, p in near_m.items():
+            for u in groups.get((_parent(p), m[len(p) :]), ()):
+                if shapes_compatible(model_shape[m], checkpoint_shape[u]):
+                    local.append((p, near_u[u]))
+        rest = self._accept_unique(local)
+        self._accept_best_names(rest)
+
+        lone_m = {}
+        for k in missing:
+            path = _outermost(k, self.model_subtrees)
+            if k not in self.used_model and path and len(self.model_subtrees[path]) == 1:
+                lone_m[k] = path
+        lone_u = {}
+        for k in unexpected:
+            path = _outermost(k, self.checkpoint_subtrees)
+            if k not in self.used_checkpoint and path and len(self.checkpoint_subtrees[path]) == 1:
+                lone_u[k] = path
+        if not lone_m or not lone_u:
+            return
+
+        # Anywhere: the one compatible option both ways.
+        remaining = list(lone_u)
+        by_shape: dict[tuple[int, ...], list[str]] = defaultdict(list)
+        for u in remaining:
+            by_shape[checkpoint_shape[u]].append(u)
+        options: dict[str, list[str]] = {}
+        chosen: dict[str, int] = defaultdict(int)
+        for m in lone_m:
+            shape = model_shape[m]
+            if shape is not None and all(d is not None for d in shape):
+                found = list(by_shape.get(tuple(d for d in shape if d is not None), ()))
+            else:
+                found = [u for u in remaining if shapes_compatible(shape, checkpoint_shape[u])]
+            options[m] = found
+            for u in found:
+                chosen[u] += 1
+        for m, found in options.items():
+            if len(found) == 1 and chosen[found[0]] == 1:
+                p, q = _lone_names(m, found[0], self.model_subtrees, self.checkpoint_subtrees)
+                self._accept(p, q)
+
+    def _accept_best_names(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Among several options, a pair whose names are each other's clear best match."""
+        live = [(p, q) for p, q in pairs if self._free(p, q)]
+        scores = {(p, q): name_similarity(p, q) for p, q in live}
+        best_p: dict[str, list[float]] = defaultdict(list)
+        best_q: dict[str, list[float]] = defaultdict(list)
+        for (p, q), score in scores.items():
+            best_p[p].append(score)
+            best_q[q].append(score)
+        for (p, q), score in sorted(scores.items(), key=lambda item: -item[1]):
+            if score < 0.3 or not self._free(p, q):
+                continue
+            if _clear_best(score, best_p[p]) and _clear_best(score, best_q[q]):
+                self._accept(p, q)
+
+
+def _clear_best(score: float, scores: list[float]) -> bool:
+    return score == max(scores) and scores.count(score) == 1
+
+
+def _parent(path: str) -> str:
+    return path.rpartition(".")[0]
+
+
+def _outermost(key: str, subtrees: Mapping[str, list[str]]) -> str | None:
+    """The shortest path whose subtree (wholly missing / unexpected) holds `key`."""
+    for path in (*leading_paths(key), key):
+        if path in subtrees:
+            return path
+    return None
+
+
+def _lone_path(key: str, subtrees: Mapping[str, list[str]]) -> str:
+    """The shortest path whose subtree is just `key` (at worst the key itself)."""
+    for path in leading_paths(key):
+        if subtrees.get(path) == [key]:
+            return path
+    return key
+
+
+def _lone_names(
+    m: str,
+    u: str,
+    model_subtrees: Mapping[str, list[str]],
+    checkpoint_subtrees: Mapping[str, list[str]],
+) -> tuple[str, str]:
+    """Name a lone tensor's rename at the outermost level that still holds just that tensor
+    on both sides with the same tail (`proj`~`projection` for `proj.weight`)."""
+    p, q = m, u
+    m_parts, u_parts = m.split("."), u.split(".")
+    for k in range(1, min(len(m_parts), len(u_parts))):
+        if m_parts[-k:] != u_parts[-k:]:
+            break
+        p_try, q_try = ".".join(m_parts[:-k]), ".".join(u_parts[:-k])
+        if model_subtrees.get(p_try) == [m] and checkpoint_subtrees.get(q_try) == [u]:
+            p, q = p_try, q_try
+        else:
+            break
+    return p, q
+
+
 @dataclass(frozen=True)
 class _Rename:
     model_prefix: str
     checkpoint_prefix: str
     keys: tuple[tuple[str, str], ...]  # (checkpoint key, model key), prefix-changed space
     raw: Mapping[str, str]  # prefix-changed checkpoint key -> key in the file
+
+
+def _fully_known(shape: Shape) -> tuple[int, ...] | None:
+    if shape is None or any(d is None for d in shape):
+        return None
+    return tuple(d for d in shape if d is not None)
 
 
 def _rebase(key: str, old: str, new: str) -> str:
@@ -668,14 +827,6 @@ def _complete_subtrees(
     return complete
 
 
-def _outermost_size(key: str, subtrees: Mapping[str, list[str]]) -> int:
-    for path in (*leading_paths(key), key):
-        keys = subtrees.get(path)
-        if keys is not None:
-            return len(keys)
-    return 0
-
-
 _NUMBER_WORDS = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
     "fifteen sixteen seventeen eighteen nineteen twenty"
@@ -694,9 +845,15 @@ def _normalize(path: str) -> str:
 
 
 def name_similarity(a: str, b: str, *, cheap: bool = False) -> float:
-    """How alike two module paths read: 1.0 for `layer_1`~`layer1`, high for
-    `conv1`~`convolution_one`. `cheap` skips difflib (for very many candidate pairs)."""
-    na, nb = _normalize(a), _normalize(b)
+    """How alike two module paths read, judged on the components where they differ: 1.0 for
+    `layer_1`~`layer1`, high for `conv1`~`convolution_one`. `cheap` skips difflib (for very
+    many candidate pairs)."""
+    pa, pb = a.split("."), b.split(".")
+    while len(pa) > 1 and len(pb) > 1 and pa[0] == pb[0]:
+        pa, pb = pa[1:], pb[1:]
+    while len(pa) > 1 and len(pb) > 1 and pa[-1] == pb[-1]:
+        pa, pb = pa[:-1], pb[:-1]
+    na, nb = _normalize(".".join(pa)), _normalize(".".join(pb))
     if na == nb:
         return 1.0
     if cheap:

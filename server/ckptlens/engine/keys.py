@@ -54,7 +54,7 @@ def _format_indices(indices: frozenset[int]) -> str:
             runs[-1].append(value)
         else:
             runs.append([value])
-    if len(runs) == 1 and len(runs[0]) >= 2:
+    if len(runs) == 1 and len(runs[0]) >= 3:
         return f"{{{runs[0][0]}..{runs[0][-1]}}}"
     parts: list[str] = []
     for run in runs:
@@ -91,9 +91,7 @@ def _collapse(keys: Iterable[str]) -> list[_Pattern]:
         if key in seen:
             continue
         seen.add(key)
-        patterns.append(
-            tuple(frozenset({int(c)}) if _is_index(c) else c for c in key.split("."))
-        )
+        patterns.append(tuple(frozenset({int(c)}) if _is_index(c) else c for c in key.split(".")))
     changed = True
     while changed:
         changed = False
@@ -130,7 +128,9 @@ def _merge_at(patterns: Sequence[_Pattern], position: int) -> list[_Pattern]:
             out.append(pattern)
             continue
         previous = out[at]
-        union = frozenset(previous[position]) | frozenset(pattern[position])
+        before, now = previous[position], pattern[position]
+        assert not isinstance(before, str) and not isinstance(now, str)
+        union = before | now
         out[at] = previous[:position] + (union,) + previous[position + 1 :]
     return out
 

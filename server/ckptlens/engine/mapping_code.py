@@ -31,7 +31,7 @@ _T = TypeVar("_T")
 
 _CONSTANTS = ("STRIP_PREFIX", "ADD_PREFIX", "RENAMES", "DROP", "DROP_PREFIXES")
 
-_TEMPLATE_BODY = '''\
+_TEMPLATE_BODY = """\
 out = {}
 for key, value in state_dict.items():
     if key in DROP or key.startswith(DROP_PREFIXES):
@@ -45,7 +45,7 @@ for key, value in state_dict.items():
             break
     out[key] = value
 return out
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,10 @@ class ParsedMapping:
     missing: tuple[str, ...] = field(default=(), compare=False)  # for the docstring only
     function_name: str = DEFAULT_FUNCTION_NAME
     line: int = 0  # 1-based line of the `def` when read from source, else 0
+    _drop_set: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_drop_set", frozenset(self.drop))
 
     def rename(self, key: str) -> str:
         """A checkpoint key (not dropped) -> the key it gets, exactly as the function does it."""
@@ -72,10 +76,12 @@ class ParsedMapping:
         return key
 
     def drops(self, key: str) -> bool:
-        return key in self.drop or key.startswith(self.drop_prefixes)
+        return key in self._drop_set or key.startswith(self.drop_prefixes)
 
 
-def mapping_plan(comparison: Comparison, *, function_name: str = DEFAULT_FUNCTION_NAME) -> ParsedMapping:
+def mapping_plan(
+    comparison: Comparison, *, function_name: str = DEFAULT_FUNCTION_NAME
+) -> ParsedMapping:
     """The function's data for a comparison: its prefix change, renames and dropped keys."""
     prefix = comparison.prefix
     renames = []
@@ -173,7 +179,9 @@ def _dict_literal(name: str, pairs: Sequence[tuple[str, str]]) -> list[str]:
     return lines
 
 
-def _collection_literal(name: str, items: Sequence[str], open_: str, close: str, empty: str) -> list[str]:
+def _collection_literal(
+    name: str, items: Sequence[str], open_: str, close: str, empty: str
+) -> list[str]:
     if not items:
         return [f"    {name} = {empty}"]
     lines = [f"    {name} = {open_}"]
@@ -240,8 +248,12 @@ def _parse_function(node: ast.FunctionDef) -> ParsedMapping | None:
         target = body[0].targets[0]
         if not isinstance(target, ast.Name) or target.id not in _CONSTANTS or target.id in values:
             break
+        value = body[0].value
         try:
-            values[target.id] = ast.literal_eval(body[0].value)
+            if isinstance(value, ast.Set):  # keep the written order of DROP
+                values[target.id] = tuple(ast.literal_eval(e) for e in value.elts)
+            else:
+                values[target.id] = ast.literal_eval(value)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             return None
         body = body[1:]
@@ -259,7 +271,9 @@ def _parse_function(node: ast.FunctionDef) -> ParsedMapping | None:
         isinstance(k, str) and isinstance(v, str) for k, v in renames.items()
     ):
         return None
-    if not isinstance(drop, set | frozenset | list | tuple) or not all(isinstance(k, str) for k in drop):
+    if isinstance(drop, set):  # `set()`
+        drop = tuple(drop)
+    if not isinstance(drop, tuple | list) or not all(isinstance(k, str) for k in drop):
         return None
     if not isinstance(drop_prefixes, tuple) or not all(isinstance(k, str) for k in drop_prefixes):
         return None
@@ -274,7 +288,9 @@ def _parse_function(node: ast.FunctionDef) -> ParsedMapping | None:
     )
 
 
-def apply_parsed_mapping(parsed: ParsedMapping, keys: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+def apply_parsed_mapping(
+    parsed: ParsedMapping, keys: Iterable[str]
+) -> tuple[dict[str, str], list[str]]:
     """What the function does to a state_dict with these keys: ({old key: new key} for every
     key kept, identity entries included; the keys dropped), in the given order. Two keys that
     end up on one name: the later one wins, as in the function's dict."""
@@ -295,4 +311,3 @@ def remap_tensors(parsed: ParsedMapping, tensors: Mapping[str, _T]) -> dict[str,
         if not parsed.drops(key):
             out[parsed.rename(key)] = value
     return out
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ckptlens.findings import Finding, SourceRange
 
@@ -54,3 +55,13 @@ class PredictedStateDict:
             if part.prefix == "" or key == part.prefix or key.startswith(part.prefix + "."):
                 return True
         return False
+
+
+@dataclass(frozen=True)
+class KeyMapping:
+    mapping: dict[str, str]  # checkpoint key -> model key, for every checkpoint key that is kept
+    dropped: list[str]  # checkpoint keys to discard (unexpected, or of the wrong shape)
+    missing: list[str]  # model keys the checkpoint cannot fill (then strict=False is needed)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mapping": dict(self.mapping), "dropped": list(self.dropped), "missing": list(self.missing)}
