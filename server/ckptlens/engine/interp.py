@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import os
 import math
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,6 +26,7 @@ from ckptlens.engine.objects import (
     ClassRef,
     ExternalRef,
     FunctionRef,
+    HookRef,
     ModuleNamespace,
     ModuleValue,
     ObjectValue,
@@ -101,6 +103,16 @@ def _unknown(reason: str, maybe_module: bool = False) -> Unknown:
 # ---------------------------------------------------------------- scopes and frames
 
 
+def module_name_for(path: str) -> str:
+    """The dotted name Python would give the file: its package chain, then its stem."""
+    folder, filename = os.path.split(path)
+    parts = [] if filename == "__init__.py" else [filename[:-3] if filename.endswith(".py") else filename]
+    while os.path.isfile(os.path.join(folder, "__init__.py")):
+        folder, package = os.path.split(folder)
+        parts.insert(0, package)
+    return ".".join(parts) or filename
+
+
 class ModuleScope:
     """A user module: its top-level definitions, evaluated lazily by name."""
 
@@ -111,9 +123,14 @@ class ModuleScope:
         self.values: dict[str, Any] = {}
         self.defs: dict[str, list[ast.stmt]] = {}
         self._evaluating: set[str] = set()
+        self._deferred: list[ast.stmt] = []
         self._index(source.tree.body)
+        # `if TYPE_CHECKING:` imports name what a lazy package exports (transformers does this);
+        # they count after every runtime definition.
+        deferred, self._deferred = self._deferred, []
+        self._index(deferred, only_new=True)
 
-    def _index(self, body: Sequence[ast.stmt]) -> None:
+    def _index(self, body: Sequence[ast.stmt], only_new: bool = False) -> None:
         for stmt in body:
             names: list[str] = []
             if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -129,14 +146,18 @@ class ModuleScope:
                 names = [stmt.target.id]
             elif isinstance(stmt, ast.If):
                 if _is_type_checking(stmt.test):
+                    self._deferred.extend(stmt.body)
+                    self._index(stmt.orelse, only_new)
                     continue
-                self._index(stmt.body)
-                self._index(stmt.orelse)
+                self._index(stmt.body, only_new)
+                self._index(stmt.orelse, only_new)
             elif isinstance(stmt, ast.Try):
-                self._index(stmt.body)
+                self._index(stmt.body, only_new)
                 for handler in stmt.handlers:
-                    self._index(handler.body)
+                    self._index(handler.body, only_new)
             for name in names:
+                if only_new and name in self.defs:
+                    continue
                 self.defs.setdefault(name, []).append(stmt)
 
     def lookup(self, name: str) -> tuple[bool, Any]:
@@ -144,12 +165,20 @@ class ModuleScope:
             return True, self.values[name]
         stmts = self.defs.get(name)
         if not stmts:
+            found, value = self.interp.lazy_export(self, name)
+            if found:
+                self.values[name] = value
+                return True, value
             for star in self.defs.get("*", []):
                 found, value = self.interp.star_import_lookup(self, star, name)  # type: ignore[arg-type]
                 if found:
                     self.values[name] = value
                     return True, value
             return False, None
+        hook = GLOBAL_HOOKS.get(f"{self.name}.{name}")
+        if hook is not None:
+            self.values[name] = hook
+            return True, hook
         if name in self._evaluating:
             return True, _unknown(f"`{name}` is defined in terms of itself")
         self._evaluating.add(name)
@@ -222,7 +251,7 @@ class Interpreter:
         source = self.loader.load(path)
         scope = self.scopes.get(source.path)
         if scope is None or scope.source is not source:
-            scope = ModuleScope(self, source, name or source.path)
+            scope = ModuleScope(self, source, module_name_for(source.path))
             self.scopes[source.path] = scope
         return scope
 
@@ -291,6 +320,20 @@ class Interpreter:
         if is_unknown(base):
             return _unknown(f"cannot resolve `from {'.' * level}{module} import {name}`", maybe_module=True)
         return _unknown(f"cannot resolve `{name}`", maybe_module=True)
+
+    def lazy_export(self, scope: ModuleScope, name: str) -> tuple[bool, Any]:
+        """A name a lazily-importing package (`_LazyModule`, as transformers uses) exports: it
+        lives in the submodule whose `__all__` lists it."""
+        if not scope.source.path.endswith("__init__.py") or "_LazyModule" not in scope.source.text:
+            return False, None
+        index = self.loader.lazy_exports(os.path.dirname(scope.source.path))
+        path = index.get(name)
+        if path is None or path == scope.source.path:
+            return False, None
+        try:
+            return self.scope_for(path).lookup(name)
+        except SourceError:
+            return False, None
 
     def star_import_lookup(self, scope: ModuleScope, stmt: ast.ImportFrom, name: str) -> tuple[bool, Any]:
         module = stmt.module or ""
@@ -566,7 +609,7 @@ class Interpreter:
         if isinstance(obj, ModuleValue):
             self.module_setattr(obj, name, value, where)
         elif isinstance(obj, ObjectValue):
-            obj.attrs[name] = value
+            obj.attrs[self.attribute_alias(obj, name) or name] = value
         elif isinstance(obj, AttrDict):
             obj[name] = value
         elif isinstance(obj, TensorValue) and name == "requires_grad":
@@ -591,6 +634,16 @@ class Interpreter:
             module.params[name] = None
         elif value is None and name in module.children:
             module.children[name] = None
+        elif isinstance(value, tensors.BufferValue):  # `self.x = nn.Buffer(t, persistent=...)`
+            if name not in module.buffers:
+                module.remove_member(name)
+            module.buffers[name] = TensorValue(value.shape, value.dtype)
+            if value.persistent:
+                module.non_persistent.discard(name)
+            else:
+                module.non_persistent.add(name)
+            if where is not None:
+                module.tensor_origins[name] = where
         elif name in module.buffers and (value is None or isinstance(value, TensorValue)):
             module.buffers[name] = value
         elif name in module.params and isinstance(value, TensorValue):
@@ -903,6 +956,9 @@ class Interpreter:
         if isinstance(obj, ObjectValue):
             if name in obj.attrs:
                 return obj.attrs[name]
+            alias = self.attribute_alias(obj, name)
+            if alias is not None and alias in obj.attrs:
+                return obj.attrs[alias]
             if obj.cls is not None:
                 found, value = self.class_attr(obj.cls, name)
                 if found:
@@ -941,6 +997,16 @@ class Interpreter:
             return PyMethod(obj, name)
         return _unknown(f"attribute `{name}` of {type(obj).__name__} is unknown")
 
+    def attribute_alias(self, obj: ObjectValue, name: str) -> str | None:
+        """Config classes' `attribute_map` (`n_embd` -> `hidden_size`)."""
+        if obj.cls is None:
+            return None
+        found, mapping = self.class_attr(obj.cls, "attribute_map")
+        if found and isinstance(mapping, dict):
+            target = mapping.get(name)
+            return target if isinstance(target, str) else None
+        return None
+
     def module_getattr(self, module: ModuleValue, name: str) -> Any:
         found, value = module.member(name)
         if found:
@@ -960,6 +1026,8 @@ class Interpreter:
         return ExternalMethod(module, ExternalRef(module.type_name), name)
 
     def bind_attr(self, receiver: Any, value: Any) -> Any:
+        if isinstance(value, HookRef):
+            return BoundMethod(receiver, value)
         if isinstance(value, FunctionRef):
             if value.kind == "staticmethod":
                 return value
@@ -978,6 +1046,10 @@ class Interpreter:
             cache = _class_cache(klass)
             if name in cache:
                 return True, cache[name]
+            hook = METHOD_HOOKS.get(f"{klass.qualname}.{name}")
+            if hook is not None:
+                cache[name] = hook
+                return True, hook
             for stmt in klass.node.body:
                 if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == name:
                     func = FunctionRef(stmt, klass.scope, owner=klass)
@@ -1052,8 +1124,9 @@ class Interpreter:
                     return "layer", spec
                 if qual.split(".")[0] == "torch" and qual.split(".")[-1] == "Module":
                     return "module", klass
-        if any(_is_dataclass_decorator(d) for d in cls.node.decorator_list):
-            return "dataclass", None
+        for klass in self.mro(cls):
+            if isinstance(klass, ClassRef) and any(_is_dataclass_decorator(d) for d in klass.node.decorator_list):
+                return "dataclass", None
         return "object", None
 
     # -- calls
@@ -1068,9 +1141,11 @@ class Interpreter:
         if isinstance(func, FunctionRef):
             return self.call_function(func, args, kwargs, frame)
         if isinstance(func, BoundMethod):
-            if isinstance(func.receiver, ModuleValue | ObjectValue) or isinstance(func.receiver, ClassRef):
-                return self.call_function(func.func, [func.receiver, *args], kwargs, frame)
+            if isinstance(func.func, HookRef):
+                return func.func.fn(self, func.receiver, args, kwargs)
             return self.call_function(func.func, [func.receiver, *args], kwargs, frame)
+        if isinstance(func, HookRef):
+            return func.fn(self, None, args, kwargs)
         if isinstance(func, ExternalRef):
             return self.call_external(func, args, kwargs)
         if isinstance(func, ExternalMethod):
@@ -1190,9 +1265,13 @@ class Interpreter:
                 obj.attrs[name] = self._field_default(stmt.value, frame) if _is_field_call(stmt.value) else self.eval(stmt.value, frame)
             else:
                 obj.attrs[name] = _unknown(f"field `{name}` of `{cls.name}` is not given")
+        extra = {k: v for k, v in kwargs.items() if k not in {f[0] for f in fields}}
         found, post = self.class_attr(cls, "__post_init__")
         if found and isinstance(post, FunctionRef):
-            self.call_function(post, [obj], {}, None)
+            spec = post.node.args
+            self.call_function(post, [obj], extra if spec.kwarg is not None else {}, None)
+        elif found and isinstance(post, HookRef):
+            post.fn(self, obj, [], extra)
         return obj
 
     def _field_default(self, call: ast.expr, frame: Frame) -> Any:
@@ -1495,6 +1574,8 @@ class Interpreter:
             return obj.attrs.get(key, _unknown(f"unknown item `{key}`")) if isinstance(key, str) else _unknown("unknown item")
         if isinstance(obj, ExternalRef):
             return obj  # typing subscripts (List[int], Optional[nn.Module])
+        if isinstance(obj, ActivationTable):
+            return obj[key]
         try:
             return obj[key]
         except (KeyError, IndexError, TypeError):
@@ -2033,3 +2114,4 @@ SAFE_PY_METHODS = frozenset(
 )
 
 from ckptlens.engine.builtins import BUILTINS, EXTERNAL_CALLS, MODULE_METHODS  # noqa: E402
+from ckptlens.engine.library_hooks import GLOBAL_HOOKS, METHOD_HOOKS, ActivationTable  # noqa: E402

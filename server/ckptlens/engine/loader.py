@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -88,6 +89,7 @@ class Loader:
         self.sys_path = [p for p in sys.path if p and os.path.isdir(p)] if use_sys_path else []
         self.overlays = overlays if overlays is not None else {}
         self._cache: dict[str, tuple[tuple[int, int], SourceFile]] = {}
+        self._lazy: dict[str, dict[str, str]] = {}
 
     def load(self, path: str | Path) -> SourceFile:
         key = str(Path(path).resolve())
@@ -117,6 +119,24 @@ class Loader:
         self._cache[key] = (stamp, source)
         return source
 
+    def lazy_exports(self, package_dir: str) -> dict[str, str]:
+        """name -> file for the `__all__` lists of a lazily-importing package's submodules (two
+        levels deep, as transformers' `define_import_structure` finds them). Only the tail of
+        each file is read, where `__all__` sits."""
+        cached = self._lazy.get(package_dir)
+        if cached is not None:
+            return cached
+        index: dict[str, str] = {}
+        for folder, depth in _walk_packages(package_dir, 2):
+            for entry in sorted(os.listdir(folder)):
+                if not entry.endswith(".py") or entry.startswith(_NOT_EXPORTING) or entry == "__init__.py":
+                    continue
+                path = os.path.join(folder, entry)
+                for name in _all_names(path):
+                    index.setdefault(name, path)
+        self._lazy[package_dir] = index
+        return index
+
     def roots_for(self, from_file: str) -> list[str]:
         """Where `import x` in `from_file` looks: its folder, its package root, then the
         workspace and the interpreter's path."""
@@ -142,6 +162,45 @@ class Loader:
             if found is not None:
                 return found
         return None
+
+
+_NOT_EXPORTING = (
+    "tokenization", "image_processing", "processing", "feature_extraction", "video_processing",
+    "convert_", "test_", "_",
+)
+_ALL_RE = re.compile(r"^__all__\s*=\s*[\[(](.*?)[\])]", re.M | re.S)
+
+
+def _walk_packages(root: str, depth: int) -> list[tuple[str, int]]:
+    out = [(root, 0)]
+    frontier = [root]
+    for level in range(1, depth + 1):
+        nxt = []
+        for folder in frontier:
+            try:
+                entries = sorted(os.listdir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                sub = os.path.join(folder, entry)
+                if os.path.isfile(os.path.join(sub, "__init__.py")):
+                    nxt.append(sub)
+                    out.append((sub, level))
+        frontier = nxt
+    return out
+
+
+def _all_names(path: str) -> list[str]:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 8192))
+            tail = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    match = _ALL_RE.search(tail)
+    return re.findall(r"[\"'](\w+)[\"']", match.group(1)) if match else []
 
 
 def _module_file(root: str, parts: list[str]) -> str | None:

@@ -61,9 +61,20 @@ class FunctionRef(_Shared):
 
 
 @dataclass(eq=False)
+class HookRef(_Shared):
+    """A method of a library class (read from source) whose behaviour is built in instead:
+    `fn(interp, receiver, args, kwargs)`. Used where the source does bookkeeping the analysis
+    must not wade through (transformers' `PreTrainedModel.__init__`, config `__post_init__`)."""
+
+    name: str
+    fn: Any
+    kind: str = "function"
+
+
+@dataclass(eq=False)
 class BoundMethod(_Shared):
     receiver: Any
-    func: FunctionRef
+    func: FunctionRef | HookRef
 
 
 @dataclass(eq=False)

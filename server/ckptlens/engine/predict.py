@@ -81,6 +81,16 @@ class Analyzer:
                     break
                 if p.arg in CONFIG_PARAM_NAMES and config_param is None:
                     config_param = p.arg
+            if config_param is not None and isinstance(target, ClassRef):
+                # transformers: `config_class = BertConfig` on the PreTrainedModel subclass
+                # transformers declares the concrete config class on the model class (`config_class
+                # = BertConfig`, or a class-level annotation `config: LlamaConfig`), more precise
+                # than the `config: PreTrainedConfig` annotation of __init__.
+                found, declared = interp.class_attr(target, "config_class")
+                if found and isinstance(declared, ClassRef):
+                    config_class = declared
+                else:
+                    config_class = _annotated_class(interp, target, config_param) or config_class
         return TargetInfo(name, origin, is_lightning, params, var_kwargs, config_param, config_class)
 
     def predict(
@@ -135,9 +145,7 @@ class Analyzer:
         if info.config_class is not None:
             kind, _ = interp.class_kind(info.config_class)
             if kind == "dataclass":
-                obj = interp.instantiate_dataclass(info.config_class, [], {})
-                obj.attrs.update(data)
-                return obj
+                return interp.instantiate_dataclass(info.config_class, [], data)
             found, init = interp.class_attr(info.config_class, "__init__")
             if found and isinstance(init, FunctionRef):
                 spec = init.node.args
@@ -149,6 +157,25 @@ class Analyzer:
                         obj.attrs.setdefault(key, value)
                 return obj
         return ObjectValue(None, data)
+
+
+def _annotated_class(interp: Interpreter, cls: ClassRef, name: str) -> ClassRef | None:
+    from ckptlens.engine.interp import Frame
+
+    for klass in interp.mro(cls):
+        if not isinstance(klass, ClassRef):
+            continue
+        for stmt in klass.node.body:
+            if (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and stmt.target.id == name
+                and stmt.value is None
+            ):
+                value = interp.eval(stmt.annotation, Frame(klass.scope))
+                if isinstance(value, ClassRef):
+                    return value
+    return None
 
 
 def _frame(func: FunctionRef) -> Any:

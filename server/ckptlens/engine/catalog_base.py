@@ -1,0 +1,336 @@
+"""The layer catalog's vocabulary: signatures, tensor declarations, binding, dim arithmetic.
+
+Rows live in `catalog_layers` (layers that own tensors or build submodules) and
+`catalog_simple` (parameterless layers); `catalog` assembles them and answers `lookup`.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ckptlens.engine.model import Dim, Shape
+from ckptlens.engine.tensors import DEFAULT_DTYPE, dtype_name
+from ckptlens.engine.values import Unknown, Unresolvable, as_dim, is_unknown, known_int, truth
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()  # the default of a parameter that has none
+
+POSITIONAL_OR_KEYWORD = "positional_or_keyword"
+KEYWORD_ONLY = "keyword_only"
+VAR_POSITIONAL = "var_positional"
+VAR_KEYWORD = "var_keyword"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any = REQUIRED
+    kind: str = POSITIONAL_OR_KEYWORD
+
+
+@dataclass(frozen=True)
+class LibraryFunction:
+    """A default that is a library function, not a module (`activation=F.relu`)."""
+
+    qualname: str
+
+
+@dataclass(frozen=True)
+class TensorDecl:
+    name: str
+    shape: Shape  # dims int or None (unknown); None = rank unknown
+    persistent: bool = True  # buffers only: False = not in state_dict
+    dtype: str = DEFAULT_DTYPE
+
+
+@dataclass(frozen=True)
+class ChildLayer:
+    """A submodule the layer builds itself from another catalog row. `args` are complete (every
+    parameter of that row bound, defaults filled), so `lookup(qualname).build(args)` applies
+    as is. Rows that take modules (TransformerEncoder's `encoder_layer`, Sequential's
+    elements) may receive a ChildLayer (named "") as an argument value: they turn it into
+    ChildLayers of their own, so a ChildFromArg never points at one."""
+
+    name: str
+    qualname: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ChildFromArg:
+    """A submodule passed in as an argument: the runtime value of `arg` (a module, None = no
+    child, Unknown = an unknown subtree). `copies=n`: an nn.ModuleList of n deep copies
+    named "0".."n-1"."""
+
+    name: str
+    arg: str
+    copies: int | None = None
+
+
+@dataclass
+class LayerBuild:
+    parameters: list[TensorDecl] = field(default_factory=list)
+    buffers: list[TensorDecl] = field(default_factory=list)
+    children: list[ChildLayer | ChildFromArg] = field(default_factory=list)
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+BuildFn = Callable[[dict[str, Any]], LayerBuild]
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    qualname: str  # canonical, e.g. "torch.nn.Linear"
+    params: tuple[Param, ...]
+    build: BuildFn
+    is_container: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.qualname.rsplit(".", 1)[-1]
+
+
+# ---------------------------------------------------------------- signatures
+
+# Non-literal defaults that appear in torch signatures.
+_NAMED_DEFAULTS: Mapping[str, Any] = {
+    "F.relu": LibraryFunction("torch.nn.functional.relu"),
+}
+
+
+def signature(text: str) -> tuple[Param, ...]:
+    """Params from a Python parameter list copied from torch's source (without annotations):
+    `"in_features, out_features, bias=True, device=None, dtype=None"`."""
+    tree = ast.parse(f"def f({text}): pass")
+    func = tree.body[0]
+    assert isinstance(func, ast.FunctionDef)
+    spec = func.args
+
+    def default(node: ast.expr | None) -> Any:
+        if node is None:
+            return REQUIRED
+        source = ast.unparse(node)
+        if source in _NAMED_DEFAULTS:
+            return _NAMED_DEFAULTS[source]
+        return ast.literal_eval(node)
+
+    params: list[Param] = []
+    positional = spec.args
+    first_default = len(positional) - len(spec.defaults)
+    for i, arg in enumerate(positional):
+        node = spec.defaults[i - first_default] if i >= first_default else None
+        params.append(Param(arg.arg, default(node)))
+    if spec.vararg is not None:
+        params.append(Param(spec.vararg.arg, REQUIRED, VAR_POSITIONAL))
+    for arg, node in zip(spec.kwonlyargs, spec.kw_defaults, strict=True):
+        params.append(Param(arg.arg, default(node), KEYWORD_ONLY))
+    if spec.kwarg is not None:
+        params.append(Param(spec.kwarg.arg, REQUIRED, VAR_KEYWORD))
+    return tuple(params)
+
+
+def bind(spec: LayerSpec, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Bound arguments in parameter order with defaults filled, as `Signature.bind` +
+    `apply_defaults`. Unresolvable on arity errors and on unknown `*args` / `**kwargs`.
+    Idempotent: `bind(spec, (), bind(spec, args, kwargs))` gives the same dict back (the
+    `*args` tuple may come by its name), so a ChildLayer's `args` can be bound again."""
+    if is_unknown(args) or is_unknown(kwargs):
+        raise Unresolvable(f"the arguments of {spec.qualname} are unknown (a * or ** splat)")
+    by_name = {p.name: p for p in spec.params}
+    positional = [p for p in spec.params if p.kind == POSITIONAL_OR_KEYWORD]
+    var_positional = next((p for p in spec.params if p.kind == VAR_POSITIONAL), None)
+    var_keyword = next((p for p in spec.params if p.kind == VAR_KEYWORD), None)
+
+    given: dict[str, Any] = {}
+    args = list(args)
+    for slot, value in zip(positional, args, strict=False):
+        given[slot.name] = value
+    extra = args[len(positional) :]
+    if extra:
+        if var_positional is None:
+            raise Unresolvable(
+                f"{spec.qualname} takes {len(positional)} positional arguments, {len(args)} given"
+            )
+        given[var_positional.name] = tuple(extra)
+    extra_keywords: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        named = by_name.get(key)
+        if named is not None and named.kind in (POSITIONAL_OR_KEYWORD, KEYWORD_ONLY):
+            if key in given:
+                raise Unresolvable(f"{spec.qualname} got multiple values for {key!r}")
+            given[key] = value
+        elif named is not None and named.kind == VAR_POSITIONAL and not args:
+            # re-binding bound arguments (a ChildLayer's): Python rejects this keyword, so
+            # accepting it changes nothing for real calls
+            given[key] = tuple(value)
+        elif named is not None and named.kind == VAR_KEYWORD and isinstance(value, dict):
+            extra_keywords.update(value)  # re-binding, as above (no row reads such a keyword)
+        elif var_keyword is not None:
+            extra_keywords[key] = value
+        else:
+            raise Unresolvable(f"{spec.qualname} got an unexpected keyword argument {key!r}")
+
+    bound: dict[str, Any] = {}
+    for p in spec.params:
+        if p.kind == VAR_POSITIONAL:
+            bound[p.name] = given.get(p.name, ())
+        elif p.kind == VAR_KEYWORD:
+            bound[p.name] = extra_keywords
+        elif p.name in given:
+            bound[p.name] = given[p.name]
+        elif p.default is REQUIRED:
+            raise Unresolvable(f"{spec.qualname} is missing the argument {p.name!r}")
+        else:
+            bound[p.name] = p.default
+    return bound
+
+
+# ---------------------------------------------------------------- dims and flags
+
+
+def dim(value: Any) -> Dim:
+    return as_dim(value)
+
+
+def mul(*values: Any) -> Dim:
+    dims = [as_dim(v) for v in values]
+    if any(d is None for d in dims):
+        return None
+    return math.prod(d for d in dims if d is not None)
+
+
+def floordiv(a: Any, b: Any) -> Dim:
+    x, y = as_dim(a), as_dim(b)
+    if x is None or y is None or y == 0:
+        return None
+    return x // y
+
+
+def sub(a: Any, b: Any) -> Dim:
+    x, y = as_dim(a), as_dim(b)
+    if x is None or y is None:
+        return None
+    return x - y
+
+
+def ntuple(value: Any, n: int) -> tuple[Any, ...]:
+    """torch's `_ntuple(n)`: an iterable as a tuple, anything else repeated n times. An unknown
+    value is taken as a scalar (its n copies stay unknown)."""
+    if isinstance(value, (tuple, list)):
+        return tuple(value)
+    return (value,) * n
+
+
+def dims(values: Sequence[Any]) -> tuple[Dim, ...]:
+    return tuple(as_dim(v) for v in values)
+
+
+def flag(args: Mapping[str, Any], name: str) -> bool:
+    """A boolean argument that decides which keys exist."""
+    return truth(args[name], f"the argument {name!r}")
+
+
+def count(args: Mapping[str, Any], name: str) -> int:
+    """An int argument that decides how many keys exist."""
+    return known_int(args[name], f"the argument {name!r}")
+
+
+def dtype_of(args: Mapping[str, Any]) -> str:
+    """The dtype a layer's factory kwargs give its tensors."""
+    return dtype_name(args.get("dtype"))
+
+
+def is_given(args: Mapping[str, Any], name: str) -> bool:
+    """`args[name] is not None`, when that decides which keys exist."""
+    value = args[name]
+    if is_unknown(value):
+        raise Unresolvable(f"whether the argument {name!r} is given is unknown ({value.reason})")
+    return value is not None
+
+
+def param(name: str, shape: Shape, dtype: str = DEFAULT_DTYPE) -> TensorDecl:
+    return TensorDecl(name, shape, True, dtype)
+
+
+def buffer(
+    name: str, shape: Shape, dtype: str = DEFAULT_DTYPE, persistent: bool = True
+) -> TensorDecl:
+    return TensorDecl(name, shape, persistent, dtype)
+
+
+def known(value: Dim, reason: str) -> Any:
+    """A computed dim as an attribute value: the int, or an Unknown saying what it is."""
+    return value if value is not None else Unknown(f"{reason} is unknown")
+
+
+# ---------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True)
+class Row:
+    """A catalog row as declared: where torch defines the class, its signature and builder."""
+
+    module: str  # the defining module, e.g. "torch.nn.modules.linear"
+    name: str  # the class name
+    params: tuple[Param, ...]
+    build: BuildFn
+    public: bool = True  # exported as torch.nn.<name> (and torch.nn.modules.<name>)
+    is_container: bool = False
+    aliases: tuple[str, ...] = ()  # further qualified names torch exposes it under
+
+    @property
+    def qualname(self) -> str:
+        return f"torch.nn.{self.name}" if self.public else f"{self.module}.{self.name}"
+
+    def spec(self) -> LayerSpec:
+        return LayerSpec(
+            self.qualname, self.params, _guarded(self.build, self.name), self.is_container
+        )
+
+
+def _guarded(build: BuildFn, name: str) -> BuildFn:
+    """Arguments torch itself would reject (`LSTM(proj_size=None)`) make the layer
+    unresolvable rather than crash the analysis."""
+
+    def run(args: dict[str, Any]) -> LayerBuild:
+        try:
+            return build(args)
+        except (
+            TypeError,
+            ValueError,
+            ArithmeticError,
+            IndexError,
+            KeyError,
+            AttributeError,
+        ) as exc:
+            raise Unresolvable(f"{name} cannot be built from these arguments ({exc})") from exc
+
+    return run
+
+
+def row(
+    module: str,
+    name: str,
+    sig: str,
+    build: BuildFn,
+    *,
+    public: bool = True,
+    is_container: bool = False,
+    aliases: tuple[str, ...] = (),
+) -> Row:
+    """A row of a class defined in `torch.nn.modules.<module>` (or a full module path)."""
+    full = module if module.startswith("torch.") else f"torch.nn.modules.{module}"
+    return Row(full, name, signature(sig), build, public, is_container, aliases)
+
+
+def nothing(args: dict[str, Any]) -> LayerBuild:
+    return LayerBuild()
