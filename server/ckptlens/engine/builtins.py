@@ -13,6 +13,7 @@ from ckptlens.engine.objects import (
     ExternalRef,
     ModuleValue,
     ObjectValue,
+    OrderedDictValue,
     PartialValue,
     SuperProxy,
     opaque_module,
@@ -546,6 +547,10 @@ def _spectral_norm_new(interp: Interpreter, args: list[Any], kwargs: dict[str, A
     return module
 
 
+def _ordered(value: Any) -> Any:
+    return OrderedDictValue(value) if isinstance(value, dict) else value
+
+
 def _passthrough(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
     return args[0] if args else None
 
@@ -595,8 +600,8 @@ EXTERNAL_CALLS: dict[str, Callable[[Interpreter, list[Any], dict[str, Any]], Any
     "torch.Size": _torch_size, "torch.compile": _compile,
     "os.getenv": _unknown_value, "os.environ.get": _unknown_value,
     "typing.cast": lambda i, a, k: a[1] if len(a) > 1 else None,
-    "collections.OrderedDict": lambda i, a, k: _b_dict(i, a, k, None),
-    "typing.OrderedDict": lambda i, a, k: _b_dict(i, a, k, None),
+    "collections.OrderedDict": lambda i, a, k: _ordered(_b_dict(i, a, k, None)),
+    "typing.OrderedDict": lambda i, a, k: _ordered(_b_dict(i, a, k, None)),
     "collections.defaultdict": lambda i, a, k: {},
     "torch.jit.script": _passthrough, "torch.jit.trace": _passthrough,
     "torch.nn.utils.remove_weight_norm": _passthrough,

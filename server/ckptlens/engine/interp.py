@@ -199,6 +199,13 @@ def _first_def(stmts: list[ast.stmt]) -> ast.stmt:
     return stmts[-1]
 
 
+def _rooted_at_self(node: ast.expr) -> bool:
+    """`self`, `self.x`, `self.blocks[0].fc`: an expression that starts at `self`."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return isinstance(node, ast.Name) and node.id == "self"
+
+
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
@@ -370,17 +377,15 @@ class Interpreter:
         if "self" not in frame.locals or not isinstance(frame.locals.get("self"), ModuleValue):
             return None
         source = frame.scope.source
-        if isinstance(stmt, ast.Assign | ast.AnnAssign):
+        if isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
             target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
-            if isinstance(target, (ast.Attribute, ast.Subscript)):
+            if isinstance(target, (ast.Attribute, ast.Subscript)) and _rooted_at_self(target):
                 return source.range_of(target)
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
             func = stmt.value.func
-            if isinstance(func, ast.Attribute):
-                if isinstance(func.value, ast.Name) and func.value.id == "self":
-                    return source.range_of(stmt.value)
-                return source.range_of(func.value)
-            if isinstance(func, ast.Name) and func.id == "setattr":
+            if isinstance(func, ast.Attribute) and _rooted_at_self(func):
+                return source.range_of(stmt.value)
+            if isinstance(func, ast.Name) and func.id == "setattr" and stmt.value.args and _rooted_at_self(stmt.value.args[0]):
                 return source.range_of(stmt.value)
         return None
 
@@ -675,6 +680,8 @@ class Interpreter:
             if obj.container in ("ParameterList", "ParameterDict"):
                 if isinstance(value, TensorValue):
                     obj.params[name] = TensorValue(value.shape, value.dtype, True)
+                    if where is not None:
+                        obj.tensor_origins[name] = self.anchors[-1] if self.anchors else where
             else:
                 self.module_setattr(obj, name, value, where)
         elif isinstance(obj, (dict, list)) and not is_unknown(key):
@@ -1382,7 +1389,15 @@ class Interpreter:
             if mapping is None:
                 module.opaque = "its items are unknown"
                 return
-            for name, value in mapping.items():
+            items = list(mapping.items())
+            if kind == "ParameterDict" and type(mapping) is dict:
+                # torch sorts a plain dict's keys here (an OrderedDict keeps its order)
+                try:
+                    items = sorted(items)
+                except TypeError:
+                    module.opaque = "its keys cannot be ordered"
+                    return
+            for name, value in items:
                 self._add_item(module, str(name), value)
             return
         items = self.iterate(source)
@@ -1396,6 +1411,8 @@ class Interpreter:
         if module.container in ("ParameterList", "ParameterDict"):
             if isinstance(value, TensorValue):
                 module.params[name] = TensorValue(value.shape, value.dtype, True)
+                if self.anchors:
+                    module.tensor_origins[name] = self.anchors[-1]
             elif is_unknown(value):
                 module.uncertain[name] = value.reason
             return

@@ -105,6 +105,10 @@ class ObjectValue:
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
+class OrderedDictValue(dict):  # type: ignore[type-arg]
+    """A `collections.OrderedDict` (ParameterDict keeps its order, but sorts a plain dict)."""
+
+
 class AttrDict(dict):  # type: ignore[type-arg]
     """Lightning's `hparams`: a dict readable by attribute too."""
 

@@ -108,7 +108,6 @@ class Analyzer:
         if config is not None and info.config_param is not None and info.config_param not in kwargs:
             kwargs[info.config_param] = self._config_value(interp, info, config)
         result = PredictedStateDict(class_name=name, origin=info.origin)
-        interp.anchors.append(info.origin)
         root: Any
         try:
             if isinstance(target, ClassRef):
@@ -123,8 +122,8 @@ class Analyzer:
             if os.environ.get("CKPTLENS_DEBUG"):
                 raise
             root = Unknown(f"internal error while analysing ({type(exc).__name__}: {exc})")
-        finally:
-            interp.anchors.pop()
+        if isinstance(root, ModuleValue):
+            root.origin = info.origin  # the class (or factory) name explains what nothing else does
         if not isinstance(root, ModuleValue):
             reason = root.reason if is_unknown(root) else f"`{name}` does not build an nn.Module"
             result.unknown.append(UnknownPart("", reason, info.origin))
