@@ -289,6 +289,11 @@ def _has(interp: Interpreter, obj: Any, name: str) -> bool | None:
         return name in obj
     if isinstance(obj, dict):
         return False
+    if isinstance(obj, ExternalRef):
+        # a library attribute we model is there (`hasattr(nn.utils.parametrizations, "weight_norm")`)
+        full = f"{obj.qualname}.{name}"
+        if full in EXTERNAL_CALLS or catalog.lookup(full) is not None:
+            return True
     return None
 
 

@@ -333,8 +333,10 @@ class Interpreter:
         lives in the submodule whose `__all__` lists it."""
         if not scope.source.path.endswith("__init__.py") or "_LazyModule" not in scope.source.text:
             return False, None
-        index = self.loader.lazy_exports(os.path.dirname(scope.source.path))
-        path = index.get(name)
+        package_dir = os.path.dirname(scope.source.path)
+        path = self.loader.lazy_exports(package_dir).get(name)
+        if path is None:
+            path = self.loader.find_definition(package_dir, name)
         if path is None or path == scope.source.path:
             return False, None
         try:
@@ -839,7 +841,7 @@ class Interpreter:
         if truth is False:
             return self.eval(node.orelse, frame)
         a, b = self.eval(node.body, frame), self.eval(node.orelse, frame)
-        return _Merger({}, {}, f"it depends on `{_short(node.test)}`").merge(a, b)
+        return _Merger([], f"it depends on `{_short(node.test)}`").merge(a, b)
 
     def _eval_NamedExpr(self, node: ast.NamedExpr, frame: Frame) -> Any:
         value = self.eval(node.value, frame)
@@ -1990,6 +1992,10 @@ class _Merger:
             a_opaque = a.opaque or f"its length is unknown: {self.reason}"
             target.__dict__.update({**a.__dict__, "opaque": a_opaque})
             return
+        if a.type_name != b.type_name and not (a.opaque or b.opaque) and _structure(a) == _structure(b):
+            # different classes with the same tensors (a DropPath or an Identity, say): the keys
+            # are known whichever it is
+            b = _retyped(b, a.type_name)
         if a.type_name != b.type_name or a.opaque or b.opaque:
             opaque = a.opaque or b.opaque or f"its type {self.reason}"
             target.__dict__.update({**a.__dict__, "opaque": opaque})
@@ -2100,6 +2106,30 @@ def _external_as_data(value: Any) -> Any:
     if isinstance(value, ExternalRef):
         return value.qualname
     return value
+
+
+def _structure(module: ModuleValue, prefix: str = "") -> list[tuple[str, Any]] | None:
+    """The (key, shape) list a module contributes, or None when any part of it is unknown."""
+    if module.opaque or module.uncertain:
+        return None
+    out: list[tuple[str, Any]] = []
+    for table in (module.params, module.buffers):
+        for name, tensor in table.items():
+            if tensor is not None and name not in module.non_persistent:
+                out.append((prefix + name, tensor.shape))
+    for name, child in module.children.items():
+        if child is not None:
+            sub = _structure(child, f"{prefix}{name}.")
+            if sub is None:
+                return None
+            out.extend(sub)
+    return out
+
+
+def _retyped(module: ModuleValue, type_name: str) -> ModuleValue:
+    clone = copy.copy(module)
+    clone.type_name = type_name
+    return clone
 
 
 def _merge_tensor(a: TensorValue, b: TensorValue) -> TensorValue:

@@ -32,6 +32,10 @@ def _config_post_init(interp: Interpreter, receiver: Any, args: list[Any], kwarg
     if not isinstance(receiver, ObjectValue):
         return None
     num_labels = kwargs.pop("num_labels", None)
+    # what PreTrainedModel.__init__ settles on for torch 2.x on a CPU: it selects classes in
+    # some modeling files (`FALCON_ATTENTION_CLASSES[config._attn_implementation]`)
+    attn = kwargs.pop("attn_implementation", kwargs.pop("_attn_implementation", None))
+    receiver.attrs.setdefault("_attn_implementation_internal", attn if isinstance(attn, str) else "sdpa")
     for key, value in kwargs.items():
         receiver.attrs[interp.attribute_alias(receiver, key) or key] = value
     if receiver.attrs.get("id2label") is None:

@@ -137,6 +137,26 @@ class Loader:
         self._lazy[package_dir] = index
         return index
 
+    def find_definition(self, package_dir: str, name: str) -> str | None:
+        """The file directly in `package_dir` that defines class or function `name` at top level
+        (lazy packages listing their exports in an `_import_structure` dict)."""
+        pattern = re.compile(rf"^(?:class|def)\s+{re.escape(name)}\b", re.M)
+        try:
+            entries = sorted(os.listdir(package_dir))
+        except OSError:
+            return None
+        for entry in entries:
+            if not entry.endswith(".py") or entry == "__init__.py":
+                continue
+            path = os.path.join(package_dir, entry)
+            try:
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    if pattern.search(handle.read()):
+                        return path
+            except OSError:
+                continue
+        return None
+
     def roots_for(self, from_file: str) -> list[str]:
         """Where `import x` in `from_file` looks: its folder, its package root, then the
         workspace and the interpreter's path."""
