@@ -538,7 +538,8 @@ def test_module_list_missing_is_one_collapsed_finding():
         for i in range(12)
         for t in ("weight", "bias")
     ]
-    predicted = build(spec, lines={"layers.0": 40})
+    # the ModuleList and its items are created by one statement, as the interpreter reports
+    predicted = build(spec, lines={"layers": 40, "layers.0": 40})
     result = compare(predicted, same(MLP))
     finding = only(result, MISSING_KEY)
     assert len(finding.model_keys) == 24

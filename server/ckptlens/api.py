@@ -108,7 +108,80 @@ def check(
         config_data = index.config
     kwargs = constructor_arguments(info, init=init, config=config_data, hyper_parameters=index.hyper_parameters)
     predicted = engine.predict(str(source), class_name, kwargs, config=config_data)
-    comparison = compare(predicted, index.tensors)
+    view = _transformers_view(predicted, index)
+    comparison = compare(predicted, view.tensors if view else index.tensors)
+    if view is not None:
+        comparison = view.back_to_raw(comparison)
     findings = [*predicted.findings, *comparison.findings]
     findings.sort(key=lambda f: (f.range.file, f.range.start_line, f.range.start_col, f.code))
     return CheckResult(findings, comparison.mapping, predicted, index, comparison)
+
+
+@dataclass
+class _ConvertedView:
+    """The checkpoint's keys as transformers' loader renames them, and the way back."""
+
+    tensors: dict[str, Any]
+    raw_of: dict[str, str]
+
+    def back_to_raw(self, comparison: Any) -> Any:
+        import dataclasses
+
+        raw = self.raw_of
+        mapping = comparison.mapping
+        comparison.mapping = KeyMapping(
+            mapping={raw.get(k, k): v for k, v in mapping.mapping.items()},
+            dropped=[raw.get(k, k) for k in mapping.dropped],
+            missing=list(mapping.missing),
+        )
+        comparison.findings = [
+            dataclasses.replace(f, checkpoint_keys=tuple(raw.get(k, k) for k in f.checkpoint_keys))
+            for f in comparison.findings
+        ]
+        return comparison
+
+
+def _transformers_view(predicted: PredictedStateDict, index: CheckpointIndex) -> _ConvertedView | None:
+    """For a transformers class: the checkpoint keys renamed by transformers' conversion table
+    (old checkpoints keep loading through `from_pretrained`), or None when nothing changes."""
+    import os
+    import re
+
+    from ckptlens.engine.hf_conversion import conversion_table, convert_keys
+    from ckptlens.engine.model import UnknownPart
+
+    root = predicted.modules.get("")
+    if root is None or not root.type_name.startswith("transformers."):
+        return None
+    path = root.origin.file
+    marker = os.sep + "transformers" + os.sep
+    if marker not in path:
+        return None
+    table = conversion_table(path[: path.rindex(marker) + len(marker) - 1])
+    model_type = (index.config or {}).get("model_type")
+    transforms = table.for_model([predicted.class_name], model_type if isinstance(model_type, str) else None) if table else None
+    if not transforms:
+        return None
+    converted = convert_keys(transforms, list(index.tensors))
+    if not converted.renamed and not converted.converted:
+        return None
+    tensors: dict[str, Any] = {}
+    raw_of: dict[str, str] = {}
+    for raw_key, info in index.tensors.items():
+        if raw_key in converted.converted:
+            continue
+        key = converted.renamed.get(raw_key, raw_key)
+        tensors[key] = info
+        raw_of[key] = raw_key
+    if converted.converted:
+        for pattern in converted.target_patterns:
+            try:
+                regex = re.compile(pattern)
+            except re.error:
+                regex = re.compile(".*")
+            for key, tensor in predicted.tensors.items():
+                if regex.search(key) and not predicted.is_unknown(key):
+                    predicted.unknown.append(
+                        UnknownPart(key, "transformers builds it from differently shaped checkpoint tensors on load", tensor.origin)
+                    )
+    return _ConvertedView(tensors, raw_of)

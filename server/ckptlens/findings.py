@@ -28,6 +28,7 @@ CHECKPOINT_ERROR = "checkpoint-error"  # unreadable, corrupt or refused checkpoi
 CUDA_TENSORS = "cuda-tensors"  # tensors saved from a CUDA device: needs map_location
 DTYPE_DIFFERS = "dtype-differs"  # checkpoint dtype differs from the model's default
 STRICT_FALSE = "strict-false-hides-mismatch"  # load_state_dict(strict=False) would hide a mismatch
+TIED_WEIGHTS = "tied-weights"  # a tied tensor stored once; the loader re-ties it
 CHECKPOINT_NOTE = "checkpoint-note"  # something about the checkpoint worth knowing (opaque objects, ...)
 
 

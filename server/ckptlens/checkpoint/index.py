@@ -44,9 +44,12 @@ class CheckpointIndex:
     tensors: dict[str, TensorInfo]  # the chosen state_dict's tensors, in file order
     hyper_parameters: dict[str, Any] | None = None  # Lightning hparams, rendered as plain data
     entries: tuple[str, ...] = ()  # top-level keys of the file's dict (() when not a dict)
-    alternatives: tuple[tuple[str, ...], ...] = ()  # other state_dict candidates that were not picked
+    alternatives: tuple[
+        tuple[str, ...], ...
+    ] = ()  # other state_dict candidates that were not picked
     versions: dict[str, str] = field(default_factory=dict)  # e.g. {"pytorch-lightning": "2.6.6"}
     config: dict[str, Any] | None = None  # config.json beside the weights (HF layout), if any
     notes: tuple[str, ...] = ()  # one-line remarks worth showing (opaque objects met, ...)
     size: int = 0  # bytes on disk (sum over shards)
     mtime_ns: int = 0  # newest mtime among the files read (cache key)
+    metadata: dict[str, str] = field(default_factory=dict)  # safetensors `__metadata__`, if any

@@ -40,7 +40,11 @@ class StorageType:
     untyped: bool = False
 
 
-@dataclass(frozen=True, eq=False)
+# StorageRef and TensorRef are built once per tensor on the indexing hot path, where a frozen
+# dataclass's __init__ costs three times a slotted one: they are slotted and never mutated.
+
+
+@dataclass(eq=False, slots=True)
 class StorageRef:
     """A storage named by a persistent id; its bytes are never read."""
 
@@ -55,7 +59,7 @@ class StorageRef:
         return self.numel if self.untyped else self.numel * itemsize(self.dtype)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class TensorRef:
     shape: tuple[int, ...]
     dtype: str
@@ -78,7 +82,9 @@ class TensorRef:
             return None
         if self.numel == 0:
             return 0
-        last = self.offset + sum((dim - 1) * step for dim, step in zip(self.shape, self.stride, strict=False))
+        last = self.offset
+        for dim, step in zip(self.shape, self.stride, strict=False):
+            last += (dim - 1) * step
         return (last + 1) * itemsize(self.dtype)
 
 
@@ -111,15 +117,19 @@ class OpaqueObject:
         return f"OpaqueObject({self.qualname!r})"
 
 
-class Record(dict):  # type: ignore[type-arg]
+class Record(dict[Any, Any]):
     """An object whose attributes are its data (`argparse.Namespace`, Lightning's
     `AttributeDict`): BUILD merges its state into the items instead of ignoring it."""
 
 
-@dataclass(frozen=True)
 class NumpyDType:
-    code: str  # "f8", "i4", "b1", ...
-    byteorder: str = "<"
+    """`numpy.dtype(code)`; mutable because the byte order arrives later, by BUILD."""
+
+    __slots__ = ("code", "byteorder")
+
+    def __init__(self, code: str, byteorder: str = "<") -> None:
+        self.code = code  # "f8", "i4", "b1", ...
+        self.byteorder = byteorder
 
 
 class NumpyArray:

@@ -158,7 +158,7 @@ def _b_map(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: 
     lists = [interp.iterate(a) for a in args[1:]]
     if any(items is None for items in lists):
         return _u("`map()` over an unknown iterable")
-    return [interp.call(args[0], list(group), {}, None, frame) for group in zip(*lists, strict=False)]  # type: ignore[arg-type]
+    return [interp.call(args[0], list(group), {}, None, frame) for group in zip(*lists, strict=False)]
 
 
 def _b_filter(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:

@@ -30,6 +30,7 @@ from ckptlens.findings import (
     MISSING_KEY,
     RENAMED_MODULE,
     SHAPE_MISMATCH,
+    TIED_WEIGHTS,
     UNEXPECTED_KEY,
     Finding,
     Severity,
@@ -180,7 +181,13 @@ class _Comparer:
                 unexpected.append((raw, key))
                 dropped.append(raw)
         missing = [k for k in self.known if k not in filled]
-        absent = [k for k in self.known if k not in targets]
+        # A tied tensor stored once (safetensors, save_pretrained) is not missing: the loader
+        # re-ties it from the key it shares its storage with.
+        retied = [
+            k for k in self.known
+            if k not in targets and self.predicted.tied.get(k) in filled
+        ]
+        absent = [k for k in self.known if k not in targets and k not in retied]
 
         findings: list[Finding] = []
         if prefix is not None:
@@ -189,6 +196,8 @@ class _Comparer:
         findings.extend(self._mismatch_findings(mismatched))
         findings.extend(self._missing_findings(absent))
         findings.extend(self._unexpected_findings(unexpected))
+        if retied:
+            findings.append(self._tied_finding(retied))
         findings.extend(self._device_findings())
         findings.extend(self._dtype_findings(mapping))
         return Comparison(
@@ -496,9 +505,26 @@ class _Comparer:
         return findings
 
     def _missing_findings(self, absent: list[str]) -> list[Finding]:
+        """One finding per removed module: keys are grouped under the highest module all of whose
+        tensors are missing (a dropped `layer3` is one finding at `self.layer3 = ...`, however
+        many lines inside its blocks created them); a lone missing tensor stays at its own line."""
+        total: dict[str, int] = defaultdict(int)
+        gone: dict[str, int] = defaultdict(int)
+        absent_set = set(absent)
+        for key in self.known:
+            for path in leading_paths(key):
+                total[path] += 1
+                if key in absent_set:
+                    gone[path] += 1
         groups: dict[SourceRange, list[str]] = defaultdict(list)
         for key in absent:
-            groups[self.known[key].origin].append(key)
+            origin = self.known[key].origin
+            for path in leading_paths(key):
+                module = self.predicted.modules.get(path)
+                if path and module is not None and gone[path] == total[path]:
+                    origin = module.origin
+                    break
+            groups[origin].append(key)
         return [
             self._finding(
                 MISSING_KEY,
@@ -522,6 +548,18 @@ class _Comparer:
             )
             for origin, raws in groups.items()
         ]
+
+    def _tied_finding(self, retied: list[str]) -> Finding:
+        pairs = ", ".join(f"{k} = {self.predicted.tied[k]}" for k in retied[:MESSAGE_KEYS])
+        more = f" and {len(retied) - MESSAGE_KEYS} more" if len(retied) > MESSAGE_KEYS else ""
+        return self._finding(
+            TIED_WEIGHTS,
+            self.predicted.tensors[retied[0]].origin,
+            f"the checkpoint stores tied weights once ({pairs}{more}); from_pretrained and "
+            "safetensors' load_model re-tie them, load_state_dict needs strict=False",
+            Severity.INFORMATION,
+            model_keys=retied,
+        )
 
     def _owner_origin(self, key: str) -> SourceRange:
         """The origin of the deepest model module that would hold `key`; else the class."""

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import ast
 import copy
-import os
 import math
 import operator
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -783,7 +783,8 @@ class Interpreter:
             spec = self.eval(value.format_spec, frame) if value.format_spec is not None else ""
             if is_unknown(inner) or is_unknown(spec) or not _plain(inner):
                 return _unknown(f"unknown string `{_short(node)}`")
-            conv = {115: str, 114: repr, 97: ascii}.get(value.conversion, None)
+            conversions: dict[int, Callable[[Any], str]] = {115: str, 114: repr, 97: ascii}
+            conv = conversions.get(value.conversion)
             try:
                 parts.append(format(conv(inner) if conv else inner, spec))
             except (ValueError, TypeError):
@@ -804,9 +805,10 @@ class Interpreter:
         if is_unknown(value) or not _plain(value):
             return _unknown(f"`{_short(node)}` is unknown")
         try:
-            return {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Invert: operator.invert}[
-                type(node.op)
-            ](value)
+            unary: dict[type, Callable[[Any], Any]] = {
+                ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Invert: operator.invert,
+            }
+            return unary[type(node.op)](value)
         except (TypeError, KeyError):
             return _unknown(f"`{_short(node)}` is unknown")
 
@@ -1099,7 +1101,7 @@ class Interpreter:
         """C3 linearisation over ClassRefs and ExternalRefs (library bases end the chain)."""
         cache = _class_cache(cls)
         if "__mro__" in cache:
-            return cache["__mro__"]  # type: ignore[no-any-return]
+            return cache["__mro__"]
         cache["__mro__"] = [cls]  # cycle guard
         bases = [self.eval(b, Frame(cls.scope)) for b in cls.node.bases]
         seqs: list[list[Any]] = []
@@ -1653,7 +1655,9 @@ class Interpreter:
         if isinstance(left, dict) and isinstance(right, dict) and isinstance(op, ast.BitOr):
             return {**left, **right}
         if not (_plain(left) and _plain(right)):
-            if isinstance(op, ast.Add) and isinstance(left, (list, tuple)) and isinstance(right, type(left)):
+            if isinstance(op, ast.Add) and isinstance(left, list) and isinstance(right, list):
+                return left + right
+            if isinstance(op, ast.Add) and isinstance(left, tuple) and isinstance(right, tuple):
                 return left + right
             if isinstance(op, ast.Mult) and isinstance(left, (list, tuple)) and isinstance(right, int):
                 return _bounded(left * right) if len(left) * max(right, 0) <= MAX_SEQUENCE else _unknown("too long")
@@ -1754,7 +1758,7 @@ def _class_cache(cls: ClassRef) -> dict[str, Any]:
     if cache is None:
         cache = {}
         cls.__dict__["_cache"] = cache
-    return cache  # type: ignore[no-any-return]
+    return cache
 
 
 def _c3_merge(seqs: list[list[Any]]) -> list[Any]:

@@ -127,7 +127,7 @@ class Loader:
         if cached is not None:
             return cached
         index: dict[str, str] = {}
-        for folder, depth in _walk_packages(package_dir, 2):
+        for folder, _depth in _walk_packages(package_dir, 2):
             for entry in sorted(os.listdir(folder)):
                 if not entry.endswith(".py") or entry.startswith(_NOT_EXPORTING) or entry == "__init__.py":
                     continue

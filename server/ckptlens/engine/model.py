@@ -48,6 +48,9 @@ class PredictedStateDict:
     # Prefixes under which this class's weights are conventionally nested by a wrapping model
     # (transformers' `base_model_prefix`); the comparison may strip them as a `key-prefix`.
     base_model_prefixes: tuple[str, ...] = ()
+    # Tied weights: key -> the key it shares its tensor with (`decoder.weight` -> `embed.weight`).
+    # A checkpoint may store a tied tensor once (safetensors, save_pretrained); the loader re-ties.
+    tied: dict[str, str] = field(default_factory=dict)
 
     def is_unknown(self, key: str) -> bool:
         """True when `key` falls under a part of the model that could not be resolved."""

@@ -105,11 +105,11 @@ class ObjectValue:
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
-class OrderedDictValue(dict):  # type: ignore[type-arg]
+class OrderedDictValue(dict):
     """A `collections.OrderedDict` (ParameterDict keeps its order, but sorts a plain dict)."""
 
 
-class AttrDict(dict):  # type: ignore[type-arg]
+class AttrDict(dict):
     """Lightning's `hparams`: a dict readable by attribute too."""
 
 
@@ -145,7 +145,7 @@ class ModuleValue:
 
     def remove_member(self, name: str) -> None:
         for table in (self.params, self.buffers, self.children, self.attrs):
-            table.pop(name, None)  # type: ignore[attr-defined]
+            table.pop(name, None)
         self.non_persistent.discard(name)
 
 

@@ -61,7 +61,7 @@ class Analyzer:
             func = init if found and isinstance(init, FunctionRef) else None
             is_lightning = kind == "lightning"
         else:
-            origin = scope.source.name_range(target.node)  # type: ignore[arg-type]
+            origin = scope.source.name_range(target.node)
             func, is_lightning = target, False
         params: tuple[str, ...] = ()
         var_kwargs = False
@@ -129,6 +129,7 @@ class Analyzer:
             result.unknown.append(UnknownPart("", reason, info.origin))
         else:
             _walk(root, "", info.origin, result)
+            _declared_ties(interp, root, "", result)
             prefix = root.attrs.get("base_model_prefix")
             if isinstance(prefix, str) and prefix:
                 result.base_model_prefixes = (prefix,)
@@ -198,7 +199,14 @@ def _from_data(value: Any) -> Any:
     return value
 
 
-def _walk(module: ModuleValue, prefix: str, inherited: SourceRange, out: PredictedStateDict) -> None:
+def _walk(
+    module: ModuleValue,
+    prefix: str,
+    inherited: SourceRange,
+    out: PredictedStateDict,
+    seen: dict[int, str] | None = None,
+) -> None:
+    seen = {} if seen is None else seen  # id(tensor) -> first key: the same tensor twice is a tie
     origin = module.origin or inherited
     out.modules[prefix] = ModuleInfo(prefix, module.type_name, origin)
     if module.opaque is not None:
@@ -211,13 +219,37 @@ def _walk(module: ModuleValue, prefix: str, inherited: SourceRange, out: Predict
             key = f"{prefix}.{name}" if prefix else name
             tensor_origin = module.tensor_origins.get(name, origin)
             out.tensors[key] = PredictedTensor(key, tensor.shape, kind, tensor_origin, tensor.dtype)
+            first = seen.setdefault(id(tensor), key)
+            if first != key:
+                out.tied[key] = first
     for name, reason in module.uncertain.items():
         key = f"{prefix}.{name}" if prefix else name
         out.unknown.append(UnknownPart(key, reason, origin))
     for name, child in module.children.items():
         if child is None:
             continue
-        _walk(child, f"{prefix}.{name}" if prefix else name, origin, out)
+        _walk(child, f"{prefix}.{name}" if prefix else name, origin, out, seen)
+
+
+def _declared_ties(interp: Interpreter, module: ModuleValue, prefix: str, out: PredictedStateDict) -> None:
+    """transformers' `_tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}`,
+    which `post_init()` ties when the config says `tie_word_embeddings`."""
+    if module.opaque is not None:
+        return
+    if module.cls is not None:
+        found, declared = interp.class_attr(module.cls, "_tied_weights_keys")
+        config = module.attrs.get("config")
+        tie = interp.getattr(config, "tie_word_embeddings") if isinstance(config, ObjectValue) else True
+        if found and isinstance(declared, dict) and tie is True:
+            for target, source in declared.items():
+                if isinstance(target, str) and isinstance(source, str):
+                    full_target = f"{prefix}.{target}" if prefix else target
+                    full_source = f"{prefix}.{source}" if prefix else source
+                    if full_target in out.tensors and full_source in out.tensors:
+                        out.tied.setdefault(full_target, full_source)
+    for name, child in module.children.items():
+        if child is not None:
+            _declared_ties(interp, child, f"{prefix}.{name}" if prefix else name, out)
 
 
 def _information(result: PredictedStateDict, root: ModuleValue | None = None) -> list[Finding]:

@@ -1,0 +1,195 @@
+"""Hugging Face layouts: sharded folders (`*.index.json` + shards) and `from_pretrained` folders
+(`config.json` + one weights file). Each shard is read like a single checkpoint file."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ckptlens.checkpoint.index import (
+    CheckpointError,
+    CheckpointIndex,
+    TensorInfo,
+    UnsafeCheckpointError,
+)
+
+ReadFile = Callable[[Path], CheckpointIndex]
+
+# In the order transformers/diffusers/peft prefer them (safetensors first).
+INDEX_FILES = (
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+    "diffusion_pytorch_model.safetensors.index.json",
+    "diffusion_pytorch_model.bin.index.json",
+)
+WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "diffusion_pytorch_model.safetensors",
+    "diffusion_pytorch_model.bin",
+    "adapter_model.safetensors",
+    "adapter_model.bin",
+)
+MAX_JSON_BYTES = 64 * 1024 * 1024
+_SHOWN_MISSING = 3
+
+
+def read_folder(folder: Path, read_file: ReadFile) -> CheckpointIndex:
+    index = _find_index(folder)
+    if index is not None:
+        return read_index_file(index, read_file)
+    weights = _find_weights(folder)
+    if weights is None:
+        raise CheckpointError(
+            f"{folder} is a folder without Hugging Face weights "
+            "(no model.safetensors, pytorch_model.bin or *.index.json in it)"
+        )
+    inner = _read_shard(weights, read_file)
+    notes = [f"weights: {weights.name} ({inner.format})"]
+    others = [name for name in WEIGHT_FILES if name != weights.name and (folder / name).is_file()]
+    if others:
+        notes.append(f"also present, not read: {', '.join(others)}")
+    config, config_mtime = _config(folder, notes)
+    return replace(
+        inner,
+        path=str(folder.absolute()),
+        format="hf-folder",
+        config=config,
+        versions={**inner.versions, **_config_versions(config)},
+        notes=(*notes, *inner.notes),
+        mtime_ns=max(inner.mtime_ns, config_mtime),
+    )
+
+
+def read_index_file(index_path: Path, read_file: ReadFile) -> CheckpointIndex:
+    folder = index_path.parent
+    weight_map = _weight_map(index_path)
+    shards = sorted(set(weight_map.values()))
+    tensors: dict[str, TensorInfo] = {}
+    metadata: dict[str, str] = {}
+    notes: list[str] = []
+    size, mtime = 0, index_path.stat().st_mtime_ns
+    formats: set[str] = set()
+    for name in shards:
+        shard = _read_shard(_shard_path(folder, name, index_path), read_file)
+        formats.add(shard.format)
+        size += shard.size
+        mtime = max(mtime, shard.mtime_ns)
+        metadata = metadata or shard.metadata
+        if shard.state_dict_path:
+            notes.append(f"shard {name} wraps its tensors under {'/'.join(shard.state_dict_path)}")
+        tensors.update(shard.tensors)
+    _note_missing(weight_map, tensors, notes)
+    config, config_mtime = _config(folder, notes)
+    notes.insert(
+        0,
+        f"weights: {len(shards)} {'/'.join(sorted(formats))} shard(s) listed in {index_path.name}",
+    )
+    return CheckpointIndex(
+        path=str(folder.absolute()),
+        format="hf-sharded",
+        state_dict_path=(),
+        tensors=tensors,
+        entries=(),
+        versions=_config_versions(config),
+        config=config,
+        notes=tuple(notes),
+        size=size,
+        mtime_ns=max(mtime, config_mtime),
+        metadata=metadata,
+    )
+
+
+def _find_index(folder: Path) -> Path | None:
+    for name in INDEX_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    found = sorted(p for p in folder.glob("*.index.json") if p.is_file())
+    return found[0] if found else None
+
+
+def _find_weights(folder: Path) -> Path | None:
+    for name in WEIGHT_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    found = sorted(p for p in folder.glob("*.safetensors") if p.is_file())
+    return found[0] if len(found) == 1 else None
+
+
+def _read_json(path: Path, what: str) -> Any:
+    with open(path, "rb") as fh:
+        raw = fh.read(MAX_JSON_BYTES + 1)
+    if len(raw) > MAX_JSON_BYTES:
+        raise CheckpointError(f"{what} {path.name} is larger than {MAX_JSON_BYTES:,} bytes")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{what} {path.name} is not valid JSON") from exc
+
+
+def _weight_map(index_path: Path) -> dict[str, str]:
+    data = _read_json(index_path, "shard index")
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    if not isinstance(weight_map, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()
+    ):
+        raise CheckpointError(
+            f"shard index {index_path.name} has no weight_map of key -> file names"
+        )
+    if not weight_map:
+        raise CheckpointError(f"shard index {index_path.name} lists no tensors")
+    return weight_map
+
+
+def _shard_path(folder: Path, name: str, index_path: Path) -> Path:
+    # A weight map naming files outside the folder is corrupt (or hostile): never follow it.
+    path = folder / name
+    if Path(name).is_absolute() or ".." in Path(name).parts:
+        raise CheckpointError(
+            f"shard index {index_path.name} names a file outside its folder: {name}"
+        )
+    if not path.is_file():
+        raise CheckpointError(f"shard {name} listed in {index_path.name} is missing")
+    return path
+
+
+def _read_shard(path: Path, read_file: ReadFile) -> CheckpointIndex:
+    try:
+        return read_file(path)
+    except UnsafeCheckpointError as exc:
+        raise UnsafeCheckpointError(f"{path.name}: {exc}", exc.global_name) from exc
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path.name}: {exc}") from exc
+
+
+def _note_missing(
+    weight_map: dict[str, str], tensors: dict[str, TensorInfo], notes: list[str]
+) -> None:
+    missing = [key for key in weight_map if key not in tensors]
+    if missing:
+        shown = ", ".join(missing[:_SHOWN_MISSING])
+        notes.append(f"{len(missing)} key(s) of the weight map are in no shard (e.g. {shown})")
+
+
+def _config(folder: Path, notes: list[str]) -> tuple[dict[str, Any] | None, int]:
+    path = folder / "config.json"
+    if not path.is_file():
+        return None, 0
+    try:
+        data = _read_json(path, "config")
+    except CheckpointError as exc:
+        notes.append(f"{exc}; ignored")
+        return None, 0
+    if not isinstance(data, dict):
+        notes.append("config.json is not a JSON object; ignored")
+        return None, 0
+    return data, os.stat(path).st_mtime_ns
+
+
+def _config_versions(config: dict[str, Any] | None) -> dict[str, str]:
+    version = config.get("transformers_version") if config else None
+    return {"transformers": version} if isinstance(version, str) else {}

@@ -1,0 +1,76 @@
+"""The legacy torch format (`_use_new_zipfile_serialization=False`, PyTorch < 1.6 default).
+
+Layout: pickles of the magic number, the protocol version and `sys_info`, then the main
+pickle, then a pickle of the storage keys, then the raw storages (each an 8-byte element count
+and its bytes, in key order). Shapes and strides are all in the main pickle, so only the
+pickles are parsed, from a memory map; the storage bytes are accounted for, never read.
+"""
+
+from __future__ import annotations
+
+import mmap
+from typing import IO, Any
+
+from ckptlens.checkpoint.index import CheckpointError
+from ckptlens.checkpoint.torchfile import StorageTable, TorchPickle
+from ckptlens.checkpoint.unpickler import Unpickler
+
+MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
+PROTOCOL_VERSION = 1001
+_STORAGE_HEADER = 8  # int64 element count written before each storage's bytes
+
+
+def looks_legacy(head: bytes) -> bool:
+    """A pickle opening: PROTO 2+ (`\\x80`), or protocol 0/1 starting with the magic long."""
+    return (len(head) >= 2 and head[0] == 0x80 and head[1] <= 5) or head[:1] == b"L"
+
+
+def read_torch_legacy(fh: IO[bytes], size: int) -> TorchPickle:
+    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        return _read(view, size)
+
+
+def _read(view: mmap.mmap, size: int) -> TorchPickle:
+    magic, pos = _small_pickle(view, 0, "magic number")
+    if magic != MAGIC_NUMBER:
+        raise CheckpointError(
+            "a plain pickle, not a torch.save file (it does not start with torch's magic number)"
+        )
+    version, pos = _small_pickle(view, pos, "protocol version")
+    if version != PROTOCOL_VERSION:
+        raise CheckpointError(f"legacy torch file with unknown protocol version {version!r:.40}")
+    sys_info, pos = _small_pickle(view, pos, "sys_info")
+    notes = []
+    if isinstance(sys_info, dict) and sys_info.get("little_endian") is False:
+        notes.append("saved on a big-endian machine (torch.load byte-swaps it)")
+    table = StorageTable()
+    main = Unpickler(view, start=pos, persistent_load=table, name="main pickle")
+    root = main.load()
+    keys, pos = _small_pickle(view, main.pos, "storage key list")
+    _check_storage_bytes(table, keys, size - pos)
+    return TorchPickle(root, table.storages, tuple(main.opaque), tuple(notes))
+
+
+def _small_pickle(view: mmap.mmap, pos: int, what: str) -> tuple[Any, int]:
+    unpickler = Unpickler(view, start=pos, name=f"legacy torch {what}")
+    value = unpickler.load()
+    return value, unpickler.pos
+
+
+def _check_storage_bytes(table: StorageTable, keys: Any, available: int) -> None:
+    """The storages follow the key list back to back: a shorter file was cut off."""
+    if not isinstance(keys, list) or not all(isinstance(k, (str, int)) for k in keys):
+        raise CheckpointError("corrupt legacy torch file: the storage key list is malformed")
+    needed = 0
+    for key in keys:
+        ref = table.storages.get(str(key))
+        if ref is None:
+            raise CheckpointError(
+                f"corrupt legacy torch file: storage {key} is listed but never used"
+            )
+        needed += _STORAGE_HEADER + ref.nbytes
+    if available < needed:
+        raise CheckpointError(
+            f"truncated legacy torch file: its storages need {needed:,} bytes after the pickles, "
+            f"the file has {available:,}"
+        )

@@ -1,0 +1,732 @@
+"""A restricted pickle machine: protocols 0-5, written from scratch so that nothing in it can
+import a module or call an object the pickle names.
+
+`pickle.Unpickler` (even with `find_class` overridden) would still call whatever REDUCE finds
+on the stack, grow lists without bound and recurse in C on deep structures; here every global
+goes through `policy.resolve_global`, every call through our own inert builders, and work,
+stack, memo and nesting are capped so a hostile file fails fast with a `CheckpointError`.
+"""
+
+from __future__ import annotations
+
+import _compat_pickle
+import codecs
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ckptlens.checkpoint.index import CheckpointError
+from ckptlens.checkpoint.pickled import (
+    NumpyArray,
+    NumpyDType,
+    OpaqueClass,
+    OpaqueObject,
+    Record,
+)
+from ckptlens.checkpoint.policy import (
+    SafeGlobal,
+    check_key,
+    instantiate,
+    refusal_reason,
+    refuse,
+    resolve_global,
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps that keep a hostile pickle from eating time or memory. Real checkpoints stay far
+    below them: a tensor costs ~30 opcodes, and pickle batches list/dict items by 1000."""
+
+    max_ops: int = 10_000_000
+    max_stack: int = 1_000_000
+    max_memo: int = 4_000_000
+    max_marks: int = 10_000
+    max_long_bytes: int = 1024  # ints beyond ~2400 digits cannot even be printed by Python
+    max_line: int = 1 << 16
+
+
+DEFAULT_LIMITS = Limits()
+
+PersistentLoad = Callable[[Any], Any]
+
+
+class Unpickler:
+    """Runs one pickle from `data[start:]`; `load()` returns the object and leaves `pos`
+    just past its STOP opcode (the legacy format has several pickles back to back)."""
+
+    def __init__(
+        self,
+        data: bytes | Any,  # bytes or an mmap: anything with slicing, indexing and find()
+        *,
+        start: int = 0,
+        persistent_load: PersistentLoad | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        name: str = "pickle",
+    ) -> None:
+        self.data = data
+        self.pos = start
+        self.end = len(data)  # the pickle may stop earlier; the data may not (see `_run`)
+        self.persistent_load = persistent_load
+        self.limits = limits
+        self.name = name
+        self.memo: dict[int, Any] = {}
+        self.stack: list[Any] = []
+        self.metastack: list[list[Any]] = []
+        self.proto = 0
+        self.ops = 0
+        self.opaque: dict[str, None] = {}  # unknown globals met, in order (a set that keeps it)
+        self._dispatch = self._make_dispatch()
+
+    # --- driving -----------------------------------------------------------------------
+
+    def load(self) -> Any:
+        try:
+            return self._run()
+        except KeyError as exc:
+            raise self._corrupt(f"refers to memo entry {exc}, which was never stored") from None
+
+    def _run(self) -> Any:
+        """Run to STOP. The opcodes a torch state_dict is made of (memo, small ints, MARK,
+        strings, tuples, REDUCE, storages) are handled inline with the stack in a local: a
+        method call per opcode would double the time of indexing a big checkpoint. The rest
+        go through `_dispatch`, with `self.pos` / `self.stack` synced around the call."""
+        data, dispatch, end, memo = self.data, self._dispatch, self.end, self.memo
+        max_ops, max_stack = self.limits.max_ops, self.limits.max_stack
+        max_memo, max_marks = self.limits.max_memo, self.limits.max_marks
+        metastack, persistent = self.metastack, self._persistent
+        ops, pos, stack = self.ops, self.pos, self.stack
+        try:
+            while True:
+                op = data[pos]  # IndexError at the end of the data: truncated
+                pos += 1
+                ops += 1
+                # Literal opcodes (LOAD_CONST) in frequency order; names in the comments.
+                if op == 0x72:  # LONG_BINPUT
+                    index = _U32.unpack_from(data, pos)[0]
+                    pos += 4
+                    if len(memo) >= max_memo and index not in memo:
+                        raise CheckpointError(
+                            f"{self.name} memoizes more than {max_memo:,} objects"
+                        )
+                    memo[index] = stack[-1]
+                elif op == 0x68:  # BINGET
+                    stack.append(memo[data[pos]])
+                    pos += 1
+                elif op == 0x71:  # BINPUT
+                    memo[data[pos]] = stack[-1]
+                    pos += 1
+                elif op == 0x4B:  # BININT1
+                    stack.append(data[pos])
+                    pos += 1
+                elif op == 0x4D:  # BININT2
+                    stack.append(data[pos] | data[pos + 1] << 8)
+                    pos += 2
+                elif op == 0x28:  # MARK
+                    if len(metastack) >= max_marks:
+                        raise CheckpointError(f"{self.name} nests deeper than {max_marks:,} levels")
+                    metastack.append(stack)
+                    stack = []
+                elif op == 0x58:  # BINUNICODE
+                    stop = pos + 4 + _U32.unpack_from(data, pos)[0]
+                    if stop > end:
+                        raise self._truncated()
+                    try:
+                        stack.append(data[pos + 4 : stop].decode("utf-8", "surrogatepass"))
+                    except UnicodeDecodeError as exc:
+                        raise self._corrupt("a string is not valid UTF-8") from exc
+                    pos = stop
+                elif op == 0x74:  # TUPLE
+                    if not metastack:
+                        raise self._corrupt("closes a MARK that was never opened")
+                    items = tuple(stack)
+                    stack = metastack.pop()
+                    stack.append(items)
+                elif op == 0x52:  # REDUCE
+                    args = stack.pop()
+                    func = stack[-1]
+                    if type(func) is SafeGlobal and type(args) is tuple:
+                        try:
+                            stack[-1] = func.call(*args)
+                        except TypeError as exc:  # wrong arity: our builders never raise it else
+                            raise self._corrupt(
+                                f"{func.qualname} gets arguments it does not take"
+                            ) from exc
+                    else:
+                        stack[-1] = self._call(func, args)
+                elif op == 0x86:  # TUPLE2
+                    stack[-2:] = [(stack[-2], stack[-1])]
+                elif op == 0x29:  # EMPTY_TUPLE
+                    stack.append(())
+                elif op == 0x89:  # NEWFALSE
+                    stack.append(False)
+                elif op == 0x51:  # BINPERSID
+                    stack[-1] = persistent(stack[-1])
+                else:
+                    self.pos, self.stack = pos, stack
+                    handler = dispatch[op]
+                    if handler is None:
+                        raise self._corrupt(f"unknown opcode 0x{op:02x} at byte {pos - 1}")
+                    if handler() is _STOP:
+                        self.ops = ops
+                        return self._result
+                    pos, stack = self.pos, self.stack
+                # One opcode grows the stack by at most one item: checking every 64th is enough.
+                if not ops & 63:
+                    if ops > max_ops:
+                        raise CheckpointError(
+                            f"{self.name} needs more than {max_ops:,} pickle operations: refusing to go on"
+                        )
+                    if len(stack) > max_stack:
+                        raise CheckpointError(
+                            f"{self.name} piles up more than {max_stack:,} objects at once: refusing to go on"
+                        )
+        except (IndexError, struct.error):
+            # The inline opcodes leave bounds to Python: reading past the end is a truncated
+            # file, popping an empty stack a corrupt one.
+            self.pos = pos
+            if pos >= end or pos + _INLINE_ARG_BYTES.get(op, 0) > end:
+                raise self._truncated() from None
+            raise self._corrupt("an opcode finds too little on the stack") from None
+
+    def _truncated(self) -> CheckpointError:
+        return CheckpointError(f"truncated {self.name}: it ends before its STOP opcode")
+
+    def _corrupt(self, what: str) -> CheckpointError:
+        return CheckpointError(f"corrupt {self.name}: {what}")
+
+    # --- reading -----------------------------------------------------------------------
+
+    def _read(self, n: int) -> bytes:
+        pos = self.pos
+        if n < 0 or pos + n > self.end:
+            raise self._truncated()
+        self.pos = pos + n
+        return self.data[pos : pos + n]  # bytes (from bytes or an mmap)
+
+    def _byte(self) -> int:
+        pos = self.pos
+        if pos >= self.end:
+            raise self._truncated()
+        self.pos = pos + 1
+        return self.data[pos]
+
+    def _unpack(self, fmt: struct.Struct) -> Any:
+        pos = self.pos
+        if pos + fmt.size > self.end:
+            raise self._truncated()
+        self.pos = pos + fmt.size
+        return fmt.unpack_from(self.data, pos)[0]
+
+    def _readline(self, limit: int | None = None) -> bytes:
+        limit = self.limits.max_line if limit is None else limit
+        stop = self.data.find(b"\n", self.pos, min(self.end, self.pos + limit + 1))
+        if stop < 0:
+            if self.end - self.pos <= limit:
+                raise self._truncated()
+            raise self._corrupt("a text field is too long")
+        line = bytes(self.data[self.pos : stop])
+        self.pos = stop + 1
+        return line
+
+    # --- stack ---------------------------------------------------------------------------
+
+    def _pop(self) -> Any:
+        if not self.stack:
+            raise self._corrupt("pops from an empty stack")
+        return self.stack.pop()
+
+    def _top(self) -> Any:
+        if not self.stack:
+            raise self._corrupt("reads an empty stack")
+        return self.stack[-1]
+
+    def _pop_mark(self) -> list[Any]:
+        if not self.metastack:
+            raise self._corrupt("closes a MARK that was never opened")
+        items = self.stack
+        self.stack = self.metastack.pop()
+        return items
+
+    # --- opcodes ---------------------------------------------------------------------------
+
+    def _make_dispatch(self) -> list[Callable[[], Any] | None]:
+        table: list[Callable[[], Any] | None] = [None] * 256
+        for code, method in _OPCODES.items():
+            table[ord(code)] = getattr(self, method)
+        return table
+
+    def op_proto(self) -> None:
+        self.proto = self._byte()
+        if self.proto > 5:
+            raise self._corrupt(f"unsupported pickle protocol {self.proto}")
+
+    def op_frame(self) -> None:
+        self._read(8)  # frames only batch reads; the data is already in memory or mapped
+
+    def op_stop(self) -> object:
+        self._result = self._pop()
+        return _STOP
+
+    def op_pop(self) -> None:
+        if self.stack:
+            self.stack.pop()
+        else:
+            self._pop_mark()
+
+    def op_pop_mark(self) -> None:
+        self._pop_mark()
+
+    def op_dup(self) -> None:
+        self.stack.append(self._top())
+
+    # numbers
+
+    def op_int(self) -> None:
+        line = self._readline(64)
+        if line == b"00":
+            self.stack.append(False)
+        elif line == b"01":
+            self.stack.append(True)
+        else:
+            self.stack.append(self._parse_int(line))
+
+    def op_long(self) -> None:
+        line = self._readline(self.limits.max_long_bytes * 3)
+        self.stack.append(self._parse_int(line[:-1] if line.endswith(b"L") else line))
+
+    def _parse_int(self, text: bytes) -> int:
+        try:
+            return int(text)
+        except ValueError as exc:
+            raise self._corrupt("an integer field is not a number") from exc
+
+    def op_binint(self) -> None:
+        self.stack.append(self._unpack(_I32))
+
+    def op_long1(self) -> None:
+        self.stack.append(self._long(self._byte()))
+
+    def op_long4(self) -> None:
+        self.stack.append(self._long(self._unpack(_I32)))
+
+    def _long(self, size: int) -> int:
+        if size < 0 or size > self.limits.max_long_bytes:
+            raise self._corrupt("an integer is too large")
+        return int.from_bytes(self._read(size), "little", signed=True)
+
+    def op_float(self) -> None:
+        try:
+            self.stack.append(float(self._readline(64)))
+        except ValueError as exc:
+            raise self._corrupt("a float field is not a number") from exc
+
+    def op_binfloat(self) -> None:
+        self.stack.append(self._unpack(_F64))
+
+    def op_none(self) -> None:
+        self.stack.append(None)
+
+    def op_newtrue(self) -> None:
+        self.stack.append(True)
+
+    # strings and bytes
+
+    def _text(self, raw: bytes) -> str:
+        try:
+            return raw.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError as exc:
+            raise self._corrupt("a string is not valid UTF-8") from exc
+
+    def _py2_str(self, raw: bytes) -> str:
+        # Python 2 `str` fields; torch.load decodes them as UTF-8, latin-1 never fails.
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw.decode("latin1")
+
+    def op_string(self) -> None:
+        line = self._readline(self.end - self.pos)
+        if len(line) < 2 or line[0] != line[-1] or line[:1] not in (b"'", b'"'):
+            raise self._corrupt("a STRING field is not quoted")
+        try:
+            raw = codecs.escape_decode(line[1:-1])[0]
+        except ValueError as exc:
+            raise self._corrupt("a STRING field has a bad escape") from exc
+        self.stack.append(self._py2_str(raw))
+
+    def op_binstring(self) -> None:
+        self.stack.append(self._py2_str(self._read(self._unpack(_I32))))
+
+    def op_short_binstring(self) -> None:
+        self.stack.append(self._py2_str(self._read(self._byte())))
+
+    def op_unicode(self) -> None:
+        line = self._readline(self.end - self.pos)
+        try:
+            self.stack.append(line.decode("raw-unicode-escape"))
+        except UnicodeDecodeError as exc:
+            raise self._corrupt("a UNICODE field has a bad escape") from exc
+
+    def op_short_binunicode(self) -> None:
+        self.stack.append(self._text(self._read(self._byte())))
+
+    def op_binunicode8(self) -> None:
+        self.stack.append(self._text(self._read(self._unpack(_U64))))
+
+    def op_binbytes(self) -> None:
+        self.stack.append(self._read(self._unpack(_U32)))
+
+    def op_short_binbytes(self) -> None:
+        self.stack.append(self._read(self._byte()))
+
+    def op_binbytes8(self) -> None:
+        self.stack.append(self._read(self._unpack(_U64)))
+
+    def op_bytearray8(self) -> None:
+        self.stack.append(bytearray(self._read(self._unpack(_U64))))
+
+    def op_next_buffer(self) -> None:
+        raise self._corrupt("it expects out-of-band buffers, which a file cannot carry")
+
+    def op_readonly_buffer(self) -> None:
+        self._top()
+
+    # containers
+
+    # Whatever pops a MARK swaps `self.stack`: compute first, then push on the outer stack.
+
+    def op_tuple1(self) -> None:
+        stack = self.stack
+        if not stack:
+            raise self._corrupt("pops from an empty stack")
+        stack[-1] = (stack[-1],)
+
+    def op_tuple3(self) -> None:
+        c = self._pop()
+        b = self._pop()
+        a = self._pop()
+        self.stack.append((a, b, c))
+
+    def op_empty_list(self) -> None:
+        self.stack.append([])
+
+    def op_list(self) -> None:
+        items = self._pop_mark()
+        self.stack.append(items)
+
+    def op_append(self) -> None:
+        stack = self.stack
+        if len(stack) < 2:
+            raise self._corrupt("APPEND without a list")
+        value = stack.pop()
+        target = stack[-1]
+        if type(target) is list:
+            target.append(value)
+        else:
+            self._extend(target, [value])
+
+    def op_appends(self) -> None:
+        items = self._pop_mark()
+        self._extend(self._top(), items)
+
+    def _extend(self, target: Any, items: list[Any]) -> None:
+        if isinstance(target, list):
+            target.extend(items)
+        elif isinstance(target, OpaqueObject):
+            if target.list_items is None:
+                target.list_items = []
+            target.list_items.extend(items)
+        else:
+            raise self._corrupt(f"appends to a {type(target).__name__}")
+
+    def op_empty_dict(self) -> None:
+        self.stack.append({})
+
+    def op_dict(self) -> None:
+        items = self._pop_mark()
+        result: dict[Any, Any] = {}
+        self._set_items(result, items)
+        self.stack.append(result)
+
+    def op_setitem(self) -> None:
+        value = self._pop()
+        key = self._pop()
+        self._set_items(self._top(), [key, value])
+
+    def op_setitems(self) -> None:
+        items = self._pop_mark()
+        self._set_items(self._top(), items)
+
+    def _set_items(self, target: Any, items: list[Any]) -> None:
+        if len(items) % 2:
+            raise self._corrupt("dict items are not key/value pairs")
+        if isinstance(target, dict):
+            pass
+        elif isinstance(target, OpaqueObject):
+            if target.dict_items is None:
+                target.dict_items = {}
+            target = target.dict_items
+        else:
+            raise self._corrupt(f"sets items on a {type(target).__name__}")
+        for i in range(0, len(items), 2):
+            key = items[i]
+            target[key if type(key) is str else check_key(key)] = items[i + 1]
+
+    def op_empty_set(self) -> None:
+        self.stack.append(set())
+
+    def op_additems(self) -> None:
+        items = self._pop_mark()
+        target = self._top()
+        if isinstance(target, set):
+            target.update(check_key(item) for item in items)
+        elif isinstance(target, OpaqueObject):
+            self._extend(target, items)
+        else:
+            raise self._corrupt(f"adds set items to a {type(target).__name__}")
+
+    def op_frozenset(self) -> None:
+        items = frozenset(check_key(item) for item in self._pop_mark())
+        self.stack.append(items)
+
+    # memo
+
+    def _memo_put(self, index: int) -> None:
+        memo = self.memo
+        if len(memo) >= self.limits.max_memo and index not in memo:
+            raise CheckpointError(
+                f"{self.name} memoizes more than {self.limits.max_memo:,} objects"
+            )
+        if not self.stack:
+            raise self._corrupt("memoizes from an empty stack")
+        memo[index] = self.stack[-1]
+
+    def _memo_get(self, index: int) -> None:
+        try:
+            self.stack.append(self.memo[index])
+        except KeyError:
+            raise self._corrupt(f"refers to memo entry {index}, which was never stored") from None
+
+    def op_put(self) -> None:
+        self._memo_put(self._parse_int(self._readline(32)))
+
+    def op_memoize(self) -> None:
+        self._memo_put(len(self.memo))
+
+    def op_get(self) -> None:
+        self._memo_get(self._parse_int(self._readline(32)))
+
+    def op_long_binget(self) -> None:
+        self._memo_get(self._unpack(_U32))
+
+    # globals, calls and objects
+
+    def _global(self, module: str, name: str) -> Any:
+        if self.proto < 3:
+            # Python 2 names (`__builtin__`, `copy_reg`), mapped as pickle's fix_imports does.
+            # Refusals name the Python 3 spelling; the original is checked too, so a mapping
+            # never launders a refusal.
+            original = (module, name)
+            if original in _compat_pickle.NAME_MAPPING:
+                module, name = _compat_pickle.NAME_MAPPING[original]
+            elif module in _compat_pickle.IMPORT_MAPPING:
+                module = _compat_pickle.IMPORT_MAPPING[module]
+            reason = refusal_reason(*original)
+            if reason is not None and refusal_reason(module, name) is None:
+                raise refuse(".".join(original), reason)
+        found = resolve_global(module, name)
+        if isinstance(found, OpaqueClass):
+            self.opaque[found.qualname] = None
+        return found
+
+    def _global_name(self) -> tuple[str, str]:
+        module = self._readline(1024).decode("utf-8", "replace")
+        name = self._readline(1024).decode("utf-8", "replace")
+        return module, name
+
+    def op_global(self) -> None:
+        self.stack.append(self._global(*self._global_name()))
+
+    def op_stack_global(self) -> None:
+        name = self._pop()
+        module = self._pop()
+        if not isinstance(module, str) or not isinstance(name, str):
+            raise self._corrupt("STACK_GLOBAL names are not strings")
+        self.stack.append(self._global(module, name))
+
+    def _call(self, func: Any, args: Any) -> Any:
+        if not isinstance(args, tuple):
+            raise self._corrupt("REDUCE arguments are not a tuple")
+        if isinstance(func, SafeGlobal):
+            try:
+                return func.call(*args)
+            except TypeError as exc:  # wrong arity: our builders never raise it otherwise
+                raise self._corrupt(f"{func.qualname} gets arguments it does not take") from exc
+        if isinstance(func, OpaqueClass):
+            return OpaqueObject(func.qualname, args)
+        if isinstance(func, OpaqueObject):
+            return OpaqueObject(f"{func.qualname}()", args)
+        raise self._corrupt(f"calls a {type(func).__name__}")
+
+    def _new(self, cls: Any, args: Any) -> Any:
+        if not isinstance(args, tuple):
+            raise self._corrupt("NEWOBJ arguments are not a tuple")
+        try:
+            return instantiate(cls, args)
+        except TypeError as exc:
+            raise self._corrupt("an object gets arguments its class does not take") from exc
+
+    def op_newobj(self) -> None:
+        args = self._pop()
+        cls = self._pop()
+        self.stack.append(self._new(cls, args))
+
+    def op_newobj_ex(self) -> None:
+        self._pop()  # kwargs: our builders take none, and opaque objects keep only args
+        args = self._pop()
+        cls = self._pop()
+        self.stack.append(self._new(cls, args))
+
+    def op_inst(self) -> None:
+        cls = self._global(*self._global_name())
+        obj = self._new(cls, tuple(self._pop_mark()))
+        self.stack.append(obj)
+
+    def op_obj(self) -> None:
+        items = self._pop_mark()
+        if not items:
+            raise self._corrupt("OBJ without a class")
+        self.stack.append(self._new(items[0], tuple(items[1:])))
+
+    def op_build(self) -> None:
+        state = self._pop()
+        _apply_state(self._top(), state)
+
+    def op_persid(self) -> None:
+        pid = self._readline().decode("ascii", "replace")
+        self.stack.append(self._persistent(pid))
+
+    def _persistent(self, pid: Any) -> Any:
+        if self.persistent_load is None:
+            raise self._corrupt(
+                "it refers to external objects (persistent ids) this format has none of"
+            )
+        return self.persistent_load(pid)
+
+    def op_ext(self) -> None:
+        raise self._corrupt("it uses the copyreg extension registry, which checkpoints never do")
+
+
+_STOP = object()
+# Argument bytes of the opcodes `_run` reads inline (LONG_BINPUT, BINGET, BINPUT, BININT1,
+# BININT2, BINUNICODE's length).
+_INLINE_ARG_BYTES = {0x72: 4, 0x68: 1, 0x71: 1, 0x4B: 1, 0x4D: 2, 0x58: 4}
+_I32 = struct.Struct("<i")
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_F64 = struct.Struct(">d")
+
+# Opcodes `_run` does not handle inline, by method; a byte missing here and there is unknown.
+_OPCODES = {
+    "\x80": "op_proto",
+    "\x95": "op_frame",
+    ".": "op_stop",
+    "0": "op_pop",
+    "1": "op_pop_mark",
+    "2": "op_dup",
+    "I": "op_int",
+    "L": "op_long",
+    "J": "op_binint",
+    "\x8a": "op_long1",
+    "\x8b": "op_long4",
+    "F": "op_float",
+    "G": "op_binfloat",
+    "N": "op_none",
+    "\x88": "op_newtrue",
+    "S": "op_string",
+    "T": "op_binstring",
+    "U": "op_short_binstring",
+    "V": "op_unicode",
+    "\x8c": "op_short_binunicode",
+    "\x8d": "op_binunicode8",
+    "B": "op_binbytes",
+    "C": "op_short_binbytes",
+    "\x8e": "op_binbytes8",
+    "\x96": "op_bytearray8",
+    "\x97": "op_next_buffer",
+    "\x98": "op_readonly_buffer",
+    "\x85": "op_tuple1",
+    "\x87": "op_tuple3",
+    "]": "op_empty_list",
+    "l": "op_list",
+    "a": "op_append",
+    "e": "op_appends",
+    "}": "op_empty_dict",
+    "d": "op_dict",
+    "s": "op_setitem",
+    "u": "op_setitems",
+    "\x8f": "op_empty_set",
+    "\x90": "op_additems",
+    "\x91": "op_frozenset",
+    "p": "op_put",
+    "\x94": "op_memoize",
+    "g": "op_get",
+    "j": "op_long_binget",
+    "c": "op_global",
+    "\x93": "op_stack_global",
+    "\x81": "op_newobj",
+    "\x92": "op_newobj_ex",
+    "i": "op_inst",
+    "o": "op_obj",
+    "b": "op_build",
+    "P": "op_persid",
+    "\x82": "op_ext",
+    "\x83": "op_ext",
+    "\x84": "op_ext",
+}
+
+
+def _apply_state(target: Any, state: Any) -> None:
+    """BUILD: only inert containers of ours take state; everything else ignores it (a state
+    dict's `_metadata`, a Parameter's attributes) because it does not change what is read."""
+    if isinstance(target, OpaqueObject):
+        target.state = state
+    elif isinstance(target, Record):
+        for part in state if isinstance(state, tuple) else (state,):
+            if isinstance(part, dict):
+                for key, value in part.items():
+                    target[check_key(key)] = value
+    elif isinstance(target, NumpyArray):
+        _numpy_array_state(target, state)
+    elif isinstance(target, NumpyDType):
+        if isinstance(state, tuple) and len(state) > 1 and isinstance(state[1], str):
+            target.byteorder = state[1]
+
+
+def _numpy_array_state(array: NumpyArray, state: Any) -> None:
+    # ndarray.__setstate__((version, shape, dtype, is_fortran, rawdata))
+    if not isinstance(state, tuple) or len(state) < 5:
+        return
+    shape, dtype, raw = state[1], state[2], state[4]
+    if isinstance(shape, tuple) and all(isinstance(d, int) and d >= 0 for d in shape):
+        array.shape = shape
+    if isinstance(dtype, NumpyDType):
+        array.dtype = dtype
+    if isinstance(raw, (bytes, bytearray)):
+        array.data = bytes(raw)
+    elif isinstance(raw, str):
+        array.data = raw.encode("latin1", "replace")
+
+
+def unpickle(
+    data: bytes | Any,
+    *,
+    persistent_load: PersistentLoad | None = None,
+    name: str = "pickle",
+    limits: Limits = DEFAULT_LIMITS,
+) -> Any:
+    """One pickle from the start of `data` (used for zip members and tests)."""
+    return Unpickler(data, persistent_load=persistent_load, name=name, limits=limits).load()

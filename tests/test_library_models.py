@@ -1,0 +1,141 @@
+"""Library models: transformers classes read from the installed sources, shaped by a config, and
+factory functions. Ground truth is always the real `model.state_dict()`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+
+from ckptlens.api import Analyzer, check, predict  # noqa: E402
+from hf_architectures import ARCHITECTURES  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MISMATCH = {"missing-key", "unexpected-key", "shape-mismatch", "renamed-module", "key-prefix"}
+
+# One analyzer for the module: transformers' sources are parsed once, as in the language server.
+ANALYZER = Analyzer()
+
+
+@pytest.fixture(scope="module")
+def user_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The user's code: it only imports the library classes."""
+    path = tmp_path_factory.mktemp("user") / "train.py"
+    names = sorted({name for arch in ARCHITECTURES for name in arch[:2]})
+    path.write_text("from transformers import (\n" + "".join(f"    {n},\n" for n in names) + ")\n")
+    return path
+
+
+def _real(cls_name: str, cfg_name: str, cfg: dict[str, Any]) -> Any:
+    torch.manual_seed(0)
+    config = getattr(transformers, cfg_name)(**cfg)
+    return getattr(transformers, cls_name)(config)
+
+
+@pytest.mark.parametrize(("cls_name", "cfg_name", "cfg"), ARCHITECTURES, ids=[a[0] for a in ARCHITECTURES])
+def test_prediction_equals_the_real_state_dict(user_file: Path, cls_name: str, cfg_name: str, cfg: dict[str, Any]) -> None:
+    predicted = predict(user_file, cls_name, config=cfg, analyzer=ANALYZER)
+    real = _real(cls_name, cfg_name, cfg).state_dict()
+    assert [(k, t.shape, t.dtype) for k, t in predicted.tensors.items()] == [
+        (k, tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in real.items()
+    ]
+    assert predicted.unknown == []
+    assert [f for f in predicted.findings if f.code == "unresolved"] == []
+
+
+SAVED = ["BertForSequenceClassification", "LlamaForCausalLM", "T5ForConditionalGeneration", "ViTModel", "Wav2Vec2Model"]
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """`save_pretrained` folders (config.json + model.safetensors), as from_pretrained reads them."""
+    out = {}
+    for cls_name, cfg_name, cfg in ARCHITECTURES:
+        if cls_name in SAVED:
+            folder = tmp_path_factory.mktemp(cls_name)
+            _real(cls_name, cfg_name, cfg).save_pretrained(folder)
+            out[cls_name] = folder
+    return out
+
+
+@pytest.mark.parametrize("cls_name", SAVED)
+def test_a_saved_folder_fits_its_class_with_config_json_beside_it(user_file: Path, saved: dict[str, Path], cls_name: str) -> None:
+    result = check(user_file, cls_name, saved[cls_name], analyzer=ANALYZER)
+    assert [f for f in result.findings if f.code in MISMATCH] == []
+    # save_pretrained stores tied weights once (T5's shared embedding); they are re-tied on load
+    retied = [k for f in result.findings if f.code == "tied-weights" for k in f.model_keys]
+    stored = set(safetensors_keys(saved[cls_name]))
+    assert retied == [k for k in result.predicted.tensors if k in result.predicted.tied and k not in stored]
+    assert result.comparison.matched == result.comparison.total - len(retied) == len(result.predicted.tensors) - len(retied)
+    assert result.mapping.dropped == [] and result.mapping.missing == retied
+
+
+def safetensors_keys(folder: Path) -> list[str]:
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "model.safetensors"), "pt") as handle:
+        return list(handle.keys())
+
+
+def test_t5_ties_are_known(user_file: Path) -> None:
+    cfg = next(a for a in ARCHITECTURES if a[0] == "T5ForConditionalGeneration")[2]
+    predicted = predict(user_file, "T5ForConditionalGeneration", config=cfg, analyzer=ANALYZER)
+    assert predicted.tied == {
+        "encoder.embed_tokens.weight": "shared.weight",
+        "decoder.embed_tokens.weight": "shared.weight",
+        "lm_head.weight": "shared.weight",
+    }
+
+
+def test_config_json_shapes_the_model_so_a_different_size_is_a_shape_mismatch(user_file: Path, saved: dict[str, Path], tmp_path: Path) -> None:
+    # The checkpoint's config.json says hidden 32; --config says 48: every hidden-sized tensor differs.
+    base = next(a for a in ARCHITECTURES if a[0] == "LlamaForCausalLM")[2]
+    config = tmp_path / "bigger.json"
+    config.write_text(json.dumps({**base, "hidden_size": 48}))
+    result = check(user_file, "LlamaForCausalLM", saved["LlamaForCausalLM"], config=config, analyzer=ANALYZER)
+    mismatched = {k for f in result.findings if f.code == "shape-mismatch" for k in f.model_keys}
+    assert "model.embed_tokens.weight" in mismatched and "lm_head.weight" in mismatched
+    assert not any(f.code in {"missing-key", "unexpected-key", "renamed-module"} for f in result.findings)
+
+
+def test_task_checkpoint_into_the_base_model_is_the_base_model_prefix(user_file: Path, saved: dict[str, Path]) -> None:
+    """A BertForSequenceClassification checkpoint loaded into BertModel: every encoder key sits
+    under `bert.` (transformers strips it); the classifier head is unexpected."""
+    result = check(user_file, "BertModel", saved["BertForSequenceClassification"], analyzer=ANALYZER)
+    codes = sorted(f.code for f in result.findings if f.code in MISMATCH)
+    assert codes == ["key-prefix", "unexpected-key"]
+    prefix = next(f for f in result.findings if f.code == "key-prefix")
+    assert prefix.checkpoint_prefix == "bert"
+    unexpected = next(f for f in result.findings if f.code == "unexpected-key")
+    assert sorted(unexpected.checkpoint_keys) == ["classifier.bias", "classifier.weight"]
+    assert result.mapping.missing == []
+    assert set(result.mapping.dropped) == {"classifier.bias", "classifier.weight"}
+
+
+def test_factory_function_with_init_through_the_cli(tmp_path: Path) -> None:
+    """`--class` names a function returning a module (torchvision style `resnet18(num_classes=5)`)."""
+    source = ROOT / "fixtures" / "models" / "resnet.py"
+    sys.path.insert(0, str(source.parent))
+    try:
+        import resnet  # the fixture file itself, built with torch for the checkpoint
+    finally:
+        sys.path.remove(str(source.parent))
+    factory = next(name for name in ("resnet18", "resnet_tiny", "resnet10") if hasattr(resnet, name))
+    ckpt = tmp_path / "r.pt"
+    torch.save(getattr(resnet, factory)(num_classes=5).state_dict(), ckpt)
+    base = [sys.executable, "-m", "ckptlens", "check", str(source), "--class", factory, "--checkpoint", str(ckpt), "--format", "json"]
+    fits = subprocess.run([*base, "--init", "num_classes=5"], capture_output=True, text=True)
+    assert fits.returncode == 0, fits.stderr
+    assert [f for f in json.loads(fits.stdout)["findings"] if f["code"] in MISMATCH] == []
+    wrong = subprocess.run([*base, "--init", "num_classes=7"], capture_output=True, text=True)
+    assert wrong.returncode == 1
+    findings = json.loads(wrong.stdout)["findings"]
+    assert {f["code"] for f in findings} == {"shape-mismatch"}
+    assert {k for f in findings for k in f["model_keys"]} == {"fc.weight", "fc.bias"}
