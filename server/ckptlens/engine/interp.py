@@ -103,6 +103,17 @@ def _unknown(reason: str, maybe_module: bool = False) -> Unknown:
 # ---------------------------------------------------------------- scopes and frames
 
 
+def _absolute_module(module: str, from_file: str, level: int) -> str:
+    """`from ..x import y` in a/b/c.py names module `a.x`."""
+    if level == 0:
+        return module
+    package = module_name_for(from_file).split(".")
+    if not from_file.endswith("__init__.py"):
+        package = package[:-1]
+    package = package[: len(package) - (level - 1)] if level > 1 else package
+    return ".".join([*package, module] if module else package)
+
+
 def module_name_for(path: str) -> str:
     """The dotted name Python would give the file: its package chain, then its stem."""
     folder, filename = os.path.split(path)
@@ -311,6 +322,9 @@ class Interpreter:
     def import_from(self, module: str, name: str, from_file: str, level: int) -> Any:
         if level == 0 and module.split(".")[0] in SYMBOLIC_ROOTS:
             return ExternalRef(f"{module}.{name}")
+        hooked = IMPORT_HOOKS.get(f"{_absolute_module(module, from_file, level)}.{name}")
+        if hooked is not None:
+            return hooked
         base = self.import_module(module, from_file, level)
         if isinstance(base, ModuleNamespace):
             found, value = base.scope.lookup(name)
@@ -1126,7 +1140,7 @@ class Interpreter:
                 qual = klass.qualname
                 if qual in LIGHTNING_BASES or qual.endswith(".LightningModule"):
                     return "lightning", klass
-                if qual in MODULE_BASES:
+                if qual in MODULE_BASES or qual == PRETRAINED_MODEL:
                     return "module", klass
                 spec = catalog.lookup(qual)
                 if spec is not None:
@@ -1303,6 +1317,9 @@ class Interpreter:
             if not isinstance(base, ExternalRef):
                 continue
             qual = base.qualname
+            if qual == PRETRAINED_MODEL:  # keeps the config, builds nothing
+                module.attrs["config"] = args[0] if args else kwargs.get("config", _unknown("no config given"))
+                return
             if qual in MODULE_BASES or qual in LIGHTNING_BASES or qual.endswith(".LightningModule"):
                 return
             spec = catalog.lookup(qual)
@@ -2165,4 +2182,10 @@ SAFE_PY_METHODS = frozenset(
 )
 
 from ckptlens.engine.builtins import BUILTINS, EXTERNAL_CALLS, MODULE_METHODS  # noqa: E402
-from ckptlens.engine.library_hooks import GLOBAL_HOOKS, METHOD_HOOKS, ActivationTable  # noqa: E402
+from ckptlens.engine.library_hooks import (  # noqa: E402
+    GLOBAL_HOOKS,
+    IMPORT_HOOKS,
+    METHOD_HOOKS,
+    PRETRAINED_MODEL,
+    ActivationTable,
+)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ckptlens.engine.objects import HookRef, ModuleValue, ObjectValue
+from ckptlens.engine.objects import ExternalRef, HookRef, ModuleValue, ObjectValue
 from ckptlens.engine.values import Unknown, is_unknown
 
 if TYPE_CHECKING:
@@ -69,6 +69,18 @@ METHOD_HOOKS: dict[str, HookRef] = {
     "transformers.modeling_utils.PreTrainedModel.post_init": HookRef("post_init", _no_op),
     "transformers.configuration_utils.PreTrainedConfig.__post_init__": HookRef("__post_init__", _config_post_init),
     "transformers.configuration_utils.PreTrainedConfig.validate_architecture": HookRef("validate", _no_op),
+}
+
+# Library classes known by name instead of by source: importing them never parses their
+# (large) modules. PreTrainedModel's __init__ only keeps the config; GenerationMixin adds no
+# submodules.
+PRETRAINED_MODEL = "transformers.PreTrainedModel"
+IMPORT_HOOKS: dict[str, ExternalRef] = {
+    "transformers.PreTrainedModel": ExternalRef(PRETRAINED_MODEL),
+    "transformers.modeling_utils.PreTrainedModel": ExternalRef(PRETRAINED_MODEL),
+    "transformers.GenerationMixin": ExternalRef("transformers.GenerationMixin"),
+    "transformers.generation.GenerationMixin": ExternalRef("transformers.GenerationMixin"),
+    "transformers.generation.utils.GenerationMixin": ExternalRef("transformers.GenerationMixin"),
 }
 
 GLOBAL_HOOKS: dict[str, Any] = {

@@ -8,6 +8,8 @@ positions); libcst is kept for the edits of the fixes, where formatting must sur
 from __future__ import annotations
 
 import ast
+import hashlib
+import json
 import os
 import re
 import sys
@@ -126,6 +128,11 @@ class Loader:
         cached = self._lazy.get(package_dir)
         if cached is not None:
             return cached
+        disk = _DiskCache("lazy-exports", package_dir, _package_stamp(package_dir))
+        stored = disk.read()
+        if isinstance(stored, dict):
+            self._lazy[package_dir] = stored
+            return stored
         index: dict[str, str] = {}
         for folder, _depth in _walk_packages(package_dir, 2):
             for entry in sorted(os.listdir(folder)):
@@ -135,6 +142,7 @@ class Loader:
                 for name in _all_names(path):
                     index.setdefault(name, path)
         self._lazy[package_dir] = index
+        disk.write(index)
         return index
 
     def find_definition(self, package_dir: str, name: str) -> str | None:
@@ -189,6 +197,56 @@ _NOT_EXPORTING = (
     "convert_", "test_", "_",
 )
 _ALL_RE = re.compile(r"^__all__\s*=\s*[\[(](.*?)[\])]", re.M | re.S)
+
+
+def _package_stamp(package_dir: str) -> str:
+    """What invalidates a cached index of an installed package: its folder and `__init__.py`
+    (a reinstall replaces both)."""
+    parts = []
+    for path in (package_dir, os.path.join(package_dir, "__init__.py"), os.path.join(package_dir, "models")):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        parts.append(f"{st.st_mtime_ns}:{st.st_size}")
+    return "|".join(parts)
+
+
+class _DiskCache:
+    """A small JSON cache under ~/.cache/ckptlens (or $CKPTLENS_CACHE_DIR) for what the CLI would
+    otherwise recompute on every call. Any failure just means no cache."""
+
+    def __init__(self, kind: str, key: str, stamp: str) -> None:
+        root = os.environ.get("CKPTLENS_CACHE_DIR") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "ckptlens"
+        )
+        digest = hashlib.sha1(f"{kind}\0{key}".encode()).hexdigest()[:20]
+        self.path = os.path.join(root, f"{kind}-{digest}.json")
+        self.stamp = stamp
+
+    def read(self) -> object:
+        if os.environ.get("CKPTLENS_NO_CACHE"):
+            return None
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("stamp") != self.stamp:
+            return None
+        return data.get("value")
+
+    def write(self, value: object) -> None:
+        if os.environ.get("CKPTLENS_NO_CACHE"):
+            return
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            tmp = f"{self.path}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump({"stamp": self.stamp, "value": value}, handle)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
 
 
 def _walk_packages(root: str, depth: int) -> list[tuple[str, int]]:
