@@ -1,0 +1,1 @@
+"""The language server (`ckptlens lsp`): the only package that imports pygls and lsprotocol."""

@@ -1,0 +1,824 @@
+"""What the language server shows for one document, computed without pygls.
+
+`Session` owns the engine objects (one `Analyzer` and its parse cache, the workspace link
+index) and is only ever called from the server's single analysis thread; the server hands it
+immutable snapshots (document texts, checkpoint indexes read elsewhere) and gets frozen
+results back (`DocumentAnalysis`), which handlers then read without locking.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ckptlens.api import Analyzer, CheckResult, ConfigError, TargetError, check
+from ckptlens.checkpoint.index import CheckpointIndex
+from ckptlens.engine.compare import format_shape, shapes_compatible
+from ckptlens.engine.loader import Loader, SourceError
+from ckptlens.engine.mapping_code import (
+    DEFAULT_FUNCTION_NAME,
+    ParsedMapping,
+    remap_tensors,
+    render_python,
+)
+from ckptlens.findings import (
+    CHECKPOINT_ERROR,
+    CUDA_TENSORS,
+    KEY_PREFIX,
+    MISSING_KEY,
+    RENAMED_MODULE,
+    SHAPE_MISMATCH,
+    STRICT_FALSE,
+    UNEXPECTED_KEY,
+    Finding,
+    Fix,
+    Severity,
+    SourceRange,
+)
+from ckptlens.links import (
+    LOAD_STATE_DICT,
+    FileScan,
+    Link,
+    Resolution,
+    WorkspaceIndex,
+    resolve_checkpoint,
+    resolve_path,
+)
+
+CHECKPOINT_MISSING = "checkpoint-missing"
+HUB_NOT_CACHED = "hub-not-cached"
+LINK_ERROR = "link-error"  # the link itself is unusable (its config file is missing, ...)
+GENERATE_MAPPING_TITLE = "Generate key mapping"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A diagnostic before it is converted for the client."""
+
+    range: SourceRange
+    severity: Severity
+    code: str
+    message: str
+    checkpoint: str | None = None  # the checkpoint it is about (related information)
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    link: Link
+    resolution: Resolution
+    result: CheckResult | None = None
+    error: str | None = None  # the one-line reason the checkpoint or the class could not be used
+    error_code: str | None = None
+    raw_index: CheckpointIndex | None = None  # before any generated mapping was applied
+    given: frozenset[str] = frozenset()  # constructor arguments the check passed explicitly
+
+    @property
+    def label(self) -> str:
+        if self.resolution.hub_id:
+            return self.resolution.hub_id
+        path = self.resolution.path or self.link.checkpoint
+        return os.path.basename(path.rstrip("/\\")) or path
+
+    @property
+    def mismatches(self) -> list[Finding]:
+        return [f for f in self.result.findings if f.is_mismatch] if self.result else []
+
+
+@dataclass(frozen=True)
+class Lens:
+    range: SourceRange
+    title: str
+    class_name: str
+    mismatching: bool
+
+
+@dataclass(frozen=True)
+class DocumentAnalysis:
+    path: str
+    version: int | None
+    problems: tuple[Problem, ...] = ()
+    results: tuple[LinkResult, ...] = ()
+    lenses: tuple[Lens, ...] = ()
+    scan: FileScan | None = None
+    stale: bool = False  # the source did not parse: these are the last good results
+
+
+@dataclass(frozen=True)
+class Action:
+    """A code action before conversion: a fix, the diagnostics (codes and ranges) it answers."""
+
+    fix: Fix
+    answers: tuple[tuple[str, SourceRange], ...] = ()
+    preferred: bool = False
+
+
+@dataclass
+class SessionOptions:
+    hf_cache: str | None = None
+    strict_false_ratio: float = 0.5
+    scan_workspace: bool = True
+    max_files: int = 5000
+    links: Sequence[Any] = ()
+
+
+# -- the session ----------------------------------------------------------------------------
+
+
+class Session:
+    """Engine state for one workspace. Call only from one thread."""
+
+    CACHE_SIZE = 64
+
+    def __init__(self, roots: Sequence[str], options: SessionOptions | None = None) -> None:
+        self.roots = [os.path.abspath(r) for r in roots]
+        self.options = options or SessionOptions()
+        self.overlays: dict[str, str] = {}
+        self.loader = Loader(self.roots, overlays=self.overlays)
+        self.analyzer = Analyzer(self.loader)
+        self.index = WorkspaceIndex(
+            self.roots,
+            self.loader.find_module,
+            max_files=self.options.max_files,
+            parse=self._engine_tree,
+        )
+        self._checks: OrderedDict[tuple[Any, ...], LinkResult] = OrderedDict()  # this generation's
+        self._generation = -1
+        self._touches: dict[str, frozenset[str]] = {}  # link key -> files its findings point into
+        self.problems: list[str] = []  # from pyproject / settings, for the log
+        self.log: list[str] = []  # engine trouble worth a window/logMessage; the server drains it
+
+    def _engine_tree(self, path: str, text: str) -> ast.Module | None:
+        """The engine's (cached) parse of `path`, when it is of this very text."""
+        try:
+            source = self.loader.load(path)
+        except SourceError:
+            return None
+        return source.tree if source.text == text else None
+
+    def configure(self, options: SessionOptions) -> None:
+        self.options = options
+        self.index.max_files = options.max_files
+        self.index.invalidate()
+        self._checks.clear()
+
+    def sync(self, overlays: Mapping[str, str]) -> None:
+        """Make the engine see exactly these unsaved buffers."""
+        if overlays != self.overlays:
+            self.overlays.clear()
+            self.overlays.update(overlays)
+
+    def forget(self) -> None:
+        """Something changed on disk: drop results (parse caches check their own stamps)."""
+        self._checks.clear()
+        self.index.invalidate()
+
+    # -- planning: which links matter for a document, and their checkpoints --
+
+    def links(self) -> list[Link]:
+        links, self.problems = self.index.links(
+            self.overlays, self.options.links, scan_files=self.options.scan_workspace
+        )
+        return links
+
+    def plan(
+        self, path: str, overlays: Mapping[str, str]
+    ) -> tuple[list[tuple[Link, Resolution]], set[str]]:
+        """The links that matter for `path` with their checkpoints resolved, and the other
+        files whose diagnostics share those links."""
+        self.sync(overlays)
+        planned = []
+        related: set[str] = set()
+        for link in self.links():
+            files = {
+                link.class_file,
+                *([link.site_file] if link.site_file else []),
+                *self._touches.get(link.key, ()),
+            }
+            if path in files:
+                planned.append((link, resolve_checkpoint(link, self.options.hf_cache)))
+                related |= files
+        related.discard(path)
+        return planned, related
+
+    # -- analysing --
+
+    def analyse(
+        self,
+        path: str,
+        version: int | None,
+        overlays: Mapping[str, str],
+        planned: Sequence[tuple[Link, Resolution]],
+        indexes: Mapping[str, CheckpointIndex | str],
+        previous: DocumentAnalysis | None,
+        stamps: Mapping[str, Any],
+        generation: int,
+    ) -> DocumentAnalysis:
+        """`indexes`: checkpoint path -> its index, or the one-line reason it cannot be read."""
+        self.sync(overlays)
+        scan = self.index.scan(path, overlays)
+        if path in overlays and (not scan.ok or scan.stale):
+            return _keep(previous, path, version)
+        results: list[LinkResult] = []
+        for link, resolution in planned:
+            outcome = self._result(link, resolution, indexes, stamps, generation)
+            if outcome.error_code == "source-error" and link.class_file == path:
+                return _keep(previous, path, version)
+            results.append(outcome)
+        problems = self._problems(path, results)
+        lenses = tuple(
+            _lens(r) for r in results if r.link.class_file == path and r.link.class_range
+        )
+        return DocumentAnalysis(path, version, tuple(problems), tuple(results), lenses, scan)
+
+    def _result(
+        self,
+        link: Link,
+        resolution: Resolution,
+        indexes: Mapping[str, CheckpointIndex | str],
+        stamps: Mapping[str, Any],
+        generation: int,
+    ) -> LinkResult:
+        if resolution.path is None:
+            return LinkResult(link, resolution)
+        index = indexes.get(resolution.path)
+        if index is None:
+            return LinkResult(
+                link, resolution, error=f"{resolution.path}: not read", error_code=CHECKPOINT_ERROR
+            )
+        if isinstance(index, str):
+            return LinkResult(link, resolution, error=index, error_code=CHECKPOINT_ERROR)
+        decl = self.index.class_decl(link.class_file, link.class_name, self.overlays)
+        mappings = tuple(
+            m for m in (link.site_mapping, decl.mapping if decl else None) if m is not None
+        )
+        if generation != self._generation:
+            self._checks.clear()  # keyed by generation: older results can never be asked for again
+            self._generation = generation
+        key = (link.key, resolution.path, stamps.get(resolution.path), mappings)
+        cached = self._checks.get(key)
+        if cached is not None:
+            self._checks.move_to_end(key)
+            return replace(cached, link=link)
+        outcome = self._check(link, resolution, index, mappings)
+        self._checks[key] = outcome
+        while len(self._checks) > self.CACHE_SIZE:
+            self._checks.popitem(last=False)
+        if outcome.result is not None:
+            files = {f.range.file for f in outcome.result.findings}
+            self._touches[link.key] = frozenset(files)
+        if len(self._touches) > 4 * self.CACHE_SIZE:
+            self._touches.pop(next(iter(self._touches)))
+        return outcome
+
+    def _check(
+        self,
+        link: Link,
+        resolution: Resolution,
+        index: CheckpointIndex,
+        mappings: Sequence[ParsedMapping],
+    ) -> LinkResult:
+        mapped = index
+        for mapping in mappings:
+            mapped = replace(mapped, tensors=remap_tensors(mapping, mapped.tensors))
+        try:
+            init = self.init_arguments(link)
+            config = self._config(link)
+            result = check(
+                link.class_file,
+                link.class_name,
+                mapped,
+                init=init,
+                config=config,
+                analyzer=self.analyzer,
+            )
+        except SourceError as exc:
+            return LinkResult(
+                link, resolution, error=str(exc), error_code="source-error", raw_index=index
+            )
+        except (TargetError, ConfigError) as exc:
+            self.log.append(f"{link.class_name} ({link.class_file}): {exc}")
+            return LinkResult(
+                link, resolution, error=str(exc), error_code=LINK_ERROR, raw_index=index
+            )
+        except Exception as exc:  # noqa: BLE001 - an engine bug must not take the server down
+            self.log.append(
+                f"internal error checking {link.class_name} against {resolution.path}: {type(exc).__name__}: {exc}"
+            )
+            return LinkResult(
+                link, resolution, error=str(exc), error_code="internal-error", raw_index=index
+            )
+        given = set(init)
+        if index.hyper_parameters:
+            given |= set(index.hyper_parameters)
+        if link.config or index.config:
+            given.add("config")
+        return LinkResult(link, resolution, result=result, raw_index=index, given=frozenset(given))
+
+    def init_arguments(self, link: Link) -> dict[str, Any]:
+        init = link.init_kwargs()
+        if link.init_positional:
+            params = self.analyzer.describe(link.class_file, link.class_name).params
+            for position, value in link.init_positional:
+                if position < len(params):
+                    init.setdefault(params[position], value)
+        return init
+
+    def _config(self, link: Link) -> str | None:
+        if not link.config:
+            return None
+        found = resolve_path(link.config, link.search_dirs)
+        if found.path is None:
+            raise ConfigError(f"{link.config}: no such file")
+        return found.path
+
+    def raw_result(self, outcome: LinkResult) -> CheckResult | None:
+        """The check without any generated mapping: what a new mapping must start from."""
+        if outcome.raw_index is None:
+            return None
+        try:
+            return check(
+                outcome.link.class_file,
+                outcome.link.class_name,
+                outcome.raw_index,
+                init=self.init_arguments(outcome.link),
+                config=self._config(outcome.link),
+                analyzer=self.analyzer,
+            )
+        except (SourceError, TargetError, ConfigError):
+            return None
+        except Exception as exc:  # noqa: BLE001
+            self.log.append(
+                f"internal error re-checking {outcome.link.class_name}: {type(exc).__name__}: {exc}"
+            )
+            return None
+
+    def _problems(self, path: str, results: Sequence[LinkResult]) -> list[Problem]:
+        seen: set[tuple[Any, ...]] = set()
+        out: list[Problem] = []
+
+        def add(problem: Problem) -> None:
+            key = (problem.range, problem.code, problem.message)
+            if key not in seen:
+                seen.add(key)
+                out.append(problem)
+
+        for outcome in results:
+            for problem in link_problems(
+                path, outcome, self.options.strict_false_ratio, self.options.hf_cache
+            ):
+                add(problem)
+        out.sort(key=lambda p: (p.range.start_line, p.range.start_col, p.code))
+        return out
+
+    # -- code actions --
+
+    def code_actions(
+        self,
+        analysis: DocumentAnalysis,
+        request: SourceRange,
+        source_of: Callable[[str], str | None],
+        only: Collection[str] | None = None,
+    ) -> list[Action]:
+        from ckptlens.fixes import rename_fix  # libcst: loaded on the first code action
+
+        actions: list[Action] = []
+        seen: set[tuple[Any, ...]] = set()
+
+        def add(action: Action | None) -> None:
+            if action is None:
+                return
+            key = (action.fix.title, action.fix.edits)
+            if key not in seen:
+                seen.add(key)
+                actions.append(action)
+
+        path = analysis.path
+        for outcome in analysis.results:
+            if outcome.result is None:
+                continue
+            for finding in outcome.result.findings:
+                if finding.range.file != path or not overlaps(finding.range, request):
+                    continue
+                source = source_of(finding.range.file)
+                if source is None:
+                    continue
+                if finding.code == RENAMED_MODULE:
+                    fix = rename_fix(
+                        source,
+                        finding.range.file,
+                        finding.range,
+                        finding.model_prefix,
+                        finding.checkpoint_prefix,
+                    )
+                    add(
+                        Action(fix, ((finding.code, finding.range),), preferred=True)
+                        if fix
+                        else None
+                    )
+                elif finding.code == SHAPE_MISMATCH:
+                    add(self._shape_action(outcome, finding, source))
+        for outcome in analysis.results:
+            if outcome.mismatches and _mapping_applies(path, outcome, request):
+                add(self.mapping_action(outcome, source_of))
+        if only:
+            actions = [
+                a
+                for a in actions
+                if any(a.fix.kind == k or a.fix.kind.startswith(k + ".") for k in only)
+            ]
+        return actions
+
+    def _shape_action(self, outcome: LinkResult, finding: Finding, source: str) -> Action | None:
+        from ckptlens.fixes import DimChange, shape_fix
+
+        assert outcome.result is not None
+        shapes = dict(finding.data).get("shapes", ())
+        modules = outcome.result.predicted.modules
+        changes = []
+        for model_key, _raw, checkpoint_shape, model_shape in shapes:
+            holders = [
+                p
+                for p, m in modules.items()
+                if m.origin == finding.range
+                and p
+                and (model_key == p or model_key.startswith(p + "."))
+            ]
+            if not holders:
+                return None
+            holder = min(holders, key=len)
+            changes.append(
+                DimChange(model_key[len(holder) + 1 :], tuple(checkpoint_shape), model_shape)
+            )
+        fix = shape_fix(
+            source,
+            finding.range.file,
+            finding.range,
+            changes,
+            root_class=outcome.link.class_name,
+            given=outcome.given,
+        )
+        return Action(fix, ((finding.code, finding.range),), preferred=True) if fix else None
+
+    def mapping_action(
+        self, outcome: LinkResult, source_of: Callable[[str], str | None]
+    ) -> Action | None:
+        """The "Generate key mapping" edit for one link: at its load_state_dict call, else as a
+        load_state_dict pre-hook in the class."""
+        from ckptlens.fixes import free_function_name, mapping_at_load_site, mapping_in_class
+
+        raw = self.raw_result(outcome)
+        if raw is None or raw.comparison is None:
+            return None
+        link = outcome.link
+        answers = tuple((f.code, f.range) for f in outcome.mismatches)
+        if link.kind == LOAD_STATE_DICT and link.site_file and link.state_arg_range:
+            source = source_of(link.site_file)
+            if source is None:
+                return None
+            scan = self.index.scan(link.site_file, self.overlays)
+            name = (
+                link.site_mapping.function_name
+                if link.site_mapping
+                else free_function_name(
+                    source, DEFAULT_FUNCTION_NAME, link.class_name, generated=scan.mapping_functions
+                )
+            )
+            text = render_python(raw.comparison, name, class_name=link.class_name)
+            fix = mapping_at_load_site(source, link.site_file, link.state_arg_range, text, name)
+        else:
+            source = source_of(link.class_file)
+            decl = self.index.class_decl(link.class_file, link.class_name, self.overlays)
+            if source is None or decl is None:
+                return None
+            name = decl.mapping.function_name if decl.mapping else DEFAULT_FUNCTION_NAME
+            text = render_python(
+                raw.comparison, name, class_name=link.class_name, indent=decl.body_indent
+            )
+            fix = mapping_in_class(
+                source, link.class_file, link.class_name, decl.name_range.start_line, text, name
+            )
+        if fix is None:
+            return None
+        title = f"{GENERATE_MAPPING_TITLE} for `{link.class_name}` ({outcome.label})"
+        return Action(Fix(title, fix.edits, fix.kind), answers)
+
+
+def _keep(previous: DocumentAnalysis | None, path: str, version: int | None) -> DocumentAnalysis:
+    if previous is None:
+        return DocumentAnalysis(path, version, stale=True)
+    return replace(previous, version=version, stale=True)
+
+
+def _mapping_applies(path: str, outcome: LinkResult, request: SourceRange) -> bool:
+    link = outcome.link
+    if link.site_file == path and link.call_range and overlaps(link.call_range, request):
+        return True
+    if link.class_file == path and link.class_range and overlaps(link.class_range, request):
+        return True
+    return any(f.range.file == path and overlaps(f.range, request) for f in outcome.mismatches)
+
+
+def overlaps(a: SourceRange, b: SourceRange) -> bool:
+    """Ranges touch (an empty request range at a diagnostic's edge counts)."""
+    if a.file != b.file:
+        return False
+    return (a.start_line, a.start_col) <= (b.end_line, b.end_col) and (
+        b.start_line,
+        b.start_col,
+    ) <= (a.end_line, a.end_col)
+
+
+# -- problems and lenses --------------------------------------------------------------------
+
+
+def link_problems(
+    path: str, outcome: LinkResult, strict_ratio: float, hf_cache: str | None
+) -> list[Problem]:
+    link = outcome.link
+    # Where a problem with the checkpoint itself goes: the path string, else the class name.
+    anchor = None
+    if link.site_file == path and link.path_range is not None:
+        anchor = link.path_range
+    elif link.site_file is None and link.class_file == path:
+        anchor = link.class_range
+    resolution = outcome.resolution
+    out: list[Problem] = []
+    if resolution.path is None:
+        if anchor is None:
+            return []
+        if resolution.hub_id:
+            cache = hf_cache or "~/.cache/huggingface/hub"
+            message = (
+                f"`{resolution.hub_id}` is not in the local Hugging Face cache ({cache}): download it once "
+                f"to check `{link.class_name}` against it"
+            )
+            return [Problem(anchor, Severity.INFORMATION, HUB_NOT_CACHED, message)]
+        severity = Severity.WARNING if link.is_explicit else Severity.INFORMATION
+        message = (
+            f"checkpoint not found: {link.checkpoint} (looked for {', '.join(resolution.tried)})"
+        )
+        return [Problem(anchor, severity, CHECKPOINT_MISSING, message)]
+    if outcome.error_code == CHECKPOINT_ERROR:
+        if anchor is None:
+            return []
+        return [
+            Problem(
+                anchor,
+                Severity.ERROR,
+                CHECKPOINT_ERROR,
+                _one_line(outcome.error or ""),
+                resolution.path,
+            )
+        ]
+    if outcome.error_code == LINK_ERROR and anchor is not None:
+        message = _one_line(outcome.error or "")
+        return [Problem(anchor, Severity.WARNING, LINK_ERROR, message, resolution.path)]
+    if outcome.result is None:
+        return []
+    result = outcome.result
+    checkpoint = result.index.path
+    for finding in result.findings:
+        if finding.range.file != path:
+            continue
+        if finding.code == CUDA_TENSORS and link.map_location is not None:
+            continue  # reported at the load call, which decides
+        if link.strict_false and finding.code in (MISSING_KEY, UNEXPECTED_KEY):
+            continue  # what strict=False is written to tolerate; a large mismatch is reported there
+        out.append(
+            Problem(finding.range, finding.severity, finding.code, finding.message, checkpoint)
+        )
+    if link.site_file == path and link.path_range is not None:
+        comparison = result.comparison
+        if link.strict_false and comparison is not None and comparison.total:
+            if comparison.matched < strict_ratio * comparison.total:
+                message = (
+                    f"strict=False hides a large mismatch: only {comparison.matched} of {comparison.total} "
+                    f"tensors of `{link.class_name}` would load from {outcome.label}; the rest keep their "
+                    "initial values"
+                )
+                out.append(
+                    Problem(link.path_range, Severity.WARNING, STRICT_FALSE, message, checkpoint)
+                )
+        if link.map_location is False:
+            devices = sorted(
+                {t.device for t in result.index.tensors.values() if t.device.startswith("cuda")}
+            )
+            if devices:
+                count = sum(1 for t in result.index.tensors.values() if t.device.startswith("cuda"))
+                message = (
+                    f"{count} tensor(s) in {outcome.label} were saved on {', '.join(devices)}: loading without "
+                    'map_location fails on a machine without CUDA; pass map_location="cpu"'
+                )
+                out.append(
+                    Problem(link.path_range, Severity.WARNING, CUDA_TENSORS, message, checkpoint)
+                )
+    return out
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "cannot read the checkpoint"
+
+
+def lens_title(outcome: LinkResult) -> str:
+    label = outcome.label
+    if outcome.resolution.path is None:
+        return f"⚠ {label}: not found"
+    if outcome.result is None:
+        return f"⚠ {label}: cannot be checked"
+    comparison = outcome.result.comparison
+    matched, total = (comparison.matched, comparison.total) if comparison is not None else (0, 0)
+    mismatches = outcome.mismatches
+    if not mismatches:
+        return f"✓ {matched}/{total} tensors match · {label}"
+    counts: dict[str, int] = {}
+    for finding in mismatches:
+        if finding.code == MISSING_KEY:
+            counts["missing"] = counts.get("missing", 0) + len(finding.model_keys)
+        elif finding.code == UNEXPECTED_KEY:
+            counts["unexpected"] = counts.get("unexpected", 0) + len(finding.checkpoint_keys)
+        elif finding.code == SHAPE_MISMATCH:
+            counts["shape mismatch"] = counts.get("shape mismatch", 0) + len(finding.model_keys)
+        elif finding.code == RENAMED_MODULE:
+            counts["renamed"] = counts.get("renamed", 0) + 1
+        elif finding.code == KEY_PREFIX:
+            counts["prefix"] = counts.get("prefix", 0) + 1
+    order = ("missing", "unexpected", "shape mismatch", "renamed", "prefix")
+    parts = [f"{counts[k]} {k}" for k in order if k in counts]
+    return f"✗ {' · '.join(parts)} · {label}"
+
+
+def _lens(outcome: LinkResult) -> Lens:
+    assert outcome.link.class_range is not None
+    return Lens(
+        outcome.link.class_range,
+        lens_title(outcome),
+        outcome.link.class_name,
+        bool(outcome.mismatches),
+    )
+
+
+# -- hover, definition, document links ----------------------------------------------------
+
+
+def hover_markdown(analysis: DocumentAnalysis, line: int) -> str | None:
+    """The predicted tensors of the submodules created on `line` (1-based) beside the
+    checkpoint's, one table per linked checkpoint."""
+    sections = []
+    for outcome in analysis.results:
+        if outcome.result is None:
+            continue
+        if (
+            outcome.link.class_range is not None
+            and outcome.link.class_range.start_line == line
+            and outcome.link.class_file == analysis.path
+        ):
+            sections.append(f"**`{outcome.link.class_name}`** · {lens_title(outcome)}")
+            continue
+        table = _tensor_table(outcome, analysis.path, line)
+        if table:
+            sections.append(table)
+    return "\n\n".join(sections) if sections else None
+
+
+def _tensor_table(outcome: LinkResult, path: str, line: int) -> str | None:
+    assert outcome.result is not None
+    predicted = outcome.result.predicted
+    here = [
+        p
+        for p, m in predicted.modules.items()
+        if p and m.origin.file == path and m.origin.start_line == line
+    ]
+    if not here:
+        here = [
+            t.key.rsplit(".", 1)[0] if "." in t.key else t.key
+            for t in predicted.tensors.values()
+            if t.origin.file == path and t.origin.start_line == line
+        ]
+    tops = sorted({p for p in here if not any(p != q and p.startswith(q + ".") for q in here)})
+    if not tops:
+        return None
+    inverse = {model: raw for raw, model in outcome.result.mapping.mapping.items()}
+    tensors = outcome.result.index.tensors
+    rows = []
+    for key, tensor in predicted.tensors.items():
+        if not any(key == p or key.startswith(p + ".") for p in tops):
+            continue
+        raw = inverse.get(key)
+        if raw is None and key in tensors:
+            raw = key
+        info = tensors.get(raw) if raw is not None else None
+        if info is None:
+            status = "? unknown" if predicted.is_unknown(key) else "✗ missing"
+            rows.append(f"| `{key}` | {format_shape(tensor.shape)} | — | {status} |")
+            continue
+        ok = shapes_compatible(tensor.shape, info.shape)
+        status = "✓" if ok else "✗ shape"
+        shown = f"`{raw}` {format_shape(info.shape)}" if raw != key else format_shape(info.shape)
+        rows.append(f"| `{key}` | {format_shape(tensor.shape)} | {shown} | {status} |")
+    if not rows:
+        return None
+    head = f"**{', '.join(f'`{p}`' for p in tops)}** · checkpoint {outcome.label}"
+    return "\n".join([head, "", "| key | model | checkpoint | |", "|---|---|---|---|", *rows])
+
+
+def key_origin(analyses: Sequence[DocumentAnalysis], key: str) -> SourceRange | None:
+    """The code creating a state_dict key (model key, checkpoint key or module path)."""
+    for analysis in analyses:
+        for outcome in analysis.results:
+            if outcome.result is None:
+                continue
+            predicted = outcome.result.predicted
+            for candidate in (key, outcome.result.mapping.mapping.get(key)):
+                if candidate is None:
+                    continue
+                if candidate in predicted.tensors:
+                    return predicted.tensors[candidate].origin
+                if candidate in predicted.modules and candidate:
+                    return predicted.modules[candidate].origin
+    return None
+
+
+_STRING = re.compile(r"""(?P<q>["'])(?P<body>[A-Za-z_][\w.]*)(?P=q)""")
+
+
+def string_at(line_text: str, col: int) -> str | None:
+    """The dotted string literal under the cursor (0-based character column), if any."""
+    for match in _STRING.finditer(line_text):
+        if match.start() <= col <= match.end():
+            return match.group("body")
+    return None
+
+
+@dataclass(frozen=True)
+class DocumentLinkTarget:
+    range: SourceRange
+    target: str  # absolute path
+
+
+def document_links(analysis: DocumentAnalysis) -> list[DocumentLinkTarget]:
+    out: dict[SourceRange, DocumentLinkTarget] = {}
+    for outcome in analysis.results:
+        link = outcome.link
+        if (
+            link.site_file == analysis.path
+            and link.literal_range is not None
+            and outcome.resolution.path
+        ):
+            out.setdefault(
+                link.literal_range, DocumentLinkTarget(link.literal_range, outcome.resolution.path)
+            )
+    return list(out.values())
+
+
+@dataclass
+class CheckpointCache:
+    """Checkpoint indexes (or their one-line read errors) by path, valid while the file's
+    size and mtime stay the same. LRU-bounded."""
+
+    size: int = 32
+    _entries: OrderedDict[str, tuple[Any, CheckpointIndex | str]] = field(
+        default_factory=OrderedDict
+    )
+
+    def get(self, path: str, stamp: Any) -> CheckpointIndex | str | None:
+        entry = self._entries.get(path)
+        if entry is None or entry[0] != stamp:
+            return None
+        self._entries.move_to_end(path)
+        return entry[1]
+
+    def put(self, path: str, stamp: Any, value: CheckpointIndex | str) -> None:
+        self._entries[path] = (stamp, value)
+        self._entries.move_to_end(path)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def forget(self, path: str) -> None:
+        self._entries.pop(path, None)
+
+
+def checkpoint_stamp(path: str) -> Any:
+    """Size and mtime of a file, or of the files of a folder (shallow): the cache key."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not os.path.isdir(path):
+        return (st.st_size, st.st_mtime_ns)
+    entries = []
+    try:
+        with os.scandir(path) as listing:
+            for entry in listing:
+                try:
+                    est = entry.stat()
+                except OSError:
+                    continue
+                entries.append((entry.name, est.st_size, est.st_mtime_ns))
+    except OSError:
+        return None
+    return tuple(sorted(entries))
