@@ -218,7 +218,13 @@ def test_unknown_globals_stay_opaque(corpus: f.Corpus, tmp_path: Path) -> None:
 # --- bombs -------------------------------------------------------------------------------------
 
 
-def _quick_error(path: Path, match: str, seconds: float = 3.0) -> None:
+# Reading is bounded whatever the file holds. These are hang guards, not speed targets (those
+# live in benchmarks/): generous enough for a loaded CI machine, far below what an unbounded
+# read of these files would take.
+HANG_GUARD = 30.0
+
+
+def _quick_error(path: Path, match: str, seconds: float = HANG_GUARD) -> None:
     start = time.perf_counter()
     with pytest.raises(CheckpointError, match=match):
         read_checkpoint(path)
@@ -245,13 +251,20 @@ def test_operation_cap() -> None:
         unpickle(data, limits=Limits(max_ops=600))
 
 
+def test_memo_cap() -> None:
+    data = b"\x80\x02N" + b"".join(b"r" + i.to_bytes(4, "little") for i in range(2000)) + b"."
+    with pytest.raises(CheckpointError, match="memoizes more than"):
+        unpickle(data, limits=Limits(max_memo=1000))
+    assert unpickle(data) is None
+
+
 def test_memo_chain_depth_is_harmless(tmp_path: Path) -> None:
     """A 300,000-deep list built with constant stack: read fast, rendered with a depth cap."""
     chain = b"]q\x000" + b"]h\x00aq\x000" * 300_000 + b"h\x00"
     path = f.crafted_zip(tmp_path / "chain.ckpt", f.state_dict_around(chain), {"0": 16})
     start = time.perf_counter()
     index = read_checkpoint(path)
-    assert time.perf_counter() - start < 5
+    assert time.perf_counter() - start < HANG_GUARD
     assert list(index.tensors) == ["w"]
     assert any("cut short" in note for note in index.notes)
 
@@ -272,7 +285,7 @@ def test_shared_references_render_once(tmp_path: Path) -> None:
     path = f.crafted_zip(tmp_path / "laughs.ckpt", f.state_dict_around(ops), {"0": 16})
     start = time.perf_counter()
     index = read_checkpoint(path)
-    assert time.perf_counter() - start < 2
+    assert time.perf_counter() - start < HANG_GUARD
     import json
 
     from ckptlens.checkpoint.render import index_to_json
@@ -292,7 +305,7 @@ def test_shared_wrappers_are_visited_once(tmp_path: Path) -> None:
         level = {f"k{i}": level for i in range(50)}
     path = tmp_path / "shared.pt"
     path.write_bytes(f.legacy_file(pickle.dumps({"model": level}, protocol=2)))
-    _quick_error(path, "holds no tensors", seconds=1.0)
+    _quick_error(path, "holds no tensors")
 
 
 def test_shared_submodules_are_budgeted(tmp_path: Path) -> None:
@@ -305,13 +318,13 @@ def test_shared_submodules_are_budgeted(tmp_path: Path) -> None:
         child = parent
     path = tmp_path / "modules.pt"
     path.write_bytes(f.legacy_file(pickle.dumps(child, protocol=2)))
-    _quick_error(path, "submodules", seconds=2.0)
+    _quick_error(path, "submodules")
 
 
 def test_zip_bomb_member(tmp_path: Path) -> None:
     path = f.crafted_zip(tmp_path / "bomb.pt", bytes(20 << 20), compress=zipfile.ZIP_DEFLATED)
     assert path.stat().st_size < 1 << 20
-    _quick_error(path, "zip bomb", seconds=1.0)
+    _quick_error(path, "zip bomb")
 
 
 @pytest.mark.parametrize(
@@ -322,7 +335,7 @@ def test_safetensors_header_lies(tmp_path: Path, declared: int | None, match: st
     header = {"w": {"dtype": "F32", "shape": [1000, 1000], "data_offsets": [0, 4_000_000]}}
     path = tmp_path / "lie.safetensors"
     path.write_bytes(f.safetensors_bytes(header, bytes(64), declared))
-    _quick_error(path, match, seconds=0.5)
+    _quick_error(path, match)
 
 
 @pytest.mark.parametrize(
@@ -337,7 +350,7 @@ def test_safetensors_header_lies(tmp_path: Path, declared: int | None, match: st
 def test_safetensors_bad_entries(tmp_path: Path, entry: dict[str, Any]) -> None:
     path = tmp_path / "bad.safetensors"
     path.write_bytes(f.safetensors_bytes({"w": entry}, bytes(8)))
-    _quick_error(path, "corrupt safetensors", seconds=0.5)
+    _quick_error(path, "corrupt safetensors")
 
 
 # --- truncation and corruption fuzz ---------------------------------------------------------
@@ -374,7 +387,7 @@ def test_truncated_everywhere(corpus: f.Corpus, tmp_path: Path, name: str) -> No
         start = time.perf_counter()
         with pytest.raises(CheckpointError):
             read_checkpoint(path)
-        assert time.perf_counter() - start < 0.5, cut
+        assert time.perf_counter() - start < HANG_GUARD, cut
 
 
 @pytest.fixture(scope="module")
@@ -423,7 +436,7 @@ def test_corrupt_zip_crc(corpus: f.Corpus, tmp_path: Path) -> None:
     raw[at + 10] ^= 0xFF
     path = tmp_path / "crc.pt"
     path.write_bytes(bytes(raw))
-    _quick_error(path, "corrupt", seconds=0.5)
+    _quick_error(path, "corrupt")
 
 
 def test_legacy_bad_magic(tmp_path: Path) -> None:
@@ -431,4 +444,4 @@ def test_legacy_bad_magic(tmp_path: Path) -> None:
     pickle.dump(12345, out, protocol=2)
     path = tmp_path / "magic.pt"
     path.write_bytes(out.getvalue() + struct.pack("<q", 0))
-    _quick_error(path, "plain pickle", seconds=0.5)
+    _quick_error(path, "plain pickle")

@@ -69,21 +69,14 @@ class TensorRef:
     stride: tuple[int, ...] | None = None
     layout: str = "strided"  # "sparse_coo", "quantized", ... when not a plain dense tensor
 
-    @property
-    def numel(self) -> int:
-        n = 1
-        for dim in self.shape:
-            n *= dim
-        return n
-
     def extent_bytes(self) -> int | None:
         """Bytes of its storage this view needs, or None when that cannot be told statically."""
         if self.storage is None or self.stride is None or self.layout != "strided":
             return None
-        if self.numel == 0:
-            return 0
         last = self.offset
         for dim, step in zip(self.shape, self.stride, strict=False):
+            if dim == 0:
+                return 0
             last += (dim - 1) * step
         return (last + 1) * itemsize(self.dtype)
 

@@ -1,18 +1,21 @@
 """A restricted pickle machine: protocols 0-5, written from scratch so that nothing in it can
 import a module or call an object the pickle names.
 
-`pickle.Unpickler` (even with `find_class` overridden) would still call whatever REDUCE finds
-on the stack, grow lists without bound and recurse in C on deep structures; here every global
-goes through `policy.resolve_global`, every call through our own inert builders, and work,
-stack, memo and nesting are capped so a hostile file fails fast with a `CheckpointError`.
+`pickle.Unpickler` with `find_class` overridden never imports either, but it cannot be bounded:
+a small file can make it build millions of objects, and a tuple nested 300,000 deep used as a
+dict key crashes CPython when hashed. Here every global goes through `policy.resolve_global`,
+every call through our own inert builders, and work, stack, memo, nesting and key depth are
+capped so a hostile file fails fast with a `CheckpointError`.
 """
 
 from __future__ import annotations
 
 import _compat_pickle
 import codecs
+import gc
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,7 +86,8 @@ class Unpickler:
 
     def load(self) -> Any:
         try:
-            return self._run()
+            with _gc_paused():
+                return self._run()
         except KeyError as exc:
             raise self._corrupt(f"refers to memo entry {exc}, which was never stored") from None
 
@@ -97,20 +101,16 @@ class Unpickler:
         max_memo, max_marks = self.limits.max_memo, self.limits.max_marks
         metastack, persistent = self.metastack, self._persistent
         ops, pos, stack = self.ops, self.pos, self.stack
+        budget = 64  # opcodes until the next check of the caps
         try:
             while True:
                 op = data[pos]  # IndexError at the end of the data: truncated
                 pos += 1
-                ops += 1
+                budget -= 1
                 # Literal opcodes (LOAD_CONST) in frequency order; names in the comments.
                 if op == 0x72:  # LONG_BINPUT
-                    index = _U32.unpack_from(data, pos)[0]
+                    memo[_U32.unpack_from(data, pos)[0]] = stack[-1]
                     pos += 4
-                    if len(memo) >= max_memo and index not in memo:
-                        raise CheckpointError(
-                            f"{self.name} memoizes more than {max_memo:,} objects"
-                        )
-                    memo[index] = stack[-1]
                 elif op == 0x68:  # BINGET
                     stack.append(memo[data[pos]])
                     pos += 1
@@ -169,11 +169,14 @@ class Unpickler:
                     if handler is None:
                         raise self._corrupt(f"unknown opcode 0x{op:02x} at byte {pos - 1}")
                     if handler() is _STOP:
-                        self.ops = ops
+                        self.ops = ops + 64 - budget
                         return self._result
                     pos, stack = self.pos, self.stack
-                # One opcode grows the stack by at most one item: checking every 64th is enough.
-                if not ops & 63:
+                # One opcode grows the stack or the memo by at most one item: checking every
+                # 64th opcode is enough.
+                if not budget:
+                    budget = 64
+                    ops += 64
                     if ops > max_ops:
                         raise CheckpointError(
                             f"{self.name} needs more than {max_ops:,} pickle operations: refusing to go on"
@@ -181,6 +184,10 @@ class Unpickler:
                     if len(stack) > max_stack:
                         raise CheckpointError(
                             f"{self.name} piles up more than {max_stack:,} objects at once: refusing to go on"
+                        )
+                    if len(memo) > max_memo:
+                        raise CheckpointError(
+                            f"{self.name} memoizes more than {max_memo:,} objects"
                         )
         except (IndexError, struct.error):
             # The inline opcodes leave bounds to Python: reading past the end is a truncated
@@ -617,6 +624,20 @@ class Unpickler:
 
     def op_ext(self) -> None:
         raise self._corrupt("it uses the copyreg extension registry, which checkpoints never do")
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while a pickle is decoded. A hostile pickle piling up a million
+    lists makes it rescan every live object again and again (4x the time of the read); what
+    is built here holds no garbage cycles worth collecting before the read ends."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 _STOP = object()

@@ -53,6 +53,12 @@ class Analyzer:
 
     def describe(self, source: str, name: str) -> TargetInfo:
         interp = Interpreter(self.loader)
+        try:
+            return self._describe(interp, source, name)
+        finally:
+            interp.release()
+
+    def _describe(self, interp: Interpreter, source: str, name: str) -> TargetInfo:
         scope, target = self._target(interp, source, name)
         if isinstance(target, ClassRef):
             kind, _ = interp.class_kind(target)
@@ -102,8 +108,21 @@ class Analyzer:
         config: Mapping[str, Any] | None = None,
     ) -> PredictedStateDict:
         interp = Interpreter(self.loader)
+        try:
+            return self._predict(interp, source, name, init, config)
+        finally:
+            interp.release()
+
+    def _predict(
+        self,
+        interp: Interpreter,
+        source: str,
+        name: str,
+        init: Mapping[str, Any] | None,
+        config: Mapping[str, Any] | None,
+    ) -> PredictedStateDict:
         scope, target = self._target(interp, source, name)
-        info = self.describe(source, name)
+        info = self._describe(interp, source, name)
         kwargs = {k: _from_data(v) for k, v in (init or {}).items()}
         if config is not None and info.config_param is not None and info.config_param not in kwargs:
             kwargs[info.config_param] = self._config_value(interp, info, config)
