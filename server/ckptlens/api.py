@@ -55,6 +55,7 @@ def constructor_arguments(
     init: Mapping[str, Any] | None = None,
     config: Mapping[str, Any] | None = None,
     hyper_parameters: Mapping[str, Any] | None = None,
+    records: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """SPEC section 3: --init beats --config beats the checkpoint's record beats defaults.
     (The config object itself is built by the engine from `config`.)"""
@@ -63,6 +64,11 @@ def constructor_arguments(
         for key, value in hyper_parameters.items():
             if key in info.params:
                 kwargs[key] = value
+    for record in (records or {}).values():
+        # another top-level dict whose keys all name constructor parameters (`"args": {...}`)
+        if record and all(key in info.params for key in record):
+            for key, value in record.items():
+                kwargs.setdefault(key, value)
     for key, value in (init or {}).items():
         kwargs[key] = value
     return kwargs
@@ -81,6 +87,17 @@ def _config_data(config: str | Path | Mapping[str, Any] | None) -> Mapping[str, 
     if not isinstance(data, dict):
         raise ConfigError(f"{config}: the config must be a JSON object")
     return data
+
+
+def _recorded_config(info: TargetInfo, index: CheckpointIndex) -> Mapping[str, Any] | None:
+    """A top-level dict of the checkpoint whose keys are all fields of the class's config class
+    (`{"config": {"hidden": 64, ...}, "model": state_dict}`): the config it was trained with."""
+    if not info.config_fields:
+        return None
+    for record in index.records.values():
+        if record and all(key in info.config_fields for key in record):
+            return record
+    return None
 
 
 class ConfigError(Exception):
@@ -104,9 +121,11 @@ def check(
     info = engine.describe(str(source), class_name)
     index = checkpoint if isinstance(checkpoint, CheckpointIndex) else read_checkpoint(str(checkpoint))
     config_data = _config_data(config)
-    if config_data is None and index.config is not None and info.config_param is not None:
-        config_data = index.config
-    kwargs = constructor_arguments(info, init=init, config=config_data, hyper_parameters=index.hyper_parameters)
+    if config_data is None and info.config_param is not None:
+        config_data = _recorded_config(info, index) or index.config
+    kwargs = constructor_arguments(
+        info, init=init, config=config_data, hyper_parameters=index.hyper_parameters, records=index.records
+    )
     predicted = engine.predict(str(source), class_name, kwargs, config=config_data)
     view = _transformers_view(predicted, index)
     comparison = compare(predicted, view.tensors if view else index.tensors)

@@ -43,6 +43,8 @@ class CheckpointIndex:
     state_dict_path: tuple[str, ...]  # dict keys leading to the chosen state_dict; () = the file
     tensors: dict[str, TensorInfo]  # the chosen state_dict's tensors, in file order
     hyper_parameters: dict[str, Any] | None = None  # Lightning hparams, rendered as plain data
+    # other top-level entries that are dicts of plain data (`args`, `config`, ...), rendered
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
     entries: tuple[str, ...] = ()  # top-level keys of the file's dict (() when not a dict)
     alternatives: tuple[
         tuple[str, ...], ...

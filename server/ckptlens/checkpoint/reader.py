@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ckptlens.checkpoint.container import (
+    PlainLimits,
     PlainRenderer,
     entries,
     select_state_dict,
@@ -180,6 +181,7 @@ def _torch_index(
         state_dict_path=chosen.path,
         tensors={key: TensorInfo(t.shape, t.dtype, t.device) for key, t in chosen.tensors.items()},
         hyper_parameters=hyper_parameters,
+        records=_records(root, chosen.path),
         entries=entries(root),
         alternatives=tuple(c.path for c in selection.alternatives),
         versions=versions(root),
@@ -187,6 +189,24 @@ def _torch_index(
         size=size,
         mtime_ns=mtime_ns,
     )
+
+
+def _records(root: Any, state_dict_path: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Top-level entries that are small dicts of plain data (`args`, `config`, `model_args`, ...):
+    the training script's record of how the model was built, usable as constructor arguments."""
+    if not isinstance(root, dict):
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in root.items():
+        if not isinstance(key, str) or key == "hyper_parameters" or (state_dict_path and key == state_dict_path[0]):
+            continue
+        if not isinstance(value, (dict, OpaqueObject)):
+            continue
+        renderer = PlainRenderer(PlainLimits(max_depth=4, max_nodes=2_000))
+        rendered = renderer.render(value)
+        if isinstance(rendered, dict) and rendered and not renderer.truncated and all(isinstance(k, str) for k in rendered):
+            out[key] = rendered
+    return out
 
 
 def _hyper_parameters(root: Any, notes: list[str]) -> dict[str, Any] | None:

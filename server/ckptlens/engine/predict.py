@@ -31,6 +31,7 @@ class TargetInfo:
     has_var_kwargs: bool
     config_param: str | None  # a parameter conventionally holding a config object
     config_class: ClassRef | None  # the class that parameter is annotated with, if resolvable
+    config_fields: tuple[str, ...] = ()  # what that config class accepts (fields, __init__ params)
 
 
 CONFIG_PARAM_NAMES = ("config", "cfg", "conf", "hparams", "args", "opt", "params")
@@ -97,7 +98,8 @@ class Analyzer:
                     config_class = declared
                 else:
                     config_class = _annotated_class(interp, target, config_param) or config_class
-        return TargetInfo(name, origin, is_lightning, params, var_kwargs, config_param, config_class)
+        config_fields = _config_fields(interp, config_class) if config_class is not None else ()
+        return TargetInfo(name, origin, is_lightning, params, var_kwargs, config_param, config_class, config_fields)
 
     def predict(
         self,
@@ -176,6 +178,20 @@ class Analyzer:
                         obj.attrs.setdefault(key, value)
                 return obj
         return ObjectValue(None, data)
+
+
+def _config_fields(interp: Interpreter, cls: ClassRef) -> tuple[str, ...]:
+    names: list[str] = []
+    for klass in interp.mro(cls):
+        if not isinstance(klass, ClassRef):
+            continue
+        for stmt in klass.node.body:
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                names.append(stmt.target.id)
+            elif isinstance(stmt, ast.FunctionDef) and stmt.name == "__init__":
+                spec = stmt.args
+                names.extend(a.arg for a in [*spec.args[1:], *spec.kwonlyargs])
+    return tuple(dict.fromkeys(names))
 
 
 def _annotated_class(interp: Interpreter, cls: ClassRef, name: str) -> ClassRef | None:
