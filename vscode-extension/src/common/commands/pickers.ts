@@ -1,0 +1,86 @@
+// The pickers the commands share: a class of the active file, a checkpoint file or folder.
+
+import * as path from 'path';
+import type { QuickPickItem, Uri } from 'vscode';
+import { QuickPickItemKind } from 'vscode';
+import type { PythonClass } from '../classes';
+import { CHECKPOINT_EXTENSIONS } from '../constants';
+import { findFiles, getWorkspaceFolder, showOpenDialog, showQuickPick } from '../vscodeapi';
+
+interface ClassItem extends QuickPickItem {
+    cls: PythonClass;
+}
+
+/** A quick pick of `classes`, `preferred` (the class under the cursor) first. */
+export async function pickClass(
+    classes: readonly PythonClass[],
+    title: string,
+    preferred?: PythonClass,
+): Promise<PythonClass | undefined> {
+    const ordered = preferred ? [preferred, ...classes.filter((c) => c !== preferred)] : [...classes];
+    const items: ClassItem[] = ordered.map((cls) => ({
+        label: `$(symbol-class) ${cls.name}`,
+        description: `line ${cls.line + 1}`,
+        cls,
+    }));
+    const picked = await showQuickPick(items, { title, placeHolder: 'Class' });
+    return picked?.cls;
+}
+
+export const CHECKPOINT_GLOB = `**/*.{${CHECKPOINT_EXTENSIONS.join(',')}}`;
+const EXCLUDE_GLOB = '**/{node_modules,.git,.venv,venv,__pycache__,.tox}/**';
+const MAX_LISTED = 200;
+
+interface CheckpointItem extends QuickPickItem {
+    action: 'file' | 'folder' | 'uri' | 'none';
+    uri?: Uri;
+}
+
+/**
+ * A checkpoint: one of the workspace's checkpoint files, or a file or folder (sharded or
+ * `from_pretrained` layouts) from the open dialog.
+ */
+export async function pickCheckpoint(title: string, near?: Uri): Promise<Uri | undefined> {
+    const found = await findFiles(CHECKPOINT_GLOB, EXCLUDE_GLOB, MAX_LISTED);
+    const items: CheckpointItem[] = [
+        { label: '$(file) Browse for a checkpoint file…', action: 'file' },
+        {
+            label: '$(folder) Browse for a checkpoint folder…',
+            description: 'sharded or from_pretrained layout',
+            action: 'folder',
+        },
+    ];
+    if (found.length > 0) {
+        items.push({ label: 'In this workspace', kind: QuickPickItemKind.Separator, action: 'none' });
+        const sorted = [...found].sort((a, b) => a.fsPath.localeCompare(b.fsPath));
+        for (const uri of sorted) {
+            const folder = getWorkspaceFolder(uri);
+            items.push({
+                label: `$(database) ${path.basename(uri.fsPath)}`,
+                description: folder
+                    ? path.relative(folder.uri.fsPath, path.dirname(uri.fsPath)) || '.'
+                    : path.dirname(uri.fsPath),
+                action: 'uri',
+                uri,
+            });
+        }
+    }
+    const picked = await showQuickPick(items, { title, placeHolder: 'Checkpoint', matchOnDescription: true });
+    if (!picked || picked.action === 'none') {
+        return undefined;
+    }
+    if (picked.action === 'uri') {
+        return picked.uri;
+    }
+    const folder = picked.action === 'folder';
+    const chosen = await showOpenDialog({
+        title,
+        defaultUri: near,
+        canSelectFiles: !folder,
+        canSelectFolders: folder,
+        canSelectMany: false,
+        openLabel: 'Use this checkpoint',
+        filters: folder ? undefined : { Checkpoints: CHECKPOINT_EXTENSIONS, 'All files': ['*'] },
+    });
+    return chosen?.[0];
+}

@@ -1,0 +1,32 @@
+import * as path from 'path';
+
+export const EXTENSION_ID = 'ckptlens.ckptlens';
+export const SERVER_ID = 'ckptlens';
+export const SERVER_NAME = 'ckptlens';
+export const DIAGNOSTIC_SOURCE = 'ckptlens';
+export const CONFIG_SECTION = 'ckptlens';
+export const PYTHON_EXTENSION_ID = 'ms-python.python';
+export const INSPECT_SCHEME = 'ckptlens-inspect';
+
+export const COMMANDS = {
+    generateKeyMapping: 'ckptlens.generateKeyMapping',
+    linkCheckpoint: 'ckptlens.linkCheckpoint',
+    inspectCheckpoint: 'ckptlens.inspectCheckpoint',
+    restart: 'ckptlens.restart',
+    showLog: 'ckptlens.showLog',
+} as const;
+
+/** Files the checkpoint pickers offer (a folder is offered too: sharded or from_pretrained layouts). */
+export const CHECKPOINT_EXTENSIONS = ['pt', 'pth', 'bin', 'ckpt', 'safetensors'];
+
+/** The modules the server needs; importing them is how an interpreter is checked. */
+export const SERVER_MODULES = ['ckptlens', 'pygls', 'libcst'];
+
+/** Paths inside the installed extension. */
+export function bundledLibsPath(extensionRoot: string): string {
+    return path.join(extensionRoot, 'bundled', 'libs');
+}
+
+export function bundledWheelsPath(extensionRoot: string): string {
+    return path.join(extensionRoot, 'bundled', 'wheels');
+}
