@@ -32,6 +32,7 @@ from ckptlens.engine.objects import (
     ObjectValue,
     PartialValue,
     SuperProxy,
+    _Shared,
     opaque_module,
 )
 from ckptlens.engine.values import TensorValue, Unknown, Unresolvable, is_unknown
@@ -261,7 +262,6 @@ class Interpreter:
         self.steps = 0
         self.depth = 0
         self.anchors: list[SourceRange] = []
-        self.current_source: SourceFile | None = None
 
     # -- entry points
 
@@ -424,7 +424,7 @@ class Interpreter:
             if stmt.value is not None:
                 self.assign(stmt.target, self.eval(stmt.value, frame), frame)
         elif isinstance(stmt, ast.AugAssign):
-            current = self.eval(_load(stmt.target), frame)
+            current = self.eval(stmt.target, frame)
             value = self.binop(stmt.op, current, self.eval(stmt.value, frame), inplace=True)
             self.assign(stmt.target, value, frame)
         elif isinstance(stmt, ast.If):
@@ -1091,22 +1091,19 @@ class Interpreter:
                     return True, value
             for stmt in reversed(klass.node.body):
                 if isinstance(stmt, ast.Assign) and name in [n for t in stmt.targets for n in _target_names(t)]:
-                    frame = Frame(klass.scope, {}, self._class_frame(klass), cls_body=klass)
+                    frame = Frame(klass.scope, {}, None, cls_body=klass)
                     self.exec_stmt(stmt, frame)
                     cache[name] = frame.locals.get(name)
                     return True, cache[name]
                 if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.target.id == name:
                     if stmt.value is None:
                         continue
-                    value = self.eval(stmt.value, Frame(klass.scope, {}, self._class_frame(klass)))
+                    value = self.eval(stmt.value, Frame(klass.scope))
                     if _is_field_call(stmt.value):
                         value = self._field_default(stmt.value, Frame(klass.scope))
                     cache[name] = value
                     return True, value
         return False, None
-
-    def _class_frame(self, klass: ClassRef) -> Frame | None:
-        return None
 
     def _decorate_function(self, func: FunctionRef, node: Any, frame: Frame) -> Any:
         for deco in getattr(node, "decorator_list", []):
@@ -1232,7 +1229,7 @@ class Interpreter:
             elif param.arg in kwargs:
                 frame.locals[param.arg] = kwargs.pop(param.arg)
             elif param.arg in defaults:
-                frame.locals[param.arg] = self._default(defaults[param.arg], defining, func, param.arg)
+                frame.locals[param.arg] = self.eval(defaults[param.arg], defining)
             else:
                 frame.locals[param.arg] = _unknown(
                     f"argument `{param.arg}` of `{func.name}` is not given (pass --init {param.arg}=...)"
@@ -1244,16 +1241,11 @@ class Interpreter:
             if param.arg in kwargs:
                 frame.locals[param.arg] = kwargs.pop(param.arg)
             elif param.arg in defaults:
-                frame.locals[param.arg] = self._default(defaults[param.arg], defining, func, param.arg)
+                frame.locals[param.arg] = self.eval(defaults[param.arg], defining)
             else:
                 frame.locals[param.arg] = _unknown(f"argument `{param.arg}` of `{func.name}` is not given")
         if spec.kwarg is not None:
             frame.locals[spec.kwarg.arg] = dict(kwargs)
-
-    def _default(self, node: ast.expr, frame: Frame, func: FunctionRef, name: str) -> Any:
-        # Defaults are evaluated once per definition in Python; a fresh value per call is
-        # equivalent for everything a constructor does with them.
-        return self.eval(node, frame)
 
     def instantiate(self, cls: ClassRef, args: list[Any], kwargs: dict[str, Any]) -> Any:
         kind, info = self.class_kind(cls)
@@ -1749,21 +1741,17 @@ class Interpreter:
 
 
 @dataclass(eq=False)
-class BuiltinRef:
+class BuiltinRef(_Shared):
     name: str
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
-        return self
 
 
 @dataclass(eq=False)
-class ExternalMethod:
+class ExternalMethod(_Shared):
+    """A method of a library class (or of `nn.Module`) bound to a value: `self.add_module`."""
+
     receiver: Any
     owner: Any
     name: str
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
-        return self
 
 
 @dataclass(eq=False)
@@ -1858,10 +1846,6 @@ def _short(node: Any, limit: int = 60) -> str:
 
 def _short_value(value: Any) -> str:
     return _short(repr(value), 40)
-
-
-def _load(target: ast.expr) -> ast.expr:
-    return target
 
 
 def _is_dataclass_decorator(node: ast.expr) -> bool:
