@@ -50,7 +50,10 @@ def test_prediction_equals_the_real_state_dict(user_file: Path, cls_name: str, c
     assert [f for f in predicted.findings if f.code == "unresolved"] == []
 
 
-SAVED = ["BertForSequenceClassification", "LlamaForCausalLM", "T5ForConditionalGeneration", "ViTModel", "Wav2Vec2Model"]
+# Every architecture as save_pretrained writes it: legacy key names (ViT, DeiT), tied weights
+# stored once (T5, Marian), keys transformers accepts as missing (Marian's positions) -- a
+# correct checkpoint must never produce a mismatch.
+SAVED = [a[0] for a in ARCHITECTURES]
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +74,15 @@ def test_a_saved_folder_fits_its_class_with_config_json_beside_it(user_file: Pat
     assert [f for f in result.findings if f.code in MISMATCH] == []
     # save_pretrained stores tied weights once (T5's shared embedding); they are re-tied on load
     retied = [k for f in result.findings if f.code == "tied-weights" for k in f.model_keys]
+    allowed = [k for f in result.findings if f.code == "missing-allowed" for k in f.model_keys]
     stored = set(safetensors_keys(saved[cls_name]))
-    assert retied == [k for k in result.predicted.tensors if k in result.predicted.tied and k not in stored]
-    assert result.comparison.matched == result.comparison.total - len(retied) == len(result.predicted.tensors) - len(retied)
-    assert result.mapping.dropped == [] and result.mapping.missing == retied
+    assert set(result.mapping.mapping) == stored  # every stored key fills a model key
+    filled = set(result.mapping.mapping.values())
+    absent = [k for k in result.predicted.tensors if k not in filled]
+    assert sorted(retied + allowed) == sorted(absent)
+    assert all(k in result.predicted.tied for k in retied) and all(k in result.predicted.optional for k in allowed)
+    assert result.comparison.matched == result.comparison.total - len(absent) == len(result.predicted.tensors) - len(absent)
+    assert result.mapping.dropped == [] and sorted(result.mapping.missing) == sorted(absent)
 
 
 def safetensors_keys(folder: Path) -> list[str]:
@@ -139,3 +147,24 @@ def test_factory_function_with_init_through_the_cli(tmp_path: Path) -> None:
     findings = json.loads(wrong.stdout)["findings"]
     assert {f["code"] for f in findings} == {"shape-mismatch"}
     assert {k for f in findings for k in f["model_keys"]} == {"fc.weight", "fc.bias"}
+
+
+def test_legacy_key_names_are_renamed_as_transformers_loads_them(user_file: Path, tmp_path: Path) -> None:
+    """Old BERT checkpoints call LayerNorm parameters gamma/beta; from_pretrained renames them."""
+    from safetensors.torch import save_file
+
+    cls_name, cfg_name, cfg = next(a for a in ARCHITECTURES if a[0] == "BertModel")
+    model = _real(cls_name, cfg_name, cfg)
+    state = {
+        k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v.contiguous()
+        for k, v in model.state_dict().items()
+    }
+    assert any(k.endswith("LayerNorm.gamma") for k in state)
+    folder = tmp_path / "old-bert"
+    folder.mkdir()
+    save_file(state, str(folder / "model.safetensors"))
+    model.config.to_json_file(str(folder / "config.json"))
+    result = check(user_file, cls_name, folder, analyzer=ANALYZER)
+    assert [f for f in result.findings if f.code in MISMATCH] == []
+    # the mapping speaks the file's own key names
+    assert result.mapping.mapping["embeddings.LayerNorm.gamma"] == "embeddings.LayerNorm.weight"

@@ -160,6 +160,30 @@ class _ConvertedView:
         return comparison
 
 
+def _scoped_transforms(table: Any, models: list[tuple[str, str]], model_type: str | None) -> list[tuple[str, Any]]:
+    """transformers' `get_model_conversion_mapping`: each PreTrainedModel submodule's transforms
+    (by class name, else the model type for the root), scoped to its path; a submodule whose
+    ancestor already claimed the same transforms adds nothing."""
+    scoped: list[tuple[str, Any]] = []
+    claimed: dict[str, list[str]] = {}
+    for path, class_name in models:
+        transforms = table.mapping.get(class_name)
+        identifier = class_name
+        if transforms is None and path == "" and model_type:
+            transforms = table.for_model([], model_type)
+            identifier = model_type
+        if not transforms:
+            continue
+        if any(seen == "" or path.startswith(seen + ".") for seen in claimed.get(identifier, [])):
+            continue
+        claimed.setdefault(identifier, []).append(path)
+        scoped.extend((path, t) for t in transforms)
+    if scoped or models:
+        # renamings every transformers model applies (`LayerNorm.gamma` -> `LayerNorm.weight`, ...)
+        scoped.extend(("", t) for t in table.mapping.get("legacy", []))
+    return scoped
+
+
 def _transformers_view(predicted: PredictedStateDict, index: CheckpointIndex) -> _ConvertedView | None:
     """For a transformers class: the checkpoint keys renamed by transformers' conversion table
     (old checkpoints keep loading through `from_pretrained`), or None when nothing changes."""
@@ -177,11 +201,14 @@ def _transformers_view(predicted: PredictedStateDict, index: CheckpointIndex) ->
     if marker not in path:
         return None
     table = conversion_table(path[: path.rindex(marker) + len(marker) - 1])
-    model_type = (index.config or {}).get("model_type")
-    transforms = table.for_model([predicted.class_name], model_type if isinstance(model_type, str) else None) if table else None
-    if not transforms:
+    if table is None:
         return None
-    converted = convert_keys(transforms, list(index.tensors))
+    model_type = (index.config or {}).get("model_type")
+    scoped = _scoped_transforms(table, predicted.hf_models, model_type if isinstance(model_type, str) else None)
+    if not scoped:
+        return None
+    base = predicted.base_model_prefixes[0] if predicted.base_model_prefixes else ""
+    converted = convert_keys(scoped, list(index.tensors), base)
     if not converted.renamed and not converted.converted:
         return None
     tensors: dict[str, Any] = {}

@@ -29,6 +29,7 @@ CUDA_TENSORS = "cuda-tensors"  # tensors saved from a CUDA device: needs map_loc
 DTYPE_DIFFERS = "dtype-differs"  # checkpoint dtype differs from the model's default
 STRICT_FALSE = "strict-false-hides-mismatch"  # load_state_dict(strict=False) would hide a mismatch
 TIED_WEIGHTS = "tied-weights"  # a tied tensor stored once; the loader re-ties it
+MISSING_ALLOWED = "missing-allowed"  # absent keys the model's loader accepts (transformers' ignore lists)
 CHECKPOINT_NOTE = "checkpoint-note"  # something about the checkpoint worth knowing (opaque objects, ...)
 
 

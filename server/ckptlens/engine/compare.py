@@ -27,6 +27,7 @@ from ckptlens.findings import (
     CUDA_TENSORS,
     DTYPE_DIFFERS,
     KEY_PREFIX,
+    MISSING_ALLOWED,
     MISSING_KEY,
     RENAMED_MODULE,
     SHAPE_MISMATCH,
@@ -187,7 +188,15 @@ class _Comparer:
             k for k in self.known
             if k not in targets and self.predicted.tied.get(k) in filled
         ]
-        absent = [k for k in self.known if k not in targets and k not in retied]
+        # keys the model's own loader accepts as absent (transformers' ignore lists)
+        optional = [
+            k for k in self.known
+            if k not in targets and k not in retied and k in self.predicted.optional
+        ]
+        absent = [k for k in self.known if k not in targets and k not in retied and k not in optional]
+        if self.predicted.ignored_unexpected:
+            ignore = [re.compile(p) for p in self.predicted.ignored_unexpected]
+            unexpected = [(raw, key) for raw, key in unexpected if not any(p.search(key) for p in ignore)]
 
         findings: list[Finding] = []
         if prefix is not None:
@@ -198,6 +207,17 @@ class _Comparer:
         findings.extend(self._unexpected_findings(unexpected))
         if retied:
             findings.append(self._tied_finding(retied))
+        if optional:
+            findings.append(
+                self._finding(
+                    MISSING_ALLOWED,
+                    self.predicted.tensors[optional[0]].origin,
+                    f"not in the checkpoint, as the model's loader allows: {summarize_keys(optional, MESSAGE_KEYS)}"
+                    " (transformers creates them; load_state_dict needs strict=False)",
+                    Severity.INFORMATION,
+                    model_keys=optional,
+                )
+            )
         findings.extend(self._device_findings())
         findings.extend(self._dtype_findings(mapping))
         return Comparison(

@@ -81,11 +81,64 @@ def _read_table(path: str) -> ConversionTable | None:
             if isinstance(value, dict):
                 aliases = {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
         if isinstance(node, ast.FunctionDef) and node.name == "_build_checkpoint_conversion_mapping":
-            for stmt in node.body:
-                if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Dict):
-                    _read_entries(stmt.value, mapping)
-                    break
+            _read_builder(node, mapping)
+    # `for model_type, base in _MODEL_TO_CONVERSION_PATTERN.items(): mapping[model_type] = ...`
+    for name, base in aliases.items():
+        if base in mapping:
+            mapping[name] = list(mapping[base])
     return ConversionTable(mapping, aliases)
+
+
+_UNREADABLE = [Transform("convert", (".*",), (".*",))]  # compare nothing rather than guess
+
+
+def _read_builder(func: ast.FunctionDef, mapping: dict[str, list[Transform]]) -> None:
+    """The statements of `_build_checkpoint_conversion_mapping`, in order: the dict literal,
+    then `mapping["x"] = mapping["y"].copy() + [...]` and `mapping["x"] += [...]` edits."""
+    for stmt in func.body:
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Dict) and not mapping:
+            _read_entries(stmt.value, mapping)
+        elif isinstance(stmt, (ast.Assign, ast.AugAssign)):
+            target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
+            key = _mapping_key(target)
+            if key is None:
+                continue
+            value = _transforms_of(stmt.value, mapping)
+            if isinstance(stmt, ast.AugAssign):
+                mapping[key] = [*mapping.get(key, _UNREADABLE), *value]
+            else:
+                mapping[key] = value
+
+
+def _mapping_key(node: ast.expr) -> str | None:
+    if (
+        isinstance(node, ast.Subscript)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "mapping"
+        and isinstance(node.slice, ast.Constant)
+        and isinstance(node.slice.value, str)
+    ):
+        return node.slice.value
+    return None
+
+
+def _transforms_of(node: ast.expr, mapping: dict[str, list[Transform]]) -> list[Transform]:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return [*_transforms_of(node.left, mapping), *_transforms_of(node.right, mapping)]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "copy":
+        return _transforms_of(node.func.value, mapping)
+    key = _mapping_key(node)
+    if key is not None:
+        return list(mapping.get(key, _UNREADABLE))
+    if isinstance(node, ast.List):
+        out = []
+        for item in node.elts:
+            transform = _transform(item)
+            if transform is None:
+                return list(_UNREADABLE)
+            out.append(transform)
+        return out
+    return list(_UNREADABLE)
 
 
 def _read_entries(table: ast.Dict, out: dict[str, list[Transform]]) -> None:
@@ -94,14 +147,7 @@ def _read_entries(table: ast.Dict, out: dict[str, list[Transform]]) -> None:
             continue
         if not isinstance(value_node, ast.List):
             continue
-        transforms = []
-        for item in value_node.elts:
-            transform = _transform(item)
-            if transform is None:  # something we cannot read: treat the whole entry as unknown
-                transforms = [Transform("convert", (".*",), (".*",))]
-                break
-            transforms.append(transform)
-        out[key_node.value] = transforms
+        out[key_node.value] = _transforms_of(value_node, out)
 
 
 def _transform(node: ast.expr) -> Transform | None:
@@ -136,23 +182,37 @@ def _strings(node: ast.expr | None) -> tuple[str, ...]:
     return ()
 
 
-def convert_keys(transforms: list[Transform], keys: list[str]) -> ConvertedKeys:
-    """Each key through the renamings in order, as transformers' `rename_source_key` does (the
-    first match of a transform's pattern is replaced by its first target)."""
+def convert_keys(
+    scoped: list[tuple[str, Transform]], keys: list[str], base_model_prefix: str = ""
+) -> ConvertedKeys:
+    """Each key through the renamings in order, then the converters, as transformers'
+    `rename_source_key` does: the first match of a transform's pattern is replaced by its first
+    target. A transform scoped to a submodule (`vit` in ViTForImageClassification) only sees the
+    keys under it (optionally under `base_model_prefix` too), matched without that prefix."""
     result = ConvertedKeys()
-    compiled = []
-    for transform in transforms:
+    compiled: list[tuple[str, Transform, list[re.Pattern[str]]]] = []
+    for scope, transform in scoped:
         try:
-            compiled.append((transform, [re.compile(p) for p in transform.sources]))
+            compiled.append((scope, transform, [re.compile(p) for p in transform.sources]))
         except re.error:
-            compiled.append((Transform("convert", (".*",), (".*",)), [re.compile(".*")]))
-    for transform, _ in compiled:
+            compiled.append((scope, Transform("convert", (".*",), (".*",)), [re.compile(".*")]))
+    ordered = [c for c in compiled if c[1].kind == "rename"] + [c for c in compiled if c[1].kind == "convert"]
+    for scope, transform, _ in ordered:
         if transform.kind == "convert":
-            result.target_patterns.extend(transform.targets)
+            result.target_patterns.extend(
+                f"^{re.escape(scope + '.')}.*?(?:{t})" if scope else t for t in transform.targets
+            )
     for raw in keys:
         key = raw
-        for transform, patterns in compiled:
-            match = next((m for m in (p.search(key) for p in patterns) if m is not None), None)
+        for scope, transform, patterns in ordered:
+            head = ""
+            if scope:
+                candidates = [f"{base_model_prefix}.{scope}." if base_model_prefix else None, f"{scope}."]
+                head = next((c for c in candidates if c and key.startswith(c)), "")
+                if not head:
+                    continue
+            rest = key[len(head) :]
+            match = next((m for m in (p.search(rest) for p in patterns) if m is not None), None)
             if match is None:
                 continue
             if transform.kind == "convert":
@@ -161,7 +221,7 @@ def convert_keys(transforms: list[Transform], keys: list[str]) -> ConvertedKeys:
             replacement = transform.targets[0]
             if r"\1" in replacement and match.groups():
                 replacement = replacement.replace(r"\1", match.group(1) or "")
-            key = key.replace(match.group(0), replacement, 1)
+            key = head + rest.replace(match.group(0), replacement, 1)
         if key != raw and raw not in result.converted:
             result.renamed[raw] = key
     return result

@@ -51,6 +51,13 @@ class PredictedStateDict:
     # Tied weights: key -> the key it shares its tensor with (`decoder.weight` -> `embed.weight`).
     # A checkpoint may store a tied tensor once (safetensors, save_pretrained); the loader re-ties.
     tied: dict[str, str] = field(default_factory=dict)
+    # transformers: model keys a loader accepts as absent (`_keys_to_ignore_on_load_missing`,
+    # `_keys_to_ignore_on_save`), checkpoint key patterns it drops silently
+    # (`_keys_to_ignore_on_load_unexpected`), and the PreTrainedModel submodules (path, class
+    # name) in named_modules order, for transformers' key conversions.
+    optional: set[str] = field(default_factory=set)
+    ignored_unexpected: tuple[str, ...] = ()
+    hf_models: list[tuple[str, str]] = field(default_factory=list)
 
     def is_unknown(self, key: str) -> bool:
         """True when `key` falls under a part of the model that could not be resolved."""

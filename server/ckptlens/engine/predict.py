@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ckptlens.engine.interp import Budget, ClassRef, Interpreter, ModuleScope
+from ckptlens.engine.library_hooks import PRETRAINED_MODEL
 from ckptlens.engine.loader import Loader
 from ckptlens.engine.model import ModuleInfo, PredictedStateDict, PredictedTensor, UnknownPart
-from ckptlens.engine.objects import FunctionRef, ModuleValue, ObjectValue
+from ckptlens.engine.objects import ExternalRef, FunctionRef, ModuleValue, ObjectValue
 from ckptlens.engine.values import Unknown, is_unknown
 from ckptlens.findings import UNRESOLVED, Finding, Severity, SourceRange
 
@@ -150,7 +152,7 @@ class Analyzer:
             result.unknown.append(UnknownPart("", reason, info.origin))
         else:
             _walk(root, "", info.origin, result)
-            _declared_ties(interp, root, "", result)
+            _transformers_declarations(interp, root, "", result)
             prefix = root.attrs.get("base_model_prefix")
             if isinstance(prefix, str) and prefix:
                 result.base_model_prefixes = (prefix,)
@@ -266,25 +268,56 @@ def _walk(
         _walk(child, f"{prefix}.{name}" if prefix else name, origin, out, seen)
 
 
-def _declared_ties(interp: Interpreter, module: ModuleValue, prefix: str, out: PredictedStateDict) -> None:
-    """transformers' `_tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}`,
-    which `post_init()` ties when the config says `tie_word_embeddings`."""
+def _transformers_declarations(interp: Interpreter, module: ModuleValue, prefix: str, out: PredictedStateDict) -> None:
+    """What transformers' loader knows beyond the modules: `_tied_weights_keys` (tied by
+    `post_init()` when the config says `tie_word_embeddings`), keys it accepts as missing or
+    drops as unexpected, and which submodules are PreTrainedModels."""
     if module.opaque is not None:
         return
     if module.cls is not None:
-        found, declared = interp.class_attr(module.cls, "_tied_weights_keys")
+        if any(isinstance(k, ExternalRef) and k.qualname == PRETRAINED_MODEL for k in interp.mro(module.cls)):
+            out.hf_models.append((prefix, module.cls.name))
+
+        def declared(name: str) -> Any:
+            if name in module.attrs:  # set per instance in __init__ (Marian does)
+                return module.attrs[name]
+            found, value = interp.class_attr(module.cls, name)  # type: ignore[arg-type]
+            return value if found else None
+
+        def full(key: str) -> str:
+            return f"{prefix}.{key}" if prefix else key
+
         config = module.attrs.get("config")
         tie = interp.getattr(config, "tie_word_embeddings") if isinstance(config, ObjectValue) else True
-        if found and isinstance(declared, dict) and tie is True:
-            for target, source in declared.items():
+        ties = declared("_tied_weights_keys")
+        if isinstance(ties, dict) and tie is True:
+            for target, source in ties.items():
                 if isinstance(target, str) and isinstance(source, str):
-                    full_target = f"{prefix}.{target}" if prefix else target
-                    full_source = f"{prefix}.{source}" if prefix else source
-                    if full_target in out.tensors and full_source in out.tensors:
-                        out.tied.setdefault(full_target, full_source)
+                    if full(target) in out.tensors and full(source) in out.tensors:
+                        out.tied.setdefault(full(target), full(source))
+        for name in ("_keys_to_ignore_on_load_missing", "_keys_to_ignore_on_save"):
+            for pattern in _patterns(declared(name)):
+                for key in out.tensors:
+                    if (not prefix or key.startswith(prefix + ".")) and pattern.search(key[len(prefix) + 1 if prefix else 0 :]):
+                        out.optional.add(key)
+        unexpected = [p.pattern for p in _patterns(declared("_keys_to_ignore_on_load_unexpected"))]
+        if unexpected:
+            scope = re.escape(prefix + ".") if prefix else ""
+            out.ignored_unexpected += tuple(f"^{scope}.*?(?:{p})" if scope else p for p in unexpected)
     for name, child in module.children.items():
         if child is not None:
-            _declared_ties(interp, child, f"{prefix}.{name}" if prefix else name, out)
+            _transformers_declarations(interp, child, f"{prefix}.{name}" if prefix else name, out)
+
+
+def _patterns(value: Any) -> list[re.Pattern[str]]:
+    out = []
+    for item in value if isinstance(value, (list, tuple, set)) else []:
+        if isinstance(item, str):
+            try:
+                out.append(re.compile(item))
+            except re.error:
+                continue
+    return out
 
 
 def _information(result: PredictedStateDict, root: ModuleValue | None = None) -> list[Finding]:
