@@ -168,3 +168,78 @@ def test_legacy_key_names_are_renamed_as_transformers_loads_them(user_file: Path
     assert [f for f in result.findings if f.code in MISMATCH] == []
     # the mapping speaks the file's own key names
     assert result.mapping.mapping["embeddings.LayerNorm.gamma"] == "embeddings.LayerNorm.weight"
+
+
+VARIANTS = ["clean", "module-prefix", "renamed", "dropped", "added"]
+
+
+def _variant(state: dict[str, torch.Tensor], predicted: Any, variant: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The checkpoint for `variant` and what must be found."""
+    protected = set(predicted.tied) | set(predicted.tied.values()) | predicted.optional
+    if variant == "clean":
+        return dict(state), {}
+    if variant == "module-prefix":
+        return {f"module.{k}": v for k, v in state.items()}, {"key-prefix": "module"}
+    if variant == "renamed":
+        # the shallowest submodule with a few tensors of its own (ties stay where they are)
+        candidates = sorted(
+            (p for p in predicted.modules
+             if p and len([k for k in state if k.startswith(p + ".")]) >= 2
+             and not any(k.startswith(p + ".") for k in protected)),
+            key=lambda p: p.count("."),
+        )
+        path = candidates[0]
+        new = f"{path}_v0"
+        renamed = {(new + k[len(path):] if k.startswith(path + ".") else k): v for k, v in state.items()}
+        return renamed, {"renamed-module": (path, new)}
+    if variant == "dropped":
+        # the last module whose tensors are all its own (no ties, nothing the loader may skip)
+        candidates = [
+            p for p in predicted.modules
+            if p and (keys := [k for k in state if k.startswith(p + ".")])
+            and not any(k in protected for k in keys)
+            and any(k not in keys for k in state)
+        ]
+        path = candidates[-1]
+        # its highest ancestor that loses everything is what the finding names
+        keys = [k for k in state if k.startswith(path + ".")]
+        return {k: v for k, v in state.items() if k not in keys}, {"missing-key": keys}
+    extra = {"extra_head.weight": torch.zeros(3, 3), "extra_head.bias": torch.zeros(3)}
+    return {**state, **extra}, {"unexpected-key": sorted(extra)}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize(("cls_name", "cfg_name", "cfg"), ARCHITECTURES, ids=[a[0] for a in ARCHITECTURES])
+def test_checkpoint_variants_of_every_architecture(
+    user_file: Path, tmp_path: Path, cls_name: str, cfg_name: str, cfg: dict[str, Any], variant: str
+) -> None:
+    """torch.save'd state_dicts of the real model, perturbed the way the engine issue's
+    fixtures are: exactly the expected finding, and a mapping that really loads."""
+    model = _real(cls_name, cfg_name, cfg)
+    state = model.state_dict()
+    predicted = predict(user_file, cls_name, config=cfg, analyzer=ANALYZER)
+    written, expected = _variant(state, predicted, variant)
+    ckpt = tmp_path / "model.pt"
+    torch.save(written, ckpt)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(cfg))
+    result = check(user_file, cls_name, ckpt, config=config, analyzer=ANALYZER)
+    found = [f for f in result.findings if f.code in MISMATCH]
+    assert sorted(f.code for f in found) == sorted(expected), [(f.code, f.message) for f in found]
+    for finding in found:
+        if finding.code == "key-prefix":
+            assert finding.checkpoint_prefix == expected["key-prefix"]
+        elif finding.code == "renamed-module":
+            assert (finding.model_prefix, finding.checkpoint_prefix) == expected["renamed-module"]
+        elif finding.code == "missing-key":
+            assert sorted(finding.model_keys) == sorted(expected["missing-key"])
+        elif finding.code == "unexpected-key":
+            assert sorted(finding.checkpoint_keys) == expected["unexpected-key"]
+    # the mapping makes load_state_dict accept the checkpoint, every tensor in its place
+    mapping = result.mapping
+    remapped = {mapping.mapping.get(k, k): v for k, v in written.items() if k not in set(mapping.dropped)}
+    fresh = _real(cls_name, cfg_name, cfg)
+    fresh.load_state_dict(remapped, strict=not mapping.missing)
+    loaded = fresh.state_dict()
+    for key, value in remapped.items():
+        assert torch.equal(loaded[key], value), key
