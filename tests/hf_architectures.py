@@ -59,6 +59,14 @@ ARCHITECTURES: list[tuple[str, str, dict[str, Any]]] = [
     ("ConvNextModel", "ConvNextConfig", {"hidden_sizes": [8, 16, 24, 32], "depths": [1, 1, 2, 1]}),
     ("ResNetModel", "ResNetConfig", {"embedding_size": 8, "hidden_sizes": [8, 16, 24, 32], "depths": [1, 1, 2, 1]}),
     ("SwinModel", "SwinConfig", {"image_size": 32, "patch_size": 4, "embed_dim": 16, "depths": [1, 1], "num_heads": [2, 4], "window_size": 4}),
+    # composite: towers built with AutoModel.from_config / sub-config classes
+    ("CLIPModel", "CLIPConfig", {"text_config": {k: v for k, v in TEXT.items() if k != "max_position_embeddings"},
+                                 "vision_config": VISION, "projection_dim": 16}),
+    ("LlavaForConditionalGeneration", "LlavaConfig", {
+        "text_config": {"model_type": "llama", **DECODER},
+        "vision_config": {"model_type": "clip_vision_model", **VISION},
+        "vision_feature_layer": -1,
+    }),
     # speech
     ("Wav2Vec2Model", "Wav2Vec2Config", {**TEXT, "conv_dim": [8, 8], "conv_stride": [2, 2], "conv_kernel": [3, 3], "num_conv_pos_embeddings": 4, "num_conv_pos_embedding_groups": 2}),
     ("WhisperForConditionalGeneration", "WhisperConfig", {"d_model": 32, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 4, "decoder_attention_heads": 4, "encoder_ffn_dim": 37, "decoder_ffn_dim": 37, "vocab_size": 99, "num_mel_bins": 8, "max_source_positions": 16, "max_target_positions": 16, "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2, "decoder_start_token_id": 2}),

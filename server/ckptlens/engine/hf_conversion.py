@@ -154,6 +154,8 @@ def _transform(node: ast.expr) -> Transform | None:
     if not isinstance(node, ast.Call):
         return None
     name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+    if name == "PrefixChange":
+        return _prefix_change(node)
     if name not in ("WeightRenaming", "WeightConverter"):
         return None
     args: dict[str, ast.expr | None] = {"source_patterns": None, "target_patterns": None}
@@ -166,6 +168,25 @@ def _transform(node: ast.expr) -> Transform | None:
     if not sources or not targets:
         return None
     return Transform("rename" if name == "WeightRenaming" else "convert", sources, targets)
+
+
+def _prefix_change(node: ast.Call) -> Transform | None:
+    """`PrefixChange(prefix_to_remove="vision_model")`: the renaming its constructor builds."""
+    args: dict[str, str] = {}
+    for kw in node.keywords:
+        if kw.arg and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+            args[kw.arg] = kw.value.value
+    for i, arg in enumerate(node.args[:3]):
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            args[("prefix_to_add", "prefix_to_remove", "model_prefix")[i]] = arg.value
+    model = args.get("model_prefix", "")
+    prefix = rf"{model}\." if model else ""
+    if "prefix_to_add" in args and "prefix_to_remove" not in args:
+        add = args["prefix_to_add"]
+        return Transform("rename", (rf"^{prefix}(?:(?!{add}\.))(.+)$",), (rf"{prefix}{add}\.\1",))
+    if "prefix_to_remove" in args and "prefix_to_add" not in args:
+        return Transform("rename", (rf"^{prefix}{args['prefix_to_remove']}\.(.+)$",), (rf"{prefix}\1",))
+    return None
 
 
 def _strings(node: ast.expr | None) -> tuple[str, ...]:

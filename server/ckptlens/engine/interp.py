@@ -14,6 +14,7 @@ import copy
 import math
 import operator
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +40,8 @@ from ckptlens.engine.values import TensorValue, Unknown, Unresolvable, is_unknow
 from ckptlens.findings import SourceRange
 
 MAX_STEPS = 400_000
-MAX_DEPTH = 48
+MAX_DEPTH = 24  # interpreted calls; each costs a few dozen Python frames of the 1,000 allowed
+MAX_SECONDS = 10.0  # wall-clock cap of one analysis (the language server runs it off-thread)
 MAX_SEQUENCE = 100_000
 
 # Libraries known by name: their objects are ExternalRefs, resolved through the catalog and the
@@ -136,6 +138,7 @@ class ModuleScope:
         self.defs: dict[str, list[ast.stmt]] = {}
         self._evaluating: set[str] = set()
         self._deferred: list[ast.stmt] = []
+        self.is_lazy_package = source.path.endswith("__init__.py") and "_LazyModule" in source.text
         self._index(source.tree.body)
         # `if TYPE_CHECKING:` imports name what a lazy package exports (transformers does this);
         # they count after every runtime definition.
@@ -181,6 +184,10 @@ class ModuleScope:
             if found:
                 self.values[name] = value
                 return True, value
+            if self.is_lazy_package:
+                # its star imports sit under TYPE_CHECKING and reach every submodule: following
+                # them would parse the whole library for a name it does not export
+                return False, None
             for star in self.defs.get("*", []):
                 found, value = self.interp.star_import_lookup(self, star, name)  # type: ignore[arg-type]
                 if found:
@@ -262,6 +269,7 @@ class Interpreter:
         self.steps = 0
         self.depth = 0
         self.anchors: list[SourceRange] = []
+        self.deadline = time.monotonic() + MAX_SECONDS
 
     # -- entry points
 
@@ -285,6 +293,8 @@ class Interpreter:
         self.steps += 1
         if self.steps > MAX_STEPS:
             raise Budget(f"the analysis stopped after {MAX_STEPS} steps")
+        if not self.steps & 0x3FF and time.monotonic() > self.deadline:
+            raise Budget(f"the analysis stopped after {MAX_SECONDS:.0f} seconds")
 
     # -- globals and imports
 
@@ -353,7 +363,7 @@ class Interpreter:
     def lazy_export(self, scope: ModuleScope, name: str) -> tuple[bool, Any]:
         """A name a lazily-importing package (`_LazyModule`, as transformers uses) exports: it
         lives in the submodule whose `__all__` lists it."""
-        if not scope.source.path.endswith("__init__.py") or "_LazyModule" not in scope.source.text:
+        if not scope.is_lazy_package:
             return False, None
         package_dir = os.path.dirname(scope.source.path)
         path = self.loader.lazy_exports(package_dir).get(name)
@@ -1004,9 +1014,13 @@ class Interpreter:
         if isinstance(obj, ClassRef):
             found, value = self.class_attr(obj, name)
             if found:
-                if isinstance(value, FunctionRef) and value.kind == "classmethod":
+                if isinstance(value, (FunctionRef, HookRef)) and value.kind == "classmethod":
                     return BoundMethod(obj, value)
                 return value
+            if name in PRETRAINED_CLASSMETHODS and any(
+                isinstance(k, ExternalRef) and k.qualname == PRETRAINED_MODEL for k in self.mro(obj)
+            ):
+                return BoundMethod(obj, PRETRAINED_CLASSMETHODS[name])
             return _unknown(f"`{obj.name}.{name}` is unknown", maybe_module=True)
         if isinstance(obj, SuperProxy):
             for klass in obj.mro:
@@ -1039,6 +1053,9 @@ class Interpreter:
             target = mapping.get(name)
             return target if isinstance(target, str) else None
         return None
+
+    def _config_auto_path(self) -> str:
+        return next((p for p, s in self.scopes.items() if s.name == "transformers.models.auto.configuration_auto"), "")
 
     def module_getattr(self, module: ModuleValue, name: str) -> Any:
         found, value = module.member(name)
@@ -1196,7 +1213,8 @@ class Interpreter:
 
     def call_function(self, func: FunctionRef, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
         if self.depth >= MAX_DEPTH:
-            raise Budget(f"calls nested deeper than {MAX_DEPTH}")
+            # only this call is given up: what it would have built is unknown
+            return _unknown(f"`{func.name}` is reached through calls nested deeper than {MAX_DEPTH}", maybe_module=True)
         node = func.node
         new = Frame(func.scope, {}, func.closure, func)
         self.bind_arguments(node.args, args, kwargs, new, func)
@@ -1318,7 +1336,7 @@ class Interpreter:
                 continue
             qual = base.qualname
             if qual == PRETRAINED_MODEL:  # keeps the config, builds nothing
-                module.attrs["config"] = args[0] if args else kwargs.get("config", _unknown("no config given"))
+                pretrained_model_init(self, module, args, kwargs)
                 return
             if qual in MODULE_BASES or qual in LIGHTNING_BASES or qual.endswith(".LightningModule"):
                 return
@@ -1614,6 +1632,9 @@ class Interpreter:
             return obj  # typing subscripts (List[int], Optional[nn.Module])
         if isinstance(obj, ActivationTable):
             return obj[key]
+        if isinstance(obj, ConfigMappingTable):
+            scope = self.scopes.get(self._config_auto_path())
+            return obj.lookup(self, scope, key) if scope is not None else _unknown("CONFIG_MAPPING")
         try:
             return obj[key]
         except (KeyError, IndexError, TypeError):
@@ -2178,6 +2199,9 @@ from ckptlens.engine.library_hooks import (  # noqa: E402
     GLOBAL_HOOKS,
     IMPORT_HOOKS,
     METHOD_HOOKS,
+    PRETRAINED_CLASSMETHODS,
     PRETRAINED_MODEL,
     ActivationTable,
+    ConfigMappingTable,
+    pretrained_model_init,
 )

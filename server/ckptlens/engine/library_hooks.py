@@ -16,10 +16,50 @@ if TYPE_CHECKING:
     from ckptlens.engine.interp import Interpreter
 
 
-def _pretrained_model_init(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    if isinstance(receiver, ModuleValue):
-        receiver.attrs["config"] = args[0] if args else kwargs.get("config", Unknown("no config given"))
-    return None
+def pretrained_model_init(interp: Interpreter, receiver: ModuleValue, args: list[Any], kwargs: dict[str, Any]) -> None:
+    """PreTrainedModel.__init__: keeps the config, and settles the attention implementation the
+    way transformers does when none was asked for (sdpa where the class supports it)."""
+    config = args[0] if args else kwargs.get("config", Unknown("no config given"))
+    receiver.attrs["config"] = config
+    if isinstance(config, ObjectValue) and config.attrs.get(AUTO_ATTENTION) is True and receiver.cls is not None:
+        found, sdpa = interp.class_attr(receiver.cls, "_supports_sdpa")
+        config.attrs["_attn_implementation_internal"] = "sdpa" if found and sdpa is True else "eager"
+
+
+AUTO_ATTENTION = "__ckptlens_attention_autoset__"
+
+
+def _from_config(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """`SomeModel._from_config(config)` (and `from_config`): the class built with that config."""
+    from ckptlens.engine.objects import ClassRef
+
+    if not isinstance(receiver, ClassRef):
+        return Unknown("`_from_config` of an unknown class", True)
+    config = args[0] if args else kwargs.get("config", Unknown("no config given"))
+    return interp.instantiate(receiver, [config], {})
+
+
+def _auto_from_config(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """`AutoModel.from_config(config)`: the class the auto mapping names for the config's
+    `model_type`, built with that config (composite models build their towers this way)."""
+    from ckptlens.engine.objects import ClassRef, ModuleNamespace
+
+    config = args[0] if args else kwargs.get("config")
+    if not isinstance(receiver, ClassRef) or not isinstance(config, ObjectValue):
+        return Unknown("`from_config` of an unknown config", True)
+    model_type = interp.getattr(config, "model_type")
+    mapping = interp.getattr(interp.getattr(receiver, "_model_mapping"), "_model_mapping")
+    if not isinstance(model_type, str) or not isinstance(mapping, dict) or model_type not in mapping:
+        return Unknown(f"no `{receiver.name}` class is known for model type `{model_type}`", True)
+    names = mapping[model_type]
+    name = names[0] if isinstance(names, (list, tuple)) and names else names
+    package = interp.import_module("transformers", receiver.scope.source.path, 0)
+    if not isinstance(package, ModuleNamespace) or not isinstance(name, str):
+        return Unknown("transformers cannot be found", True)
+    found, cls = package.scope.lookup(name)
+    if not found or not isinstance(cls, ClassRef):
+        return Unknown(f"`{name}` cannot be resolved", True)
+    return interp.instantiate(cls, [config], {})
 
 
 def _no_op(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -35,7 +75,11 @@ def _config_post_init(interp: Interpreter, receiver: Any, args: list[Any], kwarg
     # what PreTrainedModel.__init__ settles on for torch 2.x on a CPU: it selects classes in
     # some modeling files (`FALCON_ATTENTION_CLASSES[config._attn_implementation]`)
     attn = kwargs.pop("attn_implementation", kwargs.pop("_attn_implementation", None))
-    receiver.attrs.setdefault("_attn_implementation_internal", attn if isinstance(attn, str) else "sdpa")
+    if isinstance(attn, str):
+        receiver.attrs["_attn_implementation_internal"] = attn
+    else:  # PreTrainedModel.__init__ picks it, from what the model class supports
+        receiver.attrs.setdefault("_attn_implementation_internal", "sdpa")
+        receiver.attrs[AUTO_ATTENTION] = True
     for key, value in kwargs.items():
         receiver.attrs[interp.attribute_alias(receiver, key) or key] = value
     if receiver.attrs.get("id2label") is None:
@@ -60,13 +104,34 @@ class ActivationTable:
         return ModuleValue(type_name=f"transformers.activations.{key}")
 
 
+class ConfigMappingTable:
+    """transformers' `CONFIG_MAPPING`: `CONFIG_MAPPING["llama"]` is the config class of that model
+    type, found through `CONFIG_MAPPING_NAMES` and the package's exports (never imported)."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self
+
+    def lookup(self, interp: Interpreter, scope: Any, key: Any) -> Any:
+        from ckptlens.engine.objects import ClassRef, ModuleNamespace
+
+        found, names = scope.lookup("CONFIG_MAPPING_NAMES")
+        if not found or not isinstance(names, dict) or not isinstance(key, str) or key not in names:
+            return Unknown(f"no config class is known for model type `{key}`")
+        package = interp.import_module("transformers", scope.source.path, 0)
+        if not isinstance(package, ModuleNamespace):
+            return Unknown("transformers cannot be found")
+        found, cls = package.scope.lookup(str(names[key]))
+        return cls if found and isinstance(cls, ClassRef) else Unknown(f"`{names[key]}` cannot be resolved")
+
+
 def _get_activation(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
     return ModuleValue(type_name="transformers.activations.activation")
 
 
 METHOD_HOOKS: dict[str, HookRef] = {
-    "transformers.modeling_utils.PreTrainedModel.__init__": HookRef("__init__", _pretrained_model_init),
-    "transformers.modeling_utils.PreTrainedModel.post_init": HookRef("post_init", _no_op),
+    "transformers.models.auto.auto_factory._BaseAutoModelClass.from_config": HookRef(
+        "from_config", _auto_from_config, "classmethod"
+    ),
     "transformers.configuration_utils.PreTrainedConfig.__post_init__": HookRef("__post_init__", _config_post_init),
     "transformers.configuration_utils.PreTrainedConfig.validate_architecture": HookRef("validate", _no_op),
 }
@@ -83,7 +148,14 @@ IMPORT_HOOKS: dict[str, ExternalRef] = {
     "transformers.generation.utils.GenerationMixin": ExternalRef("transformers.GenerationMixin"),
 }
 
+# Classmethods of the (symbolic) PreTrainedModel that modeling files call on their own classes.
+PRETRAINED_CLASSMETHODS: dict[str, HookRef] = {
+    "_from_config": HookRef("_from_config", _from_config, "classmethod"),
+    "from_config": HookRef("from_config", _from_config, "classmethod"),
+}
+
 GLOBAL_HOOKS: dict[str, Any] = {
+    "transformers.models.auto.configuration_auto.CONFIG_MAPPING": ConfigMappingTable(),
     "transformers.activations.ACT2FN": ActivationTable(),
     "transformers.activations.get_activation": HookRef("get_activation", _get_activation),
 }

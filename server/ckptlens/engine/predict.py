@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ckptlens.engine.interp import Budget, ClassRef, Interpreter, ModuleScope
+from ckptlens.engine.interp import Budget, ClassRef, Interpreter, ModuleScope, _Raised
 from ckptlens.engine.library_hooks import PRETRAINED_MODEL
 from ckptlens.engine.loader import Loader
 from ckptlens.engine.model import ModuleInfo, PredictedStateDict, PredictedTensor, UnknownPart
@@ -57,9 +57,18 @@ class Analyzer:
     def describe(self, source: str, name: str) -> TargetInfo:
         interp = Interpreter(self.loader)
         try:
-            return self._describe(interp, source, name)
+            return self._describe_safely(interp, source, name)
         finally:
             interp.release()
+
+    def _describe_safely(self, interp: Interpreter, source: str, name: str) -> TargetInfo:
+        try:
+            return self._describe(interp, source, name)
+        except (Budget, _Raised, RecursionError):
+            # the class exists (found above) but reading its signature ran into trouble
+            scope, target = self._target(Interpreter(self.loader), source, name)
+            origin = scope.source.name_range(target.node)
+            return TargetInfo(name, origin, False, (), True, None, None)
 
     def _describe(self, interp: Interpreter, source: str, name: str) -> TargetInfo:
         scope, target = self._target(interp, source, name)
@@ -126,19 +135,21 @@ class Analyzer:
         config: Mapping[str, Any] | None,
     ) -> PredictedStateDict:
         scope, target = self._target(interp, source, name)
-        info = self._describe(interp, source, name)
+        info = self._describe_safely(interp, source, name)
         kwargs = {k: _from_data(v) for k, v in (init or {}).items()}
-        if config is not None and info.config_param is not None and info.config_param not in kwargs:
-            kwargs[info.config_param] = self._config_value(interp, info, config)
         result = PredictedStateDict(class_name=name, origin=info.origin)
         root: Any
         try:
+            if config is not None and info.config_param is not None and info.config_param not in kwargs:
+                kwargs[info.config_param] = self._config_value(interp, info, config)
             if isinstance(target, ClassRef):
                 root = interp.instantiate(target, [], kwargs)
             else:
                 root = interp.call_function(target, [], kwargs, None)
         except Budget as exc:
             root = Unknown(str(exc))
+        except _Raised:
+            root = Unknown(f"constructing `{name}` raises an exception")
         except RecursionError:
             root = Unknown("the model is nested too deeply to analyse")
         except Exception as exc:  # noqa: BLE001 - an analysis bug must never become a false alarm
