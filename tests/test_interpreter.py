@@ -171,15 +171,16 @@ def test_missing_required_argument_is_unknown_with_a_hint(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "whole_model_unknown"),
     [
-        "while True:\n                    pass",
-        "for i in range(10**9):\n                    setattr(self, f'l{i}', nn.Linear(2, 2))",
-        "for i in range(90000):\n                    self.add_module(f'l{i}', nn.Linear(2, 2))",
-        "self.build(0)",
+        ("while True:\n                    pass", True),
+        ("for i in range(10**9):\n                    setattr(self, f'l{i}', nn.Linear(2, 2))", True),
+        ("for i in range(90000):\n                    self.add_module(f'l{i}', nn.Linear(2, 2))", True),
+        # endless recursion: only that call is given up; it builds nothing the model keeps
+        ("self.build(0)", False),
     ],
 )
-def test_runaway_code_terminates_quickly_as_unknown(tmp_path: Path, body: str) -> None:
+def test_runaway_code_terminates_quickly_as_unknown(tmp_path: Path, body: str, whole_model_unknown: bool) -> None:
     path = _write(
         tmp_path,
         f"""
@@ -197,9 +198,11 @@ def test_runaway_code_terminates_quickly_as_unknown(tmp_path: Path, body: str) -
     )
     start = time.perf_counter()
     predicted = predict(path, "Net")
-    assert time.perf_counter() - start < 20
-    assert predicted.tensors == {} or predicted.unknown
-    assert [u.prefix for u in predicted.unknown] == [""]
+    assert time.perf_counter() - start < 60  # a hang guard; the interpreter's own cap is 10 s
+    if whole_model_unknown:
+        assert [u.prefix for u in predicted.unknown] == [""]
+    else:
+        assert predicted.unknown == [] and list(predicted.tensors) == ["fc.weight", "fc.bias"]
 
 
 def test_syntax_error_and_unknown_class_are_clear_errors(tmp_path: Path) -> None:
