@@ -220,3 +220,10 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         perturbed = True
     tensors = {prefix + k: TensorInfo(tuple(v), "float32") for k, v in checkpoint.items()}
     return Scenario(model_spec, tensors, unknown, perturbed)
+
+
+# SPEC section 1: every finding in `check --format json` has exactly these ten fields, in order.
+SPEC_FINDING_FIELDS = [
+    "code", "severity", "file", "line", "column", "message",
+    "model_keys", "checkpoint_keys", "model_prefix", "checkpoint_prefix",
+]

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from compare_helpers import SPEC_FINDING_FIELDS
+
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "pygls", "lsprotocol", "numpy", "libcst", "lightning", "transformers")
 
@@ -63,10 +65,7 @@ def test_check_on_the_shipped_example_end_to_end() -> None:
         ("renamed-module", 9, 9, "layer1", "layer_1"),
     ]
     for finding in findings:
-        assert set(finding) == {
-            "code", "severity", "file", "line", "column", "message",
-            "model_keys", "checkpoint_keys", "model_prefix", "checkpoint_prefix",
-        }
+        assert list(finding) == SPEC_FINDING_FIELDS
     clean = subprocess.run(
         [sys.executable, "-m", "ckptlens", "check", str(example / "mlp.py"), "--class", "MLP",
          "--checkpoint", str(example / "mlp.pt"), "--format", "json"],

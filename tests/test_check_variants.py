@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from ckptlens import api
+from compare_helpers import SPEC_FINDING_FIELDS
 from fixture_cases import CASES_BY_ID, Case
 from fixture_truth import Truth, build, fixture_path, import_fixture, make, under
 
@@ -718,18 +719,6 @@ def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-FIELDS = {
-    "code",
-    "severity",
-    "file",
-    "line",
-    "column",
-    "message",
-    "model_keys",
-    "checkpoint_keys",
-    "model_prefix",
-    "checkpoint_prefix",
-}
 
 
 def _variant(vid: str) -> Variant:
@@ -799,7 +788,7 @@ def test_cli_mismatch_json(checkpoints: CheckpointFactory) -> None:
     data = json.loads(proc.stdout)
     assert set(data) == {"findings"}
     for f in data["findings"]:
-        assert set(f) == FIELDS, f
+        assert list(f) == SPEC_FINDING_FIELDS, f
         assert f["severity"] in ("error", "warning", "information", "hint")
         assert isinstance(f["line"], int) and f["line"] >= 1
         assert isinstance(f["column"], int) and f["column"] >= 1

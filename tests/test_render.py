@@ -15,7 +15,7 @@ from ckptlens.render import (
     render_keys_text,
     render_map_text,
 )
-from compare_helpers import FILE, build, same
+from compare_helpers import FILE, SPEC_FINDING_FIELDS, build, same
 
 MODEL = [
     ("layer_1.weight", (20, 10)),
@@ -33,18 +33,6 @@ CHECKPOINT = same(
         ("module.old.weight", (2,)),
     ]
 )
-FIELDS = [
-    "code",
-    "severity",
-    "file",
-    "line",
-    "column",
-    "message",
-    "model_keys",
-    "checkpoint_keys",
-    "model_prefix",
-    "checkpoint_prefix",
-]
 
 
 def _result():
@@ -64,7 +52,7 @@ def test_check_json_has_the_ten_fields():
         "unexpected-key",
     ]
     for finding in data["findings"]:
-        assert list(finding) == FIELDS
+        assert list(finding) == SPEC_FINDING_FIELDS
         assert finding["file"] == FILE
     rename = data["findings"][1]
     assert rename == {
