@@ -2059,6 +2059,7 @@ class _Merger:
             target.unknown_dims.append(self.reason)
         target.origin = a.origin or b.origin
         target.is_lightning = a.is_lightning
+        target.open, target.open_origin = (a.open, a.open_origin) if a.open else (b.open, b.open_origin)
 
     def _merge_members(self, a: dict[str, Any], b: dict[str, Any], uncertain: dict[str, str]) -> dict[str, Any]:
         out: dict[str, Any] = {}

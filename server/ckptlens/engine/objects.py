@@ -128,6 +128,10 @@ class ModuleValue:
     attrs: dict[str, Any] = field(default_factory=dict)
     opaque: str | None = None  # why its keys are unknown
     uncertain: dict[str, str] = field(default_factory=dict)  # member -> why it may or may not exist
+    # why it may hold more members than the analysis saw (a call on it that could not be
+    # followed), and the code that made that call
+    open: str | None = None
+    open_origin: SourceRange | None = None
     origin: SourceRange | None = None
     tensor_origins: dict[str, SourceRange] = field(default_factory=dict)
     unknown_dims: list[str] = field(default_factory=list)  # why some dims are unknown
@@ -147,6 +151,12 @@ class ModuleValue:
         for table in (self.params, self.buffers, self.children, self.attrs):
             table.pop(name, None)
         self.non_persistent.discard(name)
+
+
+def mark_open(module: ModuleValue, reason: str, where: SourceRange | None) -> None:
+    """The module may have gained members the analysis could not follow (the first reason wins)."""
+    if module.open is None:
+        module.open, module.open_origin = reason, where
 
 
 def opaque_module(type_name: str, reason: str, origin: SourceRange | None = None) -> ModuleValue:

@@ -273,6 +273,8 @@ def _walk(
     for name, reason in module.uncertain.items():
         key = f"{prefix}.{name}" if prefix else name
         out.unknown.append(UnknownPart(key, reason, origin))
+    if module.open is not None:
+        out.open.append(UnknownPart(prefix, module.open, module.open_origin or origin))
     for name, child in module.children.items():
         if child is None:
             continue
