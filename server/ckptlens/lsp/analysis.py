@@ -35,6 +35,7 @@ from ckptlens.findings import (
     SHAPE_MISMATCH,
     STRICT_FALSE,
     UNEXPECTED_KEY,
+    UNVERIFIED,
     Finding,
     Fix,
     Severity,
@@ -121,6 +122,7 @@ class Action:
 class SessionOptions:
     hf_cache: str | None = None
     strict_false_ratio: float = 0.5
+    unverified_severity: str = "warning"
     scan_workspace: bool = True
     max_files: int = 5000
     links: Sequence[Any] = ()
@@ -295,6 +297,7 @@ class Session:
                 init=init,
                 config=config,
                 analyzer=self.analyzer,
+                unverified_severity=Severity(self.options.unverified_severity),
             )
         except SourceError as exc:
             return LinkResult(
@@ -348,6 +351,7 @@ class Session:
                 init=self.init_arguments(outcome.link),
                 config=self._config(outcome.link),
                 analyzer=self.analyzer,
+                unverified_severity=Severity(self.options.unverified_severity),
             )
         except (SourceError, TargetError, ConfigError):
             return None
@@ -632,8 +636,13 @@ def lens_title(outcome: LinkResult) -> str:
         return f"⚠ {label}: cannot be checked"
     comparison = outcome.result.comparison
     matched, total = (comparison.matched, comparison.total) if comparison is not None else (0, 0)
+    coverage = outcome.result.coverage
+    unchecked = f" · {coverage.unchecked} not checked" if coverage.unchecked else ""
     mismatches = outcome.mismatches
     if not mismatches:
+        if coverage.unchecked:
+            compared = coverage.checked + coverage.keys_only
+            return f"? {compared}/{coverage.tensors} tensors checked{unchecked} · {label}"
         return f"✓ {matched}/{total} tensors match · {label}"
     counts: dict[str, int] = {}
     for finding in mismatches:
@@ -649,7 +658,7 @@ def lens_title(outcome: LinkResult) -> str:
             counts["prefix"] = counts.get("prefix", 0) + 1
     order = ("missing", "unexpected", "shape mismatch", "renamed", "prefix")
     parts = [f"{counts[k]} {k}" for k in order if k in counts]
-    return f"✗ {' · '.join(parts)} · {label}"
+    return f"✗ {' · '.join(parts)}{unchecked} · {label}"
 
 
 def _lens(outcome: LinkResult) -> Lens:
@@ -678,11 +687,28 @@ def hover_markdown(analysis: DocumentAnalysis, line: int) -> str | None:
             and outcome.link.class_file == analysis.path
         ):
             sections.append(f"**`{outcome.link.class_name}`** · {lens_title(outcome)}")
+            sections.append(_coverage_markdown(outcome))
             continue
         table = _tensor_table(outcome, analysis.path, line)
         if table:
             sections.append(table)
     return "\n\n".join(sections) if sections else None
+
+
+def _coverage_markdown(outcome: LinkResult) -> str:
+    """How much of the checkpoint was compared, and what could not be."""
+    assert outcome.result is not None
+    cov = outcome.result.coverage
+    text = (
+        f"{cov.checked} of {cov.tensors} checkpoint tensors compared on key and shape, "
+        f"{cov.keys_only} on key only (some dims unknown), {cov.unchecked} not checked"
+    )
+    parts = [f for f in outcome.result.findings if f.code == UNVERIFIED]
+    rows = [
+        f"- `{f.model_prefix or outcome.link.class_name}`: {len(f.checkpoint_keys)} not checked"
+        for f in parts
+    ]
+    return "\n".join([text, *rows]) if rows else text
 
 
 def _tensor_table(outcome: LinkResult, path: str, line: int) -> str | None:
