@@ -630,7 +630,7 @@ class _Comparer:
             findings.append(
                 self._finding(
                     UNVERIFIED,
-                    part.origin,
+                    self._user_origin(part),
                     message,
                     self.unverified_severity,
                     checkpoint_keys=raws,
@@ -638,6 +638,19 @@ class _Comparer:
                 )
             )
         return findings
+
+    def _user_origin(self, part: UnknownPart) -> SourceRange:
+        """The line in the analysed class's own file that builds `part` (the part itself, or
+        the innermost enclosing module created there): a part that failed deep inside a
+        library is reported where the user builds it; the message names the library line."""
+        user_file = self.predicted.origin.file
+        if part.origin.file == user_file:
+            return part.origin
+        for path in reversed(leading_paths(part.prefix + ".x") if part.prefix else []):
+            module = self.predicted.modules.get(path)
+            if module is not None and module.origin.file == user_file:
+                return module.origin
+        return self.predicted.origin
 
     def _tied_finding(self, retied: list[str]) -> Finding:
         pairs = ", ".join(f"{k} = {self.predicted.tied[k]}" for k in retied[:MESSAGE_KEYS])

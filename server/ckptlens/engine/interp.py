@@ -10,6 +10,7 @@ becomes an opaque (unknown) part of the model.
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import math
 import operator
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ckptlens.engine import catalog, tensors
+from ckptlens.engine import catalog, containment, tensors
 from ckptlens.engine.loader import Loader, SourceError, SourceFile
 from ckptlens.engine.objects import (
     AttrDict,
@@ -34,6 +35,7 @@ from ckptlens.engine.objects import (
     PartialValue,
     SuperProxy,
     _Shared,
+    mark_open,
     opaque_module,
 )
 from ckptlens.engine.values import TensorValue, Unknown, Unresolvable, is_unknown
@@ -97,6 +99,11 @@ class _Continue(Exception):
 
 class _Raised(Exception):
     """The interpreted code raises: this path does not build anything."""
+
+    def __init__(self, where: str | None = None, what: str = "") -> None:
+        super().__init__(what)
+        self.where = where
+        self.what = what
 
 
 def _unknown(reason: str, maybe_module: bool = False) -> Unknown:
@@ -270,6 +277,10 @@ class Interpreter:
         self.depth = 0
         self.anchors: list[SourceRange] = []
         self.deadline = time.monotonic() + MAX_SECONDS
+        # > 0 inside `try` bodies and the sides of an unknown branch, where a raise is part of
+        # the control flow the analysis follows (a handler runs, a branch is dropped) and must
+        # not be contained to the statement that raised
+        self.raise_guards = 0
 
     # -- entry points
 
@@ -402,9 +413,52 @@ class Interpreter:
             self.anchors.append(anchor)
         try:
             self._exec(stmt, frame)
+        except (_Return, _Break, _Continue):
+            raise
+        except _Raised as exc:
+            if exc.where is None:
+                exc.where = containment.location(stmt, frame)
+            if self.raise_guards:
+                raise
+            self._contain(stmt, frame, exc, f"the analysis reached {exc.what or 'a raise'} at {exc.where}")
+        except Exception as exc:  # Budget, RecursionError, an unsupported construct
+            where = getattr(exc, "ckptlens_where", None)
+            if where is None:
+                where = containment.location(stmt, frame)
+                exc.ckptlens_where = where  # type: ignore[attr-defined]
+            if isinstance(exc, Budget):
+                why = str(exc)
+            elif isinstance(exc, RecursionError):
+                why = "calls nest too deeply"
+            else:
+                if os.environ.get("CKPTLENS_DEBUG"):
+                    raise
+                why = f"an internal error of the analysis ({type(exc).__name__}: {_one_line(str(exc))})"
+            self._contain(stmt, frame, exc, f"{why} at {where}")
         finally:
             if anchor is not None:
                 self.anchors.pop()
+
+    def _contain(self, stmt: ast.stmt, frame: Frame, exc: Exception, reason: str) -> None:
+        """Only what `stmt` builds becomes unknown; else the failure reaches the enclosing
+        statement (and, at the top, the whole model)."""
+        outcome = containment.contain(self, stmt, frame, reason)
+        if outcome is False:
+            raise exc
+        if is_unknown(outcome):
+            raise _Return(outcome) from None
+
+    @contextlib.contextmanager
+    def raises_followed(self) -> Iterator[None]:
+        """Where a raise decides what runs next (a `try` body, one side of an unknown branch)."""
+        self.raise_guards += 1
+        try:
+            yield
+        finally:
+            self.raise_guards -= 1
+
+    def add_item(self, module: ModuleValue, name: str, value: Any) -> None:
+        self._add_item(module, name, value)
 
     def _anchor_for(self, stmt: ast.stmt, frame: Frame) -> SourceRange | None:
         """The code a module created by this statement is attributed to: the `self.x` target."""
@@ -450,7 +504,7 @@ class Interpreter:
         elif isinstance(stmt, ast.Continue):
             raise _Continue()
         elif isinstance(stmt, ast.Raise):
-            raise _Raised()
+            raise _Raised(containment.location(stmt, frame), f"`raise {_short(stmt.exc, 40)}`" if stmt.exc else "`raise`")
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             func = FunctionRef(stmt, frame.scope, closure=frame)
             frame.locals[stmt.name] = self._decorate_function(func, stmt, frame)
@@ -464,7 +518,8 @@ class Interpreter:
             self.exec_block(stmt.body, frame)
         elif isinstance(stmt, ast.Try):
             try:
-                self.exec_block(stmt.body, frame)
+                with self.raises_followed():
+                    self.exec_block(stmt.body, frame)
             except _Raised:
                 if stmt.handlers:
                     self.exec_block(stmt.handlers[0].body, frame)
@@ -542,7 +597,8 @@ class Interpreter:
             branch = Frame(frame.scope, copy.deepcopy(frame.locals, memo), frame.parent, frame.func, frame.cls_body)
             signal: BaseException | None = None
             try:
-                self.exec_block(body, branch)
+                with self.raises_followed():
+                    self.exec_block(body, branch)
             except _Raised:
                 continue  # a branch that raises builds nothing
             except (_Return, _Break, _Continue) as exc:
@@ -575,7 +631,8 @@ class Interpreter:
         memo: dict[int, Any] = {}
         branch = Frame(frame.scope, copy.deepcopy(frame.locals, memo), frame.parent, frame.func, frame.cls_body)
         try:
-            self.exec_block(body, branch)
+            with self.raises_followed():
+                self.exec_block(body, branch)
         except (_Raised, _Break, _Continue, _Return):
             pass
         merger = _Merger(_pairs(frame.locals, {}, memo), reason)
@@ -974,6 +1031,13 @@ class Interpreter:
     def call_with_unknown_splat(self, func: Any, args: list[Any], kwargs: dict[str, Any], reason: str, node: ast.Call, frame: Frame) -> Any:
         if isinstance(func, ExternalRef) and func.qualname.split(".")[-1] in CONTAINERS:
             return opaque_module(func.qualname, reason)
+        # `self.add_module(*stage)`, `setattr(self, *pair)`, `build(self, **cfg)`: a module the
+        # call receives may gain members the analysis cannot see
+        receiver = func.receiver if isinstance(func, (BoundMethod, ExternalMethod)) else None
+        where = self._anchor() or frame.scope.source.range_of(node)
+        for value in [receiver, *args, *kwargs.values()]:
+            if isinstance(value, ModuleValue):
+                mark_open(value, f"`{_short(node, 50)}`: {reason}", where)
         return _unknown(reason, maybe_module=True)
 
     # -- the object model
@@ -1855,6 +1919,11 @@ def _bounded(value: Any) -> Any:
     if isinstance(value, (str, list, tuple)) and len(value) > MAX_SEQUENCE:
         return _unknown("value too large")
     return value
+
+
+def _one_line(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _short(node: Any, limit: int = 60) -> str:
