@@ -50,6 +50,9 @@ class SourceRange:
     def json_position(self) -> tuple[int, int]:
         return self.start_line, self.start_col + 1
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> SourceRange:
+        return self  # immutable
+
 
 @dataclass(frozen=True)
 class Fix:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import copy
+import functools
 import math
 import operator
 import os
@@ -1927,11 +1928,17 @@ def _one_line(text: str, limit: int = 120) -> str:
 
 
 def _short(node: Any, limit: int = 60) -> str:
-    try:
-        text = ast.unparse(node) if isinstance(node, ast.AST) else str(node)
-    except Exception:  # noqa: BLE001
-        text = type(node).__name__
+    text = _unparse(node) if isinstance(node, ast.AST) else str(node)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@functools.lru_cache(maxsize=8192)
+def _unparse(node: ast.AST) -> str:
+    """Source text of a node, for reasons; the same loop or branch is reported many times."""
+    try:
+        return ast.unparse(node)
+    except Exception:  # noqa: BLE001
+        return type(node).__name__
 
 
 def _short_value(value: Any) -> str:
