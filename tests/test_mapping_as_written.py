@@ -397,3 +397,40 @@ def test_reader_corpus_loads_through_the_mapping_as_written(name: str, factory_c
     loaded = model.state_dict()
     for key, tensor in _stored(factory_corpus, name).items():
         assert torch.equal(loaded[result.mapping.mapping.get(key, key)], tensor), key
+
+
+@pytest.mark.parametrize(
+    ("path", "entries", "place", "identity"),
+    [
+        ((), (), "the file itself", "the checkpoint loads as it is"),
+        (
+            ("state_dict",),
+            ("epoch", "state_dict", "optimizer_states"),
+            'torch.load(path)["state_dict"]; the file\'s other entries are dropped: '
+            "epoch, optimizer_states",
+            "its state_dict loads as it is",
+        ),
+        (
+            ("model", "state_dict"),
+            ("model",),
+            'torch.load(path)["model"]["state_dict"]',
+            "its state_dict loads as it is",
+        ),
+    ],
+)
+def test_map_text_says_where_the_state_dict_sits(
+    path: tuple[str, ...], entries: tuple[str, ...], place: str, identity: str
+) -> None:
+    from ckptlens.checkpoint.index import CheckpointIndex, TensorInfo
+    from ckptlens.engine.compare import compare
+    from ckptlens.render import render_map_text
+    from compare_helpers import build, same
+
+    spec = [("fc.weight", (2, 2))]
+    index = CheckpointIndex(
+        "/x.pt", "torch-zip", path, {"fc.weight": TensorInfo((2, 2), "float32")}, entries=entries
+    )
+    text = render_map_text(compare(build(spec), same(spec)), checkpoint=index)
+    sections = text.rstrip("\n").split("\n\n")
+    assert sections[1] == f"state_dict\n  {place}"
+    assert sections[-1] == f"✓ identity: {identity}"
