@@ -280,3 +280,65 @@ class Backbone(nn.Module):
     assert (unverified.range.file, unverified.range.start_line) == (str(path), 8)  # `self.backbone = ...`
     assert "lib.py:8" in unverified.message  # where resolution stopped
     assert result.coverage.checked == 4 and result.coverage.unchecked == 2
+
+
+def test_once_a_budget_runs_out_every_later_step_stops_at_once(tmp_path: Path, monkeypatch) -> None:
+    """A contained budget failure must not let the analysis run on past its cap: the rest of
+    the model becomes unknown at once (the steps taken stay within the budget)."""
+    from ckptlens.engine import interp as interp_module
+    from ckptlens.engine.interp import Interpreter
+    from ckptlens.engine.loader import Loader
+
+    monkeypatch.setattr(interp_module, "MAX_STEPS", 2_000)
+    path = _write(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        def slow(n):
+            total = 0
+            for i in range(n):
+                total += i
+            return total
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Linear(2, slow(5000))
+                self.b = nn.Linear(2, slow(5000))
+                self.c = nn.Linear(2, 2)
+        """,
+    )
+    interp = Interpreter(Loader())
+    scope = interp.scope_for(str(path))
+    _, cls = scope.lookup("Net")
+    root = interp.instantiate(cls, [], {})
+    assert interp.steps <= 2_000 + 50
+    assert sorted(n for n, c in root.children.items() if c is not None and c.opaque) == ["a", "b", "c"]
+
+
+def test_a_failing_method_makes_the_members_it_writes_unknown(tmp_path: Path) -> None:
+    """`reset_classifier` would have replaced `head`: after it fails, `head` is unknown, never
+    the stale `Linear(8, 1000)` (a false shape mismatch on every fine-tuned checkpoint)."""
+    path = _write(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self, num_classes=10):
+                super().__init__()
+                self.body = nn.Linear(4, 8)
+                self.head = nn.Linear(8, 1000)
+                self.reset_classifier(num_classes)
+
+            def reset_classifier(self, n):
+                if n != 1000:
+                    raise NotImplementedError("the analysis takes this path")
+                self.head = nn.Linear(8, n)
+        """,
+    )
+    predicted = predict(path, "Net")
+    assert _keys(predicted) == {"body.weight": (8, 4), "body.bias": (8,)}
+    assert [p.prefix for p in predicted.unknown] == ["head"]
+    assert [p.prefix for p in predicted.open] == [""]  # reset_classifier may have added more

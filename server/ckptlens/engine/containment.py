@@ -45,23 +45,26 @@ def contain(interp: Interpreter, stmt: ast.stmt, frame: Frame, reason: str) -> b
     """Make what `stmt` builds unknown after it failed for `reason`. False when the statement
     builds nothing that can be singled out (the failure then reaches the enclosing statement);
     an Unknown when the statement was a `return`: the function returns it."""
+    current = frame.func.node if frame.func is not None else None
+    receiver = frame.locals.get("self")
     if isinstance(stmt, ast.Return):
-        _stale_attributes(interp, frame, reason)
-        return Unknown(reason, maybe_module=True)
-    if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        outcome: bool | Unknown = Unknown(reason, maybe_module=True)
+    elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
         if isinstance(stmt, ast.AnnAssign) and stmt.value is None:
             return False
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
         if not all(_poison(interp, target, frame, reason) for target in targets):
             return False
-        _stale_attributes(interp, frame, reason)
-        return True
-    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+        outcome = True
+    elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
         if not _contain_call(interp, stmt.value, frame, reason):
             return False
-        _stale_attributes(interp, frame, reason)
-        return True
-    return False
+        outcome = True
+    else:
+        return False
+    if isinstance(receiver, ModuleValue):
+        stale_members(interp, receiver, reason, current)
+    return outcome
 
 
 def _quiet_eval(interp: Interpreter, node: ast.expr, frame: Frame) -> Any:
@@ -69,7 +72,8 @@ def _quiet_eval(interp: Interpreter, node: ast.expr, frame: Frame) -> Any:
     if not isinstance(node, (ast.Name, ast.Attribute, ast.Constant, ast.Subscript, ast.JoinedStr)):
         return None
     try:
-        return interp.eval(node, frame)
+        with interp.unbudgeted():
+            return interp.eval(node, frame)
     except Exception:  # noqa: BLE001 - the statement already failed; this is best effort
         return None
 
@@ -113,6 +117,8 @@ def _contain_call(interp: Interpreter, call: ast.Call, frame: Frame, reason: str
         receiver = _quiet_eval(interp, func.value, frame)
         method = func.attr
         if isinstance(receiver, ModuleValue):
+            if receiver is not frame.locals.get("self"):
+                stale_members(interp, receiver, reason)
             return _contain_module_call(interp, receiver, method, args, reason, anchor)
         if isinstance(receiver, list) and method == "append":
             receiver.append(Unknown(reason, maybe_module=True))  # later items keep their index
@@ -160,17 +166,18 @@ def _contain_module_call(
     return True
 
 
-def _stale_attributes(interp: Interpreter, frame: Frame, reason: str) -> None:
-    """Plain attributes of `self` written by other methods (`self.inplanes` in a ResNet's
-    `_make_layer`) may not have been updated by the code that failed: they become unknown."""
-    receiver = frame.locals.get("self")
-    if not isinstance(receiver, ModuleValue) or receiver.cls is None:
+def stale_members(interp: Interpreter, module: ModuleValue, reason: str, current: Any = None) -> None:
+    """What the code that failed may have written on `module` through its methods
+    (`self.inplanes` in a ResNet's `_make_layer`, `self.head` in `reset_classifier`) is unknown
+    afterwards, never stale: plain attributes become Unknown, members become unknown parts."""
+    if module.cls is None:
         return
-    current = frame.func.node if frame.func is not None else None
-    for name in _written_by_methods(interp, receiver.cls, current):
-        value = receiver.attrs.get(name)
-        if name in receiver.attrs and isinstance(value, _PLAIN):
-            receiver.attrs[name] = Unknown(
+    for name in _written_by_methods(interp, module.cls, current):
+        found, _ = module.member(name)
+        if found:
+            interp.setattr(module, name, Unknown(f"it may have been changed by code the analysis could not follow ({reason})", maybe_module=True), None)
+        elif isinstance(module.attrs.get(name), _PLAIN):
+            module.attrs[name] = Unknown(
                 f"`self.{name}` may have been changed by code the analysis could not follow ({reason})"
             )
 

@@ -282,6 +282,7 @@ class Interpreter:
         # the control flow the analysis follows (a handler runs, a branch is dropped) and must
         # not be contained to the statement that raised
         self.raise_guards = 0
+        self.exhausted: str | None = None  # set once a budget ran out
 
     # -- entry points
 
@@ -303,10 +304,15 @@ class Interpreter:
 
     def tick(self) -> None:
         self.steps += 1
+        if self.exhausted is not None:
+            raise Budget(self.exhausted)
         if self.steps > MAX_STEPS:
-            raise Budget(f"the analysis stopped after {MAX_STEPS} steps")
+            self.exhausted = f"the analysis stopped after {MAX_STEPS} steps"
+            raise Budget(self.exhausted)
         if not self.steps & 0x3FF and time.monotonic() > self.deadline:
-            raise Budget(f"the analysis stopped after {MAX_SECONDS:.0f} seconds")
+            # from now on every step stops: what is left to build becomes unknown at once
+            self.exhausted = f"the analysis stopped after {MAX_SECONDS:.0f} seconds"
+            raise Budget(self.exhausted)
 
     # -- globals and imports
 
@@ -408,11 +414,11 @@ class Interpreter:
             self.exec_stmt(stmt, frame)
 
     def exec_stmt(self, stmt: ast.stmt, frame: Frame) -> None:
-        self.tick()
         anchor = self._anchor_for(stmt, frame)
         if anchor is not None:
             self.anchors.append(anchor)
         try:
+            self.tick()
             self._exec(stmt, frame)
         except (_Return, _Break, _Continue):
             raise
@@ -448,6 +454,16 @@ class Interpreter:
             raise exc
         if is_unknown(outcome):
             raise _Return(outcome) from None
+
+    @contextlib.contextmanager
+    def unbudgeted(self) -> Iterator[None]:
+        """Re-reading a name or `self.layers` after a failure, even once the budget ran out."""
+        saved = self.steps, self.exhausted, self.deadline
+        self.steps, self.exhausted, self.deadline = MAX_STEPS - 10_000, None, math.inf
+        try:
+            yield
+        finally:
+            self.steps, self.exhausted, self.deadline = saved
 
     @contextlib.contextmanager
     def raises_followed(self) -> Iterator[None]:
