@@ -348,6 +348,18 @@ def _information(result: PredictedStateDict, root: ModuleValue | None = None) ->
                 model_prefix=part.prefix or None,
             )
         )
+    for part in result.open:
+        what = f"`{part.prefix}`" if part.prefix else f"`{result.class_name}`"
+        findings.append(
+            Finding(
+                UNRESOLVED,
+                Severity.INFORMATION,
+                part.origin,
+                f"{what} may hold more submodules than predicted: {part.reason}; checkpoint keys "
+                "under it that the model does not predict are not checked",
+                model_prefix=part.prefix or None,
+            )
+        )
     by_reason: dict[str, list[str]] = {}
     if root is not None:
         for prefix, module in _modules(root, ""):
