@@ -147,15 +147,22 @@ class ModuleScope:
         self._evaluating: set[str] = set()
         self._deferred: list[ast.stmt] = []
         self.is_lazy_package = source.path.endswith("__init__.py") and "_LazyModule" in source.text
+        # the module-level `if` tests a definition sits under, and whether in the body or else
+        self.guards: dict[int, tuple[tuple[ast.expr, bool], ...]] = {}
+        self._verdicts: dict[int, bool | None] = {}
         self._index(source.tree.body)
         # `if TYPE_CHECKING:` imports name what a lazy package exports (transformers does this);
         # they count after every runtime definition.
         deferred, self._deferred = self._deferred, []
         self._index(deferred, only_new=True)
 
-    def _index(self, body: Sequence[ast.stmt], only_new: bool = False) -> None:
+    def _index(
+        self, body: Sequence[ast.stmt], only_new: bool = False, guards: tuple[tuple[ast.expr, bool], ...] = ()
+    ) -> None:
         for stmt in body:
             names: list[str] = []
+            if guards:
+                self.guards[id(stmt)] = guards
             if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                 names = [stmt.name]
             elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
@@ -172,16 +179,32 @@ class ModuleScope:
                     self._deferred.extend(stmt.body)
                     self._index(stmt.orelse, only_new)
                     continue
-                self._index(stmt.body, only_new)
-                self._index(stmt.orelse, only_new)
+                self._index(stmt.body, only_new, (*guards, (stmt.test, True)))
+                self._index(stmt.orelse, only_new, (*guards, (stmt.test, False)))
             elif isinstance(stmt, ast.Try):
-                self._index(stmt.body, only_new)
+                self._index(stmt.body, only_new, guards)
                 for handler in stmt.handlers:
-                    self._index(handler.body, only_new)
+                    self._index(handler.body, only_new, guards)
             for name in names:
                 if only_new and name in self.defs:
                     continue
                 self.defs.setdefault(name, []).append(stmt)
+
+    def _reachable(self, stmt: ast.stmt) -> bool | None:
+        """False when a module-level `if` test the definition sits under is known to exclude it
+        (`if is_xlstm_available():` where xlstm is not installed): that definition never runs."""
+        for test, in_body in self.guards.get(id(stmt), ()):
+            key = id(test)
+            if key not in self._verdicts:
+                self._verdicts[key] = None  # also a guard against a test that needs itself
+                try:
+                    self._verdicts[key] = self.interp.truth(self.interp.eval(test, Frame(self)))
+                except Exception:  # noqa: BLE001 - an unknowable test excludes nothing
+                    self._verdicts[key] = None
+            verdict = self._verdicts[key]
+            if verdict is not None and verdict != in_body:
+                return False
+        return True
 
     def lookup(self, name: str) -> tuple[bool, Any]:
         if name in self.values:
@@ -210,7 +233,8 @@ class ModuleScope:
             return True, _unknown(f"`{name}` is defined in terms of itself")
         self._evaluating.add(name)
         try:
-            value = self.interp.eval_global(self, stmts[0] if len(stmts) == 1 else _first_def(stmts), name)
+            live = [stmt for stmt in stmts if self._reachable(stmt) is not False] or stmts
+            value = self.interp.eval_global(self, live[0] if len(live) == 1 else _first_def(live), name)
         finally:
             self._evaluating.discard(name)
         self.values[name] = value
@@ -921,14 +945,22 @@ class Interpreter:
     def _eval_BoolOp(self, node: ast.BoolOp, frame: Frame) -> Any:
         is_and = isinstance(node.op, ast.And)
         value: Any = None
-        for operand in node.values:
+        unknown = False
+        for i, operand in enumerate(node.values):
             value = self.eval(operand, frame)
             truth = self.truth(value)
             if truth is None:
-                return _unknown(f"`{_short(node)}` is unknown")
+                # a later operand may still settle it, when evaluating it cannot build anything
+                # the real code would not (no `self` in it: `cond and self.add_module(...)`)
+                if _mentions_self(node.values[i + 1 :]):
+                    return _unknown(f"`{_short(node)}` is unknown")
+                unknown = True
+                continue
             if truth is not is_and:
-                return value
-        return value
+                # `unknown and False` is falsy whatever the unknown is (and `unknown or True`
+                # truthy); its value is this one's when it is a plain bool like it
+                return value if not unknown or isinstance(value, bool) else _unknown(f"`{_short(node)}` is unknown")
+        return _unknown(f"`{_short(node)}` is unknown") if unknown else value
 
     def _eval_Compare(self, node: ast.Compare, frame: Frame) -> Any:
         left = self.eval(node.left, frame)
@@ -1105,6 +1137,12 @@ class Interpreter:
             return _unknown(f"`{obj.name}.{name}` is unknown", maybe_module=True)
         if isinstance(obj, SuperProxy):
             for klass in obj.mro:
+                if is_unknown(klass):
+                    # a base class the analysis cannot read may define it: `super().__init__()`
+                    # through it may build anything
+                    if name == "__init__" and isinstance(obj.receiver, ModuleValue):
+                        obj.receiver.opaque = obj.receiver.opaque or f"a base class is unknown ({klass.reason})"
+                    return _unknown(klass.reason, maybe_module=True)
                 if isinstance(klass, ClassRef):
                     found, value = self.class_attr(klass, name, inherit=False)
                     if found:
@@ -1230,6 +1268,13 @@ class Interpreter:
             elif is_unknown(base):
                 seqs.append([base])
         result = [cls] + _c3_merge(seqs + [list(bases)])
+        unknown = [k for k in result if is_unknown(k)]
+        if unknown:
+            # a base the analysis cannot read most likely derives from the library bases
+            # (nn.Module) itself: it comes before them, so its members are not skipped
+            known = [k for k in result if not is_unknown(k)]
+            first_external = next((i for i, k in enumerate(known) if isinstance(k, ExternalRef)), len(known))
+            result = known[:first_external] + unknown + known[first_external:]
         cache["__mro__"] = result
         return result
 
@@ -1936,6 +1981,10 @@ def _bounded(value: Any) -> Any:
     if isinstance(value, (str, list, tuple)) and len(value) > MAX_SEQUENCE:
         return _unknown("value too large")
     return value
+
+
+def _mentions_self(nodes: Sequence[ast.expr]) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == "self" for node in nodes for n in ast.walk(node))
 
 
 def _one_line(text: str, limit: int = 120) -> str:
