@@ -251,9 +251,13 @@ def wheel_tags(name: str) -> list[str]:
 
 
 def resolve_pure(cache: Cache, target: str, reqs: list[str]) -> list[str]:
-    """The pure-Python wheels `reqs` need on the target, under every supported CPython's markers."""
-    base = [*platform_args(target), "--python-version", PYTHONS[0]]
-    names = set(cache.download([*base, *reqs]))
+    """The pure-Python wheels `reqs` need on the target, under every supported CPython's markers.
+
+    Downloaded without --platform (pure wheels fit every platform; pip evaluates markers for this
+    machine either way), so all targets share one download; the markers of each target's
+    platform and CPython are applied below.
+    """
+    names = set(cache.download(["--python-version", PYTHONS[0], *reqs]))
     while True:
         by_name = {wheel_metadata(n)[0]: n for n in names}
         missing: list[tuple[str, str]] = []
@@ -279,12 +283,10 @@ def resolve_pure(cache: Cache, target: str, reqs: list[str]) -> list[str]:
         if not missing:
             break
         for python, req_text in sorted(set(missing)):
-            log(f"{req_text} is needed on CPython {python} only")
-            names |= set(
-                cache.download(
-                    [*platform_args(target), "--python-version", python, "--no-deps", req_text]
-                )
-            )
+            args = ["--python-version", python, "--no-deps", req_text]
+            if cache.lookup(json.dumps(args)) is None:
+                log(f"{req_text} is needed on CPython {python}, not on the Python running pip")
+            names |= set(cache.download(args))
     impure = [n for n in names if not all(t.endswith("-none-any") for t in wheel_tags(n))]
     if impure:
         fail(f"not pure Python (bundle them per CPython like {NATIVE_PACKAGE}): {impure}")
