@@ -342,3 +342,39 @@ def test_a_failing_method_makes_the_members_it_writes_unknown(tmp_path: Path) ->
     assert _keys(predicted) == {"body.weight": (8, 4), "body.bias": (8,)}
     assert [p.prefix for p in predicted.unknown] == ["head"]
     assert [p.prefix for p in predicted.open] == [""]  # reset_classifier may have added more
+
+
+def test_container_edits_the_analysis_cannot_follow_make_the_part_unknown(tmp_path: Path) -> None:
+    """torchvision's IntermediateLayerGetter copies `model.named_children()` into a dict: with
+    the model unknown, the dict's keys are unknown, and the wrapper is unknown — never an empty
+    ModuleDict (that would report every backbone key of a correct checkpoint as unexpected)."""
+    path = _write(
+        tmp_path,
+        """
+        import os
+        from collections import OrderedDict
+        import torch.nn as nn
+
+        class Getter(nn.ModuleDict):
+            def __init__(self, model, keep):
+                layers = OrderedDict()
+                for name, module in model.named_children():
+                    layers[name] = module
+                super().__init__(layers)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                backbone = nn.Sequential(nn.Linear(2, 2)) if os.environ.get("A") else nn.Linear(2, 2)
+                self.backbone = Getter(backbone, ["0"])
+                names = ["a", "b"]
+                names.remove(os.environ.get("DROP"))
+                self.heads = nn.ModuleDict({n: nn.Linear(2, 2) for n in names})
+                self.out = nn.Linear(2, 3)
+        """,
+    )
+    predicted = predict(path, "Net")
+    assert _keys(predicted) == {"out.weight": (3, 2), "out.bias": (3,)}
+    reasons = {p.prefix: p.reason for p in predicted.unknown}
+    assert sorted(reasons) == ["backbone", "heads"]
+    assert "an item is stored under an unknown key" in reasons["backbone"]

@@ -85,6 +85,12 @@ class Budget(Exception):
     """The step or depth limit was reached: the analysis stops instead of hanging."""
 
 
+class Unfollowable(Exception):
+    """A change the analysis cannot follow (an item stored under an unknown key, a list edited
+    at an unknown index): the container's contents are no longer known. Raised rather than
+    ignored, so the statement building that part is contained (its result becomes unknown)."""
+
+
 class _Return(Exception):
     def __init__(self, value: Any) -> None:
         self.value = value
@@ -457,7 +463,7 @@ class Interpreter:
             if where is None:
                 where = containment.location(stmt, frame)
                 exc.ckptlens_where = where  # type: ignore[attr-defined]
-            if isinstance(exc, Budget):
+            if isinstance(exc, (Budget, Unfollowable)):
                 why = str(exc)
             elif isinstance(exc, RecursionError):
                 why = "calls nest too deeply"
@@ -736,11 +742,13 @@ class Interpreter:
                         _renumber(obj)
                 elif isinstance(key, str):
                     obj.remove_member(key)
-            elif isinstance(obj, (list, dict)) and not is_unknown(key):
+            elif isinstance(obj, (list, dict)):
+                if is_unknown(key) or not _hashable(key):
+                    raise Unfollowable("an item is deleted under an unknown key")
                 try:
                     del obj[key]
-                except (KeyError, IndexError, TypeError):
-                    pass
+                except (KeyError, IndexError, TypeError) as exc:
+                    raise _Raised(None, f"`{type(exc).__name__}` deleting an item") from None
 
     def setattr(self, obj: Any, name: str, value: Any, where: SourceRange | None) -> None:
         if isinstance(obj, ModuleValue):
@@ -816,11 +824,14 @@ class Interpreter:
                         obj.tensor_origins[name] = self.anchors[-1] if self.anchors else where
             else:
                 self.module_setattr(obj, name, value, where)
-        elif isinstance(obj, (dict, list)) and not is_unknown(key):
+        elif isinstance(obj, (dict, list)):
+            if is_unknown(key) or not _hashable(key):
+                why = key.reason if is_unknown(key) else _short_value(key)
+                raise Unfollowable(f"an item is stored under an unknown key ({_one_line(why, 80)})")
             try:
                 obj[key] = value
-            except (IndexError, TypeError):
-                pass
+            except (IndexError, TypeError) as exc:
+                raise _Raised(None, f"`{type(exc).__name__}` storing an item") from None
         elif isinstance(obj, ObjectValue) and isinstance(key, str):
             obj.attrs[key] = value
 
@@ -1656,17 +1667,26 @@ class Interpreter:
             if name == "extend":
                 items = self.iterate(args[0]) if args else []
                 if items is None:
-                    return _unknown("extended by an unknown iterable")
+                    raise Unfollowable("a list is extended by an unknown iterable")
                 args = [items]
             if name == "update" and args:
                 mapping = self.as_mapping(args[0])
                 if mapping is None:
-                    return _unknown("updated from an unknown mapping")
+                    raise Unfollowable("a dict is updated from an unknown mapping")
                 args = [mapping]
+            # the item appended or added may be unknown; where it goes, or what goes, may not
+            if name in ("insert", "setdefault", "pop", "remove"):
+                position = list(args[:1])
+            elif name == "update" and args:
+                position = list(args[0])
+            else:
+                position = []
+            if any(is_unknown(a) or not _hashable(a) for a in position):
+                raise Unfollowable(f"`.{name}()` of an unknown value changes the container")
             try:
                 return getattr(obj, name)(*args, **kwargs)
-            except Exception:  # noqa: BLE001
-                return _unknown(f"`.{name}()` failed")
+            except Exception as exc:  # noqa: BLE001 - the real call raises too
+                raise _Raised(None, f"`{type(exc).__name__}` from `.{name}()`") from None
         if any(is_unknown(a) for a in [*args, *kwargs.values()]):
             return _unknown(f"`.{name}()` of an unknown value")
         if name in ("items", "keys", "values"):
