@@ -7,6 +7,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from ckptlens.api import predict
 
 
@@ -128,19 +130,26 @@ def test_and_or_settle_on_a_known_operand_after_an_unknown_one(tmp_path: Path) -
     assert [p.prefix for p in predicted.unknown] == ["extra"]
 
 
-def test_transformers_optional_dependency_branch_follows_the_environment() -> None:
-    """modeling_xlstm.py defines its blocks under `if is_xlstm_available():` (the `xlstm`
-    package, not installed) and natively in the `else`: the prediction is torch's state_dict."""
+@pytest.mark.parametrize(
+    "name",
+    [
+        # blocks defined under `if is_xlstm_available():` (not installed) and natively in the else
+        "xLSTMModel",
+        # `AutoModel.from_config(config.tracker_config, remove_vision_encoder=True)`: the keyword
+        # reaches the tracker's __init__, which then builds no vision encoder
+        "Sam3VideoModel",
+    ],
+)
+def test_transformers_models_equal_torch(name: str) -> None:
     import inspect
-
-    import pytest
 
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    cls = transformers.xLSTMModel
-    config = cls.config_class(num_blocks=2, embedding_dim=64, num_heads=4, vocab_size=100)
+    cls = getattr(transformers, name)
+    config = cls.config_class()
     with torch.device("meta"):
         truth = {k: tuple(v.shape) for k, v in cls(config).state_dict().items()}
-    predicted = predict(inspect.getsourcefile(cls), "xLSTMModel", config=config.to_dict())
+    predicted = predict(inspect.getsourcefile(cls), name, config=config.to_dict())
+    assert predicted.unknown == []
     assert _keys(predicted) == truth
     assert list(predicted.tensors) == list(truth)

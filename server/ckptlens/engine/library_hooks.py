@@ -36,7 +36,18 @@ def _from_config(interp: Interpreter, receiver: Any, args: list[Any], kwargs: di
     if not isinstance(receiver, ClassRef):
         return Unknown("`_from_config` of an unknown class", True)
     config = args[0] if args else kwargs.get("config", Unknown("no config given"))
-    return interp.instantiate(receiver, [config], {})
+    return interp.instantiate(receiver, [config], _model_kwargs(kwargs))
+
+
+# what `from_config`/`_from_config` take for themselves; the rest reaches the model's __init__
+# (`AutoModel.from_config(cfg, remove_vision_encoder=True)`)
+_LOADING_KWARGS = frozenset(
+    {"config", "torch_dtype", "dtype", "attn_implementation", "trust_remote_code", "device_map", "code_revision"}
+)
+
+
+def _model_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in kwargs.items() if k not in _LOADING_KWARGS}
 
 
 def _auto_from_config(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -59,7 +70,7 @@ def _auto_from_config(interp: Interpreter, receiver: Any, args: list[Any], kwarg
     found, cls = package.scope.lookup(name)
     if not found or not isinstance(cls, ClassRef):
         return Unknown(f"`{name}` cannot be resolved", True)
-    return interp.instantiate(cls, [config], {})
+    return interp.instantiate(cls, [config], _model_kwargs(kwargs))
 
 
 def _no_op(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
