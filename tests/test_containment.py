@@ -317,9 +317,10 @@ def test_once_a_budget_runs_out_every_later_step_stops_at_once(tmp_path: Path, m
     assert sorted(n for n, c in root.children.items() if c is not None and c.opaque) == ["a", "b", "c"]
 
 
-def test_a_failing_method_makes_the_members_it_writes_unknown(tmp_path: Path) -> None:
-    """`reset_classifier` would have replaced `head`: after it fails, `head` is unknown, never
-    the stale `Linear(8, 1000)` (a false shape mismatch on every fine-tuned checkpoint)."""
+def test_a_failing_method_of_self_is_not_contained(tmp_path: Path) -> None:
+    """`reset_classifier` would have replaced `head` (and could have changed anything else):
+    a method of `self` that fails leaves the module unknown, never with the stale
+    `Linear(8, 1000)` (a false shape mismatch on every fine-tuned checkpoint)."""
     path = _write(
         tmp_path,
         """
@@ -339,9 +340,39 @@ def test_a_failing_method_makes_the_members_it_writes_unknown(tmp_path: Path) ->
         """,
     )
     predicted = predict(path, "Net")
-    assert _keys(predicted) == {"body.weight": (8, 4), "body.bias": (8,)}
-    assert [p.prefix for p in predicted.unknown] == ["head"]
-    assert [p.prefix for p in predicted.open] == [""]  # reset_classifier may have added more
+    assert _keys(predicted) == {}
+    assert [p.prefix for p in predicted.unknown] == [""]
+
+
+def test_a_failed_assignment_leaves_what_its_calls_were_handed_unknown(tmp_path: Path) -> None:
+    """`self.head = make_head(self.body, dims)` failed midway: `make_head` may have changed the
+    `body` it was handed and the `dims` list: both are unknown afterwards, never stale."""
+    _write(tmp_path, LIB, "lib.py")
+    path = _write(
+        tmp_path,
+        """
+        import torch.nn as nn
+        from lib import Block
+
+        def make_head(body, dims):
+            body.extra = nn.Linear(2, 2)
+            dims.append(99)
+            if len(dims) > 1:
+                raise ValueError("the analysis takes this path")
+            return Block(1, 1)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(nn.Linear(4, 8))
+                dims = [8]
+                self.head = make_head(self.body, dims)
+                self.out = nn.Linear(dims[-1], 2)
+        """,
+    )
+    predicted = predict(path, "Net")
+    assert _keys(predicted) == {"out.weight": (2, None), "out.bias": (2,)}
+    assert sorted(p.prefix for p in predicted.unknown) == ["body", "head"]
 
 
 def test_container_edits_the_analysis_cannot_follow_make_the_part_unknown(tmp_path: Path) -> None:
