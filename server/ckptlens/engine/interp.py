@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ckptlens.engine import catalog, containment, tensors
+from ckptlens.engine import catalog, containment, costs, tensors
 from ckptlens.engine.loader import Loader, SourceError, SourceFile
 from ckptlens.engine.objects import (
     AttrDict,
@@ -46,6 +46,7 @@ MAX_STEPS = 400_000
 MAX_DEPTH = 24  # interpreted calls; each costs a few dozen Python frames of the 1,000 allowed
 MAX_SECONDS = 10.0  # wall-clock cap of one analysis (the language server runs it off-thread)
 MAX_SEQUENCE = 100_000
+MAX_BASES = 64  # base classes of one class statement
 
 # Libraries known by name: their objects are ExternalRefs, resolved through the catalog and the
 # tables below, never through their source.
@@ -1269,6 +1270,9 @@ class Interpreter:
         if "__mro__" in cache:
             return cache["__mro__"]
         cache["__mro__"] = [cls]  # cycle guard
+        if len(cls.node.bases) > MAX_BASES:  # the C3 merge is cubic in the number of bases
+            cache["__mro__"] = [cls, _unknown(f"`{cls.name}` has {len(cls.node.bases)} base classes")]
+            return cache["__mro__"]
         bases = [self.eval(b, Frame(cls.scope)) for b in cls.node.bases]
         seqs: list[list[Any]] = []
         for base in bases:
@@ -1615,6 +1619,8 @@ class Interpreter:
         if qual in PURE_FUNCTIONS:
             if any(is_unknown(a) or not _plain(a) for a in [*args, *kwargs.values()]):
                 return _unknown(f"`{qual}` of an unknown value")
+            if costs.call_too_costly(qual, None, [*args, *kwargs.values()]):
+                return _unknown(f"`{qual}` would compute a value too large")
             try:
                 return PURE_FUNCTIONS[qual](*args, **kwargs)
             except Exception:  # noqa: BLE001 - any failure of a pure function is just unknown
@@ -1697,6 +1703,8 @@ class Interpreter:
                 return _unknown("unknown key")
             return obj.get(key, args[1] if len(args) > 1 else kwargs.get("default"))
         if name in SAFE_PY_METHODS and all(_plain(a) for a in args):
+            if costs.call_too_costly(name, obj, [*args, *kwargs.values()]):
+                return _unknown(f"`.{name}()` would compute a value too large")
             try:
                 result = getattr(obj, name)(*args, **kwargs)
             except Exception:  # noqa: BLE001
@@ -1849,6 +1857,8 @@ class Interpreter:
         fn = BINOPS.get(type(op))
         if fn is None:
             return _unknown("unknown operator")
+        if costs.binop_too_costly(op, left, right):
+            return _unknown("the value would be too large to compute")
         if isinstance(op, ast.Pow) and isinstance(right, (int, float)) and abs(right) > 64:
             return _unknown("power too large")
         if isinstance(op, ast.Mult) and isinstance(left, (str, list, tuple)) and isinstance(right, int) and len(left) * right > MAX_SEQUENCE:
