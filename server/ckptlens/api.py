@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ckptlens.checkpoint.index import CheckpointIndex
+from ckptlens.engine.constructor import ConstructorPlan
 from ckptlens.engine.model import KeyMapping, PredictedStateDict
 from ckptlens.engine.predict import Analyzer, TargetError, TargetInfo
 from ckptlens.findings import Finding
@@ -45,8 +46,38 @@ def predict(
     """The state_dict `class_name(**init)` in `source` would have, from source alone."""
     engine = _analyzer(analyzer)
     info = engine.describe(str(source), class_name)
-    kwargs = constructor_arguments(info, init=init, config=_config_data(config), hyper_parameters=hyper_parameters)
-    return engine.predict(str(source), class_name, kwargs, config=_config_data(config))
+    plan = constructor_plan(info, init=init, config=config, hyper_parameters=hyper_parameters)
+    return _build(engine, source, class_name, plan)
+
+
+# -- constructor values (SPEC section 3; engine/constructor.py decides) -------------------
+
+
+def constructor_plan(
+    info: TargetInfo,
+    *,
+    init: Mapping[str, Any] | None = None,
+    config: str | Path | Mapping[str, Any] | None = None,
+    hyper_parameters: Mapping[str, Any] | None = None,
+    index: CheckpointIndex | None = None,
+) -> ConstructorPlan:
+    """Every constructor value and where it came from: --init, --config, the checkpoint's
+    record, config.json beside the checkpoint, the defaults."""
+    from ckptlens.engine import constructor
+
+    beside_source = constructor.BESIDE
+    if index is not None and index.format in ("hf-folder", "hf-sharded"):
+        beside_source = constructor.IN_FOLDER
+    return constructor.plan(
+        info,
+        init=init,
+        config=_config_data(config),
+        config_source=constructor.config_label(config if not isinstance(config, Mapping) else None),
+        hyper_parameters=index.hyper_parameters if index is not None else hyper_parameters,
+        records=index.records if index is not None else None,
+        beside=index.config if index is not None else None,
+        beside_source=beside_source,
+    )
 
 
 def constructor_arguments(
@@ -57,21 +88,19 @@ def constructor_arguments(
     hyper_parameters: Mapping[str, Any] | None = None,
     records: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """SPEC section 3: --init beats --config beats the checkpoint's record beats defaults.
-    (The config object itself is built by the engine from `config`.)"""
-    kwargs: dict[str, Any] = {}
-    if hyper_parameters and info.is_lightning:
-        for key, value in hyper_parameters.items():
-            if key in info.params:
-                kwargs[key] = value
-    for record in (records or {}).values():
-        # another top-level dict whose keys all name constructor parameters (`"args": {...}`)
-        if record and all(key in info.params for key in record):
-            for key, value in record.items():
-                kwargs.setdefault(key, value)
-    for key, value in (init or {}).items():
-        kwargs[key] = value
-    return kwargs
+    """The keyword arguments of `constructor_plan` (the config object aside)."""
+    from ckptlens.engine import constructor
+
+    plan = constructor.plan(info, init=init, config=config, hyper_parameters=hyper_parameters, records=records)
+    return plan.kwargs
+
+
+def _build(engine: Analyzer, source: str | Path, class_name: str, plan: ConstructorPlan) -> PredictedStateDict:
+    """The prediction from a plan, carrying the values used and the plan's findings."""
+    predicted = engine.predict(str(source), class_name, plan.kwargs, config=plan.config)
+    predicted.constructor = dict(plan.values)
+    predicted.findings.extend(plan.findings)
+    return predicted
 
 
 def _config_data(config: str | Path | Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -87,17 +116,6 @@ def _config_data(config: str | Path | Mapping[str, Any] | None) -> Mapping[str, 
     if not isinstance(data, dict):
         raise ConfigError(f"{config}: the config must be a JSON object")
     return data
-
-
-def _recorded_config(info: TargetInfo, index: CheckpointIndex) -> Mapping[str, Any] | None:
-    """A top-level dict of the checkpoint whose keys are all fields of the class's config class
-    (`{"config": {"hidden": 64, ...}, "model": state_dict}`): the config it was trained with."""
-    if not info.config_fields:
-        return None
-    for record in index.records.values():
-        if record and all(key in info.config_fields for key in record):
-            return record
-    return None
 
 
 class ConfigError(Exception):
@@ -120,13 +138,8 @@ def check(
     engine = _analyzer(analyzer)
     info = engine.describe(str(source), class_name)
     index = checkpoint if isinstance(checkpoint, CheckpointIndex) else read_checkpoint(str(checkpoint))
-    config_data = _config_data(config)
-    if config_data is None and info.config_param is not None:
-        config_data = _recorded_config(info, index) or index.config
-    kwargs = constructor_arguments(
-        info, init=init, config=config_data, hyper_parameters=index.hyper_parameters, records=index.records
-    )
-    predicted = engine.predict(str(source), class_name, kwargs, config=config_data)
+    plan = constructor_plan(info, init=init, config=config, index=index)
+    predicted = _build(engine, source, class_name, plan)
     view = _transformers_view(predicted, index)
     comparison = compare(predicted, view.tensors if view else index.tensors)
     if view is not None:

@@ -1,0 +1,353 @@
+"""Constructor values from every place a user keeps them (SPEC section 3, issue 11 item 5): a
+config mapping for a class taking keyword arguments (`**kwargs`, a decorator-registered config),
+`config.json` beside a single checkpoint file, the best-matching record of a training checkpoint,
+and where every value came from. Ground truth: the model built in torch with those values."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from ckptlens.api import check
+from ckptlens.engine.model import ConstructorValue
+
+MISMATCH = {"missing-key", "unexpected-key", "shape-mismatch", "renamed-module", "key-prefix"}
+
+SOURCE = """
+    import functools
+
+    import torch.nn as nn
+
+
+    def register_to_config(init):
+        # records the arguments the way diffusers' decorator does, then runs __init__
+        @functools.wraps(init)
+        def inner(self, *args, **kwargs):
+            init(self, *args, **kwargs)
+            self._registered = dict(kwargs)
+        return inner
+
+
+    class Registered(nn.Module):
+        @register_to_config
+        def __init__(self, width: int = 8, depth: int = 2, classes: int = 3):
+            super().__init__()
+            self.blocks = nn.ModuleList([nn.Linear(width, width) for _ in range(depth)])
+            self.head = nn.Linear(width, classes)
+
+
+    class Loose(nn.Module):
+        def __init__(self, **kwargs):
+            super().__init__()
+            width = kwargs.get("width", 8)
+            depth = kwargs.get("depth", 2)
+            self.blocks = nn.ModuleList([nn.Linear(width, width) for _ in range(depth)])
+            self.head = nn.Linear(width, kwargs.get("classes", 3))
+
+
+    class Mixed(nn.Module):
+        def __init__(self, width: int = 8, depth: int = 2, **kwargs):
+            super().__init__()
+            self.blocks = nn.ModuleList([nn.Linear(width, width) for _ in range(depth)])
+            self.head = nn.Linear(width, kwargs.pop("classes", 3))
+
+
+    def small_net(pretrained=False, **kwargs):
+        # a timm-style registered factory: the model's keyword arguments pass through
+        args = dict(width=12)
+        return Mixed(**dict(args, **kwargs))
+"""
+
+# Far from every default, so predicting from the defaults mismatches nearly every tensor.
+CONFIG = {"width": 24, "depth": 5, "classes": 7}
+
+
+@pytest.fixture
+def nets(tmp_path: Path):
+    path = tmp_path / "nets.py"
+    path.write_text(textwrap.dedent(SOURCE))
+    spec = importlib.util.spec_from_file_location("config_sources_nets", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["config_sources_nets"] = module
+    spec.loader.exec_module(module)
+    yield path, module
+    sys.modules.pop("config_sources_nets", None)
+
+
+def _mismatches(result) -> list[str]:
+    return sorted(f.code for f in result.findings if f.code in MISMATCH)
+
+
+def _save(tmp_path: Path, model: torch.nn.Module, name: str = "model.pt") -> Path:
+    path = tmp_path / name
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def _config_file(tmp_path: Path, data: dict, name: str = "cfg.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize("class_name", ["Registered", "Loose", "Mixed"])
+def test_a_config_for_a_keyword_class_builds_it_instead_of_the_defaults(nets, tmp_path: Path, class_name: str) -> None:
+    """The issue's scenario: a class taking keyword arguments (a decorator-registered config,
+    `**kwargs`) once dropped --config silently and reported a mismatch on every tensor."""
+    path, module = nets
+    model = getattr(module, class_name)(**CONFIG)
+    ckpt = _save(tmp_path, model)
+    config = _config_file(tmp_path, CONFIG)
+    defaults = check(path, class_name, ckpt)
+    assert "shape-mismatch" in _mismatches(defaults) and defaults.comparison.matched == 0  # nothing fits
+    result = check(path, class_name, ckpt, config=config)
+    assert _mismatches(result) == []
+    assert result.comparison.matched == result.comparison.total == len(model.state_dict())
+    # a changed width is a real mismatch, not hidden by the config
+    other = _save(tmp_path, getattr(module, class_name)(**{**CONFIG, "width": 20}), "other.pt")
+    assert "shape-mismatch" in _mismatches(check(path, class_name, other, config=config))
+
+
+def test_a_timm_style_factory_takes_config_keys_as_keyword_arguments(nets, tmp_path: Path) -> None:
+    path, module = nets
+    model = module.small_net(depth=3, classes=10)
+    ckpt = _save(tmp_path, model)
+    assert _mismatches(check(path, "small_net", ckpt)) != []
+    config = _config_file(tmp_path, {"depth": 3, "classes": 10})
+    assert _mismatches(check(path, "small_net", ckpt, config=config)) == []
+
+
+def test_config_json_beside_a_single_checkpoint_file(nets, tmp_path: Path) -> None:
+    path, module = nets
+    run = tmp_path / "run"
+    run.mkdir()
+    ckpt = _save(run, module.Registered(**CONFIG), "weights.pt")
+    (run / "config.json").write_text(json.dumps({"_class_name": "Registered", **CONFIG}))
+    result = check(path, "Registered", ckpt)
+    assert _mismatches(result) == []
+    assert result.index.config == {"_class_name": "Registered", **CONFIG}
+
+
+def test_unused_config_keys_are_listed_and_an_unused_config_is_said(nets, tmp_path: Path) -> None:
+    path, module = nets
+    ckpt = _save(tmp_path, module.Registered(**CONFIG))
+    config = _config_file(tmp_path, {**CONFIG, "lr": 0.1, "_class_name": "Registered"})
+    result = check(path, "Registered", ckpt, config=config)
+    assert _mismatches(result) == []
+    unused = [f for f in result.findings if f.code == "unused-config"]
+    assert [(f.severity.value, dict(f.data)["keys"]) for f in unused] == [("information", ("lr",))]
+    assert unused[0].message == f"--config {config}: `lr` names no parameter of `Registered`; not used"
+    assert not result.fails
+    # a config none of whose keys names anything is not dropped without a word
+    stray = _config_file(tmp_path, {"lr": 0.1, "epochs": 3}, "stray.json")
+    result = check(path, "Registered", ckpt, config=stray)
+    [finding] = [f for f in result.findings if f.code == "unused-config"]
+    assert finding.message == (
+        f"--config {stray} was not used: none of its keys (`lr`, `epochs`) names a parameter of `Registered`"
+    )
+
+
+def test_every_value_says_where_it_came_from(nets, tmp_path: Path) -> None:
+    path, module = nets
+    run = tmp_path / "run"
+    run.mkdir()
+    ckpt = _save(run, module.Registered(width=24, depth=5, classes=7), "weights.pt")
+    (run / "config.json").write_text(json.dumps({"width": 24, "depth": 1, "classes": 1}))
+    config = _config_file(tmp_path, {"depth": 5, "classes": 2})
+    result = check(path, "Registered", ckpt, config=config, init={"classes": 7})
+    assert _mismatches(result) == []
+    assert result.predicted.constructor == {
+        "width": ConstructorValue(24, "config.json beside the checkpoint"),
+        "depth": ConstructorValue(5, f"--config {config}"),
+        "classes": ConstructorValue(7, "--init"),
+    }
+    defaults = check(path, "Registered", _save(tmp_path, module.Registered()))
+    assert defaults.predicted.constructor == {
+        "width": ConstructorValue(8, "default"),
+        "depth": ConstructorValue(2, "default"),
+        "classes": ConstructorValue(3, "default"),
+    }
+
+
+CONFIG_CLASSES = """
+    from dataclasses import dataclass
+    from typing import NamedTuple
+
+    import attr
+    import attrs
+    import torch.nn as nn
+
+
+    @dataclass
+    class DataArgs:
+        dim: int = 8
+        depth: int = 2
+        heads: int = 2
+
+
+    @attrs.define
+    class AttrsArgs:
+        dim: int = 8
+        depth: int = 2
+        heads: int = attrs.field(default=2)
+
+
+    @attr.s
+    class OldAttrsArgs:
+        dim = attr.ib(default=8)
+        depth = attr.ib(default=2)
+        heads = attr.ib(default=2)
+
+
+    class TupleArgs(NamedTuple):
+        dim: int = 8
+        depth: int = 2
+        heads: int = 2
+
+
+    class PlainArgs:
+        dim: int = 8
+        depth: int = 2
+        heads: int = 2
+
+
+    def build(cfg):
+        return nn.ModuleList(
+            [nn.MultiheadAttention(cfg.dim, cfg.heads) for _ in range(cfg.depth)]
+        )
+
+
+    class WithData(nn.Module):
+        def __init__(self, args: DataArgs):
+            super().__init__()
+            self.layers = build(args)
+
+
+    class WithAttrs(nn.Module):
+        def __init__(self, args: AttrsArgs):
+            super().__init__()
+            self.layers = build(args)
+
+
+    class WithOldAttrs(nn.Module):
+        def __init__(self, args: OldAttrsArgs):
+            super().__init__()
+            self.layers = build(args)
+
+
+    class WithTuple(nn.Module):
+        def __init__(self, args: TupleArgs):
+            super().__init__()
+            self.layers = build(args)
+
+
+    class WithPlain(nn.Module):
+        def __init__(self, args: PlainArgs):
+            super().__init__()
+            self.layers = build(args)
+
+
+    class Unannotated(nn.Module):
+        def __init__(self, opt):
+            super().__init__()
+            self.embed = nn.Embedding(opt.vocab, opt.dim)
+            self.layers = build(opt)
+"""
+
+CLASSES = {
+    "WithData": "DataArgs",
+    "WithAttrs": "AttrsArgs",
+    "WithOldAttrs": "OldAttrsArgs",
+    "WithTuple": "TupleArgs",
+    "WithPlain": "PlainArgs",
+}
+
+
+@pytest.fixture
+def config_classes(tmp_path: Path):
+    path = tmp_path / "configs.py"
+    path.write_text(textwrap.dedent(CONFIG_CLASSES))
+    spec = importlib.util.spec_from_file_location("config_sources_configs", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["config_sources_configs"] = module
+    spec.loader.exec_module(module)
+    yield path, module
+    sys.modules.pop("config_sources_configs", None)
+
+
+def _args(module, config_name: str, **values):
+    cls = getattr(module, config_name)
+    if config_name == "PlainArgs":  # no __init__ taking them: set as its users do
+        obj = cls()
+        for key, value in values.items():
+            setattr(obj, key, value)
+        return obj
+    return cls(**values)
+
+
+def _training_checkpoint(path: Path, model: torch.nn.Module, model_args: dict) -> None:
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            # names two fields too, with other values, among keys that name nothing
+            "train_args": {"lr": 0.1, "batch_size": 32, "dim": 4, "depth": 1, "epochs": 10},
+            "model_args": model_args,
+            "data_args": {"dim": 4, "root": "/data"},
+            "epoch": 3,
+        },
+        path,
+    )
+
+
+@pytest.mark.parametrize("class_name", sorted(CLASSES))
+def test_the_best_matching_record_of_a_training_checkpoint_builds_the_config(
+    config_classes, tmp_path: Path, class_name: str
+) -> None:
+    path, module = config_classes
+    values = {"dim": 24, "depth": 3, "heads": 4}
+    model = getattr(module, class_name)(_args(module, CLASSES[class_name], **values))
+    ckpt = tmp_path / "train.pt"
+    _training_checkpoint(ckpt, model, values)
+    result = check(path, class_name, ckpt)
+    assert _mismatches(result) == []
+    assert result.comparison.matched == result.comparison.total == len(model.state_dict())
+    assert result.predicted.constructor == {"args": ConstructorValue(values, "checkpoint record `model_args`")}
+    # the checkpoint of a wider model with the same record: a real mismatch
+    wider = getattr(module, class_name)(_args(module, CLASSES[class_name], **{**values, "dim": 32}))
+    other = tmp_path / "wider.pt"
+    _training_checkpoint(other, wider, values)
+    assert "shape-mismatch" in _mismatches(check(path, class_name, other))
+
+
+def test_a_partial_record_keeps_the_config_class_defaults(config_classes, tmp_path: Path) -> None:
+    path, module = config_classes
+    model = module.WithAttrs(module.AttrsArgs(dim=16))
+    ckpt = tmp_path / "run.pt"
+    torch.save({"state_dict": model.state_dict(), "hparams": {"dim": 16}}, ckpt)
+    result = check(path, "WithAttrs", ckpt)
+    assert _mismatches(result) == []
+    assert result.comparison.matched == len(model.state_dict())
+
+
+def test_an_unannotated_config_takes_the_record_naming_what_the_code_reads(config_classes, tmp_path: Path) -> None:
+    import argparse
+
+    path, module = config_classes
+    opt = argparse.Namespace(vocab=50, dim=16, depth=2, heads=2, lr=0.1, seed=0)
+    model = module.Unannotated(opt)
+    ckpt = tmp_path / "run.pt"
+    torch.save({"net": model.state_dict(), "opt": opt, "sched": {"step": 4, "gamma": 0.5}}, ckpt)
+    result = check(path, "Unannotated", ckpt)
+    assert _mismatches(result) == []
+    assert result.comparison.matched == len(model.state_dict())
+    assert result.predicted.constructor["opt"].source == "checkpoint record `opt`"
