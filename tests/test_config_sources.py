@@ -351,3 +351,138 @@ def test_an_unannotated_config_takes_the_record_naming_what_the_code_reads(confi
     assert _mismatches(result) == []
     assert result.comparison.matched == len(model.state_dict())
     assert result.predicted.constructor["opt"].source == "checkpoint record `opt`"
+
+
+# -- diffusers: `@register_to_config` classes built from their config.json ----------------------
+
+UNET = {
+    "sample_size": 16,
+    "block_out_channels": [32, 64],
+    "layers_per_block": 1,
+    "down_block_types": ["DownBlock2D", "AttnDownBlock2D"],
+    "up_block_types": ["AttnUpBlock2D", "UpBlock2D"],
+    "norm_num_groups": 8,
+}
+
+
+@pytest.fixture(scope="module")
+def unet(tmp_path_factory: pytest.TempPathFactory):
+    diffusers = pytest.importorskip("diffusers")
+    from ckptlens.api import Analyzer
+
+    root = tmp_path_factory.mktemp("unet")
+    # the class's own file (ckptlens does not follow diffusers' lazy package exports)
+    user = Path(diffusers.__file__).parent / "models" / "unets" / "unet_2d.py"
+    diffusers.UNet2DModel(**UNET).save_pretrained(root / "folder")
+    wider = diffusers.UNet2DModel(**{**UNET, "block_out_channels": [32, 48]})
+    wider.save_pretrained(root / "wider")
+    return user, root, Analyzer()
+
+
+def test_a_diffusers_folder_builds_the_model_from_its_config_json(unet) -> None:
+    user, root, analyzer = unet
+    result = check(user, "UNet2DModel", root / "folder", analyzer=analyzer)
+    assert _mismatches(result) == []
+    assert result.comparison.matched == result.comparison.total > 100
+    constructor = result.predicted.constructor
+    assert constructor["block_out_channels"] == ConstructorValue([32, 64], "config.json in the checkpoint folder")
+    assert constructor["layers_per_block"] == ConstructorValue(1, "config.json in the checkpoint folder")
+    # `_class_name` and `_diffusers_version` describe the file, not the model
+    assert [f for f in result.findings if f.code == "unused-config"] == []
+
+
+def test_a_diffusers_weights_file_takes_config_json_beside_it_or_config(unet, tmp_path: Path) -> None:
+    user, root, analyzer = unet
+    weights = root / "folder" / "diffusion_pytorch_model.safetensors"
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "unet.safetensors").write_bytes(weights.read_bytes())
+    assert "shape-mismatch" in _mismatches(check(user, "UNet2DModel", alone / "unet.safetensors", analyzer=analyzer))
+    config = root / "folder" / "config.json"
+    result = check(user, "UNet2DModel", alone / "unet.safetensors", config=config, analyzer=analyzer)
+    assert _mismatches(result) == []
+    assert result.predicted.constructor["block_out_channels"].source == f"--config {config}"
+    # the wider model's weights beside the narrower model's config: a real mismatch
+    (alone / "config.json").write_text(config.read_text())
+    (alone / "wide.safetensors").write_bytes((root / "wider" / "diffusion_pytorch_model.safetensors").read_bytes())
+    assert "shape-mismatch" in _mismatches(check(user, "UNet2DModel", alone / "wide.safetensors", analyzer=analyzer))
+    result = check(user, "UNet2DModel", alone / "unet.safetensors", analyzer=analyzer)
+    assert _mismatches(result) == []
+    assert result.predicted.constructor["block_out_channels"].source == "config.json beside the checkpoint"
+
+
+def test_a_config_overridden_by_init_says_so(config_classes, tmp_path: Path) -> None:
+    path, module = config_classes
+    model = module.WithData(module.DataArgs(dim=16, depth=1))
+    ckpt = _save(tmp_path, model)
+    config = _config_file(tmp_path, {"dim": 32})
+    result = check(path, "WithData", ckpt, config=config, init={"args": {"dim": 16, "depth": 1}})
+    assert _mismatches(result) == []
+    assert result.predicted.constructor == {"args": ConstructorValue({"dim": 16, "depth": 1}, "--init")}
+    assert [f.message for f in result.findings if f.code == "unused-config"] == [
+        f"--config {config} was not used: `args` is given by --init"
+    ]
+
+
+def test_a_required_value_nobody_gives_is_shown(tmp_path: Path) -> None:
+    path = tmp_path / "req.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            import torch.nn as nn
+
+            class Req(nn.Module):
+                def __init__(self, width, *, act=nn.ReLU(), bias=True):
+                    super().__init__()
+                    self.fc = nn.Linear(4, width, bias=bias)
+            """
+        )
+    )
+    from ckptlens.api import predict
+    from ckptlens.render_constructor import constructor_to_json, render_constructor_text
+
+    predicted = predict(path, "Req")
+    assert constructor_to_json(predicted.constructor) == {
+        "width": {"value": None, "source": "not given"},
+        "act": {"value": None, "source": "default", "expression": "nn.ReLU()"},
+        "bias": {"value": True, "source": "default"},
+    }
+    assert render_constructor_text("Req", predicted.constructor) == (
+        "Req built with:\n  default    act=nn.ReLU(), bias=True\n  not given  width=?\n"
+    )
+
+
+def test_the_cli_shows_the_values_and_their_sources(nets, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ckptlens import cli
+
+    path, module = nets
+    run = tmp_path / "run"
+    run.mkdir()
+    ckpt = _save(run, module.Mixed(width=24, depth=5, classes=7), "weights.pt")
+    (run / "config.json").write_text(json.dumps({"width": 24, "depth": 1}))
+    config = _config_file(tmp_path, {"depth": 5, "classes": 7})
+    base = [str(path), "--class", "Mixed", "--checkpoint", str(ckpt), "--config", str(config)]
+    assert cli.main(["check", *base, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert list(data) == ["findings", "constructor"]
+    assert data["constructor"] == {
+        "width": {"value": 24, "source": "config.json beside the checkpoint"},
+        "depth": {"value": 5, "source": f"--config {config}"},
+        "classes": {"value": 7, "source": f"--config {config}"},
+    }
+    assert cli.main(["check", *base]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    width = max(len(f"--config {config}"), len("config.json beside the checkpoint"))
+    assert lines[:4] == [
+        "Mixed built with:",
+        f"  {f'--config {config}'.ljust(width)}  depth=5, classes=7",
+        f"  {'config.json beside the checkpoint'.ljust(width)}  width=24",
+        "",
+    ]
+    assert lines[-1].startswith("✓ Mixed: 12/12 tensors match")
+    assert cli.main(["keys", *base, "--format", "json"]) == 0
+    keys = json.loads(capsys.readouterr().out)
+    assert keys["constructor"] == data["constructor"] and len(keys["keys"]) == 12
+    assert cli.main(["keys", str(path), "--class", "Mixed", "--init", "width=6"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == ["Mixed built with:", "  --init   width=6", "  default  depth=2"]

@@ -312,6 +312,22 @@ async def test_hover_lens_links_definition(client: LanguageClient, project: Path
     assert location.uri == editor.uri("models/seqnet.py") and location.range == rng(6, 8, 6, 20)
 
 
+@pytest.mark.asyncio
+async def test_hover_on_the_class_shows_its_constructor_values(client: LanguageClient, project: Path) -> None:
+    editor = Editor(client, project)
+    uri = editor.open("models/tabular.py")
+    await editor.diagnostics(uri)
+    hover = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(13, 8)
+        )
+    )
+    assert hover is not None and isinstance(hover.contents, types.MarkupContent)
+    text = hover.contents.value
+    assert text.startswith("**`WideNet`** · ")
+    assert text.endswith("\n\nBuilt with:\n- default: `hidden=30`")
+
+
 # -- linking by pyproject.toml and by the setting: shape quick fixes -------------------------------
 
 

@@ -332,6 +332,17 @@ def plan(
         label, data = configs[0]
         out.config = data
         out.values[info.config_param] = ConstructorValue(dict(data), label)
+    if config is not None and info.config_param and any(label == config_source for label, _ in configs):
+        winner = out.values.get(info.config_param)
+        if winner is not None and winner.source != config_source:
+            out.findings.append(
+                Finding(
+                    UNUSED_CONFIG,
+                    Severity.INFORMATION,
+                    info.origin,
+                    f"{config_source} was not used: `{info.config_param}` is given by {winner.source}",
+                )
+            )
     for name, text in info.defaults:
         if name not in out.values:
             literal, value = _literal(text)

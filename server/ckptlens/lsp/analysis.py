@@ -49,6 +49,7 @@ from ckptlens.links import (
     resolve_checkpoint,
     resolve_path,
 )
+from ckptlens.render_constructor import constructor_markdown
 
 CHECKPOINT_MISSING = "checkpoint-missing"
 HUB_NOT_CACHED = "hub-not-cached"
@@ -678,6 +679,9 @@ def hover_markdown(analysis: DocumentAnalysis, line: int) -> str | None:
             and outcome.link.class_file == analysis.path
         ):
             sections.append(f"**`{outcome.link.class_name}`** · {lens_title(outcome)}")
+            built = constructor_markdown(outcome.result.predicted.constructor)
+            if built:
+                sections.append(built)
             continue
         table = _tensor_table(outcome, analysis.path, line)
         if table:
