@@ -72,4 +72,11 @@ def test_check_on_the_shipped_example_end_to_end() -> None:
         capture_output=True, text=True,
     )
     assert clean.returncode == 0, clean.stderr
-    assert json.loads(clean.stdout) == {"findings": []}
+    data = json.loads(clean.stdout)
+    assert data["findings"] == []
+    # beside the SPEC fields: the constructor values used and their sources
+    assert data["constructor"] == {
+        "in_features": {"value": 10, "source": "default"},
+        "hidden": {"value": 20, "source": "default"},
+        "num_classes": {"value": 2, "source": "default"},
+    }

@@ -786,7 +786,7 @@ def test_cli_mismatch_json(checkpoints: CheckpointFactory) -> None:
     )
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     data = json.loads(proc.stdout)
-    assert set(data) == {"findings"}
+    assert set(data) == {"findings", "constructor"}
     for f in data["findings"]:
         assert list(f) == SPEC_FINDING_FIELDS, f
         assert f["severity"] in ("error", "warning", "information", "hint")

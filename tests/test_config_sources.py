@@ -486,3 +486,41 @@ def test_the_cli_shows_the_values_and_their_sources(nets, tmp_path: Path, capsys
     assert cli.main(["keys", str(path), "--class", "Mixed", "--init", "width=6"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[:3] == ["Mixed built with:", "  --init   width=6", "  default  depth=2"]
+
+
+# `@register_to_config` fills `self.config` before `__init__` runs; these read it while building.
+SELF_CONFIG = [
+    (
+        "transformers/transformer_2d.py",
+        "Transformer2DModel",
+        {"in_channels": 8, "num_attention_heads": 2, "attention_head_dim": 8, "num_layers": 2,
+         "norm_num_groups": 4, "cross_attention_dim": 12},
+        {"attention_head_dim": 4},
+    ),
+    (
+        "transformers/dit_transformer_2d.py",
+        "DiTTransformer2DModel",
+        {"num_attention_heads": 2, "attention_head_dim": 8, "in_channels": 4, "num_layers": 2,
+         "sample_size": 8, "patch_size": 2, "num_embeds_ada_norm": 10},
+        {"num_attention_heads": 3},
+    ),
+]
+
+
+@pytest.mark.parametrize(("file", "class_name", "config", "changed"), SELF_CONFIG, ids=[s[1] for s in SELF_CONFIG])
+def test_a_diffusers_model_reading_self_config_checks_clean(
+    unet, tmp_path: Path, file: str, class_name: str, config: dict, changed: dict
+) -> None:
+    import diffusers
+
+    _, _, analyzer = unet
+    source = Path(diffusers.__file__).parent / "models" / file
+    getattr(diffusers, class_name)(**config).save_pretrained(tmp_path / "saved")
+    result = check(source, class_name, tmp_path / "saved", analyzer=analyzer)
+    assert _mismatches(result) == []
+    assert result.predicted.unknown == []
+    assert result.comparison.matched == result.comparison.total > 20
+    # a wider model's weights under this config.json: a real mismatch
+    getattr(diffusers, class_name)(**{**config, **changed}).save_pretrained(tmp_path / "wider")
+    (tmp_path / "wider" / "config.json").write_text((tmp_path / "saved" / "config.json").read_text())
+    assert "shape-mismatch" in _mismatches(check(source, class_name, tmp_path / "wider", analyzer=analyzer))

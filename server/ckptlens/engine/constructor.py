@@ -112,6 +112,33 @@ def _registers(decorator: ast.expr) -> bool:
     return "register" in name or "config" in name
 
 
+def registers_config(node: Any) -> bool:
+    """`@register_to_config` on an `__init__` (diffusers' `ConfigMixin`)."""
+    for decorator in getattr(node, "decorator_list", ()):
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        name = target.attr if isinstance(target, ast.Attribute) else target.id if isinstance(target, ast.Name) else ""
+        if name == "register_to_config":
+            return True
+    return False
+
+
+def register_config(interp: Interpreter, receiver: Any, node: Any, frame: Any) -> None:
+    """What `@register_to_config` does before `__init__` runs: `self.config` holds every
+    parameter's value (given or default), minus the class's `ignore_for_config`."""
+    from ckptlens.engine.objects import AttrDict
+
+    spec = node.args
+    names = [a.arg for a in [*spec.posonlyargs, *spec.args][1:]] + [a.arg for a in spec.kwonlyargs]
+    ignored: set[Any] = set()
+    if receiver.cls is not None:
+        found, ignore = interp.class_attr(receiver.cls, "ignore_for_config")
+        if found and isinstance(ignore, (list, tuple, set)):
+            ignored = set(ignore)
+    config = AttrDict({n: frame.locals[n] for n in names if n in frame.locals and n not in ignored})
+    receiver.attrs["_internal_dict"] = config
+    receiver.attrs["config"] = config
+
+
 def _reads_of(tree: ast.Module, name: str) -> tuple[str, ...]:
     """`cfg.dim`, `cfg["dim"]`, `cfg.get("dim")`, `getattr(cfg, "dim")` anywhere in the file:
     the fields an unannotated config parameter is expected to have."""
