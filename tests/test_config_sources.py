@@ -58,10 +58,31 @@ SOURCE = """
             self.head = nn.Linear(width, kwargs.pop("classes", 3))
 
 
+    _models = {}
+
+
+    def register_model(fn):
+        _models[fn.__name__] = fn
+        return fn
+
+
+    @register_model
     def small_net(pretrained=False, **kwargs):
         # a timm-style registered factory: the model's keyword arguments pass through
         args = dict(width=12)
         return Mixed(**dict(args, **kwargs))
+
+
+    class Classifier(nn.Module):
+        def __init__(self, num_classes: int = 1000, width: int = 8, depth: int = 2):
+            super().__init__()
+            self.blocks = nn.ModuleList([nn.Linear(width, width) for _ in range(depth)])
+            self.head = nn.Linear(width, num_classes)
+
+
+    @register_model
+    def classifier_small(pretrained=False, **kwargs):
+        return Classifier(**dict(dict(width=12), **kwargs))
 """
 
 # Far from every default, so predicting from the defaults mismatches nearly every tensor.
@@ -122,6 +143,30 @@ def test_a_timm_style_factory_takes_config_keys_as_keyword_arguments(nets, tmp_p
     assert _mismatches(check(path, "small_net", ckpt)) != []
     config = _config_file(tmp_path, {"depth": 3, "classes": 10})
     assert _mismatches(check(path, "small_net", ckpt, config=config)) == []
+
+
+def test_timm_config_json_gives_the_factory_its_model_args_and_classes(nets, tmp_path: Path) -> None:
+    path, module = nets
+    model = module.classifier_small(num_classes=10, depth=3)
+    ckpt = _save(tmp_path, model)
+    assert _mismatches(check(path, "classifier_small", ckpt)) != []
+    # as timm's push_to_hf_hub writes it
+    (tmp_path / "config.json").write_text(json.dumps({
+        "architecture": "classifier_small",
+        "num_classes": 10,
+        "num_features": 12,
+        "global_pool": "avg",
+        "model_args": {"depth": 3},
+        "pretrained_cfg": {"input_size": [3, 224, 224], "mean": [0.5, 0.5, 0.5], "num_classes": 10},
+    }))
+    result = check(path, "classifier_small", ckpt)
+    assert _mismatches(result) == []
+    assert [f for f in result.findings if f.code == "unused-config"] == []
+    assert result.predicted.constructor == {
+        "pretrained": ConstructorValue(False, "default"),
+        "num_classes": ConstructorValue(10, "config.json beside the checkpoint"),
+        "depth": ConstructorValue(3, "config.json beside the checkpoint"),
+    }
 
 
 def test_config_json_beside_a_single_checkpoint_file(nets, tmp_path: Path) -> None:

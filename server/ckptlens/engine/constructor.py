@@ -87,7 +87,7 @@ def signature_facts(
                 defaults.append((arg.arg, _text(default)))
             else:
                 required.append(arg.arg)
-        registered = any(_registers(d) for d in func.node.decorator_list)
+        registered = is_method and registers_config(func.node)
         if config_param is not None and config_class is None:
             reads = _reads_of(func.scope.source.tree, config_param)
     return {
@@ -104,12 +104,6 @@ def _text(node: ast.expr) -> str:
         return ast.unparse(node)
     except Exception:  # noqa: BLE001 - a display string only
         return "…"
-
-
-def _registers(decorator: ast.expr) -> bool:
-    target = decorator.func if isinstance(decorator, ast.Call) else decorator
-    name = _text(target).split(".")[-1].lower()
-    return "register" in name or "config" in name
 
 
 def registers_config(node: Any) -> bool:
@@ -389,8 +383,9 @@ def _params(info: TargetInfo) -> set[str]:
 def _route(info: TargetInfo, data: Mapping[str, Any]) -> _Routed:
     """A config mapping: the config object of a class that takes one (keys it cannot take but
     that name a parameter become keyword arguments); otherwise keyword arguments: keys that name
-    parameters, and every key for a `**kwargs` constructor whose arguments no decorator
-    filters. Keys starting with `_` describe the file (`_class_name`, `_diffusers_version`)."""
+    parameters, and every key for a `**kwargs` constructor whose arguments `@register_to_config`
+    does not filter (a timm-style factory `def net(pretrained=False, **kwargs)` passes them on).
+    Keys starting with `_` describe the file (`_class_name`, `_diffusers_version`)."""
     params = _params(info)
     kwargs: dict[str, Any] = {}
     unused: list[str] = []
@@ -405,6 +400,7 @@ def _route(info: TargetInfo, data: Mapping[str, Any]) -> _Routed:
                 unused.append(key)
         return _Routed(kwargs, data, unused)
     through_kwargs = info.has_var_kwargs and not info.registered
+    data = _timm_config(data)
     for key, value in data.items():
         if key.startswith("_"):
             continue
@@ -413,6 +409,21 @@ def _route(info: TargetInfo, data: Mapping[str, Any]) -> _Routed:
         else:
             unused.append(key)
     return _Routed(kwargs, None, unused)
+
+
+def _timm_config(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """timm's `config.json` (`architecture`, `num_classes`, `model_args`, `pretrained_cfg`, ...):
+    the keyword arguments `timm.create_model` builds the model with (`model_args`, and
+    `num_classes` through the pretrained config); other mappings as they are."""
+    if not isinstance(data.get("architecture"), str) or not ("pretrained_cfg" in data or "model_args" in data):
+        return data
+    kwargs: dict[str, Any] = {}
+    if "num_classes" in data:
+        kwargs["num_classes"] = data["num_classes"]
+    model_args = data.get("model_args")
+    if isinstance(model_args, Mapping):
+        kwargs.update(model_args)
+    return kwargs
 
 
 def _best_record(info: TargetInfo, records: Mapping[str, Mapping[str, Any]]) -> tuple[str, str] | None:
