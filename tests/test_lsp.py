@@ -327,6 +327,17 @@ async def test_hover_on_the_class_shows_its_constructor_values(client: LanguageC
     assert text.startswith("**`WideNet`** · ")
     assert text.endswith("\n\nBuilt with:\n- default: `hidden=30`")
 
+    # the arguments written at the load site (`SeqNet(num_classes=7)` in train.py) say so
+    seqnet = editor.open("models/seqnet.py")
+    await editor.diagnostics(seqnet)
+    hover = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=seqnet), position=types.Position(3, 8)
+        )
+    )
+    assert hover is not None and isinstance(hover.contents, types.MarkupContent)
+    assert "Built with:\n- the load site: `num_classes=7`" in hover.contents.value
+
 
 # -- linking by pyproject.toml and by the setting: shape quick fixes -------------------------------
 

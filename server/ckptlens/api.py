@@ -60,9 +60,12 @@ def constructor_plan(
     config: str | Path | Mapping[str, Any] | None = None,
     hyper_parameters: Mapping[str, Any] | None = None,
     index: CheckpointIndex | None = None,
+    init_source: str | None = None,
+    config_source: str | None = None,
 ) -> ConstructorPlan:
     """Every constructor value and where it came from: --init, --config, the checkpoint's
-    record, config.json beside the checkpoint, the defaults."""
+    record, config.json beside the checkpoint, the defaults. `init_source`/`config_source`
+    name where `init`/`config` came from when not the command line (the editor's link)."""
     from ckptlens.engine import constructor
 
     beside_source = constructor.BESIDE
@@ -72,11 +75,12 @@ def constructor_plan(
         info,
         init=init,
         config=_config_data(config),
-        config_source=constructor.config_label(config if not isinstance(config, Mapping) else None),
+        config_source=config_source or constructor.config_label(config if not isinstance(config, Mapping) else None),
         hyper_parameters=index.hyper_parameters if index is not None else hyper_parameters,
         records=index.records if index is not None else None,
         beside=index.config if index is not None else None,
         beside_source=beside_source,
+        init_source=init_source or constructor.INIT,
     )
 
 
@@ -130,6 +134,8 @@ def check(
     init: Mapping[str, Any] | None = None,
     config: str | Path | Mapping[str, Any] | None = None,
     analyzer: Analyzer | None = None,
+    init_source: str | None = None,
+    config_source: str | None = None,
 ) -> CheckResult:
     """Predict, read the checkpoint, compare: findings and a key mapping."""
     from ckptlens.checkpoint import read_checkpoint
@@ -138,7 +144,9 @@ def check(
     engine = _analyzer(analyzer)
     info = engine.describe(str(source), class_name)
     index = checkpoint if isinstance(checkpoint, CheckpointIndex) else read_checkpoint(str(checkpoint))
-    plan = constructor_plan(info, init=init, config=config, index=index)
+    plan = constructor_plan(
+        info, init=init, config=config, index=index, init_source=init_source, config_source=config_source
+    )
     predicted = _build(engine, source, class_name, plan)
     view = _transformers_view(predicted, index)
     comparison = compare(predicted, view.tensors if view else index.tensors)

@@ -288,6 +288,7 @@ def plan(
     records: Mapping[str, Mapping[str, Any]] | None = None,
     beside: Mapping[str, Any] | None = None,
     beside_source: str = BESIDE,
+    init_source: str = INIT,
 ) -> ConstructorPlan:
     """SPEC section 3: --init beats --config beats the checkpoint's record beats config.json
     beside it beats the defaults. Keyword values merge key by key; the config object comes whole
@@ -342,8 +343,8 @@ def plan(
 
     given_init = dict(init or {})
     if info.config_param and isinstance(given_init.get(info.config_param), Mapping) and info.config_class is not None:
-        configs.insert(0, (INIT, given_init.pop(info.config_param)))
-    layers.append((INIT, given_init))
+        configs.insert(0, (init_source, given_init.pop(info.config_param)))
+    layers.append((init_source, given_init))
 
     for label, values in layers:
         for key, value in values.items():

@@ -296,6 +296,7 @@ class Session:
                 init=init,
                 config=config,
                 analyzer=self.analyzer,
+                **link_sources(link, config),
             )
         except SourceError as exc:
             return LinkResult(
@@ -661,6 +662,16 @@ def _lens(outcome: LinkResult) -> Lens:
         outcome.link.class_name,
         bool(outcome.mismatches),
     )
+
+
+def link_sources(link: Link, config: str | None) -> dict[str, str]:
+    """How the hover names the link's constructor arguments and config (not `--init`)."""
+    where = {
+        "directive": "the `# ckptlens:` directive",
+        "pyproject": "the pyproject.toml link",
+        "setting": "the ckptlens.links setting",
+    }.get(link.kind, "the load site")
+    return {"init_source": where, "config_source": f"config {link.config} ({where})" if config else where}
 
 
 # -- hover, definition, document links ----------------------------------------------------
