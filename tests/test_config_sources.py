@@ -569,3 +569,14 @@ def test_a_diffusers_model_reading_self_config_checks_clean(
     getattr(diffusers, class_name)(**{**config, **changed}).save_pretrained(tmp_path / "wider")
     (tmp_path / "wider" / "config.json").write_text((tmp_path / "saved" / "config.json").read_text())
     assert "shape-mismatch" in _mismatches(check(source, class_name, tmp_path / "wider", analyzer=analyzer))
+
+
+def test_a_nested_record_names_the_model_section_of_a_run_config(config_classes, tmp_path: Path) -> None:
+    path, module = config_classes
+    model = module.WithData(module.DataArgs(dim=16, depth=3, heads=4))
+    ckpt = tmp_path / "run.pt"
+    cfg = {"model": {"dim": 16, "depth": 3, "heads": 4}, "optim": {"lr": 0.1, "depth": 9}, "seed": 1}
+    torch.save({"state_dict": model.state_dict(), "cfg": cfg}, ckpt)
+    result = check(path, "WithData", ckpt)
+    assert _mismatches(result) == []
+    assert result.predicted.constructor["args"].source == "checkpoint record `cfg.model`"

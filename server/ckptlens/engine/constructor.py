@@ -198,7 +198,12 @@ def config_accepts_any_key(interp: Interpreter, cls: ClassRef | None) -> bool:
     try:
         kind, _ = interp.class_kind(cls)
         if kind == "dataclass":
-            return False
+            # unless `__post_init__` takes the extra keys (transformers' PreTrainedConfig keeps
+            # them as attributes)
+            found, post = interp.class_attr(cls, "__post_init__")
+            if not found:
+                return False
+            return not isinstance(post, FunctionRef) or isinstance(post.node, ast.Lambda) or post.node.args.kwarg is not None
         found, init = interp.class_attr(cls, "__init__")
         if found and isinstance(init, FunctionRef):
             node = init.node
@@ -310,6 +315,7 @@ def plan(
     candidates = dict(records or {})
     if hyper_parameters and not info.is_lightning:
         candidates.setdefault("hyper_parameters", dict(hyper_parameters))
+    candidates.update(_nested(candidates))
     chosen = _best_record(info, candidates)
     if chosen is not None:
         name, route = chosen
@@ -425,6 +431,18 @@ def _timm_config(data: Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(model_args, Mapping):
         kwargs.update(model_args)
     return kwargs
+
+
+def _nested(records: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """One level down (`cfg.model` of a Hydra-style `{"cfg": {"model": {...}, "optim": {...}}}`)."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for name, record in records.items():
+        if not isinstance(record, Mapping):
+            continue
+        for key, value in record.items():
+            if isinstance(key, str) and isinstance(value, Mapping) and value:
+                out.setdefault(f"{name}.{key}", value)
+    return out
 
 
 def _best_record(info: TargetInfo, records: Mapping[str, Mapping[str, Any]]) -> tuple[str, str] | None:
