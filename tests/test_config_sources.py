@@ -580,3 +580,49 @@ def test_a_nested_record_names_the_model_section_of_a_run_config(config_classes,
     result = check(path, "WithData", ckpt)
     assert _mismatches(result) == []
     assert result.predicted.constructor["args"].source == "checkpoint record `cfg.model`"
+
+
+@pytest.mark.parametrize("class_name", ["Loose", "small_net"])
+def test_a_keyword_class_takes_a_record_named_for_the_model_whole(nets, tmp_path: Path, class_name: str) -> None:
+    path, module = nets
+    model = getattr(module, class_name)(**CONFIG)
+    ckpt = tmp_path / "run.pt"
+    torch.save(
+        {"model": model.state_dict(), "model_kwargs": CONFIG, "train_args": {"lr": 0.1, "width": 3}}, ckpt
+    )
+    result = check(path, class_name, ckpt)
+    assert _mismatches(result) == []
+    assert {k: v.source for k, v in result.predicted.constructor.items() if k in CONFIG} == {
+        k: "checkpoint record `model_kwargs`" for k in CONFIG
+    }
+
+
+def test_a_config_key_naming_a_parameter_is_also_a_keyword_argument(tmp_path: Path) -> None:
+    path = tmp_path / "both.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            import torch.nn as nn
+
+            class Both(nn.Module):
+                def __init__(self, args, num_classes: int = 10):
+                    super().__init__()
+                    self.body = nn.Linear(4, args.dim)
+                    self.head = nn.Linear(args.dim, num_classes)
+            """
+        )
+    )
+    import types
+
+    spec = importlib.util.spec_from_file_location("config_sources_both", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    ckpt = _save(tmp_path, module.Both(types.SimpleNamespace(dim=6), num_classes=3))
+    config = _config_file(tmp_path, {"dim": 6, "num_classes": 3})
+    result = check(path, "Both", ckpt, config=config)
+    assert _mismatches(result) == []
+    assert result.predicted.constructor == {
+        "args": ConstructorValue({"dim": 6, "num_classes": 3}, f"--config {config}"),
+        "num_classes": ConstructorValue(3, f"--config {config}"),
+    }

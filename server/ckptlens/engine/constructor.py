@@ -325,7 +325,10 @@ def plan(
             configs.insert(0, (record_label(name), record))
         else:
             params = _params(info)
-            layers.append((record_label(name), {k: v for k, v in record.items() if k in params}))
+            through = info.has_var_kwargs and not info.registered and "model" in name.lower().split(".")[-1]
+            layers.append(
+                (record_label(name), {k: v for k, v in record.items() if k in params or (through and not k.startswith("_"))})
+            )
 
     if hyper_parameters and info.is_lightning:
         given = {k: v for k, v in hyper_parameters.items() if k in info.params}
@@ -399,11 +402,11 @@ def _route(info: TargetInfo, data: Mapping[str, Any]) -> _Routed:
     if info.config_param is not None:
         fields = set(info.config_fields)
         for key, value in data.items():
-            if key.startswith("_") or info.config_open or key in fields:
+            if key.startswith("_"):
                 continue
             if key in params:
-                kwargs[key] = value
-            else:
+                kwargs[key] = value  # `Net(config, num_classes=...)`: given both ways
+            elif not info.config_open and key not in fields:
                 unused.append(key)
         return _Routed(kwargs, data, unused)
     through_kwargs = info.has_var_kwargs and not info.registered
@@ -460,8 +463,10 @@ def _best_record(info: TargetInfo, records: Mapping[str, Mapping[str, Any]]) -> 
         if not keys:
             continue
         hinted = "model" in name.lower() or name.lower() in _RECORD_HINTS or name == info.config_param
+        # a `**kwargs` constructor takes a record named for the model whole (`model_kwargs`)
+        whole = info.has_var_kwargs and not info.registered and "model" in name.lower().split(".")[-1]
         for route, names in (("config", fields), ("params", params)):
-            matched = sum(1 for k in keys if k in names)
+            matched = len(keys) if whole and route == "params" else sum(1 for k in keys if k in names)
             unmatched = len(keys) - matched
             if not matched or (matched < unmatched and not hinted):
                 continue
