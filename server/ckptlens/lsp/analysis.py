@@ -319,6 +319,8 @@ class Session:
             given |= set(index.hyper_parameters)
         if link.config or index.config:
             given.add("config")
+        # whatever a default does not decide (a checkpoint record, config.json keys, ...)
+        given |= {name for name, v in result.predicted.constructor.items() if v.source not in ("default", "not given")}
         return LinkResult(link, resolution, result=result, raw_index=index, given=frozenset(given))
 
     def init_arguments(self, link: Link) -> dict[str, Any]:
