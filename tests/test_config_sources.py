@@ -626,3 +626,20 @@ def test_a_config_key_naming_a_parameter_is_also_a_keyword_argument(tmp_path: Pa
         "args": ConstructorValue({"dim": 6, "num_classes": 3}, f"--config {config}"),
         "num_classes": ConstructorValue(3, f"--config {config}"),
     }
+
+
+def test_the_editor_rereads_a_checkpoint_when_the_config_json_beside_it_changes(tmp_path: Path) -> None:
+    import os
+
+    from ckptlens.lsp.analysis import checkpoint_stamp
+
+    ckpt = tmp_path / "model.pt"
+    torch.save({"w": torch.zeros(2)}, ckpt)
+    alone = checkpoint_stamp(str(ckpt))
+    (tmp_path / "config.json").write_text('{"width": 4}')
+    beside = checkpoint_stamp(str(ckpt))
+    assert beside != alone
+    (tmp_path / "config.json").write_text('{"width": 40}')
+    stat = os.stat(tmp_path / "config.json")
+    os.utime(tmp_path / "config.json", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert checkpoint_stamp(str(ckpt)) != beside

@@ -826,7 +826,13 @@ def checkpoint_stamp(path: str) -> Any:
     except OSError:
         return None
     if not os.path.isdir(path):
-        return (st.st_size, st.st_mtime_ns)
+        # the config.json beside a file is read with it (SPEC section 3)
+        beside = os.path.join(os.path.dirname(path), "config.json")
+        try:
+            cst = os.stat(beside)
+            return (st.st_size, st.st_mtime_ns, cst.st_size, cst.st_mtime_ns)
+        except OSError:
+            return (st.st_size, st.st_mtime_ns)
     entries = []
     try:
         with os.scandir(path) as listing:
