@@ -643,3 +643,24 @@ def test_the_editor_rereads_a_checkpoint_when_the_config_json_beside_it_changes(
     stat = os.stat(tmp_path / "config.json")
     os.utime(tmp_path / "config.json", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     assert checkpoint_stamp(str(ckpt)) != beside
+
+
+def test_a_run_config_gives_its_model_section(config_classes, nets, tmp_path: Path) -> None:
+    path, module = config_classes
+    model = module.WithData(module.DataArgs(dim=16, depth=3, heads=4))
+    ckpt = _save(tmp_path, model)
+    run = {"model": {"dim": 16, "depth": 3, "heads": 4}, "trainer": {"epochs": 3, "depth": 1}}
+    config = _config_file(tmp_path, run)
+    result = check(path, "WithData", ckpt, config=config)
+    assert _mismatches(result) == []
+    assert result.predicted.constructor == {
+        "args": ConstructorValue(run["model"], f"--config {config} (section `model`)")
+    }
+    assert [f for f in result.findings if f.code == "unused-config"] == []
+    # keyword arguments too
+    nets_path, nets_module = nets
+    ckpt = _save(tmp_path, nets_module.Registered(**CONFIG), "registered.pt")
+    config = _config_file(tmp_path, {"model": CONFIG, "data": {"root": "/data"}}, "run.json")
+    result = check(nets_path, "Registered", ckpt, config=config)
+    assert _mismatches(result) == []
+    assert result.predicted.constructor["width"].source == f"--config {config} (section `model`)"

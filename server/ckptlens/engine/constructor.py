@@ -303,6 +303,7 @@ def plan(
     configs: list[tuple[str, Mapping[str, Any]]] = []  # strongest first
 
     if beside:
+        beside, beside_source = _section(info, beside, beside_source)
         routed = _route(info, beside)
         if routed.kwargs or routed.config is not None:
             layers.append((beside_source, routed.kwargs))
@@ -340,6 +341,7 @@ def plan(
 
     if config is not None:
         label = config_source
+        config, label = _section(info, config, label)
         routed = _route(info, config)
         layers.append((label, routed.kwargs))
         if routed.config is not None:
@@ -419,6 +421,22 @@ def _route(info: TargetInfo, data: Mapping[str, Any]) -> _Routed:
         else:
             unused.append(key)
     return _Routed(kwargs, None, unused)
+
+
+def _section(info: TargetInfo, data: Mapping[str, Any], label: str) -> tuple[Mapping[str, Any], str]:
+    """A config none of whose top-level keys names anything, with a section that does (a run
+    config `{"model": {...}, "trainer": {...}}`): that section."""
+    params = _params(info)
+    fields = set(info.config_fields or info.config_reads) if info.config_param else set()
+    if any(k in params or k in fields for k in data) or (info.has_var_kwargs and not info.registered):
+        return data, label
+    if info.config_param is not None and not fields:
+        return data, label  # an open config whose fields are unknown takes the mapping as it is
+    sections = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, Mapping) and v}
+    chosen = _best_record(info, sections)
+    if chosen is None:
+        return data, label
+    return sections[chosen[0]], f"{label} (section `{chosen[0]}`)"
 
 
 def _timm_config(data: Mapping[str, Any]) -> Mapping[str, Any]:
