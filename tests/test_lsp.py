@@ -312,6 +312,67 @@ async def test_hover_lens_links_definition(client: LanguageClient, project: Path
     assert location.uri == editor.uri("models/seqnet.py") and location.range == rng(6, 8, 6, 20)
 
 
+@pytest.mark.asyncio
+async def test_hover_on_the_class_shows_its_constructor_values(client: LanguageClient, project: Path) -> None:
+    editor = Editor(client, project)
+    uri = editor.open("models/tabular.py")
+    await editor.diagnostics(uri)
+    hover = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(13, 8)
+        )
+    )
+    assert hover is not None and isinstance(hover.contents, types.MarkupContent)
+    text = hover.contents.value
+    assert text.startswith("**`WideNet`** · ")
+    assert text.endswith("\n\nBuilt with:\n- default: `hidden=30`")
+
+    # the arguments written at the load site (`SeqNet(num_classes=7)` in train.py) say so
+    seqnet = editor.open("models/seqnet.py")
+    await editor.diagnostics(seqnet)
+    hover = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=seqnet), position=types.Position(3, 8)
+        )
+    )
+    assert hover is not None and isinstance(hover.contents, types.MarkupContent)
+    assert "Built with:\n- the load site: `num_classes=7`" in hover.contents.value
+
+
+@pytest.mark.asyncio
+async def test_no_default_fix_for_a_value_a_checkpoint_record_gives(client: LanguageClient, project: Path) -> None:
+    import torch
+
+    (project / "models" / "recorded.py").write_text(
+        "from torch import nn\n"
+        "\n"
+        "\n"
+        "# ckptlens: checkpoint=../ckpts/recorded.pt\n"
+        "class Recorded(nn.Module):\n"
+        "    def __init__(self, hidden: int = 30):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(10, hidden)\n"
+    )
+    # the record says 20, the weights are 25 wide: the default (30) decides nothing
+    net = torch.nn.Module()
+    net.fc = torch.nn.Linear(10, 25)
+    torch.save({"model": net.state_dict(), "args": {"hidden": 20}}, project / "ckpts" / "recorded.pt")
+    editor = Editor(client, project)
+    uri = editor.open("models/recorded.py")
+    diagnostics = await editor.diagnostics(uri)
+    assert ranges(diagnostics) == [("shape-mismatch", 7, 8, 7, 15)]
+    assert "[25, 10] from checkpoint" in diagnostics[0].message and "[20, 10]" in diagnostics[0].message
+    actions = await editor.code_actions(uri, diagnostics[0].range, list(diagnostics))
+    assert not any("default of `hidden`" in a.title for a in actions)
+    hover = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(4, 8)
+        )
+    )
+    assert hover is not None and isinstance(hover.contents, types.MarkupContent)
+    assert hover.contents.value.endswith("Built with:\n- checkpoint record `args`: `hidden=20`")
+
+
 # -- linking by pyproject.toml and by the setting: shape quick fixes -------------------------------
 
 

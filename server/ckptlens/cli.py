@@ -89,10 +89,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
         unverified_severity=_severity(args.unverified_severity),
     )
     if args.format == "json":
-        _print_json(check_to_json(result.findings, result.coverage))
+        _print_json(_with_constructor(check_to_json(result.findings, result.coverage), result.predicted))
     elif args.format == "sarif":
         _print_json(check_to_sarif(result.findings, __version__, result.coverage))
     else:
+        _write_constructor(args.class_name, result.predicted)
         sys.stdout.write(
             render_check_text(
                 result.findings,
@@ -134,8 +135,10 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     else:
         predicted = predict(args.source, args.class_name, init=init, config=args.config)
     if args.format == "json":
-        _print_json(keys_to_json(predicted))
-    elif result is not None:
+        _print_json(_with_constructor(keys_to_json(predicted), predicted))
+        return EXIT_OK
+    _write_constructor(args.class_name, predicted)
+    if result is not None:
         sys.stdout.write(
             render_keys_text(
                 predicted, color=_color(), checkpoint=result.index.tensors, comparison=result.comparison
@@ -144,6 +147,23 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_keys_text(predicted, color=_color()))
     return EXIT_OK
+
+
+def _with_constructor(data: dict[str, Any], predicted: Any) -> dict[str, Any]:
+    """`"constructor": {name: {"value": ..., "source": ...}}` beside the SPEC fields."""
+    from ckptlens.render_constructor import constructor_to_json
+
+    data["constructor"] = constructor_to_json(predicted.constructor)
+    return data
+
+
+def _write_constructor(class_name: str, predicted: Any) -> None:
+    """The constructor values used and their sources, above the text report."""
+    from ckptlens.render_constructor import render_constructor_text
+
+    text = render_constructor_text(class_name, predicted.constructor, color=_color())
+    if text:
+        sys.stdout.write(text + "\n")
 
 
 def _severity(name: str) -> Any:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ckptlens.engine import catalog, containment, costs, tensors
+from ckptlens.engine.constructor import register_config, registers_config
 from ckptlens.engine.loader import Loader, SourceError, SourceFile
 from ckptlens.engine.objects import (
     AttrDict,
@@ -1359,6 +1360,8 @@ class Interpreter:
         node = func.node
         new = Frame(func.scope, {}, func.closure, func)
         self.bind_arguments(node.args, args, kwargs, new, func)
+        if args and isinstance(args[0], ModuleValue) and registers_config(node):
+            register_config(self, args[0], node, new)  # diffusers' @register_to_config
         self.depth += 1
         try:
             if isinstance(node, ast.Lambda):

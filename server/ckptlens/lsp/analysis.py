@@ -50,6 +50,7 @@ from ckptlens.links import (
     resolve_checkpoint,
     resolve_path,
 )
+from ckptlens.render_constructor import constructor_markdown
 
 CHECKPOINT_MISSING = "checkpoint-missing"
 HUB_NOT_CACHED = "hub-not-cached"
@@ -298,6 +299,7 @@ class Session:
                 config=config,
                 analyzer=self.analyzer,
                 unverified_severity=Severity(self.options.unverified_severity),
+                **link_sources(link, config),
             )
         except SourceError as exc:
             return LinkResult(
@@ -320,6 +322,8 @@ class Session:
             given |= set(index.hyper_parameters)
         if link.config or index.config:
             given.add("config")
+        # whatever a default does not decide (a checkpoint record, config.json keys, ...)
+        given |= {name for name, v in result.predicted.constructor.items() if v.source not in ("default", "not given")}
         return LinkResult(link, resolution, result=result, raw_index=index, given=frozenset(given))
 
     def init_arguments(self, link: Link) -> dict[str, Any]:
@@ -677,6 +681,16 @@ def _lens(outcome: LinkResult) -> Lens:
     )
 
 
+def link_sources(link: Link, config: str | None) -> dict[str, str]:
+    """How the hover names the link's constructor arguments and config (not `--init`)."""
+    where = {
+        "directive": "the `# ckptlens:` directive",
+        "pyproject": "the pyproject.toml link",
+        "setting": "the ckptlens.links setting",
+    }.get(link.kind, "the load site")
+    return {"init_source": where, "config_source": f"config {link.config} ({where})" if config else where}
+
+
 # -- hover, definition, document links ----------------------------------------------------
 
 
@@ -694,6 +708,9 @@ def hover_markdown(analysis: DocumentAnalysis, line: int) -> str | None:
         ):
             sections.append(f"**`{outcome.link.class_name}`** · {lens_title(outcome)}")
             sections.append(_coverage_markdown(outcome))
+            built = constructor_markdown(outcome.result.predicted.constructor)
+            if built:
+                sections.append(built)
             continue
         table = _tensor_table(outcome, analysis.path, line)
         if table:
@@ -841,7 +858,13 @@ def checkpoint_stamp(path: str) -> Any:
     except OSError:
         return None
     if not os.path.isdir(path):
-        return (st.st_size, st.st_mtime_ns)
+        # the config.json beside a file is read with it (SPEC section 3)
+        beside = os.path.join(os.path.dirname(path), "config.json")
+        try:
+            cst = os.stat(beside)
+            return (st.st_size, st.st_mtime_ns, cst.st_size, cst.st_mtime_ns)
+        except OSError:
+            return (st.st_size, st.st_mtime_ns)
     entries = []
     try:
         with os.scandir(path) as listing:
