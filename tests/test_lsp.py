@@ -84,7 +84,7 @@ async def start(
     settings = settings_for(project)
     lsp_client.set_configuration(settings, section="ckptlens")
     root = from_fs_path(str(project))
-    await lsp_client.initialize_session(
+    lsp_client.initialized = await lsp_client.initialize_session(  # type: ignore[attr-defined]
         types.InitializeParams(
             capabilities=client_capabilities(editor),
             root_uri=root,
@@ -955,6 +955,11 @@ SECOND_FINDINGS = [
 async def test_workspace_folders_added_and_removed(
     client: LanguageClient, project: Path, second: Path
 ) -> None:
+    initialized: types.InitializeResult = client.initialized  # type: ignore[attr-defined]
+    assert initialized.capabilities.workspace is not None
+    assert initialized.capabilities.workspace.workspace_folders == (
+        types.WorkspaceFoldersServerCapabilities(supported=True, change_notifications=True)
+    )
     editor = Editor(client, project)
     nets = from_fs_path(str(second / "nets.py"))
     text = (second / "nets.py").read_text()
