@@ -823,7 +823,7 @@ async def test_fuzzed_stream_bounded_memory(vscode: LanguageClient, project: Pat
                     )
                 )
             if number % 250 == 0:
-                await asyncio.sleep(0)  # let the transport breathe, as a real client does
+                await asyncio.sleep(0)  # a yield, not a wait: the client reads what the server sent
         await asyncio.wait_for(asyncio.gather(*requests), 30)
         await settle()
         rounds.append(rss_kib(server.pid))
