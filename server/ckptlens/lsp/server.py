@@ -6,7 +6,9 @@ engine runs off the loop: checkpoint reads in a small thread pool (cached by pat
 mtime, with $/progress when slow), analysis in one dedicated thread that owns the engine's
 caches (`Session`). Every document change schedules a debounced analysis whose diagnostics are
 published with the document's version (push), or returned to `textDocument/diagnostic` (pull)
-when the client declares support for it.
+when the client declares support for it. Changes outside the documents (settings, workspace
+folders, watched files, and checkpoints no watcher reports, which are polled) re-check every
+open document; all but watched files say so in the log ("ckptlens: re-checking: ...").
 """
 
 from __future__ import annotations
@@ -735,8 +737,8 @@ class CkptlensServer(LanguageServer):
                 for path, stamp in stamps.items():
                     if not self.reported_by_client(path):
                         read.setdefault(path, stamp)
+        self.settling = {p: s for p, s in self.settling.items() if p in read}
         if not read:
-            self.settling.clear()
             return
         loop = asyncio.get_running_loop()
         paths = sorted(read)
