@@ -455,22 +455,26 @@ def linked_example(folder: Path) -> Path:
 async def ckptlens_diagnostics(
     client: pytest_lsp.LanguageClient, result: types.InitializeResult, uri: str
 ) -> list[types.Diagnostic]:
-    """The document's ckptlens diagnostics, pulled or pushed as the server chose."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DIAGNOSTICS_TIMEOUT
-    while loop.time() < deadline:
-        if result.capabilities.diagnostic_provider is not None:
-            report = await client.text_document_diagnostic_async(
+    """The document's ckptlens diagnostics, pulled or pushed as the server chose: a pull answers
+    once the analysis of the document's version is done; a push is waited for (no clock)."""
+    if result.capabilities.diagnostic_provider is not None:
+        report = await asyncio.wait_for(
+            client.text_document_diagnostic_async(
                 types.DocumentDiagnosticParams(text_document=types.TextDocumentIdentifier(uri=uri))
+            ),
+            DIAGNOSTICS_TIMEOUT,
+        )
+        found = list(getattr(report, "items", None) or [])
+    else:
+        while uri not in client.diagnostics:  # the one version opened: its first push
+            await asyncio.wait_for(
+                client.protocol.wait_for_notification_async(
+                    types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS
+                ),
+                DIAGNOSTICS_TIMEOUT,
             )
-            found = list(getattr(report, "items", None) or [])
-        else:
-            found = list(client.diagnostics.get(uri, []))
-        found = [d for d in found if d.source == "ckptlens"]
-        if found:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no ckptlens diagnostics for {uri} within {DIAGNOSTICS_TIMEOUT} s")
+        found = list(client.diagnostics[uri])
+    return [d for d in found if d.source == "ckptlens"]
 
 
 @pytest.mark.asyncio

@@ -108,6 +108,7 @@ class DocumentAnalysis:
     lenses: tuple[Lens, ...] = ()
     scan: FileScan | None = None
     stale: bool = False  # the source did not parse: these are the last good results
+    failure: str | None = None  # the last analysis raised (one line): these are the last good
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,15 @@ class Session:
         self.index.max_files = options.max_files
         self.index.invalidate()
         self._checks.clear()
+
+    def set_roots(self, roots: Sequence[str]) -> None:
+        """Workspace folders were added or removed: links, imports and scans follow them."""
+        self.roots[:] = [os.path.abspath(r) for r in roots]  # the index shares this list
+        self.index.roots = self.roots
+        self.loader.extra_paths = [os.path.realpath(r) for r in self.roots]
+        self.index.invalidate()
+        self._checks.clear()
+        self._touches.clear()
 
     def sync(self, overlays: Mapping[str, str]) -> None:
         """Make the engine see exactly these unsaved buffers."""
