@@ -31,6 +31,7 @@ STRICT_FALSE = "strict-false-hides-mismatch"  # load_state_dict(strict=False) wo
 TIED_WEIGHTS = "tied-weights"  # a tied tensor stored once; the loader re-ties it
 MISSING_ALLOWED = "missing-allowed"  # absent keys the model's loader accepts (transformers' ignore lists)
 CHECKPOINT_NOTE = "checkpoint-note"  # something about the checkpoint worth knowing (opaque objects, ...)
+UNSAFE_CHECKPOINT = "unsafe-checkpoint"  # torch.load(weights_only=True) would refuse it (SPEC §5)
 
 
 @dataclass(frozen=True, order=True)

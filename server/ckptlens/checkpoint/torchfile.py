@@ -7,6 +7,7 @@ from typing import Any
 
 from ckptlens.checkpoint.index import CheckpointError
 from ckptlens.checkpoint.pickled import OpaqueClass, StorageRef, StorageType
+from ckptlens.checkpoint.weights_only import Safety
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class TorchPickle:
     storages: dict[str, StorageRef]  # every storage the pickle named, by key
     opaque: tuple[str, ...] = ()  # qualified names of the unknown globals it named
     notes: tuple[str, ...] = ()
+    safety: Safety = field(default_factory=Safety)
 
 
 @dataclass
