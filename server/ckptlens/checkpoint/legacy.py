@@ -31,19 +31,21 @@ def read_torch_legacy(fh: IO[bytes], size: int) -> TorchPickle:
         return _read(view, size)
 
 
-def has_magic(fh: IO[bytes]) -> bool:
-    """Whether the file's first pickle is torch's legacy magic number: what torch.load reads
-    first when the file is not a zip. Limits of ours reached while deciding raise."""
+def runs_as_pickle(fh: IO[bytes]) -> bool:
+    """Whether torch.load would run the start of this file as a pickle: it unpickles the
+    first pickle of any file that is not a zip (or tar) before it checks the magic number,
+    and `weights_only=False` calls whatever that pickle names on the way. So a file counts
+    when its first pickle parses to STOP, or names a global before it breaks; one of ours
+    that reaches a limit counts too (it could not be cleared)."""
     with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        probe = Unpickler(view, name="the file read as a pickle", audit=WeightsOnlyAudit())
         try:
-            magic, _ = _small_pickle(view, 0, "magic number", WeightsOnlyAudit())
-        except LimitExceeded:
-            raise
-        except UnsafeCheckpointError:
+            probe.load()
+        except (LimitExceeded, UnsafeCheckpointError):
             raise
         except CheckpointError:
-            return False
-        return type(magic) is int and magic == MAGIC_NUMBER
+            return probe.globals_seen > 0
+        return True
 
 
 def _read(view: mmap.mmap, size: int) -> TorchPickle:

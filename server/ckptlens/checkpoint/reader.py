@@ -23,7 +23,7 @@ from ckptlens.checkpoint.index import (
     TensorInfo,
     describe_failure,
 )
-from ckptlens.checkpoint.legacy import has_magic, looks_legacy, read_torch_legacy
+from ckptlens.checkpoint.legacy import looks_legacy, read_torch_legacy, runs_as_pickle
 from ckptlens.checkpoint.pickled import OpaqueObject, TensorRef
 from ckptlens.checkpoint.safetensors_fmt import (
     SafetensorsHeader,
@@ -110,11 +110,11 @@ def read_file(path: Path) -> CheckpointIndex:
                 "a tar-based torch checkpoint (PyTorch < 0.4): load and re-save it with a recent torch"
             )
         if path.suffix == ".safetensors" or safetensors:
-            if has_magic(fh):
-                raise _ambiguous("a safetensors file", "a legacy torch.save pickle")
+            if runs_as_pickle(fh):
+                raise _ambiguous("a safetensors file", "a pickle torch.load would run")
             fh.seek(len(head))
             return _safetensors_index(absolute, read_safetensors(fh, size, head), info.st_mtime_ns)
-        if looks_legacy(head):
+        if looks_legacy(head) or runs_as_pickle(fh):  # a pickle that skips torch's magic
             decoded = read_torch_legacy(fh, size)
             return _torch_index(absolute, "torch-legacy", decoded, size, info.st_mtime_ns)
     raise CheckpointError(f"not a checkpoint: {path} is {_describe(head)}")

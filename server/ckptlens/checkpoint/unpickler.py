@@ -94,6 +94,7 @@ class Unpickler:
         self.opaque: dict[str, None] = {}  # unknown globals met, in order (a set that keeps it)
         self.audit = audit if audit is not None else WeightsOnlyAudit()
         self.mem = 0  # bytes charged so far (see Limits.max_bytes)
+        self.globals_seen = 0
         # Objects torch's weights_only BUILD accepts (by id; the values keep the ids alive).
         self._buildable: dict[int, Any] = {}
         self._dispatch = self._make_dispatch()
@@ -599,6 +600,7 @@ class Unpickler:
 
     def _global(self, module: str, name: str, opcode: bool = True) -> Any:
         # What torch's weights_only unpickler would look up (it maps Python 2 names always).
+        self.globals_seen += 1
         audited = torch_global_name(module, name) if opcode else f"{module}.{name}"
         if not torch_allows(audited):
             self.audit.outside(audited)
