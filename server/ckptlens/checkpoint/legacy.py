@@ -31,12 +31,12 @@ def read_torch_legacy(fh: IO[bytes], size: int) -> TorchPickle:
         return _read(view, size)
 
 
-def runs_as_pickle(fh: IO[bytes]) -> bool:
-    """Whether torch.load would run the start of this file as a pickle: it unpickles the
-    first pickle of any file that is not a zip (or tar) before it checks the magic number,
-    and `weights_only=False` calls whatever that pickle names on the way. So a file counts
-    when its first pickle parses to STOP, or names a global before it breaks; one of ours
-    that reaches a limit counts too (it could not be cleared)."""
+def probe_pickle(fh: IO[bytes]) -> str:
+    """How far torch.load would get running the start of this file as a pickle: it unpickles
+    the first pickle of any file that is not a zip (or tar) before it checks the magic
+    number, and `weights_only=False` imports and calls whatever that pickle names on the way.
+    "complete": the first pickle parses to STOP; "names-globals": it names a global before it
+    breaks; "no": neither. Limits of ours reached on the way raise (nothing could be cleared)."""
     with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
         probe = Unpickler(view, name="the file read as a pickle", audit=WeightsOnlyAudit())
         try:
@@ -44,8 +44,8 @@ def runs_as_pickle(fh: IO[bytes]) -> bool:
         except (LimitExceeded, UnsafeCheckpointError):
             raise
         except CheckpointError:
-            return probe.globals_seen > 0
-        return True
+            return "names-globals" if probe.globals_seen else "no"
+        return "complete"
 
 
 def _read(view: mmap.mmap, size: int) -> TorchPickle:
@@ -62,7 +62,7 @@ def _read(view: mmap.mmap, size: int) -> TorchPickle:
     notes = []
     if isinstance(sys_info, dict) and sys_info.get("little_endian") is False:
         notes.append("saved on a big-endian machine (torch.load byte-swaps it)")
-    table = StorageTable()
+    table = StorageTable(legacy=True)
     main = Unpickler(view, start=pos, persistent_load=table, name="main pickle", audit=audit)
     root = main.load()
     keys, pos = _small_pickle(view, main.pos, "storage key list", audit)

@@ -46,7 +46,7 @@ from ckptlens.checkpoint.pickled import (
     TorchDType,
     TorchEnum,
 )
-from ckptlens.checkpoint.weights_only import BUILDABLE, torch_allows
+from ckptlens.checkpoint.weights_only import BUILDABLE, TORCH_ARITY, torch_allows
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class SafeGlobal:
     new: Callable[..., Any] | None = None
     torch_ok: bool = False  # on torch's weights_only allow-list
     buildable: bool = False  # torch's weights_only BUILD accepts what it returns
+    arity: tuple[int, int] | None = None  # arguments torch's own function takes (min, max)
 
     def instantiate(self, args: tuple[Any, ...]) -> Any:
         return (self.new or self.call)(*args)
@@ -565,7 +566,7 @@ def _table() -> dict[str, Any]:
 
     def add(qualname: str, call: Callable[..., Any], new: Callable[..., Any] | None = None) -> None:
         table[qualname] = SafeGlobal(
-            qualname, call, new, torch_allows(qualname), qualname in BUILDABLE
+            qualname, call, new, torch_allows(qualname), qualname in BUILDABLE, TORCH_ARITY.get(qualname)
         )
 
     for name in ("OrderedDict", "Counter"):

@@ -23,7 +23,7 @@ from ckptlens.checkpoint.index import (
     TensorInfo,
     describe_failure,
 )
-from ckptlens.checkpoint.legacy import looks_legacy, read_torch_legacy, runs_as_pickle
+from ckptlens.checkpoint.legacy import looks_legacy, probe_pickle, read_torch_legacy
 from ckptlens.checkpoint.pickled import OpaqueObject, TensorRef
 from ckptlens.checkpoint.safetensors_fmt import (
     SafetensorsHeader,
@@ -110,11 +110,11 @@ def read_file(path: Path) -> CheckpointIndex:
                 "a tar-based torch checkpoint (PyTorch < 0.4): load and re-save it with a recent torch"
             )
         if path.suffix == ".safetensors" or safetensors:
-            if runs_as_pickle(fh):
+            if probe_pickle(fh) != "no":
                 raise _ambiguous("a safetensors file", "a pickle torch.load would run")
             fh.seek(len(head))
             return _safetensors_index(absolute, read_safetensors(fh, size, head), info.st_mtime_ns)
-        if looks_legacy(head) or runs_as_pickle(fh):  # a pickle that skips torch's magic
+        if looks_legacy(head) or probe_pickle(fh) == "complete":  # a pickle without the magic
             decoded = read_torch_legacy(fh, size)
             return _torch_index(absolute, "torch-legacy", decoded, size, info.st_mtime_ns)
     raise CheckpointError(f"not a checkpoint: {path} is {_describe(head)}")

@@ -11,6 +11,7 @@ that folder (or a path with `..`) is refused, since another reader could pick it
 
 from __future__ import annotations
 
+import re
 from typing import IO
 
 from ckptlens.checkpoint.index import CheckpointError
@@ -31,6 +32,7 @@ def read_torch_zip(fh: IO[bytes], size: int) -> TorchPickle:
     raw = archive.read(prefix + b"data.pkl", MAX_PICKLE_BYTES, "data.pkl")
     table = StorageTable()
     audit = WeightsOnlyAudit()
+    _check_version(archive, prefix, audit)
     unpickler = Unpickler(raw, persistent_load=table, name="data.pkl", audit=audit)
     del raw  # the unpickler holds it; nothing else should once it is done
     root = unpickler.load()
@@ -75,6 +77,30 @@ def _archive_prefix(names: list[bytes]) -> bytes:
             "a zip archive without a version record: torch.load cannot open it"
         )
     return prefix
+
+
+MAX_FORMAT_VERSION = 10  # torch 2.13's kMaxSupportedFileFormatVersion
+_STOULL = re.compile(rb"\s*([+-]?)(\d+)")
+
+
+def _check_version(archive: ZipArchive, prefix: bytes, audit: WeightsOnlyAudit) -> None:
+    """The version record, parsed as torch's reader parses it (`std::stoull`)."""
+    name = prefix + b".data/version" if prefix + b".data/version" in archive.entries else prefix + b"version"
+    raw = archive.read(name, 1024, "the version record")
+    match = _STOULL.match(raw)
+    version = int(match.group(2)) if match else -1
+    if match and match.group(1) == b"-" and version:
+        version = -1
+    if not 1 <= version < 1 << 64:
+        raise CheckpointError(
+            f"corrupt torch archive: its version record {shown_name(raw[:20])} is not a "
+            "format version torch.load accepts"
+        )
+    if version > MAX_FORMAT_VERSION:
+        audit.reject(
+            f"its file format version {version} is newer than torch 2.13 reads "
+            f"(at most {MAX_FORMAT_VERSION})"
+        )
 
 
 def _check_storages(table: StorageTable, archive: ZipArchive, prefix: bytes) -> None:

@@ -28,6 +28,7 @@ from ckptlens.checkpoint.pickled import (
     OpaqueClass,
     OpaqueObject,
     Record,
+    StorageType,
 )
 from ckptlens.checkpoint.policy import (
     SafeGlobal,
@@ -38,6 +39,7 @@ from ckptlens.checkpoint.policy import (
     resolve_global,
 )
 from ckptlens.checkpoint.weights_only import (
+    TORCH_ALLOWED_CLASSES,
     TORCH_OPCODE_TABLE,
     WeightsOnlyAudit,
     torch_allows,
@@ -169,6 +171,8 @@ class Unpickler:
                     args = stack.pop()
                     func = stack[-1]
                     if type(func) is SafeGlobal and type(args) is tuple:
+                        if func.arity is not None:
+                            self._check_arity(func, args)
                         try:
                             result = func.call(*args)
                         except TypeError as exc:  # wrong arity: our builders never raise it else
@@ -641,6 +645,8 @@ class Unpickler:
             raise self._corrupt("REDUCE arguments are not a tuple")
         self.mem += 100
         if isinstance(func, SafeGlobal):
+            if func.arity is not None:
+                self._check_arity(func, args)
             try:
                 result = func.call(*args)
             except TypeError as exc:  # wrong arity: our builders never raise it otherwise
@@ -656,11 +662,21 @@ class Unpickler:
             return OpaqueObject(f"{func.qualname}()", args)
         raise self._corrupt(f"calls a {type(func).__name__}")
 
+    def _check_arity(self, func: SafeGlobal, args: tuple[Any, ...]) -> None:
+        low, high = func.arity or (0, 0)
+        if not low <= len(args) <= high:
+            takes = f"{low}" if low == high else f"{low} to {high}"
+            raise self._corrupt(
+                f"{func.qualname} gets {len(args)} arguments, torch's takes {takes}"
+            )
+
     def _new(self, cls: Any, args: Any) -> Any:
         if not isinstance(args, tuple):
             raise self._corrupt("NEWOBJ arguments are not a tuple")
-        if not isinstance(cls, (SafeGlobal, OpaqueClass)):  # a global is audited by name
+        if not isinstance(cls, (SafeGlobal, OpaqueClass, StorageType)):  # globals: by name
             self.audit.reject(f"{self.name} instantiates an object that is not a global")
+        elif torch_allows(cls.qualname) and cls.qualname not in TORCH_ALLOWED_CLASSES:
+            self.audit.reject(f"{self.name} instantiates {cls.qualname}, which is not a class")
         try:
             result = instantiate(cls, args)
         except TypeError as exc:

@@ -69,6 +69,43 @@ TORCH_ALLOWED_GLOBALS = frozenset(
     torch.uint8
     """.split()
 )
+# The allowed globals that are classes: NEWOBJ (`cls.__new__(cls, *args)`) fails on the rest.
+TORCH_ALLOWED_CLASSES = frozenset(
+    name
+    for name in TORCH_ALLOWED_GLOBALS
+    if name.endswith("Tensor")
+    or name
+    in {
+        "torch.storage.TypedStorage",
+        "torch.storage.UntypedStorage",
+        "collections.OrderedDict",
+        "collections.Counter",
+        "torch.nn.parameter.Parameter",
+        "torch.Size",
+        "torch.device",
+        "builtins.bytearray",
+        "builtins.set",
+        "builtins.complex",
+    }
+)
+# Positional arguments torch 2.13's allowed functions take (min, max): torch.load fails on
+# any other count, so such a pickle is corrupt, not safe.
+TORCH_ARITY = {
+    "torch.serialization._get_layout": (1, 1),
+    "torch._utils._rebuild_parameter": (3, 3),
+    "torch._utils._rebuild_parameter_with_state": (4, 4),
+    "torch._utils._rebuild_meta_tensor_no_storage": (4, 4),
+    "torch._utils._rebuild_nested_tensor": (4, 4),
+    "torch._utils._rebuild_tensor": (4, 4),
+    "torch._utils._rebuild_tensor_v2": (6, 7),
+    "torch._utils._rebuild_tensor_v3": (7, 8),
+    "torch._utils._rebuild_wrapper_subclass": (8, 8),
+    "torch._utils._rebuild_device_tensor_from_cpu_tensor": (4, 4),
+    "torch._utils._rebuild_device_tensor_from_numpy": (4, 4),
+    "torch._utils._rebuild_qtensor": (7, 7),
+    "torch._utils._rebuild_sparse_tensor": (2, 2),
+    "torch._tensor._rebuild_from_type_v2": (4, 4),
+}
 # Modules torch refuses even when the user allow-lists one of their names.
 TORCH_BLOCKED_MODULES = frozenset({"sys", "os", "posix", "nt"})
 # Globals whose results a BUILD may update (OrderedDict's `_metadata`, a Parameter's state).

@@ -84,7 +84,7 @@ class ZipArchive:
 
     def _local_header(self, name: bytes, entry: Entry, what: str) -> int:
         """Checks the local header of `entry`; returns where its data starts."""
-        if entry.offset + _LOCAL.size + len(name) > self.file_size:
+        if entry.offset + _LOCAL.size + max(len(name), entry.compressed) > self.file_size:
             raise CheckpointError(f"truncated zip archive: {what} lies past the file end")
         self.fh.seek(entry.offset)
         header = _read_exactly(self.fh, _LOCAL.size + len(name), what)
@@ -184,10 +184,17 @@ def _entries(raw: bytes, count: int) -> dict[bytes, tuple[int, int, int, int, in
     pos = 0
     for _ in range(count):
         (sig, _, _, flags, method, _, _, crc, compressed, size, name_len, extra_len, comment_len,
-         _, _, _, offset) = unpack(raw, pos)  # fmt: skip
+         disk, _, _, offset) = unpack(raw, pos)  # fmt: skip
         if sig != b"PK\x01\x02":
             raise CheckpointError("corrupt zip archive: bad directory entry")
         name_end = pos + _ENTRY.size + name_len
+        if name_end + extra_len + comment_len > len(raw):
+            raise CheckpointError("corrupt zip archive: a directory entry runs past the directory")
+        # What torch's reader (miniz) refuses when it opens the archive, whichever member.
+        if (method == _STORED and compressed != size) or (size and not compressed):
+            raise CheckpointError("corrupt zip archive: a member's sizes contradict its method")
+        if disk not in (0, 1) or flags & 1:
+            raise CheckpointError("corrupt zip archive: an encrypted or multi-disk member")
         if _FULL32 in (compressed, size, offset):
             size, compressed, offset = _zip64_sizes(
                 raw[name_end : name_end + extra_len], size, compressed, offset
@@ -230,7 +237,9 @@ def _end_record(fh: IO[bytes], size: int) -> tuple[int, int, int]:
         raise CheckpointError(
             "truncated or corrupt zip archive: its end-of-archive record is missing"
         )
-    _, _, _, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, at)
+    _, disk, cd_disk, on_disk, count, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, at)
+    if disk or cd_disk or on_disk != count:
+        raise CheckpointError("corrupt zip archive: a multi-disk archive (torch cannot read it)")
     if at >= _ZIP64_LOCATOR.size:
         locator = _ZIP64_LOCATOR.unpack_from(tail, at - _ZIP64_LOCATOR.size)
         if locator[0] == b"PK\x06\x07":
