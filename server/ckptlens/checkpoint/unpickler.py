@@ -60,7 +60,7 @@ class Limits:
     max_line: int = 1 << 16
     # Estimated bytes of everything built (objects, copies, memo entries), by sys.getsizeof:
     # a 300 KiB pickle copying one blob 6,000 times, or memoising millions of dicts, stops here.
-    max_bytes: int = 192 << 20
+    max_bytes: int = 128 << 20  # a checkpoint of 90,000 tensors takes ~120 MiB
 
 
 DEFAULT_LIMITS = Limits()
@@ -99,6 +99,7 @@ class Unpickler:
         self.globals_seen = 0
         # Objects torch's weights_only BUILD accepts (by id; the values keep the ids alive).
         self._buildable: dict[int, Any] = {}
+        self._bad_ops: set[int] = set()  # opcodes met that torch's weights_only lacks
         self._dispatch = self._make_dispatch()
 
     # --- driving -----------------------------------------------------------------------
@@ -121,6 +122,7 @@ class Unpickler:
         metastack, persistent = self.metastack, self._persistent
         ops, pos, stack = self.ops, self.pos, self.stack
         max_bytes, buildable, torch_ops = self.limits.max_bytes, self._buildable, TORCH_OPCODE_TABLE
+        bad_ops = self._bad_ops
         getsizeof = sys.getsizeof
         budget = 64  # opcodes until the next check of the caps
         try:
@@ -194,13 +196,26 @@ class Unpickler:
                     stack.append(False)
                 elif op == 0x51:  # BINPERSID
                     stack[-1] = persistent(stack[-1])
+                elif op == 0x7D:  # EMPTY_DICT
+                    stack.append({})
+                    self.mem += 64
+                elif op == 0x5D:  # EMPTY_LIST
+                    stack.append([])
+                    self.mem += 56
+                elif op == 0x61 and type(stack[-2]) is list:  # APPEND to a list
+                    stack[-2].append(stack.pop())
+                    self.mem += 8
+                elif op == 0x94:  # MEMOIZE (protocol 4+, so not torch's)
+                    memo[len(memo)] = stack[-1]
+                    if op not in bad_ops:
+                        self._bad_opcode(op)
                 else:
                     self.pos, self.stack = pos, stack
                     handler = dispatch[op]
                     if handler is None:
                         raise self._corrupt(f"unknown opcode 0x{op:02x} at byte {pos - 1}")
-                    if not torch_ops[op]:
-                        self.audit.opcode(op, self.name)
+                    if not torch_ops[op] and op not in bad_ops:
+                        self._bad_opcode(op)
                     if handler() is _STOP:
                         self.ops = ops + 64 - budget
                         return self._result
@@ -231,6 +246,10 @@ class Unpickler:
             if pos >= end or pos + _INLINE_ARG_BYTES.get(op, 0) > end:
                 raise self._truncated() from None
             raise self._corrupt("an opcode finds too little on the stack") from None
+
+    def _bad_opcode(self, op: int) -> None:
+        self._bad_ops.add(op)
+        self.audit.opcode(op, self.name)
 
     def _charge(self, n: int) -> None:
         """Count `n` bytes about to be allocated; refuse before allocating past the cap."""
