@@ -318,6 +318,13 @@ def _st_int_metadata(folder: Path, _s: Path) -> Path:
     return _st(folder, "meta.safetensors", header, bytes(1))
 
 
+def _st_header_over_cap(folder: Path, _s: Path) -> Path:
+    """A 17 MiB header (the safetensors library allows 100 MB): refused before it is parsed."""
+    pad = "x" * (17 << 20)
+    header = {"__metadata__": {"pad": pad}, "t": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}
+    return _st(folder, "big_header.safetensors", header, bytes(1))
+
+
 def _bytearray_copies(folder: Path, _s: Path) -> Path:
     """A 256 KiB blob memoised once, then `bytearray(blob)` 6,000 times (1.5 GB if built)."""
     blob = b"B" + struct.pack("<I", 256 * 1024) + bytes(256 * 1024) + b"q\x01"
@@ -387,6 +394,7 @@ CASES: list[Case] = [
     Case("safetensors 200k dims of 1", _st_many_ones, "safe"),
     Case("safetensors 200k dims of 2", _st_many_twos, "refused", "more elements than torch can address"),
     Case("safetensors int metadata", _st_int_metadata, "refused", "__metadata__ must map names to strings"),
+    Case("safetensors header of 17 MiB", _st_header_over_cap, "refused", "exceeds the 10 MiB limit"),
     Case("bytearray copies", _bytearray_copies, "refused", "MiB of objects"),
     Case("3.3M memoised dicts", _memo_dicts, "refused", "MiB of objects"),
     Case("160 MiB data.pkl at 15x", _deflated_huge_member, "refused", "more than the"),

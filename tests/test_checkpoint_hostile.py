@@ -317,6 +317,21 @@ def test_check_reports_unsafe_checkpoint(tmp_path: Path) -> None:
     assert (run.returncode, json.loads(run.stdout)["findings"]) == (0, [])
 
 
+def test_source_files_honour_pep263(tmp_path: Path) -> None:
+    source = tmp_path / "latin.py"
+    source.write_bytes(
+        b"# -*- coding: latin-1 -*-\nimport torch.nn as nn\n\n\nclass Caf\xe9Net(nn.Module):\n"
+        b"    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(2, 3)\n"
+    )
+    run = run_cli("keys", str(source), "--class", "CaféNet", "--format", "json", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["keys"] == {"fc.weight": [3, 2], "fc.bias": [3]}
+    from ckptlens.engine.loader import decode_source
+
+    assert decode_source(b"\xef\xbb\xbfx = 1\n") == "x = 1\n"  # BOM
+    assert decode_source(b"# coding: rot13\nx = 1\n") == "# coding: rot13\nx = 1\n"  # not text: UTF-8
+
+
 def test_allow_list_is_torchs() -> None:
     from torch import _weights_only_unpickler as wo
 

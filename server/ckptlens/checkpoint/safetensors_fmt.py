@@ -17,8 +17,8 @@ from ckptlens.checkpoint.dtypes import SAFETENSORS_DTYPE, check_numel
 from ckptlens.checkpoint.index import CheckpointError, LimitExceeded, TensorInfo
 
 # The safetensors library allows 100 MB; parsed and reported, a header takes ~25x its size
-# in Python objects. 100,000 tensors with real names need ~12 MB.
-MAX_HEADER_BYTES = 16 * 1024 * 1024
+# in Python objects (inspect reports every tensor). 100,000 tensors with real names need ~10 MB.
+MAX_HEADER_BYTES = 10 * 1024 * 1024
 _LENGTH = struct.Struct("<Q")
 
 
