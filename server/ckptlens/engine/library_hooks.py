@@ -154,7 +154,27 @@ PRETRAINED_CLASSMETHODS: dict[str, HookRef] = {
     "from_config": HookRef("from_config", _from_config, "classmethod"),
 }
 
+def _package_check(module: str, always_version: bool) -> HookRef:
+    """transformers' and diffusers' `_is_package_available(name)`: a package the analysis cannot
+    find where it finds the library itself is not installed there: `(False, ...)`. An installed
+    one may still fail the library's own version checks: unknown."""
+
+    def check(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        name = args[0] if args else kwargs.get("pkg_name")
+        if not isinstance(name, str) or not all(part.isidentifier() for part in name.split(".")):
+            return Unknown("`_is_package_available` of an unknown package")
+        here = next((path for path, scope in interp.scopes.items() if scope.name == module), None)
+        if here is None or interp.loader.find_module(name, here) is not None:
+            return Unknown(f"whether `{name}` passes the library's checks is not known")
+        with_version = always_version or (args[1] if len(args) > 1 else kwargs.get("return_version")) is True
+        return (False, "N/A") if with_version else (False, None)
+
+    return HookRef("_is_package_available", check)
+
+
 GLOBAL_HOOKS: dict[str, Any] = {
+    "transformers.utils.import_utils._is_package_available": _package_check("transformers.utils.import_utils", False),
+    "diffusers.utils.import_utils._is_package_available": _package_check("diffusers.utils.import_utils", True),
     "transformers.models.auto.configuration_auto.CONFIG_MAPPING": ConfigMappingTable(),
     "transformers.activations.ACT2FN": ActivationTable(),
     "transformers.activations.get_activation": HookRef("get_activation", _get_activation),
