@@ -124,6 +124,7 @@ class Unpickler:
         max_bytes, buildable, torch_ops = self.limits.max_bytes, self._buildable, TORCH_OPCODE_TABLE
         bad_ops = self._bad_ops
         getsizeof = sys.getsizeof
+        mem = 0  # bytes charged by the inline opcodes since the last check (handlers: self.mem)
         budget = 64  # opcodes until the next check of the caps
         try:
             while True:
@@ -151,12 +152,15 @@ class Unpickler:
                         raise LimitExceeded(f"{self.name} nests deeper than {max_marks:,} levels")
                     metastack.append(stack)
                     stack = []
-                    self.mem += 56
+                    mem += 56
                 elif op == 0x58:  # BINUNICODE
                     stop = pos + 4 + _U32.unpack_from(data, pos)[0]
                     if stop > end:
                         raise self._truncated()
-                    self._charge(4 * (stop - pos) + 56)  # one char may take 4 bytes
+                    mem += 4 * (stop - pos) + 56  # one char may take 4 bytes
+                    if stop - pos > 1 << 16:  # a big one is checked before it is built
+                        self._charge(mem)
+                        mem = 0
                     try:
                         stack.append(data[pos + 4 : stop].decode("utf-8", "surrogatepass"))
                     except UnicodeDecodeError as exc:
@@ -168,12 +172,13 @@ class Unpickler:
                     items = tuple(stack)
                     stack = metastack.pop()
                     stack.append(items)
-                    self.mem += getsizeof(items)
+                    mem += getsizeof(items)
                 elif op == 0x52:  # REDUCE
                     args = stack.pop()
                     func = stack[-1]
                     if type(func) is SafeGlobal and type(args) is tuple:
-                        if func.arity is not None:
+                        arity = func.arity
+                        if arity is not None and not arity[0] <= len(args) <= arity[1]:
                             self._check_arity(func, args)
                         try:
                             result = func.call(*args)
@@ -184,12 +189,14 @@ class Unpickler:
                         if func.buildable:
                             buildable[id(result)] = result
                         stack[-1] = result
-                        self.mem += _cost(result)
+                        mem += getsizeof(result)
+                        if type(result) is NumpyArray and result.data is not None:
+                            mem += len(result.data)
                     else:
                         stack[-1] = self._call(func, args)
                 elif op == 0x86:  # TUPLE2
                     stack[-2:] = [(stack[-2], stack[-1])]
-                    self.mem += 56
+                    mem += 56
                 elif op == 0x29:  # EMPTY_TUPLE
                     stack.append(())
                 elif op == 0x89:  # NEWFALSE
@@ -198,13 +205,13 @@ class Unpickler:
                     stack[-1] = persistent(stack[-1])
                 elif op == 0x7D:  # EMPTY_DICT
                     stack.append({})
-                    self.mem += 64
+                    mem += 64
                 elif op == 0x5D:  # EMPTY_LIST
                     stack.append([])
-                    self.mem += 56
+                    mem += 56
                 elif op == 0x61 and type(stack[-2]) is list:  # APPEND to a list
                     stack[-2].append(stack.pop())
-                    self.mem += 8
+                    mem += 8
                 elif op == 0x94:  # MEMOIZE (protocol 4+, so not torch's)
                     memo[len(memo)] = stack[-1]
                     if op not in bad_ops:
@@ -218,6 +225,7 @@ class Unpickler:
                         self._bad_opcode(op)
                     if handler() is _STOP:
                         self.ops = ops + 64 - budget
+                        self.mem += mem
                         return self._result
                     pos, stack = self.pos, self.stack
                 # One opcode grows the stack or the memo by at most one item: checking every
@@ -237,6 +245,8 @@ class Unpickler:
                         raise LimitExceeded(
                             f"{self.name} memoizes more than {max_memo:,} objects"
                         )
+                    self.mem += mem
+                    mem = 0
                     if self.mem + getsizeof(memo) + 32 * len(memo) > max_bytes:
                         raise self._too_big()
         except (IndexError, struct.error):

@@ -80,27 +80,32 @@ class ZipArchive:
     def check_local_headers(self) -> None:
         """Every member's local header must repeat what the directory says about it."""
         for name, fields in self.entries.items():
-            self._local_header(name, Entry(*fields), shown_name(name))
+            self._local_header(name, Entry(*fields), None)
 
-    def _local_header(self, name: bytes, entry: Entry, what: str) -> int:
-        """Checks the local header of `entry`; returns where its data starts."""
+    def _local_header(self, name: bytes, entry: Entry, what: str | None) -> int:
+        """Checks the local header of `entry`; returns where its data starts. `what` names it
+        in errors (its escaped name when None, computed only then: archives have thousands)."""
         if entry.offset + _LOCAL.size + max(len(name), entry.compressed) > self.file_size:
-            raise CheckpointError(f"truncated zip archive: {what} lies past the file end")
+            raise CheckpointError(
+                f"truncated zip archive: {what or shown_name(name)} lies past the file end"
+            )
         self.fh.seek(entry.offset)
-        header = _read_exactly(self.fh, _LOCAL.size + len(name), what)
+        header = self.fh.read(_LOCAL.size + len(name))
+        if len(header) < _LOCAL.size + len(name):
+            raise CheckpointError(f"truncated zip archive: {what or shown_name(name)} ends early")
         sig, _, flags, method, _, _, crc, compressed, size, name_len, extra_len = _LOCAL.unpack_from(
             header
         )
         if sig != b"PK\x03\x04":
-            raise CheckpointError(f"corrupt zip archive: bad local header for {what}")
+            raise CheckpointError(f"corrupt zip archive: bad local header for {what or shown_name(name)}")
         disagree = name_len != len(name) or header[_LOCAL.size :] != name
         disagree = disagree or method != entry.method or (flags & 1) != (entry.flags & 1)
         if not flags & 8 and _FULL32 not in (compressed, size):  # sizes here unless deferred
             disagree = disagree or (crc, compressed, size) != (entry.crc, entry.compressed, entry.size)
         if disagree:
             raise CheckpointError(
-                f"ambiguous zip archive: the local header of {what} disagrees with the "
-                "central directory (readers would see different members): refusing it"
+                f"ambiguous zip archive: the local header of {what or shown_name(name)} disagrees "
+                "with the central directory (readers would see different members): refusing it"
             )
         return entry.offset + _LOCAL.size + name_len + extra_len
 
