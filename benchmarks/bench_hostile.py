@@ -177,6 +177,31 @@ def duplicate_members(folder: Path) -> Path:
     return hc.duplicate_data_pkl(folder / "dup.pt", folder / "SENTINEL")
 
 
+def entry_flood(folder: Path) -> Path:
+    """300,000 members (the cap), each with a valid local header: every one is checked."""
+    import zlib
+
+    path = folder / "flood.pt"
+    local, central = bytearray(), bytearray()
+    members = [("archive/data.pkl", _around(b"N")), ("archive/version", b"3\n"), ("archive/data/0", bytes(16))]
+    members += [(f"archive/x/{i}", b"") for i in range(300_000 - len(members))]
+    for name, data in members:
+        raw = name.encode()
+        crc = zlib.crc32(data)
+        central += struct.pack(
+            "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, crc, len(data), len(data), len(raw),
+            0, 0, 0, 0, 0, len(local),
+        ) + raw
+        local += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, crc, len(data), len(data), len(raw), 0)
+        local += raw + data
+    count, cd_at, z64_at = len(members), len(local), len(local) + len(central)
+    z64 = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, len(central), cd_at)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, z64_at, 1)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    path.write_bytes(bytes(local + central + z64 + locator + end))
+    return path
+
+
 def fifo(folder: Path) -> Path:
     path = folder / "pipe"
     os.mkfifo(path)
@@ -198,6 +223,7 @@ FAMILIES: dict[str, tuple[str, Callable[[Path], Path]]] = {
     "numbers: 20,000 8,000-bit ints": ("numbers", big_ints),
     "ambiguous: safetensors + pickle polyglot": ("container", polyglot),
     "ambiguous: duplicate data.pkl": ("container", duplicate_members),
+    "zip: 300,000 members": ("zip", entry_flood),
     "special file: FIFO checkpoint": ("special", fifo),
 }
 

@@ -20,7 +20,7 @@ from typing import IO
 
 from ckptlens.checkpoint.index import CheckpointError, LimitExceeded
 
-MAX_ENTRIES = 4_000_000
+MAX_ENTRIES = 300_000  # one member per storage: 3x the tensors of the largest single files
 MAX_CENTRAL_DIRECTORY = 1 << 29
 MAX_EXPANSION = 100  # deflate reaches ~1000x only on degenerate input such as zeros
 MAX_NAME_SHOWN = 120
