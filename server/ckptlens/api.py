@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ckptlens.checkpoint.index import CheckpointIndex
+from ckptlens.checkpoint.weights_only import safety_findings
 from ckptlens.engine.constructor import ConstructorPlan
 from ckptlens.engine.model import Coverage, KeyMapping, PredictedStateDict
 from ckptlens.engine.predict import Analyzer, TargetError, TargetInfo
@@ -112,16 +113,28 @@ def _build(engine: Analyzer, source: str | Path, class_name: str, plan: Construc
     return predicted
 
 
+MAX_CONFIG_BYTES = 4 << 20
+
+
 def _config_data(config: str | Path | Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The --config file: a regular file (never a FIFO, a device or /dev/stdin, refused before
+    it is opened) of at most 4 MiB holding a JSON object."""
+    from ckptlens.checkpoint.files import read_regular
+    from ckptlens.checkpoint.index import CheckpointError
+
     if config is None or isinstance(config, Mapping):
         return config
     try:
-        with open(config, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{config}: no such file") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{config}: cannot read the config: {exc}") from None
+        raw = read_regular(config, MAX_CONFIG_BYTES, "config file")
+        data = json.loads(raw.decode("utf-8"))
+    except CheckpointError as exc:
+        raise ConfigError(str(exc)) from None
+    except PermissionError:
+        raise ConfigError(f"{config}: cannot read the config: permission denied") from None
+    except OSError as exc:
+        raise ConfigError(f"{config}: cannot read the config: {exc.strerror or exc}") from None
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ConfigError(f"{config}: the config is not valid UTF-8 JSON") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{config}: the config must be a JSON object")
     return data
@@ -167,6 +180,7 @@ def check(
     findings = [
         *(f for f in predicted.findings if not (f.code == UNRESOLVED and f.model_prefix in verified_elsewhere and not f.model_keys)),
         *comparison.findings,
+        *safety_findings(index.safety, predicted.origin),
     ]
     findings.sort(key=lambda f: (f.range.file, f.range.start_line, f.range.start_col, f.code))
     return CheckResult(findings, comparison.mapping, predicted, index, comparison)

@@ -94,7 +94,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         _print_json(check_to_sarif(result.findings, __version__, result.coverage))
     else:
         _write_constructor(args.class_name, result.predicted)
-        sys.stdout.write(
+        _write_text(
             render_check_text(
                 result.findings,
                 class_name=args.class_name,
@@ -117,9 +117,9 @@ def _cmd_map(args: argparse.Namespace) -> int:
     if args.format == "json":
         _print_json(map_to_json(result.mapping, state_dict_path=result.index.state_dict_path))
     elif args.format == "python":
-        sys.stdout.write(render_python(result.comparison, class_name=args.class_name, checkpoint=result.index))
+        _write_text(render_python(result.comparison, class_name=args.class_name, checkpoint=result.index))
     else:
-        sys.stdout.write(render_map_text(result.comparison, color=_color(), checkpoint=result.index))
+        _write_text(render_map_text(result.comparison, color=_color(), checkpoint=result.index))
     return EXIT_FINDINGS if result.fails else EXIT_OK
 
 
@@ -139,13 +139,13 @@ def _cmd_keys(args: argparse.Namespace) -> int:
         return EXIT_OK
     _write_constructor(args.class_name, predicted)
     if result is not None:
-        sys.stdout.write(
+        _write_text(
             render_keys_text(
                 predicted, color=_color(), checkpoint=result.index.tensors, comparison=result.comparison
             )
         )
     else:
-        sys.stdout.write(render_keys_text(predicted, color=_color()))
+        _write_text(render_keys_text(predicted, color=_color()))
     return EXIT_OK
 
 
@@ -163,7 +163,7 @@ def _write_constructor(class_name: str, predicted: Any) -> None:
 
     text = render_constructor_text(class_name, predicted.constructor, color=_color())
     if text:
-        sys.stdout.write(text + "\n")
+        _write_text(text + "\n")
 
 
 def _severity(name: str) -> Any:
@@ -186,7 +186,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if args.format == "json":
         _print_json(index_to_json(index))
     else:
-        sys.stdout.write(render_index_text(index, color=_color()))
+        _write_text(render_index_text(index, color=_color()))
     return EXIT_OK
 
 
@@ -195,6 +195,14 @@ def _cmd_lsp(args: argparse.Namespace) -> int:
 
     run_stdio()
     return EXIT_OK
+
+
+def _write_text(text: str) -> None:
+    """Text output: whatever a file smuggled into it (control characters in keys, paths,
+    messages) is shown escaped; only ckptlens's own colour codes reach the terminal."""
+    from ckptlens.textsafe import safe_output
+
+    sys.stdout.write(safe_output(text, color=_color()))
 
 
 def _print_json(data: Any) -> None:
@@ -221,8 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - every failure is one line, never a traceback
-        label = "error" if _is_user_error(exc) else f"internal error: {type(exc).__name__}"
-        sys.stderr.write(f"ckptlens: {label}: {_one_line(str(exc))}\n")
+        if _is_user_error(exc):
+            label, text = "error", str(exc)
+        else:
+            label, text = "internal error", _in_words(exc)
+        sys.stderr.write(f"ckptlens: {label}: {_one_line(text)}\n")
         return EXIT_USAGE
 
 
@@ -232,8 +243,21 @@ def _is_user_error(exc: Exception) -> bool:
     return any(cls.__name__ in names and cls.__module__.startswith("ckptlens") for cls in type(exc).__mro__)
 
 
+def _in_words(exc: Exception) -> str:
+    """A failure that is not a known user error, said without Python's class names."""
+    if isinstance(exc, MemoryError):
+        return "ran out of memory (the input is too large or built to exhaust memory)"
+    if isinstance(exc, RecursionError):
+        return "the input is nested too deeply to analyse"
+    from ckptlens.checkpoint.index import describe_failure
+
+    return describe_failure(exc)
+
+
 def _one_line(text: str) -> str:
-    return " ".join(text.split()) or "unknown error"
+    from ckptlens.textsafe import escape_control
+
+    return escape_control(" ".join(text.split())) or "unknown error"
 
 
 if __name__ == "__main__":

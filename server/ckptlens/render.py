@@ -14,6 +14,7 @@ from ckptlens.engine.keys import collapse_keys
 from ckptlens.engine.mapping_code import subscript_path
 from ckptlens.engine.model import Coverage, PredictedStateDict
 from ckptlens.findings import Finding, Severity
+from ckptlens.textsafe import escape_control
 
 if TYPE_CHECKING:
     from ckptlens.engine.model import KeyMapping
@@ -43,6 +44,7 @@ RULE_DESCRIPTIONS = {
     "dtype-differs": "Checkpoint dtype differs from the model's",
     "strict-false-hides-mismatch": "load_state_dict(strict=False) would hide a mismatch",
     "checkpoint-note": "Something about the checkpoint worth knowing",
+    "unsafe-checkpoint": "torch.load(weights_only=True) would refuse the checkpoint",
 }
 
 _RESET = "\033[0m"
@@ -175,7 +177,7 @@ def render_check_text(
         line, column = finding.range.json_position
         where = f"{_display_path(finding.range.file, cwd)}:{line}:{column}:"
         code = _paint(finding.code, _COLORS[finding.severity], color)
-        lines.append(f"{_paint(where, _BOLD, color)} {code} {finding.message}")
+        lines.append(f"{_paint(where, _BOLD, color)} {code} {escape_control(finding.message)}")
     failing = sum(1 for f in findings if f.fails)
     notes = len(findings) - failing
     name = os.path.basename(checkpoint_path.rstrip("/\\")) or checkpoint_path
