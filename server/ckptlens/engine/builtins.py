@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections.abc
 import copy
+import numbers
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -206,12 +208,18 @@ def isinstance_of(interp: Interpreter, value: Any, cls: Any) -> bool | None:
         py = PY_TYPES.get(cls.name)
         if py is None:
             return None
+        if py is type:
+            return _is_class(value)
         if isinstance(value, (ModuleValue, ObjectValue, TensorValue)):
             return False
+        if not _python_value(value):
+            return None
         return isinstance(value, py)
     if isinstance(cls, ExternalRef):
         qual = cls.qualname
         leaf = qual.split(".")[-1]
+        if qual.split(".")[0] in PLAIN_TYPE_ROOTS:
+            return _isinstance_plain_type(interp, value, qual)
         if qual in ("torch.Tensor", "torch.nn.Parameter", "torch.nn.parameter.Parameter"):
             if not isinstance(value, TensorValue):
                 return False
@@ -233,6 +241,92 @@ def isinstance_of(interp: Interpreter, value: Any, cls: Any) -> bool | None:
         if klass is None:
             return False if not isinstance(value, ModuleValue) or not value.opaque else None
         return any(k is cls for k in interp.mro(klass))
+    return None
+
+
+# Library types a plain value can be an instance of (`isinstance(x, typing.Sequence)`): the
+# roots whose classes are answered from this table; any other class of theirs is unknown.
+PLAIN_TYPE_ROOTS = frozenset({"typing", "typing_extensions", "collections", "numbers", "types", "functools", "enum"})
+PLAIN_TYPES: dict[str, Any] = {
+    "Iterable": collections.abc.Iterable, "Iterator": collections.abc.Iterator,
+    "Sequence": collections.abc.Sequence, "MutableSequence": collections.abc.MutableSequence,
+    "Mapping": collections.abc.Mapping, "MutableMapping": collections.abc.MutableMapping,
+    "Collection": collections.abc.Collection, "Container": collections.abc.Container,
+    "Sized": collections.abc.Sized, "Set": collections.abc.Set, "AbstractSet": collections.abc.Set,
+    "Hashable": collections.abc.Hashable, "Callable": collections.abc.Callable,
+    "List": list, "Tuple": tuple, "Dict": dict, "FrozenSet": frozenset,
+    "Number": numbers.Number, "Integral": numbers.Integral, "Real": numbers.Real,
+    "Complex": numbers.Complex, "Rational": numbers.Rational,
+}
+
+
+def _python_value(value: Any) -> bool:
+    """A value the interpreter holds as the Python object it stands for (a list is a list)."""
+    if isinstance(value, (bool, int, float, str, complex, type(None), range, bytes)):
+        return True
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return all(_python_value(v) or not is_unknown(v) for v in value)
+    return isinstance(value, dict) and type(value) in (dict, OrderedDictValue)
+
+
+def _is_class(value: Any) -> bool | None:
+    """`isinstance(value, type)`: classes are, instances and functions are not."""
+    from ckptlens.engine.interp import BuiltinRef
+
+    if isinstance(value, ClassRef):
+        return True
+    if isinstance(value, BuiltinRef):
+        return value.name in PY_TYPES or None
+    if isinstance(value, ExternalRef):
+        return True if catalog.lookup(value.qualname) is not None else None
+    if is_unknown(value) or isinstance(value, ModuleValue) and value.opaque:
+        return None
+    return False
+
+
+def _callable(value: Any) -> bool | None:
+    from ckptlens.engine.interp import BoundMethod, BuiltinRef, FunctionRef
+
+    if isinstance(value, (ClassRef, FunctionRef, BoundMethod, PartialValue, BuiltinRef, ModuleValue, ExternalRef)):
+        return True
+    if isinstance(value, ObjectValue):
+        return None
+    return False if _python_value(value) or isinstance(value, TensorValue) else None
+
+
+def _isinstance_plain_type(interp: Interpreter, value: Any, qual: str) -> bool | None:
+    from ckptlens.engine.interp import FunctionRef
+
+    leaf = qual.split(".")[-1]
+    if qual in ("functools.partial",):
+        return isinstance(value, PartialValue) if not is_unknown(value) else None
+    if qual in ("types.FunctionType", "types.LambdaType"):
+        if isinstance(value, FunctionRef):
+            return True
+        return False if _python_value(value) or isinstance(value, (ClassRef, PartialValue, ModuleValue)) else None
+    if qual in ("enum.Enum", "enum.IntEnum", "enum.Flag", "enum.StrEnum"):
+        if isinstance(value, ObjectValue) and value.cls is not None:
+            return any(isinstance(k, ExternalRef) and k.qualname == qual for k in interp.mro(value.cls))
+        return False if _python_value(value) or isinstance(value, (ModuleValue, TensorValue)) else None
+    if leaf == "OrderedDict" and _python_value(value):
+        return isinstance(value, OrderedDictValue)
+    py = PLAIN_TYPES.get(leaf)
+    if py is None or qual.split(".")[0] in ("types", "functools", "enum"):
+        return None
+    if py is collections.abc.Callable:
+        return _callable(value)
+    if _python_value(value):
+        return isinstance(value, py)
+    if isinstance(value, TensorValue):
+        return py in (collections.abc.Iterable, collections.abc.Sized, collections.abc.Container, collections.abc.Collection)
+    if isinstance(value, ModuleValue):
+        if value.opaque or value.cls is not None:
+            return None  # a user class may define `__iter__`
+        if value.container is not None:  # containers define `__iter__` and `__len__`
+            return py in (collections.abc.Iterable, collections.abc.Sized)
+        return False
+    if isinstance(value, ObjectValue) and value.cls is None:
+        return False
     return None
 
 

@@ -52,6 +52,7 @@ SYMBOLIC_ROOTS = frozenset(
         "typing", "typing_extensions", "collections", "dataclasses", "functools", "copy",
         "itertools", "os", "sys", "warnings", "logging", "abc", "enum", "numpy", "re", "json",
         "pathlib", "inspect", "operator", "random", "time", "argparse", "__future__", "types",
+        "numbers",
     }
 )
 
@@ -64,6 +65,7 @@ LIGHTNING_BASES = {
     "pytorch_lightning.LightningModule", "pytorch_lightning.core.LightningModule",
     "pytorch_lightning.core.module.LightningModule", "pytorch_lightning.core.lightning.LightningModule",
 }
+ENUM_BASES = frozenset({"enum.Enum", "enum.IntEnum", "enum.Flag", "enum.IntFlag", "enum.StrEnum"})
 CONTAINERS = {"Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"}
 
 # Pure functions of the standard library that are safe to apply to known arguments.
@@ -1012,6 +1014,11 @@ class Interpreter:
                 return obj[name]
             return _unknown(f"hyperparameter `{name}` is unknown")
         if isinstance(obj, ClassRef):
+            if name in ("__name__", "__qualname__"):
+                return obj.name
+            member = self.enum_member(obj, name)
+            if member is not None:
+                return member
             found, value = self.class_attr(obj, name)
             if found:
                 if isinstance(value, (FunctionRef, HookRef)) and value.kind == "classmethod":
@@ -1120,7 +1127,40 @@ class Interpreter:
                         value = self._field_default(stmt.value, Frame(klass.scope))
                     cache[name] = value
                     return True, value
+            if name == "__init__" and any(_is_dataclass_decorator(d) for d in klass.node.decorator_list):
+                generated = HookRef("__init__", lambda i, r, a, k, klass=klass: i.dataclass_init(klass, r, a, k))
+                cache[name] = generated
+                return True, generated
         return False, None
+
+    def is_enum(self, cls: ClassRef) -> bool:
+        return any(isinstance(k, ExternalRef) and k.qualname in ENUM_BASES for k in self.mro(cls))
+
+    def enum_members(self, cls: ClassRef) -> list[str]:
+        """The member names of an `enum.Enum` subclass, in definition order (none otherwise)."""
+        if not self.is_enum(cls):
+            return []
+        names: list[str] = []
+        for klass in reversed(self.mro(cls)):
+            if isinstance(klass, ClassRef):
+                for stmt in klass.node.body:
+                    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) and stmt.value is not None else []
+                    for target in targets:
+                        if isinstance(target, ast.Name) and not target.id.startswith("_") and target.id not in names:
+                            names.append(target.id)
+        return names
+
+    def enum_member(self, cls: ClassRef, name: str) -> ObjectValue | None:
+        """`Color.RED`: one object per member (so `is` holds), with `.name` and `.value`."""
+        if name.startswith("_") or name not in self.enum_members(cls):
+            return None
+        cache = _class_cache(cls)
+        key = f"\0enum:{name}"
+        if key not in cache:
+            found, value = self.class_attr(cls, name)
+            cache[key] = ObjectValue(cls, {"_name_": name, "name": name, "_value_": value, "value": value})
+        member = cache[key]
+        return member if isinstance(member, ObjectValue) else None
 
     def _decorate_function(self, func: FunctionRef, node: Any, frame: Frame) -> Any:
         for deco in getattr(node, "decorator_list", []):
@@ -1280,6 +1320,12 @@ class Interpreter:
             return module
         if kind == "dataclass":
             return self.instantiate_dataclass(cls, args, kwargs)
+        if self.is_enum(cls):  # `Color(1)`: the member with that value
+            for member_name in self.enum_members(cls):
+                member = self.enum_member(cls, member_name)
+                if member is not None and len(args) == 1 and _same_value(member.attrs["value"], args[0]):
+                    return member
+            return _unknown(f"`{cls.name}` has no member of value `{_short_value(args[0]) if args else ''}`")
         obj = ObjectValue(cls)
         found, init = self.class_attr(cls, "__init__")
         if found and isinstance(init, FunctionRef):
@@ -1288,6 +1334,19 @@ class Interpreter:
 
     def instantiate_dataclass(self, cls: ClassRef, args: list[Any], kwargs: dict[str, Any]) -> ObjectValue:
         obj = ObjectValue(cls)
+        found, init = self.class_attr(cls, "__init__")
+        if found and isinstance(init, FunctionRef):  # a subclass's own `__init__` (torchvision's MBConvConfig)
+            self.call_function(init, [obj, *args], kwargs, None)
+        elif found and isinstance(init, HookRef):
+            init.fn(self, obj, args, kwargs)
+        else:
+            self.dataclass_init(cls, obj, args, kwargs)
+        return obj
+
+    def dataclass_init(self, cls: ClassRef, obj: Any, args: list[Any], kwargs: dict[str, Any]) -> None:
+        """The `__init__` `@dataclass` generates for `cls`: its fields and its bases', in order."""
+        if not isinstance(obj, ObjectValue):
+            return
         fields: list[tuple[str, ast.AnnAssign, ClassRef]] = []
         for klass in reversed(self.mro(cls)):
             if not isinstance(klass, ClassRef):
@@ -1309,13 +1368,12 @@ class Interpreter:
             else:
                 obj.attrs[name] = _unknown(f"field `{name}` of `{cls.name}` is not given")
         extra = {k: v for k, v in kwargs.items() if k not in {f[0] for f in fields}}
-        found, post = self.class_attr(cls, "__post_init__")
+        found, post = self.class_attr(obj.cls or cls, "__post_init__")
         if found and isinstance(post, FunctionRef):
             spec = post.node.args
             self.call_function(post, [obj], extra if spec.kwarg is not None else {}, None)
         elif found and isinstance(post, HookRef):
             post.fn(self, obj, [], extra)
-        return obj
 
     def _field_default(self, call: ast.expr, frame: Frame) -> Any:
         assert isinstance(call, ast.Call)
@@ -1409,6 +1467,11 @@ class Interpreter:
     def fill_container(self, module: ModuleValue, args: list[Any], kwargs: dict[str, Any]) -> None:
         kind = module.container
         if kind == "Sequential":
+            if len(args) == 1 and is_unknown(args[0]):
+                # `nn.Sequential(OrderedDict(blocks))` with unknown blocks: one module or a mapping
+                # of named ones -- the names of its children are unknown, not `0`
+                module.opaque = module.opaque or f"its items are unknown ({args[0].reason})"
+                return
             if len(args) == 1 and isinstance(args[0], dict):
                 for name, value in args[0].items():
                     self._add_child(module, str(name), value)
@@ -1475,6 +1538,10 @@ class Interpreter:
     def call_external(self, func: ExternalRef, args: list[Any], kwargs: dict[str, Any]) -> Any:
         qual = func.qualname
         leaf = qual.split(".")[-1]
+        if leaf == "__init__" and args and isinstance(args[0], ModuleValue):
+            # `nn.LayerNorm.__init__(self, dim)`: the library base's constructor, called unbound
+            self.external_init(args[0], [ExternalRef(qual.rsplit(".", 1)[0])], list(args[1:]), kwargs)
+            return None
         if qual in PURE_FUNCTIONS:
             if any(is_unknown(a) or not _plain(a) for a in [*args, *kwargs.values()]):
                 return _unknown(f"`{qual}` of an unknown value")
@@ -1606,6 +1673,8 @@ class Interpreter:
             return None
         if isinstance(value, Iterator):
             return list(value)
+        if isinstance(value, ClassRef) and self.is_enum(value):
+            return [self.enum_member(value, name) for name in self.enum_members(value)]
         return None
 
     def as_mapping(self, value: Any) -> dict[Any, Any] | None:
@@ -1630,6 +1699,9 @@ class Interpreter:
             return obj.attrs.get(key, _unknown(f"unknown item `{key}`")) if isinstance(key, str) else _unknown("unknown item")
         if isinstance(obj, ExternalRef):
             return obj  # typing subscripts (List[int], Optional[nn.Module])
+        if isinstance(obj, ClassRef) and self.is_enum(obj) and isinstance(key, str):
+            member = self.enum_member(obj, key)  # `Color["RED"]`
+            return member if member is not None else _unknown(f"`{obj.name}` has no member `{key}`")
         if isinstance(obj, ActivationTable):
             return obj[key]
         if isinstance(obj, ConfigMappingTable):
@@ -1932,9 +2004,12 @@ def _mutables(state: Any) -> list[Any]:
         elif isinstance(value, dict):
             stack.extend(value.values())
         elif isinstance(value, ModuleValue):
-            stack.extend([value.params, value.buffers, value.children, value.attrs])
+            # the tables themselves are merged with their module (as plain dicts, an entry on one
+            # side only would become an Unknown child)
+            for table in (value.params, value.buffers, value.children, value.attrs):
+                stack.extend(table.values())
         else:
-            stack.append(value.attrs)
+            stack.extend(value.attrs.values())
     return list(seen.values())
 
 

@@ -1,0 +1,217 @@
+"""Constructs real model libraries lean on (torchvision, timm), on inline sources: each resolves
+exactly where Python would, and is unknown -- never a guess -- where it cannot be known."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from ckptlens.api import predict
+
+
+def _predict(tmp_path: Path, source: str, name: str = "Net", **kwargs: object):
+    path = tmp_path / "model.py"
+    path.write_text(textwrap.dedent(source))
+    return predict(path, name, **kwargs)  # type: ignore[arg-type]
+
+
+def _keys(predicted) -> dict[str, object]:
+    return {k: t.shape for k, t in predicted.tensors.items()}
+
+
+def _unknown(predicted) -> list[str]:
+    return [part.prefix for part in predicted.unknown]
+
+
+def test_sequential_of_an_unknown_ordered_dict_is_unknown_as_a_whole(tmp_path: Path) -> None:
+    # torchvision RegNet: the blocks are named `block1`...; with their number unknown, the
+    # container's children are unknown -- not a single unknown child called `0`
+    predicted = _predict(
+        tmp_path,
+        """
+        import os
+        from collections import OrderedDict
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                blocks = []
+                for i in range(int(os.environ["DEPTH"])):
+                    blocks.append((f"block{i + 1}", nn.Linear(4, 4)))
+                self.trunk = nn.Sequential(OrderedDict(blocks))
+                self.fc = nn.Linear(4, 2)
+        """,
+    )
+    assert _keys(predicted) == {"fc.weight": (2, 4), "fc.bias": (2,)}
+    assert _unknown(predicted) == ["trunk"]
+
+
+def test_library_base_constructor_called_unbound_builds_its_tensors(tmp_path: Path) -> None:
+    # timm's LayerNorm2d-style classes: `nn.LayerNorm.__init__(self, ...)` instead of super()
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        class LayerNorm2d(nn.LayerNorm):
+            def __init__(self, channels, eps=1e-6):
+                nn.LayerNorm.__init__(self, channels, eps=eps)
+
+        class Plain(nn.Module):
+            def __init__(self):
+                nn.Module.__init__(self)
+                self.fc = nn.Linear(3, 2, bias=False)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.norm = LayerNorm2d(8)
+                self.plain = Plain()
+        """,
+    )
+    assert _keys(predicted) == {"norm.weight": (8,), "norm.bias": (8,), "plain.fc.weight": (2, 3)}
+    assert _unknown(predicted) == []
+
+
+def test_isinstance_against_abstract_and_library_types_answers_for_plain_values(tmp_path: Path) -> None:
+    # torchvision's `isinstance(setting, Sequence)`, timm's `isinstance(x, collections.abc.Iterable)`
+    # and `isinstance(norm_layer, functools.partial)`: a False here would run the library's `raise`
+    predicted = _predict(
+        tmp_path,
+        """
+        import collections.abc
+        import functools
+        import numbers
+        import types
+        from typing import Callable, Sequence
+        import torch.nn as nn
+
+        def width(x):
+            return x
+
+        class Net(nn.Module):
+            def __init__(self, sizes=(4, 6)):
+                super().__init__()
+                if not isinstance(sizes, Sequence):
+                    raise ValueError("sizes")
+                assert isinstance([1], collections.abc.Iterable) and not isinstance(3, collections.abc.Iterable)
+                layer = functools.partial(nn.Linear, bias=False)
+                dims = [isinstance(layer, functools.partial), isinstance(nn.Linear, functools.partial),
+                        isinstance(width, types.FunctionType), isinstance(nn.Linear, type),
+                        isinstance(3, type), isinstance(2.5, numbers.Number), isinstance("a", numbers.Number),
+                        isinstance(width, Callable), isinstance(4, Callable), isinstance({}, collections.abc.Mapping)]
+                self.fc = layer(sizes[0], sizes[1] + sum(2 ** i for i, d in enumerate(dims) if d))
+                self.seq = nn.Sequential(nn.ReLU())
+                self.flag = nn.Linear(2, 1 + isinstance(self.seq, collections.abc.Iterable))
+        """,
+    )
+    # True at positions 0, 2, 3, 5, 7, 9 -> 1 + 4 + 8 + 32 + 128 + 512 = 685
+    assert _keys(predicted) == {"fc.weight": (691, 4), "flag.weight": (2, 2), "flag.bias": (2,)}
+    assert _unknown(predicted) == []
+
+
+def test_isinstance_of_an_unknown_library_type_stays_unknown(tmp_path: Path) -> None:
+    predicted = _predict(
+        tmp_path,
+        """
+        import typing
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 3 if isinstance([1], typing.SupportsInt) else 5)
+        """,
+    )
+    assert _keys(predicted) == {"fc.weight": (None, 4), "fc.bias": (None,)}
+
+
+def test_enum_members_are_instances_of_their_class_with_name_and_value(tmp_path: Path) -> None:
+    # torchvision's weights enums: `Weights.verify(w)` raises unless `isinstance(w, cls)`
+    predicted = _predict(
+        tmp_path,
+        """
+        from enum import Enum
+        import torch.nn as nn
+
+        class Size(Enum):
+            SMALL = 4
+            LARGE = 16
+
+            @classmethod
+            def verify(cls, obj):
+                if obj is not None and not isinstance(obj, cls):
+                    raise TypeError("bad")
+                return obj
+
+            @property
+            def width(self):
+                return self.value * 2
+
+        class Net(nn.Module):
+            def __init__(self, size=Size.LARGE):
+                super().__init__()
+                size = Size.verify(size)
+                assert size is Size.LARGE and Size(4) is Size.SMALL and Size["SMALL"] is Size.SMALL
+                self.fc = nn.Linear(size.value, size.width, bias=size.name == "SMALL")
+                self.heads = nn.ModuleList([nn.Linear(1, s.value, bias=False) for s in Size])
+        """,
+    )
+    assert _keys(predicted) == {"fc.weight": (32, 16), "heads.0.weight": (4, 1), "heads.1.weight": (16, 1)}
+    assert _unknown(predicted) == []
+
+
+def test_dataclass_subclass_with_its_own_init_runs_it_and_reaches_the_generated_one(tmp_path: Path) -> None:
+    # torchvision's MBConvConfig: scales the widths, then `super().__init__(...)` of a dataclass
+    predicted = _predict(
+        tmp_path,
+        """
+        from dataclasses import dataclass, field
+        from functools import partial
+        import torch.nn as nn
+
+        @dataclass
+        class _Config:
+            width: int
+            depth: int
+            extra: list = field(default_factory=lambda: [1, 2])
+
+            def __post_init__(self):
+                self.total = self.width * self.depth
+
+        class Config(_Config):
+            def __init__(self, width, depth, width_mult=1.0):
+                super().__init__(int(width * width_mult), depth)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                conf = partial(Config, width_mult=2.0)(3, 4)
+                self.fc = nn.Linear(conf.width, conf.total + len(conf.extra))
+        """,
+    )
+    assert _keys(predicted) == {"fc.weight": (26, 6), "fc.bias": (26,)}
+
+
+def test_module_list_grown_in_a_loop_of_unknown_length_stays_a_module_tree(tmp_path: Path) -> None:
+    # torchvision maxvit_t: `self.layers += [...]` per item of an unknown list, then `self.modules()`
+    predicted = _predict(
+        tmp_path,
+        """
+        import os
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layers = nn.ModuleList()
+                for p in os.environ["RATES"].split(","):
+                    self.layers += [nn.Linear(2, 2)]
+                self.head = nn.Linear(2, 3)
+                for m in self.modules():
+                    pass
+        """,
+    )
+    assert _keys(predicted) == {"head.weight": (3, 2), "head.bias": (3,)}
+    assert _unknown(predicted) == ["layers"]
