@@ -215,3 +215,123 @@ def test_module_list_grown_in_a_loop_of_unknown_length_stays_a_module_tree(tmp_p
     )
     assert _keys(predicted) == {"head.weight": (3, 2), "head.bias": (3,)}
     assert _unknown(predicted) == ["layers"]
+
+
+def test_itertools_functools_operator_math_and_numpy_in_shapes(tmp_path: Path) -> None:
+    predicted = _predict(
+        tmp_path,
+        """
+        import collections.abc
+        import functools
+        import itertools
+        import math
+        import operator
+        from itertools import repeat
+        import numpy as np
+        import torch.nn as nn
+
+        def _ntuple(n):
+            def parse(x):
+                if isinstance(x, collections.abc.Iterable) and not isinstance(x, str):
+                    return tuple(x)
+                return tuple(repeat(x, n))
+            return parse
+
+        to_2tuple = _ntuple(2)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                kh, kw = to_2tuple(3)
+                widths = list(itertools.accumulate([8, 8, 16]))          # 8, 16, 32
+                pairs = list(itertools.product([1, 2], repeat=2))        # 4 pairs
+                chained = list(itertools.chain([1], (2, 3), itertools.islice(range(10), 2)))
+                depth = functools.reduce(operator.mul, [2, 3], 1)        # 6
+                rates = np.linspace(0, 0.1, depth).tolist()
+                assert len(rates) == 6 and rates[-1] == 0.1
+                hidden = int(np.prod([2, 4])) + int(np.log2(16)) + math.isqrt(17)   # 8 + 4 + 4
+                self.conv = nn.Conv2d(widths[0], widths[-1], (kh, kw))
+                self.fc = nn.Linear(hidden, len(pairs) + len(chained) + depth)      # 4 + 5 + 6
+                self.heads = nn.ModuleList(nn.Linear(2, 2, bias=False) for _ in np.arange(3))
+                self.scaled = nn.Linear(int((np.array([1, 2]) * 3)[1]), 1, bias=False)
+        """,
+    )
+    assert _keys(predicted) == {
+        "conv.weight": (32, 8, 3, 3), "conv.bias": (32,),
+        "fc.weight": (15, 16), "fc.bias": (15,),
+        "heads.0.weight": (2, 2), "heads.1.weight": (2, 2), "heads.2.weight": (2, 2),
+        "scaled.weight": (1, 6),
+    }
+    assert _unknown(predicted) == []
+
+
+def test_itertools_repeat_without_a_count_is_unknown_not_a_guess(tmp_path: Path) -> None:
+    predicted = _predict(
+        tmp_path,
+        """
+        import itertools
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blocks = nn.ModuleList(nn.Linear(2, d) for d in itertools.repeat(4))
+                self.fc = nn.Linear(2, 1)
+        """,
+    )
+    assert _keys(predicted) == {"fc.weight": (1, 2), "fc.bias": (1,)}
+    assert _unknown(predicted) == ["blocks"]
+
+
+def test_isinstance_of_none_and_classes_against_torch_classes_is_false(tmp_path: Path) -> None:
+    # timm's get_attn(None): `isinstance(attn_type, torch.nn.Module)` before anything else
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch
+        import torch.nn as nn
+
+        def get_attn(attn_type):
+            if isinstance(attn_type, torch.nn.Module):
+                return attn_type
+            return None if attn_type is None else nn.Identity
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                attn = get_attn(None)
+                self.fc = nn.Linear(2, 3 if attn is None and not isinstance(nn.Linear, nn.Module) else 5)
+        """,
+    )
+    assert _keys(predicted) == {"fc.weight": (3, 2), "fc.bias": (3,)}
+
+
+def test_partial_attributes_tensor_iteration_and_library_feature_checks(tmp_path: Path) -> None:
+    # timm: get_norm_layer unbinds `partial.func`/`.keywords`; drop rates come from
+    # `[x.item() for x in torch.linspace(...)]`; `hasattr(F, "scaled_dot_product_attention")`
+    predicted = _predict(
+        tmp_path,
+        """
+        import functools
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class DropPath(nn.Module):
+            def __init__(self, p=0.0):
+                super().__init__()
+                self.p = p
+
+        class Net(nn.Module):
+            def __init__(self, rate=0.1):
+                super().__init__()
+                norm = functools.partial(nn.LayerNorm, eps=1e-6)
+                layer, kw = norm.func, norm.keywords
+                self.norm = layer(4, **kw)
+                dpr = [x.item() for x in torch.linspace(0, rate, 3)]
+                self.drops = nn.ModuleList([DropPath(p) if p > 0.0 else nn.Identity() for p in dpr])
+                self.fused = nn.Linear(2, 1 if hasattr(F, "scaled_dot_product_attention") else 3)
+        """,
+    )
+    assert _keys(predicted) == {"norm.weight": (4,), "norm.bias": (4,), "fused.weight": (1, 2), "fused.bias": (1,)}
+    assert _unknown(predicted) == []

@@ -5,10 +5,11 @@ from __future__ import annotations
 import collections.abc
 import copy
 import numbers
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ckptlens.engine import catalog
+from ckptlens.engine import catalog, stdlib
 from ckptlens.engine.objects import (
     AttrDict,
     ClassRef,
@@ -210,7 +211,10 @@ def isinstance_of(interp: Interpreter, value: Any, cls: Any) -> bool | None:
             return None
         if py is type:
             return _is_class(value)
-        if isinstance(value, (ModuleValue, ObjectValue, TensorValue)):
+        if isinstance(value, (ModuleValue, ObjectValue)) and value.cls is not None:
+            # `class Mode(str, Enum)`: its members are strings
+            return any(isinstance(k, BuiltinRef) and issubclass(PY_TYPES.get(k.name, object), py) for k in interp.mro(value.cls))
+        if isinstance(value, (ModuleValue, ObjectValue, TensorValue)) or _code_object(value):
             return False
         if not _python_value(value):
             return None
@@ -225,7 +229,11 @@ def isinstance_of(interp: Interpreter, value: Any, cls: Any) -> bool | None:
                 return False
             return value.is_parameter if leaf == "Parameter" else True
         if not isinstance(value, ModuleValue):
-            return False if isinstance(value, (int, float, str, list, tuple, dict, TensorValue)) else None
+            if isinstance(value, ObjectValue) and value.cls is not None:
+                plain_class = all(isinstance(k, ClassRef) for k in interp.mro(value.cls))
+                return False if plain_class else None
+            known = _python_value(value) or _code_object(value) or isinstance(value, ObjectValue)
+            return False if known or isinstance(value, (list, tuple, dict, TensorValue)) else None
         if leaf == "Module" or leaf == "LightningModule" and value.is_lightning:
             return True
         if value.opaque:
@@ -267,6 +275,13 @@ def _python_value(value: Any) -> bool:
     if isinstance(value, (list, tuple, set, frozenset)):
         return all(_python_value(v) or not is_unknown(v) for v in value)
     return isinstance(value, dict) and type(value) in (dict, OrderedDictValue)
+
+
+def _code_object(value: Any) -> bool:
+    """A class, function or library object: never a number, string or container."""
+    from ckptlens.engine.interp import BoundMethod, BuiltinRef, FunctionRef
+
+    return isinstance(value, (ClassRef, FunctionRef, BoundMethod, PartialValue, BuiltinRef, ExternalRef))
 
 
 def _is_class(value: Any) -> bool | None:
@@ -315,6 +330,9 @@ def _isinstance_plain_type(interp: Interpreter, value: Any, qual: str) -> bool |
         return None
     if py is collections.abc.Callable:
         return _callable(value)
+    if _code_object(value):  # classes and functions are not sequences (an Enum class iterates)
+        enum = isinstance(value, ClassRef) and interp.is_enum(value)
+        return enum and py in (collections.abc.Iterable, collections.abc.Sized, collections.abc.Container, collections.abc.Collection)
     if _python_value(value):
         return isinstance(value, py)
     if isinstance(value, TensorValue):
@@ -386,9 +404,19 @@ def _has(interp: Interpreter, obj: Any, name: str) -> bool | None:
     if isinstance(obj, ExternalRef):
         # a library attribute we model is there (`hasattr(nn.utils.parametrizations, "weight_norm")`)
         full = f"{obj.qualname}.{name}"
-        if full in EXTERNAL_CALLS or catalog.lookup(full) is not None:
+        if full in EXTERNAL_CALLS or catalog.lookup(full) is not None or full in KNOWN_LIBRARY_NAMES:
             return True
     return None
+
+
+# Library names feature checks ask about (`hasattr(F, "scaled_dot_product_attention")`): all
+# exist in the torch this analysis models (2.x).
+KNOWN_LIBRARY_NAMES = frozenset({
+    "torch.nn.functional.scaled_dot_product_attention", "torch.nn.RMSNorm", "torch.compile",
+    "torch.nn.functional.rms_norm", "torch.nn.attention", "torch.nn.utils.parametrizations",
+    "torch.nn.Buffer", "torch.backends.mps", "torch.fx", "torch.jit", "torch.library",
+    "torch.nn.utils.parametrize", "torch.func", "torch._dynamo", "torch.compiler",
+})
 
 
 def _b_hasattr(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
@@ -530,6 +558,23 @@ def _replace(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> An
     return _u("dataclasses.replace() of an unknown object")
 
 
+def _asdict(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """`dataclasses.asdict`: the fields as a dict, nested dataclasses too."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, ObjectValue):
+            return {k: convert(v) for k, v in value.attrs.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(convert(v) for v in value)
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        return copy.deepcopy(value)
+
+    if not args or not isinstance(args[0], ObjectValue):
+        return _u("dataclasses.asdict() of an unknown object")
+    return convert(args[0])
+
+
 def _norm_dim(dim: Any, rank: int) -> int | None:
     if dim is None:
         return None
@@ -654,7 +699,17 @@ def _passthrough(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -
     return args[0] if args else None
 
 
+# Environment variables that switch a library's code path (timm builds its ViTs as NaFlexViT
+# when told to): read from the environment the check runs in, as the library would, with the
+# library's default when unset. Any other variable is unknown.
+LIBRARY_FLAGS = frozenset({"TIMM_USE_NAFLEXVIT", "TIMM_USE_NAFLEX", "TIMM_USE_SCIPY_INTERP", "TIMM_FUSED_ATTN"})
+
+
 def _unknown_value(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    name = args[0] if args else kwargs.get("key")
+    default = args[1] if len(args) > 1 else kwargs.get("default")
+    if isinstance(name, str) and name in LIBRARY_FLAGS and (default is None or isinstance(default, (str, int))):
+        return os.environ.get(name, default)
     return _u("a value read from the environment")
 
 
@@ -688,7 +743,7 @@ def _from_pretrained_embedding(kind: str) -> Callable[[Interpreter, list[Any], d
 EXTERNAL_CALLS: dict[str, Callable[[Interpreter, list[Any], dict[str, Any]], Any]] = {
     "copy.deepcopy": _deepcopy, "copy.copy": lambda i, a, k: copy.copy(a[0]) if a else None,
     "functools.partial": _partial, "argparse.Namespace": _namespace,
-    "types.SimpleNamespace": _namespace, "dataclasses.replace": _replace,
+    "types.SimpleNamespace": _namespace, "dataclasses.replace": _replace, "dataclasses.asdict": _asdict,
     "torch.nn.utils.weight_norm": _weight_norm_old,
     "torch.nn.utils.parametrizations.weight_norm": _weight_norm_new,
     "torch.nn.utils.spectral_norm": _spectral_norm_old,
@@ -704,6 +759,7 @@ EXTERNAL_CALLS: dict[str, Callable[[Interpreter, list[Any], dict[str, Any]], Any
     "collections.defaultdict": lambda i, a, k: {},
     "torch.jit.script": _passthrough, "torch.jit.trace": _passthrough,
     "torch.nn.utils.remove_weight_norm": _passthrough,
+    **stdlib.NUMPY_CALLS, **stdlib.ITERTOOLS_CALLS,
 }
 
 
@@ -843,6 +899,13 @@ def _m_modules(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs
     return [m for _, m in walked]
 
 
+def _m_named_modules(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    walked = _walk_modules(module)
+    if any(m.opaque for _, m in walked):
+        return _u("the module tree has unknown parts")
+    return list(walked)
+
+
 def _m_parameters(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     walked = _walk_modules(module)
     if any(m.opaque for _, m in walked):
@@ -912,6 +975,7 @@ MODULE_METHODS: dict[str, ModuleMethod] = {
     "register_buffer": _m_register_buffer, "register_parameter": _m_register_parameter,
     "append": _m_append, "extend": _m_extend, "insert": _m_insert, "update": _m_update,
     "children": _m_children, "named_children": _m_named_children, "modules": _m_modules,
+    "named_modules": _m_named_modules,
     "parameters": _m_parameters, "get_submodule": _m_get_submodule,
     "save_hyperparameters": _m_save_hyperparameters,
     "to": _m_to, "cuda": _m_self, "cpu": _m_self, "float": _m_self, "double": _m_self,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import math
 import operator
 import os
 import time
@@ -19,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ckptlens.engine import catalog, tensors
+from ckptlens.engine import catalog, stdlib, tensors
 from ckptlens.engine.loader import Loader, SourceError, SourceFile
 from ckptlens.engine.objects import (
     AttrDict,
@@ -65,18 +64,13 @@ LIGHTNING_BASES = {
     "pytorch_lightning.LightningModule", "pytorch_lightning.core.LightningModule",
     "pytorch_lightning.core.module.LightningModule", "pytorch_lightning.core.lightning.LightningModule",
 }
+GENERATED_INIT = "__init__ of a dataclass"
 ENUM_BASES = frozenset({"enum.Enum", "enum.IntEnum", "enum.Flag", "enum.IntFlag", "enum.StrEnum"})
 CONTAINERS = {"Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"}
 
-# Pure functions of the standard library that are safe to apply to known arguments.
-PURE_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "math.sqrt": math.sqrt, "math.ceil": math.ceil, "math.floor": math.floor, "math.log": math.log,
-    "math.log2": math.log2, "math.log10": math.log10, "math.exp": math.exp, "math.pow": math.pow,
-    "math.prod": math.prod, "math.gcd": math.gcd, "math.isqrt": math.isqrt, "math.trunc": math.trunc,
-    "math.fabs": math.fabs, "math.cos": math.cos, "math.sin": math.sin, "math.lcm": math.lcm,
-    "operator.mul": operator.mul, "operator.add": operator.add,
-}
-CONSTANTS: dict[str, Any] = {"math.pi": math.pi, "math.e": math.e, "math.inf": math.inf}
+# Pure functions of the standard library that are safe to apply to known arguments, and constants.
+PURE_FUNCTIONS: dict[str, Callable[..., Any]] = stdlib.PURE_FUNCTIONS
+CONSTANTS: dict[str, Any] = stdlib.CONSTANTS
 NO_EFFECT_PREFIXES = ("torch.nn.init.", "warnings.", "logging.", "print")
 
 
@@ -1038,6 +1032,11 @@ class Interpreter:
                 elif isinstance(klass, ExternalRef):
                     return ExternalMethod(obj.receiver, klass, name)
             return ExternalMethod(obj.receiver, ExternalRef("builtins.object"), name)
+        if isinstance(obj, PartialValue) and name in ("func", "args", "keywords"):
+            return {"func": obj.func, "args": tuple(obj.args), "keywords": dict(obj.kwargs)}[name]
+        if isinstance(obj, stdlib.ArrayValue):
+            result = stdlib.array_attribute(obj, name)
+            return result if result is not None else PyMethod(obj, name)
         if isinstance(obj, TensorValue):
             result = tensors.tensor_attribute(obj, name)
             if result is not None:
@@ -1128,7 +1127,7 @@ class Interpreter:
                     cache[name] = value
                     return True, value
             if name == "__init__" and any(_is_dataclass_decorator(d) for d in klass.node.decorator_list):
-                generated = HookRef("__init__", lambda i, r, a, k, klass=klass: i.dataclass_init(klass, r, a, k))
+                generated = HookRef(GENERATED_INIT, lambda i, r, a, k, klass=klass: i.dataclass_init(klass, r, a, k))
                 cache[name] = generated
                 return True, generated
         return False, None
@@ -1337,9 +1336,9 @@ class Interpreter:
         found, init = self.class_attr(cls, "__init__")
         if found and isinstance(init, FunctionRef):  # a subclass's own `__init__` (torchvision's MBConvConfig)
             self.call_function(init, [obj, *args], kwargs, None)
-        elif found and isinstance(init, HookRef):
+        elif found and isinstance(init, HookRef) and init.name != GENERATED_INIT:
             init.fn(self, obj, args, kwargs)
-        else:
+        else:  # generated: the fields of `cls` and its bases (transformers makes every config subclass a dataclass)
             self.dataclass_init(cls, obj, args, kwargs)
         return obj
 
@@ -1593,6 +1592,8 @@ class Interpreter:
 
     def call_py_method(self, method: PyMethod, args: list[Any], kwargs: dict[str, Any]) -> Any:
         obj, name = method.obj, method.name
+        if isinstance(obj, stdlib.ArrayValue):
+            return stdlib.array_method(obj, name, args, kwargs)
         if name in ("append", "extend", "insert", "update", "setdefault", "pop", "remove", "clear", "add", "reverse"):
             if name == "extend":
                 items = self.iterate(args[0]) if args else []
@@ -1641,6 +1642,8 @@ class Interpreter:
             return True
         if isinstance(value, TensorValue):
             return None
+        if isinstance(value, stdlib.ArrayValue):  # numpy: only a one-item array has a truth
+            return self.truth(value.items[0]) if len(value.items) == 1 else None
         if isinstance(value, (ObjectValue, ClassRef, FunctionRef, ExternalRef, BoundMethod, ModuleNamespace)):
             return True
         try:
@@ -1673,6 +1676,11 @@ class Interpreter:
             return None
         if isinstance(value, Iterator):
             return list(value)
+        if isinstance(value, stdlib.ArrayValue):
+            return list(value.items)
+        if isinstance(value, TensorValue) and value.shape and isinstance(value.shape[0], int) and value.shape[0] <= MAX_SEQUENCE:
+            # a tensor iterates over its first dim: `[x.item() for x in torch.linspace(0, p, n)]`
+            return [TensorValue(value.shape[1:], value.dtype) for _ in range(value.shape[0])]
         if isinstance(value, ClassRef) and self.is_enum(value):
             return [self.enum_member(value, name) for name in self.enum_members(value)]
         return None
@@ -1691,6 +1699,8 @@ class Interpreter:
             return self.module_getitem(obj, key)
         if isinstance(obj, TensorValue):
             return _tensor_index(obj, key)
+        if isinstance(obj, stdlib.ArrayValue):
+            return stdlib.array_getitem(obj, key)
         if is_unknown(key):
             if isinstance(obj, (list, tuple)) and obj and all(_same_value(obj[0], o) for o in obj):
                 return obj[0]
@@ -1762,6 +1772,9 @@ class Interpreter:
             return _unknown((left if is_unknown(left) else right).reason, maybe)
         if isinstance(left, TensorValue) or isinstance(right, TensorValue):
             return _tensor_arithmetic(op, left, right)
+        if isinstance(left, stdlib.ArrayValue) or isinstance(right, stdlib.ArrayValue):
+            fn = BINOPS.get(type(op))
+            return stdlib.array_binop(fn, left, right) if fn is not None else _unknown("unknown operator")
         if isinstance(left, dict) and isinstance(right, dict) and isinstance(op, ast.BitOr):
             return {**left, **right}
         if not (_plain(left) and _plain(right)):
@@ -1813,6 +1826,8 @@ class Interpreter:
             return found if isinstance(op, ast.In) else not found
         if is_unknown(left) or is_unknown(right):
             return None
+        if isinstance(left, stdlib.ArrayValue) or isinstance(right, stdlib.ArrayValue):
+            return None  # elementwise in numpy
         if isinstance(left, (ModuleValue, TensorValue, ObjectValue)) or isinstance(right, (ModuleValue, TensorValue, ObjectValue)):
             if isinstance(op, ast.Eq):
                 return left is right if not isinstance(left, TensorValue) else None
