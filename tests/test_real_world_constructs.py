@@ -335,3 +335,31 @@ def test_partial_attributes_tensor_iteration_and_library_feature_checks(tmp_path
     )
     assert _keys(predicted) == {"norm.weight": (4,), "norm.bias": (4,), "fused.weight": (1, 2), "fused.bias": (1,)}
     assert _unknown(predicted) == []
+
+
+def test_relative_position_index_buffers_have_their_shapes(tmp_path: Path) -> None:
+    # Swin / MaxViT / BEiT: meshgrid, stack, flatten, broadcasting, permute, sum(-1)
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self, window=(3, 4)):
+                super().__init__()
+                coords = torch.stack(torch.meshgrid(torch.arange(window[0]), torch.arange(window[1]), indexing="ij"))
+                flat = torch.flatten(coords, 1)
+                relative = (flat[:, :, None] - flat[:, None, :]).permute(1, 2, 0).contiguous()
+                relative[:, :, 0] += window[0] - 1
+                self.register_buffer("relative_position_index", relative.sum(-1).flatten())
+                h = torch.arange(-(window[0] - 1), window[0], dtype=torch.float32)
+                w = torch.arange(-(window[1] - 1), window[1], dtype=torch.float32)
+                table = torch.stack(torch.meshgrid([h, w], indexing="xy")).permute(1, 2, 0).unsqueeze(0)
+                table = torch.sign(table) * torch.log2(torch.abs(table) + 1.0) / 3.0
+                self.register_buffer("table", table)
+                self.register_buffer("both", torch.cat([torch.zeros(2, 3), torch.ones(5, 3)], dim=0).sum(dim=1, keepdim=True))
+        """,
+    )
+    assert _keys(predicted) == {"relative_position_index": (144,), "table": (1, 7, 5, 2), "both": (7, 1)}
+    assert [t.dtype for t in predicted.tensors.values()] == ["int64", "float32", "float32"]
