@@ -363,3 +363,67 @@ def test_relative_position_index_buffers_have_their_shapes(tmp_path: Path) -> No
     )
     assert _keys(predicted) == {"relative_position_index": (144,), "table": (1, 7, 5, 2), "both": (7, 1)}
     assert [t.dtype for t in predicted.tensors.values()] == ["int64", "float32", "float32"]
+
+
+def test_config_values_set_through_setattr_dunders_and_dict_are_kept(tmp_path: Path) -> None:
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        class Config:
+            def __init__(self, **kwargs):
+                self.hidden = 4
+                self.depth = 1
+                for key, value in kwargs.items():
+                    self.__setattr__(key, value)
+
+        class Frozen:
+            def __init__(self, **kwargs):
+                object.__setattr__(self, "width", 2)
+                self.__dict__.update(kwargs)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                config = Config(hidden=16, depth=2)
+                frozen = Frozen(width=3)
+                self.layers = nn.ModuleList(nn.Linear(config.hidden, frozen.width) for _ in range(config.depth))
+                self.__setattr__("head", nn.Linear(frozen.width, 1, bias=False))
+        """,
+    )
+    assert _keys(predicted) == {
+        "layers.0.weight": (3, 16), "layers.0.bias": (3,),
+        "layers.1.weight": (3, 16), "layers.1.bias": (3,),
+        "head.weight": (1, 3),
+    }
+
+
+def test_einops_layers_and_functions(tmp_path: Path) -> None:
+    # ground truth from torch + einops 0.8: Rearrange/Reduce own nothing, EinMix owns a weight
+    # and a bias shaped like its output; rearrange/repeat map shapes through the pattern
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch
+        import torch.nn as nn
+        from einops import rearrange, repeat
+        from einops.layers.torch import EinMix, Rearrange, Reduce
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.to_patch = nn.Sequential(Rearrange("b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=4, p2=4), nn.Linear(48, 8))
+                self.pool = Reduce("b n d -> b d", "mean")
+                self.mix = EinMix("b t c -> b t c2", weight_shape="c c2", bias_shape="c2", c=8, c2=5)
+                self.register_buffer("tokens", repeat(torch.zeros(8), "d -> n d", n=3))
+                self.register_buffer("merged", rearrange(torch.zeros(2, 3, 4), "a b c -> (a b) c"))
+                self.register_buffer("split", rearrange(torch.zeros(6, 4), "(a b) c -> a b c", a=2))
+        """,
+    )
+    assert _keys(predicted) == {
+        "to_patch.1.weight": (8, 48), "to_patch.1.bias": (8,),
+        "mix.weight": (8, 5), "mix.bias": (1, 1, 5),
+        "tokens": (3, 8), "merged": (6, 4), "split": (2, 3, 4),
+    }
+    assert _unknown(predicted) == []

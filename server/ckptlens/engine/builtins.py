@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ckptlens.engine import catalog, stdlib
+from ckptlens.engine import catalog, catalog_einops, stdlib
 from ckptlens.engine.objects import (
     AttrDict,
     ClassRef,
@@ -759,7 +759,7 @@ EXTERNAL_CALLS: dict[str, Callable[[Interpreter, list[Any], dict[str, Any]], Any
     "collections.defaultdict": lambda i, a, k: {},
     "torch.jit.script": _passthrough, "torch.jit.trace": _passthrough,
     "torch.nn.utils.remove_weight_norm": _passthrough,
-    **stdlib.NUMPY_CALLS, **stdlib.ITERTOOLS_CALLS,
+    **stdlib.NUMPY_CALLS, **stdlib.ITERTOOLS_CALLS, **catalog_einops.FUNCTIONS,
 }
 
 
@@ -966,6 +966,11 @@ def _m_save_hyperparameters(interp: Interpreter, module: ModuleValue, args: list
     return None
 
 
+def _m_setattr(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    """`self.__setattr__(name, value)`: as `setattr(self, name, value)`."""
+    return _b_setattr(interp, [module, *args], kwargs, frame)
+
+
 def _m_to(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     return module
 
@@ -975,7 +980,7 @@ MODULE_METHODS: dict[str, ModuleMethod] = {
     "register_buffer": _m_register_buffer, "register_parameter": _m_register_parameter,
     "append": _m_append, "extend": _m_extend, "insert": _m_insert, "update": _m_update,
     "children": _m_children, "named_children": _m_named_children, "modules": _m_modules,
-    "named_modules": _m_named_modules,
+    "named_modules": _m_named_modules, "__setattr__": _m_setattr,
     "parameters": _m_parameters, "get_submodule": _m_get_submodule,
     "save_hyperparameters": _m_save_hyperparameters,
     "to": _m_to, "cuda": _m_self, "cpu": _m_self, "float": _m_self, "double": _m_self,

@@ -51,7 +51,7 @@ SYMBOLIC_ROOTS = frozenset(
         "typing", "typing_extensions", "collections", "dataclasses", "functools", "copy",
         "itertools", "os", "sys", "warnings", "logging", "abc", "enum", "numpy", "re", "json",
         "pathlib", "inspect", "operator", "random", "time", "argparse", "__future__", "types",
-        "numbers",
+        "numbers", "einops",
     }
 )
 
@@ -1002,6 +1002,10 @@ class Interpreter:
                 found, value = self.class_attr(obj.cls, name)
                 if found:
                     return self.bind_attr(obj, value)
+            if name in ("__setattr__", "__getattribute__", "__getattr__"):  # `config.__setattr__(k, v)`
+                return PartialValue(BuiltinRef("setattr" if name == "__setattr__" else "getattr"), (obj,), {})
+            if name == "__dict__":
+                return obj.attrs  # `self.__dict__.update(kwargs)`
             return _unknown(f"attribute `{name}` is unknown")
         if isinstance(obj, AttrDict):
             if name in obj:
@@ -1032,6 +1036,8 @@ class Interpreter:
                 elif isinstance(klass, ExternalRef):
                     return ExternalMethod(obj.receiver, klass, name)
             return ExternalMethod(obj.receiver, ExternalRef("builtins.object"), name)
+        if isinstance(obj, BuiltinRef) and obj.name == "object" and name == "__setattr__":
+            return BuiltinRef("setattr")  # `object.__setattr__(self, name, value)`
         if isinstance(obj, PartialValue) and name in ("func", "args", "keywords"):
             return {"func": obj.func, "args": tuple(obj.args), "keywords": dict(obj.kwargs)}[name]
         if isinstance(obj, stdlib.ArrayValue):
