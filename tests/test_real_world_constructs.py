@@ -98,7 +98,7 @@ def test_isinstance_against_abstract_and_library_types_answers_for_plain_values(
                 assert isinstance([1], collections.abc.Iterable) and not isinstance(3, collections.abc.Iterable)
                 layer = functools.partial(nn.Linear, bias=False)
                 dims = [isinstance(layer, functools.partial), isinstance(nn.Linear, functools.partial),
-                        isinstance(width, types.FunctionType), isinstance(nn.Linear, type),
+                        isinstance(width, types.FunctionType) and not isinstance(nn.BatchNorm2d, types.FunctionType), isinstance(nn.Linear, type),
                         isinstance(3, type), isinstance(2.5, numbers.Number), isinstance("a", numbers.Number),
                         isinstance(width, Callable), isinstance(4, Callable), isinstance({}, collections.abc.Mapping)]
                 self.fc = layer(sizes[0], sizes[1] + sum(2 ** i for i, d in enumerate(dims) if d))
@@ -426,4 +426,88 @@ def test_einops_layers_and_functions(tmp_path: Path) -> None:
         "mix.weight": (8, 5), "mix.bias": (1, 1, 5),
         "tokens": (3, 8), "merged": (6, 4), "split": (2, 3, 4),
     }
+    assert _unknown(predicted) == []
+
+
+def test_dataclass_fields_bind_as_the_generated_init_does(tmp_path: Path) -> None:
+    # init=False fields take no argument, kw_only ones no position, a redefined field keeps its
+    # place, default_factory builds a fresh default
+    predicted = _predict(
+        tmp_path,
+        """
+        from dataclasses import KW_ONLY, dataclass, field
+        import torch.nn as nn
+
+        @dataclass
+        class Base:
+            width: int = 2
+            depth: int = 1
+
+        @dataclass
+        class Config(Base):
+            width: int = 3
+            total: int = field(init=False, default=0)
+            heads: int = 1
+            blocks: list = field(default_factory=lambda: [4, 4])
+            _: KW_ONLY
+            bias: bool = True
+
+            def __post_init__(self):
+                self.total = self.width * self.depth
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                config = Config(5, 2, 7, bias=False)
+                self.fc = nn.Linear(config.total, config.heads + len(config.blocks), bias=config.bias)
+        """,
+    )
+    assert _keys(predicted) == {"fc.weight": (9, 10)}
+
+
+def test_enum_members_compare_as_python_does(tmp_path: Path) -> None:
+    predicted = _predict(
+        tmp_path,
+        """
+        from enum import Enum
+        import torch.nn as nn
+
+        class Mode(str, Enum):
+            WIDE = "wide"
+
+        class Plain(Enum):
+            WIDE = "wide"
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Linear(2, 4 if Mode.WIDE == "wide" else 1)
+                self.b = nn.Linear(2, 4 if Plain.WIDE == "wide" else 1)
+        """,
+    )
+    assert _keys(predicted) == {"a.weight": (4, 2), "a.bias": (4,), "b.weight": (1, 2), "b.bias": (1,)}
+
+
+def test_tensor_split_tolist_and_library_dir(tmp_path: Path) -> None:
+    # timm: `[x.tolist() for x in torch.linspace(0, r, sum(depths)).split(depths)]` per stage;
+    # `'silu' in dir(torch.nn.functional)` picks the activation class
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch
+        import torch.nn as nn
+
+        _has_silu = "silu" in dir(torch.nn.functional)
+
+        class Net(nn.Module):
+            def __init__(self, depths=(1, 2), rate=0.1):
+                super().__init__()
+                dpr = [x.tolist() for x in torch.linspace(0, rate, sum(depths)).split(depths)]
+                self.stages = nn.ModuleList(
+                    nn.Sequential(*[nn.Linear(2, 2, bias=False) for _ in rates]) for rates in dpr
+                )
+                self.act = nn.SiLU() if _has_silu else nn.Linear(1, 1)
+        """,
+    )
+    assert _keys(predicted) == {"stages.0.0.weight": (2, 2), "stages.1.0.weight": (2, 2), "stages.1.1.weight": (2, 2)}
     assert _unknown(predicted) == []

@@ -318,6 +318,8 @@ def _isinstance_plain_type(interp: Interpreter, value: Any, qual: str) -> bool |
     if qual in ("types.FunctionType", "types.LambdaType"):
         if isinstance(value, FunctionRef):
             return True
+        if isinstance(value, ExternalRef) and catalog.lookup(value.qualname) is not None:
+            return False  # a layer class
         return False if _python_value(value) or isinstance(value, (ClassRef, PartialValue, ModuleValue)) else None
     if qual in ("enum.Enum", "enum.IntEnum", "enum.Flag", "enum.StrEnum"):
         if isinstance(value, ObjectValue) and value.cls is not None:
@@ -412,11 +414,34 @@ def _has(interp: Interpreter, obj: Any, name: str) -> bool | None:
 # Library names feature checks ask about (`hasattr(F, "scaled_dot_product_attention")`): all
 # exist in the torch this analysis models (2.x).
 KNOWN_LIBRARY_NAMES = frozenset({
+    *(f"torch.nn.functional.{n}" for n in ("silu", "hardswish", "hardsigmoid", "mish", "gelu", "relu", "softplus", "elu", "selu", "leaky_relu", "layer_norm", "group_norm", "interpolate", "pad")),
     "torch.nn.functional.scaled_dot_product_attention", "torch.nn.RMSNorm", "torch.compile",
     "torch.nn.functional.rms_norm", "torch.nn.attention", "torch.nn.utils.parametrizations",
     "torch.nn.Buffer", "torch.backends.mps", "torch.fx", "torch.jit", "torch.library",
     "torch.nn.utils.parametrize", "torch.func", "torch._dynamo", "torch.compiler",
 })
+
+
+class LibraryNames:
+    """`dir(torch.nn.functional)`: answers `name in ...` for the names known to exist."""
+
+    def __init__(self, qualname: str) -> None:
+        self.qualname = qualname
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self
+
+    def contains(self, name: Any) -> bool | None:
+        if not isinstance(name, str):
+            return None
+        full = f"{self.qualname}.{name}"
+        return True if full in KNOWN_LIBRARY_NAMES or full in EXTERNAL_CALLS or catalog.lookup(full) is not None else None
+
+
+def _b_dir(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if len(args) == 1 and isinstance(args[0], ExternalRef):
+        return LibraryNames(args[0].qualname)
+    return _u("dir() is not tracked")
 
 
 def _b_hasattr(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
@@ -528,7 +553,7 @@ BUILTINS: dict[str, Builtin] = {
     "print": _b_none, "iter": _b_iter, "next": _b_next, "callable": _b_unknown("callable"),
     "repr": _pure(repr, "repr"), "format": _pure(format, "format"), "chr": _pure(chr, "chr"),
     "ord": _pure(ord, "ord"), "hex": _pure(hex, "hex"), "bin": _pure(bin, "bin"),
-    "id": _b_unknown("id"), "hash": _b_unknown("hash"), "vars": _b_unknown("vars"),
+    "id": _b_unknown("id"), "hash": _b_unknown("hash"), "vars": _b_unknown("vars"), "dir": _b_dir,
     "open": _b_unknown("open"), "input": _b_unknown("input"), "object": lambda i, a, k, f: ObjectValue(None),
     "NotImplementedError": _b_exception, "ValueError": _b_exception, "TypeError": _b_exception,
     "KeyError": _b_exception, "RuntimeError": _b_exception, "AssertionError": _b_exception,

@@ -1155,6 +1155,14 @@ class Interpreter:
                             names.append(target.id)
         return names
 
+    def _enum_operand(self, value: Any, other: Any) -> Any:
+        """A member of `class Mode(str, Enum)` compares as its value with plain values; a plain
+        Enum member stays itself (never equal to a plain value)."""
+        if isinstance(value, ObjectValue) and value.cls is not None and "_value_" in value.attrs and _plain(other):
+            if any(isinstance(k, BuiltinRef) and k.name in ("str", "int", "float") for k in self.mro(value.cls)):
+                return value.attrs["_value_"]
+        return value
+
     def enum_member(self, cls: ClassRef, name: str) -> ObjectValue | None:
         """`Color.RED`: one object per member (so `is` holds), with `.name` and `.value`."""
         if name.startswith("_") or name not in self.enum_members(cls):
@@ -1352,19 +1360,27 @@ class Interpreter:
         """The `__init__` `@dataclass` generates for `cls`: its fields and its bases', in order."""
         if not isinstance(obj, ObjectValue):
             return
-        fields: list[tuple[str, ast.AnnAssign, ClassRef]] = []
+        # a field redefined by a subclass keeps its first position, as in `dataclasses`
+        table: dict[str, tuple[ast.AnnAssign, ClassRef, bool]] = {}
         for klass in reversed(self.mro(cls)):
             if not isinstance(klass, ClassRef):
                 continue
+            kw_only = any(_dataclass_option(d, "kw_only") for d in klass.node.decorator_list)
             for stmt in klass.node.body:
                 if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-                    if "ClassVar" in _short(stmt.annotation):
+                    if "ClassVar" in _short(stmt.annotation) or "InitVar" in _short(stmt.annotation):
                         continue
-                    fields = [f for f in fields if f[0] != stmt.target.id]
-                    fields.append((stmt.target.id, stmt, klass))
-        for i, (name, stmt, klass) in enumerate(fields):
-            if i < len(args):
-                obj.attrs[name] = args[i]
+                    if _short(stmt.annotation).split(".")[-1] == "KW_ONLY":
+                        kw_only = True
+                        continue
+                    table[stmt.target.id] = (stmt, klass, kw_only or _field_option(stmt.value, "kw_only"))
+        fields = [(name, stmt, klass) for name, (stmt, klass, _) in table.items()]
+        positional = [name for name, (stmt, _, kw) in table.items() if not kw and _field_option(stmt.value, "init", True)]
+        for name, stmt, klass in fields:
+            if stmt.value is not None and not _field_option(stmt.value, "init", True):
+                obj.attrs[name] = self._field_default(stmt.value, Frame(klass.scope))
+            elif name in positional and positional.index(name) < len(args):
+                obj.attrs[name] = args[positional.index(name)]
             elif name in kwargs:
                 obj.attrs[name] = kwargs[name]
             elif stmt.value is not None:
@@ -1817,6 +1833,9 @@ class Interpreter:
             if is_unknown(right) or is_unknown(left):
                 return None
             items: Any = right
+            if isinstance(right, LibraryNames):
+                found_name = right.contains(left)
+                return None if found_name is None else found_name if isinstance(op, ast.In) else not found_name
             if isinstance(right, ModuleValue):
                 items = list(right.children) if right.container == "ModuleDict" else None
             elif isinstance(right, ObjectValue):
@@ -1825,6 +1844,8 @@ class Interpreter:
                 return None
             if isinstance(items, (list, tuple)) and any(is_unknown(i) for i in items):
                 return None
+            if isinstance(items, (list, tuple, set, frozenset)) and all(_plain(i) for i in items):
+                left = self._enum_operand(left, "")
             try:
                 found = left in items
             except TypeError:
@@ -1834,6 +1855,7 @@ class Interpreter:
             return None
         if isinstance(left, stdlib.ArrayValue) or isinstance(right, stdlib.ArrayValue):
             return None  # elementwise in numpy
+        left, right = self._enum_operand(left, right), self._enum_operand(right, left)
         if isinstance(left, (ModuleValue, TensorValue, ObjectValue)) or isinstance(right, (ModuleValue, TensorValue, ObjectValue)):
             if isinstance(op, ast.Eq):
                 return left is right if not isinstance(left, TensorValue) else None
@@ -1965,6 +1987,24 @@ def _short_value(value: Any) -> str:
 def _is_dataclass_decorator(node: ast.expr) -> bool:
     target = node.func if isinstance(node, ast.Call) else node
     return _short(target).split(".")[-1] == "dataclass"
+
+
+def _field_option(node: ast.expr | None, option: str, default: bool = False) -> bool:
+    """A literal boolean option of `field(...)` (`init=False`, `kw_only=True`)."""
+    if node is None or not _is_field_call(node):
+        return default
+    assert isinstance(node, ast.Call)
+    for kw in node.keywords:
+        if kw.arg == option and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, bool):
+            return kw.value.value
+    return default
+
+
+def _dataclass_option(node: ast.expr, option: str) -> bool:
+    """`@dataclass(kw_only=True)`."""
+    return isinstance(node, ast.Call) and _is_dataclass_decorator(node) and any(
+        kw.arg == option and isinstance(kw.value, ast.Constant) and kw.value.value is True for kw in node.keywords
+    )
 
 
 def _is_field_call(node: ast.expr) -> bool:
@@ -2290,7 +2330,7 @@ SAFE_PY_METHODS = frozenset(
     }
 )
 
-from ckptlens.engine.builtins import BUILTINS, EXTERNAL_CALLS, MODULE_METHODS  # noqa: E402
+from ckptlens.engine.builtins import BUILTINS, EXTERNAL_CALLS, MODULE_METHODS, LibraryNames  # noqa: E402
 from ckptlens.engine.library_hooks import (  # noqa: E402
     GLOBAL_HOOKS,
     IMPORT_HOOKS,

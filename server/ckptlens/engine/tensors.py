@@ -455,6 +455,25 @@ def _flatten_call(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue
     return result if isinstance(result, TensorValue) else None
 
 
+def _split(value: TensorValue, sizes: Any, dim: Any) -> Any:
+    """`t.split(sizes, dim)`: a tuple of tensors, the dim cut into the sizes given (or chunks)."""
+    shape = value.shape
+    assert shape is not None
+    axis = _axis(dim, len(shape))
+    if axis is None:
+        return None
+    total = shape[axis]
+    if isinstance(sizes, (list, tuple)) and all(isinstance(n, int) and not isinstance(n, bool) for n in sizes):
+        if total is not None and sum(sizes) != total:
+            return None
+        parts = list(sizes)
+    elif isinstance(sizes, int) and not isinstance(sizes, bool) and sizes > 0 and total is not None:
+        parts = [min(sizes, total - start) for start in range(0, total, sizes)]
+    else:
+        return None
+    return tuple(_plain(value, (*shape[:axis], n, *shape[axis + 1 :])) for n in parts)
+
+
 def _reduced(value: TensorValue, dim: Any, keepdim: Any) -> TensorValue:
     """`t.sum(dim)`-style reductions: the dims named go (or become 1 with keepdim)."""
     shape = value.shape
@@ -826,6 +845,15 @@ def tensor_method(
         return Unknown("the tensor's size is unknown") if count is None else count
     if name in ("dim", "ndimension"):
         return Unknown("the tensor's rank is unknown") if shape is None else len(shape)
+    if name == "tolist" and not args and not kwargs and shape is not None and len(shape) <= 2 and None not in shape:
+        # the values are unknown, the structure is not: `[x.tolist() for x in t.split(depths)]`
+        if len(shape) == 0:
+            return Unknown("a tensor's value")
+        if len(shape) == 1:
+            return [Unknown("a tensor's value") for _ in range(shape[0] or 0)]
+        return [[Unknown("a tensor's value") for _ in range(shape[1] or 0)] for _ in range(shape[0] or 0)]
+    if name == "split" and shape is not None:
+        return _split(value, _arg(args, kwargs, 0, "split_size", kwargs.get("split_size_or_sections")), _arg(args, kwargs, 1, "dim", 0))
     if name in ("sum", "mean", "prod", "amax", "amin") and not set(kwargs) - {"dim", "keepdim"}:
         return _reduced(value, _arg(args, kwargs, 0, "dim", None), _arg(args, kwargs, 1, "keepdim", False))
     if name in ("item", "tolist", "sum", "mean", "max", "min", "norm", "std", "var"):
