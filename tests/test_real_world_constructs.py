@@ -511,3 +511,37 @@ def test_tensor_split_tolist_and_library_dir(tmp_path: Path) -> None:
     )
     assert _keys(predicted) == {"stages.0.0.weight": (2, 2), "stages.1.0.weight": (2, 2), "stages.1.1.weight": (2, 2)}
     assert _unknown(predicted) == []
+
+
+def test_collections_changed_at_unknown_places_become_unknown_not_stale(tmp_path: Path) -> None:
+    # timm's _update_default_model_kwargs with an unknown cfg: `kwargs.setdefault(n, ...)` for an
+    # unknown `n` may set `num_classes`; the model must not be built with the stale default
+    predicted = _predict(
+        tmp_path,
+        """
+        import os
+        import torch.nn as nn
+
+        class Head(nn.Module):
+            def __init__(self, num_classes=1000, width=4):
+                super().__init__()
+                self.fc = nn.Linear(width, num_classes)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                name = os.environ["NAME"]
+                kwargs = {"width": 4}
+                kwargs.setdefault(name, 10)
+                self.head = Head(**kwargs)
+                layers = [nn.Linear(2, 2)]
+                layers.extend(os.environ["MORE"])
+                self.seq = nn.Sequential(*layers)
+                sizes = [3, 3]
+                sizes[int(os.environ["I"])] = 7
+                self.last = nn.Linear(2, sizes[0])
+                self.keep = nn.Linear(2, 5)
+        """,
+    )
+    assert _keys(predicted) == {"last.weight": (None, 2), "last.bias": (None,), "keep.weight": (5, 2), "keep.bias": (5,)}
+    assert sorted(_unknown(predicted)) == ["head", "seq"]

@@ -33,6 +33,8 @@ from ckptlens.engine.objects import (
     PartialValue,
     SuperProxy,
     _Shared,
+    has_unsure,
+    mark_unsure,
     opaque_module,
 )
 from ckptlens.engine.values import TensorValue, Unknown, Unresolvable, is_unknown
@@ -639,6 +641,8 @@ class Interpreter:
                     del obj[key]
                 except (KeyError, IndexError, TypeError):
                     pass
+            elif isinstance(obj, (list, dict)):
+                mark_unsure(obj)  # an item removed at an unknown place
 
     def setattr(self, obj: Any, name: str, value: Any, where: SourceRange | None) -> None:
         if isinstance(obj, ModuleValue):
@@ -714,11 +718,13 @@ class Interpreter:
                         obj.tensor_origins[name] = self.anchors[-1] if self.anchors else where
             else:
                 self.module_setattr(obj, name, value, where)
-        elif isinstance(obj, (dict, list)) and not is_unknown(key):
+        elif isinstance(obj, (dict, list)) and not is_unknown(key) and not (isinstance(obj, dict) and not _hashable(key)):
             try:
                 obj[key] = value
             except (IndexError, TypeError):
-                pass
+                mark_unsure(obj)
+        elif isinstance(obj, (dict, list)):
+            mark_unsure(obj)  # set at an unknown key or index: any item may have changed
         elif isinstance(obj, ObjectValue) and isinstance(key, str):
             obj.attrs[key] = value
 
@@ -1620,17 +1626,26 @@ class Interpreter:
             if name == "extend":
                 items = self.iterate(args[0]) if args else []
                 if items is None:
+                    mark_unsure(obj)
                     return _unknown("extended by an unknown iterable")
                 args = [items]
             if name == "update" and args:
                 mapping = self.as_mapping(args[0])
                 if mapping is None:
+                    mark_unsure(obj)
                     return _unknown("updated from an unknown mapping")
                 args = [mapping]
+            if name in ("setdefault", "pop", "insert", "remove") and args and (
+                is_unknown(args[0]) or (isinstance(obj, dict) and not _hashable(args[0])) or has_unsure(obj)
+            ):
+                mark_unsure(obj)  # which item it touches is unknown
+                return _unknown(f"`.{name}()` with an unknown key")
             try:
                 return getattr(obj, name)(*args, **kwargs)
             except Exception:  # noqa: BLE001
                 return _unknown(f"`.{name}()` failed")
+        if has_unsure(obj):
+            return _unknown(f"`.{name}()` of a collection whose items are unknown")
         if any(is_unknown(a) for a in [*args, *kwargs.values()]):
             return _unknown(f"`.{name}()` of an unknown value")
         if name in ("items", "keys", "values"):
@@ -1658,6 +1673,8 @@ class Interpreter:
     def truth(self, value: Any) -> bool | None:
         if is_unknown(value):
             return None
+        if has_unsure(value):
+            return True if len(value) > 1 else None
         if isinstance(value, ModuleValue):
             if value.container and not value.opaque:
                 return bool(value.children or value.params)
@@ -1675,6 +1692,8 @@ class Interpreter:
 
     def iterate(self, value: Any) -> list[Any] | None:
         if is_unknown(value):
+            return None
+        if has_unsure(value):
             return None
         if isinstance(value, (list, tuple)):
             return list(value)
@@ -1709,7 +1728,7 @@ class Interpreter:
 
     def as_mapping(self, value: Any) -> dict[Any, Any] | None:
         if isinstance(value, dict):
-            return value
+            return None if has_unsure(value) else value
         if isinstance(value, ObjectValue):
             return dict(value.attrs)
         return None
@@ -1717,6 +1736,8 @@ class Interpreter:
     def getitem(self, obj: Any, key: Any) -> Any:
         if is_unknown(obj):
             return _unknown(obj.reason, obj.maybe_module)
+        if has_unsure(obj):
+            return _unknown("an item of a collection changed in a way the analysis could not follow", maybe_module=True)
         if isinstance(obj, ModuleValue):
             return self.module_getitem(obj, key)
         if isinstance(obj, TensorValue):
@@ -1730,7 +1751,10 @@ class Interpreter:
         if isinstance(obj, ObjectValue):
             return obj.attrs.get(key, _unknown(f"unknown item `{key}`")) if isinstance(key, str) else _unknown("unknown item")
         if isinstance(obj, ExternalRef):
-            return obj  # typing subscripts (List[int], Optional[nn.Module])
+            leaf = obj.qualname.split(".")[-1]
+            if obj.qualname.split(".")[0] in ("typing", "typing_extensions", "collections") or leaf[:1].isupper():
+                return obj  # typing subscripts (List[int], Optional[nn.Module])
+            return _unknown(f"`{obj.qualname}[...]` is not known to the analysis")  # `os.environ["X"]`
         if isinstance(obj, ClassRef) and self.is_enum(obj) and isinstance(key, str):
             member = self.enum_member(obj, key)  # `Color["RED"]`
             return member if member is not None else _unknown(f"`{obj.name}` has no member `{key}`")
@@ -1844,6 +1868,8 @@ class Interpreter:
                 return None
             if isinstance(items, (list, tuple)) and any(is_unknown(i) for i in items):
                 return None
+            if has_unsure(items):
+                return None
             if isinstance(items, (list, tuple, set, frozenset)) and all(_plain(i) for i in items):
                 left = self._enum_operand(left, "")
             try:
@@ -1851,7 +1877,7 @@ class Interpreter:
             except TypeError:
                 return None
             return found if isinstance(op, ast.In) else not found
-        if is_unknown(left) or is_unknown(right):
+        if is_unknown(left) or is_unknown(right) or has_unsure(left) or has_unsure(right):
             return None
         if isinstance(left, stdlib.ArrayValue) or isinstance(right, stdlib.ArrayValue):
             return None  # elementwise in numpy

@@ -180,11 +180,12 @@ def _timm_cfg_literal(scope: Any) -> Any:
             if isinstance(value, ast.Name) and value.id == "default_cfgs" and literal is not None:
                 done = True
                 continue
-        if literal is not None or not isinstance(value, ast.Dict) or not all(
-            isinstance(k, ast.Constant) and isinstance(k.value, str) for k in value.keys
-        ):
-            return Unknown("timm's `default_cfgs` is not a literal dict")
-        literal = [(k.value, v) for k, v in zip(value.keys, value.values, strict=True)]  # type: ignore[union-attr]
+        if literal is not None:
+            return Unknown("timm's `default_cfgs` is built twice")
+        if isinstance(value, ast.Dict) and all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in value.keys):
+            literal = [(k.value, v) for k, v in zip(value.keys, value.values, strict=True)]  # type: ignore[union-attr]
+        else:  # a comprehension (deepseek_vit): evaluated as a whole
+            literal = [("", value)]
         done = isinstance(stmt.value, ast.Call)
     if literal is None:
         return None
@@ -200,9 +201,12 @@ def _timm_cfg_entries(interp: Interpreter, scope: Any, variant: str) -> Any:
         return [] if parsed is None else parsed
     literal, changes = parsed
     frame = Frame(scope)
-    if not changes:
+    whole = len(literal) == 1 and literal[0][0] == ""
+    if not changes and not whole:
         return [(key, interp.eval(expr, frame)) for key, expr in literal if key.partition(".")[0] == variant]
-    table = {key: interp.eval(expr, frame) for key, expr in literal}
+    table = interp.eval(literal[0][1], frame) if whole else {key: interp.eval(expr, frame) for key, expr in literal}
+    if not isinstance(table, dict):
+        return Unknown("timm's `default_cfgs` is unknown")
     frame.locals["default_cfgs"] = table
     try:
         interp.exec_block(changes, frame)
@@ -224,12 +228,15 @@ def _timm_resolve_pretrained_cfg(interp: Interpreter, receiver: Any, args: list[
     variant = args[0] if args else kwargs.get("variant")
     given = args[1] if len(args) > 1 else kwargs.get("pretrained_cfg")
     overlay = args[2] if len(args) > 2 else kwargs.get("pretrained_cfg_overlay")
-    if not isinstance(variant, str) or given not in (None, "", {}) or overlay not in (None, {}):
-        return Unknown("timm's pretrained cfg of this variant is not resolved", False)
     builder = next((sc for sc in interp.scopes.values() if sc.name == "timm.models._builder"), None)
     found, cfg_class = builder.lookup("PretrainedCfg") if builder is not None else (False, None)
     if not found or not isinstance(cfg_class, ClassRef):
         return Unknown("timm's PretrainedCfg cannot be found")
+    if isinstance(given, ObjectValue) and given.cls is cfg_class and overlay in (None, {}):
+        # resolved once already (and handed on to build_model_with_cfg)
+        return ObjectValue(cfg_class, dict(given.attrs))
+    if not isinstance(variant, str) or given not in (None, "", {}) or overlay not in (None, {}):
+        return Unknown("timm's pretrained cfg of this variant is not resolved", False)
     homes = [
         sc for sc in interp.scopes.values()
         if sc.name.startswith("timm.models.") and any(isinstance(st, ast_function()) for st in sc.defs.get(variant, []))
@@ -259,11 +266,17 @@ def _timm_resolve_pretrained_cfg(interp: Interpreter, receiver: Any, args: list[
         else:
             tags.append((tag, cfg))
         pretrained = pretrained or has_weights
-    chosen = tags[0][1] if tags else {}
+    default_tag, chosen = tags[0] if tags else ("", {})
     if not isinstance(chosen, dict) or not all(isinstance(k, str) for k in chosen):
         return Unknown("timm's pretrained cfg is unknown")
     result = interp.instantiate_dataclass(cfg_class, [], dict(chosen))
-    if result.attrs.get("architecture") is None:
+    if tags:  # what @register_model records: the architecture, the tag, the full hub id
+        default_tag = default_tag.strip("*")
+        result.attrs["architecture"] = variant
+        result.attrs["tag"] = default_tag or None
+        if result.attrs.get("hf_hub_id") == "timm/":
+            result.attrs["hf_hub_id"] = f"timm/{variant}.{default_tag}" if default_tag else f"timm/{variant}"
+    elif result.attrs.get("architecture") is None:
         result.attrs["architecture"] = variant
     return result
 

@@ -151,3 +151,31 @@ class ModuleValue:
 
 def opaque_module(type_name: str, reason: str, origin: SourceRange | None = None) -> ModuleValue:
     return ModuleValue(type_name=type_name, opaque=reason, origin=origin)
+
+
+class _Unsure(_Shared):
+    """Marks a list or dict a step the analysis could not follow has changed (an item set at an
+    unknown index, an update from an unknown mapping): its items are unknown from then on."""
+
+    def __repr__(self) -> str:
+        return "<unknown items>"
+
+
+UNSURE = _Unsure()
+
+
+def has_unsure(value: Any) -> bool:
+    """Whether a list or dict carries the UNSURE mark (its contents are unknown)."""
+    if isinstance(value, (list, tuple)):
+        return any(item is UNSURE for item in value)
+    if isinstance(value, dict):
+        return UNSURE in value
+    return False
+
+
+def mark_unsure(value: Any) -> None:
+    if isinstance(value, list) and not has_unsure(value):
+        value.append(UNSURE)
+    elif isinstance(value, dict):
+        value[UNSURE] = True
+
