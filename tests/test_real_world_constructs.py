@@ -545,3 +545,63 @@ def test_collections_changed_at_unknown_places_become_unknown_not_stale(tmp_path
     )
     assert _keys(predicted) == {"last.weight": (None, 2), "last.bias": (None,), "keep.weight": (5, 2), "keep.bias": (5,)}
     assert sorted(_unknown(predicted)) == ["head", "seq"]
+
+
+def test_constant_drop_path_rates_are_exact_values(tmp_path: Path) -> None:
+    # the default drop_path_rate=0.: every rate is 0.0, so `DropPath if rate > 0 else Identity`
+    # (or None) is decided; a non-zero rate leaves the values unknown
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch
+        import torch.nn as nn
+
+        class Block(nn.Module):
+            def __init__(self, rate):
+                super().__init__()
+                self.fc = nn.Linear(2, 2)
+                self.drop = nn.Linear(2, 2) if rate > 0.0 else None
+
+        class Net(nn.Module):
+            def __init__(self, depths=(1, 2), drop_path_rate=0.0, other=0.1):
+                super().__init__()
+                dpr = [x.tolist() for x in torch.linspace(0, drop_path_rate, sum(depths)).split(depths)]
+                self.stages = nn.ModuleList(nn.Sequential(*[Block(r) for r in rates]) for rates in dpr)
+                self.first = Block(torch.linspace(0, other, 3)[0].item())
+                self.last = Block([x.item() for x in torch.linspace(other, other, 2)][-1])
+        """,
+    )
+    keys = _keys(predicted)
+    assert [k for k in keys if k.startswith("stages.")] == [
+        "stages.0.0.fc.weight", "stages.0.0.fc.bias", "stages.1.0.fc.weight", "stages.1.0.fc.bias",
+        "stages.1.1.fc.weight", "stages.1.1.fc.bias",
+    ]
+    assert "last.drop.weight" in keys and _unknown(predicted) == ["first.drop"]
+
+
+def test_isinstance_of_a_config_object_against_abstract_types(tmp_path: Path) -> None:
+    # timm's byobnet: `if not isinstance(stage_blocks_cfg, Sequence): stage_blocks_cfg = (stage_blocks_cfg,)`
+    predicted = _predict(
+        tmp_path,
+        """
+        from collections.abc import Iterable, Sequence
+        from dataclasses import dataclass
+        import torch.nn as nn
+
+        @dataclass
+        class BlockCfg:
+            c: int = 4
+
+        class Blocks:
+            def __iter__(self):
+                return iter([])
+
+        class Net(nn.Module):
+            def __init__(self, cfg=BlockCfg()):
+                super().__init__()
+                cfgs = cfg if isinstance(cfg, Sequence) else (cfg,)
+                self.layers = nn.ModuleList(nn.Linear(2, c.c) for c in cfgs)
+                self.flag = nn.Linear(1, 1 + isinstance(Blocks(), Iterable) + 2 * isinstance(cfg, Iterable), bias=False)
+        """,
+    )
+    assert _keys(predicted) == {"layers.0.weight": (4, 2), "layers.0.bias": (4,), "flag.weight": (2, 1)}

@@ -347,6 +347,18 @@ def _isinstance_plain_type(interp: Interpreter, value: Any, qual: str) -> bool |
         return False
     if isinstance(value, ObjectValue) and value.cls is None:
         return False
+    if isinstance(value, ObjectValue) and value.cls is not None:
+        # an instance of a plain user class (a dataclass config): an ABC only by its methods
+        mro = interp.mro(value.cls)
+        if not all(isinstance(k, ClassRef) for k in mro):
+            return None
+        defines = {name for name in ("__iter__", "__len__", "__contains__", "__call__", "__getitem__") if interp.class_attr(value.cls, name)[0]}
+        by_method = {collections.abc.Iterable: "__iter__", collections.abc.Sized: "__len__", collections.abc.Container: "__contains__"}
+        if py in by_method:
+            return by_method[py] in defines
+        if py is collections.abc.Hashable:
+            return None
+        return False
     return None
 
 

@@ -15,7 +15,7 @@ import operator
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ckptlens.engine import catalog, stdlib, tensors
@@ -1721,6 +1721,8 @@ class Interpreter:
             return list(value.items)
         if isinstance(value, TensorValue) and value.shape and isinstance(value.shape[0], int) and value.shape[0] <= MAX_SEQUENCE:
             # a tensor iterates over its first dim: `[x.item() for x in torch.linspace(0, p, n)]`
+            if value.data is not None and len(value.shape) == 1:
+                return [TensorValue((), value.dtype, data=(v,)) for v in value.data]
             return [TensorValue(value.shape[1:], value.dtype) for _ in range(value.shape[0])]
         if isinstance(value, ClassRef) and self.is_enum(value):
             return [self.enum_member(value, name) for name in self.enum_members(value)]
@@ -2329,6 +2331,8 @@ def _retyped(module: ModuleValue, type_name: str) -> ModuleValue:
 
 
 def _merge_tensor(a: TensorValue, b: TensorValue) -> TensorValue:
+    if a.data != b.data:
+        a, b = replace(a, data=None), replace(b, data=None)
     if a.shape == b.shape:
         return a
     if a.shape is None or b.shape is None or len(a.shape) != len(b.shape):

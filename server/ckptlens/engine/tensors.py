@@ -249,8 +249,16 @@ def _arange(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
 
 def _steps(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
     steps = args[2] if len(args) > 2 else kwargs.get("steps")
+    start: Any = args[0] if args else kwargs.get("start")
+    end: Any = args[1] if len(args) > 1 else kwargs.get("end")
+    data = None
+    count = as_dim(steps)
+    if count is not None and count <= 100_000 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in (start, end)
+    ) and start == end and kwargs.get("dtype") in (None, "torch.float32", "torch.float", "torch.float64"):
+        data = (float(start),) * count  # every value is `start`, exactly
     return TensorValue(
-        (as_dim(steps),), _factory_dtype(kwargs, DEFAULT_DTYPE), False, _requires_grad(kwargs)
+        (count,), _factory_dtype(kwargs, DEFAULT_DTYPE), False, _requires_grad(kwargs), data=data
     )
 
 
@@ -471,7 +479,11 @@ def _split(value: TensorValue, sizes: Any, dim: Any) -> Any:
         parts = [min(sizes, total - start) for start in range(0, total, sizes)]
     else:
         return None
-    return tuple(_plain(value, (*shape[:axis], n, *shape[axis + 1 :])) for n in parts)
+    pieces = tuple(_plain(value, (*shape[:axis], n, *shape[axis + 1 :])) for n in parts)
+    if value.data is not None and len(shape) == 1:
+        starts = [sum(parts[:i]) for i in range(len(parts))]
+        pieces = tuple(replace(p, data=value.data[a : a + n]) for p, a, n in zip(pieces, starts, parts, strict=True))
+    return pieces
 
 
 def _reduced(value: TensorValue, dim: Any, keepdim: Any) -> TensorValue:
@@ -845,6 +857,10 @@ def tensor_method(
         return Unknown("the tensor's size is unknown") if count is None else count
     if name in ("dim", "ndimension"):
         return Unknown("the tensor's rank is unknown") if shape is None else len(shape)
+    if name in ("tolist", "item") and not args and not kwargs and value.data is not None:
+        if name == "item":
+            return value.data[0] if len(value.data) == 1 and shape in ((), (1,)) else None
+        return list(value.data) if shape is not None and len(shape) == 1 else value.data[0] if shape == () else None
     if name == "tolist" and not args and not kwargs and shape is not None and len(shape) <= 2 and None not in shape:
         # the values are unknown, the structure is not: `[x.tolist() for x in t.split(depths)]`
         if len(shape) == 0:
