@@ -605,3 +605,51 @@ def test_isinstance_of_a_config_object_against_abstract_types(tmp_path: Path) ->
         """,
     )
     assert _keys(predicted) == {"layers.0.weight": (4, 2), "layers.0.bias": (4,), "flag.weight": (2, 1)}
+
+
+def test_issubclass_of_user_and_library_classes(tmp_path: Path) -> None:
+    # timm's resnet: `issubclass(aa_layer, nn.AvgPool2d)` decides the stem pooling
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        class BlurPool2d(nn.Module):
+            pass
+
+        class MyPool(nn.AvgPool2d):
+            pass
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                flags = [issubclass(BlurPool2d, nn.AvgPool2d), issubclass(MyPool, nn.AvgPool2d),
+                         issubclass(nn.AvgPool2d, nn.AvgPool2d), issubclass(nn.Linear, BlurPool2d),
+                         issubclass(BlurPool2d, nn.Module)]
+                self.fc = nn.Linear(1, sum(2 ** i for i, f in enumerate(flags) if f), bias=False)
+        """,
+    )
+    assert _keys(predicted) == {"fc.weight": (22, 1)}
+
+
+def test_partial_of_a_partial_flattens_and_class_names_read(tmp_path: Path) -> None:
+    # timm's get_norm_act_layer: unbinds `partial.func`, then maps `norm_layer.__name__.lower()`
+    predicted = _predict(
+        tmp_path,
+        """
+        from functools import partial
+        import torch.nn as nn
+
+        SIZES = {"batchnorm2d": 3, "layernorm": 5}
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                norm = partial(partial(nn.BatchNorm2d, eps=1e-3), momentum=0.2)
+                layer = norm.func
+                self.norm = norm(SIZES[layer.__name__.lower()])
+                self.fc = nn.Linear(len(norm.keywords), 1, bias=False)
+        """,
+    )
+    keys = _keys(predicted)
+    assert keys["norm.weight"] == (3,) and keys["fc.weight"] == (1, 2)

@@ -373,10 +373,36 @@ def _b_isinstance(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], 
     return _u("isinstance() of an unknown value") if result is None else result
 
 
+def _subclass(interp: Interpreter, cls: Any, base: Any) -> bool | None:
+    if isinstance(base, tuple):
+        results = [_subclass(interp, cls, b) for b in base]
+        return True if True in results else None if None in results else False
+    if isinstance(cls, ClassRef) and isinstance(base, ClassRef):
+        return any(k is base for k in interp.mro(cls))
+    if isinstance(cls, ExternalRef) and isinstance(base, ClassRef):
+        return False  # a library class never derives from the user's
+    if isinstance(base, ExternalRef):
+        spec = catalog.lookup(base.qualname)
+        if isinstance(cls, ExternalRef):
+            other = catalog.lookup(cls.qualname)
+            same = cls.qualname == base.qualname or (spec is not None and other is not None and spec.qualname == other.qualname)
+            return True if same else None
+        if isinstance(cls, ClassRef):
+            mro = interp.mro(cls)
+            if any(isinstance(k, ExternalRef) and (k.qualname == base.qualname or spec is not None and catalog.lookup(k.qualname) is spec) for k in mro):
+                return True
+            if base.qualname in ("torch.nn.Module", "torch.nn.modules.module.Module"):
+                kind, _ = interp.class_kind(cls)
+                return True if kind in ("module", "lightning", "layer", "container") else None
+            # only torch.nn.Module (and the user's classes) above it: no library layer class
+            plain = all(isinstance(k, ClassRef) or (isinstance(k, ExternalRef) and k.qualname.endswith(".Module")) for k in mro)
+            return False if plain and spec is not None else None
+    return None
+
+
 def _b_issubclass(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    if len(args) == 2 and isinstance(args[0], ClassRef) and isinstance(args[1], ClassRef):
-        return any(k is args[1] for k in interp.mro(args[0]))
-    return _u("issubclass()")
+    result = _subclass(interp, args[0], args[1]) if len(args) == 2 else None
+    return _u("issubclass()") if result is None else result
 
 
 def _b_getattr(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
@@ -582,6 +608,9 @@ def _deepcopy(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> A
 
 
 def _partial(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    if args and isinstance(args[0], PartialValue):  # functools flattens a partial of a partial
+        inner = args[0]
+        return PartialValue(inner.func, (*inner.args, *args[1:]), {**inner.kwargs, **kwargs})
     return PartialValue(args[0], tuple(args[1:]), kwargs) if args else _u("partial()")
 
 

@@ -987,6 +987,8 @@ class Interpreter:
             full = f"{obj.qualname}.{name}"
             if full in CONSTANTS:
                 return CONSTANTS[full]
+            if name in ("__name__", "__qualname__") and "." in obj.qualname:
+                return obj.qualname.rsplit(".", 1)[1]  # `norm_layer.__name__.lower()`
             return obj.child(name)
         if isinstance(obj, ModuleNamespace):
             found, value = obj.scope.lookup(name)
@@ -1020,6 +1022,8 @@ class Interpreter:
         if isinstance(obj, ClassRef):
             if name in ("__name__", "__qualname__"):
                 return obj.name
+            if name == "__module__":
+                return obj.scope.name
             member = self.enum_member(obj, name)
             if member is not None:
                 return member
