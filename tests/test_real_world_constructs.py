@@ -653,3 +653,35 @@ def test_partial_of_a_partial_flattens_and_class_names_read(tmp_path: Path) -> N
     )
     keys = _keys(predicted)
     assert keys["norm.weight"] == (3,) and keys["fc.weight"] == (1, 2)
+
+
+def test_init_loops_over_named_modules_resolve(tmp_path: Path) -> None:
+    # timm's `for n, m in self.named_modules(): if hasattr(m, 'zero_init_last'): m.zero_init_last()`
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        class Block(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(2, 2)
+
+            def zero_init_last(self):
+                self.extra = nn.Linear(2, 1, bias=False)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blocks = nn.Sequential(Block(), nn.ReLU())
+                for name, m in self.named_modules():
+                    if hasattr(m, "zero_init_last"):
+                        m.zero_init_last()
+                    if isinstance(m, nn.Linear):
+                        nn.init.zeros_(m.weight)
+        """,
+    )
+    assert _keys(predicted) == {
+        "blocks.0.fc.weight": (2, 2), "blocks.0.fc.bias": (2,), "blocks.0.extra.weight": (1, 2),
+    }
+    assert _unknown(predicted) == []

@@ -436,6 +436,10 @@ def _has(interp: Interpreter, obj: Any, name: str) -> bool | None:
             return True
         if obj.opaque:
             return None
+        if name in MODULE_METHODS or name in NN_MODULE_NAMES:
+            return True
+        if obj.container is not None:
+            return False  # torch's containers have nothing else (`hasattr(m, "zero_init_last")`)
         return None if obj.spec is None and obj.cls is None else False
     if isinstance(obj, AttrDict):
         return name in obj
@@ -457,6 +461,16 @@ KNOWN_LIBRARY_NAMES = frozenset({
     "torch.nn.functional.rms_norm", "torch.nn.attention", "torch.nn.utils.parametrizations",
     "torch.nn.Buffer", "torch.backends.mps", "torch.fx", "torch.jit", "torch.library",
     "torch.nn.utils.parametrize", "torch.func", "torch._dynamo", "torch.compiler",
+})
+
+
+# What every nn.Module has besides the methods modelled in MODULE_METHODS.
+NN_MODULE_NAMES = frozenset({
+    "forward", "training", "state_dict", "load_state_dict", "named_parameters", "buffers",
+    "named_buffers", "register_forward_hook", "register_forward_pre_hook", "extra_repr",
+    "_parameters", "_buffers", "_modules", "__call__", "__class__", "__dict__", "__init__",
+    "zero_grad", "ipu", "xpu", "mtia", "register_full_backward_hook", "register_state_dict_pre_hook",
+    "_load_from_state_dict", "_save_to_state_dict", "set_extra_state", "get_extra_state",
 })
 
 
