@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ckptlens.checkpoint.index import CheckpointIndex
-from ckptlens.engine.model import KeyMapping, PredictedStateDict
+from ckptlens.engine.model import Coverage, KeyMapping, PredictedStateDict
 from ckptlens.engine.predict import Analyzer, TargetError, TargetInfo
-from ckptlens.findings import Finding
+from ckptlens.findings import UNRESOLVED, UNVERIFIED, Finding, Severity
 
 __all__ = ["Analyzer", "CheckResult", "ConfigError", "KeyMapping", "TargetError", "check", "predict"]
 
@@ -27,6 +27,11 @@ class CheckResult:
     @property
     def fails(self) -> bool:
         return any(f.fails for f in self.findings)
+
+    @property
+    def coverage(self) -> Coverage:
+        """How many checkpoint tensors were compared on key and shape, on key only, or not at all."""
+        return self.comparison.coverage if self.comparison is not None else Coverage()
 
 
 def _analyzer(analyzer: Analyzer | None) -> Analyzer:
@@ -112,8 +117,11 @@ def check(
     init: Mapping[str, Any] | None = None,
     config: str | Path | Mapping[str, Any] | None = None,
     analyzer: Analyzer | None = None,
+    unverified_severity: Severity = Severity.WARNING,
 ) -> CheckResult:
-    """Predict, read the checkpoint, compare: findings and a key mapping."""
+    """Predict, read the checkpoint, compare: findings and a key mapping. Checkpoint tensors
+    under parts of the model that could not be resolved are reported as `unverified` at
+    `unverified_severity` (a warning unless lowered)."""
     from ckptlens.checkpoint import read_checkpoint
     from ckptlens.engine.compare import compare
 
@@ -128,10 +136,17 @@ def check(
     )
     predicted = engine.predict(str(source), class_name, kwargs, config=config_data)
     view = _transformers_view(predicted, index)
-    comparison = compare(predicted, view.tensors if view else index.tensors)
+    comparison = compare(
+        predicted, view.tensors if view else index.tensors, unverified_severity=unverified_severity
+    )
     if view is not None:
         comparison = view.back_to_raw(comparison)
-    findings = [*predicted.findings, *comparison.findings]
+    # an unresolved part that leaves checkpoint tensors unchecked is said once, as `unverified`
+    verified_elsewhere = {f.model_prefix for f in comparison.findings if f.code == UNVERIFIED}
+    findings = [
+        *(f for f in predicted.findings if not (f.code == UNRESOLVED and f.model_prefix in verified_elsewhere and not f.model_keys)),
+        *comparison.findings,
+    ]
     findings.sort(key=lambda f: (f.range.file, f.range.start_line, f.range.start_col, f.code))
     return CheckResult(findings, comparison.mapping, predicted, index, comparison)
 

@@ -36,6 +36,13 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--checkpoint", required=name != "keys", metavar="CKPT")
         p.add_argument("--format", choices=formats, default=default)
         _model_options(p)
+        if name == "check":
+            p.add_argument(
+                "--unverified-severity",
+                choices=["error", "warning", "information", "hint"],
+                default="warning",
+                help="severity of `unverified` (checkpoint tensors under parts the analysis could not resolve)",
+            )
 
     sub.add_parser("lsp", help="the language server, on stdio")
     return parser
@@ -73,11 +80,18 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from ckptlens.api import check
     from ckptlens.render import check_to_json, check_to_sarif, render_check_text
 
-    result = check(args.source, args.class_name, args.checkpoint, init=parse_init(args.init), config=args.config)
+    result = check(
+        args.source,
+        args.class_name,
+        args.checkpoint,
+        init=parse_init(args.init),
+        config=args.config,
+        unverified_severity=_severity(args.unverified_severity),
+    )
     if args.format == "json":
-        _print_json(check_to_json(result.findings))
+        _print_json(check_to_json(result.findings, result.coverage))
     elif args.format == "sarif":
-        _print_json(check_to_sarif(result.findings, __version__))
+        _print_json(check_to_sarif(result.findings, __version__, result.coverage))
     else:
         sys.stdout.write(
             render_check_text(
@@ -87,6 +101,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 matched=result.comparison.matched,
                 total=result.comparison.total,
                 color=_color(),
+                coverage=result.coverage,
             )
         )
     return EXIT_FINDINGS if result.fails else EXIT_OK
@@ -99,11 +114,11 @@ def _cmd_map(args: argparse.Namespace) -> int:
 
     result = check(args.source, args.class_name, args.checkpoint, init=parse_init(args.init), config=args.config)
     if args.format == "json":
-        _print_json(map_to_json(result.mapping))
+        _print_json(map_to_json(result.mapping, state_dict_path=result.index.state_dict_path))
     elif args.format == "python":
-        sys.stdout.write(render_python(result.comparison))
+        sys.stdout.write(render_python(result.comparison, class_name=args.class_name, checkpoint=result.index))
     else:
-        sys.stdout.write(render_map_text(result.comparison, color=_color()))
+        sys.stdout.write(render_map_text(result.comparison, color=_color(), checkpoint=result.index))
     return EXIT_FINDINGS if result.fails else EXIT_OK
 
 
@@ -129,6 +144,12 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_keys_text(predicted, color=_color()))
     return EXIT_OK
+
+
+def _severity(name: str) -> Any:
+    from ckptlens.findings import Severity
+
+    return Severity(name)
 
 
 def _color() -> bool:

@@ -8,10 +8,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ckptlens.checkpoint.index import TensorInfo
+from ckptlens.checkpoint.index import CheckpointIndex, TensorInfo
 from ckptlens.engine.compare import Comparison, format_shape, shapes_compatible
 from ckptlens.engine.keys import collapse_keys
-from ckptlens.engine.model import PredictedStateDict
+from ckptlens.engine.mapping_code import subscript_path
+from ckptlens.engine.model import Coverage, PredictedStateDict
 from ckptlens.findings import Finding, Severity
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ RULE_DESCRIPTIONS = {
     "renamed-module": "A submodule's tensors sit in the checkpoint under another name",
     "key-prefix": "Every checkpoint key carries a wrapper prefix (or lacks the model's)",
     "unresolved": "Part of the model could not be resolved statically",
+    "unverified": "Checkpoint tensors left unchecked under a part the analysis could not resolve",
     "checkpoint-error": "The checkpoint cannot be read",
     "cuda-tensors": "Tensors saved from a CUDA device",
     "dtype-differs": "Checkpoint dtype differs from the model's",
@@ -63,13 +65,18 @@ def _paint(text: str, style: str, color: bool) -> str:
 # -- check ----------------------------------------------------------------------------------
 
 
-def check_to_json(findings: Sequence[Finding]) -> dict[str, Any]:
-    """SPEC section 1: `{"findings": [...]}` with the ten fields of every finding."""
-    return {"findings": [f.to_json() for f in findings]}
+def check_to_json(findings: Sequence[Finding], coverage: Coverage | None = None) -> dict[str, Any]:
+    """SPEC section 1: `{"findings": [...]}` with the ten fields of every finding; SPEC section 5
+    adds `"coverage"` next to it."""
+    out: dict[str, Any] = {"findings": [f.to_json() for f in findings]}
+    if coverage is not None:
+        out["coverage"] = coverage.to_json()
+    return out
 
 
-def check_to_sarif(findings: Sequence[Finding], tool_version: str) -> dict[str, Any]:
-    """A SARIF 2.1.0 log with one run; `ruleId` is the finding code."""
+def check_to_sarif(findings: Sequence[Finding], tool_version: str, coverage: Coverage | None = None) -> dict[str, Any]:
+    """A SARIF 2.1.0 log with one run; `ruleId` is the finding code; the coverage sits in the
+    run's properties."""
     rule_ids: list[str] = []
     for finding in findings:
         if finding.code not in rule_ids:
@@ -109,24 +116,21 @@ def check_to_sarif(findings: Sequence[Finding], tool_version: str) -> dict[str, 
             },
         }
         results.append(result)
-    return {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": TOOL_NAME,
-                        "version": tool_version,
-                        "informationUri": TOOL_URI,
-                        "rules": rules,
-                    }
-                },
-                "columnKind": "unicodeCodePoints",
-                "results": results,
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": TOOL_NAME,
+                "version": tool_version,
+                "informationUri": TOOL_URI,
+                "rules": rules,
             }
-        ],
+        },
+        "columnKind": "unicodeCodePoints",
+        "results": results,
     }
+    if coverage is not None:
+        run["properties"] = {"coverage": coverage.to_json()}
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 
 
 def _file_uri(path: str) -> str:
@@ -159,9 +163,12 @@ def render_check_text(
     total: int,
     color: bool,
     cwd: str | None = None,
+    coverage: Coverage | None = None,
 ) -> str:
     """Ruff-like lines `path:line:col: code message` (by position), then one summary line:
-    `✗ 3 findings · Net: 40/42 tensors match · net.ckpt` or `✓ Net: 42/42 tensors match · net.ckpt`."""
+    `✗ 3 findings · Net: 40/42 tensors match · net.ckpt` or `✓ Net: 42/42 tensors match · net.ckpt`.
+    `✓` only when nothing fails and every checkpoint tensor was compared; when some were not,
+    the line counts them instead: `? Net: 37/122 tensors checked · 85 not checked · net.ckpt`."""
     lines = []
     ordered = sorted(findings, key=lambda f: (f.range.file, f.range.start_line, f.range.start_col))
     for finding in ordered:
@@ -177,11 +184,21 @@ def render_check_text(
         parts.append(_paint("✗", _RED, color) + " " + _plural(failing, "finding"))
     if notes:
         parts.append(_plural(notes, "note"))
-    match = f"{class_name}: {matched}/{total} tensors match"
+    complete = coverage is None or coverage.complete
+    if complete:
+        match = f"{class_name}: {matched}/{total} tensors match"
+    else:
+        assert coverage is not None
+        compared = coverage.checked + coverage.keys_only
+        match = f"{class_name}: {compared}/{coverage.tensors} tensors checked · {coverage.unchecked} not checked"
+    if coverage is not None and coverage.keys_only and complete:
+        match += f" · {coverage.keys_only} by key only"
     if failing:
         parts.append(match)
-    else:
+    elif complete:
         parts.insert(0, _paint("✓", _GREEN, color) + " " + match)
+    else:
+        parts.insert(0, _paint("?", _BOLD, color) + " " + match)
     parts.append(name)
     if lines:
         lines.append("")
@@ -192,13 +209,23 @@ def render_check_text(
 # -- map ------------------------------------------------------------------------------------
 
 
-def map_to_json(mapping: KeyMapping) -> dict[str, Any]:
-    """SPEC section 1: `{"mapping": {checkpoint_key: model_key}, "dropped": [...], "missing": [...]}`."""
-    return mapping.to_json()
+def map_to_json(
+    mapping: KeyMapping, state_dict_path: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """SPEC section 1: `{"mapping": {checkpoint_key: model_key}, "dropped": [...], "missing": [...]}`,
+    then, when given, `"state_dict_path"`: where the file keeps the state_dict the mapping applies
+    to, as `inspect` says it (`[]`: the file is the state_dict)."""
+    data = mapping.to_json()
+    if state_dict_path is not None:
+        data["state_dict_path"] = list(state_dict_path)
+    return data
 
 
-def render_map_text(comparison: Comparison, *, color: bool = False) -> str:
-    """A readable account of the mapping: prefix change, renames, dropped and missing keys."""
+def render_map_text(
+    comparison: Comparison, *, color: bool = False, checkpoint: CheckpointIndex | None = None
+) -> str:
+    """A readable account of the mapping: where the state_dict sits in the file (with
+    `checkpoint`), prefix change, renames, dropped and missing keys."""
     mapping = comparison.mapping
     sections: list[list[str]] = []
     kept = len(mapping.mapping)
@@ -208,6 +235,9 @@ def render_map_text(comparison: Comparison, *, color: bool = False) -> str:
         f"{len(mapping.missing)} model keys missing"
     ]
     sections.append(head)
+    wrapped = checkpoint is not None and bool(checkpoint.state_dict_path)
+    if checkpoint is not None:
+        sections.append([_paint("state_dict", _BOLD, color), "  " + _state_dict_place(checkpoint)])
     prefix = comparison.prefix
     if prefix is not None:
         title = _paint("prefix", _BOLD, color)
@@ -232,8 +262,18 @@ def render_map_text(comparison: Comparison, *, color: bool = False) -> str:
         rows += _key_rows(mapping.missing)
         sections.append(rows)
     if prefix is None and not comparison.renames and not mapping.dropped and not mapping.missing:
-        sections.append([_paint("✓", _GREEN, color) + " identity: the checkpoint loads as it is"])
+        what = "its state_dict loads as it is" if wrapped else "the checkpoint loads as it is"
+        sections.append([_paint("✓", _GREEN, color) + f" identity: {what}"])
     return "\n\n".join("\n".join(rows) for rows in sections) + "\n"
+
+
+def _state_dict_place(checkpoint: CheckpointIndex) -> str:
+    path = checkpoint.state_dict_path
+    if not path:
+        return "the file itself"
+    others = [e for e in checkpoint.entries if e != path[0]]
+    dropped = f"; the file's other entries are dropped: {', '.join(others)}" if others else ""
+    return f"torch.load(path){subscript_path(path)}{dropped}"
 
 
 def _key_rows(keys: Sequence[str], limit: int = 200) -> list[str]:

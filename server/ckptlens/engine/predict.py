@@ -273,6 +273,8 @@ def _walk(
     for name, reason in module.uncertain.items():
         key = f"{prefix}.{name}" if prefix else name
         out.unknown.append(UnknownPart(key, reason, origin))
+    if module.open is not None:
+        out.open.append(UnknownPart(prefix, module.open, module.open_origin or origin))
     for name, child in module.children.items():
         if child is None:
             continue
@@ -343,6 +345,18 @@ def _information(result: PredictedStateDict, root: ModuleValue | None = None) ->
                 Severity.INFORMATION,
                 part.origin,
                 f"{what} could not be resolved statically: {part.reason}; its keys are not checked",
+                model_prefix=part.prefix or None,
+            )
+        )
+    for part in result.open:
+        what = f"`{part.prefix}`" if part.prefix else f"`{result.class_name}`"
+        findings.append(
+            Finding(
+                UNRESOLVED,
+                Severity.INFORMATION,
+                part.origin,
+                f"{what} may hold more submodules than predicted: {part.reason}; checkpoint keys "
+                "under it that the model does not predict are not checked",
                 model_prefix=part.prefix or None,
             )
         )

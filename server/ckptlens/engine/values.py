@@ -20,6 +20,9 @@ class Unknown:
     def __bool__(self) -> bool:  # guard: truth of an unknown must be asked with is_unknown()
         raise TypeError("the truth of an Unknown value is unknown; test is_unknown() first")
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Unknown:
+        return self  # immutable: branch copies of the interpreter state share it
+
 
 def is_unknown(value: Any) -> bool:
     return isinstance(value, Unknown)
@@ -36,6 +39,9 @@ class TensorValue:
     # the values of a 1-D tensor, only where they are exact whatever the floating point
     # (`torch.linspace(0, 0.0, n)`, the default drop-path rates of most models)
     data: tuple[Any, ...] | None = field(default=None, kw_only=True)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> TensorValue:
+        return self  # immutable: branch copies of the interpreter state share it
 
 
 def as_dim(value: Any) -> int | None:

@@ -35,6 +35,7 @@ from ckptlens.findings import (
     SHAPE_MISMATCH,
     STRICT_FALSE,
     UNEXPECTED_KEY,
+    UNVERIFIED,
     Finding,
     Fix,
     Severity,
@@ -121,6 +122,7 @@ class Action:
 class SessionOptions:
     hf_cache: str | None = None
     strict_false_ratio: float = 0.5
+    unverified_severity: str = "warning"
     scan_workspace: bool = True
     max_files: int = 5000
     links: Sequence[Any] = ()
@@ -295,6 +297,7 @@ class Session:
                 init=init,
                 config=config,
                 analyzer=self.analyzer,
+                unverified_severity=Severity(self.options.unverified_severity),
             )
         except SourceError as exc:
             return LinkResult(
@@ -348,6 +351,7 @@ class Session:
                 init=self.init_arguments(outcome.link),
                 config=self._config(outcome.link),
                 analyzer=self.analyzer,
+                unverified_severity=Severity(self.options.unverified_severity),
             )
         except (SourceError, TargetError, ConfigError):
             return None
@@ -488,7 +492,9 @@ class Session:
                     source, DEFAULT_FUNCTION_NAME, link.class_name, generated=scan.mapping_functions
                 )
             )
-            text = render_python(raw.comparison, name, class_name=link.class_name)
+            text = render_python(
+                raw.comparison, name, class_name=link.class_name, checkpoint=raw.index
+            )
             fix = mapping_at_load_site(source, link.site_file, link.state_arg_range, text, name)
         else:
             source = source_of(link.class_file)
@@ -497,7 +503,11 @@ class Session:
                 return None
             name = decl.mapping.function_name if decl.mapping else DEFAULT_FUNCTION_NAME
             text = render_python(
-                raw.comparison, name, class_name=link.class_name, indent=decl.body_indent
+                raw.comparison,
+                name,
+                class_name=link.class_name,
+                indent=decl.body_indent,
+                checkpoint=raw.index,
             )
             fix = mapping_in_class(
                 source, link.class_file, link.class_name, decl.name_range.start_line, text, name
@@ -632,8 +642,13 @@ def lens_title(outcome: LinkResult) -> str:
         return f"⚠ {label}: cannot be checked"
     comparison = outcome.result.comparison
     matched, total = (comparison.matched, comparison.total) if comparison is not None else (0, 0)
+    coverage = outcome.result.coverage
+    unchecked = f" · {coverage.unchecked} not checked" if coverage.unchecked else ""
     mismatches = outcome.mismatches
     if not mismatches:
+        if coverage.unchecked:
+            compared = coverage.checked + coverage.keys_only
+            return f"? {compared}/{coverage.tensors} tensors checked{unchecked} · {label}"
         return f"✓ {matched}/{total} tensors match · {label}"
     counts: dict[str, int] = {}
     for finding in mismatches:
@@ -649,7 +664,7 @@ def lens_title(outcome: LinkResult) -> str:
             counts["prefix"] = counts.get("prefix", 0) + 1
     order = ("missing", "unexpected", "shape mismatch", "renamed", "prefix")
     parts = [f"{counts[k]} {k}" for k in order if k in counts]
-    return f"✗ {' · '.join(parts)} · {label}"
+    return f"✗ {' · '.join(parts)}{unchecked} · {label}"
 
 
 def _lens(outcome: LinkResult) -> Lens:
@@ -678,11 +693,28 @@ def hover_markdown(analysis: DocumentAnalysis, line: int) -> str | None:
             and outcome.link.class_file == analysis.path
         ):
             sections.append(f"**`{outcome.link.class_name}`** · {lens_title(outcome)}")
+            sections.append(_coverage_markdown(outcome))
             continue
         table = _tensor_table(outcome, analysis.path, line)
         if table:
             sections.append(table)
     return "\n\n".join(sections) if sections else None
+
+
+def _coverage_markdown(outcome: LinkResult) -> str:
+    """How much of the checkpoint was compared, and what could not be."""
+    assert outcome.result is not None
+    cov = outcome.result.coverage
+    text = (
+        f"{cov.checked} of {cov.tensors} checkpoint tensors compared on key and shape, "
+        f"{cov.keys_only} on key only (some dims unknown), {cov.unchecked} not checked"
+    )
+    parts = [f for f in outcome.result.findings if f.code == UNVERIFIED]
+    rows = [
+        f"- `{f.model_prefix or outcome.link.class_name}`: {len(f.checkpoint_keys)} not checked"
+        for f in parts
+    ]
+    return "\n".join([text, *rows]) if rows else text
 
 
 def _tensor_table(outcome: LinkResult, path: str, line: int) -> str | None:

@@ -222,6 +222,7 @@ class CkptlensServer(LanguageServer):
         return SessionOptions(
             hf_cache=s.hugging_face_cache,
             strict_false_ratio=s.strict_false_ratio,
+            unverified_severity=s.unverified_severity,
             scan_workspace=s.scan_workspace,
             max_files=s.max_files,
             links=s.links,
