@@ -690,3 +690,53 @@ def test_init_loops_over_named_modules_resolve(tmp_path: Path) -> None:
         "blocks.0.fc.weight": (2, 2), "blocks.0.fc.bias": (2,), "blocks.0.extra.weight": (1, 2),
     }
     assert _unknown(predicted) == []
+
+
+def test_calling_an_object_runs_its_class_call(tmp_path: Path) -> None:
+    # timm's EfficientNet: `nn.Sequential(*builder(stem_size, block_args))`
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        class Builder:
+            def __init__(self, bias):
+                self.bias = bias
+
+            def __call__(self, width, depths):
+                return [nn.Linear(width, width, bias=self.bias) for _ in range(sum(depths))]
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                builder = Builder(False)
+                self.blocks = nn.Sequential(*builder(3, [1, 1]))
+        """,
+    )
+    assert _keys(predicted) == {"blocks.0.weight": (3, 3), "blocks.1.weight": (3, 3)}
+
+
+def test_block_strings_decoded_with_re_split(tmp_path: Path) -> None:
+    # timm's EfficientNet arch strings: 'ir_r2_k3_s2_e6_c24' decoded with re.split
+    predicted = _predict(
+        tmp_path,
+        """
+        import re
+        import torch.nn as nn
+
+        def decode(block):
+            options = {}
+            for op in block.split("_")[1:]:
+                key, value = re.split(r"(\\d.*)", op)[:2]
+                options[key] = value
+            return int(options["r"]), int(options["c"])
+
+        class Net(nn.Module):
+            def __init__(self, arch="ir_r2_k3_s2_e6_c24"):
+                super().__init__()
+                repeats, channels = decode(arch)
+                self.blocks = nn.Sequential(*[nn.Linear(channels, channels, bias=False) for _ in range(repeats)])
+                self.name = nn.Linear(1, len(re.sub("_", "", arch)), bias=False)
+        """,
+    )
+    assert _keys(predicted) == {"blocks.0.weight": (24, 24), "blocks.1.weight": (24, 24), "name.weight": (13, 1)}

@@ -1404,6 +1404,11 @@ class Interpreter:
             return self.call(func.func, [*func.args, *args], {**func.kwargs, **kwargs}, node, frame)
         if isinstance(func, ModuleValue):
             return _unknown("the result of calling a module (forward) is not tracked")
+        if isinstance(func, ObjectValue) and func.cls is not None:
+            # an instance whose class defines `__call__` (timm's EfficientNetBuilder)
+            found, method = self.class_attr(func.cls, "__call__")
+            if found and isinstance(method, (FunctionRef, HookRef)):
+                return self.call(self.bind_attr(func, method), args, kwargs, node, frame)
         return _unknown(f"cannot call {type(func).__name__}", maybe_module=True)
 
     def call_function(self, func: FunctionRef, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:

@@ -10,6 +10,7 @@ import ast
 import itertools
 import math
 import operator
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,20 @@ _OPERATOR = (
     "le", "gt", "ge", "not_", "truth", "and_", "or_", "xor", "invert", "lshift", "rshift", "index",
     "contains", "concat", "is_", "is_not", "getitem",
 )
+def _regex(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`re.split` and friends on known strings (results of strings and lists only)."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if kwargs or not all(isinstance(a, (str, int)) and not isinstance(a, bool) for a in args):
+            raise TypeError("not a plain regex call")
+        return fn(*args)
+
+    return run
+
+
 PURE_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "re.split": _regex(re.split), "re.sub": _regex(re.sub), "re.findall": _regex(re.findall),
+    "re.escape": _regex(re.escape),
     **{f"math.{name}": getattr(math, name) for name in _MATH if hasattr(math, name)},
     **{f"operator.{name}": getattr(operator, name) for name in _OPERATOR},
     **{f"operator.__{name.rstrip('_')}__": getattr(operator, name) for name in _OPERATOR if hasattr(operator, f"__{name.rstrip('_')}__")},
