@@ -740,3 +740,27 @@ def test_block_strings_decoded_with_re_split(tmp_path: Path) -> None:
         """,
     )
     assert _keys(predicted) == {"blocks.0.weight": (24, 24), "blocks.1.weight": (24, 24), "name.weight": (13, 1)}
+
+
+def test_a_layer_called_with_arguments_it_does_not_take_raises_type_error(tmp_path: Path) -> None:
+    # timm's create_act_layer: `try: act_layer(inplace=True) except TypeError: act_layer()`
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        def create_act(layer):
+            try:
+                return layer(inplace=True)
+            except TypeError:
+                return layer()
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.act = create_act(nn.GELU)
+                self.fc = nn.Linear(2, 3 if isinstance(self.act, nn.GELU) else 1)
+        """,
+    )
+    assert _keys(predicted) == {"fc.weight": (3, 2), "fc.bias": (3,)}
+    assert _unknown(predicted) == []

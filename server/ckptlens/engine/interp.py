@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ckptlens.engine import catalog, containment, stdlib, tensors
+from ckptlens.engine.catalog_base import ArgumentError
 from ckptlens.engine.loader import Loader, SourceError, SourceFile
 from ckptlens.engine.objects import (
     AttrDict,
@@ -1592,6 +1593,8 @@ class Interpreter:
         try:
             bound = catalog.bind(spec, list(args), dict(kwargs))
             built = spec.build(bound)
+        except ArgumentError as exc:  # Python raises TypeError (timm's `act_layer(inplace=True)` retries)
+            raise _Raised(None, f"`TypeError`: {exc}") from None
         except Unresolvable as exc:
             return opaque_module(spec.qualname, f"`{spec.qualname.split('.')[-1]}`: {exc}", origin)
         module = ModuleValue(type_name=spec.qualname, spec=spec, origin=origin)
