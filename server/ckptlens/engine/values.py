@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ckptlens.engine.model import Shape
@@ -36,6 +36,9 @@ class TensorValue:
     dtype: str = "float32"
     is_parameter: bool = False
     requires_grad: bool = True
+    # the values of a 1-D tensor, only where they are exact whatever the floating point
+    # (`torch.linspace(0, 0.0, n)`, the default drop-path rates of most models)
+    data: tuple[Any, ...] | None = field(default=None, kw_only=True)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> TensorValue:
         return self  # immutable: branch copies of the interpreter state share it
