@@ -76,6 +76,34 @@ def select(names: list[str], args: argparse.Namespace) -> list[str]:
     return names
 
 
+def spread(names: list[str]) -> list[str]:
+    """A low-discrepancy order (golden-ratio stride): every prefix of the sweep is a fair
+    sample of the whole registry, so partial results already say something."""
+    return [n for _, n in sorted(((i * 0.6180339887498949) % 1.0, n) for i, n in enumerate(names))]
+
+
+def write_results(directory: Path, library: str, records: dict[str, dict], merge: bool) -> dict[str, dict]:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{library}.json"
+    if merge and path.exists():
+        records = {**json.loads(path.read_text()), **records}
+    records = dict(sorted(records.items()))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
+    tmp.replace(path)
+    return records
+
+
+def write_summary(directory: Path, label: str, planned: dict[str, int]) -> None:
+    everything = {}
+    for library in LIBRARIES:
+        path = directory / f"{library}.json"
+        if path.exists():
+            everything[library] = json.loads(path.read_text())
+    text = summary_markdown(everything, engine=label, planned=planned)
+    (directory / "SUMMARY.md").write_text(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--library", action="append", choices=LIBRARIES, help="repeatable; default: all")
@@ -101,15 +129,24 @@ def main() -> None:
     label = engine_label(where)
     print(f"engine: {label}", flush=True)
     by_library: dict[str, dict[str, dict]] = {}
+    planned: dict[str, int] = {}
     for library in libraries:
-        names = select(list_names(library), args)
+        names = spread(select(list_names(library), args))
         print(f"== {library}: {len(names)} architectures", flush=True)
         done = 0
         start = time.perf_counter()
+        partial_records: dict[str, dict] = {}
+        planned[library] = len(names)
 
-        def show(record: dict, library: str = library, total: int = len(names)) -> None:
+        def show(record: dict, library: str = library, total: int = len(names),
+                 partial_records: dict[str, dict] = partial_records) -> None:
             nonlocal done
             done += 1
+            partial_records[record["name"]] = record
+            if args.results and (done % 25 == 0 or done == total):
+                # partial results as they come: other sessions read them while the sweep runs
+                write_results(args.results, library, partial_records, merge=args.merge)
+                write_summary(args.results, label, planned)
             if args.quiet:
                 return
             took = record.get("cli_seconds", record.get("seconds"))
@@ -130,25 +167,13 @@ def main() -> None:
         by_library[library] = records
         print(f"   {library}: {time.perf_counter() - start:.0f} s", flush=True)
         if args.results:
-            args.results.mkdir(parents=True, exist_ok=True)
-            path = args.results / f"{library}.json"
-            if args.merge and path.exists():
-                records = {**json.loads(path.read_text()), **records}
-                by_library[library] = records
-            path.write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
-    time_field = "cli_seconds" if cli else "seconds"
-    summaries = {lib: summarize(res, time_field) for lib, res in by_library.items()}
+            by_library[library] = write_results(args.results, library, records, merge=args.merge)
+            write_summary(args.results, label, planned)
+    summaries = {lib: summarize(res) for lib, res in by_library.items()}
     print()
-    print(figures_table(summaries, "CLI per call, start-up included" if cli else "in-process predict, warm analyzer"))
+    print(figures_table(summaries))
     if args.json:
         args.json.write_text(json.dumps({"engine": label, "summaries": summaries, "results": by_library}, indent=1) + "\n")
-    if args.results:
-        everything = {}
-        for library in LIBRARIES:
-            path = args.results / f"{library}.json"
-            if path.exists():
-                everything[library] = json.loads(path.read_text())
-        (args.results / "SUMMARY.md").write_text(summary_markdown(everything, engine=label, time_field=time_field))
 
 
 if __name__ == "__main__":

@@ -61,7 +61,10 @@ def group(results: dict[str, Record], classes: tuple[str, ...]) -> list[tuple[st
     return sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
 
 
-def figures_table(summaries: dict[str, dict[str, Any]], time_label: str) -> str:
+TIME_LABELS = {"cli_seconds": "CLI per call, start-up included", "seconds": "in-process predict, warm analyzer"}
+
+
+def figures_table(summaries: dict[str, dict[str, Any]], planned: dict[str, int] | None = None) -> str:
     head = (f"{'library':14}{'swept':>6}{'exact':>7}{'order':>7}{'unk-only':>9}{'wrong':>7}{'error':>7}"
             f"{'no-truth':>9}{'exact%':>8}{'coverage':>9}{'p50':>8}{'p95':>8}{'max':>8}")
     lines = [head, "-" * len(head)]
@@ -70,20 +73,22 @@ def figures_table(summaries: dict[str, dict[str, Any]], time_label: str) -> str:
         lines.append(
             f"{library:14}{s['swept']:>6}{c['exact']:>7}{c['order-only']:>7}{c['unknown-only']:>9}{c['wrong']:>7}"
             f"{c['error']:>7}{c['no-truth']:>9}{100 * s['exact_fraction']:>7.1f}%{100 * s['coverage']:>8.1f}%"
-            f"{s['p50'] * 1000:>6.0f}ms{s['p95'] * 1000:>6.0f}ms{s['max']:>7.1f}s"
+            f"{s['p50'] * 1000:>6.0f}ms{s['p95'] * 1000:>6.0f}ms{s['max']:>7.1f}s  ({TIME_LABELS[s['time']]})"
         )
-    lines.append(f"(times: {time_label})")
+        total = s["swept"] + c["no-truth"]
+        if planned and planned.get(library, total) > total:
+            lines.append(f"{'':14}(partial: {total} of {planned[library]} so far)")
     return "\n".join(lines)
 
 
-def summary_markdown(by_library: dict[str, dict[str, Record]], *, engine: str, time_field: str) -> str:
-    summaries = {lib: summarize(res, time_field) for lib, res in by_library.items()}
+def summary_markdown(by_library: dict[str, dict[str, Record]], *, engine: str, planned: dict[str, int] | None = None) -> str:
+    summaries = {lib: summarize(res) for lib, res in by_library.items()}
     out = ["# Sweep results", "", f"Engine: {engine}", "",
            "Classes: exact (keys, order, shapes equal torch's `state_dict()`), order-only, unknown-only",
            "(every known key/dim right, some unknown), wrong (a known key or dim contradicts torch: a",
            "correct checkpoint would get a false error), error (ckptlens raised or timed out), no-truth",
            "(torch itself could not build the model on the meta device).", "",
-           "```", figures_table(summaries, time_field), "```", ""]
+           "```", figures_table(summaries, planned), "```", ""]
     for title, classes in (("Wrong", ("wrong",)), ("Errors", ("error",)),
                            ("Unknown-only", ("unknown-only",)), ("Order-only", ("order-only",)),
                            ("No ground truth", ("no-truth",))):
