@@ -114,6 +114,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds per model (truth + prediction)")
     parser.add_argument("--cli", action=argparse.BooleanOptionalAction, default=None,
                         help="time the installed CLI per call (default: on for a full run)")
+    parser.add_argument("--clean", action="store_true",
+                        help="also `check` torch's own state_dict (header-only safetensors): must find no mismatch")
     parser.add_argument("--fresh", action="store_true", help="a new Analyzer per model (no warm parse cache)")
     parser.add_argument("--json", type=Path, help="write every record, by library, to this file")
     parser.add_argument("--results", type=Path, help="write DIR/<library>.json and DIR/SUMMARY.md")
@@ -159,10 +161,12 @@ def main() -> None:
                 extra = " " + record.get("error", "")[:120]
             elif record["class"] == "unknown-only" and record.get("unknown"):
                 extra = f" `{record['unknown'][0][0] or '<root>'}`: {record['unknown'][0][1][:100]}"
+            if record.get("clean"):
+                extra += f" | clean checkpoint: {', '.join(sorted({f['code'] for f in record['clean']}))}"
             print(f"  [{done}/{total}] {record['name']:48} {record['class']:12} {took_s}{extra}", flush=True)
 
         results = run_sweep([(library, n) for n in names], processes=args.processes, timeout=args.timeout,
-                            cli=cli, fresh=args.fresh, on_result=show)
+                            cli=cli, clean=args.clean, fresh=args.fresh, on_result=show)
         records = {name: rec for (_, name), rec in sorted(results.items())}
         by_library[library] = records
         print(f"   {library}: {time.perf_counter() - start:.0f} s", flush=True)

@@ -107,13 +107,39 @@ def trace_raises() -> None:
     Interpreter._exec = _exec
 
 
-def sweep_one(library: str, name: str, *, analyzer: Any, cli: bool = False,
+def check_clean(target: Any, truth: Any, analyzer: Any) -> Record:
+    """`check` of torch's own state_dict (a header-only safetensors file): the mismatch findings
+    (there must be none) and the time the call took."""
+    from ckptlens.api import check
+    from ckptlens.findings import MISMATCH_CODES
+    from sweep.checkpoints import write_sparse_safetensors
+
+    out: Record = {}
+    with tempfile.TemporaryDirectory(prefix="ckptlens-sweep-") as tmp:
+        path = Path(tmp) / "model.safetensors"
+        write_sparse_safetensors(path, truth.tensors)
+        start = time.perf_counter()
+        try:
+            result = check(target.source, target.class_name, path, init=target.init, config=target.config,
+                           analyzer=analyzer)
+        except Exception as exc:  # noqa: BLE001
+            return {"clean_error": f"{type(exc).__name__}: {exc}"[:500]}
+        out["clean_seconds"] = time.perf_counter() - start
+    out["clean"] = [
+        {"code": f.code, "message": f.message[:300], "keys": list(f.model_keys or f.checkpoint_keys)[:DETAIL]}
+        for f in result.findings if f.code in MISMATCH_CODES
+    ]
+    return out
+
+
+def sweep_one(library: str, name: str, *, analyzer: Any, cli: bool = False, clean: bool = False,
               progress: Callable[[dict[str, Any]], None] | None = None) -> Record:
     """Ground truth, prediction, classification of one architecture."""
     from ckptlens.api import predict
     from ckptlens.findings import MISMATCH_CODES
 
     record: Record = {"library": library, "name": name}
+    cpu = time.process_time()
     try:
         target, builder = target_and_builder(library, name)
         record["file"] = _short(target.source)
@@ -159,6 +185,9 @@ def sweep_one(library: str, name: str, *, analyzer: Any, cli: bool = False,
     differ = [k for k, t in predicted.tensors.items() if k in dtypes and t.dtype != dtypes[k]]
     if differ:
         record["dtype_differs"] = {"n": len(differ), "first": [[k, predicted.tensors[k].dtype, dtypes[k]] for k in differ[:DETAIL]]}
+    if clean:
+        record.update(check_clean(target, truth, analyzer))
+    record["cpu_seconds"] = time.process_time() - cpu  # truth (when not cached) + predict (+ check)
     if cli:
         seconds, code, data, last = run_cli(target)
         record["cli_seconds"] = seconds
@@ -189,6 +218,7 @@ def worker_main() -> None:
         analyzer = Analyzer() if fresh else shared
         try:
             result = sweep_one(task["library"], task["name"], analyzer=analyzer, cli=task.get("cli", False),
+                               clean=task.get("clean", False),
                                progress=emit)
         except BaseException as exc:  # noqa: BLE001 - report, keep serving
             result = {"library": task["library"], "name": task["name"], "class": "error",
@@ -243,13 +273,14 @@ def run_sweep(
     processes: int = 1,
     timeout: float = 240.0,
     cli: bool = False,
+    clean: bool = False,
     fresh: bool = False,
     recycle: int = 150,
     on_result: Callable[[Record], None] | None = None,
 ) -> dict[tuple[str, str], Record]:
     """Sweep `(library, name)` tasks with at most `processes` workers; a worker is replaced after
     `recycle` models (the parse caches grow) or when it overruns `timeout` on one model."""
-    pending = [{"library": lib, "name": name, "cli": cli} for lib, name in tasks]
+    pending = [{"library": lib, "name": name, "cli": cli, "clean": clean} for lib, name in tasks]
     pending.reverse()
     env = dict(os.environ)
     if fresh:

@@ -89,6 +89,15 @@ def summary_markdown(by_library: dict[str, dict[str, Record]], *, engine: str, p
            "correct checkpoint would get a false error), error (ckptlens raised or timed out), no-truth",
            "(torch itself could not build the model on the meta device).", "",
            "```", figures_table(summaries, planned), "```", ""]
+    clean = []
+    for library, results in by_library.items():
+        for name, record in sorted(results.items()):
+            if record.get("clean"):
+                first = record["clean"][0]
+                clean.append(f"- {library} `{name}` ({record['class']}): {len(record['clean'])} finding(s), "
+                             f"e.g. {first['code']}: {first['message'][:200]}")
+    if clean:
+        out += ["## A clean checkpoint gets mismatch findings", "", *clean, ""]
     for title, classes in (("Wrong", ("wrong",)), ("Errors", ("error",)),
                            ("Unknown-only", ("unknown-only",)), ("Order-only", ("order-only",)),
                            ("No ground truth", ("no-truth",))):

@@ -35,6 +35,13 @@ DIFFUSERS_MODELS = (
     "FluxTransformer2DModel",
 )
 
+# Constructor values where the defaults cannot build the model (torch raises on them too).
+DIFFUSERS_INIT: dict[str, dict[str, Any]] = {
+    # "Has to define `in_channels`, `num_vector_embeds` or patch_size": the continuous-input
+    # (Stable Diffusion 1.x) variant, whose GroupNorm needs a multiple of 32 channels
+    "Transformer2DModel": {"in_channels": 320},
+}
+
 
 def stub_torchvision_meta_registrations() -> None:
     """torchvision 0.28's `_meta_registrations` fails to import against this torch build; the
@@ -157,7 +164,8 @@ def target_and_builder(library: str, name: str) -> tuple[Target, Callable[[], An
         import diffusers
 
         cls = getattr(diffusers, name)
-        return Target(library, name, _source_of(cls), name), cls
+        init = DIFFUSERS_INIT.get(name, {})
+        return Target(library, name, _source_of(cls), name, dict(init)), lambda: cls(**init)
     raise ValueError(f"unknown library {library!r}")
 
 

@@ -1,0 +1,205 @@
+"""Sweeps (issue 11, items 6 and 7): ckptlens's prediction against torch's own `state_dict()`
+(models built on the meta device) for a deterministic sample of every model registry: the
+torchvision builders, timm's models, transformers' `*Model` classes with their default config,
+and the main diffusers models.
+
+- No swept architecture is `wrong` (a known key or dim contradicting torch: a correct
+  checkpoint would get a false error) and none makes ckptlens raise; torch's own state_dict,
+  written as a (header-only) safetensors file, checks without a mismatch finding.
+  Architectures the current engine gets wrong are listed in KNOWN_WRONG with their cause, as
+  strict xfails: a fix flips them (then remove the entry).
+- Per library, the fraction of the sample predicted exactly is at least a floor measured on
+  the engine (floors only go up).
+- Item 7: a few exactly predicted architectures per library, checked with a `module.` prefix,
+  a dropped key and a changed dim: exactly the expected finding each time.
+
+The sample sweeps in worker processes (at most CKPTLENS_SWEEP_PROCESSES, default 2) with a
+per-model timeout; torch's ground truth is cached on disk (tests/sweep/targets.py). The full
+sweeps are `benchmarks/bench_sweep.py`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sweep.checkpoints import with_dim_changed, with_prefix, without, write_sparse_safetensors
+from sweep.classify import summarize
+from sweep.pool import run_sweep
+from sweep.targets import LIBRARIES, cached_truth, list_names, target_and_builder
+
+pytestmark = pytest.mark.slow
+
+# Architectures per library in the sample: every k-th name of the sorted registry.
+SAMPLE_SIZE = {"torchvision": 30, "timm": 45, "transformers": 30, "diffusers": 8}
+
+# The exact fraction of each library's sample, measured: floors only go up.
+EXACT_FLOOR = {"torchvision": 0.0, "timm": 0.0, "transformers": 0.0, "diffusers": 0.0}
+
+# Sampled architectures the current engine predicts wrongly (or raises on), with the cause.
+KNOWN_WRONG: dict[tuple[str, str], str] = {}
+
+# Item 7: how many exactly predicted architectures per library get the checkpoint variants.
+VARIANT_ARCHITECTURES = 3
+
+TIMEOUT = float(os.environ.get("CKPTLENS_SWEEP_TIMEOUT", "300"))
+PROCESSES = max(1, min(2, int(os.environ.get("CKPTLENS_SWEEP_PROCESSES", "2"))))
+
+
+def sample(library: str) -> list[str]:
+    names = list_names(library)
+    step = max(1, len(names) // SAMPLE_SIZE[library])
+    return names[::step][: SAMPLE_SIZE[library]]
+
+
+def _samples() -> dict[str, list[str] | str]:
+    """Per library, the sample, or why the library cannot be swept here."""
+    out: dict[str, list[str] | str] = {}
+    for library in LIBRARIES:
+        try:
+            out[library] = sample(library)
+        except ImportError as exc:
+            out[library] = f"{library} is not installed ({exc}); see tests/requirements-nodeps.txt"
+    return out
+
+
+SAMPLES = _samples()
+
+
+def _params() -> list[Any]:
+    params = []
+    for library, names in SAMPLES.items():
+        if isinstance(names, str):
+            params.append(pytest.param(library, None, marks=pytest.mark.skip(reason=names), id=f"{library}"))
+            continue
+        for name in names:
+            reason = KNOWN_WRONG.get((library, name))
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            params.append(pytest.param(library, name, marks=marks, id=f"{library}:{name}"))
+    return params
+
+
+@pytest.fixture(scope="session")
+def swept(request: pytest.FixtureRequest) -> dict[tuple[str, str], dict[str, Any]]:
+    """Sweep what the selected tests need, once: each architecture test its own, a floor or
+    variant test its library's whole sample."""
+    wanted: dict[tuple[str, str], None] = {}
+    for item in request.session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if item.module is not None and item.module.__name__ != __name__:
+            continue
+        library = params.get("library")
+        if library is None or isinstance(SAMPLES.get(library), str):
+            continue
+        names = [params["name"]] if params.get("name") else SAMPLES[library]
+        for name in names:
+            wanted[(library, name)] = None
+    return run_sweep(list(wanted), processes=PROCESSES, timeout=TIMEOUT, clean=True)
+
+
+def _describe(record: dict[str, Any]) -> str:
+    if record["class"] == "error":
+        return f"ckptlens raised: {record.get('error')} {record.get('traceback', '')}"
+    if record["class"] == "wrong":
+        return f"contradicts torch: {record['wrong']}"
+    return str(record)
+
+
+@pytest.mark.parametrize(("library", "name"), _params())
+def test_prediction_contradicts_nothing_and_the_real_state_dict_checks_clean(
+    swept: dict[tuple[str, str], dict[str, Any]], library: str, name: str
+) -> None:
+    record = swept[(library, name)]
+    if record["class"] == "no-truth":
+        pytest.skip(f"torch cannot build {name} on the meta device: {record.get('error')}")
+    assert record["class"] in ("exact", "order-only", "unknown-only"), _describe(record)
+    assert "clean_error" not in record, record["clean_error"]
+    assert record["clean"] == [], f"torch's own state_dict gets mismatch findings: {record['clean']}"
+
+
+@pytest.mark.parametrize("library", [lib for lib in LIBRARIES if not isinstance(SAMPLES[lib], str)])
+def test_exact_fraction_of_the_sample_is_at_least_its_floor(
+    swept: dict[tuple[str, str], dict[str, Any]], library: str
+) -> None:
+    records = {name: swept[(library, name)] for name in SAMPLES[library]}
+    summary = summarize(records)
+    exact = sorted(n for n, r in records.items() if r["class"] == "exact")
+    assert summary["exact_fraction"] >= EXACT_FLOOR[library], (
+        f"{len(exact)}/{summary['swept']} exact ({summary['exact_fraction']:.3f} < {EXACT_FLOOR[library]}): {exact}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# item 7: checkpoint variants through `check`
+
+VARIANTS = ["clean", "module-prefix", "dropped", "changed-dim"]
+MISMATCH = {"missing-key", "unexpected-key", "shape-mismatch", "renamed-module", "key-prefix"}
+
+
+def _variant_architectures(swept: dict[tuple[str, str], dict[str, Any]], library: str) -> list[str]:
+    exact = [name for name in SAMPLES[library] if swept[(library, name)]["class"] == "exact"]
+    step = max(1, len(exact) // VARIANT_ARCHITECTURES)
+    return exact[::step][:VARIANT_ARCHITECTURES]
+
+
+def _eligible(tensors: list[tuple[str, tuple[int, ...], str]], predicted: Any, need_dims: bool) -> str:
+    """A key in the middle of the state_dict that stands alone: not tied, not one the loader
+    may leave missing, not BatchNorm's counter (torch accepts it missing)."""
+    protected = set(predicted.tied) | set(predicted.tied.values()) | set(predicted.optional)
+    candidates = [
+        key for key, shape, _ in tensors
+        if key not in protected and not key.endswith("num_batches_tracked") and (len(shape) >= 1 or not need_dims)
+    ]
+    return candidates[len(candidates) // 2]
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Any:
+    from ckptlens.api import Analyzer
+
+    return Analyzer()
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("library", [lib for lib in LIBRARIES if not isinstance(SAMPLES[lib], str)])
+def test_checkpoint_variants_of_exactly_predicted_architectures(
+    swept: dict[tuple[str, str], dict[str, Any]], analyzer: Any, tmp_path: Path, library: str, variant: str
+) -> None:
+    """torch's state_dict as a header-only safetensors file, perturbed: exactly the finding the
+    perturbation calls for."""
+    from ckptlens.api import check
+
+    names = _variant_architectures(swept, library)
+    assert names, f"no exactly predicted {library} architecture in the sample"
+    for name in names:
+        target, builder = target_and_builder(library, name)
+        tensors = cached_truth(library, name, builder).tensors
+        if variant == "clean":
+            written, expected = tensors, []
+        elif variant == "module-prefix":
+            written, expected = with_prefix(tensors, "module."), [("key-prefix", "module")]
+        else:
+            from ckptlens.api import predict
+
+            predicted = predict(target.source, target.class_name, init=target.init, config=target.config,
+                                analyzer=analyzer)
+            key = _eligible(tensors, predicted, need_dims=variant == "changed-dim")
+            if variant == "dropped":
+                written, expected = without(tensors, key), [("missing-key", key)]
+            else:
+                written, expected = with_dim_changed(tensors, key), [("shape-mismatch", key)]
+        ckpt = tmp_path / f"{name}-{variant}.safetensors"
+        write_sparse_safetensors(ckpt, written)
+        result = check(target.source, target.class_name, ckpt, init=target.init, config=target.config,
+                       analyzer=analyzer)
+        found = [f for f in result.findings if f.code in MISMATCH]
+        got = []
+        for f in found:
+            if f.code == "key-prefix":
+                got.append((f.code, f.checkpoint_prefix))
+            else:
+                got.extend((f.code, k) for k in f.model_keys)
+        assert got == expected, (name, [(f.code, f.message) for f in found])
