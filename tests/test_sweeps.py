@@ -31,8 +31,6 @@ from sweep.classify import summarize
 from sweep.pool import run_sweep
 from sweep.targets import LIBRARIES, cached_truth, list_names, target_and_builder
 
-pytestmark = pytest.mark.slow
-
 # Architectures per library in the sample: every k-th name of the sorted registry.
 SAMPLE_SIZE = {"torchvision": 30, "timm": 45, "transformers": 30, "diffusers": 8}
 
@@ -108,6 +106,7 @@ def _describe(record: dict[str, Any]) -> str:
     return str(record)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("library", "name"), _params())
 def test_prediction_contradicts_nothing_and_the_real_state_dict_checks_clean(
     swept: dict[tuple[str, str], dict[str, Any]], library: str, name: str
@@ -120,6 +119,7 @@ def test_prediction_contradicts_nothing_and_the_real_state_dict_checks_clean(
     assert record["clean"] == [], f"torch's own state_dict gets mismatch findings: {record['clean']}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("library", [lib for lib in LIBRARIES if not isinstance(SAMPLES[lib], str)])
 def test_exact_fraction_of_the_sample_is_at_least_its_floor(
     swept: dict[tuple[str, str], dict[str, Any]], library: str
@@ -163,6 +163,7 @@ def analyzer() -> Any:
     return Analyzer()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("library", [lib for lib in LIBRARIES if not isinstance(SAMPLES[lib], str)])
 def test_checkpoint_variants_of_exactly_predicted_architectures(
@@ -203,3 +204,50 @@ def test_checkpoint_variants_of_exactly_predicted_architectures(
             else:
                 got.extend((f.code, k) for k in f.model_keys)
         assert got == expected, (name, [(f.code, f.message) for f in found])
+
+
+# ---------------------------------------------------------------------------------------------
+# the harness itself (fast)
+
+TRUTH = [("a.weight", (4, 3), "float32"), ("a.bias", (4,), "float32"), ("b.0.weight", (2, 4), "float32")]
+
+
+@pytest.mark.parametrize(
+    ("predicted", "unknown", "expected"),
+    [
+        ({"a.weight": [4, 3], "a.bias": [4], "b.0.weight": [2, 4]}, [], "exact"),
+        ({"a.bias": [4], "a.weight": [4, 3], "b.0.weight": [2, 4]}, [], "order-only"),
+        ({"a.weight": [4, None], "a.bias": [4], "b.0.weight": [2, 4]}, [], "unknown-only"),
+        ({"a.weight": [4, 3], "a.bias": [4]}, ["b"], "unknown-only"),
+        ({}, [""], "unknown-only"),
+        ({"a.weight": [4, 3], "a.bias": [4]}, ["b.1"], "wrong"),  # b.0 is under no unknown part
+        ({"a.weight": [4, 3], "a.bias": [4], "b.0.weight": [2, 4], "c.weight": [1]}, [], "wrong"),
+        ({"a.weight": [4, 3], "a.bias": [4], "b.0.weight": [3, None]}, [], "wrong"),
+        ({"a.weight": [4, 3, 1], "a.bias": [4], "b.0.weight": [2, 4]}, [], "wrong"),
+    ],
+)
+def test_classification(predicted: dict[str, Any], unknown: list[str], expected: str) -> None:
+    from sweep.classify import classify
+
+    assert classify(TRUTH, predicted, unknown)["class"] == expected
+
+
+def test_coverage_counts_only_fully_known_correct_keys() -> None:
+    from sweep.classify import classify
+
+    result = classify(TRUTH, {"a.weight": [4, None], "a.bias": [4]}, ["b"])
+    assert (result["correct"], result["keys_only"], result["unknown_keys"]) == (1, 1, 1)
+    assert result["coverage"] == pytest.approx(1 / 3)
+
+
+def test_a_header_only_checkpoint_reads_back_with_its_keys_shapes_and_dtypes(tmp_path: Path) -> None:
+    from ckptlens.checkpoint import read_checkpoint
+
+    path = tmp_path / "big.safetensors"
+    tensors = [("embed.weight", (250_000, 4096), "bfloat16"), ("bn.num_batches_tracked", (), "int64")]
+    write_sparse_safetensors(path, tensors)
+    assert path.stat().st_blocks * 512 < 1 << 20  # two gigabytes of holes, not of data
+    index = read_checkpoint(str(path))
+    assert [(k, tuple(t.shape), t.dtype) for k, t in index.tensors.items()] == [
+        (k, s, d) for k, s, d in tensors
+    ]
