@@ -88,7 +88,7 @@ def write_results(directory: Path, library: str, records: dict[str, dict], merge
     if merge and path.exists():
         records = {**json.loads(path.read_text()), **records}
     records = dict(sorted(records.items()))
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
     tmp.replace(path)
     return records
@@ -101,7 +101,9 @@ def write_summary(directory: Path, label: str, planned: dict[str, int]) -> None:
         if path.exists():
             everything[library] = json.loads(path.read_text())
     text = summary_markdown(everything, engine=label, planned=planned)
-    (directory / "SUMMARY.md").write_text(text)
+    tmp = directory / f".SUMMARY.{os.getpid()}.tmp"  # sweeps of other libraries may write it too
+    tmp.write_text(text)
+    tmp.replace(directory / "SUMMARY.md")
 
 
 def main() -> None:
