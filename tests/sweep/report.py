@@ -22,6 +22,47 @@ def _key_pattern(key: str) -> str:
     return re.sub(r"\.\d+(?=\.|$)", ".N", key)
 
 
+# What the recurring wrong/unknown groups come from, read by hand in the library sources
+# (regex on the group's line -> explanation). A group no pattern matches is shown as is.
+EXPLAINED: list[tuple[str, str]] = [
+    (r"torchvision/models/regnet\.py: missing `trunk_output",
+     "`nn.Sequential(OrderedDict(blocks))` built in a loop of unknown length: the prediction marks "
+     "index `0` unknown while the real children are named (`block1`...)"),
+    (r"timm/models/(resnet|res2net|resnest|sknet)\.py: missing `layer",
+     "`self.add_module(*stage)` with `stage` from `make_blocks` is skipped: layer1-4 vanish with no "
+     "unknown marker"),
+    (r"timm/models/cspnet\.py: missing `stem\.",
+     "timm CSP stem (`create_csp_stem`) missing, no unknown marker"),
+    (r"timm/models/cpubone\.py: missing `stem\.",
+     "cpu-bone stem norms missing, no unknown marker"),
+    (r"timm/models/[a-z0-9_]+\.py: (extra `head|shape dim|extra `fc_norm|missing `head)",
+     "timm's builder takes `num_classes` (and other kwargs) from the variant's pretrained config "
+     "(`build_model_with_cfg`); the prediction uses the class defaults (head size differs, or a "
+     "`num_classes=0` head predicted)"),
+    (r"squeezebert/.*missing `encoder\.layers\.N\.post_attention\.layernorm",
+     "an `nn.LayerNorm` subclass calling `nn.LayerNorm.__init__(self, ...)` directly gets no parameters"),
+    (r"xlstm/modeling_xlstm\.py: missing `blocks",
+     "`xLSTMBlock` is defined twice (`if is_xlstm_available():` ... `else:`): the branch whose base "
+     "class comes from the absent `xlstm` package builds a block without keys, no unknown marker"),
+    (r"levit/modeling_levit\.py: shape",
+     "`attention_offsets`, a dict filled in a nested loop over `itertools.product` points (keyed "
+     "by offset tuples, `if offset not in attention_offsets`), has 1 entry in the prediction, 196 in torch"),
+    (r"seamless_m4t(_v2)?/modeling_seamless_m4t(_v2)?\.py: extra `t2u_model",
+     "config values set in a loop through `config.__setattr__(param[4:], val)` (the `t2u_*` "
+     "values) are ignored: the t2u sub-model gets the text model's sizes"),
+    (r"raises at torchvision/models/[a-z_]+\.py:\d+: raise TypeError\('The (block_setting|inverted_residual_setting)",
+     "`isinstance(x, Sequence)` (typing / collections.abc) answers False for a plain list: the "
+     "library's own `raise TypeError` runs and the whole model is lost"),
+]
+
+
+def explain(line: str) -> str | None:
+    for pattern, text in EXPLAINED:
+        if re.search(pattern, line):
+            return text
+    return None
+
+
 def cause(record: Record) -> str:
     """One line naming what went wrong (wrong), what stayed unknown (unknown-only) or what raised."""
     cls = record["class"]
@@ -33,7 +74,8 @@ def cause(record: Record) -> str:
         if wrong["n_extra"]:
             parts.append(f"extra `{_key_pattern(wrong['extra'][0])}`")
         if wrong["n_shapes"]:
-            parts.append("shape " + ("rank" if len(wrong["shapes"][0][1]) != len(wrong["shapes"][0][2]) else "dim"))
+            key, got, want = wrong["shapes"][0]
+            parts.append(f"{'rank' if len(got) != len(want) else 'shape'} of `{_key_pattern(key)}`")
         where = record.get("file", "?")
         return f"{where}: " + ", ".join(parts)
     if cls in ("error", "no-truth"):
@@ -111,7 +153,10 @@ def summary_markdown(by_library: dict[str, dict[str, Record]], *, engine: str, p
             for reason, names in groups:
                 example = names[0]
                 detail = _detail(results[example])
+                why = explain(reason)
                 sections.append(f"- **{len(names)}** × {reason} — e.g. `{example}`{detail}")
+                if why:
+                    sections.append(f"  - cause: {why}")
                 if len(names) > 1:
                     shown = ", ".join(names[1:12]) + (" …" if len(names) > 12 else "")
                     sections.append(f"  - also: {shown}")
