@@ -123,6 +123,8 @@ def main() -> None:
     parser.add_argument("--results", type=Path, help="write DIR/<library>.json and DIR/SUMMARY.md")
     parser.add_argument("--merge", action="store_true",
                         help="with --results: update the existing DIR/<library>.json records instead of replacing")
+    parser.add_argument("--resume", action="store_true",
+                        help="with --results: skip names DIR/<library>.json already holds (implies --merge)")
     parser.add_argument("--quiet", action="store_true", help="no line per model")
     args = parser.parse_args()
 
@@ -136,6 +138,10 @@ def main() -> None:
     planned: dict[str, int] = {}
     for library in libraries:
         names = spread(select(list_names(library), args))
+        if args.resume and args.results and (args.results / f"{library}.json").exists():
+            args.merge = True
+            done_before = json.loads((args.results / f"{library}.json").read_text())
+            names = [n for n in names if n not in done_before]
         print(f"== {library}: {len(names)} architectures", flush=True)
         done = 0
         start = time.perf_counter()
