@@ -60,7 +60,9 @@ def engine_label(where: str) -> str:
         head = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%h %s"],
                               capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        head = "?"
+        # an exported snapshot (`git archive`): a HEAD file beside server/ may say which commit
+        marker = repo / "HEAD"
+        head = marker.read_text().strip() if marker.is_file() else "?"
     return f"{where} @ {head[:100]}"
 
 

@@ -20,6 +20,7 @@ sweeps are `benchmarks/bench_sweep.py`.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,11 @@ def swept(request: pytest.FixtureRequest) -> dict[tuple[str, str], dict[str, Any
         names = [params["name"]] if params.get("name") else SAMPLES[library]
         for name in names:
             wanted[(library, name)] = None
-    return run_sweep(list(wanted), processes=PROCESSES, timeout=TIMEOUT, clean=True)
+    results = run_sweep(list(wanted), processes=PROCESSES, timeout=TIMEOUT, clean=True)
+    dump = os.environ.get("CKPTLENS_SWEEP_RECORDS")
+    if dump:  # every record, for setting floors and reading causes
+        Path(dump).write_text(json.dumps({f"{lib}:{name}": r for (lib, name), r in results.items()}, indent=1))
+    return results
 
 
 def _describe(record: dict[str, Any]) -> str:
