@@ -225,6 +225,8 @@ TRUTH = [("a.weight", (4, 3), "float32"), ("a.bias", (4,), "float32"), ("b.0.wei
         ({"a.weight": [4, None], "a.bias": [4], "b.0.weight": [2, 4]}, [], "unknown-only"),
         ({"a.weight": [4, 3], "a.bias": [4]}, ["b"], "unknown-only"),
         ({}, [""], "unknown-only"),
+        ({"a.weight": [4, 3], "a.bias": [4]}, [], "wrong"),
+        ({"a.bias": [4]}, [], "wrong"),
         ({"a.weight": [4, 3], "a.bias": [4]}, ["b.1"], "wrong"),  # b.0 is under no unknown part
         ({"a.weight": [4, 3], "a.bias": [4], "b.0.weight": [2, 4], "c.weight": [1]}, [], "wrong"),
         ({"a.weight": [4, 3], "a.bias": [4], "b.0.weight": [3, None]}, [], "wrong"),
@@ -235,6 +237,14 @@ def test_classification(predicted: dict[str, Any], unknown: list[str], expected:
     from sweep.classify import classify
 
     assert classify(TRUTH, predicted, unknown)["class"] == expected
+
+
+def test_keys_torch_has_under_a_module_that_may_hold_more_are_not_contradicted() -> None:
+    from sweep.classify import classify
+
+    assert classify(TRUTH, {"a.weight": [4, 3], "a.bias": [4]}, [], ["b"])["class"] == "unknown-only"
+    # ... but a key the prediction invents there still is
+    assert classify(TRUTH, {"a.weight": [4, 3], "a.bias": [4], "b.9.x": [1]}, [], ["b"])["class"] == "wrong"
 
 
 def test_coverage_counts_only_fully_known_correct_keys() -> None:

@@ -2,7 +2,9 @@
 
 - exact: no unknown part, every key in torch's order, every shape fully known and equal;
 - order-only: as exact but the keys come in another order (loading does not care);
-- unknown-only: every known key and known dim agrees with torch; some keys or dims unknown;
+- unknown-only: every known key and known dim agrees with torch; some keys or dims unknown
+  (under an unknown part), or absent under a module the engine says may hold more keys than
+  predicted (an *open* module: torch's extra keys there are not contradicted);
 - wrong: a known key or dim contradicts torch (a correct checkpoint would get a false error):
   a predicted key torch does not have, a torch key the prediction lacks while it is under no
   unknown part, or a known dim (or the rank) that differs;
@@ -29,11 +31,14 @@ def classify(
     truth: Iterable[tuple[str, Sequence[int], str]],
     predicted: dict[str, Sequence[int | None] | None],
     unknown_prefixes: Sequence[str],
+    open_prefixes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """`predicted`: key -> shape (None dims unknown; None shape unknown), in predicted order."""
     truth = list(truth)
     real = {k: tuple(s) for k, s, _ in truth}
-    missing = [k for k in real if k not in predicted and not _under(k, unknown_prefixes)]
+    unlisted = [k for k in real if k not in predicted and not _under(k, unknown_prefixes)]
+    missing = [k for k in unlisted if not _under(k, open_prefixes)]
+    beyond = len(unlisted) - len(missing)  # torch keys the prediction leaves to an open module
     extra = [k for k in predicted if k not in real and not _under(k, unknown_prefixes)]
     shapes: list[tuple[str, Any, list[int]]] = []
     correct = keys_only = unknown_keys = 0
@@ -56,7 +61,7 @@ def classify(
     in_order = common == [k for k in real if k in predicted]
     if missing or extra or shapes:
         cls = "wrong"
-    elif unknown_prefixes or keys_only or len(common) != len(real):
+    elif unknown_prefixes or keys_only or beyond or len(common) != len(real):
         cls = "unknown-only"
     elif not in_order or len(predicted) != len(real):
         cls = "order-only"
@@ -69,6 +74,7 @@ def classify(
         "correct": correct,
         "keys_only": keys_only,
         "unknown_keys": unknown_keys,
+        "open_keys": beyond,
         "coverage": correct / len(real) if real else 1.0,
     }
     if cls == "wrong":

@@ -169,7 +169,11 @@ def sweep_one(library: str, name: str, *, analyzer: Any, cli: bool = False, clea
     record["seconds"] = time.perf_counter() - start
     shapes = {k: (None if t.shape is None else list(t.shape)) for k, t in predicted.tensors.items()}
     unknown = [(p.prefix, p.reason) for p in predicted.unknown]
-    record.update(classify(truth.tensors, shapes, [p for p, _ in unknown]))
+    opened = [(p.prefix, p.reason) for p in getattr(predicted, "open", [])]  # engines since 7a7cb07
+    record.update(classify(truth.tensors, shapes, [p for p, _ in unknown], [p for p, _ in opened]))
+    if opened:
+        record["open"] = [list(u) for u in opened[:DETAIL]]
+        record["n_open"] = len(opened)
     if unknown:
         record["unknown"] = [list(u) for u in unknown[:DETAIL]]
         record["n_unknown"] = len(unknown)

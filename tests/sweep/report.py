@@ -89,6 +89,9 @@ def cause(record: Record) -> str:
                 return f"{scope}: raises at {record['last_raise']}"
             reason = re.sub(r"constructing `[^`]*`", "constructing `…`", reason)
             return f"{scope}: {_norm(reason)}"
+        if record.get("open"):
+            prefix, reason = record["open"][0]
+            return f"may hold more keys: {_norm(reason)}"
         for info in record.get("info", []):
             return f"dims: {_norm(info['message'])}"
         return "keys or dims unknown"
