@@ -120,6 +120,8 @@ def main() -> None:
                         help="time the installed CLI per call (default: on for a full run)")
     parser.add_argument("--clean", action="store_true",
                         help="also `check` torch's own state_dict (header-only safetensors): must find no mismatch")
+    parser.add_argument("--max-seconds", type=float,
+                        help="raise the engine's wall-clock cap per analysis (default: the engine's own)")
     parser.add_argument("--fresh", action="store_true", help="a new Analyzer per model (no warm parse cache)")
     parser.add_argument("--json", type=Path, help="write every record, by library, to this file")
     parser.add_argument("--results", type=Path, help="write DIR/<library>.json and DIR/SUMMARY.md")
@@ -176,7 +178,8 @@ def main() -> None:
             print(f"  [{done}/{total}] {record['name']:48} {record['class']:12} {took_s}{extra}", flush=True)
 
         results = run_sweep([(library, n) for n in names], processes=args.processes, timeout=args.timeout,
-                            cli=cli, clean=args.clean, fresh=args.fresh, on_result=show)
+                            cli=cli, clean=args.clean, fresh=args.fresh,
+                            max_seconds=args.max_seconds, on_result=show)
         records = {name: rec for (_, name), rec in sorted(results.items())}
         by_library[library] = records
         print(f"   {library}: {time.perf_counter() - start:.0f} s", flush=True)

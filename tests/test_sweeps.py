@@ -35,16 +35,44 @@ from sweep.targets import LIBRARIES, cached_truth, list_names, target_and_builde
 # Architectures per library in the sample: every k-th name of the sorted registry.
 SAMPLE_SIZE = {"torchvision": 30, "timm": 45, "transformers": 30, "diffusers": 8}
 
-# The exact fraction of each library's sample, measured: floors only go up.
-EXACT_FLOOR = {"torchvision": 0.0, "timm": 0.0, "transformers": 0.0, "diffusers": 0.0}
+# The exact fraction of each library's sample, measured (main 7a7cb07: torchvision 13/30,
+# timm 2/45, transformers 19/26 buildable, diffusers 4/8): floors only go up.
+EXACT_FLOOR = {"torchvision": 0.43, "timm": 0.04, "transformers": 0.73, "diffusers": 0.5}
 
 # Sampled architectures the current engine predicts wrongly (or raises on), with the cause.
-KNOWN_WRONG: dict[tuple[str, str], str] = {}
+# Strict xfails: when a fix lands they pass, and the entry must go.
+REGNET = ("torchvision RegNet: `nn.Sequential(OrderedDict(blocks))` built in a loop of unknown length; the "
+          "prediction marks index `0` unknown while torch names the children `block1`...: a clean checkpoint "
+          "gets unexpected-key")
+KNOWN_WRONG: dict[tuple[str, str], str] = {
+    ("torchvision", "regnet_x_1_6gf"): REGNET,
+    ("torchvision", "regnet_x_800mf"): REGNET,
+    ("torchvision", "regnet_y_1_6gf"): REGNET,
+    ("torchvision", "regnet_y_800mf"): REGNET,
+    ("torchvision", "fasterrcnn_mobilenet_v3_large_fpn"): (
+        "IntermediateLayerGetter (torchvision/models/_utils.py) with `return_layers` of unknown keys: only "
+        "`backbone.body.return_layers` is marked unknown, the children copied from the unresolved MobileNetV3 "
+        "features vanish, and a clean checkpoint gets unexpected-key for backbone.body.*"),
+    ("timm", "cspresnet50d"): (
+        "timm CSP stem (`create_csp_stem`) missing with no unknown marker: a clean checkpoint gets "
+        "unexpected-key for stem.conv1.*"),
+    ("timm", "vitamin_xlarge_256"): (
+        "timm's builder takes `num_classes` from the variant's pretrained config (`build_model_with_cfg`; "
+        "1152 here), the prediction the class default 1000: shape-mismatch on head.*"),
+    ("transformers", "Tipsv2TextModel"): (
+        "transformers' `WeightRenaming(r'token_embedding\\.', 'embeddings.token_embedding.')` is applied to a "
+        "key already in the new layout: a clean checkpoint gets renamed-module `embeddings` -> "
+        "`embeddings.embeddings` (from_pretrained loads a save_pretrained folder clean)"),
+}
 
 # Item 7: how many exactly predicted architectures per library get the checkpoint variants.
 VARIANT_ARCHITECTURES = 3
 
 TIMEOUT = float(os.environ.get("CKPTLENS_SWEEP_TIMEOUT", "300"))
+# The engine stops an analysis after 10 s of wall-clock time; on a loaded machine a model near
+# that cap comes out unknown on one run and wrong on the next. The sweep raises the cap so that
+# what is asserted is the engine's answer, not the machine's load.
+MAX_SECONDS = float(os.environ.get("CKPTLENS_SWEEP_MAX_SECONDS", "40"))
 PROCESSES = max(1, min(2, int(os.environ.get("CKPTLENS_SWEEP_PROCESSES", "2"))))
 
 
@@ -96,7 +124,7 @@ def swept(request: pytest.FixtureRequest) -> dict[tuple[str, str], dict[str, Any
         names = [params["name"]] if params.get("name") else SAMPLES[library]
         for name in names:
             wanted[(library, name)] = None
-    results = run_sweep(list(wanted), processes=PROCESSES, timeout=TIMEOUT, clean=True)
+    results = run_sweep(list(wanted), processes=PROCESSES, timeout=TIMEOUT, clean=True, max_seconds=MAX_SECONDS)
     dump = os.environ.get("CKPTLENS_SWEEP_RECORDS")
     if dump:  # every record, for setting floors and reading causes
         Path(dump).write_text(json.dumps({f"{lib}:{name}": r for (lib, name), r in results.items()}, indent=1))

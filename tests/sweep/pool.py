@@ -209,6 +209,14 @@ def worker_main() -> None:
 
     fresh = os.environ.get("CKPTLENS_SWEEP_FRESH") == "1"
     trace_raises()
+    cap = os.environ.get("CKPTLENS_SWEEP_MAX_SECONDS")
+    if cap:
+        # the engine's wall-clock cap per analysis: raised, the result no longer depends on how
+        # loaded the machine is (a model near the cap is wrong on one run, unknown on the next)
+        from ckptlens.engine import interp
+
+        if hasattr(interp, "MAX_SECONDS"):
+            interp.MAX_SECONDS = float(cap)
     shared = Analyzer()
     out = sys.stdout
 
@@ -279,6 +287,7 @@ def run_sweep(
     cli: bool = False,
     clean: bool = False,
     fresh: bool = False,
+    max_seconds: float | None = None,
     recycle: int = 150,
     on_result: Callable[[Record], None] | None = None,
 ) -> dict[tuple[str, str], Record]:
@@ -289,6 +298,8 @@ def run_sweep(
     env = dict(os.environ)
     if fresh:
         env["CKPTLENS_SWEEP_FRESH"] = "1"
+    if max_seconds is not None:
+        env["CKPTLENS_SWEEP_MAX_SECONDS"] = str(max_seconds)
     logdir = Path(tempfile.mkdtemp(prefix="ckptlens-sweep-logs-"))
     results: dict[tuple[str, str], Record] = {}
     workers: list[_Worker] = []
