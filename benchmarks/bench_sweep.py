@@ -122,6 +122,8 @@ def main() -> None:
                         help="also `check` torch's own state_dict (header-only safetensors): must find no mismatch")
     parser.add_argument("--max-seconds", type=float,
                         help="raise the engine's wall-clock cap per analysis (default: the engine's own)")
+    parser.add_argument("--cli-every", type=int, default=1, metavar="K",
+                        help="with --cli: time the CLI on every K-th architecture only (classification covers all)")
     parser.add_argument("--fresh", action="store_true", help="a new Analyzer per model (no warm parse cache)")
     parser.add_argument("--json", type=Path, help="write every record, by library, to this file")
     parser.add_argument("--results", type=Path, help="write DIR/<library>.json and DIR/SUMMARY.md")
@@ -178,7 +180,7 @@ def main() -> None:
             print(f"  [{done}/{total}] {record['name']:48} {record['class']:12} {took_s}{extra}", flush=True)
 
         results = run_sweep([(library, n) for n in names], processes=args.processes, timeout=args.timeout,
-                            cli=cli, clean=args.clean, fresh=args.fresh,
+                            cli=cli, cli_every=max(1, args.cli_every), clean=args.clean, fresh=args.fresh,
                             max_seconds=args.max_seconds, on_result=show)
         records = {name: rec for (_, name), rec in sorted(results.items())}
         by_library[library] = records

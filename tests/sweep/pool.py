@@ -285,6 +285,7 @@ def run_sweep(
     processes: int = 1,
     timeout: float = 240.0,
     cli: bool = False,
+    cli_every: int = 1,
     clean: bool = False,
     fresh: bool = False,
     max_seconds: float | None = None,
@@ -293,7 +294,8 @@ def run_sweep(
 ) -> dict[tuple[str, str], Record]:
     """Sweep `(library, name)` tasks with at most `processes` workers; a worker is replaced after
     `recycle` models (the parse caches grow) or when it overruns `timeout` on one model."""
-    pending = [{"library": lib, "name": name, "cli": cli, "clean": clean} for lib, name in tasks]
+    pending = [{"library": lib, "name": name, "cli": cli and i % cli_every == 0, "clean": clean}
+               for i, (lib, name) in enumerate(tasks)]
     pending.reverse()
     env = dict(os.environ)
     if fresh:

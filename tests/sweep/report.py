@@ -118,7 +118,8 @@ def figures_table(summaries: dict[str, dict[str, Any]], planned: dict[str, int] 
         lines.append(
             f"{library:14}{s['swept']:>6}{c['exact']:>7}{c['order-only']:>7}{c['unknown-only']:>9}{c['wrong']:>7}"
             f"{c['error']:>7}{c['no-truth']:>9}{100 * s['exact_fraction']:>7.1f}%{100 * s['coverage']:>8.1f}%"
-            f"{s['p50'] * 1000:>6.0f}ms{s['p95'] * 1000:>6.0f}ms{s['max']:>7.1f}s  ({TIME_LABELS[s['time']]})"
+            f"{s['p50'] * 1000:>6.0f}ms{s['p95'] * 1000:>6.0f}ms{s['max']:>7.1f}s  ({TIME_LABELS[s['time']]}, "
+            f"{s['timed']} calls)"
         )
         total = s["swept"] + c["no-truth"]
         if planned and planned.get(library, total) > total:
