@@ -131,34 +131,41 @@ def _read_index(path: str) -> Any:
         return f"{path}: cannot read the checkpoint (internal error: {type(exc).__name__}: {exc})"
 
 
-_SESSION: Any = None
-
-
-def _session(root: str, options: WorkspaceOptions) -> Any:
+def _new_session(root: str, options: WorkspaceOptions) -> Any:
     from ckptlens.lsp.analysis import Session, SessionOptions
 
-    global _SESSION
-    if _SESSION is None or _SESSION.roots != [os.path.abspath(root)]:
-        _SESSION = Session(
-            [root],
-            SessionOptions(
-                hf_cache=options.hf_cache,
-                strict_false_ratio=options.strict_false_ratio,
-                unverified_severity=options.unverified_severity,
-            ),
-        )
-    return _SESSION
+    return Session(
+        [root],
+        SessionOptions(
+            hf_cache=options.hf_cache,
+            strict_false_ratio=options.strict_false_ratio,
+            unverified_severity=options.unverified_severity,
+        ),
+    )
+
+
+_WORKER_SESSION: Any = None  # one per worker process (each run starts its own processes)
+
+
+def _worker_start(root: str, options: WorkspaceOptions) -> None:
+    global _WORKER_SESSION
+    _WORKER_SESSION = _new_session(root, options)
+
+
+def _check_in_worker(
+    options: WorkspaceOptions, group: Sequence[Any], with_fixes: bool
+) -> tuple[list[WorkspaceFinding], list[Fix]]:
+    return _check_group(_WORKER_SESSION, options, group, with_fixes)
 
 
 def _check_group(
-    root: str, options: WorkspaceOptions, group: Sequence[Any], with_fixes: bool
+    session: Any, options: WorkspaceOptions, group: Sequence[Any], with_fixes: bool
 ) -> tuple[list[WorkspaceFinding], list[Fix]]:
-    """Check some links (one class file's) in this process: their findings and safe fixes."""
+    """Check some links (one class file's) with `session`: their findings and safe fixes."""
     from ckptlens.links import resolve_checkpoint
     from ckptlens.load_site_rules import link_findings
     from ckptlens.lsp.analysis import checkpoint_stamp
 
-    session = _session(root, options)
     findings: list[WorkspaceFinding] = []
     fixes: list[Fix] = []
     indexes: dict[str, Any] = {}
@@ -228,7 +235,7 @@ def check_workspace(
         if cached is not None:
             return cached
 
-    session = _session(root, options)
+    session = _new_session(root, options)
     links = session.links()
     chosen = []
     for link in links:
@@ -239,11 +246,11 @@ def check_workspace(
     groups = _groups(chosen)
     results: list[tuple[list[WorkspaceFinding], list[Fix]]]
     if jobs > 1 and len(groups) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(_check_group, root, options, g, with_fixes) for g in groups]
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_start, initargs=(root, options)) as pool:
+            futures = [pool.submit(_check_in_worker, options, g, with_fixes) for g in groups]
             results = [f.result() for f in futures]
     else:
-        results = [_check_group(root, options, g, with_fixes) for g in groups]
+        results = [_check_group(session, options, g, with_fixes) for g in groups]
 
     seen: set[tuple[Any, ...]] = set()
     findings: list[WorkspaceFinding] = []
