@@ -67,14 +67,14 @@ def editor_diagnostics(root: Path) -> set[tuple[Any, ...]]:
         stamps = {f: checkpoint_stamp(f) for f in files}
         analysis = session.analyse(real, 1, {}, planned, indexes, None, stamps, 1)
         for p in analysis.problems:
-            shown.add((p.range.file, p.range.start_line, p.range.start_col + 1, p.code, p.severity.value))
+            shown.add((p.range.file, p.range.start_line, p.range.start_col + 1, p.code, p.severity.value, p.message))
     return shown
 
 
 def test_reports_what_the_language_server_shows(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["check", "--format", "json", "--no-cache", "--jobs", "1"], capsys)
     findings = json.loads(out)["findings"]
-    reported = {(f["file"], f["line"], f["column"], f["code"], f["severity"]) for f in findings}
+    reported = {(f["file"], f["line"], f["column"], f["code"], f["severity"], f["message"]) for f in findings}
     expected = editor_diagnostics(project)
     assert reported == expected
     assert len(findings) == len(reported)  # each diagnostic once
@@ -257,6 +257,14 @@ def test_warm_run_answers_from_the_cache_until_something_changes(tmp_path: Path,
     os.utime(root / "ckpts" / "net.pt", ns=(1, 1))
     again = check_workspace([], jobs=1)
     assert not again.from_cache and again.fails
+    (root / "ckpts" / "net.pt").unlink()
+    gone = check_workspace([], jobs=1)
+    assert [w.finding.code for w in gone.findings] == ["checkpoint-missing"]
+    assert check_workspace([], jobs=1).from_cache
+    torch.save({"layer1.weight": torch.zeros(8, 4), "layer1.bias": torch.zeros(8),
+                "head.weight": torch.zeros(5, 8), "head.bias": torch.zeros(5)}, root / "ckpts" / "net.pt")
+    back = check_workspace([], jobs=1)  # a checkpoint that appears where one was looked for
+    assert not back.from_cache and back.findings == ()
 
 
 def test_parallel_and_serial_runs_agree(project: Path) -> None:

@@ -272,12 +272,24 @@ def check_workspace(
     findings.sort(key=lambda w: (w.finding.range.file, w.finding.range.start_line, w.finding.range.start_col, w.finding.code))
     report = WorkspaceReport(root, tuple(findings), len(chosen), tuple(fixes), tuple(session.problems))
     if key is not None:
-        checkpoints = {p for w in findings for p in [w.link] if os.path.exists(p)}
-        from ckptlens.links import resolve_checkpoint
-
-        checkpoints |= {r.path for r in (resolve_checkpoint(lk, options.hf_cache) for lk in chosen) if r.path}
-        _cache_store(root, key, report, sorted(checkpoints))
+        _cache_store(root, key, report, sorted(_watched(chosen, options)))
     return report
+
+
+def _watched(links: Sequence[Any], options: WorkspaceOptions) -> set[str]:
+    """Beyond the workspace's own files, what a run's answer depends on: every place a
+    checkpoint was looked for (one that appears changes the answer), the checkpoints read, the
+    class files of links pointing outside the workspace."""
+    from ckptlens.links import resolve_checkpoint
+
+    out: set[str] = set()
+    for link in links:
+        resolution = resolve_checkpoint(link, options.hf_cache)
+        out.update(resolution.tried)
+        if resolution.path:
+            out.add(resolution.path)
+        out.add(link.class_file)
+    return out
 
 
 # -- fixes -----------------------------------------------------------------------------------
@@ -387,7 +399,10 @@ def _run_key(root: str, options: WorkspaceOptions, selected: Sequence[str], with
     from ckptlens.links import DEFAULT_EXCLUDES
 
     digest = hashlib.sha256()
-    digest.update(json.dumps([__version__, CACHE_FORMAT, options.__dict__, list(selected), with_fixes]).encode())
+    from ckptlens.links import default_hf_cache
+
+    state = [__version__, CACHE_FORMAT, options.__dict__, list(selected), with_fixes, default_hf_cache()]
+    digest.update(json.dumps(state).encode())
     for folder, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in DEFAULT_EXCLUDES and not d.startswith("."))
         for name in sorted(names):
