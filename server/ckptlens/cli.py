@@ -87,12 +87,12 @@ def parse_init(items: list[str]) -> dict[str, Any]:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    if args.class_name is None:
+        return _cmd_check_workspace(args)  # a warm run never loads the engine
     from ckptlens import __version__
     from ckptlens.api import check
     from ckptlens.render import check_to_json, check_to_sarif, render_check_text
 
-    if args.class_name is None:
-        return _cmd_check_workspace(args)
     if len(args.source) != 1:
         raise UsageError("check --class NAME takes exactly one SOURCE.py")
     if args.checkpoint is None:

@@ -467,10 +467,20 @@ def _cache_store(root: str, key: str, report: WorkspaceReport, checkpoints: Sequ
 
 
 def _stamp_any(path: str) -> Any:
-    from ckptlens.lsp.analysis import checkpoint_stamp
-
-    stamp = checkpoint_stamp(path)
-    return json.loads(json.dumps(stamp)) if stamp is not None else None
+    """Size and mtime of a file (and of the config.json beside it, read with it), or of the
+    entries of a folder (shallow); None when absent. As JSON values (the cache is JSON).
+    Kept here rather than imported, so that a warm run never loads the engine."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not os.path.isdir(path):
+        return [st.st_size, st.st_mtime_ns, _stamp(os.path.join(os.path.dirname(path), "config.json"))]
+    try:
+        with os.scandir(path) as listing:
+            return sorted([e.name, *(_stamp(e.path) or [])] for e in listing)
+    except OSError:
+        return None
 
 
 def _cache_load(root: str, key: str) -> WorkspaceReport | None:
