@@ -31,18 +31,29 @@ def _parser() -> argparse.ArgumentParser:
         ("keys", ["text", "json"], "text", "the state_dict the class would have, from source"),
     ):
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("source", metavar="SOURCE.py")
-        p.add_argument("--class", dest="class_name", required=True, metavar="NAME")
-        p.add_argument("--checkpoint", required=name != "keys", metavar="CKPT")
+        if name == "check":
+            # `check SOURCE.py --class NAME --checkpoint CKPT`, or `check [PATH ...]`: the workspace
+            p.add_argument("source", nargs="*", metavar="SOURCE.py | PATH")
+            p.add_argument("--class", dest="class_name", metavar="NAME")
+            p.add_argument("--checkpoint", metavar="CKPT")
+        else:
+            p.add_argument("source", metavar="SOURCE.py")
+            p.add_argument("--class", dest="class_name", required=True, metavar="NAME")
+            p.add_argument("--checkpoint", required=name != "keys", metavar="CKPT")
         p.add_argument("--format", choices=formats, default=default)
         _model_options(p)
         if name == "check":
             p.add_argument(
                 "--unverified-severity",
                 choices=["error", "warning", "information", "hint"],
-                default="warning",
+                default=None,
                 help="severity of `unverified` (checkpoint tensors under parts the analysis could not resolve)",
             )
+            edits = p.add_mutually_exclusive_group()
+            edits.add_argument("--diff", action="store_true", help="workspace check: print the safe fixes as a unified diff")
+            edits.add_argument("--fix", action="store_true", help="workspace check: apply the safe fixes (rename, literal dim)")
+            p.add_argument("--no-cache", action="store_true", help="workspace check: ignore and do not write .ckptlens_cache")
+            p.add_argument("--jobs", type=int, default=2, metavar="N", help="workspace check: parallel processes (default 2)")
 
     sub.add_parser("lsp", help="the language server, on stdio")
     return parser
@@ -76,17 +87,25 @@ def parse_init(items: list[str]) -> dict[str, Any]:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    if args.class_name is None:
+        return _cmd_check_workspace(args)  # a warm run never loads the engine
     from ckptlens import __version__
     from ckptlens.api import check
     from ckptlens.render import check_to_json, check_to_sarif, render_check_text
 
+    if len(args.source) != 1:
+        raise UsageError("check --class NAME takes exactly one SOURCE.py")
+    if args.checkpoint is None:
+        raise UsageError("check SOURCE.py --class NAME needs --checkpoint CKPT")
+    if args.diff or args.fix:
+        raise UsageError("--diff and --fix check the workspace: give no --class")
     result = check(
-        args.source,
+        args.source[0],
         args.class_name,
         args.checkpoint,
         init=parse_init(args.init),
         config=args.config,
-        unverified_severity=_severity(args.unverified_severity),
+        unverified_severity=_severity(args.unverified_severity or "warning"),
     )
     if args.format == "json":
         _print_json(_with_constructor(check_to_json(result.findings, result.coverage), result.predicted))
@@ -106,6 +125,54 @@ def _cmd_check(args: argparse.Namespace) -> int:
             )
         )
     return EXIT_FINDINGS if result.fails else EXIT_OK
+
+
+def _cmd_check_workspace(args: argparse.Namespace) -> int:
+    """`check [PATH ...]`: every linked class of the workspace (SPEC section 5)."""
+    import dataclasses
+    import os
+
+    from ckptlens import __version__
+    from ckptlens import workspace_check as ws
+
+    if args.checkpoint is not None or args.init or args.config:
+        raise UsageError("--checkpoint, --init and --config need SOURCE.py --class NAME")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    try:
+        root = ws.find_root(args.source)
+        options = ws.load_options(root)
+        if args.unverified_severity:
+            options = dataclasses.replace(options, unverified_severity=args.unverified_severity)
+        report = ws.check_workspace(
+            args.source,
+            options=options,
+            jobs=args.jobs,
+            cache=not args.no_cache,
+            with_fixes=args.diff or args.fix,
+        )
+    except ws.WorkspaceConfigError as exc:
+        raise UsageError(str(exc)) from exc
+    for problem in report.problems:
+        sys.stderr.write(f"ckptlens: warning: {problem}\n")
+    cwd = os.getcwd()
+    if args.diff or args.fix:
+        changes = ws.fixed_texts(report.fixes)
+        if args.diff:
+            sys.stdout.write(ws.unified_diff(changes, cwd))
+            return EXIT_FINDINGS if changes else EXIT_OK
+        for path, (_old, new) in changes.items():
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(new)
+        sys.stderr.write(f"ckptlens: fixed {len(changes)} file(s)\n")
+        report = ws.check_workspace(args.source, options=options, jobs=args.jobs, cache=not args.no_cache)
+    if args.format == "json":
+        _print_json(ws.to_json(report))
+    elif args.format == "sarif":
+        _print_json(ws.to_sarif(report, __version__))
+    else:
+        sys.stdout.write(ws.render_text(report, color=_color(), cwd=cwd))
+    return EXIT_FINDINGS if report.fails else EXIT_OK
 
 
 def _cmd_map(args: argparse.Namespace) -> int:
@@ -239,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _is_user_error(exc: Exception) -> bool:
     """Bad usage or unreadable input (exit 2 with its message), as opposed to a bug."""
-    names = {"UsageError", "CheckpointError", "UnsafeCheckpointError", "SourceError", "TargetError", "ConfigError"}
+    names = {"UsageError", "WorkspaceConfigError", "CheckpointError", "UnsafeCheckpointError", "SourceError", "TargetError", "ConfigError"}
     return any(cls.__name__ in names and cls.__module__.startswith("ckptlens") for cls in type(exc).__mro__)
 
 
