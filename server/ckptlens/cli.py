@@ -36,6 +36,17 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--checkpoint", required=name != "keys", metavar="CKPT")
         p.add_argument("--format", choices=formats, default=default)
         _model_options(p)
+        if name == "map":
+            p.add_argument(
+                "--write",
+                metavar="OUT.safetensors",
+                help="write the checkpoint, remapped, as safetensors (never over its source)",
+            )
+            p.add_argument(
+                "--max-shard-size",
+                metavar="SIZE",
+                help="with --write: shards of at most SIZE (5GB, 500MB, 2GiB) and their index.json",
+            )
         if name == "check":
             p.add_argument(
                 "--unverified-severity",
@@ -112,14 +123,53 @@ def _cmd_map(args: argparse.Namespace) -> int:
     from ckptlens.engine.mapping_code import render_python
     from ckptlens.render import map_to_json, render_map_text
 
+    max_shard = None
+    if args.max_shard_size is not None:
+        if not args.write:
+            raise UsageError("--max-shard-size needs --write OUT.safetensors")
+        from ckptlens.checkpoint.writer import parse_size
+
+        max_shard = parse_size(args.max_shard_size)
     result = check(args.source, args.class_name, args.checkpoint, init=parse_init(args.init), config=args.config)
+    written = None
+    if args.write:
+        from ckptlens.checkpoint.writer import write_safetensors
+
+        written = write_safetensors(
+            result.index.path,
+            args.write,
+            mapping=result.mapping.mapping,
+            dropped=result.mapping.dropped,
+            max_shard_size=max_shard,
+            tied=result.predicted.tied,
+        )
     if args.format == "json":
-        _print_json(map_to_json(result.mapping, state_dict_path=result.index.state_dict_path))
+        data = map_to_json(result.mapping, state_dict_path=result.index.state_dict_path)
+        if written is not None:
+            data["written"] = written.to_json()
+        _print_json(data)
     elif args.format == "python":
         sys.stdout.write(render_python(result.comparison, class_name=args.class_name, checkpoint=result.index))
+        if written is not None:
+            sys.stderr.write(_written_text(written))
     else:
         sys.stdout.write(render_map_text(result.comparison, color=_color(), checkpoint=result.index))
+        if written is not None:
+            sys.stdout.write(_written_text(written))
     return EXIT_FINDINGS if result.fails else EXIT_OK
+
+
+def _written_text(written: Any) -> str:
+    where = written.index_file or written.files[0]
+    shards = f" in {len(written.files)} shards" if written.index_file else ""
+    lines = [
+        f"wrote {where}{shards}: {written.tensors} tensors, {written.bytes:,} bytes "
+        f"({written.renamed} renamed, {len(written.dropped)} dropped)"
+    ]
+    for key, partner in written.shared.items():
+        how = "the model re-ties it" if key in written.retied else "written as a copy"
+        lines.append(f"  {key} shares its tensor with {partner} in the source: {how}")
+    return "\n".join(lines) + "\n"
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
