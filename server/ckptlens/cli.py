@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
                 help="severity of `unverified` (checkpoint tensors under parts the analysis could not resolve)",
             )
 
+    p = sub.add_parser("find", help="which checkpoints under PATHs fit the class, best first")
+    p.add_argument("source", metavar="SOURCE.py")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders to search (default: .)")
+    p.add_argument("--class", dest="class_name", required=True, metavar="NAME")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    _model_options(p)
+
     sub.add_parser("lsp", help="the language server, on stdio")
     return parser
 
@@ -196,6 +203,19 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_find(args: argparse.Namespace) -> int:
+    from ckptlens.find import find, render_find_text
+
+    result = find(
+        args.source, args.class_name, args.paths or ["."], init=parse_init(args.init), config=args.config
+    )
+    if args.format == "json":
+        _print_json(result.to_json())
+    else:
+        sys.stdout.write(render_find_text(result))
+    return EXIT_OK if result.fitting else EXIT_FINDINGS
+
+
 def _severity(name: str) -> Any:
     from ckptlens.findings import Severity
 
@@ -236,6 +256,7 @@ _COMMANDS = {
     "map": _cmd_map,
     "keys": _cmd_keys,
     "inspect": _cmd_inspect,
+    "find": _cmd_find,
     "lsp": _cmd_lsp,
 }
 
@@ -243,7 +264,12 @@ _COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            # `find SOURCE --class NAME PATH ...`: paths may follow the options
+            if args.command != "find" or any(item.startswith("-") for item in extra):
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            args.paths = [*args.paths, *extra]
     except SystemExit as exc:  # argparse already printed its one-line usage error
         return EXIT_USAGE if exc.code else EXIT_OK
     try:
