@@ -181,6 +181,7 @@ def _written_text(written: Any) -> str:
 
 def _cmd_keys(args: argparse.Namespace) -> int:
     from ckptlens.api import check, predict
+    from ckptlens.engine.size import model_size, size_lines
     from ckptlens.render import keys_to_json, render_keys_text
 
     init = parse_init(args.init)
@@ -190,16 +191,20 @@ def _cmd_keys(args: argparse.Namespace) -> int:
         predicted = result.predicted
     else:
         predicted = predict(args.source, args.class_name, init=init, config=args.config)
+    size = model_size(predicted)
     if args.format == "json":
-        _print_json(keys_to_json(predicted))
-    elif result is not None:
-        sys.stdout.write(
-            render_keys_text(
-                predicted, color=_color(), checkpoint=result.index.tensors, comparison=result.comparison
-            )
+        data = keys_to_json(predicted)
+        data["totals"] = size.total.to_json()
+        data["submodules"] = {name: t.to_json() for name, t in size.submodules.items()}
+        _print_json(data)
+        return EXIT_OK
+    if result is not None:
+        text = render_keys_text(
+            predicted, color=_color(), checkpoint=result.index.tensors, comparison=result.comparison
         )
     else:
-        sys.stdout.write(render_keys_text(predicted, color=_color()))
+        text = render_keys_text(predicted, color=_color())
+    sys.stdout.write(text + "\n" + "\n".join(size_lines(size)) + "\n")
     return EXIT_OK
 
 
