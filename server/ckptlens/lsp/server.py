@@ -41,6 +41,7 @@ from ckptlens.lsp.analysis import (
     string_at,
 )
 from ckptlens.lsp.settings import Settings, parse_settings
+from ckptlens.lsp.sizes import Extras
 
 GENERATE_KEY_MAPPING = "ckptlens.generateKeyMapping"
 WATCHED_GLOBS = ("**/*.{pt,pth,ckpt,bin,safetensors,pkl,tar,json}", "**/pyproject.toml", "**/*.py")
@@ -70,6 +71,7 @@ class CkptlensServer(LanguageServer):
         )
         self.settings = Settings()
         self.session = Session([os.getcwd()])
+        self.extras = Extras()  # issue 17: size lenses and fit hints, cached by file text
         self.pull_diagnostics = False
         self.analyses: dict[str, DocumentAnalysis] = {}
         self.analysis_generation: dict[str, int] = {}
@@ -361,6 +363,8 @@ class CkptlensServer(LanguageServer):
         self.flush_session_log()
         if uri not in self.workspace.text_documents:
             return  # closed meanwhile
+        if self.pull_diagnostics:  # pulled reports wait for the analysis: hints included
+            analysis = await self.with_fit_hints(uri, analysis)
         stored = self.analyses.get(uri)
         if stored is None or stored.version is None or version is None or version >= stored.version:
             self.analyses[uri] = analysis
@@ -368,6 +372,11 @@ class CkptlensServer(LanguageServer):
         if not self.pull_diagnostics:
             self.publish(uri, analysis)
             self.follow_related(uri, related)
+            # fit hints come after the check's diagnostics, published again only if there are any
+            hinted = await self.with_fit_hints(uri, analysis)
+            if hinted is not analysis and self.analyses.get(uri) is analysis:
+                self.analyses[uri] = hinted
+                self.publish(uri, hinted)
 
     def follow_related(self, uri: str, related: Iterable[str]) -> None:
         """Open documents whose diagnostics depend on this one (a load call of a class defined
@@ -560,6 +569,13 @@ class CkptlensServer(LanguageServer):
         if analysis is None:
             return None
         text = hover_markdown(analysis, params.position.line + 1)
+        sizes = [
+            s.hover
+            for s in await self.size_lenses(params.text_document.uri, analysis)
+            if s.range.start_line == params.position.line + 1
+        ]
+        if sizes:
+            text = "\n\n---\n\n".join([*([text] if text else []), *sizes])
         if text is None:
             return None
         return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text))
@@ -581,7 +597,50 @@ class CkptlensServer(LanguageServer):
                     range=convert.lsp_range(lens.range, lines, self.encoding), command=command
                 )
             )
+        for size in await self.size_lenses(uri, analysis):
+            out.append(
+                types.CodeLens(
+                    range=convert.lsp_range(size.range, lines, self.encoding),
+                    command=types.Command(title=size.title, command=""),
+                )
+            )
         return out
+
+    # -- issue 17: size lenses, fit hints (ckptlens.lsp.sizes) ------------------------------
+
+    def _linked_predictions(self, analysis: DocumentAnalysis) -> dict[str, Any]:
+        return {
+            r.link.class_name: r.result.predicted
+            for r in analysis.results
+            if r.result is not None and r.link.class_file == analysis.path
+        }
+
+    async def size_lenses(self, uri: str, analysis: DocumentAnalysis) -> list[Any]:
+        doc = self.workspace.text_documents.get(uri)
+        if doc is None or analysis.stale or not self.settings.size_lens:
+            return []
+        return await self.in_analysis(
+            self.extras.size_lenses, self.session, analysis.path, doc.source, self._linked_predictions(analysis)
+        )
+
+    async def with_fit_hints(self, uri: str, analysis: DocumentAnalysis) -> DocumentAnalysis:
+        from ckptlens.findings import Severity
+        from ckptlens.lsp.analysis import Problem
+
+        doc = self.workspace.text_documents.get(uri)
+        if doc is None or analysis.stale or not self.settings.fit_hints:
+            return analysis
+        linked = sorted({r.link.class_name for r in analysis.results if r.link.class_file == analysis.path})
+        hints = await self.in_analysis(
+            self.extras.fit_hints, self.session, analysis.path, doc.source, linked, self.generation
+        )
+        if not hints:
+            return analysis
+        problems = tuple(
+            Problem(h.range, Severity.INFORMATION, "checkpoints-fit", h.message, h.checkpoints[0])
+            for h in hints
+        )
+        return replace(analysis, problems=(*analysis.problems, *problems))
 
     async def document_links(self, uri: str) -> list[types.DocumentLink]:
         analysis = await self.latest_analysis(uri)
