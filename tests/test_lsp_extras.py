@@ -155,3 +155,55 @@ async def test_fit_hint_on_unlinked_class(client: LanguageClient, project: Path)
     line = _line_of("class Net(")
     assert hint.range.start == types.Position(line=line, character=6)
     assert hint.range.end == types.Position(line=line, character=9)
+
+
+@pytest.mark.asyncio
+async def test_commands_for_any_client(client: LanguageClient, project: Path) -> None:
+    """`ckptlens.findCheckpoints` ranks the workspace for a class; `ckptlens.writeFixedCheckpoint
+    .server` writes the class's linked checkpoint, remapped, and refuses its source."""
+    from safetensors.torch import load_file
+
+    uri = await _open(client, project)
+    ranked = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="ckptlens.findCheckpoints", arguments=[uri, "Net"])
+    )
+    fits = [(Path(c["checkpoint"]).relative_to(project).as_posix(), c["fit"]) for c in ranked]
+    assert sorted(fits[:2]) == [
+        ("lightning_logs/version_0/checkpoints/last.ckpt", "exact"),
+        ("lightning_logs/version_1/checkpoints/last.ckpt", "exact"),
+    ]
+    assert dict(fits)["other_width.pt"] in ("partial", "unrelated")
+
+    out = project / "linked.fixed.safetensors"
+    report = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(
+            command="ckptlens.writeFixedCheckpoint.server", arguments=[uri, "Linked", str(out)]
+        )
+    )
+    model = Net(hidden=12)  # Linked's layers
+    assert report["files"] == [str(out)]
+    assert report["renamed"] == report["tensors"] == len(model.state_dict())
+    model.load_state_dict(load_file(str(out)), strict=True)
+    source = torch.load(project / "linked.pt")
+    for key, tensor in model.state_dict().items():
+        assert torch.equal(tensor, source[f"module.{key}"])
+    refused = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(
+            command="ckptlens.writeFixedCheckpoint.server",
+            arguments=[uri, "Linked", str(project / "out.safetensors"), str(project / "linked.pt")],
+        )
+    )
+    assert refused["files"] == [str(project / "out.safetensors")]
+    same = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(
+            command="ckptlens.writeFixedCheckpoint.server",
+            arguments=[uri, "Linked", str(project / "linked.pt")],
+        )
+    )
+    assert same["error"].startswith("refusing to overwrite the source checkpoint")
+    unlinked = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(
+            command="ckptlens.writeFixedCheckpoint.server", arguments=[uri, "Net", str(project / "n.safetensors")]
+        )
+    )
+    assert unlinked == {"error": "`Net` has no linked checkpoint: name one"}

@@ -44,6 +44,8 @@ from ckptlens.lsp.settings import Settings, parse_settings
 from ckptlens.lsp.sizes import Extras
 
 GENERATE_KEY_MAPPING = "ckptlens.generateKeyMapping"
+FIND_CHECKPOINTS = "ckptlens.findCheckpoints"  # issue 17: for any LSP client
+WRITE_FIXED_CHECKPOINT = "ckptlens.writeFixedCheckpoint.server"
 WATCHED_GLOBS = ("**/*.{pt,pth,ckpt,bin,safetensors,pkl,tar,json}", "**/pyproject.toml", "**/*.py")
 
 T = TypeVar("T")
@@ -811,6 +813,33 @@ def create_server() -> CkptlensServer:
     async def generate_key_mapping(ls: CkptlensServer, *arguments: Any) -> bool:
         uri, class_name = (list(arguments) + [None, None])[:2]
         return await ls.generate_key_mapping(str(uri), str(class_name))
+
+    @server.command(FIND_CHECKPOINTS)
+    @guarded([])
+    async def find_checkpoints(ls: CkptlensServer, *arguments: Any) -> list[dict[str, Any]]:
+        """[uri, className] -> the workspace's checkpoints ranked for the class (issue 17)."""
+        from ckptlens.lsp.sizes import find_for_class
+
+        uri, class_name = (list(arguments) + [None, None])[:2]
+        path = convert.uri_to_path(str(uri))
+        if path is None or not class_name:
+            return []
+        return await ls.in_analysis(find_for_class, ls.session, path, str(class_name))
+
+    @server.command(WRITE_FIXED_CHECKPOINT)
+    @guarded({"error": "internal error"})
+    async def write_fixed_checkpoint(ls: CkptlensServer, *arguments: Any) -> dict[str, Any]:
+        """[uri, className, out, checkpoint?, maxShardSize?] -> `map --write`'s report."""
+        from ckptlens.lsp.sizes import write_for_class
+
+        uri, class_name, out, checkpoint, shard = (list(arguments) + [None] * 5)[:5]
+        path = convert.uri_to_path(str(uri))
+        if path is None or not class_name or not out:
+            return {"error": "expected [uri, className, out, checkpoint?, maxShardSize?]"}
+        return await ls.in_analysis(
+            write_for_class, ls.session, path, str(class_name), str(out),
+            str(checkpoint) if checkpoint else None, str(shard) if shard else None,
+        )  # fmt: skip
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)
     @guarded()

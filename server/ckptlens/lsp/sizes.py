@@ -200,3 +200,56 @@ def _stamp(path: Any) -> tuple[int, int]:
     except OSError:
         return (0, 0)
     return (info.st_mtime_ns, info.st_size)
+
+
+# -- commands for any LSP client (workspace/executeCommand) ----------------------------------
+
+
+def find_for_class(session: Any, path: str, class_name: str) -> list[dict[str, Any]]:
+    """`ckptlens.findCheckpoints`: the workspace's checkpoints ranked for a class, best first."""
+    from ckptlens.find import find
+
+    roots = [r for r in session.roots if os.path.isdir(r)]
+    result = find(path, class_name, roots, analyzer=session.analyzer)
+    return [
+        {"checkpoint": c.checkpoint, "fit": c.fit, "matched": c.matched, "total": c.total}
+        for c in result.candidates
+    ]
+
+
+def write_for_class(
+    session: Any, path: str, class_name: str, out: str, checkpoint: str | None, max_shard_size: str | None
+) -> dict[str, Any]:
+    """`ckptlens.writeFixedCheckpoint`: the class's checkpoint (given, else the one linked to
+    it) written to `out` as safetensors with the key mapping applied. Returns `map --write`'s
+    `written` object, or `{"error": one line}`."""
+    from ckptlens.api import check
+    from ckptlens.checkpoint.writer import parse_size, write_safetensors
+
+    try:
+        init: dict[str, Any] = {}
+        if checkpoint is None:
+            link = next(
+                (lk for lk in session.links() if lk.class_file == path and lk.class_name == class_name), None
+            )
+            if link is None:
+                return {"error": f"`{class_name}` has no linked checkpoint: name one"}
+            from ckptlens.links import resolve_checkpoint
+
+            resolution = resolve_checkpoint(link, session.options.hf_cache)
+            if resolution.path is None:
+                return {"error": f"the checkpoint linked to `{class_name}` cannot be found"}
+            checkpoint = resolution.path
+            init = session.init_arguments(link)
+        result = check(path, class_name, checkpoint, init=init, analyzer=session.analyzer)
+        written = write_safetensors(
+            result.index.path,
+            out,
+            mapping=result.mapping.mapping,
+            dropped=result.mapping.dropped,
+            tied=result.predicted.tied,
+            max_shard_size=parse_size(max_shard_size) if max_shard_size else None,
+        )
+    except Exception as exc:  # noqa: BLE001 - one line for the client, never a dead server
+        return {"error": " ".join(str(exc).split()) or type(exc).__name__}
+    return written.to_json()
