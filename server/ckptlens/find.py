@@ -232,7 +232,8 @@ def _detail(c: Candidate) -> str:
         if m is not None and m.dropped:
             parts.append(f"{len(m.dropped)} unexpected or reshaped ({_examples(m.dropped)})")
     elif c.fit == "unrelated":
-        parts.append(f"{c.tensors} tensors, none of them the model's")
+        filled = f"fills {c.share:.0%} of the model" if c.matched else "none of them the model's"
+        parts.append(f"{c.tensors} tensors, {filled}")
     return "; ".join(parts)
 
 
