@@ -280,3 +280,132 @@ class Backbone(nn.Module):
     assert (unverified.range.file, unverified.range.start_line) == (str(path), 8)  # `self.backbone = ...`
     assert "lib.py:8" in unverified.message  # where resolution stopped
     assert result.coverage.checked == 4 and result.coverage.unchecked == 2
+
+
+def test_once_a_budget_runs_out_every_later_step_stops_at_once(tmp_path: Path, monkeypatch) -> None:
+    """A contained budget failure must not let the analysis run on past its cap: the rest of
+    the model becomes unknown at once (the steps taken stay within the budget)."""
+    from ckptlens.engine import interp as interp_module
+    from ckptlens.engine.interp import Interpreter
+    from ckptlens.engine.loader import Loader
+
+    monkeypatch.setattr(interp_module, "MAX_STEPS", 2_000)
+    path = _write(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        def slow(n):
+            total = 0
+            for i in range(n):
+                total += i
+            return total
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Linear(2, slow(5000))
+                self.b = nn.Linear(2, slow(5000))
+                self.c = nn.Linear(2, 2)
+        """,
+    )
+    interp = Interpreter(Loader())
+    scope = interp.scope_for(str(path))
+    _, cls = scope.lookup("Net")
+    root = interp.instantiate(cls, [], {})
+    assert interp.steps <= 2_000 + 50
+    assert sorted(n for n, c in root.children.items() if c is not None and c.opaque) == ["a", "b", "c"]
+
+
+def test_a_failing_method_of_self_is_not_contained(tmp_path: Path) -> None:
+    """`reset_classifier` would have replaced `head` (and could have changed anything else):
+    a method of `self` that fails leaves the module unknown, never with the stale
+    `Linear(8, 1000)` (a false shape mismatch on every fine-tuned checkpoint)."""
+    path = _write(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self, num_classes=10):
+                super().__init__()
+                self.body = nn.Linear(4, 8)
+                self.head = nn.Linear(8, 1000)
+                self.reset_classifier(num_classes)
+
+            def reset_classifier(self, n):
+                if n != 1000:
+                    raise NotImplementedError("the analysis takes this path")
+                self.head = nn.Linear(8, n)
+        """,
+    )
+    predicted = predict(path, "Net")
+    assert _keys(predicted) == {}
+    assert [p.prefix for p in predicted.unknown] == [""]
+
+
+def test_a_failed_assignment_leaves_what_its_calls_were_handed_unknown(tmp_path: Path) -> None:
+    """`self.head = make_head(self.body, dims)` failed midway: `make_head` may have changed the
+    `body` it was handed and the `dims` list: both are unknown afterwards, never stale."""
+    _write(tmp_path, LIB, "lib.py")
+    path = _write(
+        tmp_path,
+        """
+        import torch.nn as nn
+        from lib import Block
+
+        def make_head(body, dims):
+            body.extra = nn.Linear(2, 2)
+            dims.append(99)
+            if len(dims) > 1:
+                raise ValueError("the analysis takes this path")
+            return Block(1, 1)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(nn.Linear(4, 8))
+                dims = [8]
+                self.head = make_head(self.body, dims)
+                self.out = nn.Linear(dims[-1], 2)
+        """,
+    )
+    predicted = predict(path, "Net")
+    assert _keys(predicted) == {"out.weight": (2, None), "out.bias": (2,)}
+    assert sorted(p.prefix for p in predicted.unknown) == ["body", "head"]
+
+
+def test_container_edits_the_analysis_cannot_follow_make_the_part_unknown(tmp_path: Path) -> None:
+    """torchvision's IntermediateLayerGetter copies `model.named_children()` into a dict: with
+    the model unknown, the dict's keys are unknown, and the wrapper is unknown — never an empty
+    ModuleDict (that would report every backbone key of a correct checkpoint as unexpected)."""
+    path = _write(
+        tmp_path,
+        """
+        import os
+        from collections import OrderedDict
+        import torch.nn as nn
+
+        class Getter(nn.ModuleDict):
+            def __init__(self, model, keep):
+                layers = OrderedDict()
+                for name, module in model.named_children():
+                    layers[name] = module
+                super().__init__(layers)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                backbone = nn.Sequential(nn.Linear(2, 2)) if os.environ.get("A") else nn.Linear(2, 2)
+                self.backbone = Getter(backbone, ["0"])
+                names = ["a", "b"]
+                names.remove(os.environ.get("DROP"))
+                self.heads = nn.ModuleDict({n: nn.Linear(2, 2) for n in names})
+                self.out = nn.Linear(2, 3)
+        """,
+    )
+    predicted = predict(path, "Net")
+    assert _keys(predicted) == {"out.weight": (3, 2), "out.bias": (3,)}
+    reasons = {p.prefix: p.reason for p in predicted.unknown}
+    assert sorted(reasons) == ["backbone", "heads"]
+    assert "an item is stored under an unknown key" in reasons["backbone"]

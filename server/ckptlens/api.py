@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ckptlens.checkpoint.index import CheckpointIndex
+from ckptlens.engine.constructor import ConstructorPlan
 from ckptlens.engine.model import Coverage, KeyMapping, PredictedStateDict
 from ckptlens.engine.predict import Analyzer, TargetError, TargetInfo
 from ckptlens.findings import UNRESOLVED, UNVERIFIED, Finding, Severity
@@ -50,8 +51,42 @@ def predict(
     """The state_dict `class_name(**init)` in `source` would have, from source alone."""
     engine = _analyzer(analyzer)
     info = engine.describe(str(source), class_name)
-    kwargs = constructor_arguments(info, init=init, config=_config_data(config), hyper_parameters=hyper_parameters)
-    return engine.predict(str(source), class_name, kwargs, config=_config_data(config))
+    plan = constructor_plan(info, init=init, config=config, hyper_parameters=hyper_parameters)
+    return _build(engine, source, class_name, plan)
+
+
+# -- constructor values (SPEC section 3; engine/constructor.py decides) -------------------
+
+
+def constructor_plan(
+    info: TargetInfo,
+    *,
+    init: Mapping[str, Any] | None = None,
+    config: str | Path | Mapping[str, Any] | None = None,
+    hyper_parameters: Mapping[str, Any] | None = None,
+    index: CheckpointIndex | None = None,
+    init_source: str | None = None,
+    config_source: str | None = None,
+) -> ConstructorPlan:
+    """Every constructor value and where it came from: --init, --config, the checkpoint's
+    record, config.json beside the checkpoint, the defaults. `init_source`/`config_source`
+    name where `init`/`config` came from when not the command line (the editor's link)."""
+    from ckptlens.engine import constructor
+
+    beside_source = constructor.BESIDE
+    if index is not None and index.format in ("hf-folder", "hf-sharded"):
+        beside_source = constructor.IN_FOLDER
+    return constructor.plan(
+        info,
+        init=init,
+        config=_config_data(config),
+        config_source=config_source or constructor.config_label(config if not isinstance(config, Mapping) else None),
+        hyper_parameters=index.hyper_parameters if index is not None else hyper_parameters,
+        records=index.records if index is not None else None,
+        beside=index.config if index is not None else None,
+        beside_source=beside_source,
+        init_source=init_source or constructor.INIT,
+    )
 
 
 def constructor_arguments(
@@ -62,21 +97,19 @@ def constructor_arguments(
     hyper_parameters: Mapping[str, Any] | None = None,
     records: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """SPEC section 3: --init beats --config beats the checkpoint's record beats defaults.
-    (The config object itself is built by the engine from `config`.)"""
-    kwargs: dict[str, Any] = {}
-    if hyper_parameters and info.is_lightning:
-        for key, value in hyper_parameters.items():
-            if key in info.params:
-                kwargs[key] = value
-    for record in (records or {}).values():
-        # another top-level dict whose keys all name constructor parameters (`"args": {...}`)
-        if record and all(key in info.params for key in record):
-            for key, value in record.items():
-                kwargs.setdefault(key, value)
-    for key, value in (init or {}).items():
-        kwargs[key] = value
-    return kwargs
+    """The keyword arguments of `constructor_plan` (the config object aside)."""
+    from ckptlens.engine import constructor
+
+    plan = constructor.plan(info, init=init, config=config, hyper_parameters=hyper_parameters, records=records)
+    return plan.kwargs
+
+
+def _build(engine: Analyzer, source: str | Path, class_name: str, plan: ConstructorPlan) -> PredictedStateDict:
+    """The prediction from a plan, carrying the values used and the plan's findings."""
+    predicted = engine.predict(str(source), class_name, plan.kwargs, config=plan.config)
+    predicted.constructor = dict(plan.values)
+    predicted.findings.extend(plan.findings)
+    return predicted
 
 
 def _config_data(config: str | Path | Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -94,17 +127,6 @@ def _config_data(config: str | Path | Mapping[str, Any] | None) -> Mapping[str, 
     return data
 
 
-def _recorded_config(info: TargetInfo, index: CheckpointIndex) -> Mapping[str, Any] | None:
-    """A top-level dict of the checkpoint whose keys are all fields of the class's config class
-    (`{"config": {"hidden": 64, ...}, "model": state_dict}`): the config it was trained with."""
-    if not info.config_fields:
-        return None
-    for record in index.records.values():
-        if record and all(key in info.config_fields for key in record):
-            return record
-    return None
-
-
 class ConfigError(Exception):
     """The --config file is unusable. `str(err)` is one line for the user."""
 
@@ -118,7 +140,9 @@ def check(
     config: str | Path | Mapping[str, Any] | None = None,
     analyzer: Analyzer | None = None,
     unverified_severity: Severity = Severity.WARNING,
-    cache: CheckCache | None = None,
+    init_source: str | None = None,
+    config_source: str | None = None,
+    cache: Any = None,  # CheckCache | None (Any: callers spread `**{"init_source": ...}` dicts)
 ) -> CheckResult:
     """Predict, read the checkpoint, compare: findings and a key mapping. Checkpoint tensors
     under parts of the model that could not be resolved are reported as `unverified` at
@@ -136,13 +160,10 @@ def check(
     else:
         info = engine.describe(str(source), class_name)
     index = checkpoint if isinstance(checkpoint, CheckpointIndex) else read_checkpoint(str(checkpoint))
-    config_data = _config_data(config)
-    if config_data is None and info.config_param is not None:
-        config_data = _recorded_config(info, index) or index.config
-    kwargs = constructor_arguments(
-        info, init=init, config=config_data, hyper_parameters=index.hyper_parameters, records=index.records
+    plan = constructor_plan(
+        info, init=init, config=config, index=index, init_source=init_source, config_source=config_source
     )
-    predicted, prediction_key = _cached_predict(engine, str(source), class_name, kwargs, config_data, cache)
+    predicted, prediction_key = _cached_build(engine, source, class_name, plan, cache)
     view = _transformers_view(predicted, index)
     comparison = None
     comparison_key: Any = None
@@ -177,26 +198,26 @@ class CheckCache:
     comparisons: dict[Any, Any] = field(default_factory=dict)
 
 
-def _cached_predict(
+def _cached_build(
     engine: Analyzer,
-    source: str,
+    source: str | Path,
     class_name: str,
-    kwargs: dict[str, Any],
-    config: Mapping[str, Any] | None,
+    plan: ConstructorPlan,
     cache: CheckCache | None,
 ) -> tuple[PredictedStateDict, str]:
+    """`_build`, with the engine's prediction shared by checks with the same constructor values."""
     import dataclasses
 
     if cache is None:
-        return engine.predict(source, class_name, kwargs, config=config), ""
-    key = json.dumps([source, class_name, kwargs, config], sort_keys=True, default=repr)
-    predicted = cache.predictions.get(key)
-    if predicted is None:
-        predicted = cache.predictions[key] = engine.predict(source, class_name, kwargs, config=config)
-    # a copy whose lists a check may extend (transformers' converted keys become unknown)
-    return dataclasses.replace(
-        predicted, unknown=list(predicted.unknown), findings=list(predicted.findings)
-    ), key
+        return _build(engine, source, class_name, plan), ""
+    key = json.dumps([str(source), class_name, plan.kwargs, plan.config], sort_keys=True, default=repr)
+    raw = cache.predictions.get(key)
+    if raw is None:
+        raw = cache.predictions[key] = engine.predict(str(source), class_name, plan.kwargs, config=plan.config)
+    # a copy whose lists a check may extend (the plan's findings; transformers' converted keys)
+    predicted = dataclasses.replace(raw, unknown=list(raw.unknown), findings=[*raw.findings, *plan.findings])
+    predicted.constructor = dict(plan.values)
+    return predicted, key
 
 
 @dataclass

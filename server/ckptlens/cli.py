@@ -107,10 +107,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
         unverified_severity=_severity(args.unverified_severity),
     )
     if args.format == "json":
-        _print_json(check_to_json(result.findings, result.coverage))
+        _print_json(_with_constructor(check_to_json(result.findings, result.coverage), result.predicted))
     elif args.format == "sarif":
         _print_json(check_to_sarif(result.findings, __version__, result.coverage))
     else:
+        _write_constructor(args.class_name, result.predicted)
         sys.stdout.write(
             render_check_text(
                 result.findings,
@@ -196,8 +197,9 @@ def _cmd_keys(args: argparse.Namespace) -> int:
         data = keys_to_json(predicted)
         data["totals"] = size.total.to_json()
         data["submodules"] = {name: t.to_json() for name, t in size.submodules.items()}
-        _print_json(data)
+        _print_json(_with_constructor(data, predicted))
         return EXIT_OK
+    _write_constructor(args.class_name, predicted)
     if result is not None:
         text = render_keys_text(
             predicted, color=_color(), checkpoint=result.index.tensors, comparison=result.comparison
@@ -219,6 +221,23 @@ def _cmd_find(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_find_text(result))
     return EXIT_OK if result.fitting else EXIT_FINDINGS
+
+
+def _with_constructor(data: dict[str, Any], predicted: Any) -> dict[str, Any]:
+    """`"constructor": {name: {"value": ..., "source": ...}}` beside the SPEC fields."""
+    from ckptlens.render_constructor import constructor_to_json
+
+    data["constructor"] = constructor_to_json(predicted.constructor)
+    return data
+
+
+def _write_constructor(class_name: str, predicted: Any) -> None:
+    """The constructor values used and their sources, above the text report."""
+    from ckptlens.render_constructor import render_constructor_text
+
+    text = render_constructor_text(class_name, predicted.constructor, color=_color())
+    if text:
+        sys.stdout.write(text + "\n")
 
 
 def _severity(name: str) -> Any:

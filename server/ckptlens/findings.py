@@ -32,6 +32,7 @@ STRICT_FALSE = "strict-false-hides-mismatch"  # load_state_dict(strict=False) wo
 TIED_WEIGHTS = "tied-weights"  # a tied tensor stored once; the loader re-ties it
 MISSING_ALLOWED = "missing-allowed"  # absent keys the model's loader accepts (transformers' ignore lists)
 CHECKPOINT_NOTE = "checkpoint-note"  # something about the checkpoint worth knowing (opaque objects, ...)
+UNUSED_CONFIG = "unused-config"  # config keys that name no constructor parameter or config field
 
 
 @dataclass(frozen=True, order=True)

@@ -261,9 +261,21 @@ def render_map_text(
         ]
         rows += _key_rows(mapping.missing)
         sections.append(rows)
+    unchecked = comparison.coverage.unchecked
+    if unchecked:
+        sections.append(
+            [
+                _paint("not checked", _BOLD, color)
+                + f"  ({_plural(unchecked, 'checkpoint tensor')} under parts of the model the analysis"
+                " could not resolve: kept as they are, unverified)"
+            ]
+        )
     if prefix is None and not comparison.renames and not mapping.dropped and not mapping.missing:
         what = "its state_dict loads as it is" if wrapped else "the checkpoint loads as it is"
-        sections.append([_paint("✓", _GREEN, color) + f" identity: {what}"])
+        if unchecked:
+            sections.append([_paint("?", _BOLD, color) + f" identity for what was checked: {what}, as far as known"])
+        else:
+            sections.append([_paint("✓", _GREEN, color) + f" identity: {what}"])
     return "\n\n".join("\n".join(rows) for rows in sections) + "\n"
 
 

@@ -6,7 +6,7 @@ import copy
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ckptlens.engine import catalog
+from ckptlens.engine import catalog, costs
 from ckptlens.engine.objects import (
     AttrDict,
     ClassRef,
@@ -42,6 +42,8 @@ def _pure(fn: Callable[..., Any], name: str) -> Builtin:
     def run(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
         if not _known(*args, *kwargs.values()):
             return _u(f"`{name}()` of an unknown value")
+        if costs.call_too_costly(name, None, [*args, *kwargs.values()]):
+            return _u(f"`{name}()` would compute a value too large")
         try:
             return fn(*args, **kwargs)
         except Exception:  # noqa: BLE001 - a failing builtin is just an unknown value

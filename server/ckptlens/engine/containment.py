@@ -5,8 +5,10 @@ real one would not, a budget runs out, a construct is unsupported — only what 
 builds becomes unknown: the attribute or container item it assigns, the submodule an
 `add_module` call registers, the list item an `append` adds. The rest of the model is still
 predicted. What the statement might have changed besides is made unknown too, never guessed:
-a module a call on it could not be followed for may hold more keys (it is *open*), and plain
-attributes of `self` that other methods write may be stale.
+what its calls were handed (lists, objects, other modules), and plain attributes and members of
+`self` that its methods write (`self.inplanes`, `self.head`). A failed call on `self` itself
+that is not one of those single-member operations is not contained: the module it was building
+is unknown as a whole.
 
 The functions here take the interpreter as their first argument and touch only its public
 operations (`eval`, `setattr`, `setitem`, `mro`, ...).
@@ -18,7 +20,7 @@ import ast
 import os
 from typing import TYPE_CHECKING, Any
 
-from ckptlens.engine.objects import ClassRef, ModuleValue, ObjectValue, mark_open
+from ckptlens.engine.objects import ClassRef, ModuleValue, ObjectValue
 from ckptlens.engine.values import Unknown, is_unknown
 
 if TYPE_CHECKING:
@@ -45,23 +47,30 @@ def contain(interp: Interpreter, stmt: ast.stmt, frame: Frame, reason: str) -> b
     """Make what `stmt` builds unknown after it failed for `reason`. False when the statement
     builds nothing that can be singled out (the failure then reaches the enclosing statement);
     an Unknown when the statement was a `return`: the function returns it."""
+    current = frame.func.node if frame.func is not None else None
+    receiver = frame.locals.get("self")
     if isinstance(stmt, ast.Return):
-        _stale_attributes(interp, frame, reason)
-        return Unknown(reason, maybe_module=True)
-    if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        if stmt.value is not None and not _suspects(interp, stmt.value, frame, reason):
+            return False
+        outcome: bool | Unknown = Unknown(reason, maybe_module=True)
+    elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
         if isinstance(stmt, ast.AnnAssign) and stmt.value is None:
             return False
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
         if not all(_poison(interp, target, frame, reason) for target in targets):
             return False
-        _stale_attributes(interp, frame, reason)
-        return True
-    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+        if stmt.value is not None and not _suspects(interp, stmt.value, frame, reason):
+            return False
+        outcome = True
+    elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
         if not _contain_call(interp, stmt.value, frame, reason):
             return False
-        _stale_attributes(interp, frame, reason)
-        return True
-    return False
+        outcome = True
+    else:
+        return False
+    if isinstance(receiver, ModuleValue):
+        stale_members(interp, receiver, reason, current)
+    return outcome
 
 
 def _quiet_eval(interp: Interpreter, node: ast.expr, frame: Frame) -> Any:
@@ -69,7 +78,8 @@ def _quiet_eval(interp: Interpreter, node: ast.expr, frame: Frame) -> Any:
     if not isinstance(node, (ast.Name, ast.Attribute, ast.Constant, ast.Subscript, ast.JoinedStr)):
         return None
     try:
-        return interp.eval(node, frame)
+        with interp.unbudgeted():
+            return interp.eval(node, frame)
     except Exception:  # noqa: BLE001 - the statement already failed; this is best effort
         return None
 
@@ -106,36 +116,77 @@ def _poison(interp: Interpreter, target: ast.expr, frame: Frame, reason: str) ->
 
 
 def _contain_call(interp: Interpreter, call: ast.Call, frame: Frame, reason: str) -> bool:
+    """A call statement that failed. Where its effect is one member or one item (`append`,
+    `add_module`, `register_buffer`, `setattr` with a known name) only that becomes unknown.
+    Otherwise what it was handed is suspect: see `_suspects`. A method of `self` (or of its
+    bases through `super()`) that failed may have changed anything of `self`: not contained."""
     func = call.func
+    me = frame.locals.get("self")
     anchor = interp.anchors[-1] if interp.anchors else frame.scope.source.range_of(call)
     args = [_quiet_eval(interp, a, frame) for a in call.args if not isinstance(a, ast.Starred)]
     if isinstance(func, ast.Attribute):
+        if not isinstance(func.value, (ast.Name, ast.Attribute, ast.Subscript)):
+            return False  # `super().__init__(...)`, `make().setup()`: the receiver is unknown
         receiver = _quiet_eval(interp, func.value, frame)
         method = func.attr
         if isinstance(receiver, ModuleValue):
-            return _contain_module_call(interp, receiver, method, args, reason, anchor)
-        if isinstance(receiver, list) and method == "append":
+            if _contain_module_call(interp, receiver, method, args, reason, anchor):
+                return True
+            if receiver is me:
+                return False
+        elif isinstance(receiver, list) and method == "append":
             receiver.append(Unknown(reason, maybe_module=True))  # later items keep their index
             return True
-        if isinstance(receiver, (list, dict, ObjectValue)):
-            if isinstance(func.value, ast.Name):  # mutated in a way that cannot be followed
-                frame.locals[func.value.id] = Unknown(reason, maybe_module=True)
-                return True
+        elif receiver is None or is_unknown(receiver):
             return False
-    if isinstance(func, ast.Name) and func.id == "setattr" and len(args) >= 2:
+    elif isinstance(func, ast.Name) and func.id == "setattr" and len(args) >= 2:
         obj, name = args[0], args[1]
-        if isinstance(obj, ModuleValue):
-            if isinstance(name, str):
-                interp.setattr(obj, name, Unknown(reason, maybe_module=True), anchor)
-            else:
-                mark_open(obj, reason, anchor)
+        if isinstance(obj, ModuleValue) and isinstance(name, str):
+            interp.setattr(obj, name, Unknown(reason, maybe_module=True), anchor)
             return True
-        return False
-    # any other call: the modules it was handed may have gained members
-    for value in args:
-        if isinstance(value, ModuleValue):
-            mark_open(value, reason, anchor)
+    return _suspects(interp, call, frame, reason)
+
+
+def _suspects(interp: Interpreter, node: ast.AST, frame: Frame, reason: str) -> bool:
+    """What the calls in a failed statement were handed may have been changed before the
+    failure: plain containers and objects held by a local name become unknown, modules other
+    than `self` become unknown parts. False when `self` itself was handed to a call (it may
+    have been changed in any way); `self.method(...)` is left to `stale_members`."""
+    me = frame.locals.get("self")
+    for call in _calls(node):
+        receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
+        operands = [*call.args, *(k.value for k in call.keywords)]
+        if receiver is not None:
+            operands.append(receiver)
+        for operand in operands:
+            if isinstance(operand, ast.Starred):
+                operand = operand.value
+            if not isinstance(operand, (ast.Name, ast.Attribute, ast.Subscript)):
+                continue
+            value = _quiet_eval(interp, operand, frame)
+            if isinstance(value, ModuleValue):
+                if value is me:
+                    if operand is receiver:
+                        continue
+                    return False
+                value.opaque = value.opaque or f"a call it was handed failed ({reason})"
+            elif isinstance(value, (list, dict, ObjectValue)) and isinstance(operand, ast.Name):
+                frame.locals[operand.id] = Unknown(reason, maybe_module=True)
     return True
+
+
+def _calls(node: ast.AST) -> list[ast.Call]:
+    """The calls of a statement, not those inside lambdas."""
+    out: list[ast.Call] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.Lambda):
+            continue
+        if isinstance(current, ast.Call):
+            out.append(current)
+        stack.extend(ast.iter_child_nodes(current))
+    return out
 
 
 def _contain_module_call(
@@ -156,21 +207,21 @@ def _contain_module_call(
     if module.container in INDEXED and method in ("extend", "insert", "__iadd__"):
         module.opaque = module.opaque or reason  # the indices of what follows are unknown
         return True
-    mark_open(module, reason, anchor)
-    return True
+    return False
 
 
-def _stale_attributes(interp: Interpreter, frame: Frame, reason: str) -> None:
-    """Plain attributes of `self` written by other methods (`self.inplanes` in a ResNet's
-    `_make_layer`) may not have been updated by the code that failed: they become unknown."""
-    receiver = frame.locals.get("self")
-    if not isinstance(receiver, ModuleValue) or receiver.cls is None:
+def stale_members(interp: Interpreter, module: ModuleValue, reason: str, current: Any = None) -> None:
+    """What the code that failed may have written on `module` through its methods
+    (`self.inplanes` in a ResNet's `_make_layer`, `self.head` in `reset_classifier`) is unknown
+    afterwards, never stale: plain attributes become Unknown, members become unknown parts."""
+    if module.cls is None:
         return
-    current = frame.func.node if frame.func is not None else None
-    for name in _written_by_methods(interp, receiver.cls, current):
-        value = receiver.attrs.get(name)
-        if name in receiver.attrs and isinstance(value, _PLAIN):
-            receiver.attrs[name] = Unknown(
+    for name in _written_by_methods(interp, module.cls, current):
+        found, _ = module.member(name)
+        if found:
+            interp.setattr(module, name, Unknown(f"it may have been changed by code the analysis could not follow ({reason})", maybe_module=True), None)
+        elif isinstance(module.attrs.get(name), _PLAIN):
+            module.attrs[name] = Unknown(
                 f"`self.{name}` may have been changed by code the analysis could not follow ({reason})"
             )
 

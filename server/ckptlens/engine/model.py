@@ -37,6 +37,16 @@ class UnknownPart:
     origin: SourceRange
 
 
+@dataclass(frozen=True)
+class ConstructorValue:
+    """One constructor value the prediction used, and where it came from (SPEC section 3):
+    `--init`, `--config PATH`, a checkpoint record, `config.json` beside the checkpoint, default."""
+
+    value: Any  # plain data as the source holds it (None for a default that is no literal)
+    source: str  # "--init", "--config cfg.json", "checkpoint record `model_args`", "default", ...
+    expression: str | None = None  # a default that is no literal: its source text (`Config()`)
+
+
 @dataclass
 class PredictedStateDict:
     class_name: str
@@ -58,6 +68,8 @@ class PredictedStateDict:
     optional: set[str] = field(default_factory=set)
     ignored_unexpected: tuple[str, ...] = ()
     hf_models: list[tuple[str, str]] = field(default_factory=list)
+    # The constructor values used, by parameter (or keyword) name, with their source.
+    constructor: dict[str, ConstructorValue] = field(default_factory=dict)
     # Modules that may hold more keys than predicted: a call during construction that could not
     # be followed (`self.add_module(*stage)` with `stage` unknown) may have registered more.
     # Their known keys are checked; checkpoint keys under them that the model lacks are not.

@@ -50,6 +50,7 @@ from ckptlens.links import (
     resolve_checkpoint,
     resolve_path,
 )
+from ckptlens.render_constructor import constructor_markdown
 
 CHECKPOINT_MISSING = "checkpoint-missing"
 HUB_NOT_CACHED = "hub-not-cached"
@@ -107,6 +108,7 @@ class DocumentAnalysis:
     lenses: tuple[Lens, ...] = ()
     scan: FileScan | None = None
     stale: bool = False  # the source did not parse: these are the last good results
+    failure: str | None = None  # the last analysis raised (one line): these are the last good
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,15 @@ class Session:
         self.index.max_files = options.max_files
         self.index.invalidate()
         self._checks.clear()
+
+    def set_roots(self, roots: Sequence[str]) -> None:
+        """Workspace folders were added or removed: links, imports and scans follow them."""
+        self.roots[:] = [os.path.abspath(r) for r in roots]  # the index shares this list
+        self.index.roots = self.roots
+        self.loader.extra_paths = [os.path.realpath(r) for r in self.roots]
+        self.index.invalidate()
+        self._checks.clear()
+        self._touches.clear()
 
     def sync(self, overlays: Mapping[str, str]) -> None:
         """Make the engine see exactly these unsaved buffers."""
@@ -298,6 +309,7 @@ class Session:
                 config=config,
                 analyzer=self.analyzer,
                 unverified_severity=Severity(self.options.unverified_severity),
+                **link_sources(link, config),
             )
         except SourceError as exc:
             return LinkResult(
@@ -320,6 +332,8 @@ class Session:
             given |= set(index.hyper_parameters)
         if link.config or index.config:
             given.add("config")
+        # whatever a default does not decide (a checkpoint record, config.json keys, ...)
+        given |= {name for name, v in result.predicted.constructor.items() if v.source not in ("default", "not given")}
         return LinkResult(link, resolution, result=result, raw_index=index, given=frozenset(given))
 
     def init_arguments(self, link: Link) -> dict[str, Any]:
@@ -677,6 +691,16 @@ def _lens(outcome: LinkResult) -> Lens:
     )
 
 
+def link_sources(link: Link, config: str | None) -> dict[str, str]:
+    """How the hover names the link's constructor arguments and config (not `--init`)."""
+    where = {
+        "directive": "the `# ckptlens:` directive",
+        "pyproject": "the pyproject.toml link",
+        "setting": "the ckptlens.links setting",
+    }.get(link.kind, "the load site")
+    return {"init_source": where, "config_source": f"config {link.config} ({where})" if config else where}
+
+
 # -- hover, definition, document links ----------------------------------------------------
 
 
@@ -694,6 +718,9 @@ def hover_markdown(analysis: DocumentAnalysis, line: int) -> str | None:
         ):
             sections.append(f"**`{outcome.link.class_name}`** · {lens_title(outcome)}")
             sections.append(_coverage_markdown(outcome))
+            built = constructor_markdown(outcome.result.predicted.constructor)
+            if built:
+                sections.append(built)
             continue
         table = _tensor_table(outcome, analysis.path, line)
         if table:
@@ -841,7 +868,13 @@ def checkpoint_stamp(path: str) -> Any:
     except OSError:
         return None
     if not os.path.isdir(path):
-        return (st.st_size, st.st_mtime_ns)
+        # the config.json beside a file is read with it (SPEC section 3)
+        beside = os.path.join(os.path.dirname(path), "config.json")
+        try:
+            cst = os.stat(beside)
+            return (st.st_size, st.st_mtime_ns, cst.st_size, cst.st_mtime_ns)
+        except OSError:
+            return (st.st_size, st.st_mtime_ns)
     entries = []
     try:
         with os.scandir(path) as listing:
