@@ -42,6 +42,17 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--checkpoint", required=name != "keys", metavar="CKPT")
         p.add_argument("--format", choices=formats, default=default)
         _model_options(p)
+        if name == "map":
+            p.add_argument(
+                "--write",
+                metavar="OUT.safetensors",
+                help="write the checkpoint, remapped, as safetensors (never over its source)",
+            )
+            p.add_argument(
+                "--max-shard-size",
+                metavar="SIZE",
+                help="with --write: shards of at most SIZE (5GB, 500MB, 2GiB) and their index.json",
+            )
         if name == "check":
             p.add_argument(
                 "--unverified-severity",
@@ -54,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
             edits.add_argument("--fix", action="store_true", help="workspace check: apply the safe fixes (rename, literal dim)")
             p.add_argument("--no-cache", action="store_true", help="workspace check: ignore and do not write .ckptlens_cache")
             p.add_argument("--jobs", type=int, default=2, metavar="N", help="workspace check: parallel processes (default 2)")
+
+    p = sub.add_parser("find", help="which checkpoints under PATHs fit the class, best first")
+    p.add_argument("source", metavar="SOURCE.py")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders to search (default: .)")
+    p.add_argument("--class", dest="class_name", required=True, metavar="NAME")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    _model_options(p)
 
     sub.add_parser("lsp", help="the language server, on stdio")
     return parser
@@ -159,7 +177,7 @@ def _cmd_check_workspace(args: argparse.Namespace) -> int:
     if args.diff or args.fix:
         changes = ws.fixed_texts(report.fixes)
         if args.diff:
-            sys.stdout.write(ws.unified_diff(changes, cwd))
+            _write_text(ws.unified_diff(changes, cwd))
             return EXIT_FINDINGS if changes else EXIT_OK
         for path, (_old, new) in changes.items():
             with open(path, "w", encoding="utf-8") as handle:
@@ -171,7 +189,7 @@ def _cmd_check_workspace(args: argparse.Namespace) -> int:
     elif args.format == "sarif":
         _print_json(ws.to_sarif(report, __version__))
     else:
-        sys.stdout.write(ws.render_text(report, color=_color(), cwd=cwd))
+        _write_text(ws.render_text(report, color=_color(), cwd=cwd))
     return EXIT_FINDINGS if report.fails else EXIT_OK
 
 
@@ -180,18 +198,60 @@ def _cmd_map(args: argparse.Namespace) -> int:
     from ckptlens.engine.mapping_code import render_python
     from ckptlens.render import map_to_json, render_map_text
 
+    max_shard = None
+    if args.max_shard_size is not None:
+        if not args.write:
+            raise UsageError("--max-shard-size needs --write OUT.safetensors")
+        from ckptlens.checkpoint.writer import parse_size
+
+        max_shard = parse_size(args.max_shard_size)
     result = check(args.source, args.class_name, args.checkpoint, init=parse_init(args.init), config=args.config)
+    written = None
+    if args.write:
+        from ckptlens.checkpoint.writer import write_safetensors
+
+        written = write_safetensors(
+            result.index.path,
+            args.write,
+            mapping=result.mapping.mapping,
+            dropped=result.mapping.dropped,
+            max_shard_size=max_shard,
+            tied=result.predicted.tied,
+        )
     if args.format == "json":
-        _print_json(map_to_json(result.mapping, state_dict_path=result.index.state_dict_path))
+        data = map_to_json(result.mapping, state_dict_path=result.index.state_dict_path)
+        if written is not None:
+            data["written"] = written.to_json()
+        _print_json(data)
     elif args.format == "python":
         _write_text(render_python(result.comparison, class_name=args.class_name, checkpoint=result.index))
+        if written is not None:
+            from ckptlens.textsafe import safe_output
+
+            sys.stderr.write(safe_output(_written_text(written), color=False))
     else:
         _write_text(render_map_text(result.comparison, color=_color(), checkpoint=result.index))
+        if written is not None:
+            _write_text(_written_text(written))
     return EXIT_FINDINGS if result.fails else EXIT_OK
+
+
+def _written_text(written: Any) -> str:
+    where = written.index_file or written.files[0]
+    shards = f" in {len(written.files)} shards" if written.index_file else ""
+    lines = [
+        f"wrote {where}{shards}: {written.tensors} tensors, {written.bytes:,} bytes "
+        f"({written.renamed} renamed, {len(written.dropped)} dropped)"
+    ]
+    for key, partner in written.shared.items():
+        how = "the model re-ties it" if key in written.retied else "written as a copy"
+        lines.append(f"  {key} shares its tensor with {partner} in the source: {how}")
+    return "\n".join(lines) + "\n"
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
     from ckptlens.api import check, predict
+    from ckptlens.engine.size import model_size, size_lines
     from ckptlens.render import keys_to_json, render_keys_text
 
     init = parse_init(args.init)
@@ -201,19 +261,35 @@ def _cmd_keys(args: argparse.Namespace) -> int:
         predicted = result.predicted
     else:
         predicted = predict(args.source, args.class_name, init=init, config=args.config)
+    size = model_size(predicted)
     if args.format == "json":
-        _print_json(_with_constructor(keys_to_json(predicted), predicted))
+        data = keys_to_json(predicted)
+        data["totals"] = size.total.to_json()
+        data["submodules"] = {name: t.to_json() for name, t in size.submodules.items()}
+        _print_json(_with_constructor(data, predicted))
         return EXIT_OK
     _write_constructor(args.class_name, predicted)
     if result is not None:
-        _write_text(
-            render_keys_text(
-                predicted, color=_color(), checkpoint=result.index.tensors, comparison=result.comparison
-            )
+        text = render_keys_text(
+            predicted, color=_color(), checkpoint=result.index.tensors, comparison=result.comparison
         )
     else:
-        _write_text(render_keys_text(predicted, color=_color()))
+        text = render_keys_text(predicted, color=_color())
+    _write_text(text + "\n" + "\n".join(size_lines(size)) + "\n")
     return EXIT_OK
+
+
+def _cmd_find(args: argparse.Namespace) -> int:
+    from ckptlens.find import find, render_find_text
+
+    result = find(
+        args.source, args.class_name, args.paths or ["."], init=parse_init(args.init), config=args.config
+    )
+    if args.format == "json":
+        _print_json(result.to_json())
+    else:
+        _write_text(render_find_text(result))
+    return EXIT_OK if result.fitting else EXIT_FINDINGS
 
 
 def _with_constructor(data: dict[str, Any], predicted: Any) -> dict[str, Any]:
@@ -281,6 +357,7 @@ _COMMANDS = {
     "map": _cmd_map,
     "keys": _cmd_keys,
     "inspect": _cmd_inspect,
+    "find": _cmd_find,
     "lsp": _cmd_lsp,
 }
 
@@ -288,7 +365,12 @@ _COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            # `find SOURCE --class NAME PATH ...`: paths may follow the options
+            if args.command != "find" or any(item.startswith("-") for item in extra):
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            args.paths = [*args.paths, *extra]
     except SystemExit as exc:  # argparse already printed its one-line usage error
         return EXIT_USAGE if exc.code else EXIT_OK
     try:

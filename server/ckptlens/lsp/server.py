@@ -44,8 +44,11 @@ from ckptlens.lsp.analysis import (
     string_at,
 )
 from ckptlens.lsp.settings import Settings, parse_settings
+from ckptlens.lsp.sizes import Extras
 
 GENERATE_KEY_MAPPING = "ckptlens.generateKeyMapping"
+FIND_CHECKPOINTS = "ckptlens.findCheckpoints"  # issue 17: for any LSP client
+WRITE_FIXED_CHECKPOINT = "ckptlens.writeFixedCheckpoint.server"
 WATCHED_GLOBS = ("**/*.{pt,pth,ckpt,bin,safetensors,pkl,tar,json}", "**/pyproject.toml", "**/*.py")
 # Checkpoints no client watcher reports (outside the workspace folders, or every one when the
 # client cannot watch files) are polled: a stat each this often, re-read once a change settles.
@@ -77,6 +80,7 @@ class CkptlensServer(LanguageServer):
         )
         self.settings = Settings()
         self.session = Session([os.getcwd()])
+        self.extras = Extras()  # issue 17: size lenses and fit hints, cached by file text
         self.pull_diagnostics = False
         self.analyses: dict[str, DocumentAnalysis] = {}
         self.analysis_generation: dict[str, int] = {}
@@ -394,6 +398,8 @@ class CkptlensServer(LanguageServer):
         if uri not in self.workspace.text_documents:
             return  # closed meanwhile
         self.read_stamps[uri] = {p: s for p, s in stamps.items() if s is not None}
+        if self.pull_diagnostics:  # pulled reports wait for the analysis: hints included
+            analysis = await self.with_fit_hints(uri, analysis)
         stored = self.analyses.get(uri)
         if stored is None or stored.version is None or version is None or version >= stored.version:
             self.analyses[uri] = analysis
@@ -401,6 +407,11 @@ class CkptlensServer(LanguageServer):
         if not self.pull_diagnostics:
             self.publish(uri, analysis)
             self.follow_related(uri, related)
+            # fit hints come after the check's diagnostics, published again only if there are any
+            hinted = await self.with_fit_hints(uri, analysis)
+            if hinted is not analysis and self.analyses.get(uri) is analysis:
+                self.analyses[uri] = hinted
+                self.publish(uri, hinted)
 
     def follow_related(self, uri: str, related: Iterable[str]) -> None:
         """Open documents whose diagnostics depend on this one (a load call of a class defined
@@ -611,6 +622,13 @@ class CkptlensServer(LanguageServer):
         if analysis is None:
             return None
         text = hover_markdown(analysis, params.position.line + 1)
+        sizes = [
+            s.hover
+            for s in await self.size_lenses(params.text_document.uri, analysis)
+            if s.range.start_line == params.position.line + 1
+        ]
+        if sizes:
+            text = "\n\n---\n\n".join([*([text] if text else []), *sizes])
         if text is None:
             return None
         return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text))
@@ -632,7 +650,50 @@ class CkptlensServer(LanguageServer):
                     range=convert.lsp_range(lens.range, lines, self.encoding), command=command
                 )
             )
+        for size in await self.size_lenses(uri, analysis):
+            out.append(
+                types.CodeLens(
+                    range=convert.lsp_range(size.range, lines, self.encoding),
+                    command=types.Command(title=size.title, command=""),
+                )
+            )
         return out
+
+    # -- issue 17: size lenses, fit hints (ckptlens.lsp.sizes) ------------------------------
+
+    def _linked_predictions(self, analysis: DocumentAnalysis) -> dict[str, Any]:
+        return {
+            r.link.class_name: r.result.predicted
+            for r in analysis.results
+            if r.result is not None and r.link.class_file == analysis.path
+        }
+
+    async def size_lenses(self, uri: str, analysis: DocumentAnalysis) -> list[Any]:
+        doc = self.workspace.text_documents.get(uri)
+        if doc is None or analysis.stale or not self.settings.size_lens:
+            return []
+        return await self.in_analysis(
+            self.extras.size_lenses, self.session, analysis.path, doc.source, self._linked_predictions(analysis)
+        )
+
+    async def with_fit_hints(self, uri: str, analysis: DocumentAnalysis) -> DocumentAnalysis:
+        from ckptlens.findings import Severity
+        from ckptlens.lsp.analysis import Problem
+
+        doc = self.workspace.text_documents.get(uri)
+        if doc is None or analysis.stale or not self.settings.fit_hints:
+            return analysis
+        linked = sorted({r.link.class_name for r in analysis.results if r.link.class_file == analysis.path})
+        hints = await self.in_analysis(
+            self.extras.fit_hints, self.session, analysis.path, doc.source, linked, self.generation
+        )
+        if not hints:
+            return analysis
+        problems = tuple(
+            Problem(h.range, Severity.INFORMATION, "checkpoints-fit", h.message, h.checkpoints[0])
+            for h in hints
+        )
+        return replace(analysis, problems=(*analysis.problems, *problems))
 
     async def document_links(self, uri: str) -> list[types.DocumentLink]:
         analysis = await self.latest_analysis(uri)
@@ -892,6 +953,33 @@ def create_server() -> CkptlensServer:
     async def generate_key_mapping(ls: CkptlensServer, *arguments: Any) -> bool:
         uri, class_name = (list(arguments) + [None, None])[:2]
         return await ls.generate_key_mapping(str(uri), str(class_name))
+
+    @server.command(FIND_CHECKPOINTS)
+    @guarded([])
+    async def find_checkpoints(ls: CkptlensServer, *arguments: Any) -> list[dict[str, Any]]:
+        """[uri, className] -> the workspace's checkpoints ranked for the class (issue 17)."""
+        from ckptlens.lsp.sizes import find_for_class
+
+        uri, class_name = (list(arguments) + [None, None])[:2]
+        path = convert.uri_to_path(str(uri))
+        if path is None or not class_name:
+            return []
+        return await ls.in_analysis(find_for_class, ls.session, path, str(class_name))
+
+    @server.command(WRITE_FIXED_CHECKPOINT)
+    @guarded({"error": "internal error"})
+    async def write_fixed_checkpoint(ls: CkptlensServer, *arguments: Any) -> dict[str, Any]:
+        """[uri, className, out, checkpoint?, maxShardSize?] -> `map --write`'s report."""
+        from ckptlens.lsp.sizes import write_for_class
+
+        uri, class_name, out, checkpoint, shard = (list(arguments) + [None] * 5)[:5]
+        path = convert.uri_to_path(str(uri))
+        if path is None or not class_name or not out:
+            return {"error": "expected [uri, className, out, checkpoint?, maxShardSize?]"}
+        return await ls.in_analysis(
+            write_for_class, ls.session, path, str(class_name), str(out),
+            str(checkpoint) if checkpoint else None, str(shard) if shard else None,
+        )  # fmt: skip
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)
     @guarded()

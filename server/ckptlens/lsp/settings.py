@@ -25,6 +25,8 @@ class Settings:
     strict_false_ratio: float = 0.5  # strict=False hides a mismatch when fewer keys than this match
     code_lens: bool = True
     unverified_severity: str = "warning"  # of `unverified`: error | warning | information | hint
+    size_lens: bool = True  # `11.7 M params · 44.6 MiB fp32` on every nn.Module class
+    fit_hints: bool = True  # `3 checkpoints in lightning_logs/ fit this class` on unlinked classes
 
 
 _CAMEL = {
@@ -38,6 +40,8 @@ _CAMEL = {
     "strictFalseRatio": "strict_false_ratio",
     "codeLens": "code_lens",
     "unverifiedSeverity": "unverified_severity",
+    "sizeLens": "size_lens",
+    "fitHints": "fit_hints",
 }
 _CHOICES: dict[str, tuple[str, ...]] = {
     "unverified_severity": ("error", "warning", "information", "hint"),
