@@ -192,7 +192,7 @@ def _plan_zip(fh: Any, size: int, file: str) -> tuple[tuple[str, ...], dict[str,
                 raise CheckpointError(f"corrupt torch archive: storage data/{storage.key} is missing")
             what = f"data/{storage.key}"
             _check_sizes(entry, 1 << 62, what)
-            start = archive._data_start(entry, what)
+            start = archive._data_start(name, entry, what)
             extent = Extent(file, start, entry.size, -1 if entry.method == 0 else entry.compressed)
             extents[storage.key] = extent
         out[key] = _source_tensor(key, ref, extent, swap_big)
@@ -202,18 +202,20 @@ def _plan_zip(fh: Any, size: int, file: str) -> tuple[tuple[str, ...], dict[str,
 def _plan_legacy(fh: Any, size: int, file: str) -> tuple[tuple[str, ...], dict[str, SourceTensor]]:
     from ckptlens.checkpoint.legacy import _STORAGE_HEADER, MAGIC_NUMBER, _small_pickle
     from ckptlens.checkpoint.unpickler import Unpickler
+    from ckptlens.checkpoint.weights_only import WeightsOnlyAudit
 
+    audit = WeightsOnlyAudit()  # the reader already judged the file; the writer only re-reads it
     with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
-        magic, pos = _small_pickle(view, 0, "magic number")
+        magic, pos = _small_pickle(view, 0, "magic number", audit)
         if magic != MAGIC_NUMBER:
             raise CheckpointError("a plain pickle, not a torch.save file")
-        _version, pos = _small_pickle(view, pos, "protocol version")
-        sys_info, pos = _small_pickle(view, pos, "sys_info")
+        _version, pos = _small_pickle(view, pos, "protocol version", audit)
+        sys_info, pos = _small_pickle(view, pos, "sys_info", audit)
         big = isinstance(sys_info, dict) and sys_info.get("little_endian") is False
         table = StorageTable()
-        main = Unpickler(view, start=pos, persistent_load=table, name="main pickle")
+        main = Unpickler(view, start=pos, persistent_load=table, name="main pickle", audit=audit)
         root = main.load()
-        keys, pos = _small_pickle(view, main.pos, "storage key list")
+        keys, pos = _small_pickle(view, main.pos, "storage key list", audit)
         if table.views:
             raise WriteError("a pre-1.0 legacy file with storage views: re-save it with a recent torch first")
         if not isinstance(keys, list):

@@ -742,6 +742,10 @@ class Interpreter:
                         _renumber(obj)
                 elif isinstance(key, str):
                     obj.remove_member(key)
+            elif isinstance(obj, list) and isinstance(key, slice):
+                if any(b is not None and not isinstance(b, int) for b in (key.start, key.stop, key.step)):
+                    raise Unfollowable("a slice of a list is deleted at unknown bounds")
+                del obj[key]
             elif isinstance(obj, (list, dict)):
                 if is_unknown(key) or not _hashable(key):
                     raise Unfollowable("an item is deleted under an unknown key")
@@ -824,6 +828,15 @@ class Interpreter:
                         obj.tensor_origins[name] = self.anchors[-1] if self.anchors else where
             else:
                 self.module_setattr(obj, name, value, where)
+        elif isinstance(obj, list) and isinstance(key, slice):
+            items = self.iterate(value)
+            bounds = (key.start, key.stop, key.step)
+            if items is None or any(b is not None and not isinstance(b, int) for b in bounds):
+                raise Unfollowable("a slice of a list is replaced by unknown items")
+            try:
+                obj[key] = items
+            except (ValueError, TypeError) as exc:
+                raise _Raised(None, f"`{type(exc).__name__}` assigning a slice") from None
         elif isinstance(obj, (dict, list)):
             if is_unknown(key) or not _hashable(key):
                 why = key.reason if is_unknown(key) else _short_value(key)
