@@ -11,6 +11,7 @@ The CLI's exit codes and JSON are checked on a few of them.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
 import json
@@ -31,9 +32,13 @@ import torch
 from torch import nn
 
 from ckptlens import api
+from ckptlens.engine.mapping_code import remap_tensors, render_python
+from ckptlens.fixes import apply_edits, mapping_in_class
+from ckptlens.links import scan_source
 from compare_helpers import SPEC_FINDING_FIELDS
 from fixture_cases import CASES_BY_ID, Case
 from fixture_truth import Truth, build, fixture_path, import_fixture, make, under
+from mapping_as_written import docstring_code, load_edited, run_as_written
 
 PREFIXES = ("module", "_orig_mod", "module._orig_mod", "model")
 CONTAINERS = (
@@ -43,7 +48,18 @@ CONTAINERS = (
     "lightning-dict",
     "model-dict",
     "model_state_dict-dict",
+    "nested-dict",
 )
+# What torch.load returns must be walked along these entries to reach the state_dict.
+STATE_DICT_PATHS = {
+    "zip": (),
+    "legacy": (),
+    "safetensors": (),
+    "lightning-dict": ("state_dict",),
+    "model-dict": ("model",),
+    "model_state_dict-dict": ("model_state_dict",),
+    "nested-dict": ("model", "state_dict"),
+}
 
 InitValue = Any  # a literal, or a callable taking the fixture module (checkpoint side only)
 
@@ -206,6 +222,28 @@ def _variants() -> list[Variant]:
             )
         )
         out.append(Variant(f"{c}/drop-{'+'.join(s.drop)}", c, drop=s.drop, expect_missing=s.drop))
+        # a mapping with something to do, in the wrapped containers
+        for box in ("model_state_dict-dict", "nested-dict"):
+            out.append(
+                Variant(
+                    f"{c}/prefix-module+rename-in-{box}",
+                    c,
+                    container=box,
+                    prefix="module",
+                    rename=s.rename,
+                    expect_prefix="module",
+                    expect_renames=(s.rename,),
+                )
+            )
+        out.append(
+            Variant(
+                f"{c}/drop-{'+'.join(s.drop)}-in-lightning-dict",
+                c,
+                container="lightning-dict",
+                drop=s.drop,
+                expect_missing=s.drop,
+            )
+        )
         out.append(Variant(f"{c}/add-{s.add}", c, add=s.add, expect_unexpected=(s.add,)))
         out.append(
             Variant(
@@ -432,6 +470,8 @@ def _write(
             },
             path,
         )
+    elif container == "nested-dict":
+        torch.save({"model": {"state_dict": sd, "meta": {"version": 2}}, "step": 40}, path)
     else:
         raise ValueError(container)
     return sd
@@ -705,6 +745,128 @@ def _assert_loads(v: Variant, truth: Truth, written: Written, m: api.KeyMapping)
         if ck not in dropped:
             mk = m.mapping.get(ck, ck)
             assert torch.equal(loaded[mk], tensor), f"{ck} -> {mk}: not the checkpoint's tensor"
+
+
+# ---------------------------------------------------------------- the generated code, as written
+
+
+def _checked(v: Variant, checkpoints: CheckpointFactory) -> tuple[Written, api.CheckResult]:
+    written = checkpoints.get(v)
+    init = v.init if v.init is not None else v.case.init
+    result = api.check(fixture_path(v.case.file), v.case.class_name, written.path, init=dict(init))
+    want = ("state_dict",) if v.lightning else STATE_DICT_PATHS[v.container]
+    assert result.index.state_dict_path == want
+    return written, result
+
+
+def _assert_loaded_as_mapped(
+    written: Written, result: api.CheckResult, model: nn.Module, outcome: Any
+) -> None:
+    """load_state_dict's answer lists exactly the missing keys the mapping reports, nothing
+    unexpected, and every kept tensor of the file sits where the mapping puts it.
+
+    One exception is torch's own: given a state_dict without version metadata (the mapping
+    builds a new dict), a batch norm layer fills its missing `num_batches_tracked` with its
+    own value instead of reporting it (torch's upgrade from version 1), so that key, reported
+    missing by ckptlens, keeps the model's value without torch listing it."""
+    m = result.mapping
+    filled = {
+        key
+        for key in m.missing
+        if key.endswith(".num_batches_tracked")
+        and isinstance(
+            model.get_submodule(key.rpartition(".")[0]), nn.modules.batchnorm._BatchNorm
+        )
+    }
+    assert sorted(outcome.missing_keys) == sorted(set(m.missing) - filled)
+    assert list(outcome.unexpected_keys) == []
+    loaded = model.state_dict()
+    dropped = set(m.dropped)
+    for ck, tensor in written.tensors.items():
+        if ck not in dropped:
+            mk = m.mapping.get(ck, ck)
+            assert torch.equal(loaded[mk], tensor), f"{ck} -> {mk}: not the checkpoint's tensor"
+
+
+@pytest.mark.parametrize("v", VARIANTS, ids=[v.id for v in VARIANTS])
+def test_mapping_function_loads_the_file_as_its_docstring_says(
+    v: Variant, checkpoints: CheckpointFactory
+) -> None:
+    """`map --format python`: the docstring ends with the code loading the file on disk
+    through the function (`torch.load(path)` of the file as saved, wrapper entries and all).
+    Run as written, it loads every tensor where it belongs, strictly, or with `strict=False`
+    missing exactly the keys the mapping reports."""
+    written, result = _checked(v, checkpoints)
+    source = render_python(result.comparison, class_name=v.case.class_name, checkpoint=result.index)
+    code = docstring_code(source)
+    assert ("strict=False" in code) == bool(result.mapping.missing), code
+    assert ("STATE_DICT_PATH = " in source) == bool(result.index.state_dict_path)
+    truth = _truth(v)
+    with _environment(v.source.env if v.source else {}):
+        model = make(truth.rel, truth.class_name, truth.init)
+    namespace: dict[str, Any] = {"torch": torch, "model": model, "path": str(written.path)}
+    exec(compile(source, "<generated>", "exec"), namespace)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        outcome = run_as_written(code, namespace)
+    _assert_loaded_as_mapped(written, result, model, outcome)
+
+
+@pytest.mark.parametrize("v", VARIANTS, ids=[v.id for v in VARIANTS])
+def test_mapping_pre_hook_loads_the_file_as_its_docstring_says(
+    v: Variant, checkpoints: CheckpointFactory
+) -> None:
+    """"Generate key mapping" in the class: the pre-hook inserted into the fixture's own source
+    lets the user's unchanged `model.load_state_dict(torch.load(path))` (the docstring's code)
+    load the file as written; the analysis reads the inserted code back, and re-checking with it
+    leaves only the keys the mapping reports missing."""
+    written, result = _checked(v, checkpoints)
+    original_path = fixture_path(v.case.file)
+    original = original_path.read_text()
+    cls = next(
+        node
+        for node in ast.parse(original).body
+        if isinstance(node, ast.ClassDef) and node.name == v.case.class_name
+    )
+    indent = " " * cls.body[0].col_offset
+    method = render_python(
+        result.comparison, class_name=v.case.class_name, indent=indent, checkpoint=result.index
+    )
+    fix = mapping_in_class(
+        original, str(original_path), v.case.class_name, cls.lineno, method, "remap_state_dict"
+    )
+    assert fix is not None
+    edited = apply_edits(original, fix.edits)
+    code = docstring_code(edited)
+    assert code.splitlines()[-1].startswith("model.load_state_dict(")
+    assert "remap_state_dict(" not in code  # the pre-hook applies it
+
+    # the analysis reads the mapping back; re-checked through it, only the missing keys stay
+    decl = scan_source(str(original_path), edited).classes[v.case.class_name]
+    assert decl.mapping is not None
+    assert decl.mapping.state_dict_path == result.index.state_dict_path
+    init = v.init if v.init is not None else v.case.init
+    mapped = dataclasses.replace(
+        result.index, tensors=remap_tensors(decl.mapping, result.index.tensors)
+    )
+    again = api.check(original_path, v.case.class_name, mapped, init=dict(init))
+    failing = [f for f in again.findings if f.fails]
+    assert {f.code for f in failing} <= {"missing-key"}, _show(failing)
+    # a tied tensor missing from the file is filled through its tie: information, not failing
+    retied = {k for f in again.findings if f.code == "tied-weights" for k in f.model_keys}
+    assert {k for f in failing for k in f.model_keys} == set(result.mapping.missing) - retied
+
+    truth = _truth(v)
+    package = ".".join(Path(v.case.file).parts[:-1]) or None
+    with _environment(v.source.env if v.source else {}):
+        module = load_edited(edited, original_path, package)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = getattr(module, v.case.class_name)(**truth.init)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        outcome = run_as_written(code, {"torch": torch, "model": model, "path": str(written.path)})
+    _assert_loaded_as_mapped(written, result, model, outcome)
 
 
 # ---------------------------------------------------------------- the CLI

@@ -99,11 +99,11 @@ def _cmd_map(args: argparse.Namespace) -> int:
 
     result = check(args.source, args.class_name, args.checkpoint, init=parse_init(args.init), config=args.config)
     if args.format == "json":
-        _print_json(map_to_json(result.mapping))
+        _print_json(map_to_json(result.mapping, state_dict_path=result.index.state_dict_path))
     elif args.format == "python":
-        sys.stdout.write(render_python(result.comparison))
+        sys.stdout.write(render_python(result.comparison, class_name=args.class_name, checkpoint=result.index))
     else:
-        sys.stdout.write(render_map_text(result.comparison, color=_color()))
+        sys.stdout.write(render_map_text(result.comparison, color=_color(), checkpoint=result.index))
     return EXIT_FINDINGS if result.fails else EXIT_OK
 
 

@@ -8,9 +8,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ckptlens.checkpoint.index import TensorInfo
+from ckptlens.checkpoint.index import CheckpointIndex, TensorInfo
 from ckptlens.engine.compare import Comparison, format_shape, shapes_compatible
 from ckptlens.engine.keys import collapse_keys
+from ckptlens.engine.mapping_code import subscript_path
 from ckptlens.engine.model import PredictedStateDict
 from ckptlens.findings import Finding, Severity
 
@@ -192,13 +193,23 @@ def render_check_text(
 # -- map ------------------------------------------------------------------------------------
 
 
-def map_to_json(mapping: KeyMapping) -> dict[str, Any]:
-    """SPEC section 1: `{"mapping": {checkpoint_key: model_key}, "dropped": [...], "missing": [...]}`."""
-    return mapping.to_json()
+def map_to_json(
+    mapping: KeyMapping, state_dict_path: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """SPEC section 1: `{"mapping": {checkpoint_key: model_key}, "dropped": [...], "missing": [...]}`,
+    then, when given, `"state_dict_path"`: where the file keeps the state_dict the mapping applies
+    to, as `inspect` says it (`[]`: the file is the state_dict)."""
+    data = mapping.to_json()
+    if state_dict_path is not None:
+        data["state_dict_path"] = list(state_dict_path)
+    return data
 
 
-def render_map_text(comparison: Comparison, *, color: bool = False) -> str:
-    """A readable account of the mapping: prefix change, renames, dropped and missing keys."""
+def render_map_text(
+    comparison: Comparison, *, color: bool = False, checkpoint: CheckpointIndex | None = None
+) -> str:
+    """A readable account of the mapping: where the state_dict sits in the file (with
+    `checkpoint`), prefix change, renames, dropped and missing keys."""
     mapping = comparison.mapping
     sections: list[list[str]] = []
     kept = len(mapping.mapping)
@@ -208,6 +219,9 @@ def render_map_text(comparison: Comparison, *, color: bool = False) -> str:
         f"{len(mapping.missing)} model keys missing"
     ]
     sections.append(head)
+    wrapped = checkpoint is not None and bool(checkpoint.state_dict_path)
+    if checkpoint is not None:
+        sections.append([_paint("state_dict", _BOLD, color), "  " + _state_dict_place(checkpoint)])
     prefix = comparison.prefix
     if prefix is not None:
         title = _paint("prefix", _BOLD, color)
@@ -232,8 +246,18 @@ def render_map_text(comparison: Comparison, *, color: bool = False) -> str:
         rows += _key_rows(mapping.missing)
         sections.append(rows)
     if prefix is None and not comparison.renames and not mapping.dropped and not mapping.missing:
-        sections.append([_paint("✓", _GREEN, color) + " identity: the checkpoint loads as it is"])
+        what = "its state_dict loads as it is" if wrapped else "the checkpoint loads as it is"
+        sections.append([_paint("✓", _GREEN, color) + f" identity: {what}"])
     return "\n\n".join("\n".join(rows) for rows in sections) + "\n"
+
+
+def _state_dict_place(checkpoint: CheckpointIndex) -> str:
+    path = checkpoint.state_dict_path
+    if not path:
+        return "the file itself"
+    others = [e for e in checkpoint.entries if e != path[0]]
+    dropped = f"; the file's other entries are dropped: {', '.join(others)}" if others else ""
+    return f"torch.load(path){subscript_path(path)}{dropped}"
 
 
 def _key_rows(keys: Sequence[str], limit: int = 200) -> list[str]:

@@ -3,12 +3,19 @@
 The generated function is data first: its behaviour is fixed by a template and everything
 specific to a checkpoint sits in literal constants at the top of its body:
 
+    STATE_DICT_PATH = ("model_state_dict",)  # only when the file wraps its state_dict:
+                                      # the entries leading to it in what torch.load returns
     STRIP_PREFIX = "module."          # removed from the keys that start with it
     ADD_PREFIX = ""                   # then prepended to every key
     RENAMES = {"layer1.": "layer_1."} # then the first matching entry: a prefix (ending in ".")
                                       # or an exact key, checkpoint name -> model name
     DROP = {"head.weight"}            # checkpoint keys (as in the file) discarded first
     DROP_PREFIXES = ("decoder.",)     # ... and every key in the file under these paths
+
+The function takes what `torch.load` returns as well as the state_dict itself: it walks
+STATE_DICT_PATH as far as the entries are there (dropping every other entry of the file), so
+`model.load_state_dict(remap_state_dict(torch.load(path)))` loads a wrapped checkpoint as
+written. Its docstring ends with that line, the way to load the checkpoint through it.
 
 `parse_mapping_code` recognises that exact form with `ast` (never executing anything): the
 constants are read with `ast.literal_eval` and the rest of the body must equal the template,
@@ -19,9 +26,10 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
+from ckptlens.checkpoint.index import CheckpointIndex
 from ckptlens.engine.compare import Comparison
 from ckptlens.engine.keys import leading_paths, summarize_keys
 
@@ -30,6 +38,15 @@ DEFAULT_FUNCTION_NAME = "remap_state_dict"
 _T = TypeVar("_T")
 
 _CONSTANTS = ("STRIP_PREFIX", "ADD_PREFIX", "RENAMES", "DROP", "DROP_PREFIXES")
+_PATH_CONSTANT = "STATE_DICT_PATH"  # present only when the file wraps its state_dict
+
+# Takes the state_dict out of what torch.load returns; a state_dict given as it is has no
+# such entry (its values are tensors), so it passes through.
+_UNWRAP_BODY = """\
+for entry in STATE_DICT_PATH:
+    if isinstance(state_dict.get(entry), dict):
+        state_dict = state_dict[entry]
+"""
 
 _TEMPLATE_BODY = """\
 out = {}
@@ -57,6 +74,7 @@ class ParsedMapping:
     renames: tuple[tuple[str, str], ...] = ()  # (checkpoint prefix or key, model prefix or key)
     drop: tuple[str, ...] = ()  # checkpoint keys as in the file
     drop_prefixes: tuple[str, ...] = ()  # dotted paths ending in "."
+    state_dict_path: tuple[str, ...] = ()  # entries of the loaded file leading to the state_dict
     missing: tuple[str, ...] = field(default=(), compare=False)  # for the docstring only
     function_name: str = DEFAULT_FUNCTION_NAME
     line: int = 0  # 1-based line of the `def` when read from source, else 0
@@ -80,9 +98,13 @@ class ParsedMapping:
 
 
 def mapping_plan(
-    comparison: Comparison, *, function_name: str = DEFAULT_FUNCTION_NAME
+    comparison: Comparison,
+    *,
+    function_name: str = DEFAULT_FUNCTION_NAME,
+    state_dict_path: Sequence[str] = (),
 ) -> ParsedMapping:
-    """The function's data for a comparison: its prefix change, renames and dropped keys."""
+    """The function's data for a comparison: its prefix change, renames and dropped keys;
+    `state_dict_path` is where the checkpoint file keeps the state_dict (`CheckpointIndex`)."""
     prefix = comparison.prefix
     renames = []
     model_keys = set(comparison.mapping.mapping.values())
@@ -101,6 +123,7 @@ def mapping_plan(
         renames=tuple(renames),
         drop=tuple(drop),
         drop_prefixes=tuple(drop_prefixes),
+        state_dict_path=tuple(state_dict_path),
         missing=tuple(comparison.mapping.missing),
         function_name=function_name,
     )
@@ -137,30 +160,103 @@ def render_python(
     *,
     class_name: str | None = None,
     indent: str = "",
+    checkpoint: CheckpointIndex | None = None,
+    hook: bool | None = None,
 ) -> str:
     """A self-contained function (no imports) that remaps a checkpoint's state_dict so that
-    `load_state_dict` accepts it. `indent` prefixes every line (to place it in a class)."""
+    `load_state_dict` accepts it. `indent` prefixes every line (to place it in a class).
+    `checkpoint`: where the file keeps its state_dict, what else it holds and how it is loaded,
+    for the code and its docstring. `hook` (default: when indented) writes the docstring for a
+    method a load_state_dict pre-hook applies: the user's own load call stays as it is."""
     if isinstance(plan, Comparison):
-        plan = mapping_plan(plan, function_name=function_name)
+        plan = mapping_plan(
+            plan,
+            function_name=function_name,
+            state_dict_path=checkpoint.state_dict_path if checkpoint is not None else (),
+        )
+    else:
+        plan = replace(plan, function_name=function_name)
+        if checkpoint is not None:
+            plan = replace(plan, state_dict_path=checkpoint.state_dict_path)
+    if hook is None:
+        hook = bool(indent)
     target = f" for `{class_name}`" if class_name else ""
     doc = [f"Remap a checkpoint's state_dict{target} so that load_state_dict accepts it."]
     doc.append("")
-    doc.append("Generated by ckptlens; it reads the constants below back, so keep their form.")
+    if hook:
+        doc.append("A load_state_dict pre-hook of the class applies it: the file loads as it is.")
+    entries = checkpoint.entries if checkpoint is not None else ()
+    doc.extend(_wrap(where_state_dict_sits(plan.state_dict_path, entries), ""))
     if plan.missing:
         doc.append("Still missing (load with strict=False):")
         doc.extend(_wrap(summarize_keys(plan.missing, limit=40), "    "))
+        doc.append("Load it with:")
     else:
-        doc.append("Every model key is filled: strict loading works.")
+        doc.append("Every model key is filled: strict loading works. Load it with:")
+    doc.append("")
+    doc.extend("    " + line for line in load_lines(plan, checkpoint, hook=hook))
+    doc.append("")
+    doc.append("Generated by ckptlens; it reads the constants below back, so keep their form.")
     lines = [f"def {function_name}(state_dict):", '    """' + doc[0]]
     lines.extend(("    " + line) if line else "" for line in doc[1:])
     lines.append('    """')
+    if plan.state_dict_path:
+        lines.append(f"    {_PATH_CONSTANT} = {_tuple_literal(plan.state_dict_path)}")
     lines.append(f"    STRIP_PREFIX = {_literal(plan.strip_prefix)}")
     lines.append(f"    ADD_PREFIX = {_literal(plan.add_prefix)}")
     lines.extend(_dict_literal("RENAMES", plan.renames))
     lines.extend(_collection_literal("DROP", plan.drop, "{", "}", "set()"))
     lines.extend(_collection_literal("DROP_PREFIXES", plan.drop_prefixes, "(", ")", "()"))
-    lines.extend("    " + line if line else "" for line in _TEMPLATE_BODY.splitlines())
+    body = (_UNWRAP_BODY if plan.state_dict_path else "") + _TEMPLATE_BODY
+    lines.extend("    " + line if line else "" for line in body.splitlines())
     return "".join(indent + line + "\n" if line else "\n" for line in lines)
+
+
+def subscript_path(state_dict_path: Sequence[str]) -> str:
+    """`["model"]["state_dict"]`: how the state_dict is taken out of what torch.load returns."""
+    return "".join(f"[{_literal(entry)}]" for entry in state_dict_path)
+
+
+def where_state_dict_sits(state_dict_path: Sequence[str], entries: Sequence[str] = ()) -> str:
+    """One sentence: where the file keeps its state_dict, and what the mapping does with the
+    rest of the file (`entries`: the file's top-level keys, when known)."""
+    if not state_dict_path:
+        return "The file is the state_dict itself."
+    others = [e for e in entries if e != state_dict_path[0]]
+    dropped = f" ({', '.join(others)})" if others else ""
+    return (
+        f"It takes what torch.load returns, whose state_dict sits at "
+        f"{subscript_path(state_dict_path)}, and drops the file's other entries{dropped}; "
+        "the state_dict itself works too."
+    )
+
+
+def load_lines(
+    plan: ParsedMapping, checkpoint: CheckpointIndex | None = None, *, hook: bool = False
+) -> list[str]:
+    """The code that loads the checkpoint file into `model` through the mapping (the last
+    lines of its docstring): `path` is the file, `torch` imported."""
+    lines: list[str] = []
+    fmt = checkpoint.format if checkpoint is not None else "torch-zip"
+    if fmt == "safetensors":
+        lines.append("from safetensors.torch import load_file")
+        loaded = "load_file(path)"
+    elif fmt.startswith("torch"):
+        on_device = checkpoint is not None and any(
+            t.device != "cpu" for t in checkpoint.tensors.values()
+        )
+        loaded = 'torch.load(path, map_location="cpu")' if on_device else "torch.load(path)"
+    else:  # a folder of shards: the tensors of every shard in one dict
+        loaded = "state_dict"
+    argument = loaded if hook else f"{plan.function_name}({loaded})"
+    strict = ", strict=False" if plan.missing else ""
+    lines.append(f"model.load_state_dict({argument}{strict})")
+    return lines
+
+
+def _tuple_literal(items: Sequence[str]) -> str:
+    inside = ", ".join(_literal(item) for item in items)
+    return f"({inside},)" if len(items) == 1 else f"({inside})"
 
 
 def _literal(value: str) -> str:
@@ -207,11 +303,12 @@ def _wrap(text: str, prefix: str, width: int = 88) -> list[str]:
 # -- reading it back ------------------------------------------------------------------------
 
 
-def _template_dump() -> list[str]:
-    return [ast.dump(node) for node in ast.parse(_TEMPLATE_BODY).body]
+def _dump(body: str) -> list[str]:
+    return [ast.dump(node) for node in ast.parse(body).body]
 
 
-_TEMPLATE_DUMP = _template_dump()
+_TEMPLATE_DUMP = _dump(_TEMPLATE_BODY)
+_UNWRAP_TEMPLATE_DUMP = _dump(_UNWRAP_BODY + _TEMPLATE_BODY)
 
 
 def find_mapping_functions(source: str) -> list[ParsedMapping]:
@@ -246,7 +343,11 @@ def _parse_function(node: ast.FunctionDef) -> ParsedMapping | None:
     values: dict[str, object] = {}
     while body and isinstance(body[0], ast.Assign) and len(body[0].targets) == 1:
         target = body[0].targets[0]
-        if not isinstance(target, ast.Name) or target.id not in _CONSTANTS or target.id in values:
+        if (
+            not isinstance(target, ast.Name)
+            or target.id not in (*_CONSTANTS, _PATH_CONSTANT)
+            or target.id in values
+        ):
             break
         value = body[0].value
         try:
@@ -257,9 +358,16 @@ def _parse_function(node: ast.FunctionDef) -> ParsedMapping | None:
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             return None
         body = body[1:]
+    unwraps = _PATH_CONSTANT in values
+    state_dict_path = values.pop(_PATH_CONSTANT, ())
     if set(values) != set(_CONSTANTS):
         return None
-    if [ast.dump(statement) for statement in body] != _TEMPLATE_DUMP:
+    template = _UNWRAP_TEMPLATE_DUMP if unwraps else _TEMPLATE_DUMP
+    if [ast.dump(statement) for statement in body] != template:
+        return None
+    if not isinstance(state_dict_path, tuple) or not all(
+        isinstance(entry, str) for entry in state_dict_path
+    ):
         return None
     if [a.arg for a in node.args.args] not in (["state_dict"], ["self", "state_dict"]):
         return None
@@ -283,6 +391,7 @@ def _parse_function(node: ast.FunctionDef) -> ParsedMapping | None:
         renames=tuple(renames.items()),
         drop=tuple(drop),
         drop_prefixes=drop_prefixes,
+        state_dict_path=state_dict_path,
         function_name=node.name,
         line=node.lineno,
     )

@@ -488,7 +488,9 @@ class Session:
                     source, DEFAULT_FUNCTION_NAME, link.class_name, generated=scan.mapping_functions
                 )
             )
-            text = render_python(raw.comparison, name, class_name=link.class_name)
+            text = render_python(
+                raw.comparison, name, class_name=link.class_name, checkpoint=raw.index
+            )
             fix = mapping_at_load_site(source, link.site_file, link.state_arg_range, text, name)
         else:
             source = source_of(link.class_file)
@@ -497,7 +499,11 @@ class Session:
                 return None
             name = decl.mapping.function_name if decl.mapping else DEFAULT_FUNCTION_NAME
             text = render_python(
-                raw.comparison, name, class_name=link.class_name, indent=decl.body_indent
+                raw.comparison,
+                name,
+                class_name=link.class_name,
+                indent=decl.body_indent,
+                checkpoint=raw.index,
             )
             fix = mapping_in_class(
                 source, link.class_file, link.class_name, decl.name_range.start_line, text, name
