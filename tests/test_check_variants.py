@@ -774,9 +774,7 @@ def _assert_loaded_as_mapped(
         key
         for key in m.missing
         if key.endswith(".num_batches_tracked")
-        and isinstance(
-            model.get_submodule(key.rpartition(".")[0]), nn.modules.batchnorm._BatchNorm
-        )
+        and isinstance(model.get_submodule(key.rpartition(".")[0]), nn.modules.batchnorm._BatchNorm)
     }
     assert sorted(outcome.missing_keys) == sorted(set(m.missing) - filled)
     assert list(outcome.unexpected_keys) == []
@@ -816,7 +814,7 @@ def test_mapping_function_loads_the_file_as_its_docstring_says(
 def test_mapping_pre_hook_loads_the_file_as_its_docstring_says(
     v: Variant, checkpoints: CheckpointFactory
 ) -> None:
-    """"Generate key mapping" in the class: the pre-hook inserted into the fixture's own source
+    """*Generate key mapping* in the class: the pre-hook inserted into the fixture's own source
     lets the user's unchanged `model.load_state_dict(torch.load(path))` (the docstring's code)
     load the file as written; the analysis reads the inserted code back, and re-checking with it
     leaves only the keys the mapping reports missing."""
@@ -879,8 +877,6 @@ def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
     )
-
-
 
 
 def _variant(vid: str) -> Variant:

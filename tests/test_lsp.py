@@ -410,8 +410,9 @@ async def test_generate_key_mapping_at_load_site(client: LanguageClient, project
         'net.load_state_dict(remap_state_dict(torch.load(CHECKPOINT, map_location="cpu")))'
         in editor.texts[train]
     )
+    moved = 15 + insert.new_text.count("\n")  # the finetune() call, below the inserted function
     assert ranges(await editor.diagnostics(train)) == [
-        ("strict-false-hides-mismatch", 45, 35, 45, 51)
+        ("strict-false-hides-mismatch", moved, 35, moved, 51)
     ]
     assert await editor.diagnostics(model, fresh_after=before) == []
 

@@ -12,6 +12,7 @@ and re-checks clean after it.
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import subprocess
 import sys
@@ -160,7 +161,9 @@ class Workspace:
         """Applies the one "Generate key mapping" action offered on `line` (1-based) of `path`;
         the file's new text."""
         analysis = self.analyse(path)
-        request = SourceRange(str(path), line, 0, line, len(path.read_text().splitlines()[line - 1]))
+        request = SourceRange(
+            str(path), line, 0, line, len(path.read_text().splitlines()[line - 1])
+        )
         actions = [
             a
             for a in self.session.code_actions(analysis, request, _read)
@@ -199,7 +202,7 @@ def example(tmp_path: Path) -> Path:
 def test_pre_hook_in_the_class_loads_the_shipped_example_as_the_user_loads_it(
     example: Path,
 ) -> None:
-    """"Generate key mapping" on the class (linked in the settings): the inserted pre-hook makes
+    """*Generate key mapping* on the class (linked in the settings): the inserted pre-hook makes
     the issue's own line, `model.load_state_dict(torch.load(path), strict=True)`, load the file."""
     workspace = Workspace(
         example, links=[{"class": "mlp.py:MLP", "checkpoint": "mlp_module_prefix.pt"}]
@@ -318,3 +321,116 @@ def test_an_older_mapping_without_state_dict_path_still_reads_back() -> None:
         '    STATE_DICT_PATH = ("state_dict",)\n    STRIP_PREFIX = "module."\n',
     )
     assert parse_mapping_code(half) is None
+
+
+# -- the checkpoint reader's corpus: ckpt_factory.Net in every container ---------------------------
+
+FACTORY = Path(__file__).resolve().parent / "ckpt_factory.py"
+# Files whose state_dict is ckpt_factory.Net's, as torch.load(path) reads them.
+NET_FILES = [
+    "net.pt",
+    "net_legacy.pt",
+    "wrapped_model.bin",
+    "wrapped_model_state_dict.ckpt",
+    "ema_first.pt",
+    "nested.pt",
+    "cuda.pt",  # tagged cuda:0: the docstring's torch.load maps it to the CPU
+    "cuda_legacy.pt",
+    "net.safetensors",  # the tied head.weight is not stored: strict=False, missing exactly it
+]
+# ... and those torch.load refuses to read with its default weights_only=True (a pickle
+# protocol it cannot read, an argparse.Namespace, objects of the user's classes): torch's own
+# safety check, which the user answers with weights_only=False. The rest of the docstring's
+# code is run as written.
+WEIGHTS_ONLY_REFUSED = [
+    "net_proto4.pth",
+    "net_legacy_proto4.pth",
+    "wrapped_state_dict.pth",
+    "opaque_hparams.ckpt",
+]
+
+
+@pytest.fixture(scope="module")
+def factory_corpus(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    import ckpt_factory
+
+    return ckpt_factory.build(tmp_path_factory.mktemp("factory-corpus"))
+
+
+def _stored(corpus: Any, name: str) -> dict[str, Any]:
+    """The state_dict in the file, read with torch."""
+    path = corpus.files[name]
+    if name.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    obj = torch.load(path, map_location="cpu", weights_only=False)
+    for entry in corpus.state_dict_paths[name]:
+        obj = obj[entry]
+    return dict(obj)
+
+
+@pytest.mark.parametrize("name", NET_FILES + WEIGHTS_ONLY_REFUSED)
+def test_reader_corpus_loads_through_the_mapping_as_written(name: str, factory_corpus: Any) -> None:
+    from ckptlens import api
+    from ckptlens.engine.mapping_code import render_python
+
+    path = factory_corpus.files[name]
+    result = api.check(FACTORY, "Net", path)
+    assert result.index.state_dict_path == factory_corpus.state_dict_paths.get(name, ())
+    source = render_python(result.comparison, class_name="Net", checkpoint=result.index)
+    code = docstring_code(source)
+    if name in WEIGHTS_ONLY_REFUSED:
+        with pytest.raises(pickle.UnpicklingError), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.load(path)
+        code = code.replace("torch.load(path", "torch.load(path, weights_only=False")
+    module = load_edited(FACTORY.read_text(), FACTORY)
+    model = module.Net()
+    namespace: dict[str, Any] = {"torch": torch, "model": model, "path": str(path)}
+    exec(compile(source, "<generated>", "exec"), namespace)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        outcome = run_as_written(code, namespace)
+    assert sorted(outcome.missing_keys) == sorted(result.mapping.missing)
+    assert outcome.unexpected_keys == []
+    loaded = model.state_dict()
+    for key, tensor in _stored(factory_corpus, name).items():
+        assert torch.equal(loaded[result.mapping.mapping.get(key, key)], tensor), key
+
+
+@pytest.mark.parametrize(
+    ("path", "entries", "place", "identity"),
+    [
+        ((), (), "the file itself", "the checkpoint loads as it is"),
+        (
+            ("state_dict",),
+            ("epoch", "state_dict", "optimizer_states"),
+            'torch.load(path)["state_dict"]; the file\'s other entries are dropped: '
+            "epoch, optimizer_states",
+            "its state_dict loads as it is",
+        ),
+        (
+            ("model", "state_dict"),
+            ("model",),
+            'torch.load(path)["model"]["state_dict"]',
+            "its state_dict loads as it is",
+        ),
+    ],
+)
+def test_map_text_says_where_the_state_dict_sits(
+    path: tuple[str, ...], entries: tuple[str, ...], place: str, identity: str
+) -> None:
+    from ckptlens.checkpoint.index import CheckpointIndex, TensorInfo
+    from ckptlens.engine.compare import compare
+    from ckptlens.render import render_map_text
+    from compare_helpers import build, same
+
+    spec = [("fc.weight", (2, 2))]
+    index = CheckpointIndex(
+        "/x.pt", "torch-zip", path, {"fc.weight": TensorInfo((2, 2), "float32")}, entries=entries
+    )
+    text = render_map_text(compare(build(spec), same(spec)), checkpoint=index)
+    sections = text.rstrip("\n").split("\n\n")
+    assert sections[1] == f"state_dict\n  {place}"
+    assert sections[-1] == f"✓ identity: {identity}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import textwrap
 from typing import Any
 
 import pytest
@@ -183,3 +184,60 @@ def test_generated_and_parsed_mapping_agree_with_the_key_mapping(scenario: Scena
     assert mapping == comparison.mapping.mapping
     assert set(dropped) == set(comparison.mapping.dropped)
     assert remap_tensors(parsed, scenario.checkpoint) == expected
+
+
+def _index(fmt: str, path: tuple[str, ...] = (), device: str = "cpu", entries=()) -> Any:
+    from ckptlens.checkpoint.index import CheckpointIndex, TensorInfo
+
+    tensors = {"fc.weight": TensorInfo((2, 2), "float32", device)}
+    return CheckpointIndex("/x", fmt, path, tensors, entries=tuple(entries))
+
+
+@pytest.mark.parametrize(
+    ("index", "sentence", "code"),
+    [
+        (
+            _index("torch-zip"),
+            "The file is the state_dict itself.",
+            "model.load_state_dict(remap_state_dict(torch.load(path)))",
+        ),
+        (
+            _index("torch-zip", ("model", "state_dict"), entries=("model", "step")),
+            'It takes what torch.load returns, whose state_dict sits at ["model"]["state_dict"], '
+            "and drops the file's other entries (step); the state_dict itself works too.",
+            "model.load_state_dict(remap_state_dict(torch.load(path)))",
+        ),
+        (
+            _index("torch-legacy", device="cuda:0"),
+            "The file is the state_dict itself.",
+            'model.load_state_dict(remap_state_dict(torch.load(path, map_location="cpu")))',
+        ),
+        (
+            _index("safetensors"),
+            "The file is the state_dict itself.",
+            "from safetensors.torch import load_file\n"
+            "model.load_state_dict(remap_state_dict(load_file(path)))",
+        ),
+        (
+            _index("hf-sharded"),
+            "It takes the tensors of every file of the folder, in one dict.",
+            "model.load_state_dict(remap_state_dict(state_dict))",
+        ),
+    ],
+)
+def test_docstring_says_where_the_state_dict_sits_and_how_to_load_it(index, sentence, code):
+    spec = [("fc.weight", (2, 2))]
+    source = render_python(compare(build(spec), same(spec)), checkpoint=index)
+    doc = ast.get_docstring(ast.parse(source).body[0])
+    assert doc is not None
+    assert sentence in " ".join(doc.split())
+    assert doc.split("\n\n")[-2] == textwrap.indent(code, "    ")
+    unwraps = "    for entry in STATE_DICT_PATH:\n" in source
+    assert unwraps == bool(index.state_dict_path)
+    parsed = parse_mapping_code(source)
+    assert parsed is not None and parsed.state_dict_path == index.state_dict_path
+    wrapped: dict[str, Any] = {"fc.weight": 1}
+    for entry in reversed(index.state_dict_path):
+        wrapped = {entry: wrapped, "other": 0}
+    assert run_generated(source, wrapped) == {"fc.weight": 1}
+    assert run_generated(source, {"fc.weight": 1}) == {"fc.weight": 1}

@@ -185,8 +185,11 @@ def render_python(
     doc.append("")
     if hook:
         doc.append("A load_state_dict pre-hook of the class applies it: the file loads as it is.")
-    entries = checkpoint.entries if checkpoint is not None else ()
-    doc.extend(_wrap(where_state_dict_sits(plan.state_dict_path, entries), ""))
+    if checkpoint is not None and checkpoint.format.startswith("hf-"):
+        doc.append("It takes the tensors of every file of the folder, in one dict.")
+    else:
+        entries = checkpoint.entries if checkpoint is not None else ()
+        doc.extend(_wrap(where_state_dict_sits(plan.state_dict_path, entries), ""))
     if plan.missing:
         doc.append("Still missing (load with strict=False):")
         doc.extend(_wrap(summarize_keys(plan.missing, limit=40), "    "))
@@ -246,7 +249,7 @@ def load_lines(
             t.device != "cpu" for t in checkpoint.tensors.values()
         )
         loaded = 'torch.load(path, map_location="cpu")' if on_device else "torch.load(path)"
-    else:  # a folder of shards: the tensors of every shard in one dict
+    else:  # a folder (hf-sharded, hf-folder): the tensors of all its files in one dict
         loaded = "state_dict"
     argument = loaded if hook else f"{plan.function_name}({loaded})"
     strict = ", strict=False" if plan.missing else ""
