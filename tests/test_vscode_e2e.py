@@ -438,25 +438,30 @@ class Story:
     renamed: tuple[str, str]  # (attribute in the source, name in the checkpoint)
     prefix: str  # the wrapper prefix of every checkpoint key
     outer: str  # the entry of the checkpoint object that holds the state_dict
+    kept: str  # the other layer with parameters, under the same name in both
+    shapes: dict[str, str]  # the renamed layer's weight and bias, as the hover shows them
     tensors: int
     loads: tuple[str, ...]  # how the user's code loads it
 
     def expected(self, renamed: bool) -> dict[str, tuple[str, str]]:
+        """Model key -> (entry of the checkpoint object, key inside it)."""
         new, old = self.renamed
-        attrs = [old if renamed else new, *self.other_attrs]
         return {
-            f"{attr}.{p}": (self.outer, f"{self.prefix}{old if attr in (new, old) else attr}.{p}")
-            for attr in attrs
+            f"{attr}.{p}": (self.outer, f"{self.prefix}{saved}.{p}")
+            for attr, saved in ((old if renamed else new, old), (self.kept, self.kept))
             for p in ("weight", "bias")
         }
 
-    @property
-    def other_attrs(self) -> list[str]:
-        return ["layer2"] if self.class_name == "MLP" else ["head"]
 
-
-MLP_STORY = Story("mlp", "MLP", "mlp_module_prefix.pt", ("layer_1", "layer1"), "module.", "model_state_dict", 4, ("torch.load",))
-NET_STORY = Story("net", "Net", "x.ckpt", ("encoder", "enc"), "model.", "state_dict", 4, ("load()", "load_from_checkpoint"))
+MLP_STORY = Story(
+    "mlp", "MLP", "mlp_module_prefix.pt", ("layer_1", "layer1"), "module.", "model_state_dict",
+    "layer2", {"weight": "[20, 10]", "bias": "[20]"}, 4, ("torch.load",),
+)
+# Linear(8, hidden): hidden=16 as trained (the checkpoint's hyper_parameters), not the default 32
+NET_STORY = Story(
+    "net", "Net", "x.ckpt", ("encoder", "enc"), "model.", "state_dict",
+    "head", {"weight": "[16, 8]", "bias": "[16]"}, 4, ("load()", "load_from_checkpoint"),
+)
 
 
 def _story(vs: VSCode, story: Story) -> None:
@@ -490,7 +495,7 @@ def _story(vs: VSCode, story: Story) -> None:
     # 3. the hover table on the renamed attribute: model vs checkpoint tensor, key by key
     vs.goto(*attr_pos)
     table = vs.hover(f"{story.stem}-hover")
-    shapes = _shapes(story)
+    shapes = story.shapes
     assert table[0] == ["key", "model", "checkpoint", ""]
     assert table[1:] == [
         [f"{new}.{p}", shapes[p], f"{story.prefix}{old}.{p} {shapes[p]}", "✓"] for p in ("weight", "bias")
@@ -544,11 +549,6 @@ def _mapped(vs: VSCode, story: Story, path: Path, before: str, lens_fits: str, h
     )
     vs.wait_lens(lens_fits)
     vs.shot(f"{story.stem}-clean-after-{how}")
-
-
-def _shapes(story: Story) -> dict[str, str]:
-    # the example's first layer: MLP Linear(10, 20); Net Linear(8, 16) (hidden=16 when trained)
-    return {"weight": "[20, 10]", "bias": "[20]"} if story.class_name == "MLP" else {"weight": "[16, 8]", "bias": "[16]"}
 
 
 def test_shipped_example_in_vscode(vscode: VSCode) -> None:
