@@ -39,6 +39,7 @@ def build(
     *,
     lines: Mapping[str, int] | None = None,
     unknown: Sequence[str] = (),
+    open_parts: Sequence[str] = (),
     dtypes: Mapping[str, str] | None = None,
     buffers: Iterable[str] = (),
     base_model_prefixes: tuple[str, ...] = (),
@@ -92,6 +93,12 @@ def build(
         predicted.unknown.append(
             UnknownPart(
                 prefix, "could not resolve it", at(line_of(prefix) if prefix else CLASS_LINE)
+            )
+        )
+    for prefix in open_parts:
+        predicted.open.append(
+            UnknownPart(
+                prefix, "a call on it could not be followed", at(line_of(prefix) if prefix else CLASS_LINE)
             )
         )
     return predicted

@@ -102,3 +102,53 @@ def build_project(target: Path) -> Path:
     copy_project(target)
     build_checkpoints(target)
     return target
+
+
+SECOND_NETS = '''import torch
+from torch import nn
+
+
+class SecondNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Linear(4, 8)
+        self.head = nn.Linear(8, 2)
+
+
+class ThirdNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 3)
+'''
+
+SECOND_RUN = '''import torch
+
+from nets import ThirdNet
+
+net = ThirdNet()
+net.load_state_dict(torch.load("ckpts/third.pt"))
+'''
+
+SECOND_PYPROJECT = '''[[tool.ckptlens.link]]
+class = "nets.py:SecondNet"
+checkpoint = "ckpts/second.pt"
+'''
+
+
+def build_second_folder(target: Path) -> Path:
+    """A second workspace folder: `SecondNet` linked by its own pyproject.toml to a checkpoint
+    whose `stem` is called `trunk`, `ThirdNet` linked by a load call in `run.py` to one whose
+    `fc` has 5 outputs instead of 3."""
+    import torch
+
+    torch.manual_seed(1)
+    (target / "ckpts").mkdir(parents=True, exist_ok=True)
+    (target / "nets.py").write_text(SECOND_NETS)
+    (target / "run.py").write_text(SECOND_RUN)
+    (target / "pyproject.toml").write_text(SECOND_PYPROJECT)
+    stem, head, fc = torch.nn.Linear(4, 8), torch.nn.Linear(8, 2), torch.nn.Linear(6, 5)
+    second = {f"trunk.{k}": v for k, v in stem.state_dict().items()}
+    second |= {f"head.{k}": v for k, v in head.state_dict().items()}
+    torch.save(second, target / "ckpts" / "second.pt")
+    torch.save({f"fc.{k}": v for k, v in fc.state_dict().items()}, target / "ckpts" / "third.pt")
+    return target

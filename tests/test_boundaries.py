@@ -72,4 +72,13 @@ def test_check_on_the_shipped_example_end_to_end() -> None:
         capture_output=True, text=True,
     )
     assert clean.returncode == 0, clean.stderr
-    assert json.loads(clean.stdout) == {"findings": []}
+    assert json.loads(clean.stdout) == {
+        "findings": [],
+        "coverage": {"tensors": 4, "checked": 4, "keys_only": 0, "unchecked": 0},
+        # beside the SPEC fields: the constructor values used and their sources
+        "constructor": {
+            "in_features": {"value": 10, "source": "default"},
+            "hidden": {"value": 20, "source": "default"},
+            "num_classes": {"value": 2, "source": "default"},
+        },
+    }

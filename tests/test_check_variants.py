@@ -628,7 +628,27 @@ def test_check_variant(v: Variant, checkpoints: CheckpointFactory) -> None:
     if v.expect_shapes:
         assert failing["shape-mismatch"] >= 1, shown
         want["shape-mismatch"] = failing["shape-mismatch"]
+    # unverified: one per unresolvable part of the fixture that checkpoint tensors fall under
+    in_model_space = {
+        (k[len(wrapper) :] if wrapper and k.startswith(wrapper) else k): k for k in ckpt_keys
+    }
+    unverified_parts = {
+        p: {raw for k, raw in in_model_space.items() if under(k, p)}
+        for p in v.case.unresolved
+        if any(under(k, p) for k in in_model_space)
+    }
+    want["unverified"] = len(unverified_parts)
     assert +failing == +want, shown
+    for f in findings:
+        if f.code == "unverified":
+            assert f.severity.value == "warning", shown
+            assert f.model_prefix in unverified_parts, shown
+            assert set(f.checkpoint_keys) == unverified_parts[f.model_prefix], shown
+    # coverage: every checkpoint tensor counted once; unchecked exactly those under unknown parts
+    cov = result.coverage
+    assert cov.tensors == len(ckpt_keys)
+    assert cov.checked + cov.keys_only + cov.unchecked == cov.tensors
+    assert cov.unchecked == sum(len(keys) for keys in unverified_parts.values()), (cov, shown)
     assert all(f.fails for f in findings if f.is_mismatch), shown
 
     # key-prefix
@@ -848,7 +868,10 @@ def test_mapping_pre_hook_loads_the_file_as_its_docstring_says(
         result.index, tensors=remap_tensors(decl.mapping, result.index.tensors)
     )
     again = api.check(original_path, v.case.class_name, mapped, init=dict(init))
-    failing = [f for f in again.findings if f.fails]
+    # what the mapping cannot fix: missing keys, and tensors under parts nothing can resolve
+    unverified = [f for f in again.findings if f.code == "unverified"]
+    assert {f.model_prefix for f in unverified} <= set(v.case.unresolved), _show(unverified)
+    failing = [f for f in again.findings if f.fails and f.code != "unverified"]
     assert {f.code for f in failing} <= {"missing-key"}, _show(failing)
     # a tied tensor missing from the file is filled through its tie: information, not failing
     retied = {k for f in again.findings if f.code == "tied-weights" for k in f.model_keys}
@@ -944,7 +967,9 @@ def test_cli_mismatch_json(checkpoints: CheckpointFactory) -> None:
     )
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     data = json.loads(proc.stdout)
-    assert set(data) == {"findings"}
+    assert list(data) == ["findings", "coverage", "constructor"]
+    n = len(checkpoints.get(v).tensors)
+    assert data["coverage"] == {"tensors": n, "checked": n, "keys_only": 0, "unchecked": 0}
     for f in data["findings"]:
         assert list(f) == SPEC_FINDING_FIELDS, f
         assert f["severity"] in ("error", "warning", "information", "hint")

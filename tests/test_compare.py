@@ -17,6 +17,7 @@ from ckptlens.findings import (
     RENAMED_MODULE,
     SHAPE_MISMATCH,
     UNEXPECTED_KEY,
+    UNVERIFIED,
     Finding,
     Severity,
 )
@@ -566,36 +567,88 @@ def test_rank_mismatch_is_a_shape_mismatch():
 # -- unknown parts --------------------------------------------------------------------------
 
 
-def test_unknown_part_silences_everything_under_it():
+def test_unknown_part_silences_everything_under_it_but_says_so():
     spec = MLP + [("backbone.known.weight", (3, 3))]
     predicted = build(spec, unknown=["backbone"])
     tensors = same(MLP + [("backbone.layer1.weight", (64, 3)), ("backbone.known.weight", (9, 9))])
     result = compare(predicted, tensors)
-    assert result.findings == []
+    # no mismatch under the unknown part: one `unverified` warning on the line building it
+    (finding,) = result.findings
+    assert finding.code == UNVERIFIED and finding.severity is Severity.WARNING
+    assert finding.model_prefix == "backbone"
+    assert finding.checkpoint_keys == ("backbone.layer1.weight", "backbone.known.weight")
+    assert finding.range == predicted.unknown[0].origin
+    assert "could not resolve it" in finding.message and "2 checkpoint tensors" in finding.message
+    assert "--init" in finding.message
     assert result.mapping.mapping["backbone.layer1.weight"] == "backbone.layer1.weight"
     assert result.mapping.mapping["backbone.known.weight"] == "backbone.known.weight"
     assert result.mapping.dropped == [] and result.mapping.missing == []
     assert (result.matched, result.total) == (4, 4)
+    assert result.coverage.to_json() == {"tensors": 6, "checked": 4, "keys_only": 0, "unchecked": 2}
+
+
+def test_unverified_severity_can_be_lowered():
+    predicted = build(MLP, unknown=["backbone"])
+    result = compare(predicted, same(MLP + [("backbone.w", (1,))]), unverified_severity=Severity.INFORMATION)
+    assert only(result, UNVERIFIED).severity is Severity.INFORMATION
 
 
 def test_unknown_part_missing_from_checkpoint_is_silent():
     predicted = build(MLP, unknown=["backbone"])
-    assert compare(predicted, same(MLP)).findings == []
+    result = compare(predicted, same(MLP))
+    assert result.findings == []
+    assert result.coverage.complete
 
 
 def test_keys_under_unknown_part_keep_the_prefix_change():
     predicted = build(MLP, unknown=["backbone"])
     tensors = same([("module." + k, s) for k, s in MLP] + [("module.backbone.w", (1,))])
     result = compare(predicted, tensors)
-    assert codes(result) == [KEY_PREFIX]
+    assert codes(result) == [KEY_PREFIX, UNVERIFIED]
+    assert only(result, UNVERIFIED).checkpoint_keys == ("module.backbone.w",)
     assert result.mapping.mapping["module.backbone.w"] == "backbone.w"
 
 
-def test_whole_model_unknown():
+def test_whole_model_unknown_is_never_a_fit():
     predicted = build([], unknown=[""])
     result = compare(predicted, same(MLP))
-    assert result.findings == []
+    finding = only(result, UNVERIFIED)
+    assert finding.fails and finding.model_prefix is None
+    assert finding.range.start_line == CLASS_LINE
+    assert finding.checkpoint_keys == tuple(k for k, _ in MLP)
+    assert [f.code for f in result.findings] == [UNVERIFIED]
     assert result.mapping.mapping == {k: k for k, _ in MLP}
+    assert result.coverage.to_json() == {"tensors": 4, "checked": 0, "keys_only": 0, "unchecked": 4}
+
+
+def test_innermost_unknown_part_takes_the_keys():
+    predicted = build(MLP, unknown=["backbone", "backbone.stage1"])
+    result = compare(predicted, same(MLP + [("backbone.stage1.w", (1,)), ("backbone.x", (1,))]))
+    found = {f.model_prefix: f.checkpoint_keys for f in result.findings if f.code == UNVERIFIED}
+    assert found == {"backbone": ("backbone.x",), "backbone.stage1": ("backbone.stage1.w",)}
+
+
+def test_open_module_keeps_known_keys_checked_and_unexpected_unverified():
+    # `self.add_module(*stage)` on `body` could not be followed: `body` may hold more keys
+    spec = MLP + [("body.conv.weight", (8, 3))]
+    predicted = build(spec, open_parts=["body"])
+    tensors = same(MLP + [("body.conv.weight", (8, 3)), ("body.extra.weight", (2, 2)), ("stray.w", (1,))])
+    result = compare(predicted, tensors)
+    assert sorted(codes(result)) == [UNEXPECTED_KEY, UNVERIFIED]
+    assert only(result, UNVERIFIED).checkpoint_keys == ("body.extra.weight",)
+    assert "may hold submodules" in only(result, UNVERIFIED).message
+    assert only(result, UNEXPECTED_KEY).checkpoint_keys == ("stray.w",)
+    assert result.mapping.mapping["body.extra.weight"] == "body.extra.weight"
+    assert result.coverage.to_json() == {"tensors": 7, "checked": 6, "keys_only": 0, "unchecked": 1}
+    # its known keys are still compared: a changed dim is a mismatch
+    bad = same(MLP + [("body.conv.weight", (9, 3))])
+    assert codes(compare(predicted, bad)) == [SHAPE_MISMATCH]
+
+
+def test_keys_only_coverage_counts_partly_unknown_shapes():
+    predicted = build([("fc1.weight", (None, 10)), ("fc1.bias", (20,))])
+    result = compare(predicted, same(MLP[:2]))
+    assert result.coverage.to_json() == {"tensors": 2, "checked": 1, "keys_only": 1, "unchecked": 0}
 
 
 @pytest.mark.parametrize("shape", [(None, 10), (20, None), None])

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from ckptlens.api import check
+from ckptlens.engine.model import ConstructorValue
 
 MISMATCH = {"missing-key", "unexpected-key", "shape-mismatch", "renamed-module", "key-prefix"}
 
@@ -73,12 +74,28 @@ def test_a_top_level_args_record_builds_the_class(model_file, tmp_path: Path) ->
     assert _mismatches(check(path, "Net", ckpt, init={"hidden": 8})) == ["shape-mismatch", "shape-mismatch"]
 
 
-def test_a_record_with_other_keys_is_not_taken(model_file, tmp_path: Path) -> None:
+def test_a_record_with_other_keys_gives_the_keys_it_names(model_file, tmp_path: Path) -> None:
     path, nets = model_file
     ckpt = tmp_path / "run.pt"
     torch.save({"model": nets.Net(hidden=30).state_dict(), "args": {"hidden": 30, "lr": 0.1}}, ckpt)
-    # `lr` is no constructor parameter: the record is not the constructor's, defaults apply
-    assert _mismatches(check(path, "Net", ckpt)) == ["shape-mismatch", "shape-mismatch"]
+    # `lr` is no constructor parameter; `hidden` is, and the record is the only one that names any
+    result = check(path, "Net", ckpt)
+    assert _mismatches(result) == []
+    assert result.predicted.constructor["hidden"] == ConstructorValue(30, "checkpoint record `args`")
+    assert result.predicted.constructor["classes"] == ConstructorValue(3, "default")
+    assert "lr" not in result.predicted.constructor
+
+
+def test_a_record_mostly_about_something_else_is_not_taken(model_file, tmp_path: Path) -> None:
+    path, nets = model_file
+    ckpt = tmp_path / "run.pt"
+    torch.save(
+        {"model": nets.Net(hidden=30).state_dict(), "metrics": {"hidden": 30, "loss": 0.1, "acc": 0.9}}, ckpt
+    )
+    # one key of three, in a record whose name says nothing of the model: the defaults apply
+    result = check(path, "Net", ckpt)
+    assert _mismatches(result) == ["shape-mismatch", "shape-mismatch"]
+    assert result.predicted.constructor["hidden"] == ConstructorValue(8, "default")
 
 
 def test_a_config_record_fills_the_config_object(model_file, tmp_path: Path) -> None:

@@ -72,6 +72,9 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_a_saved_folder_fits_its_class_with_config_json_beside_it(user_file: Path, saved: dict[str, Path], cls_name: str) -> None:
     result = check(user_file, cls_name, saved[cls_name], analyzer=ANALYZER)
     assert [f for f in result.findings if f.code in MISMATCH] == []
+    # every key of config.json reaches the config (PreTrainedConfig keeps the extra ones)
+    assert [f.message for f in result.findings if f.code == "unused-config"] == []
+    assert result.predicted.constructor["config"].source == "config.json in the checkpoint folder"
     # save_pretrained stores tied weights once (T5's shared embedding); they are re-tied on load
     retied = [k for f in result.findings if f.code == "tied-weights" for k in f.model_keys]
     allowed = [k for f in result.findings if f.code == "missing-allowed" for k in f.model_keys]

@@ -229,3 +229,37 @@ def test_keys_text_beside_a_checkpoint():
     assert rows["layer_1.weight"] == "layer_1.weight  [20, 10]  ✓ [20, 10]  ← module.layer1.weight"
     assert rows["fc2.weight"] == "fc2.weight      [5, 20]   ✗ [5, 30]   ← module.fc2.weight"
     assert rows["new.weight"] == "new.weight      [3, 3]    ✗ absent"
+
+
+def test_check_text_counts_unchecked_tensors_and_never_ticks_them():
+    from ckptlens.engine.model import Coverage
+
+    partial = Coverage(tensors=122, checked=30, keys_only=7, unchecked=85)
+    note = Finding("unverified", Severity.INFORMATION, SourceRange("/abs/m.py", 3, 0, 3, 3), "why")
+    text = render_check_text(
+        [note], class_name="Net", checkpoint_path="net.ckpt", matched=37, total=37, color=False,
+        cwd="/abs", coverage=partial,
+    )
+    assert text.splitlines()[-1] == "? Net: 37/122 tensors checked · 85 not checked · 1 note · net.ckpt"
+    assert "✓" not in text
+    warning = Finding("unverified", Severity.WARNING, SourceRange("/abs/m.py", 3, 0, 3, 3), "why")
+    failing = render_check_text(
+        [warning], class_name="Net", checkpoint_path="net.ckpt", matched=37, total=37, color=False,
+        cwd="/abs", coverage=partial,
+    )
+    assert failing.splitlines()[-1] == "✗ 1 finding · Net: 37/122 tensors checked · 85 not checked · net.ckpt"
+    complete = Coverage(tensors=42, checked=40, keys_only=2, unchecked=0)
+    clean = render_check_text(
+        [], class_name="Net", checkpoint_path="net.ckpt", matched=42, total=42, color=False, coverage=complete
+    )
+    assert clean == "✓ Net: 42/42 tensors match · 2 by key only · net.ckpt\n"
+
+
+def test_check_json_and_sarif_carry_coverage():
+    from ckptlens.engine.model import Coverage
+
+    cov = Coverage(tensors=5, checked=3, keys_only=1, unchecked=1)
+    data = check_to_json([], cov)
+    assert data == {"findings": [], "coverage": {"tensors": 5, "checked": 3, "keys_only": 1, "unchecked": 1}}
+    log = check_to_sarif([], "0.1.0", cov)
+    assert log["runs"][0]["properties"] == {"coverage": data["coverage"]}

@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-    { ignores: ['dist/', 'out/', 'bundled/', 'node_modules/', '*.vsix'] },
+    { ignores: ['dist/', 'out/', 'bundled/', '.cache/', 'node_modules/', '*.vsix'] },
     js.configs.recommended,
     ...tseslint.configs.recommendedTypeChecked,
     {

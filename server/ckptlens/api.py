@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from ckptlens.checkpoint.index import CheckpointIndex
-from ckptlens.engine.model import KeyMapping, PredictedStateDict
+from ckptlens.engine.constructor import ConstructorPlan
+from ckptlens.engine.model import Coverage, KeyMapping, PredictedStateDict
 from ckptlens.engine.predict import Analyzer, TargetError, TargetInfo
-from ckptlens.findings import Finding
+from ckptlens.findings import UNRESOLVED, UNVERIFIED, Finding, Severity
 
 __all__ = ["Analyzer", "CheckResult", "ConfigError", "KeyMapping", "TargetError", "check", "predict"]
 
@@ -27,6 +28,11 @@ class CheckResult:
     @property
     def fails(self) -> bool:
         return any(f.fails for f in self.findings)
+
+    @property
+    def coverage(self) -> Coverage:
+        """How many checkpoint tensors were compared on key and shape, on key only, or not at all."""
+        return self.comparison.coverage if self.comparison is not None else Coverage()
 
 
 def _analyzer(analyzer: Analyzer | None) -> Analyzer:
@@ -45,8 +51,42 @@ def predict(
     """The state_dict `class_name(**init)` in `source` would have, from source alone."""
     engine = _analyzer(analyzer)
     info = engine.describe(str(source), class_name)
-    kwargs = constructor_arguments(info, init=init, config=_config_data(config), hyper_parameters=hyper_parameters)
-    return engine.predict(str(source), class_name, kwargs, config=_config_data(config))
+    plan = constructor_plan(info, init=init, config=config, hyper_parameters=hyper_parameters)
+    return _build(engine, source, class_name, plan)
+
+
+# -- constructor values (SPEC section 3; engine/constructor.py decides) -------------------
+
+
+def constructor_plan(
+    info: TargetInfo,
+    *,
+    init: Mapping[str, Any] | None = None,
+    config: str | Path | Mapping[str, Any] | None = None,
+    hyper_parameters: Mapping[str, Any] | None = None,
+    index: CheckpointIndex | None = None,
+    init_source: str | None = None,
+    config_source: str | None = None,
+) -> ConstructorPlan:
+    """Every constructor value and where it came from: --init, --config, the checkpoint's
+    record, config.json beside the checkpoint, the defaults. `init_source`/`config_source`
+    name where `init`/`config` came from when not the command line (the editor's link)."""
+    from ckptlens.engine import constructor
+
+    beside_source = constructor.BESIDE
+    if index is not None and index.format in ("hf-folder", "hf-sharded"):
+        beside_source = constructor.IN_FOLDER
+    return constructor.plan(
+        info,
+        init=init,
+        config=_config_data(config),
+        config_source=config_source or constructor.config_label(config if not isinstance(config, Mapping) else None),
+        hyper_parameters=index.hyper_parameters if index is not None else hyper_parameters,
+        records=index.records if index is not None else None,
+        beside=index.config if index is not None else None,
+        beside_source=beside_source,
+        init_source=init_source or constructor.INIT,
+    )
 
 
 def constructor_arguments(
@@ -57,21 +97,19 @@ def constructor_arguments(
     hyper_parameters: Mapping[str, Any] | None = None,
     records: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """SPEC section 3: --init beats --config beats the checkpoint's record beats defaults.
-    (The config object itself is built by the engine from `config`.)"""
-    kwargs: dict[str, Any] = {}
-    if hyper_parameters and info.is_lightning:
-        for key, value in hyper_parameters.items():
-            if key in info.params:
-                kwargs[key] = value
-    for record in (records or {}).values():
-        # another top-level dict whose keys all name constructor parameters (`"args": {...}`)
-        if record and all(key in info.params for key in record):
-            for key, value in record.items():
-                kwargs.setdefault(key, value)
-    for key, value in (init or {}).items():
-        kwargs[key] = value
-    return kwargs
+    """The keyword arguments of `constructor_plan` (the config object aside)."""
+    from ckptlens.engine import constructor
+
+    plan = constructor.plan(info, init=init, config=config, hyper_parameters=hyper_parameters, records=records)
+    return plan.kwargs
+
+
+def _build(engine: Analyzer, source: str | Path, class_name: str, plan: ConstructorPlan) -> PredictedStateDict:
+    """The prediction from a plan, carrying the values used and the plan's findings."""
+    predicted = engine.predict(str(source), class_name, plan.kwargs, config=plan.config)
+    predicted.constructor = dict(plan.values)
+    predicted.findings.extend(plan.findings)
+    return predicted
 
 
 def _config_data(config: str | Path | Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -89,17 +127,6 @@ def _config_data(config: str | Path | Mapping[str, Any] | None) -> Mapping[str, 
     return data
 
 
-def _recorded_config(info: TargetInfo, index: CheckpointIndex) -> Mapping[str, Any] | None:
-    """A top-level dict of the checkpoint whose keys are all fields of the class's config class
-    (`{"config": {"hidden": 64, ...}, "model": state_dict}`): the config it was trained with."""
-    if not info.config_fields:
-        return None
-    for record in index.records.values():
-        if record and all(key in info.config_fields for key in record):
-            return record
-    return None
-
-
 class ConfigError(Exception):
     """The --config file is unusable. `str(err)` is one line for the user."""
 
@@ -112,26 +139,35 @@ def check(
     init: Mapping[str, Any] | None = None,
     config: str | Path | Mapping[str, Any] | None = None,
     analyzer: Analyzer | None = None,
+    unverified_severity: Severity = Severity.WARNING,
+    init_source: str | None = None,
+    config_source: str | None = None,
 ) -> CheckResult:
-    """Predict, read the checkpoint, compare: findings and a key mapping."""
+    """Predict, read the checkpoint, compare: findings and a key mapping. Checkpoint tensors
+    under parts of the model that could not be resolved are reported as `unverified` at
+    `unverified_severity` (a warning unless lowered)."""
     from ckptlens.checkpoint import read_checkpoint
     from ckptlens.engine.compare import compare
 
     engine = _analyzer(analyzer)
     info = engine.describe(str(source), class_name)
     index = checkpoint if isinstance(checkpoint, CheckpointIndex) else read_checkpoint(str(checkpoint))
-    config_data = _config_data(config)
-    if config_data is None and info.config_param is not None:
-        config_data = _recorded_config(info, index) or index.config
-    kwargs = constructor_arguments(
-        info, init=init, config=config_data, hyper_parameters=index.hyper_parameters, records=index.records
+    plan = constructor_plan(
+        info, init=init, config=config, index=index, init_source=init_source, config_source=config_source
     )
-    predicted = engine.predict(str(source), class_name, kwargs, config=config_data)
+    predicted = _build(engine, source, class_name, plan)
     view = _transformers_view(predicted, index)
-    comparison = compare(predicted, view.tensors if view else index.tensors)
+    comparison = compare(
+        predicted, view.tensors if view else index.tensors, unverified_severity=unverified_severity
+    )
     if view is not None:
         comparison = view.back_to_raw(comparison)
-    findings = [*predicted.findings, *comparison.findings]
+    # an unresolved part that leaves checkpoint tensors unchecked is said once, as `unverified`
+    verified_elsewhere = {f.model_prefix for f in comparison.findings if f.code == UNVERIFIED}
+    findings = [
+        *(f for f in predicted.findings if not (f.code == UNRESOLVED and f.model_prefix in verified_elsewhere and not f.model_keys)),
+        *comparison.findings,
+    ]
     findings.sort(key=lambda f: (f.range.file, f.range.start_line, f.range.start_col, f.code))
     return CheckResult(findings, comparison.mapping, predicted, index, comparison)
 

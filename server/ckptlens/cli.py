@@ -36,6 +36,13 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--checkpoint", required=name != "keys", metavar="CKPT")
         p.add_argument("--format", choices=formats, default=default)
         _model_options(p)
+        if name == "check":
+            p.add_argument(
+                "--unverified-severity",
+                choices=["error", "warning", "information", "hint"],
+                default="warning",
+                help="severity of `unverified` (checkpoint tensors under parts the analysis could not resolve)",
+            )
 
     sub.add_parser("lsp", help="the language server, on stdio")
     return parser
@@ -73,12 +80,20 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from ckptlens.api import check
     from ckptlens.render import check_to_json, check_to_sarif, render_check_text
 
-    result = check(args.source, args.class_name, args.checkpoint, init=parse_init(args.init), config=args.config)
+    result = check(
+        args.source,
+        args.class_name,
+        args.checkpoint,
+        init=parse_init(args.init),
+        config=args.config,
+        unverified_severity=_severity(args.unverified_severity),
+    )
     if args.format == "json":
-        _print_json(check_to_json(result.findings))
+        _print_json(_with_constructor(check_to_json(result.findings, result.coverage), result.predicted))
     elif args.format == "sarif":
-        _print_json(check_to_sarif(result.findings, __version__))
+        _print_json(check_to_sarif(result.findings, __version__, result.coverage))
     else:
+        _write_constructor(args.class_name, result.predicted)
         sys.stdout.write(
             render_check_text(
                 result.findings,
@@ -87,6 +102,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 matched=result.comparison.matched,
                 total=result.comparison.total,
                 color=_color(),
+                coverage=result.coverage,
             )
         )
     return EXIT_FINDINGS if result.fails else EXIT_OK
@@ -119,8 +135,10 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     else:
         predicted = predict(args.source, args.class_name, init=init, config=args.config)
     if args.format == "json":
-        _print_json(keys_to_json(predicted))
-    elif result is not None:
+        _print_json(_with_constructor(keys_to_json(predicted), predicted))
+        return EXIT_OK
+    _write_constructor(args.class_name, predicted)
+    if result is not None:
         sys.stdout.write(
             render_keys_text(
                 predicted, color=_color(), checkpoint=result.index.tensors, comparison=result.comparison
@@ -129,6 +147,29 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_keys_text(predicted, color=_color()))
     return EXIT_OK
+
+
+def _with_constructor(data: dict[str, Any], predicted: Any) -> dict[str, Any]:
+    """`"constructor": {name: {"value": ..., "source": ...}}` beside the SPEC fields."""
+    from ckptlens.render_constructor import constructor_to_json
+
+    data["constructor"] = constructor_to_json(predicted.constructor)
+    return data
+
+
+def _write_constructor(class_name: str, predicted: Any) -> None:
+    """The constructor values used and their sources, above the text report."""
+    from ckptlens.render_constructor import render_constructor_text
+
+    text = render_constructor_text(class_name, predicted.constructor, color=_color())
+    if text:
+        sys.stdout.write(text + "\n")
+
+
+def _severity(name: str) -> Any:
+    from ckptlens.findings import Severity
+
+    return Severity(name)
 
 
 def _color() -> bool:

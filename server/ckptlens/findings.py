@@ -24,6 +24,7 @@ MISMATCH_CODES = frozenset({MISSING_KEY, UNEXPECTED_KEY, SHAPE_MISMATCH, RENAMED
 
 # Further codes (extensions; never failures on their own unless their severity says so).
 UNRESOLVED = "unresolved"  # part of the model could not be resolved statically
+UNVERIFIED = "unverified"  # checkpoint tensors left unchecked under an unresolved part (warning)
 CHECKPOINT_ERROR = "checkpoint-error"  # unreadable, corrupt or refused checkpoint
 CUDA_TENSORS = "cuda-tensors"  # tensors saved from a CUDA device: needs map_location
 DTYPE_DIFFERS = "dtype-differs"  # checkpoint dtype differs from the model's default
@@ -31,6 +32,7 @@ STRICT_FALSE = "strict-false-hides-mismatch"  # load_state_dict(strict=False) wo
 TIED_WEIGHTS = "tied-weights"  # a tied tensor stored once; the loader re-ties it
 MISSING_ALLOWED = "missing-allowed"  # absent keys the model's loader accepts (transformers' ignore lists)
 CHECKPOINT_NOTE = "checkpoint-note"  # something about the checkpoint worth knowing (opaque objects, ...)
+UNUSED_CONFIG = "unused-config"  # config keys that name no constructor parameter or config field
 
 
 @dataclass(frozen=True, order=True)
@@ -48,6 +50,9 @@ class SourceRange:
     @property
     def json_position(self) -> tuple[int, int]:
         return self.start_line, self.start_col + 1
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SourceRange:
+        return self  # immutable
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from ckptlens.checkpoint.index import CheckpointIndex, TensorInfo
 from ckptlens.engine.compare import Comparison, format_shape, shapes_compatible
 from ckptlens.engine.keys import collapse_keys
 from ckptlens.engine.mapping_code import subscript_path
-from ckptlens.engine.model import PredictedStateDict
+from ckptlens.engine.model import Coverage, PredictedStateDict
 from ckptlens.findings import Finding, Severity
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ RULE_DESCRIPTIONS = {
     "renamed-module": "A submodule's tensors sit in the checkpoint under another name",
     "key-prefix": "Every checkpoint key carries a wrapper prefix (or lacks the model's)",
     "unresolved": "Part of the model could not be resolved statically",
+    "unverified": "Checkpoint tensors left unchecked under a part the analysis could not resolve",
     "checkpoint-error": "The checkpoint cannot be read",
     "cuda-tensors": "Tensors saved from a CUDA device",
     "dtype-differs": "Checkpoint dtype differs from the model's",
@@ -64,13 +65,18 @@ def _paint(text: str, style: str, color: bool) -> str:
 # -- check ----------------------------------------------------------------------------------
 
 
-def check_to_json(findings: Sequence[Finding]) -> dict[str, Any]:
-    """SPEC section 1: `{"findings": [...]}` with the ten fields of every finding."""
-    return {"findings": [f.to_json() for f in findings]}
+def check_to_json(findings: Sequence[Finding], coverage: Coverage | None = None) -> dict[str, Any]:
+    """SPEC section 1: `{"findings": [...]}` with the ten fields of every finding; SPEC section 5
+    adds `"coverage"` next to it."""
+    out: dict[str, Any] = {"findings": [f.to_json() for f in findings]}
+    if coverage is not None:
+        out["coverage"] = coverage.to_json()
+    return out
 
 
-def check_to_sarif(findings: Sequence[Finding], tool_version: str) -> dict[str, Any]:
-    """A SARIF 2.1.0 log with one run; `ruleId` is the finding code."""
+def check_to_sarif(findings: Sequence[Finding], tool_version: str, coverage: Coverage | None = None) -> dict[str, Any]:
+    """A SARIF 2.1.0 log with one run; `ruleId` is the finding code; the coverage sits in the
+    run's properties."""
     rule_ids: list[str] = []
     for finding in findings:
         if finding.code not in rule_ids:
@@ -110,24 +116,21 @@ def check_to_sarif(findings: Sequence[Finding], tool_version: str) -> dict[str, 
             },
         }
         results.append(result)
-    return {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": TOOL_NAME,
-                        "version": tool_version,
-                        "informationUri": TOOL_URI,
-                        "rules": rules,
-                    }
-                },
-                "columnKind": "unicodeCodePoints",
-                "results": results,
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": TOOL_NAME,
+                "version": tool_version,
+                "informationUri": TOOL_URI,
+                "rules": rules,
             }
-        ],
+        },
+        "columnKind": "unicodeCodePoints",
+        "results": results,
     }
+    if coverage is not None:
+        run["properties"] = {"coverage": coverage.to_json()}
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 
 
 def _file_uri(path: str) -> str:
@@ -160,9 +163,12 @@ def render_check_text(
     total: int,
     color: bool,
     cwd: str | None = None,
+    coverage: Coverage | None = None,
 ) -> str:
     """Ruff-like lines `path:line:col: code message` (by position), then one summary line:
-    `✗ 3 findings · Net: 40/42 tensors match · net.ckpt` or `✓ Net: 42/42 tensors match · net.ckpt`."""
+    `✗ 3 findings · Net: 40/42 tensors match · net.ckpt` or `✓ Net: 42/42 tensors match · net.ckpt`.
+    `✓` only when nothing fails and every checkpoint tensor was compared; when some were not,
+    the line counts them instead: `? Net: 37/122 tensors checked · 85 not checked · net.ckpt`."""
     lines = []
     ordered = sorted(findings, key=lambda f: (f.range.file, f.range.start_line, f.range.start_col))
     for finding in ordered:
@@ -178,11 +184,21 @@ def render_check_text(
         parts.append(_paint("✗", _RED, color) + " " + _plural(failing, "finding"))
     if notes:
         parts.append(_plural(notes, "note"))
-    match = f"{class_name}: {matched}/{total} tensors match"
+    complete = coverage is None or coverage.complete
+    if complete:
+        match = f"{class_name}: {matched}/{total} tensors match"
+    else:
+        assert coverage is not None
+        compared = coverage.checked + coverage.keys_only
+        match = f"{class_name}: {compared}/{coverage.tensors} tensors checked · {coverage.unchecked} not checked"
+    if coverage is not None and coverage.keys_only and complete:
+        match += f" · {coverage.keys_only} by key only"
     if failing:
         parts.append(match)
-    else:
+    elif complete:
         parts.insert(0, _paint("✓", _GREEN, color) + " " + match)
+    else:
+        parts.insert(0, _paint("?", _BOLD, color) + " " + match)
     parts.append(name)
     if lines:
         lines.append("")
@@ -245,9 +261,21 @@ def render_map_text(
         ]
         rows += _key_rows(mapping.missing)
         sections.append(rows)
+    unchecked = comparison.coverage.unchecked
+    if unchecked:
+        sections.append(
+            [
+                _paint("not checked", _BOLD, color)
+                + f"  ({_plural(unchecked, 'checkpoint tensor')} under parts of the model the analysis"
+                " could not resolve: kept as they are, unverified)"
+            ]
+        )
     if prefix is None and not comparison.renames and not mapping.dropped and not mapping.missing:
         what = "its state_dict loads as it is" if wrapped else "the checkpoint loads as it is"
-        sections.append([_paint("✓", _GREEN, color) + f" identity: {what}"])
+        if unchecked:
+            sections.append([_paint("?", _BOLD, color) + f" identity for what was checked: {what}, as far as known"])
+        else:
+            sections.append([_paint("✓", _GREEN, color) + f" identity: {what}"])
     return "\n\n".join("\n".join(rows) for rows in sections) + "\n"
 
 

@@ -11,10 +11,11 @@ local function finish(err)
 end
 
 local ok, err = pcall(function()
-  local publishes = 0
+  local publishes, published_version = 0, nil
   local default = vim.lsp.handlers["textDocument/publishDiagnostics"]
   vim.lsp.handlers["textDocument/publishDiagnostics"] = function(e, result, ctx, config)
     publishes = publishes + 1
+    published_version = result and result.version
     return default(e, result, ctx, config)
   end
 
@@ -47,21 +48,20 @@ local ok, err = pcall(function()
     return out
   end
 
-  local seen = 0
+  -- The diagnostics of the buffer as it is now: wait for the publish that carries the buffer's
+  -- current version (the server publishes each version it analysed, with that version).
   local function wait_publish(timeout)
-    local target = seen + 1
-    local got = vim.wait(timeout or 30000, function() return publishes >= target end, 50)
-    seen = publishes
-    return got
+    return vim.wait(timeout or 30000, function()
+      return publishes > 0 and published_version == vim.lsp.util.buf_versions[bufnr]
+    end, 20)
   end
 
   for _, step in ipairs(plan.steps) do
     if step.action == "wait_diagnostics" then
       local got = wait_publish(step.timeout)
-      -- let a burst of publishes settle (the server may publish twice after a change)
-      vim.wait(300, function() return false end, 50)
-      seen = publishes
-      table.insert(report.steps, { action = step.action, published = got, diagnostics = diagnostics() })
+      table.insert(report.steps, {
+        action = step.action, published = got, version = published_version, diagnostics = diagnostics(),
+      })
     elseif step.action == "code_action" then
       local target
       for _, d in ipairs(vim.diagnostic.get(bufnr)) do

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Everything CI needs for the VS Code extension, on a fresh machine: install the locked npm
-# dependencies, lint + typecheck + unit tests, bundle the server and package the .vsix
-# (vscode-extension/ckptlens-linux-x64-<version>.vsix, which tests/test_vsix.py checks), then
-# smoke-test the built extension against the bundled server.
+# dependencies, lint + typecheck + unit tests, then one .vsix per platform VS Code publishes
+# (vscode-extension/ckptlens-<target>-<version>.vsix for win32-x64, win32-arm64, darwin-x64,
+# darwin-arm64, linux-x64, linux-arm64 and alpine-x64), each checked by scripts/check_vsix.py (the
+# native libcst of its platform for CPython 3.10-3.13, the manifest's target), then smoke-test the
+# built extension against the bundled server (bundled/ is left as the linux-x64 one).
+# tests/test_vsix.py checks the packages again and runs the linux-x64 one's server.
 #
 # The server is bundled with $PYTHON if set, else the repository's .venv, else python3 on PATH.
-# Idempotent: re-running reuses the downloaded Python wheels (see scripts/bundle_server.py).
+# Idempotent: re-running reuses the downloaded Python wheels (vscode-extension/.cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +36,8 @@ export npm_config_fund=false npm_config_audit=false npm_config_update_notifier=f
 npm ci --no-audit --no-fund
 npm test
 rm -f ./*.vsix
-npm run package
+npm run package:all
+python3 scripts/check_vsix.py --all
 # The built extension with the real language client and the bundled server (see test/smoke/).
 npm run test:smoke
 ls -l ./*.vsix

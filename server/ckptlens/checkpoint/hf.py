@@ -65,6 +65,24 @@ def read_folder(folder: Path, read_file: ReadFile) -> CheckpointIndex:
     )
 
 
+def with_config_beside(index: CheckpointIndex, path: Path) -> CheckpointIndex:
+    """A single checkpoint file with a `config.json` in its folder (SPEC section 3, item 4):
+    the config it was saved with, as the `from_pretrained` layout keeps it."""
+    notes: list[str] = []
+    config, config_mtime = _config(path.parent, notes)
+    if config is None and not notes:
+        return index
+    if config is not None:
+        notes.insert(0, "config.json beside the file: read")
+    return replace(
+        index,
+        config=config,
+        versions={**index.versions, **_config_versions(config)},
+        notes=(*index.notes, *notes),
+        mtime_ns=max(index.mtime_ns, config_mtime),
+    )
+
+
 def read_index_file(index_path: Path, read_file: ReadFile) -> CheckpointIndex:
     folder = index_path.parent
     weight_map = _weight_map(index_path)

@@ -81,7 +81,9 @@ def _read_path(path: Path) -> CheckpointIndex:
         from ckptlens.checkpoint.hf import read_index_file
 
         return read_index_file(path, read_file)
-    return read_file(path)
+    from ckptlens.checkpoint.hf import with_config_beside
+
+    return with_config_beside(read_file(path), path)
 
 
 def read_file(path: Path) -> CheckpointIndex:

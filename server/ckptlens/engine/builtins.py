@@ -6,7 +6,7 @@ import copy
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ckptlens.engine import catalog
+from ckptlens.engine import catalog, costs
 from ckptlens.engine.objects import (
     AttrDict,
     ClassRef,
@@ -16,6 +16,7 @@ from ckptlens.engine.objects import (
     OrderedDictValue,
     PartialValue,
     SuperProxy,
+    mark_open,
     opaque_module,
 )
 from ckptlens.engine.tensors import UNKNOWN_DTYPE
@@ -41,6 +42,8 @@ def _pure(fn: Callable[..., Any], name: str) -> Builtin:
     def run(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
         if not _known(*args, *kwargs.values()):
             return _u(f"`{name}()` of an unknown value")
+        if costs.call_too_costly(name, None, [*args, *kwargs.values()]):
+            return _u(f"`{name}()` would compute a value too large")
         try:
             return fn(*args, **kwargs)
         except Exception:  # noqa: BLE001 - a failing builtin is just an unknown value
@@ -310,7 +313,7 @@ def _b_setattr(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], fra
     obj, name, value = args
     if not isinstance(name, str):
         if isinstance(obj, ModuleValue):
-            obj.opaque = obj.opaque or "an attribute with an unknown name is set on it"
+            mark_open(obj, "an attribute with an unknown name is set on it", interp._anchor())
         return None
     interp.setattr(obj, name, value, interp._anchor())
     return None
@@ -627,7 +630,7 @@ def _arg(args: list[Any], kwargs: dict[str, Any], index: int, name: str, default
 def _m_add_module(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     name, value = _arg(args, kwargs, 0, "name"), _arg(args, kwargs, 1, "module")
     if not isinstance(name, str):
-        module.opaque = module.opaque or "a submodule is added under an unknown name"
+        mark_open(module, "a submodule is added under an unknown name", interp._anchor())
         return None
     interp.module_setattr(module, name, value if value is not None else None, interp._anchor())
     if value is None:
@@ -640,7 +643,7 @@ def _m_register_buffer(interp: Interpreter, module: ModuleValue, args: list[Any]
     tensor = _arg(args, kwargs, 1, "tensor")
     persistent = _arg(args, kwargs, 2, "persistent", True)
     if not isinstance(name, str):
-        module.opaque = module.opaque or "a buffer is registered under an unknown name"
+        mark_open(module, "a buffer is registered under an unknown name", interp._anchor())
         return None
     module.remove_member(name)
     if is_unknown(persistent):
@@ -664,7 +667,7 @@ def _m_register_parameter(interp: Interpreter, module: ModuleValue, args: list[A
     name = _arg(args, kwargs, 0, "name")
     param = _arg(args, kwargs, 1, "param")
     if not isinstance(name, str):
-        module.opaque = module.opaque or "a parameter is registered under an unknown name"
+        mark_open(module, "a parameter is registered under an unknown name", interp._anchor())
         return None
     module.remove_member(name)
     if param is None:

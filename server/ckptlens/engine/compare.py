@@ -22,7 +22,14 @@ from dataclasses import dataclass
 
 from ckptlens.checkpoint.index import TensorInfo
 from ckptlens.engine.keys import common_leading_path, is_under, leading_paths, summarize_keys
-from ckptlens.engine.model import KeyMapping, PredictedStateDict, PredictedTensor, Shape
+from ckptlens.engine.model import (
+    Coverage,
+    KeyMapping,
+    PredictedStateDict,
+    PredictedTensor,
+    Shape,
+    UnknownPart,
+)
 from ckptlens.findings import (
     CUDA_TENSORS,
     DTYPE_DIFFERS,
@@ -33,6 +40,7 @@ from ckptlens.findings import (
     SHAPE_MISMATCH,
     TIED_WEIGHTS,
     UNEXPECTED_KEY,
+    UNVERIFIED,
     Finding,
     Severity,
     SourceRange,
@@ -96,6 +104,7 @@ class Comparison:
     # (checkpoint_prefix, model_prefix) pairs, no trailing dots, in the prefix-changed space;
     # a pair may name a single key (a renamed bare parameter).
     renames: list[tuple[str, str]]
+    coverage: Coverage = Coverage()
 
 
 def shapes_compatible(model: Shape, checkpoint: Sequence[int] | None) -> bool:
@@ -118,11 +127,13 @@ def compare(
     tensors: Mapping[str, TensorInfo],
     *,
     extra_prefixes: Sequence[str] = (),
+    unverified_severity: Severity = Severity.WARNING,
 ) -> Comparison:
     """Compare a predicted state_dict with a checkpoint's tensors (key -> shape/dtype/device,
     in file order). `extra_prefixes` are further leading paths worth trying to strip or add
-    (besides the known wrappers and the model's `base_model_prefixes`)."""
-    return _Comparer(predicted, tensors, extra_prefixes).run()
+    (besides the known wrappers and the model's `base_model_prefixes`). Checkpoint tensors
+    left unchecked under unresolved parts are reported as `unverified`, at `unverified_severity`."""
+    return _Comparer(predicted, tensors, extra_prefixes, unverified_severity).run()
 
 
 class _Comparer:
@@ -131,8 +142,10 @@ class _Comparer:
         predicted: PredictedStateDict,
         tensors: Mapping[str, TensorInfo],
         extra_prefixes: Sequence[str],
+        unverified_severity: Severity = Severity.WARNING,
     ) -> None:
         self.predicted = predicted
+        self.unverified_severity = unverified_severity
         self.tensors = tensors
         self.raw_keys = list(tensors)
         self.known: dict[str, PredictedTensor] = {
@@ -159,6 +172,9 @@ class _Comparer:
         targets: set[str] = set()
         mismatched: list[tuple[str, str]] = []  # (raw checkpoint key, model key)
         unexpected: list[tuple[str, str]] = []  # (raw checkpoint key, key in the model's space)
+        # checkpoint keys nothing compared, by the part of the model that could not be resolved
+        unchecked: dict[UnknownPart, list[str]] = defaultdict(list)
+        keys_only = 0
         for raw in self.raw_keys:
             key = transformed[raw]
             key = rename_of.get(key, key)
@@ -167,17 +183,26 @@ class _Comparer:
                 unexpected.append((raw, key))
                 dropped.append(raw)
             elif key in self.known:
-                if shapes_compatible(self.known[key].shape, info.shape):
+                shape = self.known[key].shape
+                if shapes_compatible(shape, info.shape):
                     mapping[raw] = key
                     filled.add(key)
                     targets.add(key)
+                    if shape is None or None in shape:
+                        keys_only += 1
                 else:
                     mismatched.append((raw, key))
                     dropped.append(raw)
                     targets.add(key)
-            elif self.predicted.is_unknown(key):
+            elif (part := self.predicted.unknown_part(key)) is not None:
                 mapping[raw] = key
                 targets.add(key)
+                unchecked[part].append(raw)
+            elif (part := self.predicted.open_part(key)) is not None:
+                # the module may hold keys the analysis could not follow: kept, not judged
+                mapping[raw] = key
+                targets.add(key)
+                unchecked[part].append(raw)
             else:
                 unexpected.append((raw, key))
                 dropped.append(raw)
@@ -220,6 +245,14 @@ class _Comparer:
             )
         findings.extend(self._device_findings())
         findings.extend(self._dtype_findings(mapping))
+        findings.extend(self._unverified_findings(unchecked))
+        not_checked = sum(len(keys) for keys in unchecked.values())
+        coverage = Coverage(
+            tensors=len(self.raw_keys),
+            checked=len(self.raw_keys) - not_checked - keys_only,
+            keys_only=keys_only,
+            unchecked=not_checked,
+        )
         return Comparison(
             findings=findings,
             mapping=KeyMapping(mapping=mapping, dropped=dropped, missing=missing),
@@ -227,6 +260,7 @@ class _Comparer:
             total=len(self.known),
             prefix=prefix,
             renames=[(pair.checkpoint_prefix, pair.model_prefix) for pair in renames],
+            coverage=coverage,
         )
 
     # -- 1. prefix --------------------------------------------------------------------------
@@ -568,6 +602,55 @@ class _Comparer:
             )
             for origin, raws in groups.items()
         ]
+
+    def _unverified_findings(self, unchecked: Mapping[UnknownPart, list[str]]) -> list[Finding]:
+        """One `unverified` finding per unresolved part that checkpoint tensors fall under: on the
+        line that builds the part, saying why it is unknown and how many tensors that leaves
+        unchecked."""
+        findings = []
+        for part, raws in unchecked.items():
+            raws = sorted(raws, key=self.file_order.__getitem__)
+            what = f"`{part.prefix}`" if part.prefix else f"`{self.predicted.class_name}`"
+            count = f"{len(raws)} checkpoint tensor" + ("" if len(raws) == 1 else "s")
+            if part in self.predicted.open:
+                message = (
+                    f"{what} may hold submodules the analysis could not follow ({part.reason}): "
+                    f"{count} under it that the model does not predict "
+                    f"({summarize_keys(raws, 3)}) {'is' if len(raws) == 1 else 'are'} not checked"
+                )
+            else:
+                message = (
+                    f"{what} could not be resolved: {part.reason}; {count} under it "
+                    f"({summarize_keys(raws, 3)}) {'is' if len(raws) == 1 else 'are'} not checked"
+                )
+            message += (
+                "; give the constructor values it depends on (--init KEY=VALUE, --config CONFIG.json,"
+                " or a directive's init:/config=) to check them"
+            )
+            findings.append(
+                self._finding(
+                    UNVERIFIED,
+                    self._user_origin(part),
+                    message,
+                    self.unverified_severity,
+                    checkpoint_keys=raws,
+                    model_prefix=part.prefix or None,
+                )
+            )
+        return findings
+
+    def _user_origin(self, part: UnknownPart) -> SourceRange:
+        """The line in the analysed class's own file that builds `part` (the part itself, or
+        the innermost enclosing module created there): a part that failed deep inside a
+        library is reported where the user builds it; the message names the library line."""
+        user_file = self.predicted.origin.file
+        if part.origin.file == user_file:
+            return part.origin
+        for path in reversed(leading_paths(part.prefix + ".x") if part.prefix else []):
+            module = self.predicted.modules.get(path)
+            if module is not None and module.origin.file == user_file:
+                return module.origin
+        return self.predicted.origin
 
     def _tied_finding(self, retied: list[str]) -> Finding:
         pairs = ", ".join(f"{k} = {self.predicted.tied[k]}" for k in retied[:MESSAGE_KEYS])

@@ -10,7 +10,9 @@ becomes an opaque (unknown) part of the model.
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
+import functools
 import math
 import operator
 import os
@@ -19,7 +21,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ckptlens.engine import catalog, tensors
+from ckptlens.engine import catalog, containment, costs, tensors
+from ckptlens.engine.constructor import register_config, registers_config
 from ckptlens.engine.loader import Loader, SourceError, SourceFile
 from ckptlens.engine.objects import (
     AttrDict,
@@ -34,6 +37,7 @@ from ckptlens.engine.objects import (
     PartialValue,
     SuperProxy,
     _Shared,
+    mark_open,
     opaque_module,
 )
 from ckptlens.engine.values import TensorValue, Unknown, Unresolvable, is_unknown
@@ -43,6 +47,7 @@ MAX_STEPS = 400_000
 MAX_DEPTH = 24  # interpreted calls; each costs a few dozen Python frames of the 1,000 allowed
 MAX_SECONDS = 10.0  # wall-clock cap of one analysis (the language server runs it off-thread)
 MAX_SEQUENCE = 100_000
+MAX_BASES = 64  # base classes of one class statement
 
 # Libraries known by name: their objects are ExternalRefs, resolved through the catalog and the
 # tables below, never through their source.
@@ -82,6 +87,12 @@ class Budget(Exception):
     """The step or depth limit was reached: the analysis stops instead of hanging."""
 
 
+class Unfollowable(Exception):
+    """A change the analysis cannot follow (an item stored under an unknown key, a list edited
+    at an unknown index): the container's contents are no longer known. Raised rather than
+    ignored, so the statement building that part is contained (its result becomes unknown)."""
+
+
 class _Return(Exception):
     def __init__(self, value: Any) -> None:
         self.value = value
@@ -97,6 +108,11 @@ class _Continue(Exception):
 
 class _Raised(Exception):
     """The interpreted code raises: this path does not build anything."""
+
+    def __init__(self, where: str | None = None, what: str = "") -> None:
+        super().__init__(what)
+        self.where = where
+        self.what = what
 
 
 def _unknown(reason: str, maybe_module: bool = False) -> Unknown:
@@ -139,15 +155,22 @@ class ModuleScope:
         self._evaluating: set[str] = set()
         self._deferred: list[ast.stmt] = []
         self.is_lazy_package = source.path.endswith("__init__.py") and "_LazyModule" in source.text
+        # the module-level `if` tests a definition sits under, and whether in the body or else
+        self.guards: dict[int, tuple[tuple[ast.expr, bool], ...]] = {}
+        self._verdicts: dict[int, bool | None] = {}
         self._index(source.tree.body)
         # `if TYPE_CHECKING:` imports name what a lazy package exports (transformers does this);
         # they count after every runtime definition.
         deferred, self._deferred = self._deferred, []
         self._index(deferred, only_new=True)
 
-    def _index(self, body: Sequence[ast.stmt], only_new: bool = False) -> None:
+    def _index(
+        self, body: Sequence[ast.stmt], only_new: bool = False, guards: tuple[tuple[ast.expr, bool], ...] = ()
+    ) -> None:
         for stmt in body:
             names: list[str] = []
+            if guards:
+                self.guards[id(stmt)] = guards
             if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                 names = [stmt.name]
             elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
@@ -164,16 +187,32 @@ class ModuleScope:
                     self._deferred.extend(stmt.body)
                     self._index(stmt.orelse, only_new)
                     continue
-                self._index(stmt.body, only_new)
-                self._index(stmt.orelse, only_new)
+                self._index(stmt.body, only_new, (*guards, (stmt.test, True)))
+                self._index(stmt.orelse, only_new, (*guards, (stmt.test, False)))
             elif isinstance(stmt, ast.Try):
-                self._index(stmt.body, only_new)
+                self._index(stmt.body, only_new, guards)
                 for handler in stmt.handlers:
-                    self._index(handler.body, only_new)
+                    self._index(handler.body, only_new, guards)
             for name in names:
                 if only_new and name in self.defs:
                     continue
                 self.defs.setdefault(name, []).append(stmt)
+
+    def _reachable(self, stmt: ast.stmt) -> bool | None:
+        """False when a module-level `if` test the definition sits under is known to exclude it
+        (`if is_xlstm_available():` where xlstm is not installed): that definition never runs."""
+        for test, in_body in self.guards.get(id(stmt), ()):
+            key = id(test)
+            if key not in self._verdicts:
+                self._verdicts[key] = None  # also a guard against a test that needs itself
+                try:
+                    self._verdicts[key] = self.interp.truth(self.interp.eval(test, Frame(self)))
+                except Exception:  # noqa: BLE001 - an unknowable test excludes nothing
+                    self._verdicts[key] = None
+            verdict = self._verdicts[key]
+            if verdict is not None and verdict != in_body:
+                return False
+        return True
 
     def lookup(self, name: str) -> tuple[bool, Any]:
         if name in self.values:
@@ -202,7 +241,8 @@ class ModuleScope:
             return True, _unknown(f"`{name}` is defined in terms of itself")
         self._evaluating.add(name)
         try:
-            value = self.interp.eval_global(self, stmts[0] if len(stmts) == 1 else _first_def(stmts), name)
+            live = [stmt for stmt in stmts if self._reachable(stmt) is not False] or stmts
+            value = self.interp.eval_global(self, live[0] if len(live) == 1 else _first_def(live), name)
         finally:
             self._evaluating.discard(name)
         self.values[name] = value
@@ -270,6 +310,11 @@ class Interpreter:
         self.depth = 0
         self.anchors: list[SourceRange] = []
         self.deadline = time.monotonic() + MAX_SECONDS
+        # > 0 inside `try` bodies and the sides of an unknown branch, where a raise is part of
+        # the control flow the analysis follows (a handler runs, a branch is dropped) and must
+        # not be contained to the statement that raised
+        self.raise_guards = 0
+        self.exhausted: str | None = None  # set once a budget ran out
 
     # -- entry points
 
@@ -291,10 +336,15 @@ class Interpreter:
 
     def tick(self) -> None:
         self.steps += 1
+        if self.exhausted is not None:
+            raise Budget(self.exhausted)
         if self.steps > MAX_STEPS:
-            raise Budget(f"the analysis stopped after {MAX_STEPS} steps")
+            self.exhausted = f"the analysis stopped after {MAX_STEPS} steps"
+            raise Budget(self.exhausted)
         if not self.steps & 0x3FF and time.monotonic() > self.deadline:
-            raise Budget(f"the analysis stopped after {MAX_SECONDS:.0f} seconds")
+            # from now on every step stops: what is left to build becomes unknown at once
+            self.exhausted = f"the analysis stopped after {MAX_SECONDS:.0f} seconds"
+            raise Budget(self.exhausted)
 
     # -- globals and imports
 
@@ -396,15 +446,68 @@ class Interpreter:
             self.exec_stmt(stmt, frame)
 
     def exec_stmt(self, stmt: ast.stmt, frame: Frame) -> None:
-        self.tick()
         anchor = self._anchor_for(stmt, frame)
         if anchor is not None:
             self.anchors.append(anchor)
         try:
+            self.tick()
             self._exec(stmt, frame)
+        except (_Return, _Break, _Continue):
+            raise
+        except _Raised as exc:
+            if exc.where is None:
+                exc.where = containment.location(stmt, frame)
+            if self.raise_guards:
+                raise
+            self._contain(stmt, frame, exc, f"the analysis reached {exc.what or 'a raise'} at {exc.where}")
+        except Exception as exc:  # Budget, RecursionError, an unsupported construct
+            where = getattr(exc, "ckptlens_where", None)
+            if where is None:
+                where = containment.location(stmt, frame)
+                exc.ckptlens_where = where  # type: ignore[attr-defined]
+            if isinstance(exc, (Budget, Unfollowable)):
+                why = str(exc)
+            elif isinstance(exc, RecursionError):
+                why = "calls nest too deeply"
+            else:
+                if os.environ.get("CKPTLENS_DEBUG"):
+                    raise
+                why = f"an internal error of the analysis ({type(exc).__name__}: {_one_line(str(exc))})"
+            self._contain(stmt, frame, exc, f"{why} at {where}")
         finally:
             if anchor is not None:
                 self.anchors.pop()
+
+    def _contain(self, stmt: ast.stmt, frame: Frame, exc: Exception, reason: str) -> None:
+        """Only what `stmt` builds becomes unknown; else the failure reaches the enclosing
+        statement (and, at the top, the whole model)."""
+        outcome = containment.contain(self, stmt, frame, reason)
+        if outcome is False:
+            raise exc
+        if is_unknown(outcome):
+            raise _Return(outcome) from None
+
+    @contextlib.contextmanager
+    def unbudgeted(self) -> Iterator[None]:
+        """Re-reading a name or `self.layers` after a failure, even once the budget ran out."""
+        saved = self.steps, self.exhausted, self.deadline
+        self.steps, self.exhausted, self.deadline = MAX_STEPS - 10_000, None, math.inf
+        try:
+            yield
+        finally:
+            self.steps, self.exhausted, self.deadline = saved
+
+    @contextlib.contextmanager
+    def raises_followed(self) -> Iterator[None]:
+        """Where a raise decides what runs next (a `try` body, one side of an unknown branch)."""
+        self.raise_guards += 1
+        try:
+            yield
+        finally:
+            self.raise_guards -= 1
+
+    def add_item(self, module: ModuleValue, name: str, value: Any) -> None:
+        self._add_item(module, name, value)
 
     def _anchor_for(self, stmt: ast.stmt, frame: Frame) -> SourceRange | None:
         """The code a module created by this statement is attributed to: the `self.x` target."""
@@ -450,7 +553,7 @@ class Interpreter:
         elif isinstance(stmt, ast.Continue):
             raise _Continue()
         elif isinstance(stmt, ast.Raise):
-            raise _Raised()
+            raise _Raised(containment.location(stmt, frame), f"`raise {_short(stmt.exc, 40)}`" if stmt.exc else "`raise`")
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             func = FunctionRef(stmt, frame.scope, closure=frame)
             frame.locals[stmt.name] = self._decorate_function(func, stmt, frame)
@@ -464,7 +567,8 @@ class Interpreter:
             self.exec_block(stmt.body, frame)
         elif isinstance(stmt, ast.Try):
             try:
-                self.exec_block(stmt.body, frame)
+                with self.raises_followed():
+                    self.exec_block(stmt.body, frame)
             except _Raised:
                 if stmt.handlers:
                     self.exec_block(stmt.handlers[0].body, frame)
@@ -542,7 +646,8 @@ class Interpreter:
             branch = Frame(frame.scope, copy.deepcopy(frame.locals, memo), frame.parent, frame.func, frame.cls_body)
             signal: BaseException | None = None
             try:
-                self.exec_block(body, branch)
+                with self.raises_followed():
+                    self.exec_block(body, branch)
             except _Raised:
                 continue  # a branch that raises builds nothing
             except (_Return, _Break, _Continue) as exc:
@@ -575,7 +680,8 @@ class Interpreter:
         memo: dict[int, Any] = {}
         branch = Frame(frame.scope, copy.deepcopy(frame.locals, memo), frame.parent, frame.func, frame.cls_body)
         try:
-            self.exec_block(body, branch)
+            with self.raises_followed():
+                self.exec_block(body, branch)
         except (_Raised, _Break, _Continue, _Return):
             pass
         merger = _Merger(_pairs(frame.locals, {}, memo), reason)
@@ -638,11 +744,13 @@ class Interpreter:
                         _renumber(obj)
                 elif isinstance(key, str):
                     obj.remove_member(key)
-            elif isinstance(obj, (list, dict)) and not is_unknown(key):
+            elif isinstance(obj, (list, dict)):
+                if is_unknown(key) or not _hashable(key):
+                    raise Unfollowable("an item is deleted under an unknown key")
                 try:
                     del obj[key]
-                except (KeyError, IndexError, TypeError):
-                    pass
+                except (KeyError, IndexError, TypeError) as exc:
+                    raise _Raised(None, f"`{type(exc).__name__}` deleting an item") from None
 
     def setattr(self, obj: Any, name: str, value: Any, where: SourceRange | None) -> None:
         if isinstance(obj, ModuleValue):
@@ -718,11 +826,14 @@ class Interpreter:
                         obj.tensor_origins[name] = self.anchors[-1] if self.anchors else where
             else:
                 self.module_setattr(obj, name, value, where)
-        elif isinstance(obj, (dict, list)) and not is_unknown(key):
+        elif isinstance(obj, (dict, list)):
+            if is_unknown(key) or not _hashable(key):
+                why = key.reason if is_unknown(key) else _short_value(key)
+                raise Unfollowable(f"an item is stored under an unknown key ({_one_line(why, 80)})")
             try:
                 obj[key] = value
-            except (IndexError, TypeError):
-                pass
+            except (IndexError, TypeError) as exc:
+                raise _Raised(None, f"`{type(exc).__name__}` storing an item") from None
         elif isinstance(obj, ObjectValue) and isinstance(key, str):
             obj.attrs[key] = value
 
@@ -847,14 +958,22 @@ class Interpreter:
     def _eval_BoolOp(self, node: ast.BoolOp, frame: Frame) -> Any:
         is_and = isinstance(node.op, ast.And)
         value: Any = None
-        for operand in node.values:
+        unknown = False
+        for i, operand in enumerate(node.values):
             value = self.eval(operand, frame)
             truth = self.truth(value)
             if truth is None:
-                return _unknown(f"`{_short(node)}` is unknown")
+                # a later operand may still settle it, when evaluating it cannot build anything
+                # the real code would not (no `self` in it: `cond and self.add_module(...)`)
+                if _mentions_self(node.values[i + 1 :]):
+                    return _unknown(f"`{_short(node)}` is unknown")
+                unknown = True
+                continue
             if truth is not is_and:
-                return value
-        return value
+                # `unknown and False` is falsy whatever the unknown is (and `unknown or True`
+                # truthy); its value is this one's when it is a plain bool like it
+                return value if not unknown or isinstance(value, bool) else _unknown(f"`{_short(node)}` is unknown")
+        return _unknown(f"`{_short(node)}` is unknown") if unknown else value
 
     def _eval_Compare(self, node: ast.Compare, frame: Frame) -> Any:
         left = self.eval(node.left, frame)
@@ -974,6 +1093,13 @@ class Interpreter:
     def call_with_unknown_splat(self, func: Any, args: list[Any], kwargs: dict[str, Any], reason: str, node: ast.Call, frame: Frame) -> Any:
         if isinstance(func, ExternalRef) and func.qualname.split(".")[-1] in CONTAINERS:
             return opaque_module(func.qualname, reason)
+        # `self.add_module(*stage)`, `setattr(self, *pair)`, `build(self, **cfg)`: a module the
+        # call receives may gain members the analysis cannot see
+        receiver = func.receiver if isinstance(func, (BoundMethod, ExternalMethod)) else None
+        where = self._anchor() or frame.scope.source.range_of(node)
+        for value in [receiver, *args, *kwargs.values()]:
+            if isinstance(value, ModuleValue):
+                mark_open(value, f"`{_short(node, 50)}`: {reason}", where)
         return _unknown(reason, maybe_module=True)
 
     # -- the object model
@@ -1024,6 +1150,12 @@ class Interpreter:
             return _unknown(f"`{obj.name}.{name}` is unknown", maybe_module=True)
         if isinstance(obj, SuperProxy):
             for klass in obj.mro:
+                if is_unknown(klass):
+                    # a base class the analysis cannot read may define it: `super().__init__()`
+                    # through it may build anything
+                    if name == "__init__" and isinstance(obj.receiver, ModuleValue):
+                        obj.receiver.opaque = obj.receiver.opaque or f"a base class is unknown ({klass.reason})"
+                    return _unknown(klass.reason, maybe_module=True)
                 if isinstance(klass, ClassRef):
                     found, value = self.class_attr(klass, name, inherit=False)
                     if found:
@@ -1139,6 +1271,9 @@ class Interpreter:
         if "__mro__" in cache:
             return cache["__mro__"]
         cache["__mro__"] = [cls]  # cycle guard
+        if len(cls.node.bases) > MAX_BASES:  # the C3 merge is cubic in the number of bases
+            cache["__mro__"] = [cls, _unknown(f"`{cls.name}` has {len(cls.node.bases)} base classes")]
+            return cache["__mro__"]
         bases = [self.eval(b, Frame(cls.scope)) for b in cls.node.bases]
         seqs: list[list[Any]] = []
         for base in bases:
@@ -1149,6 +1284,13 @@ class Interpreter:
             elif is_unknown(base):
                 seqs.append([base])
         result = [cls] + _c3_merge(seqs + [list(bases)])
+        unknown = [k for k in result if is_unknown(k)]
+        if unknown:
+            # a base the analysis cannot read most likely derives from the library bases
+            # (nn.Module) itself: it comes before them, so its members are not skipped
+            known = [k for k in result if not is_unknown(k)]
+            first_external = next((i for i, k in enumerate(known) if isinstance(k, ExternalRef)), len(known))
+            result = known[:first_external] + unknown + known[first_external:]
         cache["__mro__"] = result
         return result
 
@@ -1218,6 +1360,8 @@ class Interpreter:
         node = func.node
         new = Frame(func.scope, {}, func.closure, func)
         self.bind_arguments(node.args, args, kwargs, new, func)
+        if args and isinstance(args[0], ModuleValue) and registers_config(node):
+            register_config(self, args[0], node, new)  # diffusers' @register_to_config
         self.depth += 1
         try:
             if isinstance(node, ast.Lambda):
@@ -1478,6 +1622,8 @@ class Interpreter:
         if qual in PURE_FUNCTIONS:
             if any(is_unknown(a) or not _plain(a) for a in [*args, *kwargs.values()]):
                 return _unknown(f"`{qual}` of an unknown value")
+            if costs.call_too_costly(qual, None, [*args, *kwargs.values()]):
+                return _unknown(f"`{qual}` would compute a value too large")
             try:
                 return PURE_FUNCTIONS[qual](*args, **kwargs)
             except Exception:  # noqa: BLE001 - any failure of a pure function is just unknown
@@ -1530,17 +1676,26 @@ class Interpreter:
             if name == "extend":
                 items = self.iterate(args[0]) if args else []
                 if items is None:
-                    return _unknown("extended by an unknown iterable")
+                    raise Unfollowable("a list is extended by an unknown iterable")
                 args = [items]
             if name == "update" and args:
                 mapping = self.as_mapping(args[0])
                 if mapping is None:
-                    return _unknown("updated from an unknown mapping")
+                    raise Unfollowable("a dict is updated from an unknown mapping")
                 args = [mapping]
+            # the item appended or added may be unknown; where it goes, or what goes, may not
+            if name in ("insert", "setdefault", "pop", "remove"):
+                position = list(args[:1])
+            elif name == "update" and args:
+                position = list(args[0])
+            else:
+                position = []
+            if any(is_unknown(a) or not _hashable(a) for a in position):
+                raise Unfollowable(f"`.{name}()` of an unknown value changes the container")
             try:
                 return getattr(obj, name)(*args, **kwargs)
-            except Exception:  # noqa: BLE001
-                return _unknown(f"`.{name}()` failed")
+            except Exception as exc:  # noqa: BLE001 - the real call raises too
+                raise _Raised(None, f"`{type(exc).__name__}` from `.{name}()`") from None
         if any(is_unknown(a) for a in [*args, *kwargs.values()]):
             return _unknown(f"`.{name}()` of an unknown value")
         if name in ("items", "keys", "values"):
@@ -1551,6 +1706,8 @@ class Interpreter:
                 return _unknown("unknown key")
             return obj.get(key, args[1] if len(args) > 1 else kwargs.get("default"))
         if name in SAFE_PY_METHODS and all(_plain(a) for a in args):
+            if costs.call_too_costly(name, obj, [*args, *kwargs.values()]):
+                return _unknown(f"`.{name}()` would compute a value too large")
             try:
                 result = getattr(obj, name)(*args, **kwargs)
             except Exception:  # noqa: BLE001
@@ -1703,6 +1860,8 @@ class Interpreter:
         fn = BINOPS.get(type(op))
         if fn is None:
             return _unknown("unknown operator")
+        if costs.binop_too_costly(op, left, right):
+            return _unknown("the value would be too large to compute")
         if isinstance(op, ast.Pow) and isinstance(right, (int, float)) and abs(right) > 64:
             return _unknown("power too large")
         if isinstance(op, ast.Mult) and isinstance(left, (str, list, tuple)) and isinstance(right, int) and len(left) * right > MAX_SEQUENCE:
@@ -1857,12 +2016,27 @@ def _bounded(value: Any) -> Any:
     return value
 
 
-def _short(node: Any, limit: int = 60) -> str:
-    try:
-        text = ast.unparse(node) if isinstance(node, ast.AST) else str(node)
-    except Exception:  # noqa: BLE001
-        text = type(node).__name__
+def _mentions_self(nodes: Sequence[ast.expr]) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == "self" for node in nodes for n in ast.walk(node))
+
+
+def _one_line(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _short(node: Any, limit: int = 60) -> str:
+    text = _unparse(node) if isinstance(node, ast.AST) else str(node)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@functools.lru_cache(maxsize=8192)
+def _unparse(node: ast.AST) -> str:
+    """Source text of a node, for reasons; the same loop or branch is reported many times."""
+    try:
+        return ast.unparse(node)
+    except Exception:  # noqa: BLE001
+        return type(node).__name__
 
 
 def _short_value(value: Any) -> str:
@@ -2059,6 +2233,7 @@ class _Merger:
             target.unknown_dims.append(self.reason)
         target.origin = a.origin or b.origin
         target.is_lightning = a.is_lightning
+        target.open, target.open_origin = (a.open, a.open_origin) if a.open else (b.open, b.open_origin)
 
     def _merge_members(self, a: dict[str, Any], b: dict[str, Any], uncertain: dict[str, str]) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -36,7 +36,18 @@ def _from_config(interp: Interpreter, receiver: Any, args: list[Any], kwargs: di
     if not isinstance(receiver, ClassRef):
         return Unknown("`_from_config` of an unknown class", True)
     config = args[0] if args else kwargs.get("config", Unknown("no config given"))
-    return interp.instantiate(receiver, [config], {})
+    return interp.instantiate(receiver, [config], _model_kwargs(kwargs))
+
+
+# what `from_config`/`_from_config` take for themselves; the rest reaches the model's __init__
+# (`AutoModel.from_config(cfg, remove_vision_encoder=True)`)
+_LOADING_KWARGS = frozenset(
+    {"config", "torch_dtype", "dtype", "attn_implementation", "trust_remote_code", "device_map", "code_revision"}
+)
+
+
+def _model_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in kwargs.items() if k not in _LOADING_KWARGS}
 
 
 def _auto_from_config(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -59,7 +70,7 @@ def _auto_from_config(interp: Interpreter, receiver: Any, args: list[Any], kwarg
     found, cls = package.scope.lookup(name)
     if not found or not isinstance(cls, ClassRef):
         return Unknown(f"`{name}` cannot be resolved", True)
-    return interp.instantiate(cls, [config], {})
+    return interp.instantiate(cls, [config], _model_kwargs(kwargs))
 
 
 def _no_op(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -154,7 +165,27 @@ PRETRAINED_CLASSMETHODS: dict[str, HookRef] = {
     "from_config": HookRef("from_config", _from_config, "classmethod"),
 }
 
+def _package_check(module: str, always_version: bool) -> HookRef:
+    """transformers' and diffusers' `_is_package_available(name)`: a package the analysis cannot
+    find where it finds the library itself is not installed there: `(False, ...)`. An installed
+    one may still fail the library's own version checks: unknown."""
+
+    def check(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        name = args[0] if args else kwargs.get("pkg_name")
+        if not isinstance(name, str) or not all(part.isidentifier() for part in name.split(".")):
+            return Unknown("`_is_package_available` of an unknown package")
+        here = next((path for path, scope in interp.scopes.items() if scope.name == module), None)
+        if here is None or interp.loader.find_module(name, here) is not None:
+            return Unknown(f"whether `{name}` passes the library's checks is not known")
+        with_version = always_version or (args[1] if len(args) > 1 else kwargs.get("return_version")) is True
+        return (False, "N/A") if with_version else (False, None)
+
+    return HookRef("_is_package_available", check)
+
+
 GLOBAL_HOOKS: dict[str, Any] = {
+    "transformers.utils.import_utils._is_package_available": _package_check("transformers.utils.import_utils", False),
+    "diffusers.utils.import_utils._is_package_available": _package_check("diffusers.utils.import_utils", True),
     "transformers.models.auto.configuration_auto.CONFIG_MAPPING": ConfigMappingTable(),
     "transformers.activations.ACT2FN": ActivationTable(),
     "transformers.activations.get_activation": HookRef("get_activation", _get_activation),

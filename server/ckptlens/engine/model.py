@@ -37,6 +37,16 @@ class UnknownPart:
     origin: SourceRange
 
 
+@dataclass(frozen=True)
+class ConstructorValue:
+    """One constructor value the prediction used, and where it came from (SPEC section 3):
+    `--init`, `--config PATH`, a checkpoint record, `config.json` beside the checkpoint, default."""
+
+    value: Any  # plain data as the source holds it (None for a default that is no literal)
+    source: str  # "--init", "--config cfg.json", "checkpoint record `model_args`", "default", ...
+    expression: str | None = None  # a default that is no literal: its source text (`Config()`)
+
+
 @dataclass
 class PredictedStateDict:
     class_name: str
@@ -58,13 +68,53 @@ class PredictedStateDict:
     optional: set[str] = field(default_factory=set)
     ignored_unexpected: tuple[str, ...] = ()
     hf_models: list[tuple[str, str]] = field(default_factory=list)
+    # The constructor values used, by parameter (or keyword) name, with their source.
+    constructor: dict[str, ConstructorValue] = field(default_factory=dict)
+    # Modules that may hold more keys than predicted: a call during construction that could not
+    # be followed (`self.add_module(*stage)` with `stage` unknown) may have registered more.
+    # Their known keys are checked; checkpoint keys under them that the model lacks are not.
+    open: list[UnknownPart] = field(default_factory=list)
 
     def is_unknown(self, key: str) -> bool:
         """True when `key` falls under a part of the model that could not be resolved."""
-        for part in self.unknown:
-            if part.prefix == "" or key == part.prefix or key.startswith(part.prefix + "."):
-                return True
-        return False
+        return self.unknown_part(key) is not None
+
+    def unknown_part(self, key: str) -> UnknownPart | None:
+        """The innermost unresolved part `key` falls under, if any."""
+        return _innermost(self.unknown, key)
+
+    def open_part(self, key: str) -> UnknownPart | None:
+        """The innermost module that may hold more keys than predicted and holds `key`."""
+        return _innermost(self.open, key)
+
+
+def _innermost(parts: list[UnknownPart], key: str) -> UnknownPart | None:
+    best: UnknownPart | None = None
+    for part in parts:
+        if part.prefix == "" or key == part.prefix or key.startswith(part.prefix + "."):
+            if best is None or len(part.prefix) > len(best.prefix):
+                best = part
+    return best
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of a checkpoint a check compared: on key and shape (`checked`), on key only
+    because some predicted dims are unknown (`keys_only`), or not at all because the key falls
+    under a part of the model the analysis could not resolve (`unchecked`)."""
+
+    tensors: int = 0
+    checked: int = 0
+    keys_only: int = 0
+    unchecked: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """Every checkpoint tensor was compared, at least by key."""
+        return self.unchecked == 0
+
+    def to_json(self) -> dict[str, int]:
+        return {"tensors": self.tensors, "checked": self.checked, "keys_only": self.keys_only, "unchecked": self.unchecked}
 
 
 @dataclass(frozen=True)

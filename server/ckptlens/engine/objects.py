@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -128,10 +129,23 @@ class ModuleValue:
     attrs: dict[str, Any] = field(default_factory=dict)
     opaque: str | None = None  # why its keys are unknown
     uncertain: dict[str, str] = field(default_factory=dict)  # member -> why it may or may not exist
+    # why it may hold more members than the analysis saw (a call on it that could not be
+    # followed), and the code that made that call
+    open: str | None = None
+    open_origin: SourceRange | None = None
     origin: SourceRange | None = None
     tensor_origins: dict[str, SourceRange] = field(default_factory=dict)
     unknown_dims: list[str] = field(default_factory=list)  # why some dims are unknown
     is_lightning: bool = False
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ModuleValue:
+        # The branch copies of an unknown `if` copy whole model trees: copying field by field,
+        # sharing what is immutable, is several times faster than the generic reconstruction.
+        new = ModuleValue.__new__(ModuleValue)
+        memo[id(self)] = new
+        for name, value in self.__dict__.items():
+            new.__dict__[name] = value if name in _SHARED_FIELDS else copy.deepcopy(value, memo)
+        return new
 
     def member(self, name: str) -> tuple[bool, Any]:
         """torch's `__getattr__` order: parameters, buffers, submodules."""
@@ -147,6 +161,18 @@ class ModuleValue:
         for table in (self.params, self.buffers, self.children, self.attrs):
             table.pop(name, None)
         self.non_persistent.discard(name)
+
+
+# ModuleValue fields holding immutable values (strings, references, source ranges)
+_SHARED_FIELDS = frozenset(
+    {"type_name", "cls", "spec", "container", "opaque", "origin", "open", "open_origin", "is_lightning"}
+)
+
+
+def mark_open(module: ModuleValue, reason: str, where: SourceRange | None) -> None:
+    """The module may have gained members the analysis could not follow (the first reason wins)."""
+    if module.open is None:
+        module.open, module.open_origin = reason, where
 
 
 def opaque_module(type_name: str, reason: str, origin: SourceRange | None = None) -> ModuleValue:

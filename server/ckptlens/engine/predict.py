@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ckptlens.engine.constructor import config_fields, config_object, signature_facts
 from ckptlens.engine.interp import Budget, ClassRef, Interpreter, ModuleScope, _Raised
 from ckptlens.engine.library_hooks import PRETRAINED_MODEL
 from ckptlens.engine.loader import Loader
@@ -34,6 +35,14 @@ class TargetInfo:
     config_param: str | None  # a parameter conventionally holding a config object
     config_class: ClassRef | None  # the class that parameter is annotated with, if resolvable
     config_fields: tuple[str, ...] = ()  # what that config class accepts (fields, __init__ params)
+    # engine/constructor.py's `signature_facts`: parameter defaults (source text), parameters
+    # without one, a decorator registering the arguments as a config (`@register_to_config`),
+    # a config class taking any key, what the code reads from an unannotated config parameter
+    defaults: tuple[tuple[str, str], ...] = ()
+    required: tuple[str, ...] = ()
+    registered: bool = False
+    config_open: bool = True
+    config_reads: tuple[str, ...] = ()
 
 
 CONFIG_PARAM_NAMES = ("config", "cfg", "conf", "hparams", "args", "opt", "params")
@@ -110,7 +119,8 @@ class Analyzer:
                 else:
                     config_class = _annotated_class(interp, target, config_param) or config_class
         config_fields = _config_fields(interp, config_class) if config_class is not None else ()
-        return TargetInfo(name, origin, is_lightning, params, var_kwargs, config_param, config_class, config_fields)
+        facts = signature_facts(interp, func, isinstance(target, ClassRef), config_param, config_class)
+        return TargetInfo(name, origin, is_lightning, params, var_kwargs, config_param, config_class, config_fields, **facts)
 
     def predict(
         self,
@@ -175,36 +185,11 @@ class Analyzer:
         return result
 
     def _config_value(self, interp: Interpreter, info: TargetInfo, config: Mapping[str, Any]) -> Any:
-        data = {k: _from_data(v) for k, v in config.items()}
-        if info.config_class is not None:
-            kind, _ = interp.class_kind(info.config_class)
-            if kind == "dataclass":
-                return interp.instantiate_dataclass(info.config_class, [], data)
-            found, init = interp.class_attr(info.config_class, "__init__")
-            if found and isinstance(init, FunctionRef):
-                spec = init.node.args
-                names = {p.arg for p in [*spec.args, *spec.kwonlyargs]}
-                accepted = {k: v for k, v in data.items() if k in names or spec.kwarg is not None}
-                obj = interp.instantiate(info.config_class, [], accepted)
-                if isinstance(obj, ObjectValue):
-                    for key, value in data.items():
-                        obj.attrs.setdefault(key, value)
-                return obj
-        return ObjectValue(None, data)
+        return config_object(interp, info, {k: _from_data(v) for k, v in config.items()})
 
 
 def _config_fields(interp: Interpreter, cls: ClassRef) -> tuple[str, ...]:
-    names: list[str] = []
-    for klass in interp.mro(cls):
-        if not isinstance(klass, ClassRef):
-            continue
-        for stmt in klass.node.body:
-            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-                names.append(stmt.target.id)
-            elif isinstance(stmt, ast.FunctionDef) and stmt.name == "__init__":
-                spec = stmt.args
-                names.extend(a.arg for a in [*spec.args[1:], *spec.kwonlyargs])
-    return tuple(dict.fromkeys(names))
+    return config_fields(interp, cls)
 
 
 def _annotated_class(interp: Interpreter, cls: ClassRef, name: str) -> ClassRef | None:
@@ -273,6 +258,8 @@ def _walk(
     for name, reason in module.uncertain.items():
         key = f"{prefix}.{name}" if prefix else name
         out.unknown.append(UnknownPart(key, reason, origin))
+    if module.open is not None:
+        out.open.append(UnknownPart(prefix, module.open, module.open_origin or origin))
     for name, child in module.children.items():
         if child is None:
             continue
@@ -343,6 +330,18 @@ def _information(result: PredictedStateDict, root: ModuleValue | None = None) ->
                 Severity.INFORMATION,
                 part.origin,
                 f"{what} could not be resolved statically: {part.reason}; its keys are not checked",
+                model_prefix=part.prefix or None,
+            )
+        )
+    for part in result.open:
+        what = f"`{part.prefix}`" if part.prefix else f"`{result.class_name}`"
+        findings.append(
+            Finding(
+                UNRESOLVED,
+                Severity.INFORMATION,
+                part.origin,
+                f"{what} may hold more submodules than predicted: {part.reason}; checkpoint keys "
+                "under it that the model does not predict are not checked",
                 model_prefix=part.prefix or None,
             )
         )

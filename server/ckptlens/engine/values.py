@@ -20,6 +20,9 @@ class Unknown:
     def __bool__(self) -> bool:  # guard: truth of an unknown must be asked with is_unknown()
         raise TypeError("the truth of an Unknown value is unknown; test is_unknown() first")
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Unknown:
+        return self  # immutable: branch copies of the interpreter state share it
+
 
 def is_unknown(value: Any) -> bool:
     return isinstance(value, Unknown)
@@ -33,6 +36,9 @@ class TensorValue:
     dtype: str = "float32"
     is_parameter: bool = False
     requires_grad: bool = True
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> TensorValue:
+        return self  # immutable: branch copies of the interpreter state share it
 
 
 def as_dim(value: Any) -> int | None:

@@ -35,6 +35,7 @@ from ckptlens.findings import (
     SHAPE_MISMATCH,
     STRICT_FALSE,
     UNEXPECTED_KEY,
+    UNVERIFIED,
     Finding,
     Fix,
     Severity,
@@ -49,6 +50,7 @@ from ckptlens.links import (
     resolve_checkpoint,
     resolve_path,
 )
+from ckptlens.render_constructor import constructor_markdown
 
 CHECKPOINT_MISSING = "checkpoint-missing"
 HUB_NOT_CACHED = "hub-not-cached"
@@ -106,6 +108,7 @@ class DocumentAnalysis:
     lenses: tuple[Lens, ...] = ()
     scan: FileScan | None = None
     stale: bool = False  # the source did not parse: these are the last good results
+    failure: str | None = None  # the last analysis raised (one line): these are the last good
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ class Action:
 class SessionOptions:
     hf_cache: str | None = None
     strict_false_ratio: float = 0.5
+    unverified_severity: str = "warning"
     scan_workspace: bool = True
     max_files: int = 5000
     links: Sequence[Any] = ()
@@ -165,6 +169,15 @@ class Session:
         self.index.max_files = options.max_files
         self.index.invalidate()
         self._checks.clear()
+
+    def set_roots(self, roots: Sequence[str]) -> None:
+        """Workspace folders were added or removed: links, imports and scans follow them."""
+        self.roots[:] = [os.path.abspath(r) for r in roots]  # the index shares this list
+        self.index.roots = self.roots
+        self.loader.extra_paths = [os.path.realpath(r) for r in self.roots]
+        self.index.invalidate()
+        self._checks.clear()
+        self._touches.clear()
 
     def sync(self, overlays: Mapping[str, str]) -> None:
         """Make the engine see exactly these unsaved buffers."""
@@ -295,6 +308,8 @@ class Session:
                 init=init,
                 config=config,
                 analyzer=self.analyzer,
+                unverified_severity=Severity(self.options.unverified_severity),
+                **link_sources(link, config),
             )
         except SourceError as exc:
             return LinkResult(
@@ -317,6 +332,8 @@ class Session:
             given |= set(index.hyper_parameters)
         if link.config or index.config:
             given.add("config")
+        # whatever a default does not decide (a checkpoint record, config.json keys, ...)
+        given |= {name for name, v in result.predicted.constructor.items() if v.source not in ("default", "not given")}
         return LinkResult(link, resolution, result=result, raw_index=index, given=frozenset(given))
 
     def init_arguments(self, link: Link) -> dict[str, Any]:
@@ -348,6 +365,7 @@ class Session:
                 init=self.init_arguments(outcome.link),
                 config=self._config(outcome.link),
                 analyzer=self.analyzer,
+                unverified_severity=Severity(self.options.unverified_severity),
             )
         except (SourceError, TargetError, ConfigError):
             return None
@@ -638,8 +656,13 @@ def lens_title(outcome: LinkResult) -> str:
         return f"⚠ {label}: cannot be checked"
     comparison = outcome.result.comparison
     matched, total = (comparison.matched, comparison.total) if comparison is not None else (0, 0)
+    coverage = outcome.result.coverage
+    unchecked = f" · {coverage.unchecked} not checked" if coverage.unchecked else ""
     mismatches = outcome.mismatches
     if not mismatches:
+        if coverage.unchecked:
+            compared = coverage.checked + coverage.keys_only
+            return f"? {compared}/{coverage.tensors} tensors checked{unchecked} · {label}"
         return f"✓ {matched}/{total} tensors match · {label}"
     counts: dict[str, int] = {}
     for finding in mismatches:
@@ -655,7 +678,7 @@ def lens_title(outcome: LinkResult) -> str:
             counts["prefix"] = counts.get("prefix", 0) + 1
     order = ("missing", "unexpected", "shape mismatch", "renamed", "prefix")
     parts = [f"{counts[k]} {k}" for k in order if k in counts]
-    return f"✗ {' · '.join(parts)} · {label}"
+    return f"✗ {' · '.join(parts)}{unchecked} · {label}"
 
 
 def _lens(outcome: LinkResult) -> Lens:
@@ -666,6 +689,16 @@ def _lens(outcome: LinkResult) -> Lens:
         outcome.link.class_name,
         bool(outcome.mismatches),
     )
+
+
+def link_sources(link: Link, config: str | None) -> dict[str, str]:
+    """How the hover names the link's constructor arguments and config (not `--init`)."""
+    where = {
+        "directive": "the `# ckptlens:` directive",
+        "pyproject": "the pyproject.toml link",
+        "setting": "the ckptlens.links setting",
+    }.get(link.kind, "the load site")
+    return {"init_source": where, "config_source": f"config {link.config} ({where})" if config else where}
 
 
 # -- hover, definition, document links ----------------------------------------------------
@@ -684,11 +717,31 @@ def hover_markdown(analysis: DocumentAnalysis, line: int) -> str | None:
             and outcome.link.class_file == analysis.path
         ):
             sections.append(f"**`{outcome.link.class_name}`** · {lens_title(outcome)}")
+            sections.append(_coverage_markdown(outcome))
+            built = constructor_markdown(outcome.result.predicted.constructor)
+            if built:
+                sections.append(built)
             continue
         table = _tensor_table(outcome, analysis.path, line)
         if table:
             sections.append(table)
     return "\n\n".join(sections) if sections else None
+
+
+def _coverage_markdown(outcome: LinkResult) -> str:
+    """How much of the checkpoint was compared, and what could not be."""
+    assert outcome.result is not None
+    cov = outcome.result.coverage
+    text = (
+        f"{cov.checked} of {cov.tensors} checkpoint tensors compared on key and shape, "
+        f"{cov.keys_only} on key only (some dims unknown), {cov.unchecked} not checked"
+    )
+    parts = [f for f in outcome.result.findings if f.code == UNVERIFIED]
+    rows = [
+        f"- `{f.model_prefix or outcome.link.class_name}`: {len(f.checkpoint_keys)} not checked"
+        for f in parts
+    ]
+    return "\n".join([text, *rows]) if rows else text
 
 
 def _tensor_table(outcome: LinkResult, path: str, line: int) -> str | None:
@@ -815,7 +868,13 @@ def checkpoint_stamp(path: str) -> Any:
     except OSError:
         return None
     if not os.path.isdir(path):
-        return (st.st_size, st.st_mtime_ns)
+        # the config.json beside a file is read with it (SPEC section 3)
+        beside = os.path.join(os.path.dirname(path), "config.json")
+        try:
+            cst = os.stat(beside)
+            return (st.st_size, st.st_mtime_ns, cst.st_size, cst.st_mtime_ns)
+        except OSError:
+            return (st.st_size, st.st_mtime_ns)
     entries = []
     try:
         with os.scandir(path) as listing:

@@ -6,7 +6,9 @@ engine runs off the loop: checkpoint reads in a small thread pool (cached by pat
 mtime, with $/progress when slow), analysis in one dedicated thread that owns the engine's
 caches (`Session`). Every document change schedules a debounced analysis whose diagnostics are
 published with the document's version (push), or returned to `textDocument/diagnostic` (pull)
-when the client declares support for it.
+when the client declares support for it. Changes outside the documents (settings, workspace
+folders, watched files, and checkpoints no watcher reports, which are polled) re-check every
+open document; all but watched files say so in the log ("ckptlens: re-checking: ...").
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInternalError
 from pygls.lsp.server import LanguageServer
 
 from ckptlens import __version__
@@ -44,6 +47,10 @@ from ckptlens.lsp.settings import Settings, parse_settings
 
 GENERATE_KEY_MAPPING = "ckptlens.generateKeyMapping"
 WATCHED_GLOBS = ("**/*.{pt,pth,ckpt,bin,safetensors,pkl,tar,json}", "**/pyproject.toml", "**/*.py")
+# Checkpoints no client watcher reports (outside the workspace folders, or every one when the
+# client cannot watch files) are polled: a stat each this often, re-read once a change settles.
+POLL_SECONDS = 1.0
+ANALYSIS_FAILED = "analysis-failed"
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -85,6 +92,12 @@ class CkptlensServer(LanguageServer):
         self.read_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ckptlens-read")
         self.logged: set[str] = set()
         self.client_uris: dict[str, str] = {}  # canonical path -> URI of an open document
+        self.roots: list[str] = []  # the workspace folders, as paths
+        self.watching = False  # the client reports changes of checkpoints in the workspace
+        # uri -> the checkpoints its last analysis read, with their stamps (size, mtime)
+        self.read_stamps: dict[str, dict[str, Any]] = {}
+        self.settling: dict[str, Any] = {}  # a polled checkpoint's new stamp, seen once
+        self.poller: asyncio.Task[None] | None = None
 
     # -- small helpers ----------------------------------------------------------------------
 
@@ -164,6 +177,7 @@ class CkptlensServer(LanguageServer):
         if not roots and params.root_path:
             roots = [os.path.realpath(params.root_path)]
         self.settings, warnings = parse_settings(params.initialization_options)
+        self.roots = roots
         self.session = Session(roots or [os.getcwd()], self.session_options())
         self.log_once(warnings)
         caps = params.capabilities
@@ -189,8 +203,10 @@ class CkptlensServer(LanguageServer):
             try:
                 params = types.RegistrationParams(registrations=[registration])
                 await asyncio.wait_for(self.client_register_capability_async(params), 10)
+                self.watching = True
             except Exception as exc:  # noqa: BLE001 - without watchers, edits still re-check
                 self.log_message(f"ckptlens: could not watch checkpoint files: {exc}")
+        self.poller = asyncio.ensure_future(self.poll_checkpoints())
         await self.fetch_settings()
 
     async def fetch_settings(self, pushed: Any = None) -> None:
@@ -215,13 +231,14 @@ class CkptlensServer(LanguageServer):
             self.settings = settings
             options = self.session_options()
             await self.in_analysis(self.session.configure, options)
-            self.rerun_all()
+            self.rerun_all("the settings changed")
 
     def session_options(self) -> SessionOptions:
         s = self.settings
         return SessionOptions(
             hf_cache=s.hugging_face_cache,
             strict_false_ratio=s.strict_false_ratio,
+            unverified_severity=s.unverified_severity,
             scan_workspace=s.scan_workspace,
             max_files=s.max_files,
             links=s.links,
@@ -230,6 +247,8 @@ class CkptlensServer(LanguageServer):
     def shutdown_pools(self) -> None:
         for task in self.tasks.values():
             task.cancel()
+        if self.poller is not None:
+            self.poller.cancel()
         self.analysis_pool.shutdown(wait=False, cancel_futures=True)
         self.read_pool.shutdown(wait=False, cancel_futures=True)
 
@@ -253,6 +272,7 @@ class CkptlensServer(LanguageServer):
             task.cancel()
         self.analyses.pop(uri, None)
         self.analysis_generation.pop(uri, None)
+        self.read_stamps.pop(uri, None)
         path = convert.uri_to_path(uri)
         if path is not None and self.client_uris.get(path) == uri:
             del self.client_uris[path]
@@ -310,32 +330,45 @@ class CkptlensServer(LanguageServer):
                 f"ckptlens: analysis of {uri} failed: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}",
                 types.MessageType.Error,
             )
-            self.keep_last(uri)
+            try:
+                self.keep_last(uri, " ".join(f"{type(exc).__name__}: {exc}".split()))
+            except Exception as again:  # noqa: BLE001
+                self.log_message(
+                    f"ckptlens: reporting the failed analysis of {uri} failed: {again}",
+                    types.MessageType.Error,
+                )
 
-    def keep_last(self, uri: str) -> None:
-        """After a failure, the document still gets diagnostics for its version: the last good."""
+    def keep_last(self, uri: str, failure: str) -> None:
+        """After a failure, the document still gets diagnostics for its version: the last good,
+        and one saying that the analysis failed (never an empty list that reads as clean)."""
         doc = self.workspace.text_documents.get(uri)
         path = convert.uri_to_path(uri)
         if doc is None or path is None:
             return
         previous = self.analyses.get(uri) or DocumentAnalysis(path, doc.version)
-        self.analyses[uri] = kept = replace(previous, version=doc.version, stale=True)
+        self.analyses[uri] = kept = replace(
+            previous, version=doc.version, stale=True, failure=failure
+        )
         self.analysis_generation[uri] = self.generation
         if not self.pull_diagnostics:
             self.publish(uri, kept)
 
-    def rerun_all(self) -> None:
-        """Something outside the documents changed (a checkpoint, pyproject.toml, settings)."""
+    def rerun_all(self, reason: str | None = None) -> None:
+        """Something outside the documents changed (a checkpoint, pyproject.toml, settings).
+        With a `reason`, the re-check is logged (Info) once it is under way: from then on every
+        pull answers fresh, and every push that follows is the new result."""
         self.generation += 1
         if self.pull_diagnostics:
             self.analyses.clear()
             refresh = self.client_capabilities.workspace
             if refresh and refresh.diagnostics and refresh.diagnostics.refresh_support:
                 self.workspace_diagnostic_refresh(None)
-            return
-        for uri in list(self.workspace.text_documents):
-            if uri.endswith(".py"):
-                self.schedule(uri, 0)
+        else:
+            for uri in list(self.workspace.text_documents):
+                if uri.endswith(".py"):
+                    self.schedule(uri, 0)
+        if reason:
+            self.log_message(f"ckptlens: re-checking: {reason}", types.MessageType.Info)
 
     async def analyse(self, uri: str) -> None:
         doc = self.workspace.text_documents.get(uri)
@@ -360,6 +393,7 @@ class CkptlensServer(LanguageServer):
         self.flush_session_log()
         if uri not in self.workspace.text_documents:
             return  # closed meanwhile
+        self.read_stamps[uri] = {p: s for p, s in stamps.items() if s is not None}
         stored = self.analyses.get(uri)
         if stored is None or stored.version is None or version is None or version >= stored.version:
             self.analyses[uri] = analysis
@@ -391,7 +425,25 @@ class CkptlensServer(LanguageServer):
     def diagnostics(self, uri: str, analysis: DocumentAnalysis) -> list[types.Diagnostic]:
         doc = self.workspace.text_documents.get(uri)
         lines = doc.lines if doc is not None else None
-        return [convert.diagnostic(p, lines, self.encoding) for p in analysis.problems]
+        out = [convert.diagnostic(p, lines, self.encoding) for p in analysis.problems]
+        if analysis.failure is not None:
+            kept = " (the other diagnostics are from the last analysis that worked)" if out else ""
+            message = (
+                f"ckptlens could not analyse this file: {analysis.failure}{kept}; "
+                "the ckptlens log has the details"
+            )
+            start = types.Position(0, 0)
+            out.insert(
+                0,
+                types.Diagnostic(
+                    range=types.Range(start, start),
+                    message=message,
+                    severity=types.DiagnosticSeverity.Error,
+                    code=ANALYSIS_FAILED,
+                    source=convert.SOURCE,
+                ),
+            )
+        return out
 
     async def current_analysis(self, uri: str) -> DocumentAnalysis | None:
         """The analysis of the document's current version (awaiting it if needed)."""
@@ -641,6 +693,77 @@ class CkptlensServer(LanguageServer):
     def session_invalidate(self, path: str) -> None:
         self.analysis_pool.submit(self.session.index.invalidate, path)
 
+    async def folders_changed(self, params: types.DidChangeWorkspaceFoldersParams) -> None:
+        """Folders added to or removed from the workspace: their pyproject.toml links and load
+        calls come and go."""
+        removed = {p for f in params.event.removed if (p := convert.uri_to_path(f.uri))}
+        roots = [r for r in self.roots if r not in removed]
+        for folder in params.event.added:
+            path = convert.uri_to_path(folder.uri)
+            if path and path not in roots:
+                roots.append(path)
+        if roots == self.roots:
+            return
+        self.roots = roots
+        await self.in_analysis(self.session.set_roots, roots)
+        names = [os.path.basename(r) or r for r in roots]
+        self.rerun_all(f"the workspace folders changed ({', '.join(names) or 'none'})")
+
+    # -- checkpoints no client watcher reports --------------------------------------------------
+
+    def reported_by_client(self, path: str) -> bool:
+        """Whether the client's file watchers (registered for the workspace) see `path`."""
+        if not self.watching:
+            return False
+        return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in self.roots)
+
+    async def poll_checkpoints(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            try:
+                await self.check_checkpoints()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - polling must go on
+                self.log_message(f"ckptlens: checking checkpoints for changes failed: {exc}")
+
+    async def check_checkpoints(self) -> None:
+        """Stat the checkpoints the open documents were checked against that no watcher
+        reports; one whose size or mtime changed, and then held still for a poll (a save in
+        progress keeps changing), is read again and the documents re-checked."""
+        read: dict[str, Any] = {}
+        for uri, stamps in self.read_stamps.items():
+            if uri in self.workspace.text_documents:
+                for path, stamp in stamps.items():
+                    if not self.reported_by_client(path):
+                        read.setdefault(path, stamp)
+        self.settling = {p: s for p, s in self.settling.items() if p in read}
+        if not read:
+            return
+        loop = asyncio.get_running_loop()
+        paths = sorted(read)
+        now = await loop.run_in_executor(
+            self.read_pool, lambda: [checkpoint_stamp(p) for p in paths]
+        )
+        current = dict(zip(paths, now, strict=True))
+        changed = []
+        for path, stamp in current.items():
+            if stamp == read[path]:
+                self.settling.pop(path, None)
+            elif path in self.settling and self.settling[path] == stamp:
+                del self.settling[path]
+                changed.append(path)
+            else:
+                self.settling[path] = stamp
+        if not changed:
+            return
+        for path in changed:
+            self.checkpoints.forget(path)
+            for stamps in self.read_stamps.values():
+                if path in stamps:
+                    stamps[path] = current[path]
+        self.rerun_all(f"{', '.join(changed)} changed on disk")
+
 
 # -- handlers: each a few lines, errors logged and answered empty ------------------------------
 
@@ -684,11 +807,24 @@ def guarded(default: Any = None) -> Callable[[F], F]:
     return wrap
 
 
-@guarded(types.RelatedFullDocumentDiagnosticReport(items=[]))
 async def _pull_diagnostics(
     ls: CkptlensServer, params: types.DocumentDiagnosticParams
 ) -> types.DocumentDiagnosticReport:
-    return await ls.pull(params)
+    """Pull diagnostics. A failure is logged and answered with an error, never with an empty
+    report that the client would take for a clean file."""
+    try:
+        return await ls.pull(params)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        ls.log_message(
+            f"ckptlens: textDocument/diagnostic failed: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}",
+            types.MessageType.Error,
+        )
+        raise JsonRpcInternalError(
+            f"ckptlens could not compute the diagnostics of {params.text_document.uri}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def create_server() -> CkptlensServer:
@@ -728,6 +864,11 @@ def create_server() -> CkptlensServer:
     @guarded()
     def watched(ls: CkptlensServer, params: types.DidChangeWatchedFilesParams) -> None:
         ls.watched_files_changed(params)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    @guarded()
+    async def folders(ls: CkptlensServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
+        await ls.folders_changed(params)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     @guarded()

@@ -24,6 +24,7 @@ class Settings:
     progress_after_ms: int = 300  # report $/progress for checkpoint reads longer than this (0: all)
     strict_false_ratio: float = 0.5  # strict=False hides a mismatch when fewer keys than this match
     code_lens: bool = True
+    unverified_severity: str = "warning"  # of `unverified`: error | warning | information | hint
 
 
 _CAMEL = {
@@ -36,6 +37,10 @@ _CAMEL = {
     "progressAfterMs": "progress_after_ms",
     "strictFalseRatio": "strict_false_ratio",
     "codeLens": "code_lens",
+    "unverifiedSeverity": "unverified_severity",
+}
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "unverified_severity": ("error", "warning", "information", "hint"),
 }
 _BOUNDS: dict[str, tuple[float, float]] = {
     "debounce_ms": (0, 5000),
@@ -82,6 +87,8 @@ _INVALID = object()
 def _parse_value(name: str, value: Any, default: Any) -> Any:
     if name == "links":
         return tuple(value) if isinstance(value, list | tuple) else _INVALID
+    if name in _CHOICES:
+        return value if value in _CHOICES[name] else _INVALID
     if name == "hugging_face_cache":
         return value if value is None or isinstance(value, str) else _INVALID
     if isinstance(default, bool):

@@ -27,6 +27,16 @@ export function bundledLibsPath(extensionRoot: string): string {
     return path.join(extensionRoot, 'bundled', 'libs');
 }
 
+/** One folder per CPython version (`cp310`, `cp311`, ...) holding libcst built for it. */
+export function bundledNativePath(extensionRoot: string): string {
+    return path.join(extensionRoot, 'bundled', 'native');
+}
+
+/** What the bundle was built for (written by scripts/bundle_server.py). */
+export function bundledTargetPath(extensionRoot: string): string {
+    return path.join(extensionRoot, 'bundled', 'target.json');
+}
+
 export function bundledWheelsPath(extensionRoot: string): string {
     return path.join(extensionRoot, 'bundled', 'wheels');
 }

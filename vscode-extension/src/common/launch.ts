@@ -1,12 +1,14 @@
 // How the server process is launched: `<python> -m ckptlens lsp`, with the server and its
-// libraries from the extension (`bundled/libs`) on PYTHONPATH, so the user's interpreter needs
-// nothing installed. When that interpreter cannot import the bundled libraries (they are built
-// for one Python version and platform), ckptlens installed in the interpreter's own
-// environment is used instead, and when neither works the caller is told why.
+// libraries from the extension on PYTHONPATH, so the user's interpreter needs nothing installed.
+// The pure-Python libraries (`bundled/libs`) serve every CPython; libcst is native, so the .vsix
+// holds one build per CPython version (`bundled/native/cp310` ... `cp313`, for the platform the
+// .vsix is for) and the one matching the interpreter is put in front. When that interpreter
+// cannot import the bundle (another version, implementation or platform), ckptlens installed in
+// the interpreter's own environment is used instead, and when neither works the caller is told why.
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { bundledLibsPath, bundledWheelsPath } from './constants';
+import { bundledLibsPath, bundledNativePath, bundledTargetPath, bundledWheelsPath } from './constants';
 import type { InterpreterChoice } from './python';
 import { runProcess } from './runner';
 
@@ -21,6 +23,8 @@ export interface Launch {
     mode: LaunchMode;
     interpreter: InterpreterChoice;
     pythonVersion?: string;
+    /** The folder of bundled/native used (`cp311`), when the interpreter has one. */
+    bundle?: string;
 }
 
 export interface LaunchProblem {
@@ -31,14 +35,31 @@ export interface LaunchProblem {
     platform?: string;
     /** The last line of what the import check printed, for the message. */
     reason: string;
+    /** Which interpreters run the bundle as is, e.g. "CPython 3.10, 3.11, 3.12 or 3.13 on linux-x64". */
+    supported?: string;
 }
 
 export type LaunchPlan = { launch: Launch; problem?: undefined } | { launch?: undefined; problem: LaunchProblem };
 
-/** Prints the version and platform first, so they are known even when an import fails. */
-export const CHECK_SCRIPT =
-    'import sys; print("%d.%d.%d" % sys.version_info[:3], sys.platform, flush=True); ' +
-    'import ckptlens, pygls, libcst; print(ckptlens.__file__)';
+/**
+ * Prints the version and platform first, so they are known even when an import fails; then the
+ * bundled libcst folder for this interpreter (`cp311` under the folder given as the first
+ * argument, `-` when there is none: then the bundle is not for this interpreter, and it fails),
+ * which it puts first on sys.path as the launch will; then imports the server's modules
+ * (libcst.native: libcst's pure-Python part would import anywhere).
+ */
+export const CHECK_SCRIPT = [
+    'import os, sys',
+    'print("%d.%d.%d" % sys.version_info[:3], sys.platform, flush=True)',
+    'tag = "cp%d%d" % sys.version_info[:2] if sys.implementation.name == "cpython" else "-"',
+    'native = os.path.join(sys.argv[1], tag) if len(sys.argv) > 1 and tag != "-" else ""',
+    'tag = tag if native and os.path.isdir(native) else "-"',
+    'print(tag, flush=True)',
+    'sys.exit("no libcst in the bundle for this interpreter") if len(sys.argv) > 1 and tag == "-" else None',
+    'sys.path[:0] = [native] if tag != "-" else []',
+    'import ckptlens, pygls, libcst, libcst.native',
+    'print(ckptlens.__file__)',
+].join('; ');
 
 const CHECK_TIMEOUT_MS = 20_000;
 
@@ -52,9 +73,41 @@ function baseEnv(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
     };
 }
 
-/** The environment for the bundled server: only the bundle on PYTHONPATH. */
-export function bundledEnv(extensionRoot: string, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-    return { ...baseEnv(base), PYTHONPATH: bundledLibsPath(extensionRoot) };
+/**
+ * The environment for the bundled server: only the bundle on PYTHONPATH, the interpreter's libcst
+ * folder (`cp311`) first when it has one.
+ */
+export function bundledEnv(
+    extensionRoot: string,
+    bundle?: string,
+    base: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
+    const folders = [bundledLibsPath(extensionRoot)];
+    if (bundle) {
+        folders.unshift(path.join(bundledNativePath(extensionRoot), bundle));
+    }
+    return { ...baseEnv(base), PYTHONPATH: folders.join(path.delimiter) };
+}
+
+interface BundleInfo {
+    target?: string;
+    pythons?: Record<string, unknown>;
+}
+
+/** "CPython 3.10, 3.11, 3.12 or 3.13 on linux-x64", from bundled/target.json. */
+export function describeBundle(extensionRoot: string): string | undefined {
+    let info: BundleInfo;
+    try {
+        info = JSON.parse(fs.readFileSync(bundledTargetPath(extensionRoot), 'utf8')) as BundleInfo;
+    } catch {
+        return undefined;
+    }
+    const versions = Object.keys(info.pythons ?? {}).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+    if (versions.length === 0 || !info.target) {
+        return undefined;
+    }
+    const list = versions.length === 1 ? versions[0] : `${versions.slice(0, -1).join(', ')} or ${versions.at(-1)}`;
+    return `CPython ${list} on ${info.target}`;
 }
 
 export function environmentEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
@@ -71,28 +124,35 @@ interface CheckResult {
     notRunnable: boolean;
     version?: string;
     platform?: string;
+    /** The bundled/native folder the script chose, if any. */
+    bundle?: string;
     reason: string;
 }
 
+/** Runs CHECK_SCRIPT; `nativeRoot` (bundled/native) makes it choose the interpreter's libcst folder. */
 export async function checkImports(
     interpreter: InterpreterChoice,
     env: NodeJS.ProcessEnv,
     cwd: string,
+    nativeRoot?: string,
 ): Promise<CheckResult> {
     const [command, ...pythonArgs] = interpreter.command;
-    const result = await runProcess(command, [...pythonArgs, '-c', CHECK_SCRIPT], {
+    const args = [...pythonArgs, '-c', CHECK_SCRIPT, ...(nativeRoot === undefined ? [] : [nativeRoot])];
+    const result = await runProcess(command, args, {
         env,
         cwd,
         timeoutMs: CHECK_TIMEOUT_MS,
     });
-    const firstLine = result.stdout.split(/\r?\n/)[0] ?? '';
+    const [firstLine = '', secondLine = ''] = result.stdout.split(/\r?\n/);
     const match = /^(\d+\.\d+\.\d+) (\S+)$/.exec(firstLine.trim());
+    const bundle = /^cp\d+$/.exec(secondLine.trim())?.[0];
     const lastError = result.stderr.trim().split(/\r?\n/).pop() ?? '';
     return {
         ok: result.code === 0,
         notRunnable: match === null && (result.error !== undefined || result.code === null || result.code === 127),
         version: match?.[1],
         platform: match?.[2],
+        bundle,
         reason: result.error ?? (lastError || `exit code ${result.code}`),
     };
 }
@@ -104,11 +164,11 @@ export async function checkImports(
 export async function planLaunch(interpreter: InterpreterChoice, extensionRoot: string): Promise<LaunchPlan> {
     const [command, ...pythonArgs] = interpreter.command;
     const cwd = extensionRoot;
-    const bundled = bundledEnv(extensionRoot);
-    const first = await checkImports(interpreter, bundled, cwd);
+    const first = await checkImports(interpreter, bundledEnv(extensionRoot), cwd, bundledNativePath(extensionRoot));
     const common = { command, pythonArgs, cwd, interpreter, pythonVersion: first.version };
     if (first.ok) {
-        return { launch: { ...common, env: bundled, mode: 'bundled' } };
+        const env = bundledEnv(extensionRoot, first.bundle);
+        return { launch: { ...common, env, mode: 'bundled', bundle: first.bundle } };
     }
     if (first.notRunnable) {
         return { problem: { interpreter, notRunnable: true, reason: first.reason } };
@@ -125,6 +185,7 @@ export async function planLaunch(interpreter: InterpreterChoice, extensionRoot: 
             pythonVersion: first.version,
             platform: first.platform,
             reason: first.reason,
+            supported: describeBundle(extensionRoot),
         },
     };
 }
@@ -140,7 +201,8 @@ export function describeProblem(problem: LaunchProblem): string {
     return (
         `ckptlens cannot start its server with "${python}" (${version}): the bundled libraries do not load there ` +
         `(${problem.reason}) and ckptlens is not installed in that environment. ` +
-        'Install ckptlens into it, or select another interpreter (CPython 3.11 runs the bundled server as is).'
+        'Install ckptlens into it, or select another interpreter' +
+        (problem.supported ? ` (${problem.supported} runs the bundled server as is).` : '.')
     );
 }
 

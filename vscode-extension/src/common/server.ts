@@ -216,7 +216,8 @@ export class ServerManager implements Disposable {
         const launch = plan.launch;
         traceLog(
             launch.mode === 'bundled'
-                ? `Starting the bundled server with Python ${launch.pythonVersion ?? '?'}`
+                ? `Starting the bundled server with Python ${launch.pythonVersion ?? '?'}` +
+                      (launch.bundle ? ` (libcst from bundled/native/${launch.bundle})` : '')
                 : `The bundled libraries do not load in Python ${launch.pythonVersion ?? '?'}; ` +
                       'starting the ckptlens installed in its environment',
         );

@@ -366,6 +366,18 @@ async function main() {
         logLines.some((l) => l.startsWith('Starting the bundled server')),
         `the bundled server did not start:\n${logLines.join('\n')}`,
     );
+    // With libcst from the bundle's folder for python3's own CPython version.
+    const python = process.platform === 'win32' ? 'python' : 'python3';
+    const tag = require('child_process')
+        .execFileSync(python, ['-c', 'import sys; print("cp%d%d" % sys.version_info[:2])'])
+        .toString()
+        .trim();
+    assert.ok(
+        logLines.some(
+            (l) => l.startsWith('Starting the bundled server') && l.endsWith(`(libcst from bundled/native/${tag})`),
+        ),
+        `the bundled server did not use bundled/native/${tag}:\n${logLines.join('\n')}`,
+    );
 
     const found = await waitFor('ckptlens diagnostics', () => {
         const items = (diagnostics.get(String(document.uri)) || []).filter((d) => d.source === 'ckptlens');

@@ -1,0 +1,44 @@
+"""`ckptlens lsp` with injected failures, for tests/test_lsp.py.
+
+A document whose text holds `FAIL_ANALYSIS` makes the analysis raise; one holding
+`FAIL_HANDLER` makes the conversion of its diagnostics raise (what the pull handler calls).
+Everything else is the real server. Run: `python tests/lsp_failing_server.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+FAIL_ANALYSIS = "# ckptlens-test: fail the analysis"
+FAIL_HANDLER = "# ckptlens-test: fail the diagnostics handler"
+
+
+def main() -> None:
+    from ckptlens.lsp import analysis, server
+
+    analyse = analysis.Session.analyse
+    diagnostics = server.CkptlensServer.diagnostics
+
+    def failing_analyse(
+        self: analysis.Session, path: str, version: Any, overlays: Mapping[str, str], *rest: Any
+    ) -> analysis.DocumentAnalysis:
+        if FAIL_ANALYSIS in overlays.get(path, ""):
+            raise RuntimeError("injected failure in the analysis")
+        return analyse(self, path, version, overlays, *rest)
+
+    def failing_diagnostics(
+        self: server.CkptlensServer, uri: str, result: analysis.DocumentAnalysis
+    ) -> Any:
+        doc = self.workspace.text_documents.get(uri)
+        if doc is not None and FAIL_HANDLER in doc.source:
+            raise RuntimeError("injected failure in the diagnostics handler")
+        return diagnostics(self, uri, result)
+
+    analysis.Session.analyse = failing_analyse  # type: ignore[method-assign]
+    server.CkptlensServer.diagnostics = failing_diagnostics  # type: ignore[method-assign]
+    server.run_stdio()
+
+
+if __name__ == "__main__":
+    main()
