@@ -201,12 +201,10 @@ class VSCode:
         """Wait for the edit, save it with Ctrl+S unless VS Code did (it saves the files of a
         workspace edit itself: `files.refactoring.autoSave`), and return the text on disk."""
         dirty = self.page.locator(".tabs-container .tab.active.dirty")
-        on_disk = lambda: path.read_text() != changed_from  # noqa: E731
-        self.until(f"{path.name} edited", lambda: dirty.count() == 1 or on_disk())
+        self.until(f"{path.name} edited", lambda: dirty.count() == 1 or _written(path, changed_from))
         if dirty.count() == 1:
             self.page.keyboard.press("Control+S")
-        self.until(f"{path.name} saved", lambda: dirty.count() == 0 and on_disk())
-        return path.read_text()
+        return self.until(f"{path.name} saved", lambda: dirty.count() == 0 and _written(path, changed_from))
 
     def lens(self) -> str:
         return " | ".join(
@@ -222,7 +220,7 @@ class VSCode:
         for _ in range(2):
             lens.click()
             try:
-                until("the code lens' edit", lambda: dirty.count() == 1 or path.read_text() != before, timeout=40)
+                until("the code lens' edit", lambda: dirty.count() == 1 or _written(path, before), timeout=40)
                 return
             except AssertionError:
                 if self.lens() != text:
@@ -303,6 +301,19 @@ class VSCode:
 
         self.until(f"{what} in the Problems panel", probe)
         return found[0]
+
+
+def _written(path: Path, before: str) -> str | None:
+    """The file's new text once VS Code has written all of it: it truncates the file, then writes,
+    so a read in between sees an empty (or cut) file, which does not compile."""
+    text = path.read_text()
+    if text == before or not text.strip():
+        return None
+    try:
+        compile(text, str(path), "exec")
+    except SyntaxError:
+        return None
+    return text
 
 
 def _position(text: str, needle: str, offset: int = 0) -> tuple[int, int]:
