@@ -42,16 +42,7 @@ def _torch_sizes(model: nn.Module) -> tuple[int, int, int]:
     return params, buffers, nbytes
 
 
-# The prediction marks the layers `copy.deepcopy` makes (nn.TransformerEncoder's clones) as tied
-# to the first one: the interpreter shares immutable TensorValues across deep copies (86da0c5),
-# and `predict._walk` calls a tensor seen twice a tie. Counted once, their parameters go missing.
-DEEPCOPY_TIES = {"transformer_models.TransformerModel", "transformer_models.CaptionDecoder"}
-SIZE_CASES = [
-    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="deep-copied layers predicted as tied"))
-    if c.id in DEEPCOPY_TIES
-    else c
-    for c in CASES
-]
+SIZE_CASES = CASES
 
 
 @pytest.mark.parametrize("case", SIZE_CASES, ids=[c.id for c in CASES])

@@ -212,7 +212,7 @@ def _plan_legacy(fh: Any, size: int, file: str) -> tuple[tuple[str, ...], dict[s
         _version, pos = _small_pickle(view, pos, "protocol version", audit)
         sys_info, pos = _small_pickle(view, pos, "sys_info", audit)
         big = isinstance(sys_info, dict) and sys_info.get("little_endian") is False
-        table = StorageTable()
+        table = StorageTable(legacy=True)
         main = Unpickler(view, start=pos, persistent_load=table, name="main pickle", audit=audit)
         root = main.load()
         keys, pos = _small_pickle(view, main.pos, "storage key list", audit)
