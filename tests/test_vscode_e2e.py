@@ -206,10 +206,14 @@ class VSCode:
             self.page.keyboard.press("Control+S")
         return self.until(f"{path.name} saved", lambda: dirty.count() == 0 and _written(path, changed_from))
 
+    def lenses(self) -> list[str]:
+        """The titles of the code lenses shown, each on its own."""
+        items = self.page.locator(".editor-instance .codelens-decoration > a, .editor-instance .codelens-decoration > span")
+        return [t for t in (x.replace("\xa0", " ").strip() for x in items.all_inner_texts()) if t not in ("", "|")]
+
     def lens(self) -> str:
-        return " | ".join(
-            t.strip() for t in self.page.locator(".editor-instance .codelens-decoration").all_inner_texts()
-        )
+        """The fit lenses (the size lens every module class also gets is left out)."""
+        return " | ".join(t for t in self.lenses() if not _SIZE_LENS.match(t))
 
     def click_lens(self, text: str, path: Path) -> None:
         """Click the code lens. A lens the server refreshes at that moment is replaced under the
@@ -331,7 +335,12 @@ def _load_check(workspace: Path, runs: list[tuple[str, str, str, dict[str, tuple
     run = subprocess.run(
         [sys.executable, "-c", LOAD_CHECK, json.dumps(runs)],
         cwd=workspace, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "PYTHONPATH": str(workspace), "PYTHONDONTWRITEBYTECODE": "1"},
+        env={
+            **os.environ,
+            # the workspace's modules, and the test start-up (tests/conftest.py) kept
+            "PYTHONPATH": os.pathsep.join(p for p in (str(workspace), os.environ.get("PYTHONPATH")) if p),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        },
     )
     assert run.returncode == 0, f"the saved files do not load:\n{run.stderr[-3000:]}"
     return list(json.loads(run.stdout.strip().splitlines()[-1]))
@@ -453,6 +462,7 @@ class Story:
     shapes: dict[str, str]  # the renamed layer's weight and bias, as the hover shows them
     tensors: int
     loads: tuple[str, ...]  # how the user's code loads it
+    size_lens: str = ""  # the size lens every module class gets (of the linked prediction)
 
     def expected(self, renamed: bool) -> dict[str, tuple[str, str]]:
         """Model key -> (entry of the checkpoint object, key inside it)."""
@@ -467,11 +477,13 @@ class Story:
 MLP_STORY = Story(
     "mlp", "MLP", "mlp_module_prefix.pt", ("layer_1", "layer1"), "module.", "model_state_dict",
     "layer2", {"weight": "[20, 10]", "bias": "[20]"}, 4, ("torch.load",),
+    size_lens="262 params · 1.0 KiB fp32",
 )
 # Linear(8, hidden): hidden=16 as trained (the checkpoint's hyper_parameters), not the default 32
 NET_STORY = Story(
     "net", "Net", "x.ckpt", ("encoder", "enc"), "model.", "state_dict",
     "head", {"weight": "[16, 8]", "bias": "[16]"}, 4, ("load()", "load_from_checkpoint"),
+    size_lens="195 params · 780 B fp32",  # hidden=16 from the checkpoint: 8*16+16 + 16*3+3
 )
 
 
@@ -499,9 +511,10 @@ def _story(vs: VSCode, story: Story) -> None:
     assert f'"{story.prefix}"' in markers[0].message
     assert f"`self.{new}`" in markers[1].message and f"`{old}`" in markers[1].message
 
-    # 2. the code lens on the class
+    # 2. the code lens on the class, beside the model's size from the source alone
     vs.shot(f"{story.stem}-code-lens")
     assert vs.lens() == lens_before
+    vs.until(f"the size lens {story.size_lens!r}", lambda: story.size_lens in vs.lenses())
 
     # 3. the hover table on the renamed attribute: model vs checkpoint tensor, key by key
     vs.goto(*attr_pos)
@@ -549,6 +562,9 @@ def _story(vs: VSCode, story: Story) -> None:
         for kind in story.loads
     ]
     assert _load_check(ws, runs) == [[module, kind, story.tensors] for module, kind, _, _ in runs]
+
+
+_SIZE_LENS = re.compile(r"^≥?\s*[\d.,]+( [kMGT])? params · ")
 
 
 def _mapped(vs: VSCode, story: Story, path: Path, before: str, lens_fits: str, how: str) -> None:
