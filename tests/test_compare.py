@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from ckptlens.checkpoint.index import TensorInfo
 from ckptlens.engine.compare import Comparison, compare, name_similarity, shapes_compatible
 from ckptlens.engine.keys import collapse_keys, common_leading_path, summarize_keys
+from ckptlens.engine.messages import ShapeMismatch, ShapePair
 from ckptlens.findings import (
     CUDA_TENSORS,
     DTYPE_DIFFERS,
@@ -526,7 +527,8 @@ def test_hidden_20_to_30_is_a_torch_like_shape_mismatch():
         "size mismatch for fc2.weight: copying a param with shape [5, 20] from checkpoint, "
         "the shape in current model is [5, 30]"
     )
-    assert dict(first.data)["shapes"][0] == ("fc1.weight", "fc1.weight", (20, 10), (30, 10))
+    assert isinstance(first.details, ShapeMismatch)
+    assert first.details.pairs[0] == ShapePair("fc1.weight", "fc1.weight", (20, 10), (30, 10))
     assert result.mapping.dropped == ["fc1.weight", "fc1.bias", "fc2.weight"]
     assert result.mapping.missing == ["fc1.weight", "fc1.bias", "fc2.weight"]
     assert (result.matched, result.total) == (1, 4)

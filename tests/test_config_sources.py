@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from ckptlens.api import check
+from ckptlens.engine.messages import UnusedConfig
 from ckptlens.engine.model import ConstructorValue
 
 MISMATCH = {"missing-key", "unexpected-key", "shape-mismatch", "renamed-module", "key-prefix"}
@@ -187,7 +188,9 @@ def test_unused_config_keys_are_listed_and_an_unused_config_is_said(nets, tmp_pa
     result = check(path, "Registered", ckpt, config=config)
     assert _mismatches(result) == []
     unused = [f for f in result.findings if f.code == "unused-config"]
-    assert [(f.severity.value, dict(f.data)["keys"]) for f in unused] == [("information", ("lr",))]
+    assert [(f.severity.value, f.details.unused) for f in unused if isinstance(f.details, UnusedConfig)] == [
+        ("information", ("lr",))
+    ]
     assert unused[0].message == f"--config {config}: `lr` names no parameter of `Registered`; not used"
     assert not result.fails
     # a config none of whose keys names anything is not dropped without a word

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from ckptlens.engine.compare import compare
+from ckptlens.engine.messages import UnresolvedPart
 from ckptlens.findings import Finding, Severity, SourceRange
 from ckptlens.render import (
     check_to_json,
@@ -192,9 +194,8 @@ def test_map_text_identity():
 
 def test_keys_json():
     predicted = build([("a.weight", (None, 3)), ("a.bias", None), ("b", (2,))], unknown=["enc"])
-    predicted.findings.append(
-        Finding("unresolved", Severity.INFORMATION, predicted.origin, "enc is unknown")
-    )
+    unresolved = UnresolvedPart("enc", predicted.class_name, "an unknown call", open=False)
+    predicted = replace(predicted, findings=(unresolved.at(predicted.origin),))
     data = keys_to_json(predicted)
     assert data["keys"] == {"a.weight": [None, 3], "a.bias": None, "b": [2]}
     assert list(data["keys"]) == ["a.weight", "a.bias", "b"]

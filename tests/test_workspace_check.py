@@ -66,7 +66,8 @@ def editor_diagnostics(root: Path) -> set[tuple[Any, ...]]:
                 indexes[f] = " ".join(str(exc).split())
         stamps = {f: checkpoint_stamp(f) for f in files}
         analysis = session.analyse(real, 1, {}, planned, indexes, None, stamps, 1)
-        for p in analysis.problems:
+        for item in analysis.problems:
+            p = item.finding
             shown.add((p.range.file, p.range.start_line, p.range.start_col + 1, p.code, p.severity.value, p.message))
     return shown
 

@@ -1,10 +1,15 @@
-"""Findings: what the engine reports, as frozen data. Formatting happens at the edges (CLI, LSP)."""
+"""Findings: what the engine reports, as frozen data. Formatting happens at the edges (CLI, LSP).
+
+Every finding is made by one kind of `Message` (registered in `ckptlens.engine.messages`, as
+pyflakes' `messages.py` does): the kind fixes the code, the default severity and the message
+template, and carries the finding's typed details (`Finding.details`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 
 class Severity(str, Enum):
@@ -34,6 +39,12 @@ MISSING_ALLOWED = "missing-allowed"  # absent keys the model's loader accepts (t
 CHECKPOINT_NOTE = "checkpoint-note"  # something about the checkpoint worth knowing (opaque objects, ...)
 UNUSED_CONFIG = "unused-config"  # config keys that name no constructor parameter or config field
 UNSAFE_CHECKPOINT = "unsafe-checkpoint"  # torch.load(weights_only=True) would refuse it (SPEC §5)
+# About one link (a class linked to a checkpoint) and its load site.
+CHECKPOINT_MISSING = "checkpoint-missing"  # the linked checkpoint is not there
+HUB_NOT_CACHED = "hub-not-cached"  # a hub id that is not in the local Hugging Face cache
+LINK_ERROR = "link-error"  # the link itself is unusable (its config file is missing, ...)
+SOURCE_ERROR = "source-error"  # the linked class's source cannot be read or parsed
+CHECKPOINTS_FIT = "checkpoints-fit"  # checkpoints under the workspace fit an unlinked class
 
 
 @dataclass(frozen=True, order=True)
@@ -65,6 +76,43 @@ class Fix:
     kind: str = "quickfix"
 
 
+class Message:
+    """One kind of finding: its code, default severity and message template, as class
+    attributes; its typed details, as the fields of a frozen dataclass subclass. `at` makes
+    the finding. The kinds live in `ckptlens.engine.messages`."""
+
+    code: ClassVar[str]
+    severity: ClassVar[Severity]
+    template: ClassVar[str]  # the message, with the details' names in braces
+
+    def message(self) -> str:
+        return self.template.format(**{name: getattr(self, name) for name in vars(self)})
+
+    def keys(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(model_keys, checkpoint_keys) of the finding."""
+        return (), ()
+
+    def prefixes(self) -> tuple[str | None, str | None]:
+        """(model_prefix, checkpoint_prefix) of the finding."""
+        return None, None
+
+    def at(self, where: SourceRange, severity: Severity | None = None) -> Finding:
+        """The finding at `where`, at the kind's severity unless `severity` is given."""
+        model_keys, checkpoint_keys = self.keys()
+        model_prefix, checkpoint_prefix = self.prefixes()
+        return Finding(
+            self.code,
+            severity if severity is not None else self.severity,
+            where,
+            self.message(),
+            tuple(model_keys),
+            tuple(checkpoint_keys),
+            model_prefix,
+            checkpoint_prefix,
+            self,
+        )
+
+
 @dataclass(frozen=True)
 class Finding:
     code: str
@@ -75,9 +123,9 @@ class Finding:
     checkpoint_keys: tuple[str, ...] = ()
     model_prefix: str | None = None
     checkpoint_prefix: str | None = None
-    fixes: tuple[Fix, ...] = field(default=(), compare=False)
-    # Free-form structured extras (shapes of a mismatch, ...), for adapters; not part of the JSON.
-    data: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
+    # The kind that made it, with its typed details (shapes of a mismatch, ...) for adapters;
+    # not part of the JSON. None for a finding read back from a cache.
+    details: Message | None = field(default=None, compare=False)
 
     @property
     def is_mismatch(self) -> bool:
@@ -102,3 +150,30 @@ class Finding:
             "model_prefix": self.model_prefix,
             "checkpoint_prefix": self.checkpoint_prefix,
         }
+
+    def to_record(self) -> dict[str, Any]:
+        """Everything but the details, as JSON data (the workspace check's cache)."""
+        r = self.range
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "range": [r.file, r.start_line, r.start_col, r.end_line, r.end_col],
+            "message": self.message,
+            "model_keys": list(self.model_keys),
+            "checkpoint_keys": list(self.checkpoint_keys),
+            "model_prefix": self.model_prefix,
+            "checkpoint_prefix": self.checkpoint_prefix,
+        }
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> Finding:
+        return cls(
+            data["code"],
+            Severity(data["severity"]),
+            SourceRange(*data["range"]),
+            data["message"],
+            tuple(data["model_keys"]),
+            tuple(data["checkpoint_keys"]),
+            data["model_prefix"],
+            data["checkpoint_prefix"],
+        )

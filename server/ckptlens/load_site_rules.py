@@ -12,11 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from ckptlens.engine.messages import (
+    CheckpointMissing,
+    CheckpointUnreadable,
+    CudaTensorsAtLoad,
+    HubNotCached,
+    LinkUnusable,
+    StrictFalseHidesMismatch,
+)
 from ckptlens.findings import (
     CHECKPOINT_ERROR,
     CUDA_TENSORS,
+    LINK_ERROR,
     MISSING_KEY,
-    STRICT_FALSE,
     UNEXPECTED_KEY,
     Finding,
     Severity,
@@ -26,10 +34,6 @@ from ckptlens.findings import (
 if TYPE_CHECKING:
     from ckptlens.api import CheckResult
     from ckptlens.links import Link, Resolution
-
-CHECKPOINT_MISSING = "checkpoint-missing"
-HUB_NOT_CACHED = "hub-not-cached"
-LINK_ERROR = "link-error"  # the link itself is unusable (its config file is missing, ...)
 
 
 class LinkOutcome(Protocol):
@@ -71,22 +75,17 @@ def link_findings(
             return []
         if resolution.hub_id:
             cache = hf_cache or "~/.cache/huggingface/hub"
-            message = (
-                f"`{resolution.hub_id}` is not in the local Hugging Face cache ({cache}): download it once "
-                f"to check `{link.class_name}` against it"
-            )
-            return [LinkFinding(Finding(HUB_NOT_CACHED, Severity.INFORMATION, anchor, message), None)]
+            hub = HubNotCached(resolution.hub_id, cache, link.class_name)
+            return [LinkFinding(hub.at(anchor), None)]
         severity = Severity.WARNING if link.is_explicit else Severity.INFORMATION
-        message = f"checkpoint not found: {link.checkpoint} (looked for {', '.join(resolution.tried)})"
-        return [LinkFinding(Finding(CHECKPOINT_MISSING, severity, anchor, message), None)]
+        missing = CheckpointMissing(link.checkpoint, tuple(resolution.tried))
+        return [LinkFinding(missing.at(anchor, severity), None)]
     if outcome.error_code == CHECKPOINT_ERROR:
         if anchor is None:
             return []
-        finding = Finding(CHECKPOINT_ERROR, Severity.ERROR, anchor, _one_line(outcome.error or ""))
-        return [LinkFinding(finding, resolution.path)]
+        return [LinkFinding(CheckpointUnreadable(outcome.error or "").at(anchor), resolution.path)]
     if outcome.error_code == LINK_ERROR and anchor is not None:
-        finding = Finding(LINK_ERROR, Severity.WARNING, anchor, _one_line(outcome.error or ""))
-        return [LinkFinding(finding, resolution.path)]
+        return [LinkFinding(LinkUnusable(outcome.error or "").at(anchor), resolution.path)]
     if outcome.result is None:
         return []
     result = outcome.result
@@ -103,26 +102,13 @@ def link_findings(
         comparison = result.comparison
         if link.strict_false and comparison is not None and comparison.total:
             if comparison.matched < strict_ratio * comparison.total:
-                message = (
-                    f"strict=False hides a large mismatch: only {comparison.matched} of {comparison.total} "
-                    f"tensors of `{link.class_name}` would load from {outcome.label}; the rest keep their "
-                    "initial values"
+                hidden = StrictFalseHidesMismatch(
+                    comparison.matched, comparison.total, link.class_name, outcome.label
                 )
-                out.append(
-                    LinkFinding(Finding(STRICT_FALSE, Severity.WARNING, link.path_range, message), checkpoint)
-                )
+                out.append(LinkFinding(hidden.at(link.path_range), checkpoint))
         if link.map_location is False:
             cuda = [t.device for t in result.index.tensors.values() if t.device.startswith("cuda")]
             if cuda:
-                message = (
-                    f"{len(cuda)} tensor(s) in {outcome.label} were saved on {', '.join(sorted(set(cuda)))}: "
-                    'loading without map_location fails on a machine without CUDA; pass map_location="cpu"'
-                )
-                out.append(
-                    LinkFinding(Finding(CUDA_TENSORS, Severity.WARNING, link.path_range, message), checkpoint)
-                )
+                unmapped = CudaTensorsAtLoad(len(cuda), outcome.label, tuple(sorted(set(cuda))))
+                out.append(LinkFinding(unmapped.at(link.path_range), checkpoint))
     return out
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split()) or "cannot read the checkpoint"

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ckptlens.checkpoint.index import CheckpointIndex, TensorInfo
-from ckptlens.engine.compare import Comparison, format_shape, shapes_compatible
+from ckptlens.engine.compare import Comparison, shapes_compatible
 from ckptlens.engine.keys import collapse_keys
 from ckptlens.engine.mapping_code import subscript_path
+from ckptlens.engine.messages import ShapeMismatch, format_shape
 from ckptlens.engine.model import Coverage, PredictedStateDict
 from ckptlens.findings import Finding, Severity
 from ckptlens.textsafe import escape_control
@@ -327,8 +328,9 @@ def render_keys_text(
         if comparison is not None:
             filled_by = {model: ck for ck, model in comparison.mapping.mapping.items()}
             for finding in comparison.findings:
-                for model_key, ck, *_ in dict(finding.data).get("shapes", ()):
-                    filled_by[model_key] = ck
+                if isinstance(finding.details, ShapeMismatch):
+                    for pair in finding.details.pairs:
+                        filled_by[pair.model_key] = pair.checkpoint_key
         else:
             filled_by = {k: k for k in checkpoint}
     # Columns: key, shape, remarks (buffer, dtype), then the checkpoint's side.

@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ckptlens.findings import Finding, Fix, Severity, SourceRange
+from ckptlens.findings import SOURCE_ERROR, Finding, Fix, Severity, SourceRange
 
 CACHE_DIR = ".ckptlens_cache"
 CACHE_FORMAT = 1
@@ -162,6 +162,7 @@ def _check_group(
     session: Any, options: WorkspaceOptions, group: Sequence[Any], with_fixes: bool
 ) -> tuple[list[WorkspaceFinding], list[Fix]]:
     """Check some links (one class file's) with `session`: their findings and safe fixes."""
+    from ckptlens.engine.messages import SourceUnreadable
     from ckptlens.links import resolve_checkpoint
     from ckptlens.load_site_rules import link_findings
     from ckptlens.lsp.analysis import checkpoint_stamp
@@ -187,10 +188,9 @@ def _check_group(
             stamps[resolution.path] = checkpoint_stamp(resolution.path)
             indexes[resolution.path] = _read_index(resolution.path)
         outcome = session.check_link(link, resolution, indexes, stamps)
-        if outcome.error_code == "source-error":
+        if outcome.error_code == SOURCE_ERROR:
             anchor = link.class_range or SourceRange(link.class_file, 1, 0, 1, 0)
-            message = " ".join((outcome.error or "cannot read the source").split())
-            finding = Finding("source-error", Severity.ERROR, anchor, message)
+            finding = SourceUnreadable(outcome.error or "").at(anchor)
             findings.append(WorkspaceFinding(finding, resolution.path or link.checkpoint))
             continue
         for item in link_findings(None, outcome, options.strict_false_ratio, options.hf_cache):
@@ -412,40 +412,13 @@ def _run_key(root: str, options: WorkspaceOptions, selected: Sequence[str], with
     return digest.hexdigest()
 
 
-def _finding_to_dict(f: Finding) -> dict[str, Any]:
-    r = f.range
-    return {
-        "code": f.code,
-        "severity": f.severity.value,
-        "range": [r.file, r.start_line, r.start_col, r.end_line, r.end_col],
-        "message": f.message,
-        "model_keys": list(f.model_keys),
-        "checkpoint_keys": list(f.checkpoint_keys),
-        "model_prefix": f.model_prefix,
-        "checkpoint_prefix": f.checkpoint_prefix,
-    }
-
-
-def _finding_from_dict(d: dict[str, Any]) -> Finding:
-    return Finding(
-        d["code"],
-        Severity(d["severity"]),
-        SourceRange(*d["range"]),
-        d["message"],
-        tuple(d["model_keys"]),
-        tuple(d["checkpoint_keys"]),
-        d["model_prefix"],
-        d["checkpoint_prefix"],
-    )
-
-
 def _cache_store(root: str, key: str, report: WorkspaceReport, checkpoints: Sequence[str]) -> None:
     data = {
         "key": key,
         "checkpoints": {p: _stamp_any(p) for p in checkpoints},
         "links": report.links,
         "problems": list(report.problems),
-        "findings": [{"finding": _finding_to_dict(w.finding), "link": w.link} for w in report.findings],
+        "findings": [{"finding": w.finding.to_record(), "link": w.link} for w in report.findings],
         "fixes": [
             {"title": x.title, "kind": x.kind, "edits": [[[r.file, r.start_line, r.start_col, r.end_line, r.end_col], t] for r, t in x.edits]}
             for x in report.fixes
@@ -493,7 +466,7 @@ def _cache_load(root: str, key: str) -> WorkspaceReport | None:
             if _stamp_any(path) != stamp:
                 return None
         findings = tuple(
-            WorkspaceFinding(_finding_from_dict(item["finding"]), item["link"]) for item in data["findings"]
+            WorkspaceFinding(Finding.from_record(item["finding"]), item["link"]) for item in data["findings"]
         )
         fixes = tuple(
             Fix(x["title"], tuple((SourceRange(*r), t) for r, t in x["edits"]), x["kind"]) for x in data["fixes"]

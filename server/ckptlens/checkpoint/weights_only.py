@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ckptlens.findings import UNSAFE_CHECKPOINT, Finding, Severity, SourceRange
+from ckptlens.engine.messages import UnsafeCheckpoint
+from ckptlens.findings import Finding, SourceRange
 
 SAFE, NEEDS_TRUST, REFUSED = "safe", "needs-trust", "refused"
 _RANK = {SAFE: 0, NEEDS_TRUST: 1, REFUSED: 2}
@@ -260,12 +261,4 @@ def safety_findings(safety: Safety, where: SourceRange) -> list[Finding]:
     the line of the class it was compared with; the globals are its `checkpoint_keys`."""
     if safety.verdict == SAFE:
         return []
-    return [
-        Finding(
-            UNSAFE_CHECKPOINT,
-            Severity.WARNING,
-            where,
-            f"checkpoint is {safety.summary()}",
-            checkpoint_keys=safety.globals,
-        )
-    ]
+    return [UnsafeCheckpoint(safety.summary(), tuple(safety.globals)).at(where)]

@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ckptlens.checkpoint.index import TensorInfo
-from ckptlens.engine.keys import common_leading_path, is_under, leading_paths, summarize_keys
+from ckptlens.engine import messages as msg
+from ckptlens.engine.keys import common_leading_path, is_under, leading_paths
 from ckptlens.engine.model import (
     Coverage,
     KeyMapping,
@@ -30,21 +31,7 @@ from ckptlens.engine.model import (
     Shape,
     UnknownPart,
 )
-from ckptlens.findings import (
-    CUDA_TENSORS,
-    DTYPE_DIFFERS,
-    KEY_PREFIX,
-    MISSING_ALLOWED,
-    MISSING_KEY,
-    RENAMED_MODULE,
-    SHAPE_MISMATCH,
-    TIED_WEIGHTS,
-    UNEXPECTED_KEY,
-    UNVERIFIED,
-    Finding,
-    Severity,
-    SourceRange,
-)
+from ckptlens.findings import Finding, Severity, SourceRange
 
 # Leading attribute names that wrappers add around a model, and who adds them.
 WRAPPERS: dict[str, str] = {
@@ -72,8 +59,6 @@ FLOAT_DTYPES = frozenset(
         "double",
     }
 )
-
-MESSAGE_KEYS = 6  # patterns listed in a message before "and N more"
 
 
 @dataclass(frozen=True)
@@ -114,12 +99,6 @@ def shapes_compatible(model: Shape, checkpoint: Sequence[int] | None) -> bool:
     if len(model) != len(checkpoint):
         return False
     return all(m is None or m == c for m, c in zip(model, checkpoint, strict=True))
-
-
-def format_shape(shape: Sequence[int | None] | None) -> str:
-    if shape is None:
-        return "?"
-    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 def compare(
@@ -233,16 +212,7 @@ class _Comparer:
         if retied:
             findings.append(self._tied_finding(retied))
         if optional:
-            findings.append(
-                self._finding(
-                    MISSING_ALLOWED,
-                    self.predicted.tensors[optional[0]].origin,
-                    f"not in the checkpoint, as the model's loader allows: {summarize_keys(optional, MESSAGE_KEYS)}"
-                    " (transformers creates them; load_state_dict needs strict=False)",
-                    Severity.INFORMATION,
-                    model_keys=optional,
-                )
-            )
+            findings.append(msg.MissingAllowed(tuple(optional)).at(self.predicted.tensors[optional[0]].origin))
         findings.extend(self._device_findings())
         findings.extend(self._dtype_findings(mapping))
         findings.extend(self._unverified_findings(unchecked))
@@ -354,37 +324,16 @@ class _Comparer:
         )
         if prefix.strip:
             path = prefix.strip[:-1]
-            quoted = f'"{prefix.strip}"'
-            if len(carrying) == len(self.raw_keys):
-                lead = f"every checkpoint key starts with {quoted}"
-            else:
-                lead = (
-                    f"{len(carrying)} of {len(self.raw_keys)} checkpoint keys start with {quoted}"
-                )
-            message = (
-                f"{lead} (saved from {self._describe_stack(path)}); strip it before load_state_dict"
-            )
-            return self._finding(
-                KEY_PREFIX,
-                self.predicted.origin,
-                message,
-                model_keys=model_keys,
-                checkpoint_keys=carrying,
-                checkpoint_prefix=path,
-            )
-        path = prefix.add[:-1]
-        message = (
-            f'the checkpoint keys lack the model\'s leading "{prefix.add}" (saved from the '
-            f"inner module `{path}` itself); add it before load_state_dict"
-        )
-        return self._finding(
-            KEY_PREFIX,
-            self.predicted.origin,
-            message,
-            model_keys=model_keys,
-            checkpoint_keys=carrying,
-            model_prefix=path,
-            checkpoint_prefix="",
+            return msg.KeyPrefixStripped(
+                path,
+                len(carrying),
+                len(self.raw_keys),
+                self._describe_stack(path),
+                tuple(model_keys),
+                tuple(carrying),
+            ).at(self.predicted.origin)
+        return msg.KeyPrefixAdded(prefix.add[:-1], tuple(model_keys), tuple(carrying)).at(
+            self.predicted.origin
         )
 
     def _describe_stack(self, path: str) -> str:
@@ -498,24 +447,16 @@ class _Comparer:
             where = self.predicted.tensors[p].origin
         else:
             where = self.predicted.tensors[rename.keys[0][1]].origin
-        name = f"self.{p}" if "." not in p else p
-        count = len(rename.keys)
-        what = "these weights" if count > 1 or module is not None else "this tensor"
-        message = f"`{name}`: the checkpoint holds {what} as `{q}`"
-        if count > 1:
-            message += f" ({count} tensors)"
         checkpoint_keys = sorted(
             (rename.raw[c] for c, _ in rename.keys), key=self.file_order.__getitem__
         )
-        return self._finding(
-            RENAMED_MODULE,
-            where,
-            message,
-            model_keys=[m for _, m in rename.keys],
-            checkpoint_keys=checkpoint_keys,
-            model_prefix=p,
-            checkpoint_prefix=q,
-        )
+        return msg.RenamedModule(
+            p,
+            q,
+            tuple(model_key for _, model_key in rename.keys),
+            tuple(checkpoint_keys),
+            is_module=module is not None,
+        ).at(where)
 
     # -- 3. what is left --------------------------------------------------------------------
 
@@ -526,36 +467,12 @@ class _Comparer:
         findings = []
         for origin, pairs in groups.items():
             pairs.sort(key=lambda rk: self.model_order[rk[1]])
-            by_shapes: dict[tuple[str, str], list[str]] = defaultdict(list)
-            for raw, key in pairs:
-                shapes = (
-                    format_shape(self.tensors[raw].shape),
-                    format_shape(self.known[key].shape),
-                )
-                by_shapes[shapes].append(key)
-            parts = [
-                f"size mismatch for {summarize_keys(keys, MESSAGE_KEYS)}: copying a param with shape "
-                f"{ck} from checkpoint, the shape in current model is {model}"
-                for (ck, model), keys in by_shapes.items()
-            ]
-            message = "; ".join(parts[:MESSAGE_KEYS])
-            if len(parts) > MESSAGE_KEYS:
-                message += f"; and {len(parts) - MESSAGE_KEYS} more"
-            # For adapters (hover, quick fixes): (model key, checkpoint key, its shape, model shape).
-            data = tuple(
-                (key, raw, tuple(self.tensors[raw].shape), self.known[key].shape)
+            shapes = tuple(
+                msg.ShapePair(key, raw, tuple(self.tensors[raw].shape), self.known[key].shape)
                 for raw, key in pairs
             )
-            findings.append(
-                self._finding(
-                    SHAPE_MISMATCH,
-                    origin,
-                    message,
-                    model_keys=[k for _, k in pairs],
-                    checkpoint_keys=sorted((r for r, _ in pairs), key=self.file_order.__getitem__),
-                    data=(("shapes", data),),
-                )
-            )
+            checkpoint_keys = sorted((r for r, _ in pairs), key=self.file_order.__getitem__)
+            findings.append(msg.ShapeMismatch(shapes, tuple(checkpoint_keys)).at(origin))
         return findings
 
     def _missing_findings(self, absent: list[str]) -> list[Finding]:
@@ -579,29 +496,13 @@ class _Comparer:
                     origin = module.origin
                     break
             groups[origin].append(key)
-        return [
-            self._finding(
-                MISSING_KEY,
-                origin,
-                f"missing key(s) in checkpoint: {summarize_keys(keys, MESSAGE_KEYS)}",
-                model_keys=keys,
-            )
-            for origin, keys in groups.items()
-        ]
+        return [msg.MissingKey(tuple(keys)).at(origin) for origin, keys in groups.items()]
 
     def _unexpected_findings(self, unexpected: list[tuple[str, str]]) -> list[Finding]:
         groups: dict[SourceRange, list[str]] = defaultdict(list)
         for raw, key in unexpected:
             groups[self._owner_origin(key)].append(raw)
-        return [
-            self._finding(
-                UNEXPECTED_KEY,
-                origin,
-                f"unexpected key(s) in checkpoint: {summarize_keys(raws, MESSAGE_KEYS)}",
-                checkpoint_keys=raws,
-            )
-            for origin, raws in groups.items()
-        ]
+        return [msg.UnexpectedKey(tuple(raws)).at(origin) for origin, raws in groups.items()]
 
     def _unverified_findings(self, unchecked: Mapping[UnknownPart, list[str]]) -> list[Finding]:
         """One `unverified` finding per unresolved part that checkpoint tensors fall under: on the
@@ -609,34 +510,14 @@ class _Comparer:
         unchecked."""
         findings = []
         for part, raws in unchecked.items():
-            raws = sorted(raws, key=self.file_order.__getitem__)
-            what = f"`{part.prefix}`" if part.prefix else f"`{self.predicted.class_name}`"
-            count = f"{len(raws)} checkpoint tensor" + ("" if len(raws) == 1 else "s")
-            if part in self.predicted.open:
-                message = (
-                    f"{what} may hold submodules the analysis could not follow ({part.reason}): "
-                    f"{count} under it that the model does not predict "
-                    f"({summarize_keys(raws, 3)}) {'is' if len(raws) == 1 else 'are'} not checked"
-                )
-            else:
-                message = (
-                    f"{what} could not be resolved: {part.reason}; {count} under it "
-                    f"({summarize_keys(raws, 3)}) {'is' if len(raws) == 1 else 'are'} not checked"
-                )
-            message += (
-                "; give the constructor values it depends on (--init KEY=VALUE, --config CONFIG.json,"
-                " or a directive's init:/config=) to check them"
+            kind = msg.Unverified(
+                part.prefix,
+                self.predicted.class_name,
+                part.reason,
+                tuple(sorted(raws, key=self.file_order.__getitem__)),
+                open=part in self.predicted.open,
             )
-            findings.append(
-                self._finding(
-                    UNVERIFIED,
-                    self._user_origin(part),
-                    message,
-                    self.unverified_severity,
-                    checkpoint_keys=raws,
-                    model_prefix=part.prefix or None,
-                )
-            )
+            findings.append(kind.at(self._user_origin(part), self.unverified_severity))
         return findings
 
     def _user_origin(self, part: UnknownPart) -> SourceRange:
@@ -653,16 +534,8 @@ class _Comparer:
         return self.predicted.origin
 
     def _tied_finding(self, retied: list[str]) -> Finding:
-        pairs = ", ".join(f"{k} = {self.predicted.tied[k]}" for k in retied[:MESSAGE_KEYS])
-        more = f" and {len(retied) - MESSAGE_KEYS} more" if len(retied) > MESSAGE_KEYS else ""
-        return self._finding(
-            TIED_WEIGHTS,
-            self.predicted.tensors[retied[0]].origin,
-            f"the checkpoint stores tied weights once ({pairs}{more}); from_pretrained and "
-            "safetensors' load_model re-tie them, load_state_dict needs strict=False",
-            Severity.INFORMATION,
-            model_keys=retied,
-        )
+        ties = tuple((k, self.predicted.tied[k]) for k in retied)
+        return msg.TiedWeights(ties).at(self.predicted.tensors[retied[0]].origin)
 
     def _owner_origin(self, key: str) -> SourceRange:
         """The origin of the deepest model module that would hold `key`; else the class."""
@@ -681,15 +554,7 @@ class _Comparer:
                 devices[info.device] += 1
         if not devices:
             return []
-        count = sum(devices.values())
-        names = ", ".join(devices)
-        need = "CUDA" if all(d.startswith("cuda") for d in devices) else "that device"
-        plural = "tensor was" if count == 1 else "tensors were"
-        message = (
-            f"{count} checkpoint {plural} saved from {names}: pass map_location='cpu' "
-            f"to torch.load on a machine without {need}"
-        )
-        return [self._finding(CUDA_TENSORS, self.predicted.origin, message, Severity.INFORMATION)]
+        return [msg.CudaTensorsSaved(tuple(devices.items())).at(self.predicted.origin)]
 
     def _dtype_findings(self, mapping: Mapping[str, str]) -> list[Finding]:
         held: dict[str, int] = defaultdict(int)
@@ -704,40 +569,7 @@ class _Comparer:
                 into.setdefault(model.dtype)
         if not held:
             return []
-        holds = " and ".join(f"{n} {dtype}" for dtype, n in held.items())
-        plural = "tensor" if sum(held.values()) == 1 else "tensors"
-        message = (
-            f"checkpoint holds {holds} {plural}; load_state_dict copies them into the model's "
-            f"{'/'.join(into)} tensors"
-        )
-        return [self._finding(DTYPE_DIFFERS, self.predicted.origin, message, Severity.INFORMATION)]
-
-    # -- helpers ----------------------------------------------------------------------------
-
-    def _finding(
-        self,
-        code: str,
-        where: SourceRange,
-        message: str,
-        severity: Severity = Severity.ERROR,
-        *,
-        model_keys: Sequence[str] = (),
-        checkpoint_keys: Sequence[str] = (),
-        model_prefix: str | None = None,
-        checkpoint_prefix: str | None = None,
-        data: tuple[tuple[str, object], ...] = (),
-    ) -> Finding:
-        return Finding(
-            code=code,
-            severity=severity,
-            range=where,
-            message=message,
-            model_keys=tuple(model_keys),
-            checkpoint_keys=tuple(checkpoint_keys),
-            model_prefix=model_prefix,
-            checkpoint_prefix=checkpoint_prefix,
-            data=data,
-        )
+        return [msg.DtypeDiffers(tuple(held.items()), tuple(into)).at(self.predicted.origin)]
 
 
 class _Matcher:

@@ -19,8 +19,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ckptlens.engine.messages import ConfigOverridden, UnusedConfig
 from ckptlens.engine.model import ConstructorValue
-from ckptlens.findings import UNUSED_CONFIG, Finding, Severity
+from ckptlens.findings import Finding
 
 if TYPE_CHECKING:
     from ckptlens.engine.interp import ClassRef, Interpreter
@@ -369,12 +370,7 @@ def plan(
         winner = out.values.get(info.config_param)
         if winner is not None and winner.source != config_source:
             out.findings.append(
-                Finding(
-                    UNUSED_CONFIG,
-                    Severity.INFORMATION,
-                    info.origin,
-                    f"{config_source} was not used: `{info.config_param}` is given by {winner.source}",
-                )
+                ConfigOverridden(config_source, info.config_param, winner.source).at(info.origin)
             )
     for name, text in info.defaults:
         if name not in out.values:
@@ -495,18 +491,8 @@ def _best_record(info: TargetInfo, records: Mapping[str, Mapping[str, Any]]) -> 
 
 
 def _unused(info: TargetInfo, source: str, keys: Iterable[str], *, used: bool) -> Finding:
-    keys = list(keys)
-    shown = ", ".join(f"`{k}`" for k in keys[:12]) + (f" and {len(keys) - 12} more" if len(keys) > 12 else "")
-    names = f"parameter of `{info.name}`"
-    if info.config_param is not None and info.config_class is not None:
-        names += f" or field of `{info.config_class.name}`"
-    if used:
-        message = f"{source}: {shown} name{'s' if len(keys) == 1 else ''} no {names}; not used"
-    elif keys:
-        message = f"{source} was not used: none of its keys ({shown}) names a {names}"
-    else:
-        message = f"{source} was not used: it holds no keys"
-    return Finding(UNUSED_CONFIG, Severity.INFORMATION, info.origin, message, data=(("keys", tuple(keys)),))
+    config_class = info.config_class.name if info.config_param is not None and info.config_class is not None else None
+    return UnusedConfig(source, tuple(keys), info.name, config_class, used).at(info.origin)
 
 
 def _literal(text: str) -> tuple[bool, Any]:

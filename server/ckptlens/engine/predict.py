@@ -13,10 +13,11 @@ from ckptlens.engine.constructor import config_fields, config_object, signature_
 from ckptlens.engine.interp import Budget, ClassRef, Interpreter, ModuleScope, _Raised
 from ckptlens.engine.library_hooks import PRETRAINED_MODEL
 from ckptlens.engine.loader import Loader
+from ckptlens.engine.messages import PartlyUnknownShapes, UnresolvedPart
 from ckptlens.engine.model import ModuleInfo, PredictedStateDict, PredictedTensor, UnknownPart
 from ckptlens.engine.objects import ExternalRef, FunctionRef, ModuleValue, ObjectValue
 from ckptlens.engine.values import Unknown, is_unknown
-from ckptlens.findings import UNRESOLVED, Finding, Severity, SourceRange
+from ckptlens.findings import Finding, SourceRange
 
 
 class TargetError(Exception):
@@ -321,26 +322,11 @@ def _patterns(value: Any) -> list[re.Pattern[str]]:
 def _information(result: PredictedStateDict, root: ModuleValue | None = None) -> list[Finding]:
     """One `information` finding per unresolved part, and one per distinct reason some dims
     are unknown (a single unknown argument often reaches dozens of layers)."""
-    findings = []
-    said = (
-        [(part, "could not be resolved statically: {}; its keys are not checked") for part in result.unknown]
-        + [
-            (part, "may hold more submodules than predicted: {}; checkpoint keys under it that the "
-             "model does not predict are not checked")
-            for part in result.open
-        ]
-    )
-    for part, template in said:
-        what = f"`{part.prefix}`" if part.prefix else f"`{result.class_name}`"
-        findings.append(
-            Finding(
-                UNRESOLVED,
-                Severity.INFORMATION,
-                part.origin,
-                f"{what} {template.format(part.reason)}",
-                model_prefix=part.prefix or None,
-            )
-        )
+    said = [(part, False) for part in result.unknown] + [(part, True) for part in result.open]
+    findings = [
+        UnresolvedPart(part.prefix, result.class_name, part.reason, is_open).at(part.origin)
+        for part, is_open in said
+    ]
     by_reason: dict[str, list[str]] = {}
     if root is not None:
         for prefix, module in _modules(root, ""):
@@ -353,27 +339,10 @@ def _information(result: PredictedStateDict, root: ModuleValue | None = None) ->
             continue
         explained.update(keys)
         first = result.tensors[keys[0]]
-        findings.append(
-            Finding(
-                UNRESOLVED,
-                Severity.INFORMATION,
-                first.origin,
-                f"{len(keys)} tensor shape(s) are partly unknown ({reason}); those dims are not checked",
-                model_keys=tuple(keys),
-            )
-        )
+        findings.append(PartlyUnknownShapes(tuple(keys), reason).at(first.origin))
     rest = [k for k in _partly_unknown(result) if k not in explained]
     if rest:
-        findings.append(
-            Finding(
-                UNRESOLVED,
-                Severity.INFORMATION,
-                result.tensors[rest[0]].origin,
-                f"{len(rest)} tensor shape(s) are partly unknown (e.g. `{rest[0]}`): they depend on "
-                "values the analysis could not resolve; those dims are not checked",
-                model_keys=tuple(rest),
-            )
-        )
+        findings.append(PartlyUnknownShapes(tuple(rest), None).at(result.tensors[rest[0]].origin))
     return findings
 
 

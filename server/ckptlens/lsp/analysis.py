@@ -18,7 +18,7 @@ from typing import Any
 
 from ckptlens.api import Analyzer, CheckResult, ConfigError, TargetError, check
 from ckptlens.checkpoint.index import CheckpointIndex
-from ckptlens.engine.compare import format_shape, shapes_compatible
+from ckptlens.engine.compare import shapes_compatible
 from ckptlens.engine.loader import Loader, SourceError
 from ckptlens.engine.mapping_code import (
     DEFAULT_FUNCTION_NAME,
@@ -26,12 +26,15 @@ from ckptlens.engine.mapping_code import (
     remap_tensors,
     render_python,
 )
+from ckptlens.engine.messages import ShapeMismatch, format_shape
 from ckptlens.findings import (
     CHECKPOINT_ERROR,
     KEY_PREFIX,
+    LINK_ERROR,
     MISSING_KEY,
     RENAMED_MODULE,
     SHAPE_MISMATCH,
+    SOURCE_ERROR,
     UNEXPECTED_KEY,
     UNVERIFIED,
     Finding,
@@ -48,26 +51,10 @@ from ckptlens.links import (
     resolve_checkpoint,
     resolve_path,
 )
-from ckptlens.load_site_rules import (  # noqa: F401 - the codes are re-exported
-    CHECKPOINT_MISSING,
-    HUB_NOT_CACHED,
-    LINK_ERROR,
-    link_findings,
-)
+from ckptlens.load_site_rules import LinkFinding, link_findings
 from ckptlens.render_constructor import constructor_markdown
 
 GENERATE_MAPPING_TITLE = "Generate key mapping"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A diagnostic before it is converted for the client."""
-
-    range: SourceRange
-    severity: Severity
-    code: str
-    message: str
-    checkpoint: str | None = None  # the checkpoint it is about (related information)
 
 
 @dataclass(frozen=True)
@@ -104,7 +91,7 @@ class Lens:
 class DocumentAnalysis:
     path: str
     version: int | None
-    problems: tuple[Problem, ...] = ()
+    problems: tuple[LinkFinding, ...] = ()  # the diagnostics: findings and their checkpoints
     results: tuple[LinkResult, ...] = ()
     lenses: tuple[Lens, ...] = ()
     scan: FileScan | None = None
@@ -250,7 +237,7 @@ class Session:
         results: list[LinkResult] = []
         for link, resolution in planned:
             outcome = self._result(link, resolution, indexes, stamps, generation)
-            if outcome.error_code == "source-error" and link.class_file == path:
+            if outcome.error_code == SOURCE_ERROR and link.class_file == path:
                 return _keep(previous, path, version)
             results.append(outcome)
         problems = self._problems(path, results)
@@ -324,7 +311,7 @@ class Session:
             )
         except SourceError as exc:
             return LinkResult(
-                link, resolution, error=str(exc), error_code="source-error", raw_index=index
+                link, resolution, error=str(exc), error_code=SOURCE_ERROR, raw_index=index
             )
         except (TargetError, ConfigError) as exc:
             self.log.append(f"{link.class_name} ({link.class_file}): {exc}")
@@ -386,22 +373,23 @@ class Session:
             )
             return None
 
-    def _problems(self, path: str, results: Sequence[LinkResult]) -> list[Problem]:
+    def _problems(self, path: str, results: Sequence[LinkResult]) -> list[LinkFinding]:
         seen: set[tuple[Any, ...]] = set()
-        out: list[Problem] = []
+        out: list[LinkFinding] = []
 
-        def add(problem: Problem) -> None:
-            key = (problem.range, problem.code, problem.message)
+        def add(item: LinkFinding) -> None:
+            f = item.finding
+            key = (f.range, f.code, f.message)
             if key not in seen:
                 seen.add(key)
-                out.append(problem)
+                out.append(item)
 
         for outcome in results:
-            for problem in link_problems(
+            for item in link_findings(
                 path, outcome, self.options.strict_false_ratio, self.options.hf_cache
             ):
-                add(problem)
-        out.sort(key=lambda p: (p.range.start_line, p.range.start_col, p.code))
+                add(item)
+        out.sort(key=lambda p: (p.finding.range.start_line, p.finding.range.start_col, p.finding.code))
         return out
 
     # -- code actions --
@@ -464,10 +452,12 @@ class Session:
         from ckptlens.fixes import DimChange, shape_fix
 
         assert outcome.result is not None
-        shapes = dict(finding.data).get("shapes", ())
+        if not isinstance(finding.details, ShapeMismatch):
+            return None
         modules = outcome.result.predicted.modules
         changes = []
-        for model_key, _raw, checkpoint_shape, model_shape in shapes:
+        for pair in finding.details.pairs:
+            model_key, checkpoint_shape, model_shape = pair.model_key, pair.checkpoint_shape, pair.model_shape
             holders = [
                 p
                 for p, m in modules.items()
@@ -567,17 +557,6 @@ def overlaps(a: SourceRange, b: SourceRange) -> bool:
 
 
 # -- problems and lenses --------------------------------------------------------------------
-
-
-def link_problems(
-    path: str, outcome: LinkResult, strict_ratio: float, hf_cache: str | None
-) -> list[Problem]:
-    """The diagnostics of one link in `path`: the engine's findings (`load_site_rules`), as
-    problems naming the checkpoint they are about."""
-    return [
-        Problem(f.finding.range, f.finding.severity, f.finding.code, f.finding.message, f.checkpoint)
-        for f in link_findings(path, outcome, strict_ratio, hf_cache)
-    ]
 
 
 def lens_title(outcome: LinkResult) -> str:

@@ -14,7 +14,7 @@ from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 
 from ckptlens.findings import Fix, Severity, SourceRange
-from ckptlens.lsp.analysis import Problem
+from ckptlens.load_site_rules import LinkFinding
 
 SOURCE = "ckptlens"
 
@@ -93,23 +93,24 @@ def source_range(
     return SourceRange(path, start[0], start[1], end[0], end[1])
 
 
-def diagnostic(problem: Problem, lines: Sequence[str] | None, encoding: str) -> types.Diagnostic:
+def diagnostic(item: LinkFinding, lines: Sequence[str] | None, encoding: str) -> types.Diagnostic:
+    finding = item.finding
     related = None
-    if problem.checkpoint:
+    if item.checkpoint:
         related = [
             types.DiagnosticRelatedInformation(
                 location=types.Location(
-                    path_to_uri(problem.checkpoint),
+                    path_to_uri(item.checkpoint),
                     types.Range(types.Position(0, 0), types.Position(0, 0)),
                 ),
-                message=f"checkpoint: {problem.checkpoint}",
+                message=f"checkpoint: {item.checkpoint}",
             )
         ]
     return types.Diagnostic(
-        range=lsp_range(problem.range, lines, encoding),
-        message=problem.message,
-        severity=SEVERITY[problem.severity],
-        code=problem.code,
+        range=lsp_range(finding.range, lines, encoding),
+        message=finding.message,
+        severity=SEVERITY[finding.severity],
+        code=finding.code,
         source=SOURCE,
         related_information=related,
     )

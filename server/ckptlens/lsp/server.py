@@ -677,8 +677,8 @@ class CkptlensServer(LanguageServer):
         )
 
     async def with_fit_hints(self, uri: str, analysis: DocumentAnalysis) -> DocumentAnalysis:
-        from ckptlens.findings import Severity
-        from ckptlens.lsp.analysis import Problem
+        from ckptlens.engine.messages import CheckpointsFit
+        from ckptlens.load_site_rules import LinkFinding
 
         doc = self.workspace.text_documents.get(uri)
         if doc is None or analysis.stale or not self.settings.fit_hints:
@@ -690,7 +690,7 @@ class CkptlensServer(LanguageServer):
         if not hints:
             return analysis
         problems = tuple(
-            Problem(h.range, Severity.INFORMATION, "checkpoints-fit", h.message, h.checkpoints[0])
+            LinkFinding(CheckpointsFit(h.message, h.checkpoints).at(h.range), h.checkpoints[0])
             for h in hints
         )
         return replace(analysis, problems=(*analysis.problems, *problems))
