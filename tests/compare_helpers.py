@@ -52,10 +52,9 @@ def build(
     lines = dict(lines or {})
     dtypes = dict(dtypes or {})
     buffers = set(buffers)
-    predicted = PredictedStateDict(
-        class_name, at(CLASS_LINE, 6, 3), base_model_prefixes=base_model_prefixes
-    )
-    predicted.modules[""] = ModuleInfo("", class_name, predicted.origin)
+    origin = at(CLASS_LINE, 6, 3)
+    modules = {"": ModuleInfo("", class_name, origin)}
+    tensors: dict[str, PredictedTensor] = {}
     assigned: dict[str, int] = {}
     next_line = [10]
 
@@ -73,35 +72,41 @@ def build(
         parts = key.split(".")
         for i in range(1, len(parts)):
             path = ".".join(parts[:i])
-            if path not in predicted.modules:
-                predicted.modules[path] = ModuleInfo(path, "torch.nn.Module", at(line_of(path)))
+            if path not in modules:
+                modules[path] = ModuleInfo(path, "torch.nn.Module", at(line_of(path)))
         owner = ".".join(parts[:-1])
         if key in lines:
-            origin = at(lines[key])
+            where = at(lines[key])
         elif owner:
-            origin = predicted.modules[owner].origin
+            where = modules[owner].origin
         else:
-            origin = at(line_of(key))
-        predicted.tensors[key] = PredictedTensor(
+            where = at(line_of(key))
+        tensors[key] = PredictedTensor(
             key,
             shape,
             "buffer" if key in buffers else "parameter",
-            origin,
+            where,
             dtypes.get(key, "float32"),
         )
-    for prefix in unknown:
-        predicted.unknown.append(
-            UnknownPart(
-                prefix, "could not resolve it", at(line_of(prefix) if prefix else CLASS_LINE)
-            )
+    unknown_parts = tuple(
+        UnknownPart(prefix, "could not resolve it", at(line_of(prefix) if prefix else CLASS_LINE))
+        for prefix in unknown
+    )
+    open_parts_ = tuple(
+        UnknownPart(
+            prefix, "a call on it could not be followed", at(line_of(prefix) if prefix else CLASS_LINE)
         )
-    for prefix in open_parts:
-        predicted.open.append(
-            UnknownPart(
-                prefix, "a call on it could not be followed", at(line_of(prefix) if prefix else CLASS_LINE)
-            )
-        )
-    return predicted
+        for prefix in open_parts
+    )
+    return PredictedStateDict(
+        class_name,
+        origin,
+        tensors,
+        modules,
+        unknown_parts,
+        base_model_prefixes=base_model_prefixes,
+        open=open_parts_,
+    )
 
 
 def ckpt(

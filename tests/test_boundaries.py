@@ -82,3 +82,39 @@ def test_check_on_the_shipped_example_end_to_end() -> None:
             "num_classes": {"value": 2, "source": "default"},
         },
     }
+
+
+ADAPTERS = ("cli.py", "lsp/", "workspace_check.py")
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, at the top or inside functions (relative imports resolved)."""
+    import ast
+
+    package = ".".join(("ckptlens", *path.relative_to(ROOT / "server" / "ckptlens").parent.parts))
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_adapters_reach_the_engine_only_through_the_api() -> None:
+    """The CLI, the language server and the workspace check call `ckptlens.api`; none of them
+    imports `ckptlens.engine` (the comparer, the loader, the mapping code, ...) around it."""
+    checked = []
+    for path in sorted((ROOT / "server" / "ckptlens").rglob("*.py")):
+        rel = path.relative_to(ROOT / "server" / "ckptlens").as_posix()
+        if not rel.startswith(ADAPTERS):
+            continue
+        checked.append(rel)
+        around = sorted(m for m in _imported_modules(path) if m.startswith("ckptlens.engine"))
+        assert around == [], f"{rel} imports {around}"
+    assert "cli.py" in checked and "lsp/server.py" in checked and "lsp/analysis.py" in checked

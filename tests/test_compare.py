@@ -77,16 +77,16 @@ def test_clean_checkpoint_gives_nothing_and_identity():
     predicted = build(MLP)
     tensors = same(MLP)
     result = compare(predicted, tensors)
-    assert result.findings == []
+    assert result.findings == ()
     assert result.mapping.mapping == {k: k for k, _ in MLP}
     assert result.mapping.dropped == [] and result.mapping.missing == []
     assert (result.matched, result.total) == (4, 4)
-    assert result.prefix is None and result.renames == []
+    assert result.prefix is None and result.renames == ()
 
 
 def test_empty_everything():
     result = compare(build([]), {})
-    assert result.findings == [] and (result.matched, result.total) == (0, 0)
+    assert result.findings == () and (result.matched, result.total) == (0, 0)
 
 
 def test_empty_checkpoint_all_missing():
@@ -108,7 +108,7 @@ def test_tied_weights_both_keys_present():
     spec = [("embed.weight", (100, 8)), ("lm_head.weight", (100, 8))]
     predicted = build(spec)
     result = compare(predicted, same(spec))
-    assert result.findings == []
+    assert result.findings == ()
     assert result.mapping.mapping == {
         "embed.weight": "embed.weight",
         "lm_head.weight": "lm_head.weight",
@@ -267,7 +267,7 @@ def test_layer_1_renamed_layer1_exactly_as_in_spec():
             "checkpoint_prefix": "layer1",
         }
     ]
-    assert result.renames == [("layer1", "layer_1")]
+    assert result.renames == (("layer1", "layer_1"),)
     assert result.mapping.mapping["layer1.bias"] == "layer_1.bias"
     assert (result.matched, result.total) == (3, 3)
 
@@ -380,7 +380,7 @@ def test_prefix_and_rename_together():
     assert (rename.model_prefix, rename.checkpoint_prefix) == ("layer_1", "layer1")
     assert rename.checkpoint_keys == ("module.layer1.weight", "module.layer1.bias")
     assert only(result, KEY_PREFIX).checkpoint_prefix == "module"
-    assert result.renames == [("layer1", "layer_1")]
+    assert result.renames == (("layer1", "layer_1"),)
     assert result.mapping.mapping == {
         "module.layer1.weight": "layer_1.weight",
         "module.layer1.bias": "layer_1.bias",
@@ -598,7 +598,7 @@ def test_unverified_severity_can_be_lowered():
 def test_unknown_part_missing_from_checkpoint_is_silent():
     predicted = build(MLP, unknown=["backbone"])
     result = compare(predicted, same(MLP))
-    assert result.findings == []
+    assert result.findings == ()
     assert result.coverage.complete
 
 
@@ -657,7 +657,7 @@ def test_keys_only_coverage_counts_partly_unknown_shapes():
 def test_unknown_dims_never_mismatch(shape):
     predicted = build([("fc1.weight", shape), ("fc1.bias", (None,))])
     result = compare(predicted, same(MLP[:2]))
-    assert result.findings == []
+    assert result.findings == ()
     assert result.matched == 2
 
 
@@ -694,7 +694,7 @@ def test_no_notes_for_cpu_float32_and_integer_buffers():
         spec, dtypes={"bn.num_batches_tracked": "int64"}, buffers=["bn.num_batches_tracked"]
     )
     tensors = same(MLP) | ckpt([("bn.num_batches_tracked", ())], dtype="int64")
-    assert compare(predicted, tensors).findings == []
+    assert compare(predicted, tensors).findings == ()
 
 
 def test_mismatch_findings_are_errors():
@@ -905,7 +905,7 @@ def test_torch_clean_and_compiled_prefix():
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4), torch.nn.Linear(4, 2))
     predicted = _predicted_from_module(model)
     tensors = {k: TensorInfo(tuple(v.shape), "float32") for k, v in model.state_dict().items()}
-    assert compare(predicted, tensors).findings == []
+    assert compare(predicted, tensors).findings == ()
     compiled = {"_orig_mod." + k: v for k, v in tensors.items()}
     result = compare(predicted, compiled)
     assert [f.code for f in result.findings] == [KEY_PREFIX]

@@ -566,7 +566,7 @@ def test_a_diffusers_model_reading_self_config_checks_clean(
     getattr(diffusers, class_name)(**config).save_pretrained(tmp_path / "saved")
     result = check(source, class_name, tmp_path / "saved", analyzer=analyzer)
     assert _mismatches(result) == []
-    assert result.predicted.unknown == []
+    assert result.predicted.unknown == ()
     assert result.comparison.matched == result.comparison.total > 20
     # a wider model's weights under this config.json: a real mismatch
     getattr(diffusers, class_name)(**{**config, **changed}).save_pretrained(tmp_path / "wider")

@@ -171,7 +171,7 @@ def test_a_raise_inside_try_still_runs_the_handler(tmp_path: Path) -> None:
     )
     predicted = predict(path, "Net")
     assert _keys(predicted) == {"body.weight": (8, 8), "body.bias": (8,)}
-    assert predicted.unknown == []
+    assert predicted.unknown == ()
 
 
 def test_a_runaway_part_is_contained(tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ def test_unknown_condition_merges_both_branches_dims_become_unknown(tmp_path: Pa
         "out.weight": (2, 4),
         "out.bias": (2,),
     }
-    assert predicted.unknown == []
+    assert predicted.unknown == ()
     infos = [f for f in predicted.findings if f.code == UNRESOLVED]
     assert len(infos) == 1 and infos[0].severity is Severity.INFORMATION
     assert infos[0].model_keys == ("fc.weight", "fc.bias")
@@ -104,7 +104,7 @@ def test_loop_of_unknown_length_makes_the_container_unknown(tmp_path: Path) -> N
     assert list(known.tensors) == [
         "layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias", "head.weight", "head.bias",
     ]
-    assert known.unknown == []
+    assert known.unknown == ()
 
 
 def test_unresolvable_import_is_unknown_and_the_rest_exact(tmp_path: Path) -> None:
@@ -204,10 +204,10 @@ def test_runaway_code_terminates_quickly_as_unknown(tmp_path: Path, body: str, o
     if outcome == "whole model unknown":
         assert [u.prefix for u in predicted.unknown] == [""]
     elif outcome == "open":
-        assert predicted.unknown == [] and list(predicted.tensors) == ["fc.weight", "fc.bias"]
+        assert predicted.unknown == () and list(predicted.tensors) == ["fc.weight", "fc.bias"]
         assert [(p.prefix, p.reason) for p in predicted.open] == [("", "an attribute with an unknown name is set on it")]
     else:
-        assert predicted.unknown == [] and list(predicted.tensors) == ["fc.weight", "fc.bias"]
+        assert predicted.unknown == () and list(predicted.tensors) == ["fc.weight", "fc.bias"]
 
 
 def test_syntax_error_and_unknown_class_are_clear_errors(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ def test_prediction_equals_the_real_state_dict(user_file: Path, cls_name: str, c
     assert [(k, t.shape, t.dtype) for k, t in predicted.tensors.items()] == [
         (k, tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in real.items()
     ]
-    assert predicted.unknown == []
+    assert predicted.unknown == ()
     assert [f for f in predicted.findings if f.code == "unresolved"] == []
 
 

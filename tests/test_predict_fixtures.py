@@ -116,7 +116,7 @@ def test_dtypes_and_kinds(case: Case) -> None:
 @pytest.mark.parametrize("case", EXACT, ids=_ids(EXACT))
 def test_nothing_unknown(case: Case) -> None:
     pred = predicted(case)
-    assert pred.unknown == []
+    assert pred.unknown == ()
     infos = [f for f in pred.findings if f.severity == Severity.INFORMATION]
     assert infos == []
 

@@ -31,5 +31,5 @@ def test_timm_variant_prediction_equals_torch(name: str) -> None:
 
     entry = inspect.unwrap(_model_entrypoints[name])
     predicted = predict(inspect.getsourcefile(entry), entry.__name__)
-    assert predicted.unknown == []
+    assert predicted.unknown == ()
     assert {k: t.shape for k, t in predicted.tensors.items()} == _truth(name)

@@ -1,7 +1,14 @@
-"""The one façade the CLI and the language server call."""
+"""The one façade the CLI, the language server and the workspace check call.
+
+A check runs one way, each stage making new values from the last and editing none:
+describe the class -> the constructor plan -> predict -> (transformers classes) the
+checkpoint as transformers' loader sees it -> compare -> the findings. The adapters reach the
+engine only through this module (what they need of it is re-exported here).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,21 +17,57 @@ from typing import Any
 
 from ckptlens.checkpoint.index import CheckpointIndex
 from ckptlens.checkpoint.weights_only import safety_findings
+from ckptlens.engine.compare import Comparison, compare, shapes_compatible
 from ckptlens.engine.constructor import ConstructorPlan
+from ckptlens.engine.loader import Loader, SourceError
+from ckptlens.engine.mapping_code import (
+    DEFAULT_FUNCTION_NAME,
+    ParsedMapping,
+    remap_tensors,
+    render_python,
+)
+from ckptlens.engine.messages import CheckpointsFit, ShapeMismatch, SourceUnreadable, format_shape
 from ckptlens.engine.model import Coverage, KeyMapping, PredictedStateDict
 from ckptlens.engine.predict import Analyzer, TargetError, TargetInfo
+from ckptlens.engine.size import Totals, format_bytes, lens_text, model_size, size_lines
+from ckptlens.engine.transformers_view import transformers_view
 from ckptlens.findings import UNRESOLVED, UNVERIFIED, Finding, Severity
 
-__all__ = ["Analyzer", "CheckResult", "ConfigError", "KeyMapping", "TargetError", "check", "predict"]
+__all__ = [
+    "DEFAULT_FUNCTION_NAME",
+    "Analyzer",
+    "CheckResult",
+    "CheckpointsFit",
+    "Comparison",
+    "ConfigError",
+    "KeyMapping",
+    "Loader",
+    "ParsedMapping",
+    "ShapeMismatch",
+    "SourceError",
+    "SourceUnreadable",
+    "TargetError",
+    "Totals",
+    "check",
+    "format_bytes",
+    "format_shape",
+    "lens_text",
+    "model_size",
+    "predict",
+    "remap_tensors",
+    "render_python",
+    "shapes_compatible",
+    "size_lines",
+]
 
 
-@dataclass
+@dataclass(frozen=True)
 class CheckResult:
     findings: list[Finding]
     mapping: KeyMapping
     predicted: PredictedStateDict
     index: CheckpointIndex
-    comparison: Any = None  # engine.compare.Comparison: matched/total counts, prefix, renames
+    comparison: Comparison  # matched/total counts, prefix, renames, coverage
 
     @property
     def fails(self) -> bool:
@@ -33,7 +76,7 @@ class CheckResult:
     @property
     def coverage(self) -> Coverage:
         """How many checkpoint tensors were compared on key and shape, on key only, or not at all."""
-        return self.comparison.coverage if self.comparison is not None else Coverage()
+        return self.comparison.coverage
 
 
 def _analyzer(analyzer: Analyzer | None) -> Analyzer:
@@ -107,10 +150,14 @@ def constructor_arguments(
 
 def _build(engine: Analyzer, source: str | Path, class_name: str, plan: ConstructorPlan) -> PredictedStateDict:
     """The prediction from a plan, carrying the values used and the plan's findings."""
-    predicted = engine.predict(str(source), class_name, plan.kwargs, config=plan.config)
-    predicted.constructor = dict(plan.values)
-    predicted.findings.extend(plan.findings)
-    return predicted
+    return _with_plan(engine.predict(str(source), class_name, plan.kwargs, config=plan.config), plan)
+
+
+def _with_plan(predicted: PredictedStateDict, plan: ConstructorPlan) -> PredictedStateDict:
+    """The engine's prediction with the constructor values used and the plan's findings."""
+    return dataclasses.replace(
+        predicted, constructor=dict(plan.values), findings=(*predicted.findings, *plan.findings)
+    )
 
 
 MAX_CONFIG_BYTES = 4 << 20
@@ -163,7 +210,6 @@ def check(
     checks of one class (`ckptlens find`): the class is described once, predicted once per set of
     constructor arguments, compared once per distinct set of checkpoint keys/shapes/dtypes."""
     from ckptlens.checkpoint import read_checkpoint
-    from ckptlens.engine.compare import compare
 
     engine = _analyzer(analyzer)
     if cache is not None:
@@ -177,30 +223,56 @@ def check(
         info, init=init, config=config, index=index, init_source=init_source, config_source=config_source
     )
     predicted, prediction_key = _cached_build(engine, source, class_name, plan, cache)
-    view = _transformers_view(predicted, index)
-    comparison = None
-    comparison_key: Any = None
-    if cache is not None and view is None:
-        signature = tuple((k, t.shape, t.dtype, t.device) for k, t in index.tensors.items())
-        comparison_key = (prediction_key, unverified_severity, signature)
-        comparison = cache.comparisons.get(comparison_key)
-    if comparison is None:
-        comparison = compare(
-            predicted, view.tensors if view else index.tensors, unverified_severity=unverified_severity
-        )
-        if comparison_key is not None and cache is not None:
-            cache.comparisons[comparison_key] = comparison
+    view = transformers_view(predicted, index)
     if view is not None:
-        comparison = view.back_to_raw(comparison)
-    # an unresolved part that leaves checkpoint tensors unchecked is said once, as `unverified`
+        predicted = view.predicted(predicted)
+        comparison = view.back_to_raw(
+            compare(predicted, view.tensors, unverified_severity=unverified_severity)
+        )
+    else:
+        comparison = _cached_compare(predicted, index, prediction_key, unverified_severity, cache)
+    return CheckResult(
+        _findings(predicted, comparison, index), comparison.mapping, predicted, index, comparison
+    )
+
+
+def _cached_compare(
+    predicted: PredictedStateDict,
+    index: CheckpointIndex,
+    prediction_key: str,
+    unverified_severity: Severity,
+    cache: CheckCache | None,
+) -> Comparison:
+    """`compare`, shared by checks of one prediction against checkpoints with the same tensors."""
+    if cache is None:
+        return compare(predicted, index.tensors, unverified_severity=unverified_severity)
+    signature = tuple((k, t.shape, t.dtype, t.device) for k, t in index.tensors.items())
+    key = (prediction_key, unverified_severity, signature)
+    comparison = cache.comparisons.get(key)
+    if comparison is None:
+        comparison = cache.comparisons[key] = compare(
+            predicted, index.tensors, unverified_severity=unverified_severity
+        )
+    return comparison
+
+
+def _findings(
+    predicted: PredictedStateDict, comparison: Comparison, index: CheckpointIndex
+) -> list[Finding]:
+    """Every finding of a check, by position. An unresolved part that leaves checkpoint tensors
+    unchecked is said once, as `unverified`."""
     verified_elsewhere = {f.model_prefix for f in comparison.findings if f.code == UNVERIFIED}
     findings = [
-        *(f for f in predicted.findings if not (f.code == UNRESOLVED and f.model_prefix in verified_elsewhere and not f.model_keys)),
+        *(
+            f
+            for f in predicted.findings
+            if not (f.code == UNRESOLVED and f.model_prefix in verified_elsewhere and not f.model_keys)
+        ),
         *comparison.findings,
         *safety_findings(index.safety, predicted.origin),
     ]
     findings.sort(key=lambda f: (f.range.file, f.range.start_line, f.range.start_col, f.code))
-    return CheckResult(findings, comparison.mapping, predicted, index, comparison)
+    return findings
 
 
 @dataclass
@@ -209,7 +281,7 @@ class CheckCache:
 
     info: dict[tuple[str, str], TargetInfo] = field(default_factory=dict)
     predictions: dict[str, PredictedStateDict] = field(default_factory=dict)
-    comparisons: dict[Any, Any] = field(default_factory=dict)
+    comparisons: dict[Any, Comparison] = field(default_factory=dict)
 
 
 def _cached_build(
@@ -220,112 +292,10 @@ def _cached_build(
     cache: CheckCache | None,
 ) -> tuple[PredictedStateDict, str]:
     """`_build`, with the engine's prediction shared by checks with the same constructor values."""
-    import dataclasses
-
     if cache is None:
         return _build(engine, source, class_name, plan), ""
     key = json.dumps([str(source), class_name, plan.kwargs, plan.config], sort_keys=True, default=repr)
     raw = cache.predictions.get(key)
     if raw is None:
         raw = cache.predictions[key] = engine.predict(str(source), class_name, plan.kwargs, config=plan.config)
-    # a copy whose lists a check may extend (the plan's findings; transformers' converted keys)
-    predicted = dataclasses.replace(raw, unknown=list(raw.unknown), findings=[*raw.findings, *plan.findings])
-    predicted.constructor = dict(plan.values)
-    return predicted, key
-
-
-@dataclass
-class _ConvertedView:
-    """The checkpoint's keys as transformers' loader renames them, and the way back."""
-
-    tensors: dict[str, Any]
-    raw_of: dict[str, str]
-
-    def back_to_raw(self, comparison: Any) -> Any:
-        import dataclasses
-
-        raw = self.raw_of
-        mapping = comparison.mapping
-        comparison.mapping = KeyMapping(
-            mapping={raw.get(k, k): v for k, v in mapping.mapping.items()},
-            dropped=[raw.get(k, k) for k in mapping.dropped],
-            missing=list(mapping.missing),
-        )
-        comparison.findings = [
-            dataclasses.replace(f, checkpoint_keys=tuple(raw.get(k, k) for k in f.checkpoint_keys))
-            for f in comparison.findings
-        ]
-        return comparison
-
-
-def _scoped_transforms(table: Any, models: list[tuple[str, str]], model_type: str | None) -> list[tuple[str, Any]]:
-    """transformers' `get_model_conversion_mapping`: each PreTrainedModel submodule's transforms
-    (by class name, else the model type for the root), scoped to its path; a submodule whose
-    ancestor already claimed the same transforms adds nothing."""
-    scoped: list[tuple[str, Any]] = []
-    claimed: dict[str, list[str]] = {}
-    for path, class_name in models:
-        transforms = table.mapping.get(class_name)
-        identifier = class_name
-        if transforms is None and path == "" and model_type:
-            transforms = table.for_model([], model_type)
-            identifier = model_type
-        if not transforms:
-            continue
-        if any(seen == "" or path.startswith(seen + ".") for seen in claimed.get(identifier, [])):
-            continue
-        claimed.setdefault(identifier, []).append(path)
-        scoped.extend((path, t) for t in transforms)
-    if scoped or models:
-        # renamings every transformers model applies (`LayerNorm.gamma` -> `LayerNorm.weight`, ...)
-        scoped.extend(("", t) for t in table.mapping.get("legacy", []))
-    return scoped
-
-
-def _transformers_view(predicted: PredictedStateDict, index: CheckpointIndex) -> _ConvertedView | None:
-    """For a transformers class: the checkpoint keys renamed by transformers' conversion table
-    (old checkpoints keep loading through `from_pretrained`), or None when nothing changes."""
-    import os
-    import re
-
-    from ckptlens.engine.hf_conversion import conversion_table, convert_keys
-    from ckptlens.engine.model import UnknownPart
-
-    root = predicted.modules.get("")
-    if root is None or not root.type_name.startswith("transformers."):
-        return None
-    path = root.origin.file
-    marker = os.sep + "transformers" + os.sep
-    if marker not in path:
-        return None
-    table = conversion_table(path[: path.rindex(marker) + len(marker) - 1])
-    if table is None:
-        return None
-    model_type = (index.config or {}).get("model_type")
-    scoped = _scoped_transforms(table, predicted.hf_models, model_type if isinstance(model_type, str) else None)
-    if not scoped:
-        return None
-    base = predicted.base_model_prefixes[0] if predicted.base_model_prefixes else ""
-    converted = convert_keys(scoped, list(index.tensors), base)
-    if not converted.renamed and not converted.converted:
-        return None
-    tensors: dict[str, Any] = {}
-    raw_of: dict[str, str] = {}
-    for raw_key, info in index.tensors.items():
-        if raw_key in converted.converted:
-            continue
-        key = converted.renamed.get(raw_key, raw_key)
-        tensors[key] = info
-        raw_of[key] = raw_key
-    if converted.converted:
-        for pattern in converted.target_patterns:
-            try:
-                regex = re.compile(pattern)
-            except re.error:
-                regex = re.compile(".*")
-            for key, tensor in predicted.tensors.items():
-                if regex.search(key) and not predicted.is_unknown(key):
-                    predicted.unknown.append(
-                        UnknownPart(key, "transformers builds it from differently shaped checkpoint tensors on load", tensor.origin)
-                    )
-    return _ConvertedView(tensors, raw_of)
+    return _with_plan(raw, plan), key

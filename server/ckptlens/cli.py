@@ -194,8 +194,7 @@ def _cmd_check_workspace(args: argparse.Namespace) -> int:
 
 
 def _cmd_map(args: argparse.Namespace) -> int:
-    from ckptlens.api import check
-    from ckptlens.engine.mapping_code import render_python
+    from ckptlens.api import check, render_python
     from ckptlens.render import map_to_json, render_map_text
 
     max_shard = None
@@ -250,8 +249,7 @@ def _written_text(written: Any) -> str:
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
-    from ckptlens.api import check, predict
-    from ckptlens.engine.size import model_size, size_lines
+    from ckptlens.api import check, model_size, predict, size_lines
     from ckptlens.render import keys_to_json, render_keys_text
 
     init = parse_init(args.init)

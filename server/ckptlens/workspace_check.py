@@ -162,7 +162,7 @@ def _check_group(
     session: Any, options: WorkspaceOptions, group: Sequence[Any], with_fixes: bool
 ) -> tuple[list[WorkspaceFinding], list[Fix]]:
     """Check some links (one class file's) with `session`: their findings and safe fixes."""
-    from ckptlens.engine.messages import SourceUnreadable
+    from ckptlens.api import SourceUnreadable
     from ckptlens.links import resolve_checkpoint
     from ckptlens.load_site_rules import link_findings
     from ckptlens.lsp.analysis import checkpoint_stamp

@@ -76,19 +76,19 @@ class PrefixChange:
         return self.add + key
 
 
-@dataclass
+@dataclass(frozen=True)
 class Comparison:
     """What `compare` found: findings (the five mismatch codes, plus `cuda-tensors` and
     `dtype-differs` notes), the key mapping, and the data the mapping code is written from."""
 
-    findings: list[Finding]
+    findings: tuple[Finding, ...]
     mapping: KeyMapping
     matched: int  # known model keys the checkpoint fills with a compatible shape
     total: int  # model keys that are known (not under unknown parts)
     prefix: PrefixChange | None  # what was stripped/added, for the code generator
     # (checkpoint_prefix, model_prefix) pairs, no trailing dots, in the prefix-changed space;
     # a pair may name a single key (a renamed bare parameter).
-    renames: list[tuple[str, str]]
+    renames: tuple[tuple[str, str], ...]
     coverage: Coverage = Coverage()
 
 
@@ -224,12 +224,12 @@ class _Comparer:
             unchecked=not_checked,
         )
         return Comparison(
-            findings=findings,
+            findings=tuple(findings),
             mapping=KeyMapping(mapping=mapping, dropped=dropped, missing=missing),
             matched=len(filled),
             total=len(self.known),
             prefix=prefix,
-            renames=[(pair.checkpoint_prefix, pair.model_prefix) for pair in renames],
+            renames=tuple((pair.checkpoint_prefix, pair.model_prefix) for pair in renames),
             coverage=coverage,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,14 +48,17 @@ class ConstructorValue:
     expression: str | None = None  # a default that is no literal: its source text (`Config()`)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PredictedStateDict:
+    """Made once by `Analyzer.predict` (and by the pure steps after it, as new values through
+    `dataclasses.replace`); nothing edits it afterwards."""
+
     class_name: str
     origin: SourceRange  # the class (or factory function) name
     tensors: dict[str, PredictedTensor] = field(default_factory=dict)  # in state_dict order
     modules: dict[str, ModuleInfo] = field(default_factory=dict)  # every submodule, by path
-    unknown: list[UnknownPart] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)  # `information` findings on what is unknown
+    unknown: tuple[UnknownPart, ...] = ()
+    findings: tuple[Finding, ...] = ()  # `information` findings on what is unknown
     # Prefixes under which this class's weights are conventionally nested by a wrapping model
     # (transformers' `base_model_prefix`); the comparison may strip them as a `key-prefix`.
     base_model_prefixes: tuple[str, ...] = ()
@@ -65,15 +69,15 @@ class PredictedStateDict:
     # `_keys_to_ignore_on_save`), checkpoint key patterns it drops silently
     # (`_keys_to_ignore_on_load_unexpected`), and the PreTrainedModel submodules (path, class
     # name) in named_modules order, for transformers' key conversions.
-    optional: set[str] = field(default_factory=set)
+    optional: frozenset[str] = frozenset()
     ignored_unexpected: tuple[str, ...] = ()
-    hf_models: list[tuple[str, str]] = field(default_factory=list)
+    hf_models: tuple[tuple[str, str], ...] = ()
     # The constructor values used, by parameter (or keyword) name, with their source.
     constructor: dict[str, ConstructorValue] = field(default_factory=dict)
     # Modules that may hold more keys than predicted: a call during construction that could not
     # be followed (`self.add_module(*stage)` with `stage` unknown) may have registered more.
     # Their known keys are checked; checkpoint keys under them that the model lacks are not.
-    open: list[UnknownPart] = field(default_factory=list)
+    open: tuple[UnknownPart, ...] = ()
 
     def is_unknown(self, key: str) -> bool:
         """True when `key` falls under a part of the model that could not be resolved."""
@@ -88,7 +92,7 @@ class PredictedStateDict:
         return _innermost(self.open, key)
 
 
-def _innermost(parts: list[UnknownPart], key: str) -> UnknownPart | None:
+def _innermost(parts: Sequence[UnknownPart], key: str) -> UnknownPart | None:
     best: UnknownPart | None = None
     for part in parts:
         if part.prefix == "" or key == part.prefix or key.startswith(part.prefix + "."):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ast
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ckptlens.engine.constructor import config_fields, config_object, signature_facts
@@ -63,6 +63,26 @@ class Analyzer:
         if not isinstance(value, (ClassRef, FunctionRef)):
             raise TargetError(f"`{name}` in {scope.source.path} is not a class or a function")
         return scope, value
+
+    def module_classes(self, source: str, names: Sequence[str], kinds: Collection[str]) -> list[str]:
+        """Those of the top-level classes `names` of `source` whose kind (`class_kind`:
+        "module", "lightning", ...) is one of `kinds`; [] when the file cannot be read."""
+        interp = Interpreter(self.loader)
+        out = []
+        try:
+            scope = interp.scope_for(source)
+            for name in names:
+                try:
+                    found, value = scope.lookup(name)
+                    if found and isinstance(value, ClassRef) and interp.class_kind(value)[0] in kinds:
+                        out.append(name)
+                except Exception:  # noqa: BLE001 - a class the interpreter cannot read is left out
+                    continue
+        except Exception:  # noqa: BLE001
+            return []
+        finally:
+            interp.release()
+        return out
 
     def describe(self, source: str, name: str) -> TargetInfo:
         interp = Interpreter(self.loader)
@@ -148,7 +168,7 @@ class Analyzer:
         scope, target = self._target(interp, source, name)
         info = self._describe_safely(interp, source, name)
         kwargs = {k: _from_data(v) for k, v in (init or {}).items()}
-        result = PredictedStateDict(class_name=name, origin=info.origin)
+        result = _Collected(class_name=name, origin=info.origin)
         root: Any
         try:
             if config is not None and info.config_param is not None and info.config_param not in kwargs:
@@ -182,8 +202,9 @@ class Analyzer:
                 found, value = interp.class_attr(root.cls, "base_model_prefix")
                 if found and isinstance(value, str) and value:
                     result.base_model_prefixes = (value,)
-        result.findings.extend(_information(result, root if isinstance(root, ModuleValue) else None))
-        return result
+        predicted = result.freeze()
+        findings = _information(predicted, root if isinstance(root, ModuleValue) else None)
+        return replace(predicted, findings=tuple(findings))
 
     def _config_value(self, interp: Interpreter, info: TargetInfo, config: Mapping[str, Any]) -> Any:
         return config_object(interp, info, {k: _from_data(v) for k, v in config.items()})
@@ -233,11 +254,43 @@ def _from_data(value: Any) -> Any:
     return value
 
 
+@dataclass
+class _Collected:
+    """A prediction while `_walk` and `_transformers_declarations` fill it in."""
+
+    class_name: str
+    origin: SourceRange
+    tensors: dict[str, PredictedTensor] = field(default_factory=dict)
+    modules: dict[str, ModuleInfo] = field(default_factory=dict)
+    unknown: list[UnknownPart] = field(default_factory=list)
+    base_model_prefixes: tuple[str, ...] = ()
+    tied: dict[str, str] = field(default_factory=dict)
+    optional: set[str] = field(default_factory=set)
+    ignored_unexpected: tuple[str, ...] = ()
+    hf_models: list[tuple[str, str]] = field(default_factory=list)
+    open: list[UnknownPart] = field(default_factory=list)
+
+    def freeze(self) -> PredictedStateDict:
+        return PredictedStateDict(
+            class_name=self.class_name,
+            origin=self.origin,
+            tensors=self.tensors,
+            modules=self.modules,
+            unknown=tuple(self.unknown),
+            base_model_prefixes=self.base_model_prefixes,
+            tied=self.tied,
+            optional=frozenset(self.optional),
+            ignored_unexpected=self.ignored_unexpected,
+            hf_models=tuple(self.hf_models),
+            open=tuple(self.open),
+        )
+
+
 def _walk(
     module: ModuleValue,
     prefix: str,
     inherited: SourceRange,
-    out: PredictedStateDict,
+    out: _Collected,
     seen: dict[int, str] | None = None,
 ) -> None:
     seen = {} if seen is None else seen  # id(tensor) -> first key: the same tensor twice is a tie
@@ -267,7 +320,7 @@ def _walk(
         _walk(child, f"{prefix}.{name}" if prefix else name, origin, out, seen)
 
 
-def _transformers_declarations(interp: Interpreter, module: ModuleValue, prefix: str, out: PredictedStateDict) -> None:
+def _transformers_declarations(interp: Interpreter, module: ModuleValue, prefix: str, out: _Collected) -> None:
     """What transformers' loader knows beyond the modules: `_tied_weights_keys` (tied by
     `post_init()` when the config says `tie_word_embeddings`), keys it accepts as missing or
     drops as unexpected, and which submodules are PreTrainedModels."""

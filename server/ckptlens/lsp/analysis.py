@@ -16,17 +16,23 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ckptlens.api import Analyzer, CheckResult, ConfigError, TargetError, check
-from ckptlens.checkpoint.index import CheckpointIndex
-from ckptlens.engine.compare import shapes_compatible
-from ckptlens.engine.loader import Loader, SourceError
-from ckptlens.engine.mapping_code import (
+from ckptlens.api import (
     DEFAULT_FUNCTION_NAME,
+    Analyzer,
+    CheckResult,
+    ConfigError,
+    Loader,
     ParsedMapping,
+    ShapeMismatch,
+    SourceError,
+    TargetError,
+    check,
+    format_shape,
     remap_tensors,
     render_python,
+    shapes_compatible,
 )
-from ckptlens.engine.messages import ShapeMismatch, format_shape
+from ckptlens.checkpoint.index import CheckpointIndex
 from ckptlens.findings import (
     CHECKPOINT_ERROR,
     KEY_PREFIX,

@@ -677,7 +677,7 @@ class CkptlensServer(LanguageServer):
         )
 
     async def with_fit_hints(self, uri: str, analysis: DocumentAnalysis) -> DocumentAnalysis:
-        from ckptlens.engine.messages import CheckpointsFit
+        from ckptlens.api import CheckpointsFit
         from ckptlens.load_site_rules import LinkFinding
 
         doc = self.workspace.text_documents.get(uri)

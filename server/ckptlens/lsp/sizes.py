@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ckptlens.engine.size import Totals, format_bytes, lens_text, model_size
+from ckptlens.api import Totals, format_bytes, lens_text, model_size
 from ckptlens.findings import SourceRange
 
 MAX_FIND_FILES = 2000  # checkpoints read for the fit hint, per workspace
@@ -122,28 +122,11 @@ class Extras:
 def module_classes(session: Any, path: str, text: str) -> list[tuple[str, SourceRange]]:
     """The file's top-level classes that are nn.Modules or LightningModules, with their names'
     ranges (as the workspace index scanned them)."""
-    from ckptlens.engine.interp import Interpreter
-    from ckptlens.engine.objects import ClassRef
-
     scan = session.index.scan(path, session.overlays)
     if not scan.ok:
         return []
-    out = []
-    interp = Interpreter(session.analyzer.loader)
-    try:
-        scope = interp.scope_for(path)
-        for name, decl in scan.classes.items():
-            try:
-                found, value = scope.lookup(name)
-                if found and isinstance(value, ClassRef) and interp.class_kind(value)[0] in MODULE_KINDS:
-                    out.append((name, decl.name_range))
-            except Exception:  # noqa: BLE001 - a class the interpreter cannot read gets no lens
-                continue
-    except Exception:  # noqa: BLE001
-        return []
-    finally:
-        interp.release()
-    return out
+    modules = set(session.analyzer.module_classes(path, list(scan.classes), MODULE_KINDS))
+    return [(name, decl.name_range) for name, decl in scan.classes.items() if name in modules]
 
 
 def size_hover(name: str, total: Totals, submodules: Mapping[str, Totals]) -> str:
