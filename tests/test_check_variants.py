@@ -33,7 +33,8 @@ from torch import nn
 
 from ckptlens import api
 from ckptlens.engine.mapping_code import remap_tensors, render_python
-from ckptlens.fixes import apply_edits, mapping_in_class
+from ckptlens.fixes.edits import apply_edits
+from ckptlens.fixes.mapping import mapping_in_class
 from ckptlens.links import scan_source
 from compare_helpers import SPEC_FINDING_FIELDS
 from fixture_cases import CASES_BY_ID, Case

@@ -8,16 +8,10 @@ import pytest
 
 from ckptlens.engine.mapping_code import ParsedMapping, render_python
 from ckptlens.findings import SourceRange
-from ckptlens.fixes import (
-    DimChange,
-    apply_edits,
-    free_function_name,
-    mapping_at_load_site,
-    mapping_in_class,
-    rename_fix,
-    rename_names,
-    shape_fix,
-)
+from ckptlens.fixes.edits import apply_edits
+from ckptlens.fixes.mapping import free_function_name, mapping_at_load_site, mapping_in_class
+from ckptlens.fixes.rename import rename_fix, rename_names
+from ckptlens.fixes.shape import DimChange, shape_fix
 from ckptlens.links import scan_source
 
 PATH = "/w/model.py"

@@ -391,7 +391,7 @@ def test_the_packaged_server_runs_on_each_cpython(
         pytest.skip(f"no CPython {python} on this machine")
     env = env_for(unpacked, python)
     script = (
-        "import sys, ckptlens, ckptlens.fixes, ckptlens.lsp.server, libcst, libcst.native\n"
+        "import sys, ckptlens, ckptlens.fixes.rename, ckptlens.lsp.server, libcst, libcst.native\n"
         "text = open(sys.argv[1]).read()\n"
         "assert libcst.parse_module(text).code == text\n"
         "print(ckptlens.__file__, libcst.__file__, libcst.native.__file__)\n"

@@ -298,7 +298,7 @@ def _watched(links: Sequence[Any], options: WorkspaceOptions) -> set[str]:
 def fixed_texts(fixes: Sequence[Fix]) -> dict[str, tuple[str, str]]:
     """path -> (old text, new text) after the fixes; a fix overlapping one already taken in the
     same file waits for the next run."""
-    from ckptlens.fixes import apply_edits
+    from ckptlens.fixes.edits import apply_edits
 
     by_file: dict[str, list[tuple[SourceRange, str]]] = {}
     for fix in fixes:

@@ -443,7 +443,7 @@ class Session:
     def finding_action(self, outcome: LinkResult, finding: Finding, source: str) -> Action | None:
         """The quick fix of one finding (rename, literal dim), if it has one; `source` is the
         text of the finding's file."""
-        from ckptlens.fixes import rename_fix  # libcst: loaded on the first code action
+        from ckptlens.fixes.rename import rename_fix  # libcst: loaded on the first code action
 
         if finding.code == RENAMED_MODULE:
             fix = rename_fix(
@@ -455,7 +455,7 @@ class Session:
         return None
 
     def _shape_action(self, outcome: LinkResult, finding: Finding, source: str) -> Action | None:
-        from ckptlens.fixes import DimChange, shape_fix
+        from ckptlens.fixes.shape import DimChange, shape_fix
 
         assert outcome.result is not None
         if not isinstance(finding.details, ShapeMismatch):
@@ -492,7 +492,11 @@ class Session:
     ) -> Action | None:
         """The "Generate key mapping" edit for one link: at its load_state_dict call, else as a
         load_state_dict pre-hook in the class."""
-        from ckptlens.fixes import free_function_name, mapping_at_load_site, mapping_in_class
+        from ckptlens.fixes.mapping import (
+            free_function_name,
+            mapping_at_load_site,
+            mapping_in_class,
+        )
 
         raw = self.raw_result(outcome)
         if raw is None or raw.comparison is None:
