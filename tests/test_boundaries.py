@@ -27,7 +27,7 @@ def _modules_after(statement: str) -> set[str]:
         "import ckptlens.cli",
         "import ckptlens.api",
         "import ckptlens.engine.compare, ckptlens.engine.predict, ckptlens.checkpoint.reader",
-        "import ckptlens.render, ckptlens.engine.mapping_code",
+        "import ckptlens.render.check, ckptlens.render.map, ckptlens.render.keys, ckptlens.render.inspect, ckptlens.engine.mapping_code",
     ],
 )
 def test_engine_and_cli_import_no_heavy_package(statement: str) -> None:

@@ -288,7 +288,7 @@ def test_shared_references_render_once(tmp_path: Path) -> None:
     assert time.perf_counter() - start < HANG_GUARD
     import json
 
-    from ckptlens.checkpoint.render import index_to_json
+    from ckptlens.render.inspect import index_to_json
 
     assert len(json.dumps(index_to_json(index))) < 2_000_000
     assert any("cut short" in note for note in index.notes)

@@ -487,7 +487,7 @@ def test_a_required_value_nobody_gives_is_shown(tmp_path: Path) -> None:
         )
     )
     from ckptlens.api import predict
-    from ckptlens.render_constructor import constructor_to_json, render_constructor_text
+    from ckptlens.render.constructor import constructor_to_json, render_constructor_text
 
     predicted = predict(path, "Req")
     assert constructor_to_json(predicted.constructor) == {

@@ -12,7 +12,7 @@ import pytest
 import ckpt_factory as f
 from ckptlens import cli
 from ckptlens.checkpoint import read_checkpoint
-from ckptlens.checkpoint.render import render_index_text
+from ckptlens.render.inspect import render_index_text
 
 REQUIRED = ["format", "state_dict_path", "tensors", "hyper_parameters", "entries"]
 

@@ -423,7 +423,7 @@ def test_map_text_says_where_the_state_dict_sits(
 ) -> None:
     from ckptlens.checkpoint.index import CheckpointIndex, TensorInfo
     from ckptlens.engine.compare import compare
-    from ckptlens.render import render_map_text
+    from ckptlens.render.map import render_map_text
     from compare_helpers import build, same
 
     spec = [("fc.weight", (2, 2))]

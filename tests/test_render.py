@@ -8,15 +8,9 @@ from dataclasses import replace
 from ckptlens.engine.compare import compare
 from ckptlens.engine.messages import UnresolvedPart
 from ckptlens.findings import Finding, Severity, SourceRange
-from ckptlens.render import (
-    check_to_json,
-    check_to_sarif,
-    keys_to_json,
-    map_to_json,
-    render_check_text,
-    render_keys_text,
-    render_map_text,
-)
+from ckptlens.render.check import check_to_json, check_to_sarif, render_check_text
+from ckptlens.render.keys import keys_to_json, render_keys_text
+from ckptlens.render.map import map_to_json, render_map_text
 from compare_helpers import FILE, SPEC_FINDING_FIELDS, build, same
 
 MODEL = [

@@ -109,7 +109,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         return _cmd_check_workspace(args)  # a warm run never loads the engine
     from ckptlens import __version__
     from ckptlens.api import check
-    from ckptlens.render import check_to_json, check_to_sarif, render_check_text
+    from ckptlens.render.check import check_to_json, check_to_sarif, render_check_text
 
     if len(args.source) != 1:
         raise UsageError("check --class NAME takes exactly one SOURCE.py")
@@ -152,6 +152,7 @@ def _cmd_check_workspace(args: argparse.Namespace) -> int:
 
     from ckptlens import __version__
     from ckptlens import workspace_check as ws
+    from ckptlens.render.check import render_workspace_text, workspace_to_json, workspace_to_sarif
 
     if args.checkpoint is not None or args.init or args.config:
         raise UsageError("--checkpoint, --init and --config need SOURCE.py --class NAME")
@@ -185,17 +186,17 @@ def _cmd_check_workspace(args: argparse.Namespace) -> int:
         sys.stderr.write(f"ckptlens: fixed {len(changes)} file(s)\n")
         report = ws.check_workspace(args.source, options=options, jobs=args.jobs, cache=not args.no_cache)
     if args.format == "json":
-        _print_json(ws.to_json(report))
+        _print_json(workspace_to_json(report))
     elif args.format == "sarif":
-        _print_json(ws.to_sarif(report, __version__))
+        _print_json(workspace_to_sarif(report, __version__))
     else:
-        _write_text(ws.render_text(report, color=_color(), cwd=cwd))
+        _write_text(render_workspace_text(report, color=_color(), cwd=cwd))
     return EXIT_FINDINGS if report.fails else EXIT_OK
 
 
 def _cmd_map(args: argparse.Namespace) -> int:
     from ckptlens.api import check, render_python
-    from ckptlens.render import map_to_json, render_map_text
+    from ckptlens.render.map import map_to_json, render_map_text, written_text
 
     max_shard = None
     if args.max_shard_size is not None:
@@ -227,30 +228,17 @@ def _cmd_map(args: argparse.Namespace) -> int:
         if written is not None:
             from ckptlens.textsafe import safe_output
 
-            sys.stderr.write(safe_output(_written_text(written), color=False))
+            sys.stderr.write(safe_output(written_text(written), color=False))
     else:
         _write_text(render_map_text(result.comparison, color=_color(), checkpoint=result.index))
         if written is not None:
-            _write_text(_written_text(written))
+            _write_text(written_text(written))
     return EXIT_FINDINGS if result.fails else EXIT_OK
-
-
-def _written_text(written: Any) -> str:
-    where = written.index_file or written.files[0]
-    shards = f" in {len(written.files)} shards" if written.index_file else ""
-    lines = [
-        f"wrote {where}{shards}: {written.tensors} tensors, {written.bytes:,} bytes "
-        f"({written.renamed} renamed, {len(written.dropped)} dropped)"
-    ]
-    for key, partner in written.shared.items():
-        how = "the model re-ties it" if key in written.retied else "written as a copy"
-        lines.append(f"  {key} shares its tensor with {partner} in the source: {how}")
-    return "\n".join(lines) + "\n"
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
     from ckptlens.api import check, model_size, predict, size_lines
-    from ckptlens.render import keys_to_json, render_keys_text
+    from ckptlens.render.keys import keys_to_json, render_keys_text
 
     init = parse_init(args.init)
     result = None
@@ -292,7 +280,7 @@ def _cmd_find(args: argparse.Namespace) -> int:
 
 def _with_constructor(data: dict[str, Any], predicted: Any) -> dict[str, Any]:
     """`"constructor": {name: {"value": ..., "source": ...}}` beside the SPEC fields."""
-    from ckptlens.render_constructor import constructor_to_json
+    from ckptlens.render.constructor import constructor_to_json
 
     data["constructor"] = constructor_to_json(predicted.constructor)
     return data
@@ -300,7 +288,7 @@ def _with_constructor(data: dict[str, Any], predicted: Any) -> dict[str, Any]:
 
 def _write_constructor(class_name: str, predicted: Any) -> None:
     """The constructor values used and their sources, above the text report."""
-    from ckptlens.render_constructor import render_constructor_text
+    from ckptlens.render.constructor import render_constructor_text
 
     text = render_constructor_text(class_name, predicted.constructor, color=_color())
     if text:
@@ -321,7 +309,7 @@ def _color() -> bool:
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from ckptlens.checkpoint import read_checkpoint
-    from ckptlens.checkpoint.render import index_to_json, render_index_text
+    from ckptlens.render.inspect import index_to_json, render_index_text
 
     index = read_checkpoint(args.checkpoint)
     if args.format == "json":

@@ -341,45 +341,6 @@ def unified_diff(changes: dict[str, tuple[str, str]], cwd: str) -> str:
     return "".join(parts)
 
 
-# -- rendering ---------------------------------------------------------------------------------
-
-
-def to_json(report: WorkspaceReport) -> dict[str, Any]:
-    return {"findings": [w.to_json() for w in report.findings]}
-
-
-def to_sarif(report: WorkspaceReport, tool_version: str) -> dict[str, Any]:
-    from ckptlens.render import check_to_sarif
-
-    sarif = check_to_sarif([w.finding for w in report.findings], tool_version)
-    for result, item in zip(sarif["runs"][0]["results"], report.findings, strict=True):
-        result["properties"]["link"] = item.link
-    return sarif
-
-
-def render_text(report: WorkspaceReport, *, color: bool, cwd: str) -> str:
-    from ckptlens.render import _display_path
-
-    lines = []
-    for item in report.findings:
-        f = item.finding
-        line, column = f.range.json_position
-        lines.append(f"{_display_path(f.range.file, cwd)}:{line}:{column}: {f.code} {f.message}")
-    failing = sum(1 for w in report.findings if w.finding.fails)
-    notes = len(report.findings) - failing
-    links = f"{report.links} linked class{'es' if report.links != 1 else ''} checked"
-    if failing:
-        summary = f"✗ {failing} finding{'s' if failing != 1 else ''}"
-        summary += f" · {notes} note{'s' if notes != 1 else ''}" if notes else ""
-        summary += f" · {links}"
-    else:
-        summary = f"✓ {links}" + (f" · {notes} note{'s' if notes != 1 else ''}" if notes else "")
-    if color:
-        mark, rest = summary[0], summary[1:]
-        summary = ("\033[1;31m" if failing else "\033[1;32m") + mark + "\033[0m" + rest
-    return "\n".join([*lines, summary]) + "\n"
-
-
 # -- the run cache -----------------------------------------------------------------------------
 
 

@@ -58,7 +58,7 @@ from ckptlens.links import (
     resolve_path,
 )
 from ckptlens.load_site_rules import LinkFinding, link_findings
-from ckptlens.render_constructor import constructor_markdown
+from ckptlens.render.constructor import constructor_markdown
 
 GENERATE_MAPPING_TITLE = "Generate key mapping"
 
