@@ -35,7 +35,7 @@ from ckptlens import api
 from ckptlens.engine.mapping_code import remap_tensors, render_python
 from ckptlens.fixes.edits import apply_edits
 from ckptlens.fixes.mapping import mapping_in_class
-from ckptlens.links import scan_source
+from ckptlens.workspace.scan import scan_source
 from compare_helpers import SPEC_FINDING_FIELDS
 from fixture_cases import CASES_BY_ID, Case
 from fixture_truth import Truth, build, fixture_path, import_fixture, make, under

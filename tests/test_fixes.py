@@ -12,7 +12,7 @@ from ckptlens.fixes.edits import apply_edits
 from ckptlens.fixes.mapping import free_function_name, mapping_at_load_site, mapping_in_class
 from ckptlens.fixes.rename import rename_fix, rename_names
 from ckptlens.fixes.shape import DimChange, shape_fix
-from ckptlens.links import scan_source
+from ckptlens.workspace.scan import scan_source
 
 PATH = "/w/model.py"
 

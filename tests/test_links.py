@@ -10,19 +10,19 @@ import pytest
 
 from ckptlens.engine.loader import Loader
 from ckptlens.engine.mapping_code import ParsedMapping, render_python
-from ckptlens.links import (
+from ckptlens.workspace.directives import parse_directive
+from ckptlens.workspace.index import WorkspaceIndex
+from ckptlens.workspace.model import (
     DIRECTIVE,
     FROM_PRETRAINED,
     LOAD_FROM_CHECKPOINT,
     LOAD_STATE_DICT,
     PYPROJECT,
     SETTING,
-    WorkspaceIndex,
-    links_from_tables,
-    parse_directive,
-    resolve_path,
-    scan_source,
 )
+from ckptlens.workspace.pyproject import links_from_tables
+from ckptlens.workspace.resolution import resolve_path
+from ckptlens.workspace.scan import scan_source
 
 
 def scan(source: str, path: str = "/w/model.py"):

@@ -1,6 +1,6 @@
 """`ckptlens check` with no SOURCE: every class the workspace links, found and checked exactly
 as the language server finds and checks them (`lsp.analysis.Session`, headless), with the
-load-site rules (`load_site_rules`) and the safe fixes (rename, literal dim).
+load-site rules (`workspace.rules`) and the safe fixes (rename, literal dim).
 
 Independent links are checked in parallel processes (one `Session` per process, grouped by
 class file so each class is analysed once); a whole-run result is kept in
@@ -163,9 +163,9 @@ def _check_group(
 ) -> tuple[list[WorkspaceFinding], list[Fix]]:
     """Check some links (one class file's) with `session`: their findings and safe fixes."""
     from ckptlens.api import SourceUnreadable
-    from ckptlens.links import resolve_checkpoint
-    from ckptlens.load_site_rules import link_findings
     from ckptlens.lsp.analysis import checkpoint_stamp
+    from ckptlens.workspace.resolution import resolve_checkpoint
+    from ckptlens.workspace.rules import link_findings
 
     findings: list[WorkspaceFinding] = []
     fixes: list[Fix] = []
@@ -280,7 +280,7 @@ def _watched(links: Sequence[Any], options: WorkspaceOptions) -> set[str]:
     """Beyond the workspace's own files, what a run's answer depends on: every place a
     checkpoint was looked for (one that appears changes the answer), the checkpoints read, the
     class files of links pointing outside the workspace."""
-    from ckptlens.links import resolve_checkpoint
+    from ckptlens.workspace.resolution import resolve_checkpoint
 
     out: set[str] = set()
     for link in links:
@@ -357,10 +357,10 @@ def _run_key(root: str, options: WorkspaceOptions, selected: Sequence[str], with
     import hashlib
 
     from ckptlens import __version__
-    from ckptlens.links import DEFAULT_EXCLUDES
+    from ckptlens.workspace.index import DEFAULT_EXCLUDES
 
     digest = hashlib.sha256()
-    from ckptlens.links import default_hf_cache
+    from ckptlens.workspace.resolution import default_hf_cache
 
     state = [__version__, CACHE_FORMAT, options.__dict__, list(selected), with_fixes, default_hf_cache()]
     digest.update(json.dumps(state).encode())

@@ -4,7 +4,7 @@ A kind is a frozen dataclass: its code, default severity and message template ar
 attributes, its fields are the finding's typed details, and `kind.at(where)` makes the
 `Finding`. Every rule — the comparison (`engine/compare.py`), the prediction
 (`engine/predict.py`), the constructor values (`engine/constructor.py`), the checkpoint's
-safety (`checkpoint/weights_only.py`), the load sites and the links (`load_site_rules.py`,
+safety (`checkpoint/weights_only.py`), the load sites and the links (`workspace/rules.py`,
 the workspace check, the language server's fit hints) — emits its findings through one of
 these; the CLI and the language server only convert and render them. `KINDS` lists them all.
 

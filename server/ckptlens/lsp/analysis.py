@@ -48,17 +48,11 @@ from ckptlens.findings import (
     Severity,
     SourceRange,
 )
-from ckptlens.links import (
-    LOAD_STATE_DICT,
-    FileScan,
-    Link,
-    Resolution,
-    WorkspaceIndex,
-    resolve_checkpoint,
-    resolve_path,
-)
-from ckptlens.load_site_rules import LinkFinding, link_findings
 from ckptlens.render.constructor import constructor_markdown
+from ckptlens.workspace.index import WorkspaceIndex
+from ckptlens.workspace.model import LOAD_STATE_DICT, FileScan, Link, Resolution
+from ckptlens.workspace.resolution import resolve_checkpoint, resolve_path
+from ckptlens.workspace.rules import LinkFinding, link_findings
 
 GENERATE_MAPPING_TITLE = "Generate key mapping"
 

@@ -14,7 +14,7 @@ from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 
 from ckptlens.findings import Fix, Severity, SourceRange
-from ckptlens.load_site_rules import LinkFinding
+from ckptlens.workspace.rules import LinkFinding
 
 SOURCE = "ckptlens"
 

@@ -678,7 +678,7 @@ class CkptlensServer(LanguageServer):
 
     async def with_fit_hints(self, uri: str, analysis: DocumentAnalysis) -> DocumentAnalysis:
         from ckptlens.api import CheckpointsFit
-        from ckptlens.load_site_rules import LinkFinding
+        from ckptlens.workspace.rules import LinkFinding
 
         doc = self.workspace.text_documents.get(uri)
         if doc is None or analysis.stale or not self.settings.fit_hints:

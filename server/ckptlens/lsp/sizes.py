@@ -217,7 +217,7 @@ def write_for_class(
             )
             if link is None:
                 return {"error": f"`{class_name}` has no linked checkpoint: name one"}
-            from ckptlens.links import resolve_checkpoint
+            from ckptlens.workspace.resolution import resolve_checkpoint
 
             resolution = resolve_checkpoint(link, session.options.hf_cache)
             if resolution.path is None:

@@ -33,7 +33,7 @@ from ckptlens.findings import (
 
 if TYPE_CHECKING:
     from ckptlens.api import CheckResult
-    from ckptlens.links import Link, Resolution
+    from ckptlens.workspace.model import Link, Resolution
 
 
 class LinkOutcome(Protocol):
