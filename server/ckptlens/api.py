@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from ckptlens.checkpoint.index import CheckpointIndex
-from ckptlens.checkpoint.weights_only import safety_findings
 from ckptlens.engine.compare import Comparison, compare, shapes_compatible
 from ckptlens.engine.constructor import ConstructorPlan
 from ckptlens.engine.loader import Loader, SourceError
@@ -29,6 +28,7 @@ from ckptlens.engine.mapping_code import (
 from ckptlens.engine.messages import CheckpointsFit, ShapeMismatch, SourceUnreadable, format_shape
 from ckptlens.engine.model import Coverage, KeyMapping, PredictedStateDict
 from ckptlens.engine.predict import Analyzer, TargetError, TargetInfo
+from ckptlens.engine.safety import safety_findings
 from ckptlens.engine.size import Totals, format_bytes, lens_text, model_size, size_lines
 from ckptlens.engine.transformers_view import transformers_view
 from ckptlens.findings import UNRESOLVED, UNVERIFIED, Finding, Severity

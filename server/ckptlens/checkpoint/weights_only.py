@@ -22,9 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ckptlens.engine.messages import UnsafeCheckpoint
-from ckptlens.findings import Finding, SourceRange
-
 SAFE, NEEDS_TRUST, REFUSED = "safe", "needs-trust", "refused"
 _RANK = {SAFE: 0, NEEDS_TRUST: 1, REFUSED: 2}
 
@@ -254,11 +251,3 @@ class WeightsOnlyAudit:
         if not self.globals and not self.reasons:
             return Safety()
         return Safety(NEEDS_TRUST, tuple(self.globals), tuple(self.reasons))
-
-
-def safety_findings(safety: Safety, where: SourceRange) -> list[Finding]:
-    """SPEC section 5: a checkpoint that is not `safe` is an `unsafe-checkpoint` warning, on
-    the line of the class it was compared with; the globals are its `checkpoint_keys`."""
-    if safety.verdict == SAFE:
-        return []
-    return [UnsafeCheckpoint(safety.summary(), tuple(safety.globals)).at(where)]
