@@ -118,3 +118,135 @@ def test_adapters_reach_the_engine_only_through_the_api() -> None:
         around = sorted(m for m in _imported_modules(path) if m.startswith("ckptlens.engine"))
         assert around == [], f"{rel} imports {around}"
     assert "cli.py" in checked and "lsp/server.py" in checked and "lsp/analysis.py" in checked
+
+
+# -- import cycles ----------------------------------------------------------------------------
+
+# The loops left, all inside the engine's interpreter (issue 14 item 4): `interp.py` and the
+# builtin / library tables import each other (imports at the bottom of interp.py, private
+# names imported lazily), and the layer catalog's files import each other. The next step cuts
+# them: an `engine/interp/` package whose tables depend on a small runtime interface (a
+# Protocol) instead of on `Interpreter`. Until then a loop may shrink, never grow or appear
+# elsewhere.
+ENGINE_INTERPRETER_LOOPS = (
+    frozenset({"ckptlens.engine.interp", "ckptlens.engine.builtins", "ckptlens.engine.library_hooks", "ckptlens.engine.constructor"}),
+    frozenset({"ckptlens.engine.catalog", "ckptlens.engine.catalog_layers", "ckptlens.engine.catalog_simple"}),
+)
+
+
+def import_graph(package_dir: Path) -> dict[str, set[str]]:
+    """module -> the modules of the same package it imports (at the top or inside functions;
+    `if TYPE_CHECKING:` blocks never run and are left out)."""
+    import ast
+
+    base = package_dir.name
+    modules: dict[str, Path] = {}
+    for path in package_dir.rglob("*.py"):
+        parts = [base, *path.relative_to(package_dir).with_suffix("").parts]
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+
+    def targets(name: str, path: Path) -> set[str]:
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found: set[str] = set()
+        stack: list[ast.AST] = [ast.parse(path.read_text())]
+        while stack:
+            node = stack.pop()
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                    stack.extend(child.orelse)
+                    continue
+                if isinstance(child, ast.Import):
+                    found.update(a.name for a in child.names if a.name in modules)
+                elif isinstance(child, ast.ImportFrom):
+                    source = child.module or ""
+                    if child.level:
+                        parts = package.split(".")
+                        source = ".".join(parts[: len(parts) - child.level + 1] + ([source] if source else []))
+                    for alias in child.names:
+                        full = f"{source}.{alias.name}"
+                        found.add(full if full in modules else source)
+                stack.append(child)
+        return {m for m in found if m in modules and m != name}
+
+    return {name: targets(name, path) for name, path in modules.items()}
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[frozenset[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, edges = work[-1]
+            child = next(edges, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(frozenset(component))
+    return cycles
+
+
+def test_the_cycle_finder_sees_a_loop_through_a_lazy_import(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "a.py").write_text("from pkg.sub import b\n")
+    (package / "sub" / "b.py").write_text("def f():\n    from ..c import g\n")
+    (package / "c.py").write_text("import pkg.a\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.d\n")
+    (package / "d.py").write_text("from pkg import c\n")
+    graph = import_graph(package)
+    assert graph["pkg.sub.b"] == {"pkg.c"} and graph["pkg.c"] == {"pkg.a"}
+    assert import_cycles(graph) == [frozenset({"pkg.a", "pkg.sub.b", "pkg.c"})]
+
+
+def test_no_import_cycle_outside_the_engine_interpreter() -> None:
+    """Every import loop of server/ckptlens lies inside one of the interpreter's known loops;
+    none touches the façade, the adapters, workspace/, fixes/, render/, the findings registry."""
+    graph = import_graph(ROOT / "server" / "ckptlens")
+    assert "ckptlens.workspace.index" in graph and "ckptlens.engine.interp" in graph["ckptlens.engine.builtins"]
+    outside = [sorted(c) for c in import_cycles(graph) if not any(c <= loop for loop in ENGINE_INTERPRETER_LOOPS)]
+    assert outside == []
+
+
+def test_no_import_cycle_between_the_packages() -> None:
+    """Folded to `ckptlens.<top>` (engine, checkpoint, workspace, fixes, render, lsp, api, cli,
+    ...), the import graph has no loop at all."""
+    graph = import_graph(ROOT / "server" / "ckptlens")
+    folded: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        top = ".".join(module.split(".")[:2])
+        folded.setdefault(top, set())
+        folded[top].update(".".join(t.split(".")[:2]) for t in targets)
+    for top, targets in folded.items():
+        targets.discard(top)
+        targets.discard("ckptlens")  # the package's own __init__ (its version) imports nothing
+    assert {"ckptlens.workspace", "ckptlens.fixes", "ckptlens.render", "ckptlens.engine"} <= set(folded)
+    assert import_cycles(folded) == []
