@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from ckptlens import api
-from ckptlens.find import FITS, classify, discover, find, render_find_text
+from ckptlens.find import FITS, classify, discover, find
+from ckptlens.render.find import render_find_text
 from compare_helpers import SPEC_FINDING_FIELDS
 from fixture_truth import fixture_path
 from test_check_variants import (

@@ -266,7 +266,8 @@ def _cmd_keys(args: argparse.Namespace) -> int:
 
 
 def _cmd_find(args: argparse.Namespace) -> int:
-    from ckptlens.find import find, render_find_text
+    from ckptlens.find import find
+    from ckptlens.render.find import render_find_text
 
     result = find(
         args.source, args.class_name, args.paths or ["."], init=parse_init(args.init), config=args.config
