@@ -16,13 +16,8 @@ import pytest
 import torch
 from torch import nn
 
-from ckptlens.engine.size import (
-    format_bytes,
-    format_count,
-    lens_text,
-    model_size,
-    totals_line,
-)
+from ckptlens.engine.size import model_size
+from ckptlens.render.size import format_bytes, format_count, lens_text, totals_line
 from fixture_cases import CASES, Case
 from fixture_truth import fixture_path, make
 from test_predict_fixtures import predicted

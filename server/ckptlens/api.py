@@ -29,7 +29,7 @@ from ckptlens.engine.messages import CheckpointsFit, ShapeMismatch, SourceUnread
 from ckptlens.engine.model import Coverage, KeyMapping, PredictedStateDict
 from ckptlens.engine.predict import Analyzer, TargetError, TargetInfo
 from ckptlens.engine.safety import safety_findings
-from ckptlens.engine.size import Totals, format_bytes, lens_text, model_size, size_lines
+from ckptlens.engine.size import Totals, model_size
 from ckptlens.engine.transformers_view import transformers_view
 from ckptlens.findings import UNRESOLVED, UNVERIFIED, Finding, Severity
 
@@ -49,15 +49,12 @@ __all__ = [
     "TargetError",
     "Totals",
     "check",
-    "format_bytes",
     "format_shape",
-    "lens_text",
     "model_size",
     "predict",
     "remap_tensors",
     "render_python",
     "shapes_compatible",
-    "size_lines",
 ]
 
 

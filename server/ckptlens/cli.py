@@ -237,8 +237,9 @@ def _cmd_map(args: argparse.Namespace) -> int:
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
-    from ckptlens.api import check, model_size, predict, size_lines
+    from ckptlens.api import check, model_size, predict
     from ckptlens.render.keys import keys_to_json, render_keys_text
+    from ckptlens.render.size import size_lines
 
     init = parse_init(args.init)
     result = None

@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ckptlens.api import Totals, format_bytes, lens_text, model_size
+from ckptlens.api import Totals, model_size
 from ckptlens.findings import SourceRange
+from ckptlens.render.size import format_bytes, lens_text
 
 MAX_FIND_FILES = 2000  # checkpoints read for the fit hint, per workspace
 MODULE_KINDS = ("module", "lightning")
