@@ -13,8 +13,6 @@ from ckptlens.workspace.model import DIRECTIVE, ClassDecl, Link
 from ckptlens.workspace.positions import Positions
 
 _DIRECTIVE = re.compile(r"^\s*#\s*ckptlens\s*:(?P<body>.*)$")
-
-
 _DIRECTIVE_ITEM = re.compile(r"""(?P<key>[A-Za-z_][\w:.-]*)=(?P<value>"[^"]*"|'[^']*'|\S+)""")
 
 

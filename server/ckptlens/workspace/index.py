@@ -15,8 +15,6 @@ from ckptlens.workspace.pyproject import links_from_tables, read_pyproject_links
 from ckptlens.workspace.scan import might_link, scan_source
 
 FILES_TTL = 30.0  # seconds a listing of the workspace's files is trusted
-
-
 DEFAULT_EXCLUDES = frozenset(
     {
         ".git",

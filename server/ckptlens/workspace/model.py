@@ -10,23 +10,11 @@ from ckptlens.engine.mapping_code import ParsedMapping
 from ckptlens.findings import SourceRange
 
 DIRECTIVE = "directive"
-
-
 PYPROJECT = "pyproject"
-
-
 SETTING = "setting"
-
-
 LOAD_FROM_CHECKPOINT = "load_from_checkpoint"
-
-
 FROM_PRETRAINED = "from_pretrained"
-
-
 LOAD_STATE_DICT = "load_state_dict"
-
-
 EXPLICIT_KINDS = frozenset({DIRECTIVE, PYPROJECT, SETTING})
 
 

@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from ckptlens.workspace.model import FROM_PRETRAINED, Link, Resolution
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-
-
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors", ".pkl", ".tar", ".json")
 
 

@@ -16,8 +16,6 @@ from ckptlens.workspace.sites import SiteFinder, string_constants
 HOOK_REGISTRARS = frozenset(
     {"register_load_state_dict_pre_hook", "_register_load_state_dict_pre_hook"}
 )
-
-
 _TRIGGER = re.compile(r"load_state_dict|load_from_checkpoint|from_pretrained|ckptlens:")
 
 
@@ -68,8 +66,6 @@ def scan_source(path: str, text: str, tree: ast.Module | None = None) -> FileSca
 
 
 _SITE_TRIGGER = re.compile(r"load_state_dict\b|load_from_checkpoint|from_pretrained")
-
-
 _HOOK_TRIGGER = re.compile(r"load_state_dict_pre_hook")
 
 

@@ -22,13 +22,9 @@ from ckptlens.workspace.positions import Positions
 _LIGHTNING_LOAD_PARAMS = frozenset(
     {"checkpoint_path", "map_location", "hparams_file", "strict", "weights_only"}
 )
-
-
 _CHAIN_METHODS = frozenset(
     {"to", "eval", "train", "cuda", "cpu", "float", "half", "double", "bfloat16", "requires_grad_"}
 )
-
-
 _STATE_DICT_LOADERS = frozenset(
     {"torch.load", "safetensors.torch.load_file", "safetensors.torch.load"}
 )
