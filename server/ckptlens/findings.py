@@ -7,9 +7,16 @@ template, and carries the finding's typed details (`Finding.details`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError, dataclass, field
 from enum import Enum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+else:
+
+    def dataclass_transform(**_: Any) -> Any:
+        return lambda cls: cls
 
 
 class Severity(str, Enum):
@@ -76,14 +83,50 @@ class Fix:
     kind: str = "quickfix"
 
 
+@dataclass_transform(frozen_default=True, eq_default=False)
 class Message:
     """One kind of finding: its code, default severity and message template, as class
-    attributes; its typed details, as the fields of a frozen dataclass subclass. `at` makes
-    the finding. The kinds live in `ckptlens.engine.messages`."""
+    attributes; its typed details, as the annotated fields of a subclass (frozen, like a
+    frozen dataclass, typed as one). `at` makes the finding. The kinds live in
+    `ckptlens.engine.messages`.
+
+    Not `@dataclass(frozen=True)` on every kind: generating each kind's methods would cost
+    every CLI start ~15 ms; one `__init__` here serves them all. Kinds compare by identity; a
+    finding's equality is its SPEC fields."""
 
     code: ClassVar[str]
     severity: ClassVar[Severity]
     template: ClassVar[str]  # the message, with the details' names in braces
+    fields: ClassVar[tuple[str, ...]] = ()  # the details, in order
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.fields = (*cls.fields, *cls.__dict__.get("__annotations__", {}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        name = type(self).__name__
+        if len(args) > len(self.fields):
+            raise TypeError(f"{name}() takes {len(self.fields)} details, got {len(args)}")
+        values = dict(zip(self.fields, args, strict=False))
+        for key, value in kwargs.items():
+            if key not in self.fields or key in values:
+                raise TypeError(f"{name}() got an unexpected or repeated detail {key!r}")
+            values[key] = value
+        missing = [f for f in self.fields if f not in values]
+        if missing:
+            raise TypeError(f"{name}() misses {', '.join(missing)}")
+        for key in self.fields:
+            object.__setattr__(self, key, values[key])
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __repr__(self) -> str:
+        details = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.fields)
+        return f"{type(self).__name__}({details})"
 
     def message(self) -> str:
         return self.template.format(**{name: getattr(self, name) for name in vars(self)})

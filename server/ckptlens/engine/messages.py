@@ -1,10 +1,10 @@
 """Every kind of finding ckptlens reports, one small class each (pyflakes' `messages.py`).
 
-A kind is a frozen dataclass: its code, default severity and message template are class
-attributes, its fields are the finding's typed details, and `kind.at(where)` makes the
-`Finding`. Every rule — the comparison (`engine/compare.py`), the prediction
+A kind is a frozen class (a `findings.Message`): its code, default severity and message template
+are class attributes, its annotated fields are the finding's typed details, and
+`kind.at(where)` makes the `Finding`. Every rule — the comparison (`engine/compare.py`), the prediction
 (`engine/predict.py`), the constructor values (`engine/constructor.py`), the checkpoint's
-safety (`checkpoint/weights_only.py`), the load sites and the links (`workspace/rules.py`,
+safety (`engine/safety.py`), the load sites and the links (`workspace/rules.py`,
 the workspace check, the language server's fit hints) — emits its findings through one of
 these; the CLI and the language server only convert and render them. `KINDS` lists them all.
 
@@ -63,7 +63,6 @@ def _plural(count: int, one: str, many: str) -> str:
 # -- the comparison (SPEC section 2 and its notes) --------------------------------------------
 
 
-@dataclass(frozen=True)
 class KeyPrefixStripped(Message):
     """Checkpoint keys carry a wrapper's leading path the model lacks."""
 
@@ -93,7 +92,6 @@ class KeyPrefixStripped(Message):
         return None, self.prefix
 
 
-@dataclass(frozen=True)
 class KeyPrefixAdded(Message):
     """The checkpoint was saved from an inner module: its keys lack the model's leading path."""
 
@@ -115,7 +113,6 @@ class KeyPrefixAdded(Message):
         return self.prefix, ""
 
 
-@dataclass(frozen=True)
 class RenamedModule(Message):
     """A submodule's (or a lone tensor's) weights sit in the checkpoint under another name."""
 
@@ -153,7 +150,6 @@ class ShapePair:
     model_shape: Shape
 
 
-@dataclass(frozen=True)
 class ShapeMismatch(Message):
     """The same key, another shape (the tensors created on one source line)."""
 
@@ -187,7 +183,6 @@ class ShapeMismatch(Message):
         return tuple(p.model_key for p in self.pairs), self.checkpoint_keys
 
 
-@dataclass(frozen=True)
 class MissingKey(Message):
     code = MISSING_KEY
     severity = ERROR
@@ -202,7 +197,6 @@ class MissingKey(Message):
         return self.model_keys, ()
 
 
-@dataclass(frozen=True)
 class UnexpectedKey(Message):
     code = UNEXPECTED_KEY
     severity = ERROR
@@ -217,7 +211,6 @@ class UnexpectedKey(Message):
         return (), self.checkpoint_keys
 
 
-@dataclass(frozen=True)
 class TiedWeights(Message):
     """Tied tensors stored once; the loader re-ties them."""
 
@@ -239,7 +232,6 @@ class TiedWeights(Message):
         return tuple(k for k, _ in self.ties), ()
 
 
-@dataclass(frozen=True)
 class MissingAllowed(Message):
     """Absent keys the model's loader accepts (transformers' ignore lists)."""
 
@@ -259,7 +251,6 @@ class MissingAllowed(Message):
         return self.model_keys, ()
 
 
-@dataclass(frozen=True)
 class CudaTensorsSaved(Message):
     """Checkpoint tensors saved from a non-CPU device (a note on the class)."""
 
@@ -283,7 +274,6 @@ class CudaTensorsSaved(Message):
         )
 
 
-@dataclass(frozen=True)
 class DtypeDiffers(Message):
     code = DTYPE_DIFFERS
     severity = INFORMATION
@@ -303,7 +293,6 @@ class DtypeDiffers(Message):
         )
 
 
-@dataclass(frozen=True)
 class Unverified(Message):
     """Checkpoint tensors left unchecked under a part of the model that could not be resolved
     (SPEC section 5); its severity is the user's `unverified-severity`."""
@@ -348,7 +337,6 @@ class Unverified(Message):
 # -- the prediction ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class UnresolvedPart(Message):
     """A part of the model the analysis could not resolve, or that may hold more than predicted."""
 
@@ -376,7 +364,6 @@ class UnresolvedPart(Message):
         return self.prefix or None, None
 
 
-@dataclass(frozen=True)
 class PartlyUnknownShapes(Message):
     """Tensors some of whose dims are unknown, for one reason (or for reasons not recorded)."""
 
@@ -402,7 +389,6 @@ class PartlyUnknownShapes(Message):
 # -- the constructor values -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class ConfigOverridden(Message):
     """A config source that lost to a stronger one."""
 
@@ -415,7 +401,6 @@ class ConfigOverridden(Message):
     winner: str
 
 
-@dataclass(frozen=True)
 class UnusedConfig(Message):
     """Config keys that name no constructor parameter or config field."""
 
@@ -449,7 +434,6 @@ class UnusedConfig(Message):
 # -- the checkpoint ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class UnsafeCheckpoint(Message):
     """SPEC section 5: `torch.load(weights_only=True)` would refuse the file."""
 
@@ -467,7 +451,6 @@ class UnsafeCheckpoint(Message):
 # -- links and load sites ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class HubNotCached(Message):
     code = HUB_NOT_CACHED
     severity = INFORMATION
@@ -481,7 +464,6 @@ class HubNotCached(Message):
     class_name: str
 
 
-@dataclass(frozen=True)
 class CheckpointMissing(Message):
     """The linked checkpoint is not there: a warning for an explicit link (directive,
     pyproject, setting), a note for a load call."""
@@ -501,7 +483,6 @@ def one_line(text: str, empty: str) -> str:
     return " ".join(text.split()) or empty
 
 
-@dataclass(frozen=True)
 class CheckpointUnreadable(Message):
     """Unreadable, corrupt or refused checkpoint."""
 
@@ -515,7 +496,6 @@ class CheckpointUnreadable(Message):
         return one_line(self.reason, "cannot read the checkpoint")
 
 
-@dataclass(frozen=True)
 class LinkUnusable(Message):
     """The link itself is unusable (its config file is missing, the class is not there, ...)."""
 
@@ -529,7 +509,6 @@ class LinkUnusable(Message):
         return one_line(self.reason, "cannot read the checkpoint")
 
 
-@dataclass(frozen=True)
 class SourceUnreadable(Message):
     """The linked class's source cannot be read or parsed."""
 
@@ -543,7 +522,6 @@ class SourceUnreadable(Message):
         return one_line(self.reason, "cannot read the source")
 
 
-@dataclass(frozen=True)
 class StrictFalseHidesMismatch(Message):
     code = STRICT_FALSE
     severity = WARNING
@@ -558,7 +536,6 @@ class StrictFalseHidesMismatch(Message):
     label: str  # the checkpoint, as the user knows it
 
 
-@dataclass(frozen=True)
 class CudaTensorsAtLoad(Message):
     """CUDA tensors loaded without `map_location` (on the load call)."""
 
@@ -579,7 +556,6 @@ class CudaTensorsAtLoad(Message):
         )
 
 
-@dataclass(frozen=True)
 class CheckpointsFit(Message):
     """Checkpoints under the workspace that fit a class (the editor's fit hint)."""
 
