@@ -25,6 +25,12 @@ class CheckResult:
     predicted: PredictedStateDict
     index: CheckpointIndex
     comparison: Any = None  # engine.compare.Comparison: matched/total counts, prefix, renames
+    inference: Any = None  # engine.infer.Inference: the constructor values the checkpoint fixed
+
+    @property
+    def inferred(self) -> dict[str, int]:
+        """SPEC §5: the constructor values the checkpoint fixed, named as the source names them."""
+        return self.inference.plain if self.inference is not None else {}
 
     @property
     def fails(self) -> bool:
@@ -156,6 +162,7 @@ def check(
     init_source: str | None = None,
     config_source: str | None = None,
     cache: Any = None,  # CheckCache | None (Any: callers spread `**{"init_source": ...}` dicts)
+    infer_values: Any = True,  # False: no inference (Any: callers spread `**{...}` dicts)
 ) -> CheckResult:
     """Predict, read the checkpoint, compare: findings and a key mapping. Checkpoint tensors
     under parts of the model that could not be resolved are reported as `unverified` at
@@ -177,6 +184,9 @@ def check(
         info, init=init, config=config, index=index, init_source=init_source, config_source=config_source
     )
     predicted, prediction_key = _cached_build(engine, source, class_name, plan, cache)
+    inference = None
+    if infer_values and cache is None:
+        inference, predicted = _infer(engine, source, class_name, info, plan, index, predicted)
     view = _transformers_view(predicted, index)
     comparison = None
     comparison_key: Any = None
@@ -199,8 +209,42 @@ def check(
         *comparison.findings,
         *safety_findings(index.safety, predicted.origin),
     ]
+    if inference is not None:
+        from ckptlens.engine.infer import inferred_finding
+
+        note = inferred_finding(inference, predicted)
+        if note is not None:
+            findings.append(note)
     findings.sort(key=lambda f: (f.range.file, f.range.start_line, f.range.start_col, f.code))
-    return CheckResult(findings, comparison.mapping, predicted, index, comparison)
+    return CheckResult(findings, comparison.mapping, predicted, index, comparison, inference)
+
+
+def _infer(
+    engine: Analyzer,
+    source: str | Path,
+    class_name: str,
+    info: TargetInfo,
+    plan: ConstructorPlan,
+    index: CheckpointIndex,
+    predicted: PredictedStateDict,
+) -> tuple[Any, PredictedStateDict]:
+    """Issue 15: the values nobody gave, read from the checkpoint, and the prediction built
+    with them (the given `predicted` when nothing was inferred)."""
+    from ckptlens.engine.infer import SOURCE, infer, solved_inputs
+    from ckptlens.engine.model import ConstructorValue
+
+    inference = infer(engine, str(source), class_name, info, plan, index.tensors)
+    if inference is None or not inference.values:
+        return inference, predicted
+    solved = solved_inputs(info, inference)
+    rebuilt = engine.predict(str(source), class_name, {**plan.kwargs, **solved}, config=plan.config)
+    rebuilt.findings.extend(plan.findings)
+    values = dict(plan.values)
+    for name, value in solved.items():
+        data = dict(value.known) if not isinstance(value, int) else value
+        values[name] = ConstructorValue(data, SOURCE)
+    rebuilt.constructor = values
+    return inference, rebuilt
 
 
 @dataclass

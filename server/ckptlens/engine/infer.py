@@ -1,0 +1,255 @@
+"""Infer the constructor values a checkpoint was saved with (issue 15).
+
+A constructor value nobody gives (a required parameter, a config object) becomes a symbol;
+the symbolic prediction's dims and container lengths are equations against the checkpoint's
+shapes and indices (after its prefix and renames are found); each equation with one unknown is
+solved, the value most equations agree on is kept (a tie stays unknown: never guess), and the
+model is predicted again with the solved values, so that everything is checked against them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ckptlens.engine.model import PredictedStateDict
+from ckptlens.engine.symbolic import Expr, Sym, SymConfig, solve
+from ckptlens.findings import INFERRED, Finding, Severity
+
+if TYPE_CHECKING:
+    from ckptlens.engine.constructor import ConstructorPlan
+    from ckptlens.engine.predict import Analyzer, TargetInfo
+
+SOURCE = "inferred from the checkpoint"
+MAX_EQUATIONS = 20_000
+
+
+@dataclass(frozen=True)
+class Equation:
+    expr: Expr
+    value: int
+    site: str  # a checkpoint key (`transformer.wte.weight`) or a container (`h`)
+    dim: int | None = None  # the dim of `site`'s shape; None: the container's length
+
+
+@dataclass(frozen=True)
+class InferredValue:
+    name: str  # as the source names it: `n_layer`, `config.hidden_size`
+    value: int
+    where: str  # `h.0 … h.5`, `transformer.wte.weight [300, 32]`
+
+
+@dataclass
+class Inference:
+    values: dict[str, InferredValue] = field(default_factory=dict)
+    undetermined: list[str] = field(default_factory=list)
+
+    @property
+    def plain(self) -> dict[str, int]:
+        return {name: v.value for name, v in self.values.items()}
+
+
+def unknown_inputs(info: TargetInfo, plan: ConstructorPlan) -> dict[str, Any]:
+    """A symbol for every constructor parameter nobody gives (a symbolic config object for the
+    config parameter): the values of the symbolic pass."""
+    out: dict[str, Any] = {}
+    for name in info.required:
+        if name in plan.kwargs:
+            continue
+        reason = f"argument `{name}` of `{info.name}` is not given (pass --init {name}=...)"
+        if name == info.config_param:
+            if plan.config is None:
+                out[name] = SymConfig(reason, name=name)
+        else:
+            out[name] = Sym(reason, expr=Expr.var(name))
+    return out
+
+
+def solved_inputs(info: TargetInfo, inference: Inference) -> dict[str, Any]:
+    """The constructor values the inference fixed, as `init` values for the prediction."""
+    out: dict[str, Any] = {}
+    config: dict[str, int] = {}
+    for name, value in inference.plain.items():
+        if "." in name:
+            head, attr = name.split(".", 1)
+            if head == info.config_param and "." not in attr:
+                config[attr] = value
+        else:
+            out[name] = value
+    if config and info.config_param:
+        reason = f"argument `{info.config_param}` of `{info.name}` is not given"
+        out[info.config_param] = SymConfig(reason, name=info.config_param, known=config, symbolic=False)
+    return out
+
+
+def infer(
+    engine: Analyzer,
+    source: str,
+    class_name: str,
+    info: TargetInfo,
+    plan: ConstructorPlan,
+    tensors: Mapping[str, Any],
+) -> Inference | None:
+    """The values of the unknown constructor inputs the checkpoint's `tensors` determine
+    (None when every input is given)."""
+    symbols = unknown_inputs(info, plan)
+    if not symbols:
+        return None
+    predicted = engine.predict(source, class_name, {**plan.kwargs, **symbols}, config=plan.config)
+    inputs: dict[str, None] = {}
+    for name, value in symbols.items():
+        if isinstance(value, Sym):
+            inputs[name] = None
+        elif isinstance(value, SymConfig):
+            inputs.update(value.reads)  # every field the code read from the config nobody gave
+    return solve_against(predicted, tensors, inputs)
+
+
+def solve_against(predicted: PredictedStateDict, tensors: Mapping[str, Any], inputs: Mapping[str, None] | None = None) -> Inference:
+    """Solve the symbolic prediction's equations against the checkpoint's `tensors`. Every
+    symbol of a dim or a length, and every one of `inputs`, is inferred or undetermined."""
+    equations = equations_of(predicted, tensors)
+    env: dict[str, int] = {}
+    where: dict[str, str] = {}
+    mentioned: dict[str, None] = dict(inputs or {})
+    for eq in equations:
+        mentioned.update(dict.fromkeys(sorted(eq.expr.symbols())))
+    for tensor in [*predicted.tensors.values(), *predicted.sym_tensors.values()]:
+        for d in tensor.shape or ():
+            if isinstance(d, Sym):
+                mentioned.update(dict.fromkeys(sorted(d.expr.symbols())))
+    while True:
+        candidates: dict[str, dict[int, list[Equation]]] = {}
+        for eq in equations:
+            solution = solve(eq.expr, eq.value, env)
+            if solution is not None:
+                candidates.setdefault(solution[0], {}).setdefault(solution[1], []).append(eq)
+        progress = False
+        for symbol, by_value in candidates.items():
+            ranked = sorted(by_value.items(), key=lambda kv: -len(kv[1]))
+            if len(ranked) > 1 and len(ranked[0][1]) == len(ranked[1][1]):
+                continue  # as many sites say one value as another: never guess
+            value, support = ranked[0]
+            env[symbol] = value
+            where[symbol] = _where(support[0], tensors)
+            progress = True
+        if not progress:
+            break
+    out = Inference()
+    for symbol in mentioned:
+        if symbol in env:
+            out.values[symbol] = InferredValue(symbol, env[symbol], where[symbol])
+        else:
+            out.undetermined.append(symbol)
+    return out
+
+
+def _where(eq: Equation, tensors: Mapping[str, Any]) -> str:
+    if eq.dim is None:
+        return f"{eq.site}.0 … {eq.site}.{eq.value - 1}" if eq.value > 1 else f"{eq.site}.0"
+    shape = getattr(tensors.get(eq.site), "shape", None)
+    return f"{eq.site} [{', '.join(str(d) for d in shape)}]" if shape is not None else eq.site
+
+
+def equations_of(predicted: PredictedStateDict, tensors: Mapping[str, Any]) -> list[Equation]:
+    """Every symbolic dim and container length of the symbolic prediction, against the
+    checkpoint key it sits at (after the checkpoint's prefix and renames)."""
+    from ckptlens.engine.compare import compare
+
+    plain = dataclasses.replace(
+        predicted,
+        tensors={k: dataclasses.replace(t, shape=_plain_shape(t.shape)) for k, t in predicted.tensors.items()},
+        findings=[],
+        unknown=list(predicted.unknown),
+    )
+    comparison = compare(plain, tensors)
+    to_checkpoint = {model: ckpt for ckpt, model in comparison.mapping.mapping.items()}
+    renames = sorted(comparison.renames, key=lambda pair: -len(pair[1]))
+    prefix = comparison.prefix
+
+    def translate(key: str) -> str:
+        if key in to_checkpoint:
+            return to_checkpoint[key]
+        for ckpt_prefix, model_prefix in renames:
+            if key == model_prefix or key.startswith(model_prefix + "."):
+                key = ckpt_prefix + key[len(model_prefix) :]
+                break
+        if prefix is not None:
+            if prefix.add:
+                if not key.startswith(prefix.add):
+                    return key
+                key = key[len(prefix.add) :]
+            key = prefix.strip + key
+        return key
+
+    equations: list[Equation] = []
+    for key, tensor in [*predicted.tensors.items(), *predicted.sym_tensors.items()]:
+        shape = tensor.shape
+        if shape is None or not any(isinstance(d, Sym) for d in shape):
+            continue
+        site = translate(key)
+        info = tensors.get(site)
+        stored = getattr(info, "shape", None)
+        if stored is None or len(stored) != len(shape):
+            continue
+        for i, (d, value) in enumerate(zip(shape, stored, strict=True)):
+            if isinstance(d, Sym):
+                equations.append(Equation(d.expr, int(value), site, i))
+        if len(equations) > MAX_EQUATIONS:
+            break
+    keys = list(tensors)
+    for container in predicted.sym_containers:
+        if not container.complete:
+            continue
+        site = translate(container.prefix) if container.prefix else ""
+        length = _length(keys, site)
+        if length is None:
+            continue
+        expr = container.count.mul(Expr.const(container.per))
+        expr = expr.add(Expr.const(container.head)) if expr is not None else None
+        if expr is not None:
+            equations.append(Equation(expr, length, site))
+    return equations
+
+
+def _length(keys: list[str], prefix: str) -> int | None:
+    """The number of items of the container at `prefix` in the checkpoint: its indices must
+    run 0 .. n-1 without a gap, and be all it holds."""
+    lead = prefix + "." if prefix else ""
+    indices: set[int] = set()
+    for key in keys:
+        if not key.startswith(lead):
+            continue
+        head = key[len(lead) :].split(".", 1)[0]
+        if not head.isdigit():
+            return None
+        indices.add(int(head))
+    if not indices:
+        return None
+    length = max(indices) + 1
+    return length if len(indices) == length else None
+
+
+def _plain_shape(shape: Any) -> Any:
+    if shape is None:
+        return None
+    return tuple(None if isinstance(d, Sym) else d for d in shape)
+
+
+def inferred_finding(inference: Inference, predicted: PredictedStateDict) -> Finding | None:
+    """`inferred` (information): the values the checkpoint fixed, and where each was read."""
+    if not inference.values:
+        return None
+    parts = [f"`{v.name}={v.value}` from {v.where}" for v in inference.values.values()]
+    message = "the checkpoint fixes " + "; ".join(parts)
+    if inference.undetermined:
+        message += "; it does not determine " + ", ".join(f"`{n}`" for n in inference.undetermined)
+    return Finding(
+        INFERRED,
+        Severity.INFORMATION,
+        predicted.origin,
+        message,
+        data=(("inferred", inference.plain),),
+    )

@@ -1,0 +1,231 @@
+"""Issue 15: the constructor values a checkpoint was saved with, inferred from its shapes and
+indices, so that a model whose config nobody passed is still checked. Ground truth is torch:
+the checkpoints are the real models' `state_dict()`s, and `infer --format python` rebuilds a
+model that loads them strictly."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from ckptlens.api import check
+from ckptlens.engine.symbolic import Expr, solve
+
+ROOT = Path(__file__).resolve().parents[1]
+GPT_SOURCE = ROOT / "fixtures" / "models" / "gpt_infer.py"
+MISMATCH = {"missing-key", "unexpected-key", "shape-mismatch", "renamed-module", "key-prefix"}
+GPT_VALUES = {"vocab_size": 300, "n_embd": 32, "n_head": 4, "n_layer": 6, "block_size": 64}
+
+
+def _fixture_module() -> Any:
+    spec = importlib.util.spec_from_file_location("gpt_infer_fixture", GPT_SOURCE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def gpt_state() -> dict[str, torch.Tensor]:
+    torch.manual_seed(0)
+    model = _fixture_module().GPT(types.SimpleNamespace(**GPT_VALUES))
+    return dict(model.state_dict())
+
+
+def _save(state: dict[str, torch.Tensor], path: Path) -> Path:
+    torch.save(state, path)
+    return path
+
+
+def _mismatches(result: Any) -> list[tuple[str, tuple[str, ...]]]:
+    """(code, model keys) per mismatch finding; a key-prefix as (code, (its prefix,))."""
+    return [
+        (f.code, (f.checkpoint_prefix,) if f.code == "key-prefix" else f.model_keys)
+        for f in result.findings
+        if f.code in MISMATCH
+    ]
+
+
+# -- the symbolic integers ---------------------------------------------------------------------
+
+
+def test_arithmetic_keeps_symbols_and_solves_one_unknown_when_determined() -> None:
+    n, h = Expr.var("n_embd"), Expr.var("n_head")
+    four_n_plus_one = Expr.const(4).mul(n).add(Expr.const(1))  # type: ignore[union-attr]
+    assert str(four_n_plus_one) == "4 * n_embd + 1"
+    assert solve(four_n_plus_one, 129, {}) == ("n_embd", 32)
+    assert solve(four_n_plus_one, 130, {}) is None  # no integer solution
+    product = h.mul(Expr.var("dim_head"))
+    assert product is not None
+    assert solve(product, 64, {}) is None  # heads * dim_head: underdetermined, never guessed
+    assert solve(product, 64, {"n_head": 4}) == ("dim_head", 16)  # known other factor
+    head_dim = n.floordiv(h)
+    assert head_dim is not None and str(head_dim) == "n_embd // n_head"
+    assert solve(head_dim, 8, {"n_embd": 32}) == ("n_head", 4)  # the only divisor giving 8
+    assert solve(head_dim, 1, {"n_embd": 32}) is None  # 17 .. 32 all give 1
+    doubled = Expr.const(2).mul(n).floordiv(Expr.const(2))  # type: ignore[union-attr]
+    assert doubled == n  # exact division stays a polynomial
+
+
+# -- the GPT whose config nobody passes ----------------------------------------------------------
+
+
+def test_gpt_without_config_is_checked_in_full_and_its_values_are_the_real_ones(gpt_state: dict[str, Any], tmp_path: Path) -> None:
+    result = check(GPT_SOURCE, "GPT", _save(gpt_state, tmp_path / "gpt.pt"))
+    assert _mismatches(result) == []
+    assert result.inferred == {f"config.{k}": v for k, v in GPT_VALUES.items() if k != "n_head"}
+    assert result.inference.undetermined == ["config.n_head"]  # read, but in no shape
+    assert result.coverage.checked == result.coverage.tensors == len(gpt_state)
+    (note,) = [f for f in result.findings if f.code == "inferred"]
+    assert note.severity.value == "information"
+    assert "`config.n_layer=6` from transformer.h.0 … transformer.h.5" in note.message
+    assert "`config.n_embd=32` from transformer.wte.weight [300, 32]" in note.message
+
+
+def test_without_inference_the_same_check_leaves_the_model_unknown(gpt_state: dict[str, Any], tmp_path: Path) -> None:
+    result = check(GPT_SOURCE, "GPT", _save(gpt_state, tmp_path / "gpt.pt"), infer_values=False)
+    assert result.inferred == {}
+    assert result.coverage.checked < len(gpt_state) // 2
+
+
+@pytest.mark.parametrize("variant", ["module-prefix", "dropped", "added", "changed-dim"])
+def test_gpt_variants_are_found_exactly_without_config(gpt_state: dict[str, Any], tmp_path: Path, variant: str) -> None:
+    state = dict(gpt_state)
+    expected: list[tuple[str, tuple[str, ...]]]
+    if variant == "module-prefix":
+        state = {f"module.{k}": v for k, v in state.items()}
+        expected = [("key-prefix", ("module",))]
+    elif variant == "dropped":
+        del state["transformer.h.3.attn.qkv.bias"]
+        expected = [("missing-key", ("transformer.h.3.attn.qkv.bias",))]
+    elif variant == "added":
+        state["transformer.h.2.extra.weight"] = torch.zeros(3)
+        expected = [("unexpected-key", ())]
+    else:
+        state["transformer.h.2.mlp.0.weight"] = torch.zeros(129, 32)
+        expected = [("shape-mismatch", ("transformer.h.2.mlp.0.weight",))]
+    result = check(GPT_SOURCE, "GPT", _save(state, tmp_path / "gpt.pt"))
+    found = _mismatches(result)
+    if variant == "added":
+        assert [(f.code, f.checkpoint_keys) for f in result.findings if f.code in MISMATCH] == [
+            ("unexpected-key", ("transformer.h.2.extra.weight",))
+        ]
+    else:
+        assert found == expected
+    # the one disagreeing site does not move the value the other sites agree on
+    assert result.inferred["config.n_embd"] == 32
+    assert result.inferred["config.n_layer"] == 6
+
+
+def test_a_changed_dim_is_reported_at_the_site_that_disagrees(gpt_state: dict[str, Any], tmp_path: Path) -> None:
+    state = dict(gpt_state)
+    state["transformer.h.2.mlp.0.weight"] = torch.zeros(129, 32)
+    result = check(GPT_SOURCE, "GPT", _save(state, tmp_path / "gpt.pt"))
+    (mismatch,) = [f for f in result.findings if f.code == "shape-mismatch"]
+    assert "[129, 32]" in mismatch.message and "[128, 32]" in mismatch.message
+
+
+def test_infer_python_rebuilds_a_model_that_loads_the_checkpoint_strictly(gpt_state: dict[str, Any], tmp_path: Path) -> None:
+    ckpt = _save(gpt_state, tmp_path / "gpt.pt")
+    out = subprocess.run(
+        [sys.executable, "-m", "ckptlens", "infer", str(GPT_SOURCE), "--class", "GPT", "--checkpoint", str(ckpt), "--format", "python"],
+        capture_output=True, text=True, check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "        n_head=None,  # not determined by the checkpoint\n" in out.stdout
+    code = out.stdout.replace("n_head=None", "n_head=4")  # what the user fills in
+    namespace: dict[str, Any] = {"GPT": _fixture_module().GPT}
+    exec(code, namespace)  # noqa: S102 - the generated constructor call, on the test's own model
+    model = namespace["model"]
+    model.load_state_dict(torch.load(ckpt), strict=True)
+
+
+def test_infer_json_and_text(gpt_state: dict[str, Any], tmp_path: Path) -> None:
+    ckpt = _save(gpt_state, tmp_path / "gpt.pt")
+    base = [sys.executable, "-m", "ckptlens", "infer", str(GPT_SOURCE), "--class", "GPT", "--checkpoint", str(ckpt)]
+    out = subprocess.run([*base, "--format", "json"], capture_output=True, text=True, check=False)
+    data = json.loads(out.stdout)
+    assert set(data) == {"inferred", "undetermined", "findings"}
+    assert data["inferred"]["config.n_layer"] == 6 and data["undetermined"] == ["config.n_head"]
+    assert [f["code"] for f in data["findings"]] == ["inferred"]
+    text = subprocess.run(base, capture_output=True, text=True, check=False).stdout
+    assert "config.n_layer=6" in text and "from transformer.h.0 … transformer.h.5" in text
+
+
+def test_check_json_always_carries_inferred(gpt_state: dict[str, Any], tmp_path: Path) -> None:
+    ckpt = _save(gpt_state, tmp_path / "gpt.pt")
+    base = [sys.executable, "-m", "ckptlens", "check", str(GPT_SOURCE), "--class", "GPT", "--checkpoint", str(ckpt), "--format", "json"]
+    data = json.loads(subprocess.run(base, capture_output=True, text=True, check=False).stdout)
+    assert data["inferred"]["config.vocab_size"] == 300
+    assert list(data)[:3] == ["findings", "coverage", "inferred"]
+    init = [f"--init=config={json.dumps(GPT_VALUES)}"]
+    data = json.loads(subprocess.run([*base, *init], capture_output=True, text=True, check=False).stdout)
+    assert data["inferred"] == {}  # everything given: nothing to infer
+
+
+# -- plain constructor arguments -----------------------------------------------------------------
+
+
+class _Classifier(nn.Module):
+    def __init__(self, in_features: int, hidden: int, num_classes: int, depth: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_features
+        for _ in range(depth):
+            layers.append(nn.Linear(width, hidden))
+            layers.append(nn.ReLU())
+            width = hidden
+        self.body = nn.Sequential(*layers)
+        self.blocks = nn.ModuleList()
+        for _ in range(depth):
+            self.blocks.append(nn.Linear(hidden, hidden))
+        self.head = nn.Linear(hidden, num_classes)
+
+
+def test_required_arguments_are_inferred_and_the_loops_counted(tmp_path: Path) -> None:
+    ckpt = _save(dict(_Classifier(12, 20, 10, 3).state_dict()), tmp_path / "cls.pt")
+    result = check(GPT_SOURCE, "Classifier", ckpt)
+    assert result.inferred == {"in_features": 12, "hidden": 20, "num_classes": 10, "depth": 3}
+    assert _mismatches(result) == []
+    assert result.coverage.checked == result.coverage.tensors
+    assert result.predicted.constructor["depth"].source == "inferred from the checkpoint"
+
+
+ATTENTION = '''
+import torch.nn as nn
+
+class Attention(nn.Module):
+    def __init__(self, dim, heads, dim_head):
+        super().__init__()
+        inner = heads * dim_head
+        self.to_qkv = nn.Linear(dim, inner * 3, bias=False)
+        self.to_out = nn.Linear(inner, dim)
+'''
+
+
+def test_a_product_of_two_unknowns_stays_unknown(tmp_path: Path) -> None:
+    source = tmp_path / "attn.py"
+    source.write_text(ATTENTION)
+    state = {"to_qkv.weight": torch.zeros(192, 32), "to_out.weight": torch.zeros(32, 64), "to_out.bias": torch.zeros(32)}
+    result = check(source, "Attention", _save(state, tmp_path / "a.pt"))
+    assert result.inferred == {"dim": 32}
+    assert result.inference.undetermined == ["heads", "dim_head"]
+    assert _mismatches(result) == []
+
+
+def test_as_many_sites_for_one_value_as_for_another_is_never_guessed(tmp_path: Path) -> None:
+    state = dict(_Classifier(12, 20, 10, 1).state_dict())
+    state["head.bias"] = torch.zeros(11)  # head.weight says 10, head.bias says 11
+    result = check(GPT_SOURCE, "Classifier", _save(state, tmp_path / "cls.pt"))
+    assert "num_classes" not in result.inferred
+    assert "num_classes" in result.inference.undetermined
+    assert _mismatches(result) == []  # unknown: silent, never a false alarm
