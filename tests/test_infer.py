@@ -229,3 +229,45 @@ def test_as_many_sites_for_one_value_as_for_another_is_never_guessed(tmp_path: P
     assert "num_classes" not in result.inferred
     assert "num_classes" in result.inference.undetermined
     assert _mismatches(result) == []  # unknown: silent, never a false alarm
+
+
+# -- the fixture corpus, with no --init at all ---------------------------------------------------
+
+
+def _corpus() -> list[Any]:
+    from fixture_cases import CASES
+
+    return [pytest.param(case, id=case.id) for case in CASES if case.init]
+
+
+@pytest.mark.parametrize("case", _corpus())
+def test_fixture_checkpoints_check_without_their_arguments(case: Any, tmp_path: Path) -> None:
+    """Each fixture built with its arguments by torch, checked with none of them: where the
+    arguments have no default, no mismatch finding, and every inferred value is the real one;
+    where a default differs from the saved value, the mismatch is real (and says so)."""
+    from fixture_truth import build, fixture_path
+    from sweep.checkpoints import write_sparse_safetensors
+
+    truth = build(case.file, case.class_name, case.init)
+    ckpt = tmp_path / "model.safetensors"
+    write_sparse_safetensors(ckpt, [(t.key, t.shape, t.dtype) for t in truth.tensors.values()])
+    source = fixture_path(case.file)
+    result = check(source, case.class_name, ckpt)
+    for name, value in result.inferred.items():
+        head, _, attr = name.partition(".")
+        given = case.init.get(head)
+        expected = given.get(attr) if attr and isinstance(given, dict) else None if attr else given
+        if expected is not None or not attr:
+            assert value == expected, (name, value, case.init)
+    # torch decides whether the class built without the arguments holds the same tensors:
+    # if it cannot be built without them, or builds the same, the check must be clean
+    from fixture_truth import make
+
+    try:
+        bare = {k: tuple(v.shape) for k, v in make(case.file, case.class_name, {}).state_dict().items()}
+    except Exception:  # noqa: BLE001 - a required argument missing: nothing but the checkpoint says it
+        bare = None
+    if bare is None or bare == {t.key: t.shape for t in truth.tensors.values()}:
+        assert _mismatches(result) == [], [f.message for f in result.findings if f.code in MISMATCH]
+    else:
+        assert _mismatches(result), "the defaults build another model: the check must say so"
