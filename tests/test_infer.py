@@ -271,3 +271,74 @@ def test_fixture_checkpoints_check_without_their_arguments(case: Any, tmp_path: 
         assert _mismatches(result) == [], [f.message for f in result.findings if f.code in MISMATCH]
     else:
         assert _mismatches(result), "the defaults build another model: the check must say so"
+
+
+# -- the editor: the code action and the hover ---------------------------------------------------
+
+
+def test_the_editor_offers_the_checkpoints_values_for_the_directive(gpt_state: dict[str, Any], tmp_path: Path) -> None:
+    """As the language server analyses it: the `inferred` note on the class, the hover listing
+    the values, and "Use the checkpoint's values" writing them into the directive, after which
+    the values are given (pinned), not inferred, and the check stays clean."""
+    from ckptlens.checkpoint import read_checkpoint
+    from ckptlens.findings import SourceRange
+    from ckptlens.fixes import apply_edits
+    from ckptlens.lsp.analysis import Session, SessionOptions, checkpoint_stamp, hover_markdown
+
+    _save(gpt_state, tmp_path / "gpt.pt")
+    text = GPT_SOURCE.read_text().replace("class GPT(nn.Module):", "# ckptlens: checkpoint=gpt.pt\nclass GPT(nn.Module):")
+    path = tmp_path / "model.py"
+    path.write_text(text)
+
+    def analyse() -> Any:
+        session = Session([str(tmp_path)], SessionOptions())
+        planned, _ = session.plan(str(path), {})
+        files = {r.path for _, r in planned if r.path}
+        indexes = {f: read_checkpoint(f) for f in files}
+        stamps = {f: checkpoint_stamp(f) for f in files}
+        return session, session.analyse(str(path), 1, {}, planned, indexes, None, stamps, 1)
+
+    session, analysis = analyse()
+    (outcome,) = analysis.results
+    assert outcome.result is not None and outcome.result.inferred["config.n_layer"] == 6
+    class_line = text.splitlines().index("class GPT(nn.Module):") + 1
+    hover = hover_markdown(analysis, class_line) or ""
+    assert "inferred from the checkpoint" in hover and "n_layer=6" in hover
+    request = SourceRange(str(path), class_line, 0, class_line, 10)
+    actions = [a for a in session.code_actions(analysis, request, lambda p: Path(p).read_text()) if a.fix.title == "Use the checkpoint's values"]
+    assert len(actions) == 1
+    path.write_text(apply_edits(text, actions[0].fix.edits))
+    directive = path.read_text().splitlines()[class_line - 2]
+    assert directive == (
+        "# ckptlens: checkpoint=gpt.pt init:config.vocab_size=300 init:config.n_embd=32 "
+        "init:config.block_size=64 init:config.n_layer=6"
+    )
+    session, analysis = analyse()
+    (outcome,) = analysis.results
+    assert outcome.result is not None
+    assert outcome.result.inferred == {} and outcome.result.inference.pinned["config.n_layer"] == 6
+    assert not [f for f in outcome.result.findings if f.code in MISMATCH]
+    assert outcome.result.coverage.checked == len(gpt_state)
+
+
+def test_a_default_the_checkpoint_contradicts_says_so(tmp_path: Path) -> None:
+    source = tmp_path / "net.py"
+    source.write_text(
+        "import torch.nn as nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self, num_classes=1000, width=32):\n"
+        "        super().__init__()\n"
+        "        self.body = nn.Linear(16, width)\n"
+        "        self.fc = nn.Linear(width, num_classes)\n"
+    )
+    state = {"body.weight": torch.zeros(33, 16), "body.bias": torch.zeros(33), "fc.weight": torch.zeros(10, 32), "fc.bias": torch.zeros(10)}
+    result = check(source, "Net", _save(state, tmp_path / "net.pt"))
+    messages = {f.model_keys: f.message for f in result.findings if f.code == "shape-mismatch"}
+    assert messages[("fc.weight", "fc.bias")].startswith(
+        "the checkpoint was saved with `num_classes=10`; this model is built with `num_classes=1000` (the default): "
+    )
+    # width=33 would fit body but break fc: not what the checkpoint was saved with
+    assert messages[("body.weight", "body.bias")].startswith("size mismatch for body.weight")
+    given = check(source, "Net", tmp_path / "net.pt", init={"num_classes": 7})
+    messages = {f.model_keys: f.message for f in given.findings if f.code == "shape-mismatch"}
+    assert "this model is built with `num_classes=7` (--init)" in messages[("fc.weight", "fc.bias")]

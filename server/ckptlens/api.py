@@ -13,7 +13,7 @@ from ckptlens.checkpoint.weights_only import safety_findings
 from ckptlens.engine.constructor import ConstructorPlan
 from ckptlens.engine.model import Coverage, KeyMapping, PredictedStateDict
 from ckptlens.engine.predict import Analyzer, TargetError, TargetInfo
-from ckptlens.findings import UNRESOLVED, UNVERIFIED, Finding, Severity
+from ckptlens.findings import SHAPE_MISMATCH, UNRESOLVED, UNVERIFIED, Finding, Severity
 
 __all__ = ["Analyzer", "CheckResult", "ConfigError", "KeyMapping", "TargetError", "check", "predict"]
 
@@ -180,13 +180,16 @@ def check(
     else:
         info = engine.describe(str(source), class_name)
     index = checkpoint if isinstance(checkpoint, CheckpointIndex) else read_checkpoint(str(checkpoint))
+    # `--init config.n_layer=6`: one field of a config object nobody gives (issue 15)
+    pinned = {k: v for k, v in (init or {}).items() if "." in k}
+    init = {k: v for k, v in (init or {}).items() if "." not in k} if pinned else init
     plan = constructor_plan(
         info, init=init, config=config, index=index, init_source=init_source, config_source=config_source
     )
     predicted, prediction_key = _cached_build(engine, source, class_name, plan, cache)
     inference = None
     if infer_values and cache is None:
-        inference, predicted = _infer(engine, source, class_name, info, plan, index, predicted)
+        inference, predicted = _infer(engine, source, class_name, info, plan, index, predicted, pinned)
     view = _transformers_view(predicted, index)
     comparison = None
     comparison_key: Any = None
@@ -209,6 +212,14 @@ def check(
         *comparison.findings,
         *safety_findings(index.safety, predicted.origin),
     ]
+    if infer_values and cache is None and any(f.code == SHAPE_MISMATCH for f in comparison.findings):
+        from ckptlens.engine.infer import given_versus_saved
+
+        tensors = view.tensors if view else index.tensors
+        comparison.findings = given_versus_saved(
+            engine, str(source), class_name, info, plan, tensors, comparison.findings, predicted
+        )
+        findings = [f for f in findings if f.code != SHAPE_MISMATCH] + [f for f in comparison.findings if f.code == SHAPE_MISMATCH]
     if inference is not None:
         from ckptlens.engine.infer import inferred_finding
 
@@ -227,14 +238,15 @@ def _infer(
     plan: ConstructorPlan,
     index: CheckpointIndex,
     predicted: PredictedStateDict,
+    pinned: Mapping[str, Any] | None = None,
 ) -> tuple[Any, PredictedStateDict]:
     """Issue 15: the values nobody gave, read from the checkpoint, and the prediction built
     with them (the given `predicted` when nothing was inferred)."""
     from ckptlens.engine.infer import SOURCE, infer, solved_inputs
     from ckptlens.engine.model import ConstructorValue
 
-    inference = infer(engine, str(source), class_name, info, plan, index.tensors)
-    if inference is None or not inference.values:
+    inference = infer(engine, str(source), class_name, info, plan, index.tensors, pinned)
+    if inference is None or not (inference.values or inference.pinned):
         return inference, predicted
     solved = solved_inputs(info, inference)
     rebuilt = engine.predict(str(source), class_name, {**plan.kwargs, **solved}, config=plan.config)

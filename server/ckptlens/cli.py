@@ -102,7 +102,7 @@ def parse_init(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, raw = item.partition("=")
         key = key.strip()
-        if not sep or not key.isidentifier():
+        if not sep or not all(part.isidentifier() for part in key.split(".")):
             raise UsageError(f"--init expects KEY=VALUE, got {item!r}")
         try:
             out[key] = ast.literal_eval(raw.strip())

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ckptlens.engine.model import PredictedStateDict
 from ckptlens.engine.symbolic import Expr, Sym, SymConfig, solve
-from ckptlens.findings import INFERRED, Finding, Severity
+from ckptlens.findings import INFERRED, MISMATCH_CODES, SHAPE_MISMATCH, Finding, Severity
 
 if TYPE_CHECKING:
     from ckptlens.engine.constructor import ConstructorPlan
@@ -45,15 +45,18 @@ class InferredValue:
 class Inference:
     values: dict[str, InferredValue] = field(default_factory=dict)
     undetermined: list[str] = field(default_factory=list)
+    pinned: dict[str, Any] = field(default_factory=dict)  # `--init config.n_layer=6`: given, not inferred
 
     @property
     def plain(self) -> dict[str, int]:
         return {name: v.value for name, v in self.values.items()}
 
 
-def unknown_inputs(info: TargetInfo, plan: ConstructorPlan) -> dict[str, Any]:
+def unknown_inputs(info: TargetInfo, plan: ConstructorPlan, pinned: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A symbol for every constructor parameter nobody gives (a symbolic config object for the
-    config parameter): the values of the symbolic pass."""
+    config parameter, with the fields `pinned` gives: `{"config.n_layer": 6}`): the values of
+    the symbolic pass."""
+    fields = {k.split(".", 1)[1]: v for k, v in (pinned or {}).items() if k.split(".", 1)[0] == info.config_param}
     out: dict[str, Any] = {}
     for name in info.required:
         if name in plan.kwargs:
@@ -61,7 +64,7 @@ def unknown_inputs(info: TargetInfo, plan: ConstructorPlan) -> dict[str, Any]:
         reason = f"argument `{name}` of `{info.name}` is not given (pass --init {name}=...)"
         if name == info.config_param:
             if plan.config is None:
-                out[name] = SymConfig(reason, name=name)
+                out[name] = SymConfig(reason, name=name, known=fields)
         else:
             out[name] = Sym(reason, expr=Expr.var(name))
     return out
@@ -70,8 +73,8 @@ def unknown_inputs(info: TargetInfo, plan: ConstructorPlan) -> dict[str, Any]:
 def solved_inputs(info: TargetInfo, inference: Inference) -> dict[str, Any]:
     """The constructor values the inference fixed, as `init` values for the prediction."""
     out: dict[str, Any] = {}
-    config: dict[str, int] = {}
-    for name, value in inference.plain.items():
+    config: dict[str, Any] = {}
+    for name, value in {**inference.pinned, **inference.plain}.items():
         if "." in name:
             head, attr = name.split(".", 1)
             if head == info.config_param and "." not in attr:
@@ -91,10 +94,11 @@ def infer(
     info: TargetInfo,
     plan: ConstructorPlan,
     tensors: Mapping[str, Any],
+    pinned: Mapping[str, Any] | None = None,
 ) -> Inference | None:
     """The values of the unknown constructor inputs the checkpoint's `tensors` determine
     (None when every input is given)."""
-    symbols = unknown_inputs(info, plan)
+    symbols = unknown_inputs(info, plan, pinned)
     if not symbols:
         return None
     predicted = engine.predict(source, class_name, {**plan.kwargs, **symbols}, config=plan.config)
@@ -104,7 +108,11 @@ def infer(
             inputs[name] = None
         elif isinstance(value, SymConfig):
             inputs.update(value.reads)  # every field the code read from the config nobody gave
-    return solve_against(predicted, tensors, inputs)
+    inference = solve_against(predicted, tensors, inputs)
+    for value in symbols.values():
+        if isinstance(value, SymConfig):
+            inference.pinned = {f"{value.name}.{k}": v for k, v in value.known.items()}
+    return inference
 
 
 def solve_against(predicted: PredictedStateDict, tensors: Mapping[str, Any], inputs: Mapping[str, None] | None = None) -> Inference:
@@ -253,3 +261,113 @@ def inferred_finding(inference: Inference, predicted: PredictedStateDict) -> Fin
         message,
         data=(("inferred", inference.plain),),
     )
+
+
+# -- given vs saved ----------------------------------------------------------------------------
+
+MAX_PROBES = 6
+
+
+def given_versus_saved(
+    engine: Analyzer,
+    source: str,
+    class_name: str,
+    info: TargetInfo,
+    plan: ConstructorPlan,
+    tensors: Mapping[str, Any],
+    findings: list[Finding],
+    predicted: PredictedStateDict,
+) -> list[Finding]:
+    """Where a given int value (`--init`, a config, a record, the default) differs from the one
+    the checkpoint was saved with, the shape mismatches it causes say so. A candidate value is
+    read from a mismatching dim (`1000` predicted where the checkpoint has `10`, or a multiple
+    of it); it is taken only when building the model with it leaves a strict subset of the
+    mismatching keys (never new ones) and keeps every dim that matched: the model then fits
+    where it did not, and nowhere less."""
+    from ckptlens.engine.compare import compare
+
+    mismatched = [f for f in findings if f.code == SHAPE_MISMATCH]
+    if not mismatched:
+        return findings
+    given: dict[str, tuple[int, str]] = {}
+    for name, item in plan.values.items():
+        if isinstance(item.value, int) and not isinstance(item.value, bool) and item.value > 0:
+            given[name] = (item.value, item.source)
+    config_source = plan.values.get(info.config_param or "", None)
+    if plan.config is not None and info.config_param and config_source is not None:
+        for key, value in plan.config.items():
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                given[f"{info.config_param}.{key}"] = (value, config_source.source)
+    support: dict[tuple[str, int], int] = {}
+    for finding in mismatched:
+        for _key, _raw, stored, model in dict(finding.data).get("shapes", ()):
+            if model is None or len(model) != len(stored):
+                continue
+            for p, c in zip(model, stored, strict=True):
+                if p is None or p == c:
+                    continue
+                for name, (value, _) in given.items():
+                    if p % value == 0 and c % (p // value) == 0 and c // (p // value) > 0:
+                        candidate = (name, c // (p // value))
+                        support[candidate] = support.get(candidate, 0) + 1
+    if not support:
+        return findings
+    before = _mismatched_keys(findings)
+    # checkpoint key -> model key: the keys that fit, and those whose shapes mismatch
+    pairs = list(compare(predicted, tensors).mapping.mapping.items())
+    for finding in mismatched:
+        pairs.extend((raw, key) for key, raw, _stored, _model in dict(finding.data).get("shapes", ()))
+    kept = _matching_dims(predicted, tensors, pairs)
+    accepted: dict[str, tuple[str, int]] = {}  # mismatching model key -> (name, saved value)
+    for name, value in sorted(support, key=lambda nv: -support[nv])[:MAX_PROBES]:
+        kwargs = dict(plan.kwargs)
+        config = dict(plan.config) if plan.config is not None else None
+        if "." in name and config is not None:
+            config[name.split(".", 1)[1]] = value
+        else:
+            kwargs[name] = value
+        try:
+            probe = engine.predict(source, class_name, kwargs, config=config)
+        except Exception:  # noqa: BLE001 - a probe that fails proves nothing
+            continue
+        after = _mismatched_keys(compare(probe, tensors).findings)
+        if after < before and kept <= _matching_dims(probe, tensors, pairs):
+            for _code, key in before - after:
+                accepted.setdefault(key, (name, value))
+    if not accepted:
+        return findings
+    out = []
+    for finding in findings:
+        saved = {accepted.get(k) for k in finding.model_keys}
+        if finding.code == SHAPE_MISMATCH and len(saved) == 1 and None not in saved:
+            ((name, value),) = saved  # type: ignore[misc]
+            old, where = given[name]
+            words = "the default" if where == "default" else where
+            message = (
+                f"the checkpoint was saved with `{name}={value}`; this model is built with "
+                f"`{name}={old}` ({words}): {finding.message}"
+            )
+            finding = dataclasses.replace(finding, message=message, data=(*finding.data, ("saved", (name, value, old, where))))
+        out.append(finding)
+    return out
+
+
+def _matching_dims(predicted: PredictedStateDict, tensors: Mapping[str, Any], pairs: list[tuple[str, str]]) -> set[tuple[str, int]]:
+    out: set[tuple[str, int]] = set()
+    for ckpt, model in pairs:
+        tensor = predicted.tensors.get(model)
+        stored = getattr(tensors.get(ckpt), "shape", None)
+        if tensor is None or tensor.shape is None or stored is None or len(stored) != len(tensor.shape):
+            continue
+        out.update((ckpt, i) for i, (p, c) in enumerate(zip(tensor.shape, stored, strict=True)) if p == c)
+    return out
+
+
+def _mismatched_keys(findings: list[Finding]) -> set[tuple[str, str]]:
+    keys: set[tuple[str, str]] = set()
+    for f in findings:
+        if f.code in MISMATCH_CODES:
+            keys.update((f.code, k) for k in (*f.model_keys, *f.checkpoint_keys))
+            if not f.model_keys and not f.checkpoint_keys:
+                keys.add((f.code, f.checkpoint_prefix or f.model_prefix or ""))
+    return keys
