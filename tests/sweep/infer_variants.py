@@ -18,8 +18,15 @@ MISMATCH = {"missing-key", "unexpected-key", "shape-mismatch", "renamed-module",
 ADDED_KEY = "ckptlens_added_probe.weight"
 
 # what `--init` holds only so the reference build needs no download (torchvision's detection
-# models would otherwise load ImageNet backbone weights): kept in the "no config" runs too
+# models would otherwise load ImageNet backbone weights), or because torch itself cannot build
+# the model without it (tests/sweep/targets.py DIFFUSERS_INIT): kept in the "no config" runs too
 KEEP_WITHOUT_CONFIG = {"weights_backbone"}
+
+
+def _kept(library: str, name: str) -> set[str]:
+    from sweep.targets import DIFFUSERS_INIT
+
+    return KEEP_WITHOUT_CONFIG | (set(DIFFUSERS_INIT.get(name, {})) if library == "diffusers" else set())
 
 
 def _eligible(tensors: list[tuple[str, tuple[int, ...], str]], predicted: Any, need_dims: bool) -> str | None:
@@ -92,7 +99,7 @@ def evaluate(library: str, name: str, analyzer: Any) -> dict[str, Any]:
             if mode == "config":
                 init, config = target.init, target.config
             else:
-                init, config = {k: v for k, v in target.init.items() if k in KEEP_WITHOUT_CONFIG}, None
+                init, config = {k: v for k, v in target.init.items() if k in _kept(library, name)}, None
             out: dict[str, Any] = {"variants": {}, "seconds": 0.0}
             for variant, (items, expected) in written.items():
                 path = Path(tmp) / f"{mode}-{variant}.safetensors"

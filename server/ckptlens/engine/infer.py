@@ -10,12 +10,13 @@ model is predicted again with the solved values, so that everything is checked a
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ckptlens.engine.model import PredictedStateDict
-from ckptlens.engine.symbolic import Expr, Sym, SymConfig, solve
+from ckptlens.engine.symbolic import Expr, Sym, SymConfig, SymList, solve
 from ckptlens.findings import INFERRED, MISMATCH_CODES, SHAPE_MISMATCH, Finding, Severity
 
 if TYPE_CHECKING:
@@ -46,45 +47,67 @@ class Inference:
     values: dict[str, InferredValue] = field(default_factory=dict)
     undetermined: list[str] = field(default_factory=list)
     pinned: dict[str, Any] = field(default_factory=dict)  # `--init config.n_layer=6`: given, not inferred
+    plan: Any = None  # the ConstructorPlan the values complete
 
     @property
     def plain(self) -> dict[str, int]:
         return {name: v.value for name, v in self.values.items()}
 
 
-def unknown_inputs(info: TargetInfo, plan: ConstructorPlan, pinned: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A symbol for every constructor parameter nobody gives (a symbolic config object for the
-    config parameter, with the fields `pinned` gives: `{"config.n_layer": 6}`): the values of
-    the symbolic pass."""
-    fields = {k.split(".", 1)[1]: v for k, v in (pinned or {}).items() if k.split(".", 1)[0] == info.config_param}
+_INDEXED = re.compile(r"^(?P<base>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)\[(?P<index>-?\d+)\]$")
+MAX_ROUNDS = 3
+
+
+def _inputs(info: TargetInfo, plan: ConstructorPlan, known: Mapping[str, Any], symbolic: bool) -> dict[str, Any]:
+    """The constructor inputs nobody gives, as the prediction receives them: the `known` values
+    (flat names: `n_layer`, `config.n_embd`, `config.depths[2]`) in place, every other one a
+    symbol when `symbolic` (else left out, or unknown: the analysis's usual unknown)."""
+    params: dict[str, Any] = {}
+    config: dict[str, Any] = {}
+    lists: dict[str, dict[int, Any]] = {}
+    for name, value in known.items():
+        match = _INDEXED.match(name)
+        if match:
+            lists.setdefault(match.group("base"), {})[int(match.group("index"))] = value
+        else:
+            params[name] = value
+    for base, items in lists.items():
+        params[base] = SymList(f"`{base}` is not given", name=base, known=items, symbolic=symbolic)
+    for name in list(params):
+        head, dot, attr = name.partition(".")
+        if dot:
+            value = params.pop(name)
+            if head == info.config_param and "." not in attr:
+                config[attr] = value
     out: dict[str, Any] = {}
     for name in info.required:
         if name in plan.kwargs:
             continue
         reason = f"argument `{name}` of `{info.name}` is not given (pass --init {name}=...)"
         if name == info.config_param:
-            if plan.config is None:
-                out[name] = SymConfig(reason, name=name, known=fields)
-        else:
+            if plan.config is None and (symbolic or config):
+                out[name] = SymConfig(reason, name=name, known=config, symbolic=symbolic)
+        elif name in params:
+            out[name] = params[name]
+        elif symbolic:
             out[name] = Sym(reason, expr=Expr.var(name))
     return out
 
 
+def unknown_inputs(info: TargetInfo, plan: ConstructorPlan, pinned: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A symbol for every constructor parameter nobody gives (a symbolic config object for the
+    config parameter, with the fields `pinned` gives: `{"config.n_layer": 6}`): the values of
+    the symbolic pass."""
+    return _inputs(info, plan, pinned or {}, symbolic=True)
+
+
 def solved_inputs(info: TargetInfo, inference: Inference) -> dict[str, Any]:
-    """The constructor values the inference fixed, as `init` values for the prediction."""
-    out: dict[str, Any] = {}
-    config: dict[str, Any] = {}
-    for name, value in {**inference.pinned, **inference.plain}.items():
-        if "." in name:
-            head, attr = name.split(".", 1)
-            if head == info.config_param and "." not in attr:
-                config[attr] = value
-        else:
-            out[name] = value
-    if config and info.config_param:
-        reason = f"argument `{info.config_param}` of `{info.name}` is not given"
-        out[info.config_param] = SymConfig(reason, name=info.config_param, known=config, symbolic=False)
-    return out
+    """The constructor values the inference fixed (and those pinned), as `init` values."""
+    return _inputs(info, plan_of(inference), {**inference.pinned, **inference.plain}, symbolic=False)
+
+
+def plan_of(inference: Inference) -> Any:
+    return inference.plan
 
 
 def infer(
@@ -97,22 +120,34 @@ def infer(
     pinned: Mapping[str, Any] | None = None,
 ) -> Inference | None:
     """The values of the unknown constructor inputs the checkpoint's `tensors` determine
-    (None when every input is given)."""
-    symbols = unknown_inputs(info, plan, pinned)
-    if not symbols:
+    (None when every input is given). Values solved in one round are given in the next, where
+    they may decide a branch or a loop that reveals more (`config.depths[i]` once the number
+    of stages is known)."""
+    pinned = dict(pinned or {})
+    if not unknown_inputs(info, plan, pinned):
         return None
-    predicted = engine.predict(source, class_name, {**plan.kwargs, **symbols}, config=plan.config)
-    inputs: dict[str, None] = {}
-    for name, value in symbols.items():
-        if isinstance(value, Sym):
-            inputs[name] = None
-        elif isinstance(value, SymConfig):
-            inputs.update(value.reads)  # every field the code read from the config nobody gave
-    inference = solve_against(predicted, tensors, inputs)
-    for value in symbols.values():
-        if isinstance(value, SymConfig):
-            inference.pinned = {f"{value.name}.{k}": v for k, v in value.known.items()}
-    return inference
+    solved: dict[str, InferredValue] = {}
+    last = Inference()
+    for _ in range(MAX_ROUNDS):
+        known = {**pinned, **{name: v.value for name, v in solved.items()}}
+        symbols = unknown_inputs(info, plan, known)
+        predicted = engine.predict(source, class_name, {**plan.kwargs, **symbols}, config=plan.config)
+        inputs: dict[str, None] = {}
+        for name, value in symbols.items():
+            if isinstance(value, Sym):
+                inputs[name] = None
+            elif isinstance(value, SymConfig):
+                inputs.update(value.reads)  # every field the code read from the config nobody gave
+        last = solve_against(predicted, tensors, inputs)
+        new = {name: v for name, v in last.values.items() if name not in solved and name not in pinned}
+        solved.update(new)
+        if not new:
+            break
+    undetermined = [
+        name for name in last.undetermined
+        if name not in solved and name not in pinned and not any(s.startswith(name + "[") for s in solved)
+    ]
+    return Inference(values=solved, undetermined=undetermined, pinned=pinned, plan=plan)
 
 
 def solve_against(predicted: PredictedStateDict, tensors: Mapping[str, Any], inputs: Mapping[str, None] | None = None) -> Inference:

@@ -41,7 +41,7 @@ from ckptlens.engine.objects import (
     mark_open,
     opaque_module,
 )
-from ckptlens.engine.symbolic import Sym, SymConfig, SymItems, SymRange, SymSeq
+from ckptlens.engine.symbolic import Sym, SymConfig, SymItems, SymList, SymRange, SymSeq
 from ckptlens.engine.values import TensorValue, Unknown, Unresolvable, is_unknown
 from ckptlens.findings import SourceRange
 
@@ -1954,6 +1954,10 @@ class Interpreter:
     def getitem(self, obj: Any, key: Any) -> Any:
         if isinstance(obj, SymConfig) and isinstance(key, str):
             return obj.attribute(key)
+        if isinstance(obj, (Sym, SymList)):
+            item = symbolic.item_of(obj, key)
+            if item is not None:
+                return item
         if is_unknown(obj):
             return _unknown(obj.reason, obj.maybe_module)
         if isinstance(obj, ModuleValue):

@@ -281,6 +281,37 @@ class SymConfig(Unknown):
 
 
 @dataclass(frozen=True, eq=False)
+class SymList(Unknown):
+    """A list nobody gave (`config.hidden_sizes`) read by index: `config.hidden_sizes[2]` is
+    a symbol, or its solved value from `known`; its length and everything else is unknown."""
+
+    name: str = ""
+    known: Mapping[int, Any] = field(default_factory=dict)
+    symbolic: bool = True
+
+    def item(self, index: int) -> Any:
+        if index in self.known:
+            return self.known[index]
+        if self.symbolic:
+            return Sym(self.reason, expr=Expr.var(f"{self.name}[{index}]"))
+        return Unknown(self.reason)
+
+
+def item_of(value: Any, index: Any) -> Any:
+    """`value[index]` for a symbolic list or a symbol read from a config (`config.depths[1]`),
+    else None."""
+    if isinstance(index, bool) or not isinstance(index, int) or abs(index) > 4096:
+        return None
+    if isinstance(value, SymList):
+        return value.item(index)
+    if isinstance(value, Sym):
+        terms = value.expr.terms
+        if len(terms) == 1 and terms[0][1] == 1 and len(terms[0][0]) == 1 and isinstance(terms[0][0][0], str):
+            return Sym(value.reason, expr=Expr.var(f"{terms[0][0][0]}[{index}]"))
+    return None
+
+
+@dataclass(frozen=True, eq=False)
 class SymRange(Unknown):
     """`range(start, stop)` with a symbolic stop: `count` iterations from `start`."""
 
