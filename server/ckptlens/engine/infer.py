@@ -54,7 +54,7 @@ class Inference:
         return {name: v.value for name, v in self.values.items()}
 
 
-_INDEXED = re.compile(r"^(?P<base>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)\[(?P<index>-?\d+)\]$")
+_INDEXED = re.compile(r"^(?P<base>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\[(?P<index>-?\d+)\]$")
 MAX_ROUNDS = 3
 
 
@@ -77,7 +77,7 @@ def _inputs(info: TargetInfo, plan: ConstructorPlan, known: Mapping[str, Any], s
         head, dot, attr = name.partition(".")
         if dot:
             value = params.pop(name)
-            if head == info.config_param and "." not in attr:
+            if head == info.config_param:
                 config[attr] = value
     out: dict[str, Any] = {}
     for name in info.required:
@@ -86,12 +86,28 @@ def _inputs(info: TargetInfo, plan: ConstructorPlan, known: Mapping[str, Any], s
         reason = f"argument `{name}` of `{info.name}` is not given (pass --init {name}=...)"
         if name == info.config_param:
             if plan.config is None and (symbolic or config):
-                out[name] = SymConfig(reason, name=name, known=config, symbolic=symbolic)
+                out[name] = _config(reason, name, config, symbolic)
         elif name in params:
             out[name] = params[name]
         elif symbolic:
             out[name] = Sym(reason, expr=Expr.var(name))
     return out
+
+
+def _config(reason: str, name: str, fields: Mapping[str, Any], symbolic: bool) -> SymConfig:
+    """A config nobody gave with the `fields` known (`text_config.hidden_size`: a nested one)."""
+    known: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for attr, value in fields.items():
+        head, dot, rest = attr.partition(".")
+        if dot:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            known[attr] = value
+    for head, sub in nested.items():
+        if head not in known:
+            known[head] = _config(reason, f"{name}.{head}", sub, symbolic)
+    return SymConfig(reason, name=name, known=known, symbolic=symbolic)
 
 
 def unknown_inputs(info: TargetInfo, plan: ConstructorPlan, pinned: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -1166,6 +1166,10 @@ class Interpreter:
     def getattr(self, obj: Any, name: str, frame: Frame | None = None) -> Any:
         if isinstance(obj, SymConfig):
             return obj.attribute(name)
+        if isinstance(obj, Sym):
+            nested = symbolic.attribute_of(obj, name)
+            if nested is not None:
+                return nested
         if is_unknown(obj):
             return _unknown(obj.reason, obj.maybe_module)
         if isinstance(obj, ExternalRef):

@@ -297,6 +297,23 @@ class SymList(Unknown):
         return Unknown(self.reason)
 
 
+def _plain_var(value: Sym) -> str | None:
+    terms = value.expr.terms
+    if len(terms) == 1 and terms[0][1] == 1 and len(terms[0][0]) == 1 and isinstance(terms[0][0][0], str):
+        return terms[0][0][0]
+    return None
+
+
+def attribute_of(value: Any, attr: str) -> Any:
+    """`config.text_config.hidden_size`: an attribute of a symbol read from a config nobody
+    gave (a nested config) is a symbol too; None for anything else."""
+    if isinstance(value, Sym) and not attr.startswith("_"):
+        var = _plain_var(value)
+        if var is not None and "." in var and "[" not in var:
+            return Sym(value.reason, expr=Expr.var(f"{var}.{attr}"))
+    return None
+
+
 def item_of(value: Any, index: Any) -> Any:
     """`value[index]` for a symbolic list or a symbol read from a config (`config.depths[1]`),
     else None."""
@@ -305,9 +322,9 @@ def item_of(value: Any, index: Any) -> Any:
     if isinstance(value, SymList):
         return value.item(index)
     if isinstance(value, Sym):
-        terms = value.expr.terms
-        if len(terms) == 1 and terms[0][1] == 1 and len(terms[0][0]) == 1 and isinstance(terms[0][0][0], str):
-            return Sym(value.reason, expr=Expr.var(f"{terms[0][0][0]}[{index}]"))
+        var = _plain_var(value)
+        if var is not None:
+            return Sym(value.reason, expr=Expr.var(f"{var}[{index}]"))
     return None
 
 
