@@ -342,3 +342,51 @@ def test_a_default_the_checkpoint_contradicts_says_so(tmp_path: Path) -> None:
     given = check(source, "Net", tmp_path / "net.pt", init={"num_classes": 7})
     messages = {f.model_keys: f.message for f in given.findings if f.code == "shape-mismatch"}
     assert "this model is built with `num_classes=7` (--init)" in messages[("fc.weight", "fc.bias")]
+
+
+# -- the sweeps' sample, with no config and no --init ----------------------------------------------
+
+SWEEP_SAMPLE = 4  # architectures per library: every k-th of tests/test_sweeps.py's sample
+# with no config, the share of the variants found with the config, per library (measured on
+# this sample; floors only go up)
+FOUND_FLOOR = {"torchvision": 1.0, "timm": 1.0, "transformers": 0.5, "diffusers": 1.0}
+
+
+def _sweep_sample(library: str) -> list[str]:
+    from test_sweeps import SAMPLES
+
+    names = SAMPLES.get(library)
+    if not isinstance(names, list):
+        pytest.skip(str(names))
+    step = max(1, len(names) // SWEEP_SAMPLE)
+    return names[::step][:SWEEP_SAMPLE]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("library", ["torchvision", "timm", "transformers", "diffusers"])
+def test_swept_architectures_without_any_config(library: str) -> None:
+    """torch's state_dict of each sampled architecture, checked with no config and no --init:
+    no mismatch the configured check does not also report (no false alarm), every inferred
+    value the real one, and the variants found as with the config (at least the floor)."""
+    from sweep.infer_variants import VARIANTS, evaluate
+
+    from ckptlens.api import Analyzer
+
+    analyzer = Analyzer()
+    found = {"config": 0, "none": 0}
+    for name in _sweep_sample(library):
+        record = evaluate(library, name, analyzer)
+        if "error" in record and record["error"].startswith("no ground truth"):
+            continue
+        assert "error" not in record, record["error"]
+        modes = record["modes"]
+        clean_config, clean_none = modes["config"]["variants"]["clean"], modes["none"]["variants"]["clean"]
+        assert "error" not in clean_none, clean_none
+        assert set(map(tuple, clean_none["false_alarms"])) <= set(map(tuple, clean_config["false_alarms"])), (name, clean_none)
+        assert clean_none["inferred_wrong"] == {}, (name, clean_none["inferred_wrong"])
+        for variant in VARIANTS[1:]:
+            if variant in modes["config"]["variants"] and not clean_config["false_alarms"]:
+                found["config"] += modes["config"]["variants"][variant]["found"]
+                found["none"] += modes["none"]["variants"][variant]["found"]
+    assert found["config"] > 0
+    assert found["none"] / found["config"] >= FOUND_FLOOR[library], found
