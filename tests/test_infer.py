@@ -368,9 +368,8 @@ def test_swept_architectures_without_any_config(library: str) -> None:
     """torch's state_dict of each sampled architecture, checked with no config and no --init:
     no mismatch the configured check does not also report (no false alarm), every inferred
     value the real one, and the variants found as with the config (at least the floor)."""
-    from sweep.infer_variants import VARIANTS, evaluate
-
     from ckptlens.api import Analyzer
+    from sweep.infer_variants import VARIANTS, evaluate
 
     analyzer = Analyzer()
     found = {"config": 0, "none": 0}

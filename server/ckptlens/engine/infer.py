@@ -110,6 +110,55 @@ def _config(reason: str, name: str, fields: Mapping[str, Any], symbolic: bool) -
     return SymConfig(reason, name=name, known=known, symbolic=symbolic)
 
 
+MAX_FLAGS = 6
+
+
+def _asked(value: Any) -> dict[str, None]:
+    """The symbols of a config nobody gave (nested ones too) whose truth decided structure."""
+    out: dict[str, None] = {}
+    if isinstance(value, SymConfig):
+        out.update(value.asked)
+        for item in value.known.values():
+            out.update(_asked(item))
+    return out
+
+
+def _probe_flags(
+    engine: Analyzer,
+    source: str,
+    class_name: str,
+    info: TargetInfo,
+    plan: ConstructorPlan,
+    tensors: Mapping[str, Any],
+    known: Mapping[str, Any],
+    flags: list[str],
+) -> dict[str, bool]:
+    """A flag (`config.attention_bias`) that decides which keys exist: the model is built with
+    it True and with it False; the value under which fewer keys mismatch, and no more are
+    left unchecked, is the checkpoint's. A flag under which both fit alike stays unknown."""
+    from ckptlens.engine.compare import compare
+
+    chosen: dict[str, bool] = {}
+    for name in flags:
+        scores: dict[bool, tuple[int, int]] = {}
+        for value in (True, False):
+            inputs = _inputs(info, plan, {**known, **chosen, name: value}, symbolic=False)
+            try:
+                probe = engine.predict(source, class_name, {**plan.kwargs, **inputs}, config=plan.config)
+                comparison = compare(probe, tensors)
+            except Exception:  # noqa: BLE001 - a probe that fails proves nothing
+                break
+            scores[value] = (len(_mismatched_keys(comparison.findings)), comparison.coverage.unchecked)
+        if len(scores) != 2:
+            continue
+        (m_true, u_true), (m_false, u_false) = scores[True], scores[False]
+        if m_true < m_false and u_true <= u_false:
+            chosen[name] = True
+        elif m_false < m_true and u_false <= u_true:
+            chosen[name] = False
+    return chosen
+
+
 def unknown_inputs(info: TargetInfo, plan: ConstructorPlan, pinned: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A symbol for every constructor parameter nobody gives (a symbolic config object for the
     config parameter, with the fields `pinned` gives: `{"config.n_layer": 6}`): the values of
@@ -144,6 +193,7 @@ def infer(
         return None
     solved: dict[str, InferredValue] = {}
     last = Inference()
+    asked: dict[str, None] = {}
     for _ in range(MAX_ROUNDS):
         known = {**pinned, **{name: v.value for name, v in solved.items()}}
         symbols = unknown_inputs(info, plan, known)
@@ -155,10 +205,17 @@ def infer(
             elif isinstance(value, SymConfig):
                 inputs.update(value.reads)  # every field the code read from the config nobody gave
         last = solve_against(predicted, tensors, inputs)
+        for value in symbols.values():
+            asked.update(_asked(value))
         new = {name: v for name, v in last.values.items() if name not in solved and name not in pinned}
         solved.update(new)
         if not new:
             break
+    flags = [name for name in asked if name not in solved and name not in pinned][:MAX_FLAGS]
+    if flags:
+        known = {**pinned, **{name: v.value for name, v in solved.items()}}
+        for name, value in _probe_flags(engine, source, class_name, info, plan, tensors, known, flags).items():
+            solved[name] = InferredValue(name, value, "the keys it adds or removes")
     undetermined = [
         name for name in last.undetermined
         if name not in solved and name not in pinned and not any(s.startswith(name + "[") for s in solved)

@@ -1896,6 +1896,8 @@ class Interpreter:
 
     def truth(self, value: Any) -> bool | None:
         if is_unknown(value):
+            if isinstance(value, Sym):
+                value.note_truth()
             return None
         if isinstance(value, ModuleValue):
             if value.container and not value.opaque:

@@ -253,6 +253,14 @@ class Sym(Unknown):
     """An unknown integer with its expression: unknown to everything but the symbolic hooks."""
 
     expr: Expr = field(default_factory=lambda: Expr.const(0))
+    # shared with the config it was read from: the symbols whose truth decided structure
+    # (`if config.attention_bias:`, `nn.Linear(..., bias=config.mlp_bias)`)
+    asked: dict[str, None] | None = field(default=None, compare=False, repr=False)
+
+    def note_truth(self) -> None:
+        var = _plain_var(self)
+        if self.asked is not None and var is not None:
+            self.asked[var] = None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sym) and other.expr == self.expr
@@ -270,13 +278,14 @@ class SymConfig(Unknown):
     known: Mapping[str, Any] = field(default_factory=dict)
     symbolic: bool = True
     reads: dict[str, None] = field(default_factory=dict)  # the attributes the code read, in order
+    asked: dict[str, None] = field(default_factory=dict)  # those whose truth decided structure
 
     def attribute(self, attr: str) -> Any:
         if attr in self.known:
             return self.known[attr]
         if self.symbolic and not attr.startswith("_"):
             self.reads[f"{self.name}.{attr}"] = None
-            return Sym(self.reason, expr=Expr.var(f"{self.name}.{attr}"))
+            return Sym(self.reason, expr=Expr.var(f"{self.name}.{attr}"), asked=self.asked)
         return Unknown(self.reason, self.maybe_module)
 
 
@@ -310,7 +319,7 @@ def attribute_of(value: Any, attr: str) -> Any:
     if isinstance(value, Sym) and not attr.startswith("_"):
         var = _plain_var(value)
         if var is not None and "." in var and "[" not in var:
-            return Sym(value.reason, expr=Expr.var(f"{var}.{attr}"))
+            return Sym(value.reason, expr=Expr.var(f"{var}.{attr}"), asked=value.asked)
     return None
 
 
