@@ -389,3 +389,34 @@ def test_swept_architectures_without_any_config(library: str) -> None:
                 found["none"] += modes["none"]["variants"][variant]["found"]
     assert found["config"] > 0
     assert found["none"] / found["config"] >= FOUND_FLOOR[library], found
+
+
+STAGED = {"num_stages": 3, "dims": [8, 16, 32], "depths": [1, 2, 1], "out": 5, "bias": False, "use_norm": True}
+
+
+def test_list_items_and_flags_are_inferred_over_rounds(tmp_path: Path) -> None:
+    """`config.num_stages` is solved first; given, it makes the loop concrete and reveals
+    `config.dims[i]` and `config.depths[i]`; `bias` and `use_norm` decide which keys exist."""
+    model = _fixture_module().Staged(types.SimpleNamespace(**STAGED))
+    ckpt = _save(dict(model.state_dict()), tmp_path / "staged.pt")
+    result = check(GPT_SOURCE, "Staged", ckpt)
+    assert result.inferred == {
+        "config.num_stages": 3,
+        "config.dims[-1]": 32,
+        "config.out": 5,
+        "config.dims[0]": 8,
+        "config.depths[0]": 1,
+        "config.dims[1]": 16,
+        "config.depths[1]": 2,
+        "config.dims[2]": 32,
+        "config.depths[2]": 1,
+        "config.bias": False,
+        "config.use_norm": True,
+    }
+    assert _mismatches(result) == []
+    assert result.coverage.checked == result.coverage.tensors == len(model.state_dict())
+    state = dict(model.state_dict())
+    del state["stages.1.1.bias"]
+    assert _mismatches(check(GPT_SOURCE, "Staged", _save(state, tmp_path / "dropped.pt"))) == [
+        ("missing-key", ("stages.1.1.bias",))
+    ]

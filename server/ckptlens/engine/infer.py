@@ -55,7 +55,7 @@ class Inference:
 
 
 _INDEXED = re.compile(r"^(?P<base>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\[(?P<index>-?\d+)\]$")
-MAX_ROUNDS = 3
+MAX_ROUNDS = 4
 
 
 def _inputs(info: TargetInfo, plan: ConstructorPlan, known: Mapping[str, Any], symbolic: bool) -> dict[str, Any]:
@@ -194,6 +194,7 @@ def infer(
     solved: dict[str, InferredValue] = {}
     last = Inference()
     asked: dict[str, None] = {}
+    probed: dict[str, None] = {}
     for _ in range(MAX_ROUNDS):
         known = {**pinned, **{name: v.value for name, v in solved.items()}}
         symbols = unknown_inputs(info, plan, known)
@@ -209,12 +210,18 @@ def infer(
             asked.update(_asked(value))
         new = {name: v for name, v in last.values.items() if name not in solved and name not in pinned}
         solved.update(new)
-        if not new:
+        if new:
+            continue
+        # nothing more from the dims: the flags whose truth decided structure, once each
+        flags = [name for name in asked if name not in solved and name not in pinned and name not in probed][:MAX_FLAGS]
+        if not flags:
             break
-    flags = [name for name in asked if name not in solved and name not in pinned][:MAX_FLAGS]
-    if flags:
+        probed.update(dict.fromkeys(flags))
         known = {**pinned, **{name: v.value for name, v in solved.items()}}
-        for name, value in _probe_flags(engine, source, class_name, info, plan, tensors, known, flags).items():
+        decided = _probe_flags(engine, source, class_name, info, plan, tensors, known, flags)
+        if not decided:
+            break
+        for name, value in decided.items():
             solved[name] = InferredValue(name, value, "the keys it adds or removes")
     undetermined = [
         name for name in last.undetermined
