@@ -420,3 +420,11 @@ def test_list_items_and_flags_are_inferred_over_rounds(tmp_path: Path) -> None:
     assert _mismatches(check(GPT_SOURCE, "Staged", _save(state, tmp_path / "dropped.pt"))) == [
         ("missing-key", ("stages.1.1.bias",))
     ]
+
+
+def test_infer_bad_input_is_one_line_and_exit_2(gpt_state: dict[str, Any], tmp_path: Path) -> None:
+    ckpt = _save(gpt_state, tmp_path / "gpt.pt")
+    for args in (["--class", "Nope", "--checkpoint", str(ckpt)], ["--class", "GPT", "--checkpoint", str(tmp_path / "none.pt")]):
+        out = subprocess.run([sys.executable, "-m", "ckptlens", "infer", str(GPT_SOURCE), *args], capture_output=True, text=True, check=False)
+        assert out.returncode == 2 and out.stdout == ""
+        assert len(out.stderr.splitlines()) == 1 and out.stderr.startswith("ckptlens: error: ")
