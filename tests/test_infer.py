@@ -428,3 +428,33 @@ def test_infer_bad_input_is_one_line_and_exit_2(gpt_state: dict[str, Any], tmp_p
         out = subprocess.run([sys.executable, "-m", "ckptlens", "infer", str(GPT_SOURCE), *args], capture_output=True, text=True, check=False)
         assert out.returncode == 2 and out.stdout == ""
         assert len(out.stderr.splitlines()) == 1 and out.stderr.startswith("ckptlens: error: ")
+
+
+UNEVEN = '''
+import torch.nn as nn
+
+class Uneven(nn.Module):
+    def __init__(self, depth, dim):
+        super().__init__()
+        layers = []
+        for i in range(depth):
+            if i > 0:
+                layers.append(nn.LayerNorm(dim))
+            layers.append(nn.Linear(dim, dim))
+        self.body = nn.Sequential(*layers)
+'''
+
+
+def test_a_loop_whose_first_iteration_does_not_tell_its_length_leaves_it_unknown(tmp_path: Path) -> None:
+    """Iterations after the first add two items: counting the checkpoint's items as if each
+    added one would be a guess; the model built with it does not reproduce them, so the
+    length stays unknown and nothing is reported."""
+    source = tmp_path / "uneven.py"
+    source.write_text(UNEVEN)
+    namespace: dict[str, Any] = {}
+    exec(UNEVEN, namespace)  # noqa: S102 - the test's own model
+    ckpt = _save(dict(namespace["Uneven"](3, 8).state_dict()), tmp_path / "u.pt")
+    result = check(source, "Uneven", ckpt)
+    assert result.inferred == {"dim": 8}
+    assert "depth" in result.inference.undetermined
+    assert _mismatches(result) == []

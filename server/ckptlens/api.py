@@ -242,7 +242,7 @@ def _infer(
 ) -> tuple[Any, PredictedStateDict]:
     """Issue 15: the values nobody gave, read from the checkpoint, and the prediction built
     with them (the given `predicted` when nothing was inferred)."""
-    from ckptlens.engine.infer import SOURCE, infer, solved_inputs
+    from ckptlens.engine.infer import SOURCE, infer, solved_inputs, unfaithful_lengths
     from ckptlens.engine.model import ConstructorValue
 
     inference = infer(engine, str(source), class_name, info, plan, index.tensors, pinned)
@@ -250,6 +250,13 @@ def _infer(
         return inference, predicted
     solved = solved_inputs(info, inference)
     rebuilt = engine.predict(str(source), class_name, {**plan.kwargs, **solved}, config=plan.config)
+    bad = unfaithful_lengths(inference, rebuilt, index.tensors)
+    if bad:  # built with them, the model does not have the checkpoint's items: not known
+        for name in bad:
+            del inference.values[name]
+            inference.undetermined.append(name)
+        solved = solved_inputs(info, inference)
+        rebuilt = engine.predict(str(source), class_name, {**plan.kwargs, **solved}, config=plan.config)
     rebuilt.findings.extend(plan.findings)
     values = dict(plan.values)
     for name, value in solved.items():

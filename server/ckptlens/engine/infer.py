@@ -33,6 +33,7 @@ class Equation:
     value: int
     site: str  # a checkpoint key (`transformer.wte.weight`) or a container (`h`)
     dim: int | None = None  # the dim of `site`'s shape; None: the container's length
+    model_site: str | None = None  # a container's path in the model
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class InferredValue:
     name: str  # as the source names it: `n_layer`, `config.hidden_size`
     value: int
     where: str  # `h.0 … h.5`, `transformer.wte.weight [300, 32]`
+    # a length read from a container: (its path in the model, in the checkpoint), so that the
+    # model built with the value can be seen to have exactly the checkpoint's items
+    container: tuple[str, str] | None = None
 
 
 @dataclass
@@ -236,6 +240,7 @@ def solve_against(predicted: PredictedStateDict, tensors: Mapping[str, Any], inp
     equations = equations_of(predicted, tensors)
     env: dict[str, int] = {}
     where: dict[str, str] = {}
+    containers: dict[str, tuple[str, str]] = {}
     mentioned: dict[str, None] = dict(inputs or {})
     for eq in equations:
         mentioned.update(dict.fromkeys(sorted(eq.expr.symbols())))
@@ -257,13 +262,16 @@ def solve_against(predicted: PredictedStateDict, tensors: Mapping[str, Any], inp
             value, support = ranked[0]
             env[symbol] = value
             where[symbol] = _where(support[0], tensors)
+            lengths = [eq for eq in support if eq.dim is None and eq.model_site is not None]
+            if lengths:
+                containers[symbol] = (str(lengths[0].model_site), lengths[0].site)
             progress = True
         if not progress:
             break
     out = Inference()
     for symbol in mentioned:
         if symbol in env:
-            out.values[symbol] = InferredValue(symbol, env[symbol], where[symbol])
+            out.values[symbol] = InferredValue(symbol, env[symbol], where[symbol], containers.get(symbol))
         else:
             out.undetermined.append(symbol)
     return out
@@ -333,8 +341,27 @@ def equations_of(predicted: PredictedStateDict, tensors: Mapping[str, Any]) -> l
         expr = container.count.mul(Expr.const(container.per))
         expr = expr.add(Expr.const(container.head)) if expr is not None else None
         if expr is not None:
-            equations.append(Equation(expr, length, site))
+            equations.append(Equation(expr, length, site, None, container.prefix))
     return equations
+
+
+def unfaithful_lengths(inference: Inference, predicted: PredictedStateDict, tensors: Mapping[str, Any]) -> list[str]:
+    """The lengths read from a container that the model, built with them, does not reproduce:
+    a loop whose iterations add different numbers of items (`if i > 0: layers.append(Down())`)
+    has a first iteration that does not tell its length. Such values are not the checkpoint's."""
+    bad = []
+    keys = list(tensors)
+    for name, value in inference.values.items():
+        if value.container is None:
+            continue
+        model_site, checkpoint_site = value.container
+        lead = model_site + "." if model_site else ""
+        indices = {k[len(lead) :].split(".", 1)[0] for k in predicted.tensors if k.startswith(lead)}
+        if not indices:
+            continue  # still unknown there: nothing is checked under it
+        if not all(i.isdigit() for i in indices) or len(indices) != _length(keys, checkpoint_site):
+            bad.append(name)
+    return bad
 
 
 def _length(keys: list[str], prefix: str) -> int | None:
