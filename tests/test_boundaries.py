@@ -75,6 +75,7 @@ def test_check_on_the_shipped_example_end_to_end() -> None:
     assert json.loads(clean.stdout) == {
         "findings": [],
         "coverage": {"tensors": 4, "checked": 4, "keys_only": 0, "unchecked": 0},
+        "inferred": {},  # SPEC §5: always present; every value is given here
         # beside the SPEC fields: the constructor values used and their sources
         "constructor": {
             "in_features": {"value": 10, "source": "default"},

@@ -28,6 +28,7 @@ from ckptlens.engine.mapping_code import (
 )
 from ckptlens.findings import (
     CHECKPOINT_ERROR,
+    INFERRED,
     KEY_PREFIX,
     MISSING_KEY,
     RENAMED_MODULE,
@@ -40,6 +41,7 @@ from ckptlens.findings import (
     SourceRange,
 )
 from ckptlens.links import (
+    DIRECTIVE,
     LOAD_STATE_DICT,
     FileScan,
     Link,
@@ -110,6 +112,25 @@ class DocumentAnalysis:
     scan: FileScan | None = None
     stale: bool = False  # the source did not parse: these are the last good results
     failure: str | None = None  # the last analysis raised (one line): these are the last good
+
+
+def directive_values_fix(link: Link, finding: Finding, source: str) -> Fix | None:
+    """"Use the checkpoint's values": the inferred values written into the class's
+    `# ckptlens:` directive as `init:` entries (`init:n_layer=6 init:config.n_embd=32`)."""
+    values = dict(dict(finding.data).get("inferred", {}))
+    if link.kind != DIRECTIVE or link.path_range is None or not values:
+        return None
+    lines = source.splitlines()
+    line = link.path_range.start_line
+    if not 1 <= line <= len(lines):
+        return None
+    text = lines[line - 1]
+    entries = [f"init:{name}={value!r}" for name, value in values.items() if f"init:{name}=" not in text]
+    if not entries:
+        return None
+    end = len(text.rstrip())
+    where = SourceRange(link.path_range.file, line, end, line, len(text))
+    return Fix("Use the checkpoint's values", ((where, " " + " ".join(entries)),))
 
 
 @dataclass(frozen=True)
@@ -458,6 +479,9 @@ class Session:
             return Action(fix, ((finding.code, finding.range),), preferred=True) if fix else None
         if finding.code == SHAPE_MISMATCH:
             return self._shape_action(outcome, finding, source)
+        if finding.code == INFERRED:
+            fix = directive_values_fix(outcome.link, finding, source)
+            return Action(fix, ((finding.code, finding.range),)) if fix else None
         return None
 
     def _shape_action(self, outcome: LinkResult, finding: Finding, source: str) -> Action | None:
