@@ -47,6 +47,11 @@ from ckptlens.checkpoint.weights_only import (
 )
 
 
+class PickleTruncated(CheckpointError):
+    """The data ends before the pickle's STOP: a cut-off file, or (for a remote file read by a
+    growing prefix) a prefix not yet long enough."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """Caps that keep a hostile pickle from eating time or memory. Real checkpoints stay far
@@ -274,7 +279,7 @@ class Unpickler:
         )
 
     def _truncated(self) -> CheckpointError:
-        return CheckpointError(f"truncated {self.name}: it ends before its STOP opcode")
+        return PickleTruncated(f"truncated {self.name}: it ends before its STOP opcode")
 
     def _corrupt(self, what: str) -> CheckpointError:
         return CheckpointError(f"corrupt {self.name}: {what}")
