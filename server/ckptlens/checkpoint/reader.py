@@ -25,6 +25,7 @@ from ckptlens.checkpoint.index import (
 )
 from ckptlens.checkpoint.legacy import looks_legacy, probe_pickle, read_torch_legacy
 from ckptlens.checkpoint.pickled import OpaqueObject, TensorRef
+from ckptlens.checkpoint.remote import is_remote, safe_reference
 from ckptlens.checkpoint.safetensors_fmt import (
     SafetensorsHeader,
     looks_safetensors,
@@ -52,9 +53,14 @@ _OTHER_FORMATS = (
 
 def read_checkpoint(path: str | os.PathLike[str]) -> CheckpointIndex:
     """Index the checkpoint at `path` (a file or a Hugging Face folder)."""
-    shown = os.fspath(path)
+    written = os.fspath(path)
+    shown = safe_reference(written) if is_remote(written) else written
     try:
-        return _read_path(Path(shown))
+        if is_remote(written):
+            from ckptlens.checkpoint.remote.read import read_remote
+
+            return read_remote(written)
+        return _read_path(Path(written))
     except CheckpointError:
         raise
     except PermissionError:

@@ -1,0 +1,206 @@
+"""`hf://ORG/NAME[@REVISION][/SUBFOLDER]` through huggingface_hub: the local Hugging Face cache
+first (a complete snapshot is read as a local folder), then the Hub's API for the revision's
+commit and file sizes (`HF_ENDPOINT`, `HF_TOKEN` or the stored login), then ranged reads of
+`resolve/<commit>/<file>`: a commit never changes, so its bytes are cached for good."""
+
+from __future__ import annotations
+
+import functools
+import os
+import posixpath
+import re
+import time
+import urllib.parse
+from typing import Any
+
+from ckptlens.checkpoint.index import CheckpointError
+from ckptlens.checkpoint.remote import RemoteRef
+from ckptlens.checkpoint.remote.http import RemoteError, request, status_message
+from ckptlens.checkpoint.remote.listing import FileInfo, Listing, known_from_json
+from ckptlens.checkpoint.remote.rangefile import RemoteObject
+from ckptlens.checkpoint.remote.store import RemoteCache, RemoteSettings
+
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_LOGIN_HINT = " (set HF_TOKEN or run `hf auth login`)"
+
+
+def endpoint() -> str:
+    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+
+
+def _hf_cache_dir() -> str:
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    return os.path.join(home, "hub")
+
+
+def local_snapshot(ref: RemoteRef) -> str | None:
+    """The folder (or file) of a complete copy in the Hugging Face cache, or None."""
+    from ckptlens.checkpoint.hf import INDEX_FILES, WEIGHT_FILES
+
+    repo_dir = os.path.join(_hf_cache_dir(), "models--" + ref.repo.replace("/", "--"))
+    revision = ref.revision or "main"
+    commit = revision if _COMMIT.match(revision) else None
+    if commit is None:
+        try:
+            with open(os.path.join(repo_dir, "refs", revision), encoding="utf-8") as fh:
+                commit = fh.read().strip()
+        except OSError:
+            return None
+    base = os.path.join(repo_dir, "snapshots", commit, *ref.subfolder.split("/"))
+    base = base.rstrip(os.sep)
+    if os.path.isfile(base):
+        return base
+    if not os.path.isdir(base):
+        return None
+    names = os.listdir(base)
+    for name in (*INDEX_FILES, *sorted(n for n in names if n.endswith(".index.json"))):
+        if name in names:
+            return base if _shards_present(os.path.join(base, name)) else None
+    if any(os.path.isfile(os.path.join(base, n)) for n in WEIGHT_FILES):
+        return base
+    return None
+
+
+def _shards_present(index_path: str) -> bool:
+    import json
+
+    try:
+        with open(index_path, encoding="utf-8") as fh:
+            weight_map = json.load(fh).get("weight_map", {})
+        folder = os.path.dirname(index_path)
+        return all(os.path.isfile(os.path.join(folder, n)) for n in set(weight_map.values()))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def resolve_hub(ref: RemoteRef, settings: RemoteSettings, cache: RemoteCache) -> Listing:
+    local = local_snapshot(ref)
+    if local is not None:
+        return Listing(ref.shown, _no_object, {}, local=local)
+    base = endpoint()
+    revision = ref.revision or "main"
+    key = f"hf:{base}/{ref.repo}@{revision}"
+    cached = cache.load_ref(key)
+    fresh = cached is not None and (
+        settings.offline or _COMMIT.match(revision) or time.time() - cached[0] < settings.ttl
+    )
+    if cached is not None and fresh:
+        commit, files = str(cached[1]["commit"]), known_from_json(cached[1])
+    elif settings.offline:
+        raise CheckpointError(
+            f"{ref.shown}: offline (HF_HUB_OFFLINE is set) and it is neither in the Hugging Face "
+            "cache nor in ckptlens's: run once online, or download it"
+        )
+    else:
+        commit, files = _model_info(ref, base, revision, settings)
+        cache.save_ref(key, {"commit": commit, "known": {k: list(v) for k, v in files.items() if v}})
+    sub = ref.subfolder.strip("/")
+    if sub and sub in files:  # the reference names one file
+        folder = posixpath.dirname(sub)
+        target: str | None = posixpath.basename(sub)
+    else:
+        folder, target = sub, None
+
+    def make(name: str, size: int, tag: str) -> RemoteObject:
+        path = posixpath.join(folder, name) if folder else name
+        url = f"{base}/{ref.repo}/resolve/{commit}/{urllib.parse.quote(path)}"
+        shown = f"hf://{ref.repo}@{commit[:12]}/{path}"
+
+        def fetch(start: int, end: int) -> bytes:
+            auth = _auth()  # only now: huggingface_hub is imported only when the network is used
+            hint = _LOGIN_HINT if not auth else ""
+            return request(url, settings, byte_range=(start, end), auth=auth, shown=shown, hint=hint).body
+
+        return RemoteObject(name, shown, size, f"{url}#{tag}", fetch)
+
+    prefix = f"{folder}/" if folder else ""
+    known: dict[str, FileInfo | None] = {
+        name[len(prefix) :]: info for name, info in files.items() if name.startswith(prefix)
+    }
+    if target is None and not known:
+        what = f"folder {sub}" if sub else "any file"
+        raise CheckpointError(f"{ref.shown}: the repository has no {what} at {commit[:12]}")
+    return Listing(ref.shown, make, known, target)
+
+
+def _no_object(name: str, size: int, tag: str) -> RemoteObject:
+    raise CheckpointError(f"{name}: a local copy is read instead")
+
+
+@functools.lru_cache(maxsize=1)
+def _auth() -> dict[str, str]:
+    token = os.environ.get("HF_TOKEN")
+    if not token:
+        try:
+            from huggingface_hub import get_token
+
+            token = get_token()
+        except Exception:  # noqa: BLE001 - no stored login is no token
+            token = None
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _model_info(
+    ref: RemoteRef, base: str, revision: str, settings: RemoteSettings
+) -> tuple[str, dict[str, FileInfo | None]]:
+    try:
+        from huggingface_hub import HfApi
+        from huggingface_hub import errors as hf_errors
+    except ImportError:
+        raise CheckpointError(
+            f"{ref.shown}: reading from the Hugging Face Hub needs huggingface_hub "
+            "(pip install 'ckptlens[remote]')"
+        ) from None
+    token = _auth().get("Authorization", "")[len("Bearer ") :] or False
+    try:
+        info = HfApi(endpoint=base).model_info(
+            ref.repo, revision=revision, files_metadata=True, token=token, timeout=settings.timeout
+        )
+    except hf_errors.GatedRepoError:
+        raise RemoteError(
+            f"{ref.shown}: a gated repository: accept its conditions at {base}/{ref.repo} "
+            "and log in (HF_TOKEN or `hf auth login`)",
+            403,
+        ) from None
+    except hf_errors.RevisionNotFoundError:
+        raise RemoteError(f"{ref.shown}: the repository has no revision {revision!r}", 404) from None
+    except hf_errors.RepositoryNotFoundError as exc:
+        status = _status(exc)
+        hint = _LOGIN_HINT if not token else ""
+        raise RemoteError(
+            f"{ref.shown}: no such repository, or a private one you cannot read"
+            f" (HTTP {status}){hint}",
+            status,
+        ) from None
+    except hf_errors.OfflineModeIsEnabled:
+        raise CheckpointError(
+            f"{ref.shown}: offline (HF_HUB_OFFLINE is set) and not in any cache"
+        ) from None
+    except hf_errors.HfHubHTTPError as exc:
+        status = _status(exc)
+        raise RemoteError(status_message(status or 0, ref.shown), status) from None
+    except (OSError, ValueError) as exc:  # connection failures, time-outs, bad answers
+        raise RemoteError(f"{ref.shown}: cannot reach {base} ({_reason(exc)})") from None
+    except Exception as exc:  # noqa: BLE001 - httpx errors and the like, in one line
+        raise RemoteError(f"{ref.shown}: cannot reach {base} ({_reason(exc)})") from None
+    commit = info.sha or ""
+    if not _COMMIT.match(commit):
+        raise RemoteError(f"{ref.shown}: the Hub did not say which commit {revision!r} is")
+    files: dict[str, FileInfo | None] = {}
+    for sibling in info.siblings or []:
+        size = sibling.lfs.size if sibling.lfs is not None else sibling.size
+        if size is not None:
+            files[sibling.rfilename] = (int(size), commit)
+    return commit, files
+
+
+def _status(exc: Any) -> int | None:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return (text or type(exc).__name__)[:160]
