@@ -66,6 +66,15 @@ def parse_ref(text: str) -> RemoteRef:
     return RemoteRef("hf", text, "/".join(repo_parts), revision, subfolder)
 
 
+# Messages of reads that got no answer (offline, unreachable): the editor and the workspace
+# check keep calling such a hub id `hub-not-cached` (information), not a broken checkpoint.
+UNAVAILABLE_MARKERS = (": cannot reach ", ": offline (")
+
+
+def is_unavailable(message: str) -> bool:
+    return any(marker in message for marker in UNAVAILABLE_MARKERS)
+
+
 def hub_ref(hub_id: str) -> str:
     """The `hf://` reference of a bare hub id written in `from_pretrained("org/name")`."""
     return f"hf://{hub_id}"

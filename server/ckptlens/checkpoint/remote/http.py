@@ -5,6 +5,7 @@ leads to) and never appears in a message: URLs are shown without their user part
 from __future__ import annotations
 
 import random
+import socket
 import time
 import urllib.error
 import urllib.parse
@@ -26,6 +27,10 @@ class RemoteError(CheckpointError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class RemoteUnavailable(RemoteError):
+    """No answer at all (offline, unknown host, time-out): the reference may well be fine."""
 
 
 def shown_url(url: str) -> str:
@@ -78,14 +83,15 @@ def request(
                 continue
             raise RemoteError(status_message(exc.code, shown, hint), exc.code) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-            if attempt < settings.retries:
+            unknown_host = isinstance(getattr(exc, "reason", None), socket.gaierror)
+            if attempt < settings.retries and not unknown_host:
                 _back_off(attempt, None)
                 attempt += 1
                 continue
             reason = getattr(exc, "reason", None) or exc
             text = "timed out" if isinstance(reason, TimeoutError) else str(reason)
             text = getattr(reason, "strerror", None) or text
-            raise RemoteError(f"{shown}: cannot reach it ({text})") from None
+            raise RemoteUnavailable(f"{shown}: cannot reach it ({text})") from None
 
 
 def _back_off(attempt: int, retry_after: str | None) -> None:

@@ -15,7 +15,12 @@ from typing import Any
 
 from ckptlens.checkpoint.index import CheckpointError
 from ckptlens.checkpoint.remote import RemoteRef
-from ckptlens.checkpoint.remote.http import RemoteError, request, status_message
+from ckptlens.checkpoint.remote.http import (
+    RemoteError,
+    RemoteUnavailable,
+    request,
+    status_message,
+)
 from ckptlens.checkpoint.remote.listing import FileInfo, Listing, known_from_json
 from ckptlens.checkpoint.remote.rangefile import RemoteObject
 from ckptlens.checkpoint.remote.store import RemoteCache, RemoteSettings
@@ -90,7 +95,7 @@ def resolve_hub(ref: RemoteRef, settings: RemoteSettings, cache: RemoteCache) ->
         commit, files = str(cached[1]["commit"]), known_from_json(cached[1])
     elif settings.offline:
         raise CheckpointError(
-            f"{ref.shown}: offline (HF_HUB_OFFLINE is set) and it is neither in the Hugging Face "
+            f"{ref.shown}: offline (HF_HUB_OFFLINE or CKPTLENS_REMOTE_OFFLINE) and it is neither in the Hugging Face "
             "cache nor in ckptlens's: run once online, or download it"
         )
     else:
@@ -182,9 +187,9 @@ def _model_info(
         status = _status(exc)
         raise RemoteError(status_message(status or 0, ref.shown), status) from None
     except (OSError, ValueError) as exc:  # connection failures, time-outs, bad answers
-        raise RemoteError(f"{ref.shown}: cannot reach {base} ({_reason(exc)})") from None
+        raise RemoteUnavailable(f"{ref.shown}: cannot reach {base} ({_reason(exc)})") from None
     except Exception as exc:  # noqa: BLE001 - httpx errors and the like, in one line
-        raise RemoteError(f"{ref.shown}: cannot reach {base} ({_reason(exc)})") from None
+        raise RemoteUnavailable(f"{ref.shown}: cannot reach {base} ({_reason(exc)})") from None
     commit = info.sha or ""
     if not _COMMIT.match(commit):
         raise RemoteError(f"{ref.shown}: the Hub did not say which commit {revision!r} is")
