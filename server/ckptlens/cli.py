@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -336,6 +337,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _cmd_lsp(args: argparse.Namespace) -> int:
     from ckptlens.lsp.server import run_stdio
 
+    # Remote checkpoints: a stale cached answer is shown at once and revalidated meanwhile.
+    os.environ.setdefault("CKPTLENS_REMOTE_REVALIDATE", "background")
     run_stdio()
     return EXIT_OK
 

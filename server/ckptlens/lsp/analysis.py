@@ -18,7 +18,7 @@ from typing import Any
 
 from ckptlens.api import Analyzer, CheckResult, ConfigError, TargetError, check
 from ckptlens.checkpoint.index import CheckpointIndex
-from ckptlens.checkpoint.remote import is_remote
+from ckptlens.checkpoint.remote import is_remote, remote_stamp
 from ckptlens.engine.compare import format_shape, shapes_compatible
 from ckptlens.engine.loader import Loader, SourceError
 from ckptlens.engine.mapping_code import (
@@ -797,6 +797,8 @@ class CheckpointCache:
 
 def checkpoint_stamp(path: str) -> Any:
     """Size and mtime of a file, or of the files of a folder (shallow): the cache key."""
+    if is_remote(path):  # what the remote cache says it resolved to (revalidated meanwhile)
+        return remote_stamp(path)
     try:
         st = os.stat(path)
     except OSError:

@@ -80,6 +80,44 @@ def hub_ref(hub_id: str) -> str:
     return f"hf://{hub_id}"
 
 
+def ref_cache_key(ref: RemoteRef) -> str:
+    """The key under which the disk cache keeps what `ref` resolved to."""
+    if ref.scheme == "hf":
+        import os
+
+        endpoint = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+        return f"hf:{endpoint}/{ref.repo}@{ref.revision or 'main'}"
+    if ref.scheme in ("http", "https"):
+        return "url:" + ref.text
+    return f"{ref.scheme}:{ref.text}"
+
+
+def remote_stamp(text: str) -> object:
+    """What the disk cache says `text` resolved to (commit, sizes, ETags), or None: the
+    language server re-checks when it changes. With background revalidation on (`ckptlens
+    lsp`), a stale entry is revalidated meanwhile, in a thread; the answer lands in the cache."""
+    from ckptlens.checkpoint.remote.store import RemoteCache, RemoteSettings
+
+    try:
+        ref = parse_ref(text)
+    except Exception:  # noqa: BLE001 - a malformed reference has no stamp
+        return None
+    settings = RemoteSettings.from_env()
+    cached = RemoteCache(settings).load_ref(ref_cache_key(ref))
+    if cached is None:
+        return None
+    if settings.background and not settings.offline:
+        import time
+
+        if time.time() - cached[0] >= settings.ttl:
+            from ckptlens.checkpoint.remote.read import revalidate_in_background
+
+            revalidate_in_background(ref, settings)
+    import json
+
+    return json.dumps(cached[1], sort_keys=True)
+
+
 def safe_reference(text: str) -> str:
     """`text` as it may be shown: without a URL's user part, password or query."""
     try:

@@ -14,7 +14,7 @@ import urllib.parse
 from typing import Any
 
 from ckptlens.checkpoint.index import CheckpointError
-from ckptlens.checkpoint.remote import RemoteRef
+from ckptlens.checkpoint.remote import RemoteRef, ref_cache_key
 from ckptlens.checkpoint.remote.http import (
     RemoteError,
     RemoteUnavailable,
@@ -86,10 +86,13 @@ def resolve_hub(ref: RemoteRef, settings: RemoteSettings, cache: RemoteCache) ->
         return Listing(ref.shown, _no_object, {}, local=local)
     base = endpoint()
     revision = ref.revision or "main"
-    key = f"hf:{base}/{ref.repo}@{revision}"
+    key = ref_cache_key(ref)
     cached = cache.load_ref(key)
     fresh = cached is not None and (
-        settings.offline or _COMMIT.match(revision) or time.time() - cached[0] < settings.ttl
+        settings.offline
+        or settings.background  # stale: used now, revalidated in a thread (remote_stamp)
+        or _COMMIT.match(revision)
+        or time.time() - cached[0] < settings.ttl
     )
     if cached is not None and fresh:
         commit, files = str(cached[1]["commit"]), known_from_json(cached[1])

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from ckptlens.checkpoint.index import CheckpointError
-from ckptlens.checkpoint.remote import RemoteRef
+from ckptlens.checkpoint.remote import RemoteRef, ref_cache_key
 from ckptlens.checkpoint.remote.http import RemoteError
 from ckptlens.checkpoint.remote.listing import FileInfo, Listing, known_from_json
 from ckptlens.checkpoint.remote.rangefile import RemoteObject
@@ -68,9 +68,10 @@ def resolve_object_store(ref: RemoteRef, settings: RemoteSettings, cache: Remote
             state["fs"] = _filesystem(ref)
         return state["fs"]
 
-    key = f"{ref.scheme}:{ref.text}"
+    key = ref_cache_key(ref)
     cached = cache.load_ref(key)
-    if cached is not None and (settings.offline or time.time() - cached[0] < settings.ttl):
+    stale_ok = settings.offline or settings.background
+    if cached is not None and (stale_ok or time.time() - cached[0] < settings.ttl):
         folder = str(cached[1]["folder"])
         known = known_from_json(cached[1])
         target = cached[1].get("target")

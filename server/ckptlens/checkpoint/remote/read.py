@@ -5,6 +5,7 @@ shards in parallel, each file's ranges kept in the disk cache."""
 from __future__ import annotations
 
 import posixpath
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -22,7 +23,7 @@ from ckptlens.checkpoint.hf import (
     weight_map_of,
 )
 from ckptlens.checkpoint.index import CheckpointError, CheckpointIndex, LimitExceeded
-from ckptlens.checkpoint.remote import RemoteRef, parse_ref
+from ckptlens.checkpoint.remote import RemoteRef, parse_ref, ref_cache_key
 from ckptlens.checkpoint.remote.listing import Listing
 from ckptlens.checkpoint.remote.rangefile import Budget, RangeFile, RemoteObject
 from ckptlens.checkpoint.remote.store import RemoteCache, RemoteSettings
@@ -58,6 +59,26 @@ def read_remote(text: str, settings: RemoteSettings | None = None) -> Checkpoint
         notes=(*index.notes, *listing.notes, note),
         bytes_read=budget.transferred,
     )
+
+
+def revalidate_in_background(ref: RemoteRef, settings: RemoteSettings) -> None:
+    """Ask again what `ref` resolves to, in a daemon thread (one per reference at a time), and
+    keep the answer in the disk cache; errors are left for the next read to report."""
+    name = f"ckptlens-revalidate {ref_cache_key(ref)}"
+    if any(thread.name == name for thread in threading.enumerate()):
+        return
+    fresh = replace(settings, ttl=0.0, background=False)
+
+    def run() -> None:
+        cache = RemoteCache(fresh)
+        try:
+            listing = _resolve(ref, fresh, cache)
+            if listing.changed:
+                _save_listing(ref, listing, cache)
+        except Exception:  # noqa: BLE001, S110 - the next read says what is wrong
+            pass
+
+    threading.Thread(target=run, name=name, daemon=True).start()
 
 
 def _resolve(ref: RemoteRef, settings: RemoteSettings, cache: RemoteCache) -> Listing:

@@ -53,6 +53,8 @@ class RemoteSettings:
     retries: int  # attempts after the first, with back-off, on time-outs and 5xx/429
     offline: bool  # cache only (HF_HUB_OFFLINE / CKPTLENS_REMOTE_OFFLINE)
     use_cache: bool = True
+    # the language server: a stale cached answer is used at once and revalidated in a thread
+    background: bool = False
 
     @staticmethod
     def from_env() -> RemoteSettings:
@@ -64,6 +66,7 @@ class RemoteSettings:
             retries=int(_number("CKPTLENS_REMOTE_RETRIES", 3)),
             offline=_flag("HF_HUB_OFFLINE") or _flag("CKPTLENS_REMOTE_OFFLINE"),
             use_cache=not _flag("CKPTLENS_REMOTE_NO_CACHE"),
+            background=os.environ.get("CKPTLENS_REMOTE_REVALIDATE", "") == "background",
         )
 
 

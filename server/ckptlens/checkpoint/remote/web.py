@@ -9,7 +9,7 @@ import time
 import urllib.parse
 
 from ckptlens.checkpoint.index import CheckpointError
-from ckptlens.checkpoint.remote import RemoteRef
+from ckptlens.checkpoint.remote import RemoteRef, ref_cache_key
 from ckptlens.checkpoint.remote.http import RemoteError, request, shown_url, total_size
 from ckptlens.checkpoint.remote.listing import FileInfo, Listing, known_from_json
 from ckptlens.checkpoint.remote.rangefile import RemoteObject
@@ -28,10 +28,6 @@ def _split_credentials(url: str) -> tuple[str, dict[str, str]]:
         host = f"{host}:{parts.port}"
     bare = urllib.parse.urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
     return bare, {"Authorization": "Basic " + base64.b64encode(token.encode()).decode()}
-
-
-def _cache_key(ref: RemoteRef) -> str:
-    return "url:" + ref.text
 
 
 def resolve_url(ref: RemoteRef, settings: RemoteSettings, cache: RemoteCache) -> Listing:
@@ -69,8 +65,9 @@ def resolve_url(ref: RemoteRef, settings: RemoteSettings, cache: RemoteCache) ->
     def probe(name: str) -> FileInfo | None:
         return info_of(urllib.parse.urljoin(url, urllib.parse.quote(name)), True)
 
-    cached = cache.load_ref(_cache_key(ref))
-    if cached is not None and (settings.offline or time.time() - cached[0] < settings.ttl):
+    cached = cache.load_ref(ref_cache_key(ref))
+    stale_ok = settings.offline or settings.background
+    if cached is not None and (stale_ok or time.time() - cached[0] < settings.ttl):
         known = known_from_json(cached[1])
         if known.get(target) is not None:
             return Listing(ref.shown, make, known, target, complete=False, probe=probe)
@@ -85,4 +82,4 @@ def resolve_url(ref: RemoteRef, settings: RemoteSettings, cache: RemoteCache) ->
 
 
 def save_url_listing(ref: RemoteRef, listing: Listing, cache: RemoteCache) -> None:
-    cache.save_ref(_cache_key(ref), listing.to_json())
+    cache.save_ref(ref_cache_key(ref), listing.to_json())
