@@ -47,10 +47,17 @@ def _over_view(fh: Any, size: int, parse: Callable[[Any], T]) -> T:
         want = min(want, size)
         try:
             return parse(fh.read_prefix(want))
-        except PickleTruncated:
-            if want >= size or want >= _MAX_PREFIX:
-                raise
-            want *= 8
+        except PickleTruncated as exc:
+            needed = exc.needed if exc.needed is not None else want + 1
+            if want >= size or want >= _MAX_PREFIX or needed > size:
+                raise  # the whole file ends there too
+            if needed > _MAX_PREFIX:
+                raise LimitExceeded(
+                    f"the pickle at the start of the file needs more than {_MAX_PREFIX >> 20} MiB: "
+                    "refusing to read it over the network"
+                ) from None
+            # exactly what is needed when known (a line's end, a string's length), else x8
+            want = min(needed if exc.needed is not None else want * 8, _MAX_PREFIX)
 
 
 @contextmanager
@@ -71,8 +78,9 @@ def probe_pickle(fh: IO[bytes], size: int | None = None) -> str:
             probe.load()
         except (LimitExceeded, UnsafeCheckpointError):
             raise
-        except PickleTruncated:
-            if size is not None and len(view) < size:
+        except PickleTruncated as exc:
+            whole = size is None or len(view) >= size or (exc.needed or 0) > size
+            if not whole:
                 raise  # a remote prefix: read more of it
             return "names-globals" if probe.globals_seen else "no"
         except CheckpointError:

@@ -100,8 +100,9 @@ class RangeFile:
         return data
 
     def read_prefix(self, n: int) -> bytes:
-        """The first `n` bytes (the legacy reader parses pickles from a growing prefix)."""
-        return self.pread(0, min(n, self.size))
+        """The first `n` bytes (the legacy reader parses pickles from a growing prefix): what
+        is missing is fetched exactly, without read-ahead (the prefix grows as needed)."""
+        return self.pread(0, min(n, self.size), read_ahead=False)
 
     def readable(self) -> bool:
         return True
@@ -120,10 +121,10 @@ class RangeFile:
 
     # -- ranges ---------------------------------------------------------------------------
 
-    def pread(self, start: int, end: int) -> bytes:
+    def pread(self, start: int, end: int, read_ahead: bool = True) -> bytes:
         gaps = self._gaps(start, end)
         for index, (a, b) in enumerate(gaps):
-            if index == len(gaps) - 1:  # read ahead past the last gap only
+            if read_ahead and index == len(gaps) - 1:  # read ahead past the last gap only
                 b = min(self.size, max(b, a + self.read_ahead))
             self._fetch(a, b)
         return self._slice(start, end)
