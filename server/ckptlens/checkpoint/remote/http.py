@@ -24,9 +24,10 @@ _USER_AGENT = "ckptlens (header-only checkpoint reader)"
 class RemoteError(CheckpointError):
     """A remote read failed; `status` is the HTTP status when there was one."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, error_code: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.error_code = error_code  # the Hub's `X-Error-Code` (GatedRepo, RepoNotFound, ...)
 
 
 class RemoteUnavailable(RemoteError):
@@ -81,7 +82,8 @@ def request(
                 _back_off(attempt, exc.headers.get("Retry-After"))
                 attempt += 1
                 continue
-            raise RemoteError(status_message(exc.code, shown, hint), exc.code) from None
+            code = exc.headers.get("X-Error-Code") if exc.headers else None
+            raise RemoteError(status_message(exc.code, shown, hint), exc.code, code) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
             unknown_host = isinstance(getattr(exc, "reason", None), socket.gaierror)
             if attempt < settings.retries and not unknown_host:

@@ -1,17 +1,17 @@
-"""`hf://ORG/NAME[@REVISION][/SUBFOLDER]` through huggingface_hub: the local Hugging Face cache
-first (a complete snapshot is read as a local folder), then the Hub's API for the revision's
-commit and file sizes (`HF_ENDPOINT`, `HF_TOKEN` or the stored login), then ranged reads of
+"""`hf://ORG/NAME[@REVISION][/SUBFOLDER]`: the local Hugging Face cache first (a complete
+snapshot is read as a local folder), then the Hub's API for the revision's commit and file
+sizes (`HF_ENDPOINT`; `HF_TOKEN`, else the login huggingface_hub stored), then ranged reads of
 `resolve/<commit>/<file>`: a commit never changes, so its bytes are cached for good."""
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import posixpath
 import re
 import time
 import urllib.parse
-from typing import Any
 
 from ckptlens.checkpoint.index import CheckpointError
 from ckptlens.checkpoint.remote import RemoteRef, ref_cache_key
@@ -31,6 +31,19 @@ _LOGIN_HINT = " (set HF_TOKEN or run `hf auth login`)"
 
 def endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+
+
+def _token_from_files() -> str | None:
+    """The stored login, where `hf auth login` writes it, without huggingface_hub."""
+    path = os.environ.get("HF_TOKEN_PATH") or os.path.join(
+        os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"),
+        "token",
+    )
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().strip() or None
+    except OSError:
+        return None
 
 
 def _hf_cache_dir() -> str:
@@ -141,10 +154,12 @@ def _no_object(name: str, size: int, tag: str) -> RemoteObject:
 def _auth() -> dict[str, str]:
     token = os.environ.get("HF_TOKEN")
     if not token:
-        try:
+        try:  # huggingface_hub knows every place a login is kept
             from huggingface_hub import get_token
 
             token = get_token()
+        except ImportError:
+            token = _token_from_files()
         except Exception:  # noqa: BLE001 - no stored login is no token
             token = None
     return {"Authorization": f"Bearer {token}"} if token else {}
@@ -153,62 +168,48 @@ def _auth() -> dict[str, str]:
 def _model_info(
     ref: RemoteRef, base: str, revision: str, settings: RemoteSettings
 ) -> tuple[str, dict[str, FileInfo | None]]:
+    """The revision's commit and its files' sizes: `GET /api/models/REPO/revision/REV?blobs=true`,
+    the request `huggingface_hub.HfApi.model_info(..., files_metadata=True)` makes, answered
+    the same way (errors by the Hub's `X-Error-Code`); made directly, since importing the
+    library's API module alone costs half a second."""
+    auth = _auth()
+    url = f"{base}/api/models/{ref.repo}/revision/{urllib.parse.quote(revision, safe='')}?blobs=true"
     try:
-        from huggingface_hub import HfApi
-        from huggingface_hub import errors as hf_errors
-    except ImportError:
-        raise CheckpointError(
-            f"{ref.shown}: reading from the Hugging Face Hub needs huggingface_hub "
-            "(pip install 'ckptlens[remote]')"
-        ) from None
-    token = _auth().get("Authorization", "")[len("Bearer ") :] or False
+        response = request(url, settings, auth=auth, shown=ref.shown)
+    except RemoteError as exc:
+        if isinstance(exc, RemoteUnavailable):
+            raise RemoteUnavailable(f"{ref.shown}: cannot reach {base} ({str(exc).split('(', 1)[-1]}") from None
+        hint = _LOGIN_HINT if not auth else ""
+        if exc.error_code == "GatedRepo":
+            raise RemoteError(
+                f"{ref.shown}: a gated repository: accept its conditions at {base}/{ref.repo} "
+                f"and log in{hint}",
+                exc.status,
+                exc.error_code,
+            ) from None
+        if exc.error_code == "RevisionNotFound":
+            raise RemoteError(f"{ref.shown}: the repository has no revision {revision!r}", exc.status) from None
+        if exc.error_code == "RepoNotFound" or exc.status in (401, 404):
+            raise RemoteError(
+                f"{ref.shown}: no such repository, or a private one you cannot read"
+                f" (HTTP {exc.status}){hint}",
+                exc.status,
+            ) from None
+        raise RemoteError(status_message(exc.status or 0, ref.shown, hint), exc.status) from None
     try:
-        info = HfApi(endpoint=base).model_info(
-            ref.repo, revision=revision, files_metadata=True, token=token, timeout=settings.timeout
-        )
-    except hf_errors.GatedRepoError:
-        raise RemoteError(
-            f"{ref.shown}: a gated repository: accept its conditions at {base}/{ref.repo} "
-            "and log in (HF_TOKEN or `hf auth login`)",
-            403,
-        ) from None
-    except hf_errors.RevisionNotFoundError:
-        raise RemoteError(f"{ref.shown}: the repository has no revision {revision!r}", 404) from None
-    except hf_errors.RepositoryNotFoundError as exc:
-        status = _status(exc)
-        hint = _LOGIN_HINT if not token else ""
-        raise RemoteError(
-            f"{ref.shown}: no such repository, or a private one you cannot read"
-            f" (HTTP {status}){hint}",
-            status,
-        ) from None
-    except hf_errors.OfflineModeIsEnabled:
-        raise CheckpointError(
-            f"{ref.shown}: offline (HF_HUB_OFFLINE is set) and not in any cache"
-        ) from None
-    except hf_errors.HfHubHTTPError as exc:
-        status = _status(exc)
-        raise RemoteError(status_message(status or 0, ref.shown), status) from None
-    except (OSError, ValueError) as exc:  # connection failures, time-outs, bad answers
-        raise RemoteUnavailable(f"{ref.shown}: cannot reach {base} ({_reason(exc)})") from None
-    except Exception as exc:  # noqa: BLE001 - httpx errors and the like, in one line
-        raise RemoteUnavailable(f"{ref.shown}: cannot reach {base} ({_reason(exc)})") from None
-    commit = info.sha or ""
+        info = json.loads(response.body.decode("utf-8"))
+        commit = str(info.get("sha") or "")
+        siblings = list(info.get("siblings") or [])
+    except (ValueError, AttributeError, TypeError):
+        raise RemoteError(f"{ref.shown}: the Hub's answer is not the model's description") from None
     if not _COMMIT.match(commit):
         raise RemoteError(f"{ref.shown}: the Hub did not say which commit {revision!r} is")
     files: dict[str, FileInfo | None] = {}
-    for sibling in info.siblings or []:
-        size = sibling.lfs.size if sibling.lfs is not None else sibling.size
-        if size is not None:
-            files[sibling.rfilename] = (int(size), commit)
+    for sibling in siblings:
+        if not isinstance(sibling, dict) or not isinstance(sibling.get("rfilename"), str):
+            continue
+        lfs = sibling.get("lfs")
+        size = lfs.get("size") if isinstance(lfs, dict) else sibling.get("size")
+        if isinstance(size, int):
+            files[sibling["rfilename"]] = (size, commit)
     return commit, files
-
-
-def _status(exc: Any) -> int | None:
-    response = getattr(exc, "response", None)
-    return getattr(response, "status_code", None)
-
-
-def _reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return (text or type(exc).__name__)[:160]
