@@ -324,7 +324,15 @@ def main() -> None:
             print(f"\nremote check of the 200-shard model (p50 of {args.runs}; the read alone / the whole CLI run)")
             check = [sys.executable, "-m", "ckptlens", "check", str(work / "model.py"), "--class", "Big",
                      "--checkpoint", "hf://bench/llm-1t", "--format", "json"]
-            results: dict[str, list[float]] = {"cold read": [], "warm read": [], "cold check": [], "warm check": []}
+            project = work / "project"
+            project.mkdir(exist_ok=True)
+            (project / "pyproject.toml").write_text("[project]\nname = 'bench'\n")
+            (project / "model.py").write_text((work / "model.py").read_text() + '\n\nmodel = Big.from_pretrained("bench/llm-1t")\n')
+            workspace = [sys.executable, "-m", "ckptlens", "check", "--format", "json"]
+            results: dict[str, list[float]] = {
+                "cold read": [], "warm read": [], "cold check": [], "warm check": [],
+                "cold workspace check": [], "warm workspace check": [],
+            }
             for _ in range(args.runs):
                 shutil.rmtree(cache, ignore_errors=True)
                 results["cold read"].append(run_read("hf://bench/llm-1t", remote_env)["seconds"])
@@ -339,8 +347,17 @@ def main() -> None:
                         raise SystemExit(f"check failed ({out.returncode}): {out.stdout[-1500:]} {out.stderr[-1500:]}")
                     if phase == "warm check" and hub.stats.count:
                         raise SystemExit(f"a warm check asked the server {hub.stats.count} times")
+                shutil.rmtree(cache, ignore_errors=True)
+                shutil.rmtree(project / ".ckptlens_cache", ignore_errors=True)
+                for phase in ("cold workspace check", "warm workspace check"):
+                    hub.stats.reset()
+                    t = time.perf_counter()
+                    out = subprocess.run(workspace, env=remote_env, capture_output=True, text=True, timeout=600, cwd=project)
+                    results[phase].append(time.perf_counter() - t)
+                    if out.returncode != 0 or json.loads(out.stdout)["findings"]:
+                        raise SystemExit(f"workspace check failed ({out.returncode}): {out.stdout[-1500:]} {out.stderr[-1500:]}")
             for phase, values in results.items():
-                print(f"  {phase:12} p50 {statistics.median(values):6.3f} s   (min {min(values):.3f}, max {max(values):.3f})")
+                print(f"  {phase:21} p50 {statistics.median(values):6.3f} s   (min {min(values):.3f}, max {max(values):.3f})")
 
         local = rows["local 1 TB, 200 shards"]
         http = rows["HTTP 1 TB, 200 shards (cold)"]
@@ -353,7 +370,9 @@ def main() -> None:
               f"{zip_total / max(zhttp['moved'], 1):,.0f}x less than downloading it")
         print(f"  remote check       cold read p50 {statistics.median(results['cold read']):.3f} s (<= 2 s), "
               f"warm read p50 {statistics.median(results['warm read']):.3f} s (<= 0.3 s); whole CLI run "
-              f"{statistics.median(results['cold check']):.3f} s cold, {statistics.median(results['warm check']):.3f} s warm")
+              f"{statistics.median(results['cold check']):.3f} s cold, {statistics.median(results['warm check']):.3f} s warm; "
+              f"workspace check (CI, pre-commit) {statistics.median(results['cold workspace check']):.3f} s cold, "
+              f"{statistics.median(results['warm workspace check']):.3f} s warm")
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -277,3 +277,24 @@ def test_cli_start_up_imports_no_remote_library() -> None:
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
     assert "ckptlens.cli" in imported
     assert not {m for m in imported if m.split(".")[0] in ("huggingface_hub", "fsspec", "s3fs", "httpx2")}
+
+
+def test_workspace_check_of_a_hub_load_call(hub: HubStandIn, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (project / "models.py").write_text(MODEL + '\n\nmodel = Net.from_pretrained("org/renamed")\n')
+    env = env_for(hub, tmp_path)
+    first = cli(env, "check", "--format", "json", cwd=project)
+    assert first.returncode == 1, first.stderr
+    findings = json.loads(first.stdout)["findings"]
+    assert {(f["code"], f["link"]) for f in findings} == {("renamed-module", "hf://org/renamed")}
+    assert hub.stats.count > 0
+    hub.stats.reset()
+    again = cli(env, "check", "--format", "json", cwd=project)  # the run cache: no request
+    assert (again.returncode, json.loads(again.stdout)) == (1, json.loads(first.stdout))
+    assert hub.stats.count == 0
+    stale = cli({**env, "CKPTLENS_REMOTE_TTL": "0"}, "check", "--format", "json", cwd=project)
+    assert json.loads(stale.stdout) == json.loads(first.stdout)
+    asked = [path.split("?")[0] for _, path, _ in hub.stats.requests]
+    assert asked == ["/api/models/org/renamed/revision/main"]  # the revision again, no file
