@@ -95,6 +95,8 @@ def hub(data: Path) -> Iterator[HubStandIn]:
         standin.repos["org/gated"] = Repo({"net.pt": str(data / "net.pt")}, gated=True)
         for name in ("net.pt", "legacy.pt", "lightning.ckpt", "liar.safetensors"):
             standin.files[name] = str(data / name)
+        for path in (data / "sharded").iterdir():
+            standin.files[f"sharded/{path.name}"] = str(path)
         yield standin
 
 
@@ -298,3 +300,22 @@ def test_workspace_check_of_a_hub_load_call(hub: HubStandIn, tmp_path: Path) -> 
     assert json.loads(stale.stdout) == json.loads(first.stdout)
     asked = [path.split("?")[0] for _, path, _ in hub.stats.requests]
     assert asked == ["/api/models/org/renamed/revision/main"]  # the revision again, no file
+
+
+def test_sharded_index_by_url(hub: HubStandIn, data: Path, tmp_path: Path) -> None:
+    """A `*.index.json` URL: its shards and config.json are found beside it (a HEAD each)."""
+    remote = inspect(env_for(hub, tmp_path), f"{hub.url}/files/sharded/model.safetensors.index.json")
+    expected = local(data / "sharded")
+    for field in ("format", "tensors", "config", "size"):
+        assert remote[field] == expected[field], field
+    assert resolve_bytes(hub) == remote["bytes_read"]
+
+
+def test_map_write_needs_a_local_checkpoint(hub: HubStandIn, data: Path, tmp_path: Path) -> None:
+    result = cli(
+        env_for(hub, tmp_path), "map", str(data / "net.py"), "--class", "Net", "--checkpoint",
+        "hf://org/sharded", "--write", str(tmp_path / "out.safetensors"),
+    )
+    assert result.returncode == 2
+    assert "download the remote checkpoint first" in result.stderr
+    assert hub.stats.count == 0 and not (tmp_path / "out.safetensors").exists()

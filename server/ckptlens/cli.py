@@ -206,6 +206,14 @@ def _cmd_map(args: argparse.Namespace) -> int:
         from ckptlens.checkpoint.writer import parse_size
 
         max_shard = parse_size(args.max_shard_size)
+    if args.write:
+        from ckptlens.checkpoint.remote import is_remote
+
+        if is_remote(args.checkpoint):
+            raise UsageError(
+                "--write copies every tensor's bytes: download the remote checkpoint first "
+                "(map without --write reads its headers only)"
+            )
     result = check(args.source, args.class_name, args.checkpoint, init=parse_init(args.init), config=args.config)
     written = None
     if args.write:

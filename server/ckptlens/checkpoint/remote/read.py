@@ -202,14 +202,14 @@ class _Reader:
                 )
             name = posixpath.normpath(posixpath.join(folder, written))
             names.setdefault(name, posixpath.normpath(written))
-        objects = [(shown, self._object(name, "shard")) for name, shown in names.items()]
 
-        def one(item: tuple[str, RemoteObject]) -> tuple[str, CheckpointIndex]:
-            shown, obj = item
+        def one(item: tuple[str, str]) -> tuple[str, CheckpointIndex]:
+            name, shown = item  # looked up here: over plain HTTP, that is a HEAD per shard
+            obj = self._object(name, "shard")
             return shown, read_shard_named(shown, lambda: self._read_object(obj))
 
-        with ThreadPoolExecutor(max(1, min(_PARALLEL_SHARDS, len(objects)))) as pool:
-            shards = list(pool.map(one, objects))
+        with ThreadPoolExecutor(max(1, min(_PARALLEL_SHARDS, len(names)))) as pool:
+            shards = list(pool.map(one, names.items()))
         notes: list[str] = []
         config = self._config(folder, notes)
         return combine_shards(self.listing.shown, short, weight_map, shards, config, notes, 0)
