@@ -287,6 +287,12 @@ def test_workspace_check_of_a_hub_load_call(hub: HubStandIn, tmp_path: Path) -> 
     (project / "pyproject.toml").write_text("[project]\nname = 'x'\n")
     (project / "models.py").write_text(MODEL + '\n\nmodel = Net.from_pretrained("org/renamed")\n')
     env = env_for(hub, tmp_path)
+    offline = cli({**env, "HF_HUB_OFFLINE": "1"}, "check", "--no-cache", "--format", "json", cwd=project)
+    assert offline.returncode == 0, offline.stderr  # information only: nothing could be checked
+    (finding,) = json.loads(offline.stdout)["findings"]
+    assert (finding["code"], finding["severity"], finding["link"]) == ("hub-not-cached", "information", "org/renamed")
+    assert "the Hub could not be read" in finding["message"] and "offline" in finding["message"]
+    assert hub.stats.count == 0
     first = cli(env, "check", "--format", "json", cwd=project)
     assert first.returncode == 1, first.stderr
     findings = json.loads(first.stdout)["findings"]
