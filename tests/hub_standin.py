@@ -63,6 +63,7 @@ class HubStandIn:
         self.repos: dict[str, Repo] = {}
         self.files: dict[str, str] = {}  # /files/NAME -> disk path
         self.stats = Stats()
+        self.fail_next = 0  # answer that many requests 503 (with Retry-After: 0) first
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -96,6 +97,9 @@ class HubStandIn:
     # -- routing ------------------------------------------------------------------------
 
     def handle(self, h: BaseHTTPRequestHandler, head: bool) -> None:
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return self.send_bytes(h, 503, b"busy", {"Retry-After": "0"}, head)
         parts = urllib.parse.urlsplit(h.path)
         path = urllib.parse.unquote(parts.path)
         query = urllib.parse.parse_qs(parts.query)

@@ -325,3 +325,45 @@ def test_map_write_needs_a_local_checkpoint(hub: HubStandIn, data: Path, tmp_pat
     assert result.returncode == 2
     assert "download the remote checkpoint first" in result.stderr
     assert hub.stats.count == 0 and not (tmp_path / "out.safetensors").exists()
+
+
+def test_retries_then_reads(hub: HubStandIn, data: Path, tmp_path: Path) -> None:
+    hub.fail_next = 2
+    remote = inspect(env_for(hub, tmp_path, CKPTLENS_REMOTE_RETRIES="2"), f"{hub.url}/files/net.pt")
+    assert remote["tensors"] == local(data / "net.pt")["tensors"]
+    # two 503 answers, then the HEAD that got through, then the ranged reads
+    assert [(m, p) for m, p, _ in hub.stats.requests[:3]] == [("HEAD", "/files/net.pt")] * 3
+    assert {(m, p) for m, p, _ in hub.stats.requests[3:]} == {("GET", "/files/net.pt"), ("HEAD", "/files/config.json")}
+    hub.fail_next = 3
+    line = _one_error_line(cli(env_for(hub, tmp_path / "again", CKPTLENS_REMOTE_RETRIES="2"), "inspect", f"{hub.url}/files/net.pt"))
+    assert line.endswith("/files/net.pt: the server answered HTTP 503")
+
+
+def test_changed_file_is_read_again(hub: HubStandIn, data: Path, tmp_path: Path) -> None:
+    """Ranges are cached by URL + ETag: a file replaced on the server is read anew."""
+    import torch
+
+    path = tmp_path / "moving.pt"
+    sd = _state_dict()
+    torch.save(sd, path)
+    hub.files["moving.pt"] = str(path)
+    env = env_for(hub, tmp_path, CKPTLENS_REMOTE_TTL="0")
+    first = inspect(env, f"{hub.url}/files/moving.pt")
+    torch.save({k.replace("mid.", "middle."): v for k, v in sd.items()}, path)
+    second = inspect(env, f"{hub.url}/files/moving.pt")
+    assert "middle.weight" in second["tensors"] and "middle.weight" not in first["tensors"]
+    assert second["bytes_read"] > 0
+    third = inspect(env, f"{hub.url}/files/moving.pt")  # same ETag: only the HEAD
+    assert third["bytes_read"] == 0 and third["tensors"] == second["tensors"]
+
+
+def test_legacy_pickle_longer_than_the_first_read(hub: HubStandIn, tmp_path: Path) -> None:
+    """A legacy file whose pickles outgrow the first 64 KiB: the prefix grows until they parse."""
+    import torch
+
+    path = tmp_path / "many.pt"
+    torch.save({f"blocks.{i}.weight": torch.zeros(64, 64) for i in range(3000)}, path, _use_new_zipfile_serialization=False)
+    hub.files["many.pt"] = str(path)
+    remote = inspect(env_for(hub, tmp_path), f"{hub.url}/files/many.pt")
+    assert remote["tensors"] == local(path)["tensors"]
+    assert remote["bytes_read"] == resolve_bytes(hub) < path.stat().st_size / 10

@@ -21,7 +21,7 @@ from ckptlens.checkpoint.weights_only import WeightsOnlyAudit
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
 _STORAGE_HEADER = 8  # int64 element count written before each storage's bytes
-# A remote file has no memory map: its pickles are read from a prefix that grows (x8) until
+# A remote file has no memory map: its pickles are read from a prefix that grows (at least x2) until
 # they parse, up to what a pickle may be (the unpickler's own caps stop it well before).
 _FIRST_PREFIX = 64 << 10
 _MAX_PREFIX = 160 << 20
@@ -56,8 +56,9 @@ def _over_view(fh: Any, size: int, parse: Callable[[Any], T]) -> T:
                     f"the pickle at the start of the file needs more than {_MAX_PREFIX >> 20} MiB: "
                     "refusing to read it over the network"
                 ) from None
-            # exactly what is needed when known (a line's end, a string's length), else x8
-            want = min(needed if exc.needed is not None else want * 8, _MAX_PREFIX)
+            # at least what is known to be needed (a string's length), and at least twice the
+            # prefix: each attempt parses from the start, so the steps must grow geometrically
+            want = min(max(needed, want * 2), _MAX_PREFIX)
 
 
 @contextmanager
