@@ -12,7 +12,8 @@ import pytest
 from compare_helpers import SPEC_FINDING_FIELDS
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("torch", "pygls", "lsprotocol", "numpy", "libcst", "lightning", "transformers")
+HEAVY = ("torch", "pygls", "lsprotocol", "numpy", "libcst", "lightning", "transformers",
+         "huggingface_hub", "fsspec", "s3fs", "gcsfs", "adlfs")  # remote libraries: imported only when used
 
 
 def _modules_after(statement: str) -> set[str]:

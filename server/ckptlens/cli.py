@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -236,6 +237,14 @@ def _cmd_map(args: argparse.Namespace) -> int:
         from ckptlens.checkpoint.writer import parse_size
 
         max_shard = parse_size(args.max_shard_size)
+    if args.write:
+        from ckptlens.checkpoint.remote import is_remote
+
+        if is_remote(args.checkpoint):
+            raise UsageError(
+                "--write copies every tensor's bytes: download the remote checkpoint first "
+                "(map without --write reads its headers only)"
+            )
     result = check(args.source, args.class_name, args.checkpoint, init=parse_init(args.init), config=args.config)
     written = None
     if args.write:
@@ -367,6 +376,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _cmd_lsp(args: argparse.Namespace) -> int:
     from ckptlens.lsp.server import run_stdio
 
+    # Remote checkpoints: a stale cached answer is shown at once and revalidated meanwhile.
+    os.environ.setdefault("CKPTLENS_REMOTE_REVALIDATE", "background")
     run_stdio()
     return EXIT_OK
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from ckptlens.api import Analyzer, CheckResult, ConfigError, TargetError, check
 from ckptlens.checkpoint.index import CheckpointIndex
+from ckptlens.checkpoint.remote import is_remote, remote_stamp
 from ckptlens.engine.compare import format_shape, shapes_compatible
 from ckptlens.engine.loader import Loader, SourceError
 from ckptlens.engine.mapping_code import (
@@ -783,6 +784,7 @@ def document_links(analysis: DocumentAnalysis) -> list[DocumentLinkTarget]:
             link.site_file == analysis.path
             and link.literal_range is not None
             and outcome.resolution.path
+            and not is_remote(outcome.resolution.path)  # no local file to open
         ):
             out.setdefault(
                 link.literal_range, DocumentLinkTarget(link.literal_range, outcome.resolution.path)
@@ -819,6 +821,8 @@ class CheckpointCache:
 
 def checkpoint_stamp(path: str) -> Any:
     """Size and mtime of a file, or of the files of a folder (shallow): the cache key."""
+    if is_remote(path):  # what the remote cache says it resolved to (revalidated meanwhile)
+        return remote_stamp(path)
     try:
         st = os.stat(path)
     except OSError:
