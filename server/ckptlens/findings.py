@@ -46,6 +46,7 @@ MISSING_ALLOWED = "missing-allowed"  # absent keys the model's loader accepts (t
 CHECKPOINT_NOTE = "checkpoint-note"  # something about the checkpoint worth knowing (opaque objects, ...)
 UNUSED_CONFIG = "unused-config"  # config keys that name no constructor parameter or config field
 UNSAFE_CHECKPOINT = "unsafe-checkpoint"  # torch.load(weights_only=True) would refuse it (SPEC §5)
+INFERRED = "inferred"  # constructor values nobody gave, read from the checkpoint (SPEC §5)
 # About one link (a class linked to a checkpoint) and its load site.
 CHECKPOINT_MISSING = "checkpoint-missing"  # the linked checkpoint is not there
 HUB_NOT_CACHED = "hub-not-cached"  # a hub id that is not in the local Hugging Face cache

@@ -472,7 +472,7 @@ class _Comparer:
                 for raw, key in pairs
             )
             checkpoint_keys = sorted((r for r, _ in pairs), key=self.file_order.__getitem__)
-            findings.append(msg.ShapeMismatch(shapes, tuple(checkpoint_keys)).at(origin))
+            findings.append(msg.ShapeMismatch(shapes, tuple(checkpoint_keys), None).at(origin))
         return findings
 
     def _missing_findings(self, absent: list[str]) -> list[Finding]:

@@ -25,6 +25,7 @@ from ckptlens.findings import (
     CUDA_TENSORS,
     DTYPE_DIFFERS,
     HUB_NOT_CACHED,
+    INFERRED,
     KEY_PREFIX,
     LINK_ERROR,
     MISSING_ALLOWED,
@@ -150,6 +151,28 @@ class ShapePair:
     model_shape: Shape
 
 
+@dataclass(frozen=True)
+class SavedWith:
+    """Given vs saved: the checkpoint was saved with `name=value`, the model is built with
+    `name=given` (from `source`: "--init", "default", ...); building it with `value` fits."""
+
+    template = (
+        "the checkpoint was saved with `{name}={value}`; this model is built with "
+        "`{name}={given}` ({words}): {sizes}"
+    )
+
+    name: str  # as the source names it: `vocab_size`, `config.n_embd`
+    value: int
+    given: int
+    source: str
+
+    def explain(self, sizes: str) -> str:
+        words = "the default" if self.source == "default" else self.source
+        return self.template.format(
+            name=self.name, value=self.value, given=self.given, words=words, sizes=sizes
+        )
+
+
 class ShapeMismatch(Message):
     """The same key, another shape (the tensors created on one source line)."""
 
@@ -162,8 +185,14 @@ class ShapeMismatch(Message):
 
     pairs: tuple[ShapePair, ...]  # in model order
     checkpoint_keys: tuple[str, ...]  # in file order
+    saved: SavedWith | None  # a given value the checkpoint contradicts (issue 15), if known
 
     def message(self) -> str:
+        if self.saved is not None:
+            return self.saved.explain(self._sizes())
+        return self._sizes()
+
+    def _sizes(self) -> str:
         by_shapes: dict[tuple[str, str], list[str]] = {}
         for pair in self.pairs:
             shapes = (format_shape(pair.checkpoint_shape), format_shape(pair.model_shape))
@@ -181,6 +210,37 @@ class ShapeMismatch(Message):
 
     def keys(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         return tuple(p.model_key for p in self.pairs), self.checkpoint_keys
+
+
+@dataclass(frozen=True)
+class InferredValueRead:
+    name: str  # as the source names it: `n_layer`, `config.hidden_size`
+    value: int
+    where: str  # `h.0 … h.5`, `transformer.wte.weight [300, 32]`
+
+
+class Inferred(Message):
+    """Constructor values nobody gave, read from the checkpoint (issue 15)."""
+
+    code = INFERRED
+    severity = INFORMATION
+    template = "the checkpoint fixes {values}{undetermined}"
+
+    values: tuple[InferredValueRead, ...]
+    undetermined: tuple[str, ...]  # inputs the checkpoint does not determine
+
+    @property
+    def plain(self) -> dict[str, int]:
+        return {v.name: v.value for v in self.values}
+
+    def message(self) -> str:
+        undetermined = ""
+        if self.undetermined:
+            undetermined = "; it does not determine " + ", ".join(f"`{n}`" for n in self.undetermined)
+        return self.template.format(
+            values="; ".join(f"`{v.name}={v.value}` from {v.where}" for v in self.values),
+            undetermined=undetermined,
+        )
 
 
 class MissingKey(Message):
@@ -464,6 +524,30 @@ class HubNotCached(Message):
     class_name: str
 
 
+class HubUnreachable(Message):
+    """A hub id not in the local cache whose Hub read failed (offline, unreachable)."""
+
+    code = HUB_NOT_CACHED
+    severity = INFORMATION
+    template = (
+        "`{hub_id}` is not in the local Hugging Face cache ({cache}) and the Hub could not be "
+        "read ({reason}): download it once, or go online, to check `{class_name}` against it"
+    )
+
+    hub_id: str
+    cache: str
+    class_name: str
+    reason: str  # the read's error
+
+    def message(self) -> str:
+        return self.template.format(
+            hub_id=self.hub_id,
+            cache=self.cache,
+            class_name=self.class_name,
+            reason=one_line(self.reason, "cannot read the checkpoint"),
+        )
+
+
 class CheckpointMissing(Message):
     """The linked checkpoint is not there: a warning for an explicit link (directive,
     pyproject, setting), a note for a load call."""
@@ -575,6 +659,7 @@ KINDS: tuple[type[Message], ...] = (
     KeyPrefixAdded,
     RenamedModule,
     ShapeMismatch,
+    Inferred,
     MissingKey,
     UnexpectedKey,
     TiedWeights,
@@ -588,6 +673,7 @@ KINDS: tuple[type[Message], ...] = (
     UnusedConfig,
     UnsafeCheckpoint,
     HubNotCached,
+    HubUnreachable,
     CheckpointMissing,
     CheckpointUnreadable,
     LinkUnusable,

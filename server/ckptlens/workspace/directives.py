@@ -28,7 +28,7 @@ def parse_directive(body: str) -> tuple[dict[str, tuple[str, int, int]], dict[st
             value, start, end = value[1:-1], start + 1, end - 1
         if key.startswith("init:"):
             name = key[len("init:") :]
-            if name.isidentifier():
+            if all(part.isidentifier() for part in name.split(".")):  # `init:config.n_layer=6` too
                 init[name] = literal_or_string(value)
         elif key in ("checkpoint", "config") and key not in fields:
             fields[key] = (value, start, end)

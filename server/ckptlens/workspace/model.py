@@ -134,4 +134,5 @@ EMPTY_SCAN = FileScan("", {}, (), (), {}, {}, ok=False)
 class Resolution:
     path: str | None  # the existing file or folder
     tried: tuple[str, ...]  # what was looked at, for the message
-    hub_id: str | None = None  # a Hugging Face hub id that is not in the local cache
+    hub_id: str | None = None  # a Hugging Face hub id that is not in the local cache (then
+    # `path` is its `hf://` reference, read from the Hub)

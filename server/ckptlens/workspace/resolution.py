@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import Sequence
 
+from ckptlens.checkpoint.remote import hub_ref, is_remote
 from ckptlens.workspace.model import FROM_PRETRAINED, Link, Resolution
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -49,6 +50,8 @@ def resolve_checkpoint(link: Link, hf_cache: str | None = None) -> Resolution:
 def resolve_path(
     written: str, search_dirs: Sequence[str], *, hub: bool = False, hf_cache: str | None = None
 ) -> Resolution:
+    if is_remote(written):  # hf://, s3://, https://...: read by ranges when checked
+        return Resolution(written, (written,))
     expanded = os.path.expanduser(os.path.expandvars(written))
     candidates = (
         [expanded] if os.path.isabs(expanded) else [os.path.join(d, expanded) for d in search_dirs]
@@ -62,8 +65,10 @@ def resolve_path(
         snapshot = hub_snapshot(written, cache)
         if snapshot is not None:
             return Resolution(snapshot, (*candidates, snapshot))
+        # Not cached: read from the Hub by ranges (headers only). When the Hub cannot be
+        # reached (offline), the read's error becomes `hub-not-cached` (workspace/rules.py).
         return Resolution(
-            None,
+            hub_ref(written),
             (*candidates, os.path.join(cache, "models--" + written.replace("/", "--"))),
             hub_id=written,
         )

@@ -12,11 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from ckptlens.checkpoint.remote import is_unavailable
 from ckptlens.engine.messages import (
     CheckpointMissing,
     CheckpointUnreadable,
     CudaTensorsAtLoad,
     HubNotCached,
+    HubUnreachable,
     LinkUnusable,
     StrictFalseHidesMismatch,
 )
@@ -83,6 +85,12 @@ def link_findings(
     if outcome.error_code == CHECKPOINT_ERROR:
         if anchor is None:
             return []
+        if resolution.hub_id and is_unavailable(outcome.error or ""):
+            cache = hf_cache or "~/.cache/huggingface/hub"
+            unreachable = HubUnreachable(
+                resolution.hub_id, cache, link.class_name, outcome.error or ""
+            )
+            return [LinkFinding(unreachable.at(anchor), None)]
         return [LinkFinding(CheckpointUnreadable(outcome.error or "").at(anchor), resolution.path)]
     if outcome.error_code == LINK_ERROR and anchor is not None:
         return [LinkFinding(LinkUnusable(outcome.error or "").at(anchor), resolution.path)]
