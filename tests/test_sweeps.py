@@ -43,10 +43,6 @@ EXACT_FLOOR = {"torchvision": 0.80, "timm": 0.93, "transformers": 0.76, "diffuse
 # Sampled architectures the current engine predicts wrongly (or raises on), with the cause.
 # Strict xfails: when a fix lands they pass, and the entry must go.
 KNOWN_WRONG: dict[tuple[str, str], str] = {
-    ("transformers", "Tipsv2TextModel"): (
-        "transformers' `WeightRenaming(r'token_embedding\\.', 'embeddings.token_embedding.')` is applied to a "
-        "key already in the new layout: a clean checkpoint gets renamed-module `embeddings` -> "
-        "`embeddings.embeddings` (from_pretrained loads a save_pretrained folder clean)"),
 }
 
 # Item 7: how many exactly predicted architectures per library get the checkpoint variants.
