@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ckptlens.engine import catalog, containment, costs, stdlib, tensors
+from ckptlens.engine import catalog, containment, costs, stdlib, tensor_data, tensors
 from ckptlens.engine.catalog_base import ArgumentError
 from ckptlens.engine.constructor import register_config, registers_config
 from ckptlens.engine.loader import Loader, SourceError, SourceFile
@@ -2415,8 +2415,17 @@ class _Merger:
         return out
 
 
+_DATA_OPS = {
+    ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "truediv", ast.FloorDiv: "floordiv",
+    ast.Mod: "mod", ast.Pow: "pow",
+}  # fmt: skip
+
+
 def _tensor_arithmetic(op: ast.operator, left: Any, right: Any) -> Any:
     """Elementwise arithmetic with broadcasting (a scalar keeps the tensor's shape)."""
+    with_data = tensor_data.binary(_DATA_OPS.get(type(op), ""), left, right)
+    if with_data is not None:  # known values (`torch.arange(depth) * w_a + w_0`)
+        return with_data
     if isinstance(op, ast.MatMult):
         return _unknown("matrix product of tensors")
     shapes = [v.shape for v in (left, right) if isinstance(v, TensorValue)]
