@@ -764,3 +764,97 @@ def test_a_layer_called_with_arguments_it_does_not_take_raises_type_error(tmp_pa
     )
     assert _keys(predicted) == {"fc.weight": (3, 2), "fc.bias": (3,)}
     assert _unknown(predicted) == []
+
+
+def test_config_setattr_through_super_reaching_object_sets_the_value(tmp_path: Path) -> None:
+    # transformers' PreTrainedConfig.__setattr__ maps names, then `super().__setattr__(key, value)`;
+    # SeamlessM4T copies its `t2u_*` values over the plain ones that way in a loop
+    predicted = _predict(
+        tmp_path,
+        """
+        import copy
+        import torch.nn as nn
+
+        class Config:
+            attribute_map = {"n_embd": "hidden_size"}
+
+            def __init__(self):
+                self.hidden_size = 8
+                self.t2u_hidden_size = 4
+                self.t2u_n_embd = 6
+
+            def __setattr__(self, key, value):
+                if key in super().__getattribute__("attribute_map"):
+                    key = super().__getattribute__("attribute_map")[key]
+                super().__setattr__(key, value)
+
+            def to_dict(self):
+                return copy.deepcopy(self.__dict__)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                config = copy.deepcopy(Config())
+                self.before = nn.Linear(config.hidden_size, 1)
+                for param, val in config.to_dict().items():
+                    if param.startswith("t2u_"):
+                        config.__setattr__(param[4:], val)
+                self.after = nn.Linear(config.hidden_size, 1)
+        """,
+    )
+    assert _keys(predicted) == {"before.weight": (1, 8), "before.bias": (1,), "after.weight": (1, 6), "after.bias": (1,)}
+    assert _unknown(predicted) == []
+
+
+def test_dataclass_fields_are_assigned_through_the_attribute_map(tmp_path: Path) -> None:
+    # transformers' Step3p7 config: the field `num_local_experts = 128` sets `n_routed_experts`
+    # through `attribute_map`, and the later field `n_routed_experts = 288` sets it again
+    predicted = _predict(
+        tmp_path,
+        """
+        from dataclasses import dataclass
+        import torch.nn as nn
+
+        @dataclass
+        class Config:
+            attribute_map = {"num_local_experts": "n_routed_experts"}
+            num_local_experts: int = 128
+            n_routed_experts: int = 288
+            other: int = 3
+
+            def __setattr__(self, key, value):
+                if key in super().__getattribute__("attribute_map"):
+                    key = super().__getattribute__("attribute_map")[key]
+                super().__setattr__(key, value)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                config = Config()
+                self.experts = nn.Linear(config.num_local_experts, config.other)
+        """,
+    )
+    assert _keys(predicted) == {"experts.weight": (3, 288), "experts.bias": (3,)}
+
+
+def test_transformers_prelu_activation_owns_its_weight(tmp_path: Path) -> None:
+    import pytest
+
+    pytest.importorskip("transformers")
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+        from transformers.activations import ACT2FN, get_activation
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.act = ACT2FN["prelu"]
+                self.by_name = get_activation("prelu")
+                self.gelu = ACT2FN["gelu"]
+                self.xielu = ACT2FN["xielu"]
+        """,
+    )
+    assert _keys(predicted) == {"act.weight": (1,), "by_name.weight": (1,)}
+    assert _unknown(predicted) == ["xielu"]

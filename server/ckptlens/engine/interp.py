@@ -1186,6 +1186,9 @@ class Interpreter:
                         return self.bind_attr(obj.receiver, value)
                 elif isinstance(klass, ExternalRef):
                     return ExternalMethod(obj.receiver, klass, name)
+            if name in ("__setattr__", "__getattribute__") and isinstance(obj.receiver, ObjectValue):
+                # `super().__setattr__(key, value)` reaching `object` (transformers' config)
+                return PartialValue(BuiltinRef("setattr" if name == "__setattr__" else "getattr"), (obj.receiver,), {})
             return ExternalMethod(obj.receiver, ExternalRef("builtins.object"), name)
         if isinstance(obj, BuiltinRef) and obj.name == "object" and name == "__setattr__":
             return BuiltinRef("setattr")  # `object.__setattr__(self, name, value)`
@@ -1545,17 +1548,20 @@ class Interpreter:
         fields = [(name, stmt, klass) for name, (stmt, klass, _) in table.items()]
         positional = [name for name, (stmt, _, kw) in table.items() if not kw and _field_option(stmt.value, "init", True)]
         for name, stmt, klass in fields:
+            # `self.<field> = value` goes through the class's `attribute_map` (transformers'
+            # `num_local_experts` field sets `n_routed_experts`, which a later field sets again)
+            key = self.attribute_alias(obj, name) or name
             if stmt.value is not None and not _field_option(stmt.value, "init", True):
-                obj.attrs[name] = self._field_default(stmt.value, Frame(klass.scope))
+                obj.attrs[key] = self._field_default(stmt.value, Frame(klass.scope))
             elif name in positional and positional.index(name) < len(args):
-                obj.attrs[name] = args[positional.index(name)]
+                obj.attrs[key] = args[positional.index(name)]
             elif name in kwargs:
-                obj.attrs[name] = kwargs[name]
+                obj.attrs[key] = kwargs[name]
             elif stmt.value is not None:
                 frame = Frame(klass.scope)
-                obj.attrs[name] = self._field_default(stmt.value, frame) if _is_field_call(stmt.value) else self.eval(stmt.value, frame)
+                obj.attrs[key] = self._field_default(stmt.value, frame) if _is_field_call(stmt.value) else self.eval(stmt.value, frame)
             else:
-                obj.attrs[name] = _unknown(f"field `{name}` of `{cls.name}` is not given")
+                obj.attrs[key] = _unknown(f"field `{name}` of `{cls.name}` is not given")
         extra = {k: v for k, v in kwargs.items() if k not in {f[0] for f in fields}}
         found, post = self.class_attr(obj.cls or cls, "__post_init__")
         if found and isinstance(post, FunctionRef):
@@ -1923,7 +1929,7 @@ class Interpreter:
             member = self.enum_member(obj, key)  # `Color["RED"]`
             return member if member is not None else _unknown(f"`{obj.name}` has no member `{key}`")
         if isinstance(obj, ActivationTable):
-            return obj[key]
+            return obj.build(self, key)
         if isinstance(obj, ConfigMappingTable):
             scope = self.scopes.get(self._config_auto_path())
             return obj.lookup(self, scope, key) if scope is not None else _unknown("CONFIG_MAPPING")

@@ -115,6 +115,18 @@ class ActivationTable:
     def __getitem__(self, key: Any) -> ModuleValue:
         return ModuleValue(type_name=f"transformers.activations.{key}")
 
+    def build(self, interp: Interpreter, key: Any) -> Any:
+        """`ACT2FN[key]`: most activations own no tensors; `prelu` is `nn.PReLU()` (a weight)
+        and `xielu` is `XIELUActivation` (two parameters, two buffers)."""
+        if key in ACTIVATIONS_WITH_TENSORS:
+            return interp.call(ExternalRef(ACTIVATIONS_WITH_TENSORS[key]), [], {}, None, None)
+        if key == "xielu":
+            return Unknown("`ACT2FN['xielu']` (XIELUActivation, which holds tensors) is not modelled", maybe_module=True)
+        return self[key]
+
+
+ACTIVATIONS_WITH_TENSORS = {"prelu": "torch.nn.PReLU"}
+
 
 class ConfigMappingTable:
     """transformers' `CONFIG_MAPPING`: `CONFIG_MAPPING["llama"]` is the config class of that model
@@ -137,6 +149,9 @@ class ConfigMappingTable:
 
 
 def _get_activation(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    key = args[0] if args else kwargs.get("activation_string")
+    if isinstance(key, str) and (key in ACTIVATIONS_WITH_TENSORS or key == "xielu"):
+        return ActivationTable().build(interp, key)
     return ModuleValue(type_name="transformers.activations.activation")
 
 
