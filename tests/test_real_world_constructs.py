@@ -858,3 +858,30 @@ def test_transformers_prelu_activation_owns_its_weight(tmp_path: Path) -> None:
     )
     assert _keys(predicted) == {"act.weight": (1,), "by_name.weight": (1,)}
     assert _unknown(predicted) == ["xielu"]
+
+
+def test_a_huge_table_comprehension_is_not_followed_and_the_model_still_resolves(tmp_path: Path) -> None:
+    # transformers VideoMAE: a 1568 x 768 sinusoid table built by nested comprehensions used to
+    # spend the whole step budget, leaving the whole model unknown
+    predicted = _predict(
+        tmp_path,
+        """
+        import numpy as np
+        import torch
+        import torch.nn as nn
+
+        def table(n_position, d_hid):
+            def angles(position):
+                return [position / np.power(10000, 2 * (j // 2) / d_hid) for j in range(d_hid)]
+
+            return torch.FloatTensor(np.array([angles(i) for i in range(n_position)])).unsqueeze(0)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.position_embeddings = table(1568, 768)
+                self.proj = nn.Linear(768, 4)
+        """,
+    )
+    assert _keys(predicted) == {"proj.weight": (4, 768), "proj.bias": (4,)}
+    assert _unknown(predicted) == []

@@ -76,13 +76,27 @@ def _samples() -> dict[str, list[str] | str]:
 SAMPLES = _samples()
 
 
+# Architectures swept besides the sample (not counted in the floors): each was a false alarm
+# or a whole-model unknown once, fixed in the engine; they keep it fixed.
+ALSO_SWEPT: dict[str, list[str]] = {
+    "torchvision": ["regnet_y_400mf"],  # widths from tensor arithmetic (torch.log/round/pow)
+    "transformers": [
+        "SeamlessM4Tv2Model",  # config values set in a loop through `super().__setattr__`
+        "Step3p7Model",  # a dataclass field set through `attribute_map`
+        "DabDetrModel",  # ACT2FN["prelu"] owns a weight
+        "RTDetrModel",  # output-capturing hooks walked every submodule: over the time cap
+        "VideoMAEModel",  # a 1568 x 768 sinusoid table comprehension: over the step cap
+    ],
+}
+
+
 def _params() -> list[Any]:
     params = []
     for library, names in SAMPLES.items():
         if isinstance(names, str):
             params.append(pytest.param(library, None, marks=pytest.mark.skip(reason=names), id=f"{library}"))
             continue
-        for name in names:
+        for name in names + [n for n in ALSO_SWEPT.get(library, []) if n not in names]:
             reason = KNOWN_WRONG.get((library, name))
             marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
             params.append(pytest.param(library, name, marks=marks, id=f"{library}:{name}"))

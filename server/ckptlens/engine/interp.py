@@ -48,6 +48,9 @@ MAX_STEPS = 400_000
 MAX_DEPTH = 24  # interpreted calls; each costs a few dozen Python frames of the 1,000 allowed
 MAX_SECONDS = 10.0  # wall-clock cap of one analysis (the language server runs it off-thread)
 MAX_SEQUENCE = 100_000
+# a comprehension over more items than this that spends more steps than that is not followed
+LONG_COMPREHENSION = 1_000
+COMPREHENSION_STEPS = 50_000
 MAX_BASES = 64  # base classes of one class statement
 
 # Libraries known by name: their objects are ExternalRefs, resolved through the catalog and the
@@ -102,6 +105,10 @@ class _Break(Exception):
 
 class _Continue(Exception):
     pass
+
+
+class _TooLong(Exception):
+    """A comprehension makes too many values to follow (caught by its own evaluation)."""
 
 
 class _Raised(Exception):
@@ -1029,8 +1036,13 @@ class Interpreter:
             items = self.iterate(self.eval(gen.iter, inner))
             if items is None:
                 return False
+            start = self.steps
             for item in items:
                 self.tick()
+                if len(items) > LONG_COMPREHENSION and self.steps - start > COMPREHENSION_STEPS:
+                    # a table of numbers (a sinusoid position table of 1568 x 768 values): its
+                    # values are not followed, so the whole budget is not spent on them
+                    raise _TooLong()
                 self.assign(gen.target, item, inner)
                 ok = True
                 for cond in gen.ifs:
@@ -1046,8 +1058,11 @@ class Interpreter:
 
     def _eval_ListComp(self, node: ast.ListComp, frame: Frame) -> Any:
         out: list[Any] = []
-        if not self._comprehension(node.generators, frame, lambda f: out.append(self.eval(node.elt, f))):
-            return _unknown(f"unknown length of `{_short(node)}`", maybe_module=True)
+        try:
+            if not self._comprehension(node.generators, frame, lambda f: out.append(self.eval(node.elt, f))):
+                return _unknown(f"unknown length of `{_short(node)}`", maybe_module=True)
+        except _TooLong:
+            return _unknown(f"`{_short(node)}` makes too many values to follow")
         return out
 
     _eval_GeneratorExp = _eval_ListComp
@@ -1069,8 +1084,11 @@ class Interpreter:
                 return
             out[key] = self.eval(node.value, f)
 
-        if not self._comprehension(node.generators, frame, emit) or bad:
-            return _unknown(f"unknown keys of `{_short(node)}`", maybe_module=True)
+        try:
+            if not self._comprehension(node.generators, frame, emit) or bad:
+                return _unknown(f"unknown keys of `{_short(node)}`", maybe_module=True)
+        except _TooLong:
+            return _unknown(f"`{_short(node)}` makes too many values to follow")
         return out
 
     def _eval_Call(self, node: ast.Call, frame: Frame) -> Any:

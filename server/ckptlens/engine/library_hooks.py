@@ -338,4 +338,10 @@ GLOBAL_HOOKS: dict[str, Any] = {
     "transformers.models.auto.configuration_auto.CONFIG_MAPPING": ConfigMappingTable(),
     "transformers.activations.ACT2FN": ActivationTable(),
     "transformers.activations.get_activation": HookRef("get_activation", _get_activation),
+    # forward hooks that record outputs (BackboneMixin.post_init installs them): walking every
+    # submodule for them owns no tensors and cost whole seconds (RT-DETR, DETR backbones)
+    **{
+        f"transformers.utils.output_capturing.{name}": HookRef(name, _no_op)
+        for name in ("install_all_output_capturing_hooks", "maybe_install_capturing_hooks", "recursively_install_hooks")
+    },
 }
