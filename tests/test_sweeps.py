@@ -80,6 +80,7 @@ SAMPLES = _samples()
 # or a whole-model unknown once, fixed in the engine; they keep it fixed.
 ALSO_SWEPT: dict[str, list[str]] = {
     "torchvision": ["regnet_y_400mf"],  # widths from tensor arithmetic (torch.log/round/pow)
+    "timm": ["regnety_032"],  # the same, with torch.unique(return_counts=True) and .max().item()
     "transformers": [
         "SeamlessM4Tv2Model",  # config values set in a loop through `super().__setattr__`
         "Step3p7Model",  # a dataclass field set through `attribute_map`

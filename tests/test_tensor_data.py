@@ -104,6 +104,23 @@ def test_literal_diff_cumsum_and_conversions() -> None:
     same(tensor_call("torch.arange", [2, 9, 3], {"dtype": "torch.float64"}), torch.arange(2, 9, 3, dtype=torch.float64))
 
 
+def test_unique_max_and_a_device_argument() -> None:
+    """timm's `generate_regnet`: `torch.unique(..., return_counts=True)`, `.max().item()`,
+    factories given `device='cpu'`."""
+    widths = torch.tensor([48, 48, 104, 104, 104, 208], device="cpu")
+    made = tensor_call("torch.tensor", [[48, 48, 104, 104, 104, 208]], {"device": "cpu"})
+    same(made, widths)
+    values, counts = tensor_call("torch.unique", [made], {"return_counts": True})
+    real_values, real_counts = torch.unique(widths, return_counts=True)
+    same(values, real_values)
+    same(counts, real_counts)
+    same(tensor_method(known(torch.tensor([3.0, 1.0, 2.0])), "max", [], {}), torch.tensor([3.0, 1.0, 2.0]).max())
+    assert tensor_method(tensor_method(made, "min", [], {}), "item", [], {}) == 48
+    same(tensor_method(made, "unique", [], {}), widths.unique())
+    same(tensor_call("torch.arange", [4], {"device": "cpu", "dtype": "torch.float32"}),
+         torch.arange(4, device="cpu", dtype=torch.float32))
+
+
 def test_values_stay_unknown_where_they_are_not_modelled() -> None:
     # too many values, unknown bounds, 2-D data, integer overflow: the shape only, as before
     big = tensor_call("torch.arange", [100_000], {})

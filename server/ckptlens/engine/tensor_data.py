@@ -260,6 +260,28 @@ def diff(value: Any) -> TensorValue | None:
     return None if out is None else TensorValue((len(out),), dtype, False, False, data=out)
 
 
+def extreme(value: Any, pick: Callable[..., Any]) -> TensorValue | None:
+    """`value.max()` / `value.min()` of a tensor with known values: a 0-d tensor."""
+    found = _operand(value)
+    if found is None or not found[0]:
+        return None
+    return TensorValue((), found[1], False, False, data=(pick(found[0]),))
+
+
+def unique(value: Any, counts: Any) -> Any:
+    """`torch.unique(value)` (sorted), with `return_counts=True` also the counts (int64)."""
+    found = _operand(value)
+    if found is None or not isinstance(counts, bool) or any(isinstance(v, float) and math.isnan(v) for v in found[0]):
+        return None
+    data, dtype, _ = found
+    values = tuple(sorted(set(data)))
+    out = TensorValue((len(values),), dtype, False, False, data=values)
+    if not counts:
+        return out
+    tally = tuple(sum(1 for v in data if v == u) for u in values)
+    return out, TensorValue((len(values),), "int64", False, False, data=tally)
+
+
 def cumsum(value: Any) -> TensorValue | None:
     """`torch.cumsum(value, 0)` of a 1-D tensor with known values (integers widen to int64)."""
     found = _operand(value)
@@ -328,12 +350,16 @@ def _dtype(kwargs: Mapping[str, Any]) -> str | None:
     return name if name in _KIND else ""
 
 
-def call(qualname: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue | None:
-    """`torch.<fn>(...)` with known values: arange, tensor, elementwise math, diff, cumsum."""
+def call(qualname: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    """`torch.<fn>(...)` with known values (arange, tensor, elementwise math, diff, cumsum,
+    unique), or None."""
     if not qualname.startswith("torch.") or "." in qualname[6:]:
         return None
     name = qualname[6:]
     dtype = _dtype(kwargs)
+    kwargs = {k: v for k, v in kwargs.items() if k != "device"}  # the values do not depend on it
+    if name == "unique" and len(args) == 1 and not set(kwargs) - {"sorted", "return_counts"}:
+        return unique(args[0], kwargs.get("return_counts", False))
     if dtype == "" or set(kwargs) - {"dtype", "dim", "input", "other", "exponent"}:
         return None
     if name == "arange" and "dim" not in kwargs:
@@ -359,10 +385,12 @@ def call(qualname: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Tenso
     return None
 
 
-def method(value: TensorValue, name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue | None:
+def method(value: TensorValue, name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
     """`value.<name>(...)` with known values, or None."""
-    if value.data is None or kwargs and name != "cumsum":
+    if value.data is None or kwargs and name not in ("cumsum", "unique"):
         return None
+    if name == "unique" and not args and not set(kwargs) - {"sorted", "return_counts"}:
+        return unique(value, kwargs.get("return_counts", False))
     if name in _DTYPE_METHODS and not args:
         return convert(value, _DTYPE_METHODS[name])
     if name in _BINARY_FUNCTIONS and len(args) == 1:
@@ -371,6 +399,10 @@ def method(value: TensorValue, name: str, args: Sequence[Any], kwargs: Mapping[s
         return unary("neg" if name == "negative" else name, value)
     if name == "diff" and not args:
         return diff(value)
+    if name in ("max", "min") and not args:
+        return extreme(value, max if name == "max" else min)
+    if name == "unique" and not args:
+        return unique(value, False)
     if name == "cumsum" and (list(args) == [0] or kwargs == {"dim": 0}):
         return cumsum(value)
     return None
