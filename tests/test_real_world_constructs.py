@@ -885,3 +885,43 @@ def test_a_huge_table_comprehension_is_not_followed_and_the_model_still_resolves
     )
     assert _keys(predicted) == {"proj.weight": (4, 768), "proj.bias": (4,)}
     assert _unknown(predicted) == []
+
+
+def test_a_module_level_registration_fills_another_module_s_registry(tmp_path: Path) -> None:
+    # timm: mobilevit.py runs `register_block('mobilevit', MobileVitBlock)` at import time, and
+    # byobnet builds its stages from that registry
+    (tmp_path / "registry.py").write_text(textwrap.dedent(
+        """
+        import torch.nn as nn
+
+        _blocks = dict(basic=nn.Identity)
+
+        def register_block(name, fn):
+            _blocks[name] = fn
+
+        def create_block(name, *args):
+            assert name in _blocks, f"unknown block {name}"
+            return _blocks[name](*args)
+        """))
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+        from registry import create_block, register_block
+
+        class Special(nn.Module):
+            def __init__(self, width):
+                super().__init__()
+                self.fc = nn.Linear(width, width)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.first = create_block("basic")
+                self.second = create_block("special", 3)
+
+        register_block("special", Special)
+        """,
+    )
+    assert _keys(predicted) == {"second.fc.weight": (3, 3), "second.fc.bias": (3,)}
+    assert _unknown(predicted) == []

@@ -117,6 +117,9 @@ def test_unique_max_and_a_device_argument() -> None:
     same(tensor_method(known(torch.tensor([3.0, 1.0, 2.0])), "max", [], {}), torch.tensor([3.0, 1.0, 2.0]).max())
     assert tensor_method(tensor_method(made, "min", [], {}), "item", [], {}) == 48
     same(tensor_method(made, "unique", [], {}), widths.unique())
+    # timm NesT: `(4 ** torch.arange(levels)).flip(0).tolist()`
+    levels = tensor_data.binary("pow", 4, tensor_call("torch.arange", [3], {"dtype": "torch.long"}))
+    same(tensor_method(levels, "flip", [0], {}), (4 ** torch.arange(3, dtype=torch.long)).flip(0))
     same(tensor_call("torch.arange", [4], {"device": "cpu", "dtype": "torch.float32"}),
          torch.arange(4, device="cpu", dtype=torch.float32))
 

@@ -163,6 +163,12 @@ class ModuleScope:
         # the module-level `if` tests a definition sits under, and whether in the body or else
         self.guards: dict[int, tuple[tuple[ast.expr, bool], ...]] = {}
         self._verdicts: dict[int, bool | None] = {}
+        # top-level registrations (`register_block('mobilevit', MobileVitBlock)` in timm's
+        # mobilevit.py fills byobnet's registry): run once, before the first name is looked up
+        self._registrations: list[ast.Expr] = [
+            stmt for stmt in source.tree.body
+            if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and "register" in _callee_name(stmt.value.func)
+        ]
         self._index(source.tree.body)
         # `if TYPE_CHECKING:` imports name what a lazy package exports (transformers does this);
         # they count after every runtime definition.
@@ -222,6 +228,12 @@ class ModuleScope:
     def lookup(self, name: str) -> tuple[bool, Any]:
         if name in self.values:
             return True, self.values[name]
+        if self._registrations:
+            registrations, self._registrations = self._registrations, []
+            for stmt in registrations:
+                self.interp.run_registration(self, stmt)
+            if name in self.values:
+                return True, self.values[name]
         stmts = self.defs.get(name)
         if not stmts:
             found, value = self.interp.lazy_export(self, name)
@@ -252,6 +264,10 @@ class ModuleScope:
             self._evaluating.discard(name)
         self.values[name] = value
         return True, value
+
+
+def _callee_name(func: ast.expr) -> str:
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
 
 
 def _first_def(stmts: list[ast.stmt]) -> ast.stmt:
@@ -352,6 +368,16 @@ class Interpreter:
             raise Budget(self.exhausted)
 
     # -- globals and imports
+
+    def run_registration(self, scope: ModuleScope, stmt: ast.Expr) -> None:
+        """A module-level `register...(...)` call, as importing the module runs it; one that
+        cannot be followed changes nothing here (what it would register stays unknown)."""
+        try:
+            self.eval(stmt.value, Frame(scope))
+        except Budget:
+            raise
+        except Exception:  # noqa: BLE001 - a registration the analysis cannot follow
+            return
 
     def eval_global(self, scope: ModuleScope, stmt: ast.stmt, name: str) -> Any:
         frame = Frame(scope)

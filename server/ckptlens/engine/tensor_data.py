@@ -399,6 +399,8 @@ def method(value: TensorValue, name: str, args: Sequence[Any], kwargs: Mapping[s
         return unary("neg" if name == "negative" else name, value)
     if name == "diff" and not args:
         return diff(value)
+    if name == "flip" and len(value.shape or ()) == 1 and list(args) in ([0], [-1], [(0,)], [[0]], [(-1,)], [[-1]]):
+        return TensorValue(value.shape, value.dtype, False, False, data=tuple(reversed(value.data)))
     if name in ("max", "min") and not args:
         return extreme(value, max if name == "max" else min)
     if name == "unique" and not args:

@@ -605,7 +605,7 @@ _IN_PLACE = {
     "clamp_min_", "clamp_max_", "tril_", "triu_", "pow_", "sigmoid_", "tanh_",
 }  # fmt: skip
 
-_SHAPE_KEEPING = {"tril", "triu", "masked_fill", "abs", "neg", "clamp", "clamp_min", "clamp_max"}
+_SHAPE_KEEPING = {"tril", "triu", "masked_fill", "abs", "neg", "clamp", "clamp_min", "clamp_max", "flip", "roll"}
 _FLOAT_UNARY = {"exp", "log", "sin", "cos", "sqrt", "rsqrt", "sigmoid", "tanh", "reciprocal"}
 
 
