@@ -925,3 +925,36 @@ def test_a_module_level_registration_fills_another_module_s_registry(tmp_path: P
     )
     assert _keys(predicted) == {"second.fc.weight": (3, 3), "second.fc.bias": (3,)}
     assert _unknown(predicted) == []
+
+
+def test_a_loop_that_only_fills_a_tensor_is_not_run(tmp_path: Path) -> None:
+    # timm MaxViT: every attention block builds one-hot lookup tables in nested loops; running
+    # them spent the whole step budget. Names the loop assigns are unknown after it.
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch
+        import torch.nn as nn
+
+        def lookup(length):
+            ret = torch.zeros(length, length, 2 * length - 1)
+            for i in range(length):
+                for x in range(length):
+                    v = x - i + length - 1
+                    if abs(x - i) > length:
+                        continue
+                    ret[i, x, v] = 1
+            return ret, v
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blocks = nn.ModuleList()
+                for _ in range(400):
+                    table, last = lookup(24)
+                    self.blocks.append(nn.Linear(table.shape[-1], 2))
+                self.tail = nn.Linear(2, last)
+        """,
+    )
+    assert len(predicted.tensors) == 802 and predicted.tensors["blocks.399.weight"].shape == (2, 47)
+    assert predicted.tensors["tail.weight"].shape == (None, 2)  # `last` is not known

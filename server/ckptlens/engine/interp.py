@@ -266,6 +266,60 @@ class ModuleScope:
         return True, value
 
 
+FILL_LOOP_ITEMS = 4
+_FILL_CALLS = {"abs", "min", "max", "int", "float", "round", "range", "len", "enumerate", "zip"}
+
+
+def _fills_tensors(loop: ast.For, frame: Frame) -> bool:
+    """A loop whose body only computes numbers with plain operators and the builtins above and
+    stores them into tensors (subscript assignments to local names that hold tensors): running
+    it changes no shape and no module."""
+    stores = False
+    for node in ast.walk(ast.Module(body=loop.body, type_ignores=[])):
+        if isinstance(node, (ast.Module, ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop,
+                             ast.Continue, ast.Pass, ast.Break)):
+            continue
+        if isinstance(node, ast.Call):
+            if not (isinstance(node.func, ast.Name) and node.func.id in _FILL_CALLS and not node.keywords):
+                return False
+            found, value = frame.lookup(node.func.id)
+            if found and not isinstance(value, BuiltinRef):
+                return False  # a local or global shadows the builtin
+            continue
+        if isinstance(node, (ast.Assign, ast.AugAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                if isinstance(target, ast.Subscript):
+                    if not isinstance(target.value, ast.Name):
+                        return False
+                    found, value = frame.lookup(target.value.id)
+                    if not (found and isinstance(value, TensorValue)):
+                        return False
+                    stores = True
+                elif not isinstance(target, ast.Name):
+                    return False
+            continue
+        if isinstance(node, ast.For) and isinstance(node.target, (ast.Name, ast.Tuple)):
+            continue
+        if isinstance(node, (ast.If, ast.Compare, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Name, ast.Constant,
+                             ast.Subscript, ast.Tuple, ast.Slice, ast.IfExp)):
+            continue
+        return False
+    return stores
+
+
+def _assigned_names(loop: ast.For) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(loop):
+        if isinstance(node, ast.For):
+            names.extend(_target_names(node.target))
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                names.extend(_target_names(target))
+        elif isinstance(node, ast.AugAssign):
+            names.extend(_target_names(node.target))
+    return names
+
+
 def _callee_name(func: ast.expr) -> str:
     return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
 
@@ -639,6 +693,12 @@ class Interpreter:
             reason = f"the loop over `{_short(stmt.iter)}` has an unknown number of iterations"
             self.assign(stmt.target, _unknown(reason), frame)
             self.run_unknown_loop(frame, stmt.body, reason)
+            return
+        if len(items) > FILL_LOOP_ITEMS and _fills_tensors(stmt, frame):
+            # `for i in range(n): for x in range(n): ... ret[i, x, v] = 1` (timm's one-hot
+            # lookup tables): it only writes values into tensors, which are not tracked
+            for name in _assigned_names(stmt):
+                frame.locals[name] = _unknown("a value computed in a loop that fills a tensor")
             return
         for item in items:
             self.tick()
