@@ -958,3 +958,29 @@ def test_a_loop_that_only_fills_a_tensor_is_not_run(tmp_path: Path) -> None:
     )
     assert len(predicted.tensors) == 802 and predicted.tensors["blocks.399.weight"].shape == (2, 47)
     assert predicted.tensors["tail.weight"].shape == (None, 2)  # `last` is not known
+
+
+def test_top_level_statements_that_fill_a_module_level_table_run_after_it(tmp_path: Path) -> None:
+    # timm byobnet: `for k in (...): model_cfgs[k + '_gap'] = replace(model_cfgs[k], ...)` at
+    # module level; a statement changing two tables runs once
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        widths = dict(small=4, big=8)
+        order = []
+        for k in ("small", "big"):
+            widths[k + "_x2"] = widths[k] * 2
+            order.append(k)
+        widths.update(huge=16)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Linear(widths["big_x2"], widths["huge"])
+                self.b = nn.Linear(len(order), 1)
+        """,
+    )
+    assert _keys(predicted) == {"a.weight": (16, 16), "a.bias": (16,), "b.weight": (1, 2), "b.bias": (1,)}
+    assert _unknown(predicted) == []

@@ -169,6 +169,14 @@ class ModuleScope:
             stmt for stmt in source.tree.body
             if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and "register" in _callee_name(stmt.value.func)
         ]
+        # top-level statements that change a top-level name after it is bound (`for k in (...):
+        # model_cfgs[k + '_gap'] = replace(model_cfgs[k], ...)` in timm's byobnet): run, in
+        # order, right after that name is first evaluated
+        self._mutators: dict[str, list[ast.stmt]] = {}
+        self._ran: set[int] = set()
+        for stmt in source.tree.body:
+            for mutated in _mutated_names(stmt):
+                self._mutators.setdefault(mutated, []).append(stmt)
         self._index(source.tree.body)
         # `if TYPE_CHECKING:` imports name what a lazy package exports (transformers does this);
         # they count after every runtime definition.
@@ -263,6 +271,12 @@ class ModuleScope:
         finally:
             self._evaluating.discard(name)
         self.values[name] = value
+        mutators = self._mutators.pop(name, None)
+        if mutators and isinstance(value, (dict, list)):
+            for mutator in mutators:
+                if id(mutator) not in self._ran:  # a statement that changes two names runs once
+                    self._ran.add(id(mutator))
+                    self.interp.run_registration(self, mutator)
         return True, value
 
 
@@ -318,6 +332,25 @@ def _assigned_names(loop: ast.For) -> list[str]:
         elif isinstance(node, ast.AugAssign):
             names.extend(_target_names(node.target))
     return names
+
+
+_MUTATING_METHODS = {"update", "append", "extend", "setdefault", "insert"}
+
+
+def _mutated_names(stmt: ast.stmt) -> set[str]:
+    """The module-level names a top-level `for` loop, subscript assignment or mutating method
+    call changes in place (`cfgs[k] = ...`, `cfgs.update(...)`)."""
+    if not isinstance(stmt, (ast.For, ast.Assign, ast.Expr)):
+        return set()
+    out: set[str] = set()
+    for node in ast.walk(stmt) if isinstance(stmt, ast.For) else [stmt]:
+        if isinstance(node, ast.Assign):
+            out.update(t.value.id for t in node.targets if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name))
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            func = node.value.func
+            if isinstance(func, ast.Attribute) and func.attr in _MUTATING_METHODS and isinstance(func.value, ast.Name):
+                out.add(func.value.id)
+    return out
 
 
 def _callee_name(func: ast.expr) -> str:
@@ -423,11 +456,15 @@ class Interpreter:
 
     # -- globals and imports
 
-    def run_registration(self, scope: ModuleScope, stmt: ast.Expr) -> None:
-        """A module-level `register...(...)` call, as importing the module runs it; one that
-        cannot be followed changes nothing here (what it would register stays unknown)."""
+    def run_registration(self, scope: ModuleScope, stmt: ast.stmt) -> None:
+        """A module-level `register...(...)` call or a statement that fills a module-level
+        registry, as importing the module runs it; one that cannot be followed changes nothing
+        here (what it would register stays unknown)."""
         try:
-            self.eval(stmt.value, Frame(scope))
+            if isinstance(stmt, ast.Expr):
+                self.eval(stmt.value, Frame(scope))
+            else:
+                self.exec_stmt(stmt, Frame(scope))
         except Budget:
             raise
         except Exception:  # noqa: BLE001 - a registration the analysis cannot follow
