@@ -984,3 +984,34 @@ def test_top_level_statements_that_fill_a_module_level_table_run_after_it(tmp_pa
     )
     assert _keys(predicted) == {"a.weight": (16, 16), "a.bias": (16,), "b.weight": (1, 2), "b.bias": (1,)}
     assert _unknown(predicted) == []
+
+
+def test_a_child_replaced_through_the_modules_table_is_replaced(tmp_path: Path) -> None:
+    # transformers RT-DETR / DETR: `model._modules[name] = FrozenBatchNorm2d(...)` replaces every
+    # BatchNorm2d of the backbone (no `num_batches_tracked` any more)
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch
+        import torch.nn as nn
+
+        class Frozen(nn.Module):
+            def __init__(self, n):
+                super().__init__()
+                self.register_buffer("weight", torch.ones(n))
+
+        def replace(model):
+            for name, module in model.named_children():
+                if isinstance(module, nn.BatchNorm2d):
+                    model._modules[name] = Frozen(module.num_features)
+                if len(list(module.children())) > 0:
+                    replace(module)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4))
+                replace(self)
+        """,
+    )
+    assert _keys(predicted) == {"body.0.weight": (4, 3, 1, 1), "body.0.bias": (4,), "body.1.weight": (4,)}

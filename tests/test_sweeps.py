@@ -85,7 +85,8 @@ ALSO_SWEPT: dict[str, list[str]] = {
         "SeamlessM4Tv2Model",  # config values set in a loop through `super().__setattr__`
         "Step3p7Model",  # a dataclass field set through `attribute_map`
         "DabDetrModel",  # ACT2FN["prelu"] owns a weight
-        "RTDetrModel",  # output-capturing hooks walked every submodule: over the time cap
+        "RTDetrModel",  # output-capturing hooks walked every submodule: over the time cap;
+        # then `model._modules[name] = FrozenBatchNorm2d(...)` must replace the BatchNorm
         "VideoMAEModel",  # a 1568 x 768 sinusoid table comprehension: over the step cap
     ],
 }

@@ -334,6 +334,7 @@ def _assigned_names(loop: ast.For) -> list[str]:
     return names
 
 
+_MODULE_TABLES = {"_modules": "children", "_parameters": "params", "_buffers": "buffers"}
 _MUTATING_METHODS = {"update", "append", "extend", "setdefault", "insert"}
 
 
@@ -1370,6 +1371,8 @@ class Interpreter:
             return value
         if name in module.attrs:
             return module.attrs[name]
+        if name in _MODULE_TABLES:  # `model._modules[name] = FrozenBatchNorm2d(...)`: the live table
+            return getattr(module, _MODULE_TABLES[name])
         if name == "hparams" and module.is_lightning:
             hparams = AttrDict()
             module.attrs["hparams"] = hparams
