@@ -1015,3 +1015,32 @@ def test_a_child_replaced_through_the_modules_table_is_replaced(tmp_path: Path) 
         """,
     )
     assert _keys(predicted) == {"body.0.weight": (4, 3, 1, 1), "body.0.bias": (4,), "body.1.weight": (4,)}
+
+
+def test_replacing_children_by_exact_type_through_the_modules_table(tmp_path: Path) -> None:
+    # torchvision quantization `_replace_relu`: `type(mod) is nn.ReLU` over every child
+    # (containers too), then `module._modules[key] = nn.ReLU(inplace=False)`
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        def _replace_relu(module):
+            reassign = {}
+            for name, mod in module.named_children():
+                _replace_relu(mod)
+                if type(mod) is nn.ReLU or type(mod) is nn.ReLU6:
+                    reassign[name] = nn.ReLU(inplace=False)
+            for key, value in reassign.items():
+                module._modules[key] = value
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(nn.Linear(3, 4), nn.ReLU(inplace=True), nn.Sequential(nn.ReLU6()))
+                self.head = nn.Linear(4, 2)
+                _replace_relu(self)
+        """,
+    )
+    assert _keys(predicted) == {"body.0.weight": (4, 3), "body.0.bias": (4,), "head.weight": (2, 4), "head.bias": (2,)}
+    assert _unknown(predicted) == []

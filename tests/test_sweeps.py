@@ -79,7 +79,10 @@ SAMPLES = _samples()
 # Architectures swept besides the sample (not counted in the floors): each was a false alarm
 # or a whole-model unknown once, fixed in the engine; they keep it fixed.
 ALSO_SWEPT: dict[str, list[str]] = {
-    "torchvision": ["regnet_y_400mf"],  # widths from tensor arithmetic (torch.log/round/pow)
+    "torchvision": [
+        "regnet_y_400mf",  # widths from tensor arithmetic (torch.log/round/pow)
+        "quantized_resnet18",  # `type(mod) is nn.ReLU`, then `module._modules[key] = ...`
+    ],
     "timm": ["regnety_032"],  # the same, with torch.unique(return_counts=True) and .max().item()
     "transformers": [
         "SeamlessM4Tv2Model",  # config values set in a loop through `super().__setattr__`

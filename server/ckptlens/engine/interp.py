@@ -827,6 +827,17 @@ class Interpreter:
             obj = self.eval(target.value, frame)
             self.setattr(obj, target.attr, value, frame.scope.source.range_of(target))
         elif isinstance(target, ast.Subscript):
+            if isinstance(target.value, ast.Attribute) and target.value.attr in _MODULE_TABLES:
+                # `model._modules[name] = new_module` (and `_parameters`, `_buffers`): as
+                # `setattr(model, name, value)`, on the module that owns the table
+                owner = self.eval(target.value.value, frame)
+                key = self.eval(target.slice, frame)
+                if isinstance(owner, ModuleValue) and isinstance(key, str):
+                    self.module_setattr(owner, key, value, frame.scope.source.range_of(target))
+                    return
+                if isinstance(owner, ModuleValue):
+                    owner.opaque = owner.opaque or f"an item of `{target.value.attr}` is stored under an unknown name"
+                    return
             obj = self.eval(target.value, frame)
             key = self.eval(target.slice, frame)
             self.setitem(obj, key, value, frame.scope.source.range_of(target))
@@ -1371,8 +1382,8 @@ class Interpreter:
             return value
         if name in module.attrs:
             return module.attrs[name]
-        if name in _MODULE_TABLES:  # `model._modules[name] = FrozenBatchNorm2d(...)`: the live table
-            return getattr(module, _MODULE_TABLES[name])
+        if name in _MODULE_TABLES:  # read-only here: stores through it go to `assign`
+            return dict(getattr(module, _MODULE_TABLES[name]))
         if name == "hparams" and module.is_lightning:
             hparams = AttrDict()
             module.attrs["hparams"] = hparams
