@@ -1044,3 +1044,24 @@ def test_replacing_children_by_exact_type_through_the_modules_table(tmp_path: Pa
     )
     assert _keys(predicted) == {"body.0.weight": (4, 3), "body.0.bias": (4,), "head.weight": (2, 4), "head.bias": (2,)}
     assert _unknown(predicted) == []
+
+
+def test_numpy_lcm_and_argsort_of_known_values(tmp_path: Path) -> None:
+    # transformers Reformer (`np.lcm` of two chunk lengths), PP-DocLayoutV3 (`np.argsort(strides)`)
+    predicted = _predict(
+        tmp_path,
+        """
+        import numpy as np
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self, strides=(32, 8, 16), channels=(5, 6, 7)):
+                super().__init__()
+                order = np.argsort(strides, axis=0).tolist()
+                widths = [channels[i] for i in order]
+                self.first = nn.Linear(widths[0], np.lcm(4, 6))
+                self.ties = nn.Linear(np.argsort([1, 1]).tolist()[0] + 1, 1)
+        """,
+    )
+    assert _keys(predicted)["first.weight"] == (12, 6)
+    assert _keys(predicted)["ties.weight"] == (1, None)  # the order of ties is not modelled
