@@ -1065,3 +1065,21 @@ def test_numpy_lcm_and_argsort_of_known_values(tmp_path: Path) -> None:
     )
     assert _keys(predicted)["first.weight"] == (12, 6)
     assert _keys(predicted)["ties.weight"] == (1, None)  # the order of ties is not modelled
+
+
+def test_numpy_linspace_of_equal_ends_is_its_start_everywhere(tmp_path: Path) -> None:
+    # transformers DINOv3 ConvNeXt: `np.linspace(0, drop_path_rate=0.0, n)` decides Identity
+    predicted = _predict(
+        tmp_path,
+        """
+        import numpy as np
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self, rate=0.0):
+                super().__init__()
+                rates = np.linspace(0, rate, 4).tolist()
+                self.blocks = nn.ModuleList([nn.Dropout(r) if r > 0.0 else nn.Linear(2, 2) for r in rates])
+        """,
+    )
+    assert len(predicted.tensors) == 8 and _unknown(predicted) == []

@@ -134,6 +134,8 @@ def _np_linspace(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -
     if div <= 0:
         return ArrayValue([float(start)] * num)
     step = delta / div
+    if delta == 0:
+        return ArrayValue([float(start)] * num)  # numpy: every value is `start` (a drop-path rate of 0)
     if step == 0:
         return Unknown("`numpy.linspace` with a zero step")
     items = [i * step + float(start) for i in range(num)]
