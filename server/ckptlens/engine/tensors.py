@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ckptlens.engine import tensor_data
 from ckptlens.engine.model import Dim, Shape
 from ckptlens.engine.symbolic import Sym
 from ckptlens.engine.values import TensorValue, Unknown, as_dim, is_unknown
@@ -581,6 +582,9 @@ def tensor_call(
 ) -> Any:
     """The tensor (or tuple of tensors) a call to `qualname` returns, or None when it is not a
     function we know."""
+    with_data = tensor_data.call(qualname, args, kwargs)
+    if with_data is not None:
+        return with_data
     factory = _FACTORIES.get(qualname)
     if factory is not None:
         return factory(args, kwargs)
@@ -608,7 +612,7 @@ _IN_PLACE = {
     "clamp_min_", "clamp_max_", "tril_", "triu_", "pow_", "sigmoid_", "tanh_",
 }  # fmt: skip
 
-_SHAPE_KEEPING = {"tril", "triu", "masked_fill", "abs", "neg", "clamp", "clamp_min", "clamp_max"}
+_SHAPE_KEEPING = {"tril", "triu", "masked_fill", "abs", "neg", "clamp", "clamp_min", "clamp_max", "flip", "roll"}
 _FLOAT_UNARY = {"exp", "log", "sin", "cos", "sqrt", "rsqrt", "sigmoid", "tanh", "reciprocal"}
 
 
@@ -780,6 +784,9 @@ def tensor_method(
 ) -> Any:
     """What `value.<name>(*args, **kwargs)` returns (a TensorValue, a size tuple, an int, a dtype
     string), or None when the method is not one we model."""
+    with_data = tensor_data.method(value, name, args, kwargs)
+    if with_data is not None:
+        return with_data
     shape = value.shape
     if name in ("view", "reshape"):
         if len(args) == 1 and isinstance(args[0], str):
