@@ -14,11 +14,11 @@ FAIL_ANALYSIS = "# ckptlens-test: fail the analysis"
 FAIL_HANDLER = "# ckptlens-test: fail the diagnostics handler"
 
 
-def main() -> None:
-    from ckptlens.lsp import analysis, server
+def patch_analysis() -> None:
+    """In the analysis process (`CkptlensServer.worker_setup`): the analysis fails on the marker."""
+    from ckptlens.lsp import analysis
 
     analyse = analysis.Session.analyse
-    diagnostics = server.CkptlensServer.diagnostics
 
     def failing_analyse(
         self: analysis.Session, path: str, version: Any, overlays: Mapping[str, str], *rest: Any
@@ -26,6 +26,14 @@ def main() -> None:
         if FAIL_ANALYSIS in overlays.get(path, ""):
             raise RuntimeError("injected failure in the analysis")
         return analyse(self, path, version, overlays, *rest)
+
+    analysis.Session.analyse = failing_analyse  # type: ignore[method-assign]
+
+
+def main() -> None:
+    from ckptlens.lsp import analysis, server
+
+    diagnostics = server.CkptlensServer.diagnostics
 
     def failing_diagnostics(
         self: server.CkptlensServer, uri: str, result: analysis.DocumentAnalysis
@@ -35,7 +43,7 @@ def main() -> None:
             raise RuntimeError("injected failure in the diagnostics handler")
         return diagnostics(self, uri, result)
 
-    analysis.Session.analyse = failing_analyse  # type: ignore[method-assign]
+    server.CkptlensServer.worker_setup = "lsp_failing_server:patch_analysis"
     server.CkptlensServer.diagnostics = failing_diagnostics  # type: ignore[method-assign]
     server.run_stdio()
 

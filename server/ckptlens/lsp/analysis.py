@@ -109,6 +109,8 @@ class DocumentAnalysis:
     scan: FileScan | None = None
     stale: bool = False  # the source did not parse: these are the last good results
     failure: str | None = None  # the last analysis raised (one line): these are the last good
+    # Not analysed, or stopped: (code, one-line reason); any results are the last good ones.
+    halted: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

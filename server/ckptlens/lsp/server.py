@@ -3,8 +3,11 @@
 State lives on one `CkptlensServer`. Handlers run on the event loop and stay short: they read
 the latest `DocumentAnalysis` of a document (frozen), or await the one being computed. The
 engine runs off the loop: checkpoint reads in a small thread pool (cached by path + size +
-mtime, with $/progress when slow), analysis in one dedicated thread that owns the engine's
-caches (`Session`). Every document change schedules a debounced analysis whose diagnostics are
+mtime, with $/progress when slow), analysis in a worker process that owns the engine's caches
+(`Session`, see `worker.py`), driven from one thread here. An analysis that overruns
+`ckptlens.analysisTimeoutMs` is killed with its process (the document gets one diagnostic
+saying so, and is not analysed again until it changes); documents larger than
+`ckptlens.maxDocumentSize` are not analysed. Every document change schedules a debounced analysis whose diagnostics are
 published with the document's version (push), or returned to `textDocument/diagnostic` (pull)
 when the client declares support for it. Changes outside the documents (settings, workspace
 folders, watched files, and checkpoints no watcher reports, which are polled) re-check every
@@ -18,6 +21,7 @@ import functools
 import gc
 import logging
 import os
+import sys
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -35,8 +39,8 @@ from ckptlens.lsp import convert
 from ckptlens.lsp.analysis import (
     CheckpointCache,
     DocumentAnalysis,
-    Session,
     SessionOptions,
+    _keep,
     checkpoint_stamp,
     document_links,
     hover_markdown,
@@ -44,6 +48,7 @@ from ckptlens.lsp.analysis import (
     string_at,
 )
 from ckptlens.lsp.settings import Settings, parse_settings
+from ckptlens.lsp.worker import AnalysisStopped, AnalysisWorker, WorkerError
 
 GENERATE_KEY_MAPPING = "ckptlens.generateKeyMapping"
 WATCHED_GLOBS = ("**/*.{pt,pth,ckpt,bin,safetensors,pkl,tar,json}", "**/pyproject.toml", "**/*.py")
@@ -51,6 +56,8 @@ WATCHED_GLOBS = ("**/*.{pt,pth,ckpt,bin,safetensors,pkl,tar,json}", "**/pyprojec
 # client cannot watch files) are polled: a stat each this often, re-read once a change settles.
 POLL_SECONDS = 1.0
 ANALYSIS_FAILED = "analysis-failed"
+ANALYSIS_STOPPED = "analysis-stopped"
+DOCUMENT_TOO_LARGE = "document-too-large"
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -71,12 +78,16 @@ def read_index(path: str) -> CheckpointIndex | str:
 
 
 class CkptlensServer(LanguageServer):
+    # "module:function" the analysis process calls before it starts (tests inject failures)
+    worker_setup: str | None = None
+
     def __init__(self) -> None:
         super().__init__(
             "ckptlens", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental
         )
         self.settings = Settings()
-        self.session = Session([os.getcwd()])
+        self.worker = AnalysisWorker([os.getcwd()], SessionOptions(), self.worker_setup)
+        self.stopped: dict[str, int | None] = {}  # uri -> the version whose analysis was killed
         self.pull_diagnostics = False
         self.analyses: dict[str, DocumentAnalysis] = {}
         self.analysis_generation: dict[str, int] = {}
@@ -121,13 +132,19 @@ class CkptlensServer(LanguageServer):
                     self.logged.clear()
                 self.log_message(message)
 
+    def too_large(self, text: str) -> bool:
+        cap = self.settings.max_document_size
+        return len(text) > cap or (not text.isascii() and len(text.encode("utf-8")) > cap)
+
     def open_texts(self) -> dict[str, str]:
-        """Unsaved buffers of the open Python documents, by absolute path."""
+        """Unsaved buffers of the open Python documents (within the size cap), by path."""
         out = {}
         for uri, doc in self.workspace.text_documents.items():
             path = convert.uri_to_path(uri)
             if path and path.endswith(".py"):
-                out[path] = doc.source
+                source = doc.source
+                if not self.too_large(source):
+                    out[path] = source
         return out
 
     def uri_of(self, path: str) -> str:
@@ -144,29 +161,22 @@ class CkptlensServer(LanguageServer):
         except OSError:
             return None
 
-    def sources(self) -> Callable[[str], str | None]:
-        """The text of any file as the editor has it now (open buffers snapshot here, on the
-        loop; the rest from disk), for work done in the analysis thread."""
-        snapshot = self.open_texts()
-
-        def source_of(path: str) -> str | None:
-            if path in snapshot:
-                return snapshot[path]
-            try:
-                with open(path, encoding="utf-8") as handle:
-                    return handle.read()
-            except (OSError, UnicodeDecodeError):
-                return None
-
-        return source_of
-
     async def in_analysis(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn` on the analysis thread (the one that talks to the worker process)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.analysis_pool, functools.partial(fn, *args))
 
+    @property
+    def timeout(self) -> float:
+        return self.settings.analysis_timeout_ms / 1000
+
+    async def work(self, op: str, *args: Any) -> Any:
+        """`op` of the worker's Session, seeing the open buffers as they are now."""
+        return await self.in_analysis(self.worker.call, op, args, self.open_texts(), self.timeout)
+
     def flush_session_log(self) -> None:
-        log_lines, self.session.log[:] = list(self.session.log), []
-        self.log_once([*self.session.problems, *log_lines])
+        log_lines, self.worker.log[:] = list(self.worker.log), []
+        self.log_once(log_lines)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -178,7 +188,11 @@ class CkptlensServer(LanguageServer):
             roots = [os.path.realpath(params.root_path)]
         self.settings, warnings = parse_settings(params.initialization_options)
         self.roots = roots
-        self.session = Session(roots or [os.getcwd()], self.session_options())
+        self.worker.close()
+        self.worker = AnalysisWorker(
+            roots or [os.getcwd()], self.session_options(), self.worker_setup
+        )
+        self.analysis_pool.submit(self.worker.start)  # the first didOpen does not wait for it
         self.log_once(warnings)
         caps = params.capabilities
         self.pull_diagnostics = (
@@ -229,8 +243,8 @@ class CkptlensServer(LanguageServer):
         self.log_once(warnings)
         if settings != self.settings:
             self.settings = settings
-            options = self.session_options()
-            await self.in_analysis(self.session.configure, options)
+            self.analysis_pool.submit(self.worker.configure, self.session_options())
+            self.stopped.clear()
             self.rerun_all("the settings changed")
 
     def session_options(self) -> SessionOptions:
@@ -251,6 +265,7 @@ class CkptlensServer(LanguageServer):
             self.poller.cancel()
         self.analysis_pool.shutdown(wait=False, cancel_futures=True)
         self.read_pool.shutdown(wait=False, cancel_futures=True)
+        self.worker.kill()
 
     # -- scheduling -------------------------------------------------------------------------
 
@@ -271,6 +286,7 @@ class CkptlensServer(LanguageServer):
         if task is not None:
             task.cancel()
         self.analyses.pop(uri, None)
+        self.stopped.pop(uri, None)
         self.analysis_generation.pop(uri, None)
         self.read_stamps.pop(uri, None)
         path = convert.uri_to_path(uri)
@@ -325,6 +341,17 @@ class CkptlensServer(LanguageServer):
             await self.analyse(uri)
         except asyncio.CancelledError:
             raise
+        except AnalysisStopped as exc:
+            self.flush_session_log()
+            self.log_message(f"ckptlens: stopped analysing {uri}: {exc.reason}")
+            self.halt(uri, ANALYSIS_STOPPED, self.stopped_message(exc.reason))
+        except WorkerError as exc:
+            self.flush_session_log()
+            self.log_message(
+                f"ckptlens: analysis of {uri} failed: {exc.kind}: {exc}\n{exc.details}",
+                types.MessageType.Error,
+            )
+            self.keep_last(uri, " ".join(f"{exc.kind}: {exc}".split()))
         except Exception as exc:  # noqa: BLE001 - never let one document take the server down
             self.log_message(
                 f"ckptlens: analysis of {uri} failed: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}",
@@ -337,6 +364,30 @@ class CkptlensServer(LanguageServer):
                     f"ckptlens: reporting the failed analysis of {uri} failed: {again}",
                     types.MessageType.Error,
                 )
+
+    def stopped_message(self, reason: str) -> str:
+        return (
+            f"ckptlens stopped analysing this file: {reason} (ckptlens.analysisTimeoutMs); "
+            "it is analysed again when it changes"
+        )
+
+    def halt(self, uri: str, code: str, message: str) -> None:
+        """The document's analysis was stopped, or not started: it gets one diagnostic saying
+        why (beside the last good ones, if any), and no re-analysis until it changes."""
+        doc = self.workspace.text_documents.get(uri)
+        path = convert.uri_to_path(uri)
+        if doc is None or path is None:
+            return
+        previous = self.analyses.get(uri) or DocumentAnalysis(path, doc.version)
+        if code == DOCUMENT_TOO_LARGE:
+            previous = DocumentAnalysis(path, doc.version)
+        self.analyses[uri] = halted = replace(
+            previous, version=doc.version, stale=True, failure=None, halted=(code, message)
+        )
+        self.stopped[uri] = doc.version
+        self.analysis_generation[uri] = self.generation
+        if not self.pull_diagnostics:
+            self.publish(uri, halted)
 
     def keep_last(self, uri: str, failure: str) -> None:
         """After a failure, the document still gets diagnostics for its version: the last good,
@@ -375,21 +426,46 @@ class CkptlensServer(LanguageServer):
         path = convert.uri_to_path(uri)
         if doc is None or path is None or not path.endswith(".py"):
             return
-        version, overlays, generation = doc.version, self.open_texts(), self.generation
-        planned, related = await self.in_analysis(self.session.plan, path, overlays)
-        indexes, stamps = await self.read_checkpoints({r.path for _, r in planned if r.path})
+        version, generation = doc.version, self.generation
         previous = self.analyses.get(uri)
+        if (
+            uri in self.stopped
+            and self.stopped[uri] == version
+            and previous is not None
+            and previous.halted is not None
+        ):
+            # killed on this very text: not again until it changes
+            self.analysis_generation[uri] = generation
+            if not self.pull_diagnostics:
+                self.publish(uri, previous)
+            return
+        if self.too_large(doc.source):
+            size = len(doc.source.encode("utf-8", errors="replace"))
+            cap = self.settings.max_document_size
+            message = (
+                f"ckptlens does not analyse this file: it is {size:,} bytes, over the "
+                f"{cap:,}-byte limit (ckptlens.maxDocumentSize)"
+            )
+            self.halt(uri, DOCUMENT_TOO_LARGE, message)
+            return
+        self.stopped.pop(uri, None)
+        overlays = self.open_texts()
+        planned, related = await self.in_analysis(
+            self.worker.call, "plan", (path,), overlays, self.timeout
+        )
+        indexes, stamps = await self.read_checkpoints({r.path for _, r in planned if r.path})
         analysis = await self.in_analysis(
-            self.session.analyse,
+            self.worker.analyse,
             path,
             version,
-            overlays,
             planned,
-            indexes,
-            previous,
-            stamps,
+            {p: (stamps.get(p), index) for p, index in indexes.items()},
             generation,
+            overlays,
+            self.timeout,
         )
+        if analysis.stale:
+            analysis = replace(_keep(previous, path, version), halted=None)
         self.flush_session_log()
         if uri not in self.workspace.text_documents:
             return  # closed meanwhile
@@ -426,7 +502,27 @@ class CkptlensServer(LanguageServer):
         doc = self.workspace.text_documents.get(uri)
         lines = doc.lines if doc is not None else None
         out = [convert.diagnostic(p, lines, self.encoding) for p in analysis.problems]
-        if analysis.failure is not None:
+        if analysis.halted is not None:
+            code, message = analysis.halted
+            if out:
+                message += " (the other diagnostics are from the last analysis that finished)"
+            start = types.Position(0, 0)
+            severity = (
+                types.DiagnosticSeverity.Information
+                if code == DOCUMENT_TOO_LARGE
+                else types.DiagnosticSeverity.Warning
+            )
+            out.insert(
+                0,
+                types.Diagnostic(
+                    range=types.Range(start, start),
+                    message=message,
+                    severity=severity,
+                    code=code,
+                    source=convert.SOURCE,
+                ),
+            )
+        elif analysis.failure is not None:
             kept = " (the other diagnostics are from the last analysis that worked)" if out else ""
             message = (
                 f"ckptlens could not analyse this file: {analysis.failure}{kept}; "
@@ -552,13 +648,10 @@ class CkptlensServer(LanguageServer):
             d.range for d in params.context.diagnostics if d.source == convert.SOURCE
         ]
         only = [str(k) for k in params.context.only] if params.context.only else None
-        source_of = self.sources()
         found: dict[str, types.CodeAction] = {}
         for lsp_range in ranges:
             request = convert.source_range(analysis.path, lsp_range, lines, self.encoding)
-            actions = await self.in_analysis(
-                self.session.code_actions, analysis, request, source_of, only
-            )
+            actions = await self.work("code_actions", analysis, request, only)
             for action in actions:
                 if action.fix.title in found:
                     continue
@@ -591,7 +684,7 @@ class CkptlensServer(LanguageServer):
         ]
         candidates.sort(key=lambda o: o.link.site_file != analysis.path)  # a load call here first
         for outcome in candidates:
-            action = await self.in_analysis(self.session.mapping_action, outcome, self.sources())
+            action = await self.work("mapping_action", outcome)
             if action is None:
                 continue
             edit = convert.workspace_edit(
@@ -687,11 +780,11 @@ class CkptlensServer(LanguageServer):
             if path.endswith(".py") and change.type != types.FileChangeType.Changed:
                 self.session_invalidate(path)
             self.checkpoints.forget(path)
-        self.analysis_pool.submit(self.session.forget)
+        self.analysis_pool.submit(self.worker.forget)
         self.rerun_all()
 
     def session_invalidate(self, path: str) -> None:
-        self.analysis_pool.submit(self.session.index.invalidate, path)
+        self.analysis_pool.submit(self.worker.invalidate, path)
 
     async def folders_changed(self, params: types.DidChangeWorkspaceFoldersParams) -> None:
         """Folders added to or removed from the workspace: their pyproject.toml links and load
@@ -705,7 +798,7 @@ class CkptlensServer(LanguageServer):
         if roots == self.roots:
             return
         self.roots = roots
-        await self.in_analysis(self.session.set_roots, roots)
+        self.analysis_pool.submit(self.worker.set_roots, roots)
         names = [os.path.basename(r) or r for r in roots]
         self.rerun_all(f"the workspace folders changed ({', '.join(names) or 'none'})")
 
@@ -931,4 +1024,11 @@ def run_stdio() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
-    server.start_io()
+    from ckptlens.lsp.stdio import serve_stdio
+
+    try:
+        status = serve_stdio(server)
+    finally:
+        server.worker.kill()
+    if status:
+        sys.exit(status)

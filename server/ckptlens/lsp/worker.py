@@ -1,0 +1,322 @@
+"""The language server's analysis process: a `Session` behind a pipe, killed when it overruns.
+
+The server's event loop never runs the engine: every analysis (plan, check, code actions) is a
+request to one worker process per workspace, which owns the `Session` and its content-keyed
+caches. Each request has a wall-clock cap that is enforced from outside: a worker that has
+not answered in time is killed (SIGKILL, not asked) and the next request starts a fresh one.
+The same happens when the worker dies on its own (out of memory, a crash).
+
+Everything crossing the pipe is plain picklable data: the frozen results of `analysis.py`,
+checkpoint indexes, and the unsaved buffers (sent as changes against what the worker has).
+Checkpoint indexes are sent once per (path, stamp); the worker keeps the last few.
+
+On POSIX, workers are forked from a `forkserver` that has the engine imported already, so a
+restart after a kill costs a fork (milliseconds), not a Python start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import os
+import sys
+import threading
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from multiprocessing.connection import Connection
+from typing import Any
+
+from ckptlens.lsp.analysis import Session, SessionOptions
+
+INDEX_CACHE = 32
+
+
+class WorkerError(Exception):
+    """The worker raised: `kind` is the exception's class name there, `details` its traceback."""
+
+    def __init__(self, kind: str, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.details = details
+
+
+class AnalysisStopped(Exception):
+    """The worker was killed (it overran its time) or died; `reason` says which, in words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Missing(Exception):
+    def __init__(self, keys: list[tuple[str, Any]]) -> None:
+        super().__init__("missing checkpoint indexes")
+        self.keys = keys
+
+
+# -- the worker process ------------------------------------------------------------------------
+
+
+def worker_main(
+    conn: Connection, roots: list[str], options: SessionOptions, setup: str | None
+) -> None:
+    """Serve requests from `conn` until it closes. Runs in the worker process."""
+    if setup:
+        module, _, name = setup.partition(":")
+        getattr(importlib.import_module(module), name)()
+    session = Session(roots, options)
+    overlays: dict[str, str] = {}
+    indexes: OrderedDict[tuple[str, Any], Any] = OrderedDict()
+
+    def source_of(path: str) -> str | None:
+        if path in overlays:
+            return overlays[path]
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read()
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def analyse(
+        path: str,
+        version: int | None,
+        planned: Any,
+        wanted: Mapping[str, tuple[Any, Any]],
+        generation: int,
+    ) -> Any:
+        found: dict[str, Any] = {}
+        missing = []
+        for ckpt, (stamp, index) in wanted.items():
+            key = (ckpt, stamp)
+            if index is not None:
+                indexes[key] = index
+            if key in indexes:
+                indexes.move_to_end(key)
+                found[ckpt] = indexes[key]
+            else:
+                missing.append(key)
+        while len(indexes) > INDEX_CACHE:
+            indexes.popitem(last=False)
+        if missing:
+            raise _Missing(missing)
+        stamps = {ckpt: stamp for ckpt, (stamp, _) in wanted.items()}
+        return session.analyse(path, version, overlays, planned, found, None, stamps, generation)
+
+    operations: dict[str, Callable[..., Any]] = {
+        "configure": session.configure,
+        "set_roots": session.set_roots,
+        "forget": session.forget,
+        "invalidate": session.index.invalidate,
+        "plan": lambda path: session.plan(path, overlays),
+        "analyse": analyse,
+        "code_actions": lambda analysis, request, only: session.code_actions(
+            analysis, request, source_of, only
+        ),
+        "mapping_action": lambda outcome: session.mapping_action(outcome, source_of),
+        "ping": lambda: os.getpid(),
+    }
+    while True:
+        try:
+            pending, delta, op, args = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            for name, pending_args in pending:
+                operations[name](*pending_args)
+            for path, text in delta.items():
+                if text is None:
+                    overlays.pop(path, None)
+                else:
+                    overlays[path] = text
+            session.sync(overlays)
+            reply: tuple[Any, ...] = ("ok", operations[op](*args))
+        except _Missing as exc:
+            reply = ("missing", exc.keys)
+        except Exception as exc:  # noqa: BLE001 - reported to the server, which logs it
+            reply = ("error", type(exc).__name__, str(exc), traceback.format_exc(limit=8))
+        log = [*session.problems, *session.log]
+        session.log.clear()
+        try:
+            conn.send((*reply, log))
+        except (EOFError, OSError):
+            return
+
+
+# -- the server's side -------------------------------------------------------------------------
+
+
+def _context() -> Any:
+    if sys.platform != "win32" and "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["ckptlens.lsp.worker"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+class AnalysisWorker:
+    """The server's handle on its worker process. `call` blocks: run it off the event loop,
+    from one thread at a time (the server's analysis thread)."""
+
+    def __init__(
+        self, roots: list[str], options: SessionOptions, setup: str | None = None
+    ) -> None:
+        self.roots = list(roots)
+        self.options = options
+        self.setup = setup
+        self.process: Any = None
+        self.conn: Connection | None = None
+        self.pending: list[tuple[str, tuple[Any, ...]]] = []  # applied before the next request
+        self.sent: dict[str, str] = {}  # the unsaved buffers the worker has
+        self.have: set[tuple[str, Any]] = set()  # the (checkpoint, stamp) indexes it was sent
+        self.lock = threading.Lock()
+        self.starts = 0
+        self.log: list[str] = []  # what the worker's Session reported; the server drains it
+
+    # -- process lifetime --
+
+    def start(self) -> None:
+        """Start the worker now (idempotent): the server does this at initialize, off the loop,
+        so that the first didOpen does not pay for it."""
+        with self.lock:
+            self._ensure()
+
+    def _ensure(self) -> Connection:
+        if self.conn is not None and self.process is not None and self.process.is_alive():
+            return self.conn
+        self._stop()
+        context = _context()
+        parent, child = context.Pipe()
+        process = context.Process(
+            target=worker_main,
+            args=(child, self.roots, self.options, self.setup),
+            name="ckptlens-analysis",
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        self.process, self.conn = process, parent
+        self.pending.clear()  # a fresh Session has the current roots and options
+        self.sent = {}
+        self.have = set()
+        self.starts += 1
+        return parent
+
+    def _stop(self) -> None:
+        if self.process is not None:
+            if self.process.is_alive():
+                self.process.kill()
+            self.process.join(5)
+            try:
+                self.process.close()
+            except ValueError:
+                pass
+        if self.conn is not None:
+            self.conn.close()
+        self.process = self.conn = None
+
+    def close(self) -> None:
+        with self.lock:
+            self._stop()
+
+    def kill(self) -> None:
+        """Kill the worker now, without waiting for a request in flight (that one then fails
+        with `AnalysisStopped`): for shutting down."""
+        process = self.process
+        if process is not None:
+            try:
+                process.kill()
+            except (ValueError, OSError):
+                pass
+
+    # -- state every request carries --
+
+    def configure(self, options: SessionOptions) -> None:
+        self.options = options
+        self.pending.append(("configure", (options,)))
+
+    def set_roots(self, roots: list[str]) -> None:
+        self.roots = list(roots)
+        self.pending.append(("set_roots", (list(roots),)))
+
+    def forget(self) -> None:
+        self.pending.append(("forget", ()))
+
+    def invalidate(self, path: str) -> None:
+        self.pending.append(("invalidate", (path,)))
+
+    # -- requests --
+
+    def call(
+        self, op: str, args: tuple[Any, ...], overlays: Mapping[str, str], timeout: float
+    ) -> Any:
+        """Run `op` in the worker with these unsaved buffers; raise `WorkerError` if it raised,
+        `AnalysisStopped` if it did not answer within `timeout` seconds (it is killed) or died."""
+        with self.lock:
+            conn = self._ensure()
+            delta: dict[str, str | None] = {
+                p: t for p, t in overlays.items() if self.sent.get(p) is not t and self.sent.get(p) != t
+            }
+            delta.update({p: None for p in self.sent if p not in overlays})
+            pending, self.pending = self.pending, []
+            try:
+                conn.send((pending, delta, op, args))
+                ready = conn.poll(timeout)
+                if not ready:
+                    self._stop()
+                    raise AnalysisStopped(f"it took longer than {_seconds(timeout)}")
+                reply = conn.recv()
+            except (EOFError, OSError, BrokenPipeError) as exc:
+                code = self.process.exitcode if self.process is not None else None
+                self._stop()
+                raise AnalysisStopped(_death(code)) from exc
+            self.sent = dict(overlays)
+            status, *rest, log = reply
+            self.log.extend(log)
+            if status == "ok":
+                return rest[0]
+            if status == "missing":
+                raise _Missing(rest[0])
+            kind, message, details = rest
+            raise WorkerError(kind, message, details)
+
+    def analyse(
+        self,
+        path: str,
+        version: int | None,
+        planned: Any,
+        indexes: Mapping[str, tuple[Any, Any]],
+        generation: int,
+        overlays: Mapping[str, str],
+        timeout: float,
+    ) -> Any:
+        """`indexes`: checkpoint path -> (stamp, index or read error). Indexes this worker was
+        sent before travel as keys only (it asks again for any it has let go)."""
+        wanted = {p: (s, None if (p, s) in self.have else i) for p, (s, i) in indexes.items()}
+        args = (path, version, planned, wanted, generation)
+        try:
+            result = self.call("analyse", args, overlays, timeout)
+        except _Missing:
+            args = (path, version, planned, dict(indexes), generation)
+            result = self.call("analyse", args, overlays, timeout)
+        self.have.update((p, s) for p, (s, _) in indexes.items())
+        return result
+
+
+def _seconds(timeout: float) -> str:
+    return f"{timeout:g} s" if timeout >= 1 else f"{round(timeout * 1000)} ms"
+
+
+def _death(code: int | None) -> str:
+    if code is not None and code < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+        return f"the analysis process was killed by {name}{hint}"
+    if code is not None:
+        return f"the analysis process exited with status {code}"
+    return "the analysis process stopped answering"
