@@ -1,17 +1,20 @@
 """`ckptlens lsp` with injected failures, for tests/test_lsp.py.
 
-A document whose text holds `FAIL_ANALYSIS` makes the analysis raise; one holding
-`FAIL_HANDLER` makes the conversion of its diagnostics raise (what the pull handler calls).
+A document whose text holds `FAIL_ANALYSIS` makes the analysis raise; one holding `HANG_ANALYSIS`
+makes it sleep for an hour (a hang no budget checks); one holding `FAIL_HANDLER` makes the
+conversion of its diagnostics raise (what the pull handler calls).
 Everything else is the real server. Run: `python tests/lsp_failing_server.py`.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
 FAIL_ANALYSIS = "# ckptlens-test: fail the analysis"
 FAIL_HANDLER = "# ckptlens-test: fail the diagnostics handler"
+HANG_ANALYSIS = "# ckptlens-test: hang the analysis"
 
 
 def patch_analysis() -> None:
@@ -25,6 +28,8 @@ def patch_analysis() -> None:
     ) -> analysis.DocumentAnalysis:
         if FAIL_ANALYSIS in overlays.get(path, ""):
             raise RuntimeError("injected failure in the analysis")
+        if HANG_ANALYSIS in overlays.get(path, ""):
+            time.sleep(3600)
         return analyse(self, path, version, overlays, *rest)
 
     analysis.Session.analyse = failing_analyse  # type: ignore[method-assign]

@@ -500,7 +500,7 @@ class CkptlensServer(LanguageServer):
 
     def diagnostics(self, uri: str, analysis: DocumentAnalysis) -> list[types.Diagnostic]:
         doc = self.workspace.text_documents.get(uri)
-        lines = doc.lines if doc is not None else None
+        lines = doc.lines if doc is not None and analysis.problems else None
         out = [convert.diagnostic(p, lines, self.encoding) for p in analysis.problems]
         if analysis.halted is not None:
             code, message = analysis.halted
@@ -746,7 +746,9 @@ class CkptlensServer(LanguageServer):
     async def definition(self, params: types.DefinitionParams) -> types.Location | None:
         doc = self.workspace.text_documents.get(params.text_document.uri)
         path = convert.uri_to_path(params.text_document.uri)
-        if doc is None or path is None or params.position.line >= len(doc.lines):
+        if doc is None or path is None or self.too_large(doc.source):
+            return None
+        if params.position.line >= len(doc.lines):
             return None
         line = doc.lines[params.position.line]
         where = convert.source_range(

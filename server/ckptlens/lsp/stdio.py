@@ -27,7 +27,6 @@ import sys
 import threading
 from typing import Any, BinaryIO
 
-from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
@@ -102,10 +101,9 @@ def _show(raw: bytes) -> str:
 def _reply_error(server: LanguageServer, msg_id: Any, code: int, message: str) -> None:
     if isinstance(msg_id, bool) or not isinstance(msg_id, int | str):
         msg_id = None
+    # A plain object: lsprotocol's converter would drop `"id": null`, which JSON-RPC requires.
     server.protocol._send_data(  # noqa: SLF001 - pygls has no public way to answer an error
-        types.ResponseErrorMessage(
-            id=msg_id, error=types.ResponseError(code=code, message=message)
-        )
+        {"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": message}}
     )
 
 
