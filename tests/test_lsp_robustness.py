@@ -124,7 +124,7 @@ async def until_published(client: LanguageClient, uri: str, version: int) -> lis
     """Wait, on publishDiagnostics notifications, for `uri`'s diagnostics of `version`."""
     while not any(p.version == version for p in publishes(client, uri)):
         await asyncio.wait_for(client.protocol.wait_for_notification_async(PUBLISH), TIMEOUT)
-    return [p for p in publishes(client, uri) if p.version == version][-1].diagnostics
+    return list([p for p in publishes(client, uri) if p.version == version][-1].diagnostics)
 
 
 def open_doc(client: LanguageClient, path: Path, text: str, version: int = 1) -> str:
@@ -197,6 +197,24 @@ async def test_hover_answers_while_a_slow_document_is_analysed_then_it_is_stoppe
 
 
 @pytest.mark.asyncio
+async def test_a_slow_file_on_disk_is_skipped_not_blamed_on_the_document(
+    client: LanguageClient, project: Path
+) -> None:
+    # Never opened: found by the workspace scan that every document's analysis starts with.
+    (project / "slow.py").write_text(slow_source())
+    net = open_doc(client, project / "net.py", NET)
+    # The worker was killed while scanning slow.py: that file is skipped from then on, and
+    # net.py is analysed again without it (its diagnostics are its own, no `analysis-stopped`).
+    (only,) = await until_published(client, net, 1)
+    assert only.code == "shape-mismatch"
+    slow_uri = from_fs_path(str(project / "slow.py"))
+    assert [m.message for m in client.log_messages if "stopped analysing" in m.message] == [
+        f"ckptlens: stopped analysing {slow_uri} (while reading {net}): it took longer than 2 s"
+    ]
+    assert errors(client) == []
+
+
+@pytest.mark.asyncio
 async def test_a_hang_no_budget_checks_is_killed(failing: LanguageClient, project: Path) -> None:
     client = failing
     net = open_doc(client, project / "net.py", NET)
@@ -225,7 +243,7 @@ async def test_a_hang_no_budget_checks_is_killed(failing: LanguageClient, projec
     )
     while len(publishes(client, other)) < 2:
         await asyncio.wait_for(client.protocol.wait_for_notification_async(PUBLISH), TIMEOUT)
-    assert publishes(client, other)[1].diagnostics == [stopped]
+    assert list(publishes(client, other)[1].diagnostics) == [stopped]
     assert stops() == 1
     # ...until it changes: then it is (and is stopped again).
     change_doc(client, other, hung + "\n", 2)

@@ -42,6 +42,7 @@ from ckptlens.findings import (
     SourceRange,
 )
 from ckptlens.links import (
+    EMPTY_SCAN,
     LOAD_STATE_DICT,
     FileScan,
     Link,
@@ -157,6 +158,22 @@ class Session:
         self._touches: dict[str, frozenset[str]] = {}  # link key -> files its findings point into
         self.problems: list[str] = []  # from pyproject / settings, for the log
         self.log: list[str] = []  # engine trouble worth a window/logMessage; the server drains it
+        # Files treated as empty (no links, no classes): the server's worker skips those whose
+        # analysis overran its time, until they change.
+        self.skip: frozenset[str] = frozenset()
+        # Told the file about to be scanned or checked (the server's worker reports it, so
+        # that an analysis killed for overrunning is blamed on the right file).
+        self.progress: Callable[[str], None] | None = None
+        scan = self.index.scan
+
+        def scan_unless_skipped(path: str, overlays: Mapping[str, str]) -> FileScan:
+            if path in self.skip:
+                return replace(EMPTY_SCAN, path=path)
+            if self.progress is not None:
+                self.progress(path)
+            return scan(path, overlays)
+
+        self.index.scan = scan_unless_skipped  # type: ignore[method-assign]
 
     def _engine_tree(self, path: str, text: str) -> ast.Module | None:
         """The engine's (cached) parse of `path`, when it is of this very text."""
@@ -297,6 +314,8 @@ class Session:
         index: CheckpointIndex,
         mappings: Sequence[ParsedMapping],
     ) -> LinkResult:
+        if self.progress is not None:
+            self.progress(link.class_file)
         mapped = index
         for mapping in mappings:
             mapped = replace(mapped, tensors=remap_tensors(mapping, mapped.tensors))

@@ -5,8 +5,9 @@ the latest `DocumentAnalysis` of a document (frozen), or await the one being com
 engine runs off the loop: checkpoint reads in a small thread pool (cached by path + size +
 mtime, with $/progress when slow), analysis in a worker process that owns the engine's caches
 (`Session`, see `worker.py`), driven from one thread here. An analysis that overruns
-`ckptlens.analysisTimeoutMs` is killed with its process (the document gets one diagnostic
-saying so, and is not analysed again until it changes); documents larger than
+`ckptlens.analysisTimeoutMs` is killed with its process; the file it was busy with (the
+worker says which) is skipped by every analysis until it changes, and gets one diagnostic
+saying so if it is open; documents larger than
 `ckptlens.maxDocumentSize` are not analysed. Every document change schedules a debounced analysis whose diagnostics are
 published with the document's version (push), or returned to `textDocument/diagnostic` (pull)
 when the client declares support for it. Changes outside the documents (settings, workspace
@@ -87,7 +88,8 @@ class CkptlensServer(LanguageServer):
         )
         self.settings = Settings()
         self.worker = AnalysisWorker([os.getcwd()], SessionOptions(), self.worker_setup)
-        self.stopped: dict[str, int | None] = {}  # uri -> the version whose analysis was killed
+        # path -> (its stamp, why): files whose analysis was killed, skipped until they change
+        self.quarantine: dict[str, tuple[Any, str]] = {}
         self.pull_diagnostics = False
         self.analyses: dict[str, DocumentAnalysis] = {}
         self.analysis_generation: dict[str, int] = {}
@@ -244,7 +246,7 @@ class CkptlensServer(LanguageServer):
         if settings != self.settings:
             self.settings = settings
             self.analysis_pool.submit(self.worker.configure, self.session_options())
-            self.stopped.clear()
+            self.set_quarantine({})  # a longer time limit, say: try them again
             self.rerun_all("the settings changed")
 
     def session_options(self) -> SessionOptions:
@@ -286,7 +288,6 @@ class CkptlensServer(LanguageServer):
         if task is not None:
             task.cancel()
         self.analyses.pop(uri, None)
-        self.stopped.pop(uri, None)
         self.analysis_generation.pop(uri, None)
         self.read_stamps.pop(uri, None)
         path = convert.uri_to_path(uri)
@@ -343,8 +344,7 @@ class CkptlensServer(LanguageServer):
             raise
         except AnalysisStopped as exc:
             self.flush_session_log()
-            self.log_message(f"ckptlens: stopped analysing {uri}: {exc.reason}")
-            self.halt(uri, ANALYSIS_STOPPED, self.stopped_message(exc.reason))
+            self.stopped(uri, exc)
         except WorkerError as exc:
             self.flush_session_log()
             self.log_message(
@@ -365,11 +365,54 @@ class CkptlensServer(LanguageServer):
                     types.MessageType.Error,
                 )
 
+    def stopped(self, uri: str, exc: AnalysisStopped) -> None:
+        """The worker was killed analysing `uri` (or died). The file it was busy with is
+        skipped until it changes; if that is another file, `uri` is analysed again without it."""
+        path = convert.uri_to_path(uri)
+        culprit = exc.culprit or path
+        if culprit is None:
+            return
+        where = "" if culprit == path else f" (while reading {uri})"
+        self.log_message(f"ckptlens: stopped analysing {self.uri_of(culprit)}{where}: {exc.reason}")
+        quarantine = dict(self.quarantine)
+        quarantine[culprit] = (self.file_stamp(culprit), exc.reason)
+        self.set_quarantine(quarantine)
+        if culprit == path:
+            self.halt(uri, ANALYSIS_STOPPED, self.stopped_message(exc.reason))
+            return
+        self.schedule(uri, 0)
+        other = self.uri_of(culprit)
+        if other in self.workspace.text_documents and other not in self.tasks:
+            self.schedule(other, 0)
+
     def stopped_message(self, reason: str) -> str:
         return (
             f"ckptlens stopped analysing this file: {reason} (ckptlens.analysisTimeoutMs); "
             "it is analysed again when it changes"
         )
+
+    def file_stamp(self, path: str) -> Any:
+        """What says that a file changed: its open buffer, else its size and mtime."""
+        doc = self.workspace.text_documents.get(self.uri_of(path))
+        if doc is not None:
+            text = doc.source
+            return ("text", len(text), hash(text))
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return ("disk", st.st_size, st.st_mtime_ns)
+
+    def set_quarantine(self, quarantine: dict[str, tuple[Any, str]]) -> None:
+        if set(quarantine) != set(self.quarantine):
+            self.analysis_pool.submit(self.worker.set_skip, frozenset(quarantine))
+        self.quarantine = quarantine
+
+    def refresh_quarantine(self) -> None:
+        """Files that changed since their analysis was killed are analysed again."""
+        kept = {p: q for p, q in self.quarantine.items() if self.file_stamp(p) == q[0]}
+        if len(kept) != len(self.quarantine):
+            self.set_quarantine(kept)
 
     def halt(self, uri: str, code: str, message: str) -> None:
         """The document's analysis was stopped, or not started: it gets one diagnostic saying
@@ -384,7 +427,6 @@ class CkptlensServer(LanguageServer):
         self.analyses[uri] = halted = replace(
             previous, version=doc.version, stale=True, failure=None, halted=(code, message)
         )
-        self.stopped[uri] = doc.version
         self.analysis_generation[uri] = self.generation
         if not self.pull_diagnostics:
             self.publish(uri, halted)
@@ -428,16 +470,9 @@ class CkptlensServer(LanguageServer):
             return
         version, generation = doc.version, self.generation
         previous = self.analyses.get(uri)
-        if (
-            uri in self.stopped
-            and self.stopped[uri] == version
-            and previous is not None
-            and previous.halted is not None
-        ):
-            # killed on this very text: not again until it changes
-            self.analysis_generation[uri] = generation
-            if not self.pull_diagnostics:
-                self.publish(uri, previous)
+        self.refresh_quarantine()
+        if path in self.quarantine:  # killed on this very text: not again until it changes
+            self.halt(uri, ANALYSIS_STOPPED, self.stopped_message(self.quarantine[path][1]))
             return
         if self.too_large(doc.source):
             size = len(doc.source.encode("utf-8", errors="replace"))
@@ -448,7 +483,6 @@ class CkptlensServer(LanguageServer):
             )
             self.halt(uri, DOCUMENT_TOO_LARGE, message)
             return
-        self.stopped.pop(uri, None)
         overlays = self.open_texts()
         planned, related = await self.in_analysis(
             self.worker.call, "plan", (path,), overlays, self.timeout

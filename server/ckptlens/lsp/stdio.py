@@ -23,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 import threading
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.io_ import StdoutWriter
@@ -44,11 +45,61 @@ INTERNAL_ERROR = -32603
 log = logging.getLogger(__name__)
 
 
+class FdReader:
+    """`readline(limit)` and `read(n)` over a file descriptor with a buffer of our own.
+
+    Not `sys.stdin.buffer`: the reading thread is a daemon blocked in a read when the client
+    sends `exit`, and a daemon holding a BufferedReader's lock at interpreter shutdown aborts
+    the process ("could not acquire lock for <stdin>"). A bare `os.read` holds no lock."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = bytearray()
+        self.eof = False
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        chunk = os.read(self.fd, CHUNK)
+        if not chunk:
+            self.eof = True
+            return False
+        self.buffer += chunk
+        return True
+
+    def readline(self, limit: int) -> bytes:
+        start = 0
+        while True:
+            end = self.buffer.find(b"\n", start, limit)
+            if end >= 0:
+                return self._take(end + 1)
+            if len(self.buffer) >= limit:
+                return self._take(limit)
+            start = len(self.buffer)
+            if not self._fill():
+                return self._take(len(self.buffer))
+
+    def read(self, n: int) -> bytes:
+        if not self.buffer:
+            self._fill()
+        return self._take(min(n, len(self.buffer)))
+
+    def _take(self, n: int) -> bytes:
+        out = bytes(self.buffer[:n])
+        del self.buffer[:n]
+        return out
+
+
 class Malformed(Exception):
     """A frame the stream cannot be resynchronised after."""
 
 
-def read_frame(stream: BinaryIO, max_frame: int = MAX_FRAME) -> bytes | None:
+class Stream(Protocol):
+    def readline(self, limit: int, /) -> bytes: ...
+    def read(self, n: int, /) -> bytes: ...
+
+
+def read_frame(stream: Stream, max_frame: int = MAX_FRAME) -> bytes | None:
     """The next frame's body, or None at the end of the stream. Raises `Malformed`."""
     length: int | None = None
     lines = 0
@@ -146,7 +197,7 @@ def handle_body(server: LanguageServer, body: bytes) -> None:
         log.exception("Unable to handle message")
 
 
-async def _serve(server: LanguageServer, stdin: BinaryIO) -> int:
+async def _serve(server: LanguageServer, stdin: Stream) -> int:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[bytes | None | Malformed] = asyncio.Queue()
 
@@ -178,7 +229,7 @@ async def _serve(server: LanguageServer, stdin: BinaryIO) -> int:
 
 
 def serve_stdio(
-    server: LanguageServer, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None
+    server: LanguageServer, stdin: Stream | None = None, stdout: BinaryIO | None = None
 ) -> int:
     """Serve `server` on stdin/stdout until the stream ends (0), is malformed (1), or the
     client sends `exit` (pygls exits the process)."""
@@ -186,7 +237,7 @@ def serve_stdio(
     server.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
     status = 0
     try:
-        status = asyncio.run(_serve(server, stdin or sys.stdin.buffer))
+        status = asyncio.run(_serve(server, stdin or FdReader(sys.stdin.fileno())))
     except BrokenPipeError:
         print("ckptlens lsp: the client closed the connection", file=sys.stderr)
     finally:

@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -42,11 +43,13 @@ class WorkerError(Exception):
 
 
 class AnalysisStopped(Exception):
-    """The worker was killed (it overran its time) or died; `reason` says which, in words."""
+    """The worker was killed (it overran its time) or died; `reason` says which, in words;
+    `culprit` is the file it was scanning or checking then, if it said."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, culprit: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.culprit = culprit
 
 
 class _Missing(Exception):
@@ -59,13 +62,26 @@ class _Missing(Exception):
 
 
 def worker_main(
-    conn: Connection, roots: list[str], options: SessionOptions, setup: str | None
+    conn: Connection,
+    roots: list[str],
+    options: SessionOptions,
+    setup: str | None,
+    skip: frozenset[str] = frozenset(),
 ) -> None:
     """Serve requests from `conn` until it closes. Runs in the worker process."""
     if setup:
         module, _, name = setup.partition(":")
         getattr(importlib.import_module(module), name)()
     session = Session(roots, options)
+    session.skip = skip
+    last = [""]
+
+    def progress(path: str) -> None:
+        if path != last[0]:
+            last[0] = path
+            conn.send(("at", path))
+
+    session.progress = progress
     overlays: dict[str, str] = {}
     indexes: OrderedDict[tuple[str, Any], Any] = OrderedDict()
 
@@ -101,6 +117,7 @@ def worker_main(
         if missing:
             raise _Missing(missing)
         stamps = {ckpt: stamp for ckpt, (stamp, _) in wanted.items()}
+        progress(path)
         return session.analyse(path, version, overlays, planned, found, None, stamps, generation)
 
     operations: dict[str, Callable[..., Any]] = {
@@ -108,12 +125,13 @@ def worker_main(
         "set_roots": session.set_roots,
         "forget": session.forget,
         "invalidate": session.index.invalidate,
-        "plan": lambda path: session.plan(path, overlays),
+        "plan": lambda path: (progress(path), session.plan(path, overlays))[1],
         "analyse": analyse,
         "code_actions": lambda analysis, request, only: session.code_actions(
             analysis, request, source_of, only
         ),
         "mapping_action": lambda outcome: session.mapping_action(outcome, source_of),
+        "skip": lambda paths: setattr(session, "skip", frozenset(paths)),
         "ping": lambda: os.getpid(),
     }
     while True:
@@ -121,6 +139,7 @@ def worker_main(
             pending, delta, op, args = conn.recv()
         except (EOFError, OSError):
             return
+        last[0] = ""
         try:
             for name, pending_args in pending:
                 operations[name](*pending_args)
@@ -164,6 +183,7 @@ class AnalysisWorker:
         self.roots = list(roots)
         self.options = options
         self.setup = setup
+        self.skip: frozenset[str] = frozenset()
         self.process: Any = None
         self.conn: Connection | None = None
         self.pending: list[tuple[str, tuple[Any, ...]]] = []  # applied before the next request
@@ -189,7 +209,7 @@ class AnalysisWorker:
         parent, child = context.Pipe()
         process = context.Process(
             target=worker_main,
-            args=(child, self.roots, self.options, self.setup),
+            args=(child, self.roots, self.options, self.setup, self.skip),
             name="ckptlens-analysis",
             daemon=True,
         )
@@ -239,6 +259,10 @@ class AnalysisWorker:
         self.roots = list(roots)
         self.pending.append(("set_roots", (list(roots),)))
 
+    def set_skip(self, paths: frozenset[str]) -> None:
+        self.skip = frozenset(paths)
+        self.pending.append(("skip", (self.skip,)))
+
     def forget(self) -> None:
         self.pending.append(("forget", ()))
 
@@ -259,17 +283,24 @@ class AnalysisWorker:
             }
             delta.update({p: None for p in self.sent if p not in overlays})
             pending, self.pending = self.pending, []
+            at: str | None = None
+            deadline = time.monotonic() + timeout
             try:
                 conn.send((pending, delta, op, args))
-                ready = conn.poll(timeout)
-                if not ready:
-                    self._stop()
-                    raise AnalysisStopped(f"it took longer than {_seconds(timeout)}")
-                reply = conn.recv()
-            except (EOFError, OSError, BrokenPipeError) as exc:
+                while True:
+                    if not conn.poll(max(0.0, deadline - time.monotonic())):
+                        self._stop()
+                        raise AnalysisStopped(f"it took longer than {_seconds(timeout)}", at)
+                    reply = conn.recv()
+                    if reply[0] != "at":
+                        break
+                    at = reply[1]
+            except (EOFError, OSError) as exc:
+                if self.process is not None:
+                    self.process.join(1)
                 code = self.process.exitcode if self.process is not None else None
                 self._stop()
-                raise AnalysisStopped(_death(code)) from exc
+                raise AnalysisStopped(_death(code), at) from exc
             self.sent = dict(overlays)
             status, *rest, log = reply
             self.log.extend(log)
