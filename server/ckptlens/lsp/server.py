@@ -1061,7 +1061,9 @@ def run_stdio() -> None:
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
     from ckptlens.lsp.stdio import serve_stdio
+    from ckptlens.lsp.worker import prestart
 
+    prestart()
     try:
         status = serve_stdio(server)
     finally:

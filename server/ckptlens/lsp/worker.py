@@ -120,12 +120,16 @@ def worker_main(
         progress(path)
         return session.analyse(path, version, overlays, planned, found, None, stamps, generation)
 
+    def plan(path: str) -> Any:
+        progress(path)
+        return session.plan(path, overlays)
+
     operations: dict[str, Callable[..., Any]] = {
         "configure": session.configure,
         "set_roots": session.set_roots,
         "forget": session.forget,
         "invalidate": session.index.invalidate,
-        "plan": lambda path: (progress(path), session.plan(path, overlays))[1],
+        "plan": plan,
         "analyse": analyse,
         "code_actions": lambda analysis, request, only: session.code_actions(
             analysis, request, source_of, only
@@ -171,6 +175,16 @@ def _context() -> Any:
         context.set_forkserver_preload(["ckptlens.lsp.worker"])
         return context
     return multiprocessing.get_context("spawn")
+
+
+def prestart() -> None:
+    """Start the forkserver now: it imports the engine while the server starts up and waits
+    for `initialize`, so the first worker is a fork away when the first document opens."""
+    context = _context()
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 class AnalysisWorker:

@@ -1,0 +1,194 @@
+"""Responsiveness of `ckptlens lsp` while a hostile document is analysed (issue 13, item 3).
+
+    python benchmarks/bench_lsp_hostile.py [--lines 40000] [--timeout-ms 20000] [--mib 49]
+
+Starts the server over stdio with a VS Code-like client, opens a small model `net.py` linked to
+a checkpoint and waits for its diagnostics, then:
+
+* slow: opens a model whose `__init__` builds `--lines` layers (the engine takes tens of
+  seconds over it) and, until that document's diagnostics arrive (the worker is killed at
+  `--timeout-ms`: one `analysis-stopped` diagnostic), sends hovers on `net.py` one after the
+  other, reporting their latency (count, p50, p95, max) and when the slow document was stopped;
+* huge: opens a `--mib` MiB document (over `ckptlens.maxDocumentSize`: not analysed) and sends
+  hovers on `net.py` until its `document-too-large` diagnostic arrives (the first hover waits
+  for the server to read the 49 MiB message itself);
+* then the peak RSS of the server process (VmHWM) and of its analysis worker.
+
+Target: every hover on the other document answered within 200 ms while the hostile one is
+being analysed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+from pygls.uris import from_fs_path
+
+NET = """import torch.nn as nn
+
+
+# ckptlens: checkpoint=net.pt
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(8, 8)
+        self.head = nn.Linear(8, 4)
+"""
+
+
+def slow_source(lines: int) -> str:
+    body = "".join(f"        self.l{i} = nn.Linear(8, 8)\n" for i in range(lines))
+    return (
+        "import torch.nn as nn\n\n\n# ckptlens: checkpoint=net.pt\nclass Slow(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n" + body
+    )
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def children(pid: int) -> list[int]:
+    try:
+        tasks = Path(f"/proc/{pid}/task").iterdir()
+        out: list[int] = []
+        for task in tasks:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        return out
+    except OSError:
+        return []
+
+
+def summary(ms: list[float]) -> str:
+    ordered = sorted(ms)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return (
+        f"{len(ms)} hovers: p50 {statistics.median(ms):6.1f} ms  p95 {p95:6.1f} ms  "
+        f"max {max(ms):6.1f} ms"
+    )
+
+
+async def run(root: Path, lines: int, timeout_ms: int, mib: int) -> None:
+    import torch
+
+    (root / "net.py").write_text(NET)
+    torch.save(
+        {
+            "body.weight": torch.zeros(8, 8),
+            "body.bias": torch.zeros(8),
+            "head.weight": torch.zeros(3, 8),
+            "head.bias": torch.zeros(3),
+        },
+        root / "net.pt",
+    )
+    client = LanguageClient("bench", "1")
+    arrived: dict[str, float] = {}
+    codes: dict[str, list[str]] = {}
+    published = asyncio.Event()
+
+    @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    def on_publish(params: types.PublishDiagnosticsParams) -> None:
+        arrived.setdefault(params.uri, time.perf_counter())
+        codes[params.uri] = [str(d.code) for d in params.diagnostics]
+        published.set()
+
+    @client.feature(types.WINDOW_LOG_MESSAGE)
+    def on_log(params: types.LogMessageParams) -> None:
+        print("server:", params.message[:200], file=sys.stderr)
+
+    await client.start_io(sys.executable, "-m", "ckptlens", "lsp")
+    root_uri = from_fs_path(str(root))
+    settings = {"ckptlens": {"analysisTimeoutMs": timeout_ms, "debounceMs": 0}}
+    await client.initialize_async(
+        types.InitializeParams(
+            capabilities=types.ClientCapabilities(),
+            root_uri=root_uri,
+            workspace_folders=[types.WorkspaceFolder(root_uri, "bench")],
+            initialization_options=settings,
+        )
+    )
+    client.initialized(types.InitializedParams())
+
+    def open_doc(name: str, text: str) -> str:
+        uri = from_fs_path(str(root / name))
+        client.text_document_did_open(
+            types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "python", 1, text))
+        )
+        return uri
+
+    async def wait_published(uri: str) -> None:
+        while uri not in arrived:
+            published.clear()
+            await asyncio.wait_for(published.wait(), 300)
+
+    net = open_doc("net.py", NET)
+    await wait_published(net)
+    print(f"net.py: {codes[net]}")
+
+    async def hovers_until(uri: str) -> list[float]:
+        latencies = []
+        while uri not in arrived:
+            start = time.perf_counter()
+            answer = await client.text_document_hover_async(
+                types.HoverParams(types.TextDocumentIdentifier(net), types.Position(4, 7))
+            )
+            latencies.append((time.perf_counter() - start) * 1000)
+            assert answer is not None, "no hover on net.py"
+        return latencies
+
+    text = slow_source(lines)
+    start = time.perf_counter()
+    slow = open_doc("slow.py", text)
+    latencies = await hovers_until(slow)
+    stopped = arrived[slow] - start
+    print(
+        f"slow  ({lines} lines, {len(text) / 1e6:.1f} MB): {codes[slow]} after {stopped:.1f} s; "
+        f"meanwhile {summary(latencies)}"
+    )
+
+    text = "x = 1\n" * (mib * 1024 * 1024 // 6)
+    start = time.perf_counter()
+    huge = open_doc("huge.py", text)
+    latencies = await hovers_until(huge)
+    print(
+        f"huge  ({mib} MiB): {codes[huge]} after {(arrived[huge] - start) * 1000:.0f} ms; "
+        f"meanwhile {summary(latencies)}"
+    )
+    server = client._server  # noqa: SLF001 - its pid, for /proc
+    if server is not None:
+        pid = server.pid
+        rss = peak_rss_mb(pid)
+        workers = [peak_rss_mb(c) for c in children(pid)]
+        shown = ", ".join(f"{r:.0f} MB" for r in workers if r is not None) or "none"
+        print(f"peak RSS: server {rss:.0f} MB; its child processes {shown}")
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=40_000)
+    parser.add_argument("--timeout-ms", type=int, default=20_000)
+    parser.add_argument("--mib", type=int, default=49)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ckptlens-bench-") as tmp:
+        asyncio.run(run(Path(tmp), args.lines, args.timeout_ms, args.mib))
+
+
+if __name__ == "__main__":
+    main()
