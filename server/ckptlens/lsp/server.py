@@ -177,7 +177,7 @@ class CkptlensServer(LanguageServer):
         return await self.in_analysis(self.worker.call, op, args, self.open_texts(), self.timeout)
 
     def flush_session_log(self) -> None:
-        log_lines, self.worker.log[:] = list(self.worker.log), []
+        log_lines, self.worker.log = self.worker.log, []
         self.log_once(log_lines)
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -685,7 +685,11 @@ class CkptlensServer(LanguageServer):
         found: dict[str, types.CodeAction] = {}
         for lsp_range in ranges:
             request = convert.source_range(analysis.path, lsp_range, lines, self.encoding)
-            actions = await self.work("code_actions", analysis, request, only)
+            try:
+                actions = await self.work("code_actions", analysis, request, only)
+            except AnalysisStopped as exc:
+                self.log_message(f"ckptlens: stopped computing the code actions of {uri}: {exc}")
+                return list(found.values())
             for action in actions:
                 if action.fix.title in found:
                     continue
@@ -718,7 +722,11 @@ class CkptlensServer(LanguageServer):
         ]
         candidates.sort(key=lambda o: o.link.site_file != analysis.path)  # a load call here first
         for outcome in candidates:
-            action = await self.work("mapping_action", outcome)
+            try:
+                action = await self.work("mapping_action", outcome)
+            except AnalysisStopped as exc:
+                self.log_message(f"ckptlens: stopped generating the key mapping: {exc}")
+                return False
             if action is None:
                 continue
             edit = convert.workspace_edit(

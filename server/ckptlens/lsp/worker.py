@@ -25,10 +25,11 @@ import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ckptlens.lsp.analysis import Session, SessionOptions
+from ckptlens.lsp.analysis import DocumentAnalysis, Session, SessionOptions
 
 INDEX_CACHE = 32
 
@@ -118,7 +119,10 @@ def worker_main(
             raise _Missing(missing)
         stamps = {ckpt: stamp for ckpt, (stamp, _) in wanted.items()}
         progress(path)
-        return session.analyse(path, version, overlays, planned, found, None, stamps, generation)
+        analysis = session.analyse(
+            path, version, overlays, planned, found, None, stamps, generation
+        )
+        return _strip_indexes(analysis, found)
 
     def plan(path: str) -> Any:
         progress(path)
@@ -164,6 +168,40 @@ def worker_main(
             conn.send((*reply, log))
         except (EOFError, OSError):
             return
+
+
+@dataclass(frozen=True)
+class SentIndex:
+    """Stands for the checkpoint index of `path` the server sent: not sent back."""
+
+    path: str
+
+
+def _strip_indexes(analysis: DocumentAnalysis, sent: Mapping[str, Any]) -> DocumentAnalysis:
+    paths = {id(index): path for path, index in sent.items()}
+    results = []
+    for outcome in analysis.results:
+        path = paths.get(id(outcome.raw_index))
+        if path is not None:
+            result = outcome.result
+            if result is not None and result.index is outcome.raw_index:
+                result = replace(result, index=SentIndex(path))  # type: ignore[arg-type]
+            outcome = replace(outcome, raw_index=SentIndex(path), result=result)  # type: ignore[arg-type]
+        results.append(outcome)
+    return replace(analysis, results=tuple(results))
+
+
+def _restore_indexes(analysis: DocumentAnalysis, indexes: Mapping[str, Any]) -> DocumentAnalysis:
+    results = []
+    for outcome in analysis.results:
+        if isinstance(outcome.raw_index, SentIndex):
+            index = indexes[outcome.raw_index.path]
+            result = outcome.result
+            if result is not None and isinstance(result.index, SentIndex):
+                result = replace(result, index=index)
+            outcome = replace(outcome, raw_index=index, result=result)
+        results.append(outcome)
+    return replace(analysis, results=tuple(results))
 
 
 # -- the server's side -------------------------------------------------------------------------
@@ -345,7 +383,7 @@ class AnalysisWorker:
             args = (path, version, planned, dict(indexes), generation)
             result = self.call("analyse", args, overlays, timeout)
         self.have.update((p, s) for p, (s, _) in indexes.items())
-        return result
+        return _restore_indexes(result, {p: i for p, (_, i) in indexes.items()})
 
 
 def _seconds(timeout: float) -> str:
