@@ -1,7 +1,8 @@
 """`ckptlens lsp` with injected failures, for tests/test_lsp.py.
 
 A document whose text holds `FAIL_ANALYSIS` makes the analysis raise; one holding `HANG_ANALYSIS`
-makes it sleep for an hour (a hang no budget checks); one holding `FAIL_HANDLER` makes the
+makes it sleep for an hour (a hang no budget checks), and a file holding `HANG_SCAN` makes the
+workspace scan of that file do so; one holding `FAIL_HANDLER` makes the
 conversion of its diagnostics raise (what the pull handler calls).
 Everything else is the real server. Run: `python tests/lsp_failing_server.py`.
 """
@@ -15,13 +16,32 @@ from typing import Any
 FAIL_ANALYSIS = "# ckptlens-test: fail the analysis"
 FAIL_HANDLER = "# ckptlens-test: fail the diagnostics handler"
 HANG_ANALYSIS = "# ckptlens-test: hang the analysis"
+HANG_SCAN = "# ckptlens-test: hang the scan"
 
 
 def patch_analysis() -> None:
     """In the analysis process (`CkptlensServer.worker_setup`): the analysis fails on the marker."""
+    from ckptlens import links
     from ckptlens.lsp import analysis
 
     analyse = analysis.Session.analyse
+    scan = links.WorkspaceIndex.scan
+
+    def hanging_scan(
+        self: links.WorkspaceIndex, path: str, overlays: Mapping[str, str]
+    ) -> links.FileScan:
+        text = overlays.get(path)
+        if text is None:
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    text = handle.read()
+            except OSError:
+                text = ""
+        if HANG_SCAN in text:
+            time.sleep(3600)
+        return scan(self, path, overlays)
+
+    links.WorkspaceIndex.scan = hanging_scan  # type: ignore[method-assign]
 
     def failing_analyse(
         self: analysis.Session, path: str, version: Any, overlays: Mapping[str, str], *rest: Any
