@@ -103,7 +103,10 @@ async def run(root: Path, lines: int, timeout_ms: int, mib: int) -> None:
     @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     def on_publish(params: types.PublishDiagnosticsParams) -> None:
         arrived.setdefault(params.uri, time.perf_counter())
-        codes[params.uri] = [str(d.code) for d in params.diagnostics]
+        counts: dict[str, int] = {}
+        for d in params.diagnostics:
+            counts[str(d.code)] = counts.get(str(d.code), 0) + 1
+        codes[params.uri] = [f"{c} x{n}" if n > 1 else c for c, n in counts.items()]
         published.set()
 
     @client.feature(types.WINDOW_LOG_MESSAGE)
@@ -139,14 +142,20 @@ async def run(root: Path, lines: int, timeout_ms: int, mib: int) -> None:
     await wait_published(net)
     print(f"net.py: {codes[net]}")
 
+    slowest = [0.0, 0.0]  # the slowest hover: latency, when (s after the hostile didOpen)
+
     async def hovers_until(uri: str) -> list[float]:
         latencies = []
+        opened = time.perf_counter()
+        slowest[:] = [0.0, 0.0]
         while uri not in arrived:
             start = time.perf_counter()
             answer = await client.text_document_hover_async(
                 types.HoverParams(types.TextDocumentIdentifier(net), types.Position(4, 7))
             )
             latencies.append((time.perf_counter() - start) * 1000)
+            if latencies[-1] > slowest[0]:
+                slowest[:] = [latencies[-1], start - opened]
             assert answer is not None, "no hover on net.py"
         return latencies
 
@@ -157,7 +166,7 @@ async def run(root: Path, lines: int, timeout_ms: int, mib: int) -> None:
     stopped = arrived[slow] - start
     print(
         f"slow  ({lines} lines, {len(text) / 1e6:.1f} MB): {codes[slow]} after {stopped:.1f} s; "
-        f"meanwhile {summary(latencies)}"
+        f"meanwhile {summary(latencies)} (the slowest sent {slowest[1]:.2f} s after didOpen)"
     )
 
     text = "x = 1\n" * (mib * 1024 * 1024 // 6)
