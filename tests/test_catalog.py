@@ -670,6 +670,12 @@ CASES: dict[str, tuple[st.SearchStrategy[dict[str, Any]], Callable[[dict[str, An
     "torch.nn.ParameterList": (parameter_list(), None),
     "torch.nn.ParameterDict": (parameter_dict(), None),
     "torch.nn.DataParallel": (data_parallel(), None),
+    "einops.layers.torch.EinMix": (st.sampled_from([
+        {"pattern": "b t c -> b t c2", "weight_shape": "c c2", "bias_shape": "c2", "c": 3, "c2": 4},
+        {"pattern": "t b c -> t b c", "weight_shape": "c", "c": 5},
+        {"pattern": "h w c -> hout w c", "weight_shape": "h hout", "bias_shape": "hout", "h": 2, "hout": 6},
+        {"pattern": "... (head cin) -> ... (head cout)", "weight_shape": "head cin cout", "bias_shape": "head cout", "head": 2, "cin": 3, "cout": 4},
+    ]), None),
 }  # fmt: skip
 
 # rows that own no tensors whatever their arguments, checked by test_parameterless_row
@@ -749,6 +755,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "KLDivLoss": {"size_average": False},
     "MSELoss": {"reduce": False},
     "L1Loss": {"reduction": "sum"},
+    "Rearrange": {"pattern": "b (h p) c -> b h (p c)", "p": 2},
+    "Reduce": {"pattern": "b n d -> b d", "reduction": "mean"},
 }
 
 

@@ -409,3 +409,45 @@ def test_container_edits_the_analysis_cannot_follow_make_the_part_unknown(tmp_pa
     reasons = {p.prefix: p.reason for p in predicted.unknown}
     assert sorted(reasons) == ["backbone", "heads"]
     assert "an item is stored under an unknown key" in reasons["backbone"]
+
+
+def test_deep_copies_are_distinct_tensors_not_ties(tmp_path: Path) -> None:
+    """`copy.deepcopy(layer)` (nn.TransformerEncoder's clones) makes new tensors: no key is
+    reported as tied to another (a tie would excuse a missing key)."""
+    path = _write(
+        tmp_path,
+        """
+        import copy
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                block = nn.Linear(4, 4)
+                self.blocks = nn.ModuleList([copy.deepcopy(block) for _ in range(2)])
+                self.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), 2)
+        """,
+    )
+    predicted = predict(path, "Net")
+    assert predicted.tied == {}
+    assert len(predicted.tensors) == 4 + 24
+
+
+def test_slice_assignment_and_deletion_on_lists(tmp_path: Path) -> None:
+    """timm's `val2tuple`: `x[-1:-1] = [...]` inserts; `del x[:1]` removes (no unknown key)."""
+    path = _write(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                x = [8]
+                x[-1:-1] = [x[-1] for _ in range(3 - len(x))]
+                y = [1, 2, 3, 4]
+                del y[:2]
+                self.fc = nn.Linear(len(x), sum(y))
+        """,
+    )
+    assert _keys(predict(path, "Net")) == {"fc.weight": (7, 3), "fc.bias": (7,)}

@@ -76,3 +76,11 @@ def test_json_coverage_and_lowered_severity(tmp_path: Path) -> None:
 
     sarif = json.loads(_cli("check", source, "--class", "Net", "--checkpoint", ckpt, "--format", "sarif").stdout)
     assert sarif["runs"][0]["properties"]["coverage"]["unchecked"] == 2
+
+
+def test_map_text_never_ticks_an_unverified_identity(tmp_path: Path) -> None:
+    source, ckpt = _project(tmp_path)
+    proc = _cli("map", source, "--class", "Net", "--checkpoint", ckpt, "--format", "text")
+    assert "2 checkpoint tensors under parts of the model the analysis could not resolve" in proc.stdout
+    assert "✓" not in proc.stdout
+    assert proc.stdout.rstrip().endswith("? identity for what was checked: the checkpoint loads as it is, as far as known")

@@ -130,12 +130,12 @@ def test_truncated_checkpoint_exit_2(corpus: f.Corpus, tmp_path: Path) -> None:
 def test_permission_denied_in_process(
     corpus: f.Corpus, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import builtins
+    import os
 
     def denied(*args: object, **kwargs: object) -> object:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(builtins, "open", denied)
+    monkeypatch.setattr(os, "open", denied)  # how every user-named file is opened
     code = cli.main(["inspect", str(corpus.files["net.pt"]), "--format", "json"])
     out, err = capsys.readouterr()
     assert code == 2 and out == ""

@@ -44,6 +44,8 @@ def settings_for(project: Path) -> dict[str, Any]:
         "links": [{"class": "models/tabular.py:WideNet", "checkpoint": "ckpts/wide.pt"}],
         "huggingFaceCache": str(project / "hf-cache"),
         "debounceMs": 50,
+        "sizeLens": False,  # issue 17's extras are tested in test_lsp_extras.py
+        "fitHints": False,
     }
 
 

@@ -54,7 +54,12 @@ async def client(lsp_client: LanguageClient, request: pytest.FixtureRequest, pro
     def register(params: types.RegistrationParams) -> None:
         return None
 
-    settings: dict[str, Any] = {"debounceMs": 0, "unverifiedSeverity": request.param}
+    settings: dict[str, Any] = {
+        "debounceMs": 0,
+        "unverifiedSeverity": request.param,
+        "sizeLens": False,  # issue 17's extras are tested in test_lsp_extras.py
+        "fitHints": False,
+    }
     lsp_client.set_configuration(settings, section="ckptlens")
     lsp_client.severity = request.param  # type: ignore[attr-defined]
     root = from_fs_path(str(project))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ckptlens.checkpoint.index import CheckpointIndex
+from ckptlens.checkpoint.weights_only import safety_findings
 from ckptlens.engine.constructor import ConstructorPlan
 from ckptlens.engine.model import Coverage, KeyMapping, PredictedStateDict
 from ckptlens.engine.predict import Analyzer, TargetError, TargetInfo
@@ -112,16 +113,28 @@ def _build(engine: Analyzer, source: str | Path, class_name: str, plan: Construc
     return predicted
 
 
+MAX_CONFIG_BYTES = 4 << 20
+
+
 def _config_data(config: str | Path | Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The --config file: a regular file (never a FIFO, a device or /dev/stdin, refused before
+    it is opened) of at most 4 MiB holding a JSON object."""
+    from ckptlens.checkpoint.files import read_regular
+    from ckptlens.checkpoint.index import CheckpointError
+
     if config is None or isinstance(config, Mapping):
         return config
     try:
-        with open(config, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{config}: no such file") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{config}: cannot read the config: {exc}") from None
+        raw = read_regular(config, MAX_CONFIG_BYTES, "config file")
+        data = json.loads(raw.decode("utf-8"))
+    except CheckpointError as exc:
+        raise ConfigError(str(exc)) from None
+    except PermissionError:
+        raise ConfigError(f"{config}: cannot read the config: permission denied") from None
+    except OSError as exc:
+        raise ConfigError(f"{config}: cannot read the config: {exc.strerror or exc}") from None
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ConfigError(f"{config}: the config is not valid UTF-8 JSON") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{config}: the config must be a JSON object")
     return data
@@ -142,24 +155,41 @@ def check(
     unverified_severity: Severity = Severity.WARNING,
     init_source: str | None = None,
     config_source: str | None = None,
+    cache: Any = None,  # CheckCache | None (Any: callers spread `**{"init_source": ...}` dicts)
 ) -> CheckResult:
     """Predict, read the checkpoint, compare: findings and a key mapping. Checkpoint tensors
     under parts of the model that could not be resolved are reported as `unverified` at
-    `unverified_severity` (a warning unless lowered)."""
+    `unverified_severity` (a warning unless lowered). `cache`, when given, is shared by many
+    checks of one class (`ckptlens find`): the class is described once, predicted once per set of
+    constructor arguments, compared once per distinct set of checkpoint keys/shapes/dtypes."""
     from ckptlens.checkpoint import read_checkpoint
     from ckptlens.engine.compare import compare
 
     engine = _analyzer(analyzer)
-    info = engine.describe(str(source), class_name)
+    if cache is not None:
+        info = cache.info.get((str(source), class_name))
+        if info is None:
+            info = cache.info[(str(source), class_name)] = engine.describe(str(source), class_name)
+    else:
+        info = engine.describe(str(source), class_name)
     index = checkpoint if isinstance(checkpoint, CheckpointIndex) else read_checkpoint(str(checkpoint))
     plan = constructor_plan(
         info, init=init, config=config, index=index, init_source=init_source, config_source=config_source
     )
-    predicted = _build(engine, source, class_name, plan)
+    predicted, prediction_key = _cached_build(engine, source, class_name, plan, cache)
     view = _transformers_view(predicted, index)
-    comparison = compare(
-        predicted, view.tensors if view else index.tensors, unverified_severity=unverified_severity
-    )
+    comparison = None
+    comparison_key: Any = None
+    if cache is not None and view is None:
+        signature = tuple((k, t.shape, t.dtype, t.device) for k, t in index.tensors.items())
+        comparison_key = (prediction_key, unverified_severity, signature)
+        comparison = cache.comparisons.get(comparison_key)
+    if comparison is None:
+        comparison = compare(
+            predicted, view.tensors if view else index.tensors, unverified_severity=unverified_severity
+        )
+        if comparison_key is not None and cache is not None:
+            cache.comparisons[comparison_key] = comparison
     if view is not None:
         comparison = view.back_to_raw(comparison)
     # an unresolved part that leaves checkpoint tensors unchecked is said once, as `unverified`
@@ -167,9 +197,41 @@ def check(
     findings = [
         *(f for f in predicted.findings if not (f.code == UNRESOLVED and f.model_prefix in verified_elsewhere and not f.model_keys)),
         *comparison.findings,
+        *safety_findings(index.safety, predicted.origin),
     ]
     findings.sort(key=lambda f: (f.range.file, f.range.start_line, f.range.start_col, f.code))
     return CheckResult(findings, comparison.mapping, predicted, index, comparison)
+
+
+@dataclass
+class CheckCache:
+    """What many checks of one class share (`ckptlens find` over a tree of checkpoints)."""
+
+    info: dict[tuple[str, str], TargetInfo] = field(default_factory=dict)
+    predictions: dict[str, PredictedStateDict] = field(default_factory=dict)
+    comparisons: dict[Any, Any] = field(default_factory=dict)
+
+
+def _cached_build(
+    engine: Analyzer,
+    source: str | Path,
+    class_name: str,
+    plan: ConstructorPlan,
+    cache: CheckCache | None,
+) -> tuple[PredictedStateDict, str]:
+    """`_build`, with the engine's prediction shared by checks with the same constructor values."""
+    import dataclasses
+
+    if cache is None:
+        return _build(engine, source, class_name, plan), ""
+    key = json.dumps([str(source), class_name, plan.kwargs, plan.config], sort_keys=True, default=repr)
+    raw = cache.predictions.get(key)
+    if raw is None:
+        raw = cache.predictions[key] = engine.predict(str(source), class_name, plan.kwargs, config=plan.config)
+    # a copy whose lists a check may extend (the plan's findings; transformers' converted keys)
+    predicted = dataclasses.replace(raw, unknown=list(raw.unknown), findings=[*raw.findings, *plan.findings])
+    predicted.constructor = dict(plan.values)
+    return predicted, key
 
 
 @dataclass

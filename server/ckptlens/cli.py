@@ -31,18 +31,47 @@ def _parser() -> argparse.ArgumentParser:
         ("keys", ["text", "json"], "text", "the state_dict the class would have, from source"),
     ):
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("source", metavar="SOURCE.py")
-        p.add_argument("--class", dest="class_name", required=True, metavar="NAME")
-        p.add_argument("--checkpoint", required=name != "keys", metavar="CKPT")
+        if name == "check":
+            # `check SOURCE.py --class NAME --checkpoint CKPT`, or `check [PATH ...]`: the workspace
+            p.add_argument("source", nargs="*", metavar="SOURCE.py | PATH")
+            p.add_argument("--class", dest="class_name", metavar="NAME")
+            p.add_argument("--checkpoint", metavar="CKPT")
+        else:
+            p.add_argument("source", metavar="SOURCE.py")
+            p.add_argument("--class", dest="class_name", required=True, metavar="NAME")
+            p.add_argument("--checkpoint", required=name != "keys", metavar="CKPT")
         p.add_argument("--format", choices=formats, default=default)
         _model_options(p)
+        if name == "map":
+            p.add_argument(
+                "--write",
+                metavar="OUT.safetensors",
+                help="write the checkpoint, remapped, as safetensors (never over its source)",
+            )
+            p.add_argument(
+                "--max-shard-size",
+                metavar="SIZE",
+                help="with --write: shards of at most SIZE (5GB, 500MB, 2GiB) and their index.json",
+            )
         if name == "check":
             p.add_argument(
                 "--unverified-severity",
                 choices=["error", "warning", "information", "hint"],
-                default="warning",
+                default=None,
                 help="severity of `unverified` (checkpoint tensors under parts the analysis could not resolve)",
             )
+            edits = p.add_mutually_exclusive_group()
+            edits.add_argument("--diff", action="store_true", help="workspace check: print the safe fixes as a unified diff")
+            edits.add_argument("--fix", action="store_true", help="workspace check: apply the safe fixes (rename, literal dim)")
+            p.add_argument("--no-cache", action="store_true", help="workspace check: ignore and do not write .ckptlens_cache")
+            p.add_argument("--jobs", type=int, default=2, metavar="N", help="workspace check: parallel processes (default 2)")
+
+    p = sub.add_parser("find", help="which checkpoints under PATHs fit the class, best first")
+    p.add_argument("source", metavar="SOURCE.py")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders to search (default: .)")
+    p.add_argument("--class", dest="class_name", required=True, metavar="NAME")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    _model_options(p)
 
     sub.add_parser("lsp", help="the language server, on stdio")
     return parser
@@ -76,17 +105,25 @@ def parse_init(items: list[str]) -> dict[str, Any]:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    if args.class_name is None:
+        return _cmd_check_workspace(args)  # a warm run never loads the engine
     from ckptlens import __version__
     from ckptlens.api import check
     from ckptlens.render import check_to_json, check_to_sarif, render_check_text
 
+    if len(args.source) != 1:
+        raise UsageError("check --class NAME takes exactly one SOURCE.py")
+    if args.checkpoint is None:
+        raise UsageError("check SOURCE.py --class NAME needs --checkpoint CKPT")
+    if args.diff or args.fix:
+        raise UsageError("--diff and --fix check the workspace: give no --class")
     result = check(
-        args.source,
+        args.source[0],
         args.class_name,
         args.checkpoint,
         init=parse_init(args.init),
         config=args.config,
-        unverified_severity=_severity(args.unverified_severity),
+        unverified_severity=_severity(args.unverified_severity or "warning"),
     )
     if args.format == "json":
         _print_json(_with_constructor(check_to_json(result.findings, result.coverage), result.predicted))
@@ -94,7 +131,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         _print_json(check_to_sarif(result.findings, __version__, result.coverage))
     else:
         _write_constructor(args.class_name, result.predicted)
-        sys.stdout.write(
+        _write_text(
             render_check_text(
                 result.findings,
                 class_name=args.class_name,
@@ -108,23 +145,113 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if result.fails else EXIT_OK
 
 
+def _cmd_check_workspace(args: argparse.Namespace) -> int:
+    """`check [PATH ...]`: every linked class of the workspace (SPEC section 5)."""
+    import dataclasses
+    import os
+
+    from ckptlens import __version__
+    from ckptlens import workspace_check as ws
+
+    if args.checkpoint is not None or args.init or args.config:
+        raise UsageError("--checkpoint, --init and --config need SOURCE.py --class NAME")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    try:
+        root = ws.find_root(args.source)
+        options = ws.load_options(root)
+        if args.unverified_severity:
+            options = dataclasses.replace(options, unverified_severity=args.unverified_severity)
+        report = ws.check_workspace(
+            args.source,
+            options=options,
+            jobs=args.jobs,
+            cache=not args.no_cache,
+            with_fixes=args.diff or args.fix,
+        )
+    except ws.WorkspaceConfigError as exc:
+        raise UsageError(str(exc)) from exc
+    for problem in report.problems:
+        sys.stderr.write(f"ckptlens: warning: {problem}\n")
+    cwd = os.getcwd()
+    if args.diff or args.fix:
+        changes = ws.fixed_texts(report.fixes)
+        if args.diff:
+            _write_text(ws.unified_diff(changes, cwd))
+            return EXIT_FINDINGS if changes else EXIT_OK
+        for path, (_old, new) in changes.items():
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(new)
+        sys.stderr.write(f"ckptlens: fixed {len(changes)} file(s)\n")
+        report = ws.check_workspace(args.source, options=options, jobs=args.jobs, cache=not args.no_cache)
+    if args.format == "json":
+        _print_json(ws.to_json(report))
+    elif args.format == "sarif":
+        _print_json(ws.to_sarif(report, __version__))
+    else:
+        _write_text(ws.render_text(report, color=_color(), cwd=cwd))
+    return EXIT_FINDINGS if report.fails else EXIT_OK
+
+
 def _cmd_map(args: argparse.Namespace) -> int:
     from ckptlens.api import check
     from ckptlens.engine.mapping_code import render_python
     from ckptlens.render import map_to_json, render_map_text
 
+    max_shard = None
+    if args.max_shard_size is not None:
+        if not args.write:
+            raise UsageError("--max-shard-size needs --write OUT.safetensors")
+        from ckptlens.checkpoint.writer import parse_size
+
+        max_shard = parse_size(args.max_shard_size)
     result = check(args.source, args.class_name, args.checkpoint, init=parse_init(args.init), config=args.config)
+    written = None
+    if args.write:
+        from ckptlens.checkpoint.writer import write_safetensors
+
+        written = write_safetensors(
+            result.index.path,
+            args.write,
+            mapping=result.mapping.mapping,
+            dropped=result.mapping.dropped,
+            max_shard_size=max_shard,
+            tied=result.predicted.tied,
+        )
     if args.format == "json":
-        _print_json(map_to_json(result.mapping, state_dict_path=result.index.state_dict_path))
+        data = map_to_json(result.mapping, state_dict_path=result.index.state_dict_path)
+        if written is not None:
+            data["written"] = written.to_json()
+        _print_json(data)
     elif args.format == "python":
-        sys.stdout.write(render_python(result.comparison, class_name=args.class_name, checkpoint=result.index))
+        _write_text(render_python(result.comparison, class_name=args.class_name, checkpoint=result.index))
+        if written is not None:
+            from ckptlens.textsafe import safe_output
+
+            sys.stderr.write(safe_output(_written_text(written), color=False))
     else:
-        sys.stdout.write(render_map_text(result.comparison, color=_color(), checkpoint=result.index))
+        _write_text(render_map_text(result.comparison, color=_color(), checkpoint=result.index))
+        if written is not None:
+            _write_text(_written_text(written))
     return EXIT_FINDINGS if result.fails else EXIT_OK
+
+
+def _written_text(written: Any) -> str:
+    where = written.index_file or written.files[0]
+    shards = f" in {len(written.files)} shards" if written.index_file else ""
+    lines = [
+        f"wrote {where}{shards}: {written.tensors} tensors, {written.bytes:,} bytes "
+        f"({written.renamed} renamed, {len(written.dropped)} dropped)"
+    ]
+    for key, partner in written.shared.items():
+        how = "the model re-ties it" if key in written.retied else "written as a copy"
+        lines.append(f"  {key} shares its tensor with {partner} in the source: {how}")
+    return "\n".join(lines) + "\n"
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
     from ckptlens.api import check, predict
+    from ckptlens.engine.size import model_size, size_lines
     from ckptlens.render import keys_to_json, render_keys_text
 
     init = parse_init(args.init)
@@ -134,19 +261,35 @@ def _cmd_keys(args: argparse.Namespace) -> int:
         predicted = result.predicted
     else:
         predicted = predict(args.source, args.class_name, init=init, config=args.config)
+    size = model_size(predicted)
     if args.format == "json":
-        _print_json(_with_constructor(keys_to_json(predicted), predicted))
+        data = keys_to_json(predicted)
+        data["totals"] = size.total.to_json()
+        data["submodules"] = {name: t.to_json() for name, t in size.submodules.items()}
+        _print_json(_with_constructor(data, predicted))
         return EXIT_OK
     _write_constructor(args.class_name, predicted)
     if result is not None:
-        sys.stdout.write(
-            render_keys_text(
-                predicted, color=_color(), checkpoint=result.index.tensors, comparison=result.comparison
-            )
+        text = render_keys_text(
+            predicted, color=_color(), checkpoint=result.index.tensors, comparison=result.comparison
         )
     else:
-        sys.stdout.write(render_keys_text(predicted, color=_color()))
+        text = render_keys_text(predicted, color=_color())
+    _write_text(text + "\n" + "\n".join(size_lines(size)) + "\n")
     return EXIT_OK
+
+
+def _cmd_find(args: argparse.Namespace) -> int:
+    from ckptlens.find import find, render_find_text
+
+    result = find(
+        args.source, args.class_name, args.paths or ["."], init=parse_init(args.init), config=args.config
+    )
+    if args.format == "json":
+        _print_json(result.to_json())
+    else:
+        _write_text(render_find_text(result))
+    return EXIT_OK if result.fitting else EXIT_FINDINGS
 
 
 def _with_constructor(data: dict[str, Any], predicted: Any) -> dict[str, Any]:
@@ -163,7 +306,7 @@ def _write_constructor(class_name: str, predicted: Any) -> None:
 
     text = render_constructor_text(class_name, predicted.constructor, color=_color())
     if text:
-        sys.stdout.write(text + "\n")
+        _write_text(text + "\n")
 
 
 def _severity(name: str) -> Any:
@@ -186,7 +329,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if args.format == "json":
         _print_json(index_to_json(index))
     else:
-        sys.stdout.write(render_index_text(index, color=_color()))
+        _write_text(render_index_text(index, color=_color()))
     return EXIT_OK
 
 
@@ -195,6 +338,14 @@ def _cmd_lsp(args: argparse.Namespace) -> int:
 
     run_stdio()
     return EXIT_OK
+
+
+def _write_text(text: str) -> None:
+    """Text output: whatever a file smuggled into it (control characters in keys, paths,
+    messages) is shown escaped; only ckptlens's own colour codes reach the terminal."""
+    from ckptlens.textsafe import safe_output
+
+    sys.stdout.write(safe_output(text, color=_color()))
 
 
 def _print_json(data: Any) -> None:
@@ -206,6 +357,7 @@ _COMMANDS = {
     "map": _cmd_map,
     "keys": _cmd_keys,
     "inspect": _cmd_inspect,
+    "find": _cmd_find,
     "lsp": _cmd_lsp,
 }
 
@@ -213,7 +365,12 @@ _COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            # `find SOURCE --class NAME PATH ...`: paths may follow the options
+            if args.command != "find" or any(item.startswith("-") for item in extra):
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            args.paths = [*args.paths, *extra]
     except SystemExit as exc:  # argparse already printed its one-line usage error
         return EXIT_USAGE if exc.code else EXIT_OK
     try:
@@ -221,19 +378,35 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - every failure is one line, never a traceback
-        label = "error" if _is_user_error(exc) else f"internal error: {type(exc).__name__}"
-        sys.stderr.write(f"ckptlens: {label}: {_one_line(str(exc))}\n")
+        if _is_user_error(exc):
+            label, text = "error", str(exc)
+        else:
+            label, text = "internal error", _in_words(exc)
+        sys.stderr.write(f"ckptlens: {label}: {_one_line(text)}\n")
         return EXIT_USAGE
 
 
 def _is_user_error(exc: Exception) -> bool:
     """Bad usage or unreadable input (exit 2 with its message), as opposed to a bug."""
-    names = {"UsageError", "CheckpointError", "UnsafeCheckpointError", "SourceError", "TargetError", "ConfigError"}
+    names = {"UsageError", "WorkspaceConfigError", "CheckpointError", "UnsafeCheckpointError", "SourceError", "TargetError", "ConfigError"}
     return any(cls.__name__ in names and cls.__module__.startswith("ckptlens") for cls in type(exc).__mro__)
 
 
+def _in_words(exc: Exception) -> str:
+    """A failure that is not a known user error, said without Python's class names."""
+    if isinstance(exc, MemoryError):
+        return "ran out of memory (the input is too large or built to exhaust memory)"
+    if isinstance(exc, RecursionError):
+        return "the input is nested too deeply to analyse"
+    from ckptlens.checkpoint.index import describe_failure
+
+    return describe_failure(exc)
+
+
 def _one_line(text: str) -> str:
-    return " ".join(text.split()) or "unknown error"
+    from ckptlens.textsafe import escape_control
+
+    return escape_control(" ".join(text.split())) or "unknown error"
 
 
 if __name__ == "__main__":

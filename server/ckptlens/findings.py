@@ -33,6 +33,7 @@ TIED_WEIGHTS = "tied-weights"  # a tied tensor stored once; the loader re-ties i
 MISSING_ALLOWED = "missing-allowed"  # absent keys the model's loader accepts (transformers' ignore lists)
 CHECKPOINT_NOTE = "checkpoint-note"  # something about the checkpoint worth knowing (opaque objects, ...)
 UNUSED_CONFIG = "unused-config"  # config keys that name no constructor parameter or config field
+UNSAFE_CHECKPOINT = "unsafe-checkpoint"  # torch.load(weights_only=True) would refuse it (SPEC §5)
 
 
 @dataclass(frozen=True, order=True)

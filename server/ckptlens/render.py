@@ -14,6 +14,7 @@ from ckptlens.engine.keys import collapse_keys
 from ckptlens.engine.mapping_code import subscript_path
 from ckptlens.engine.model import Coverage, PredictedStateDict
 from ckptlens.findings import Finding, Severity
+from ckptlens.textsafe import escape_control
 
 if TYPE_CHECKING:
     from ckptlens.engine.model import KeyMapping
@@ -43,6 +44,7 @@ RULE_DESCRIPTIONS = {
     "dtype-differs": "Checkpoint dtype differs from the model's",
     "strict-false-hides-mismatch": "load_state_dict(strict=False) would hide a mismatch",
     "checkpoint-note": "Something about the checkpoint worth knowing",
+    "unsafe-checkpoint": "torch.load(weights_only=True) would refuse the checkpoint",
 }
 
 _RESET = "\033[0m"
@@ -175,7 +177,7 @@ def render_check_text(
         line, column = finding.range.json_position
         where = f"{_display_path(finding.range.file, cwd)}:{line}:{column}:"
         code = _paint(finding.code, _COLORS[finding.severity], color)
-        lines.append(f"{_paint(where, _BOLD, color)} {code} {finding.message}")
+        lines.append(f"{_paint(where, _BOLD, color)} {code} {escape_control(finding.message)}")
     failing = sum(1 for f in findings if f.fails)
     notes = len(findings) - failing
     name = os.path.basename(checkpoint_path.rstrip("/\\")) or checkpoint_path
@@ -261,9 +263,21 @@ def render_map_text(
         ]
         rows += _key_rows(mapping.missing)
         sections.append(rows)
+    unchecked = comparison.coverage.unchecked
+    if unchecked:
+        sections.append(
+            [
+                _paint("not checked", _BOLD, color)
+                + f"  ({_plural(unchecked, 'checkpoint tensor')} under parts of the model the analysis"
+                " could not resolve: kept as they are, unverified)"
+            ]
+        )
     if prefix is None and not comparison.renames and not mapping.dropped and not mapping.missing:
         what = "its state_dict loads as it is" if wrapped else "the checkpoint loads as it is"
-        sections.append([_paint("✓", _GREEN, color) + f" identity: {what}"])
+        if unchecked:
+            sections.append([_paint("?", _BOLD, color) + f" identity for what was checked: {what}, as far as known"])
+        else:
+            sections.append([_paint("✓", _GREEN, color) + f" identity: {what}"])
     return "\n\n".join("\n".join(rows) for rows in sections) + "\n"
 
 

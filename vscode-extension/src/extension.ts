@@ -4,7 +4,10 @@
 import type { ExtensionContext } from 'vscode';
 import { generateKeyMappingHooks } from './common/commands/generateKeyMapping';
 import { inspectCheckpoint } from './common/commands/inspectCheckpoint';
+import { findCheckpoints } from './common/commands/findCheckpoints';
+import type { CheckpointRanker } from './common/commands/linkCheckpoint';
 import { linkCheckpoint } from './common/commands/linkCheckpoint';
+import { writeFixedCheckpoint } from './common/commands/writeFixedCheckpoint';
 import { COMMANDS, CONFIG_SECTION, INSPECT_SCHEME, SERVER_NAME } from './common/constants';
 import { InspectContentProvider } from './common/inspectView';
 import { registerLogger, traceError, traceLog, traceWarn } from './common/logging';
@@ -14,10 +17,12 @@ import { getExtensionSettings, getInterpreterSetting, isRestartSetting } from '.
 import { CheckpointStatus } from './common/statusBar';
 import {
     createOutputChannel,
+    getWorkspaceFolders,
     onDidChangeConfiguration,
     onDidGrantWorkspaceTrust,
     registerCommand,
     registerTextDocumentContentProvider,
+    withProgress,
 } from './common/vscodeapi';
 
 let manager: ServerManager | undefined;
@@ -38,13 +43,24 @@ export async function activate(context: ExtensionContext): Promise<void> {
     });
     manager = server;
     const inspectView = new InspectContentProvider();
+    // The pickers list the workspace's checkpoints ranked by fit (`ckptlens find`).
+    const rank: CheckpointRanker = async (source, className) =>
+        await withProgress(`ckptlens: ranking checkpoints for ${className}…`, () =>
+            findCheckpoints(
+                server,
+                source.fsPath,
+                className,
+                getWorkspaceFolders().map((f) => f.uri.fsPath),
+            ),
+        );
     context.subscriptions.push(
         status,
         server,
         inspectView,
         registerTextDocumentContentProvider(INSPECT_SCHEME, inspectView),
         registerCommand(COMMANDS.restart, () => server.restart()),
-        registerCommand(COMMANDS.linkCheckpoint, () => linkCheckpoint()),
+        registerCommand(COMMANDS.linkCheckpoint, () => linkCheckpoint(rank)),
+        registerCommand(COMMANDS.writeFixedCheckpoint, () => writeFixedCheckpoint(server, rank)),
         registerCommand(COMMANDS.inspectCheckpoint, (target) => inspectCheckpoint(server, inspectView, target)),
         registerCommand(COMMANDS.showLog, () => outputChannel.show()),
         onDidChangeConfiguration((e) => {

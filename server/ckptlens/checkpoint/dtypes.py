@@ -3,6 +3,8 @@ spellings other formats use for them."""
 
 from __future__ import annotations
 
+from ckptlens.checkpoint.index import CheckpointError
+
 # Bytes per element; sub-byte and packed dtypes count their storage unit (torch's
 # `element_size()`), so numel * size is what a storage of that dtype holds.
 ITEMSIZE: dict[str, int] = {
@@ -154,3 +156,27 @@ def canonical_dtype(name: str) -> str | None:
 
 def itemsize(dtype: str) -> int:
     return ITEMSIZE.get(dtype, 1)
+
+
+MAX_DIM = (1 << 63) - 1  # torch sizes are int64
+
+
+def check_numel(shape: tuple[int, ...], what: str) -> int:
+    """The element count of `shape`, refusing what torch refuses: a dim beyond int64, or a
+    product that overflows (torch multiplies in order, so a later zero does not save it).
+    Linear in the rank whatever the dims: the product stops growing past 2**64."""
+    numel = 1
+    for dim in shape:
+        if dim > MAX_DIM:
+            raise CheckpointError(
+                f"{what} has a dimension of about 2**{dim.bit_length() - 1}, "
+                "beyond what torch can address"
+            )
+        numel *= dim
+        if numel > 0xFFFFFFFFFFFFFFFF:
+            break
+    if numel > MAX_DIM:
+        raise CheckpointError(
+            f"{what} has more elements than torch can address (its shape has {len(shape):,} dims)"
+        )
+    return numel

@@ -10,12 +10,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ckptlens.checkpoint.files import read_regular
 from ckptlens.checkpoint.index import (
     CheckpointError,
     CheckpointIndex,
     TensorInfo,
     UnsafeCheckpointError,
 )
+from ckptlens.checkpoint.weights_only import Safety
 
 ReadFile = Callable[[Path], CheckpointIndex]
 
@@ -34,7 +36,8 @@ WEIGHT_FILES = (
     "adapter_model.safetensors",
     "adapter_model.bin",
 )
-MAX_JSON_BYTES = 64 * 1024 * 1024
+MAX_JSON_BYTES = 32 * 1024 * 1024  # a shard index of 100,000 tensors is ~8 MB
+MAX_CONFIG_BYTES = 4 * 1024 * 1024  # config.json of the largest models is a few KB
 _SHOWN_MISSING = 3
 
 
@@ -86,14 +89,21 @@ def with_config_beside(index: CheckpointIndex, path: Path) -> CheckpointIndex:
 def read_index_file(index_path: Path, read_file: ReadFile) -> CheckpointIndex:
     folder = index_path.parent
     weight_map = _weight_map(index_path)
-    shards = sorted(set(weight_map.values()))
+    # One read per file, however the index spells it (`a.bin`, `./a.bin`, a symlink to it).
+    shards: dict[tuple[int, int], tuple[str, Path]] = {}
+    for name in sorted(set(weight_map.values())):
+        path = _shard_path(folder, name, index_path)
+        info = path.stat()
+        shards.setdefault((info.st_dev, info.st_ino), (os.path.normpath(name), path))
     tensors: dict[str, TensorInfo] = {}
     metadata: dict[str, str] = {}
     notes: list[str] = []
     size, mtime = 0, index_path.stat().st_mtime_ns
     formats: set[str] = set()
-    for name in shards:
-        shard = _read_shard(_shard_path(folder, name, index_path), read_file)
+    safety = Safety()
+    for name, path in shards.values():
+        shard = _read_shard(path, read_file)
+        safety = safety.merged(shard.safety)
         formats.add(shard.format)
         size += shard.size
         mtime = max(mtime, shard.mtime_ns)
@@ -119,6 +129,7 @@ def read_index_file(index_path: Path, read_file: ReadFile) -> CheckpointIndex:
         size=size,
         mtime_ns=max(mtime, config_mtime),
         metadata=metadata,
+        safety=safety,
     )
 
 
@@ -138,14 +149,11 @@ def _find_weights(folder: Path) -> Path | None:
     return found[0] if len(found) == 1 else None
 
 
-def _read_json(path: Path, what: str) -> Any:
-    with open(path, "rb") as fh:
-        raw = fh.read(MAX_JSON_BYTES + 1)
-    if len(raw) > MAX_JSON_BYTES:
-        raise CheckpointError(f"{what} {path.name} is larger than {MAX_JSON_BYTES:,} bytes")
+def _read_json(path: Path, what: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    raw = read_regular(path, max_bytes, what)
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise CheckpointError(f"{what} {path.name} is not valid JSON") from exc
 
 
@@ -198,7 +206,7 @@ def _config(folder: Path, notes: list[str]) -> tuple[dict[str, Any] | None, int]
     if not path.is_file():
         return None, 0
     try:
-        data = _read_json(path, "config")
+        data = _read_json(path, "config", MAX_CONFIG_BYTES)
     except CheckpointError as exc:
         notes.append(f"{exc}; ignored")
         return None, 0

@@ -5,9 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ckptlens.checkpoint.weights_only import Safety
+
 
 class CheckpointError(Exception):
     """The checkpoint cannot be read. `str(err)` is one line meant for the user."""
+
+
+class LimitExceeded(CheckpointError):
+    """The input passes a cap of ours (work, memory, size): refused, not judged corrupt."""
 
 
 class UnsafeCheckpointError(CheckpointError):
@@ -16,6 +22,18 @@ class UnsafeCheckpointError(CheckpointError):
     def __init__(self, message: str, global_name: str) -> None:
         super().__init__(message)
         self.global_name = global_name
+
+
+def describe_failure(exc: BaseException) -> str:
+    """An unexpected failure in words, without Python's exception class names."""
+    text = " ".join(str(exc).split())[:200]
+    if isinstance(exc, OverflowError):
+        return "a number in it is too large to handle"
+    if isinstance(exc, ValueError) and "digits" in text:
+        return "an integer in it has too many digits"
+    if isinstance(exc, (UnicodeError,)):
+        return "text in it is not valid UTF-8"
+    return f"it is malformed in a way ckptlens does not recognise ({text or 'no detail'})"
 
 
 @dataclass(frozen=True)
@@ -55,3 +73,4 @@ class CheckpointIndex:
     size: int = 0  # bytes on disk (sum over shards)
     mtime_ns: int = 0  # newest mtime among the files read (cache key)
     metadata: dict[str, str] = field(default_factory=dict)  # safetensors `__metadata__`, if any
+    safety: Safety = field(default_factory=Safety)  # would torch.load(weights_only=True) load it?

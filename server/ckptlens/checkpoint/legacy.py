@@ -11,9 +11,10 @@ from __future__ import annotations
 import mmap
 from typing import IO, Any
 
-from ckptlens.checkpoint.index import CheckpointError
+from ckptlens.checkpoint.index import CheckpointError, LimitExceeded, UnsafeCheckpointError
 from ckptlens.checkpoint.torchfile import StorageTable, TorchPickle
 from ckptlens.checkpoint.unpickler import Unpickler
+from ckptlens.checkpoint.weights_only import WeightsOnlyAudit
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
@@ -30,29 +31,49 @@ def read_torch_legacy(fh: IO[bytes], size: int) -> TorchPickle:
         return _read(view, size)
 
 
+def probe_pickle(fh: IO[bytes]) -> str:
+    """How far torch.load would get running the start of this file as a pickle: it unpickles
+    the first pickle of any file that is not a zip (or tar) before it checks the magic
+    number, and `weights_only=False` imports and calls whatever that pickle names on the way.
+    "complete": the first pickle parses to STOP; "names-globals": it names a global before it
+    breaks; "no": neither. Limits of ours reached on the way raise (nothing could be cleared)."""
+    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        probe = Unpickler(view, name="the file read as a pickle", audit=WeightsOnlyAudit())
+        try:
+            probe.load()
+        except (LimitExceeded, UnsafeCheckpointError):
+            raise
+        except CheckpointError:
+            return "names-globals" if probe.globals_seen else "no"
+        return "complete"
+
+
 def _read(view: mmap.mmap, size: int) -> TorchPickle:
-    magic, pos = _small_pickle(view, 0, "magic number")
+    audit = WeightsOnlyAudit()
+    magic, pos = _small_pickle(view, 0, "magic number", audit)
     if magic != MAGIC_NUMBER:
         raise CheckpointError(
             "a plain pickle, not a torch.save file (it does not start with torch's magic number)"
         )
-    version, pos = _small_pickle(view, pos, "protocol version")
+    version, pos = _small_pickle(view, pos, "protocol version", audit)
     if version != PROTOCOL_VERSION:
         raise CheckpointError(f"legacy torch file with unknown protocol version {version!r:.40}")
-    sys_info, pos = _small_pickle(view, pos, "sys_info")
+    sys_info, pos = _small_pickle(view, pos, "sys_info", audit)
     notes = []
     if isinstance(sys_info, dict) and sys_info.get("little_endian") is False:
         notes.append("saved on a big-endian machine (torch.load byte-swaps it)")
-    table = StorageTable()
-    main = Unpickler(view, start=pos, persistent_load=table, name="main pickle")
+    table = StorageTable(legacy=True)
+    main = Unpickler(view, start=pos, persistent_load=table, name="main pickle", audit=audit)
     root = main.load()
-    keys, pos = _small_pickle(view, main.pos, "storage key list")
+    keys, pos = _small_pickle(view, main.pos, "storage key list", audit)
     _check_storage_bytes(table, keys, size - pos)
-    return TorchPickle(root, table.storages, tuple(main.opaque), tuple(notes))
+    return TorchPickle(root, table.storages, tuple(main.opaque), tuple(notes), audit.safety())
 
 
-def _small_pickle(view: mmap.mmap, pos: int, what: str) -> tuple[Any, int]:
-    unpickler = Unpickler(view, start=pos, name=f"legacy torch {what}")
+def _small_pickle(
+    view: mmap.mmap, pos: int, what: str, audit: WeightsOnlyAudit
+) -> tuple[Any, int]:
+    unpickler = Unpickler(view, start=pos, name=f"legacy torch {what}", audit=audit)
     value = unpickler.load()
     return value, unpickler.pos
 

@@ -24,11 +24,13 @@ from typing import Any
 
 from ckptlens.checkpoint.dtypes import (
     LAYOUTS,
+    MAX_DIM,
     MEMORY_FORMATS,
     NUMPY_SCALAR,
     QSCHEMES,
     STORAGE_CLASS_DTYPE,
     canonical_dtype,
+    check_numel,
 )
 from ckptlens.checkpoint.index import CheckpointError, UnsafeCheckpointError
 from ckptlens.checkpoint.pickled import (
@@ -44,6 +46,7 @@ from ckptlens.checkpoint.pickled import (
     TorchDType,
     TorchEnum,
 )
+from ckptlens.checkpoint.weights_only import BUILDABLE, TORCH_ARITY, torch_allows
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class SafeGlobal:
     qualname: str
     call: Callable[..., Any]
     new: Callable[..., Any] | None = None
+    torch_ok: bool = False  # on torch's weights_only allow-list
+    buildable: bool = False  # torch's weights_only BUILD accepts what it returns
+    arity: tuple[int, int] | None = None  # arguments torch's own function takes (min, max)
 
     def instantiate(self, args: tuple[Any, ...]) -> Any:
         return (self.new or self.call)(*args)
@@ -71,7 +77,8 @@ _DENIED_MODULES = frozenset(
     signal atexit gc pydoc doctest idlelib distutils setuptools pip ensurepip venv tempfile
     shelve dbm sqlite3 io _io fileinput platform urllib urllib2 urllib3 http httplib ftplib
     smtplib telnetlib xmlrpc requests commands popen2 yaml ruamel IPython
-    torch.hub torch.utils.cpp_extension torch.package torch.jit torch._dynamo torch._inductor
+    torch.hub torch.utils.cpp_extension torch.utils.collect_env torch.package torch.jit
+    torch._dynamo torch._inductor torch.fx imaplib
     numpy.testing numpy.f2py numpy.distutils numpy.ctypeslib logging.config
     """.split()
 )
@@ -86,7 +93,8 @@ _DENIED_NAMES = frozenset(
     kill remove unlink rmtree rmdir chmod chown rename write_text write_bytes mkdir makedirs
     __getattribute__ __getattr__ __globals__ __builtins__ __subclasses__ __code__ __class__
     __dict__ __reduce__ __reduce_ex__ __setstate__ __init__ __new__ __call__ __bases__ __mro__
-    _load_from_bytes read_pickle
+    _load_from_bytes read_pickle posix_spawn posix_spawnp Popen IMAP4_stream
+    _get_command_stdout run_command reduce_graph_module _deserialize_graph_module
     """.split()
 )
 
@@ -103,6 +111,10 @@ def refusal_reason(module: str, name: str) -> str | None:
     parts = name.split(".")
     if any(part in _DENIED_NAMES for part in parts):
         return "run code"
+    # A dotted name (protocol 4) walks attributes: `posixpath.os.system`, `imaplib.subprocess.Popen`.
+    for depth in range(1, len(parts)):
+        if ".".join(parts[:depth]) in _DENIED_MODULES or parts[depth - 1] in _DENIED_MODULES:
+            return "run code"
     pieces = module.split(".")
     for depth in range(1, len(pieces) + 1):
         if ".".join(pieces[:depth]) in _DENIED_MODULES:
@@ -177,7 +189,7 @@ def _int(value: Any, what: str) -> int:
 def _dims(value: Any, what: str) -> tuple[int, ...]:
     if type(value) is tuple:  # the common case, checked without building anything
         for v in value:
-            if type(v) is not int or v < 0:
+            if type(v) is not int or v < 0 or v > MAX_DIM:
                 break
         else:
             return value
@@ -186,6 +198,8 @@ def _dims(value: Any, what: str) -> tuple[int, ...]:
     dims = tuple(_int(v, what) for v in value)
     if any(d < 0 for d in dims):
         raise _corrupt(f"{what} has a negative entry")
+    if any(d > MAX_DIM for d in dims):
+        raise _corrupt(f"{what} has an entry beyond what torch can address")
     return dims
 
 
@@ -220,8 +234,9 @@ def _strided(
     strides = _dims(stride, "tensor stride")
     if len(strides) != len(shape):
         raise _corrupt("tensor size and stride differ in length")
-    if type(offset) is not int or offset < 0:
+    if type(offset) is not int or offset < 0 or offset > MAX_DIM:
         raise _corrupt("storage offset is not a non-negative integer")
+    check_numel(shape, "a tensor")
     return TensorRef(shape, dtype or ref.dtype, ref.location, ref, offset, strides)
 
 
@@ -260,19 +275,23 @@ def _rebuild_sparse_tensor(layout: Any, data: Any, *_: Any) -> TensorRef:
     )
     if not isinstance(values, TensorRef):
         raise _corrupt("sparse tensor values are not a tensor")
-    return TensorRef(_dims(size, "sparse tensor size"), values.dtype, values.device, layout=name)
+    shape = _dims(size, "sparse tensor size")
+    check_numel(shape, "a sparse tensor")
+    return TensorRef(shape, values.dtype, values.device, layout=name)
 
 
 def _rebuild_meta_tensor_no_storage(dtype: Any, size: Any, stride: Any, *_: Any) -> TensorRef:
-    return TensorRef(
-        _dims(size, "tensor size"), _dtype(dtype), "meta", stride=_dims(stride, "stride")
-    )
+    shape = _dims(size, "tensor size")
+    check_numel(shape, "a tensor")
+    return TensorRef(shape, _dtype(dtype), "meta", stride=_dims(stride, "stride"))
 
 
 def _rebuild_wrapper_subclass(
     _cls: Any, dtype: Any, size: Any, stride: Any, _offset: Any, _layout: Any, device: Any, *_: Any
 ) -> TensorRef:
-    return TensorRef(_dims(size, "tensor size"), _dtype(dtype), _device(device))
+    shape = _dims(size, "tensor size")
+    check_numel(shape, "a tensor")
+    return TensorRef(shape, _dtype(dtype), _device(device))
 
 
 def _rebuild_device_tensor(data: Any, dtype: Any, device: Any, *_: Any) -> TensorRef:
@@ -310,7 +329,9 @@ def _make_device(kind: Any, index: Any = None) -> TorchDevice:
 def _make_layout(name: Any) -> TorchEnum:
     if not isinstance(name, str):
         raise _corrupt("layout name is not a string")
-    return TorchEnum("layout", name.removeprefix("torch."))
+    if not name.startswith("torch.") or name[6:] not in LAYOUTS:
+        raise _corrupt(f"unknown tensor layout {name[:40]!r}")  # torch.load fails on it too
+    return TorchEnum("layout", name[6:])
 
 
 def _torch_tensor_type(*args: Any) -> OpaqueObject:
@@ -347,7 +368,8 @@ def _make_record(items: Any = None, *_: Any) -> Record:
 
 def _make_sequence(kind: type) -> Callable[..., Any]:
     def build(items: Any = (), *_: Any) -> Any:
-        if not isinstance(items, (list, tuple, set, frozenset, dict, str, bytes)):
+        # Not from a string: each non-latin-1 character would become an object of its own.
+        if not isinstance(items, (list, tuple, set, frozenset, dict)):
             raise _corrupt(f"{kind.__name__} contents are not a sequence")
         if kind in (set, frozenset):
             return kind(check_key(item) for item in items)
@@ -543,7 +565,9 @@ def _table() -> dict[str, Any]:
     table: dict[str, Any] = {}
 
     def add(qualname: str, call: Callable[..., Any], new: Callable[..., Any] | None = None) -> None:
-        table[qualname] = SafeGlobal(qualname, call, new)
+        table[qualname] = SafeGlobal(
+            qualname, call, new, torch_allows(qualname), qualname in BUILDABLE, TORCH_ARITY.get(qualname)
+        )
 
     for name in ("OrderedDict", "Counter"):
         add(f"collections.{name}", _make_dict)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,14 @@ from ckptlens.checkpoint.container import (
     select_state_dict,
     versions,
 )
-from ckptlens.checkpoint.index import CheckpointError, CheckpointIndex, TensorInfo
-from ckptlens.checkpoint.legacy import looks_legacy, read_torch_legacy
+from ckptlens.checkpoint.files import kind_of, open_regular
+from ckptlens.checkpoint.index import (
+    CheckpointError,
+    CheckpointIndex,
+    TensorInfo,
+    describe_failure,
+)
+from ckptlens.checkpoint.legacy import looks_legacy, probe_pickle, read_torch_legacy
 from ckptlens.checkpoint.pickled import OpaqueObject, TensorRef
 from ckptlens.checkpoint.safetensors_fmt import (
     SafetensorsHeader,
@@ -26,7 +33,6 @@ from ckptlens.checkpoint.safetensors_fmt import (
 from ckptlens.checkpoint.torchfile import TorchPickle, check_extents
 from ckptlens.checkpoint.torchzip import read_torch_zip
 
-_SNIFF = 9  # zip magic, pickle PROTO, or safetensors' 8-byte length and its "{"
 _HEAD = 512  # to describe what else the file is (tar's magic sits at byte 257)
 _MAX_OPAQUE_NAMED = 8
 
@@ -56,14 +62,11 @@ def read_checkpoint(path: str | os.PathLike[str]) -> CheckpointIndex:
     except OSError as exc:
         raise CheckpointError(f"cannot read {shown}: {exc.strerror or exc}") from exc
     except MemoryError:
-        raise CheckpointError(f"cannot read {shown}: out of memory") from None
+        raise CheckpointError(f"cannot read {shown}: it needs more memory than there is") from None
     except RecursionError:
         raise CheckpointError(f"cannot read {shown}: structure nested too deeply") from None
     except Exception as exc:  # a bug of ours must still reach the user as one line, exit 2
-        detail = " ".join(str(exc).split())[:200]
-        raise CheckpointError(
-            f"cannot read {shown}: unexpected {type(exc).__name__}: {detail}"
-        ) from exc
+        raise CheckpointError(f"cannot read {shown}: {describe_failure(exc)}") from exc
 
 
 def _read_path(path: Path) -> CheckpointIndex:
@@ -76,7 +79,7 @@ def _read_path(path: Path) -> CheckpointIndex:
 
         return read_folder(path, read_file)
     if not stat.S_ISREG(info.st_mode):
-        raise CheckpointError(f"not a regular file: {path}")
+        raise CheckpointError(f"{path} is {kind_of(info.st_mode)}, not a checkpoint file")
     if path.name.endswith(".index.json"):
         from ckptlens.checkpoint.hf import read_index_file
 
@@ -90,26 +93,51 @@ def read_file(path: Path) -> CheckpointIndex:
     """One checkpoint file, whatever its extension says."""
     absolute = str(path.absolute())
     # Unbuffered: a buffered reader would pull 8 KiB ahead, past a small safetensors header.
-    with open(path, "rb", buffering=0) as fh:
+    with open_regular(path, "checkpoint") as fh:
         info = os.fstat(fh.fileno())
         size = info.st_size
         if size == 0:
             raise CheckpointError(f"empty file: {path}")
-        head = _read_head(fh, _SNIFF)
+        head = _read_head(fh, _HEAD)
+        # Every format's signature is checked before one is chosen: a file two readers would
+        # read differently (torch.load one way, safetensors another) is refused.
+        safetensors = looks_safetensors(head, size)
         if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+            if safetensors:
+                raise _ambiguous("a torch zip archive", "a safetensors file")
             decoded = read_torch_zip(fh, size)
             return _torch_index(absolute, "torch-zip", decoded, size, info.st_mtime_ns)
-        if path.suffix == ".safetensors" or looks_safetensors(head, size):
+        if _is_tar(head):  # torch.load tries tar before anything else but zip
+            raise CheckpointError(
+                "a tar-based torch checkpoint (PyTorch < 0.4): load and re-save it with a recent torch"
+            )
+        if path.suffix == ".safetensors" or safetensors:
+            if probe_pickle(fh) != "no":
+                raise _ambiguous("a safetensors file", "a pickle torch.load would run")
+            fh.seek(len(head))
             return _safetensors_index(absolute, read_safetensors(fh, size, head), info.st_mtime_ns)
-        if looks_legacy(head):
+        if looks_legacy(head) or probe_pickle(fh) == "complete":  # a pickle without the magic
             decoded = read_torch_legacy(fh, size)
             return _torch_index(absolute, "torch-legacy", decoded, size, info.st_mtime_ns)
-        head += _read_head(fh, _HEAD - len(head))
-    if head[257:262] == b"ustar":
-        raise CheckpointError(
-            "a tar-based torch checkpoint (PyTorch < 0.4): load and re-save it with a recent torch"
-        )
     raise CheckpointError(f"not a checkpoint: {path} is {_describe(head)}")
+
+
+def _ambiguous(one: str, other: str) -> CheckpointError:
+    return CheckpointError(
+        f"ambiguous file: it is both {one} and {other}, and torch.load would not read what "
+        "the other reader reads: refusing it"
+    )
+
+
+def _is_tar(head: bytes) -> bool:
+    """Whether torch.load's tar attempt (`tarfile.open`) would accept the first block."""
+    if len(head) < tarfile.BLOCKSIZE:
+        return False
+    try:
+        tarfile.TarInfo.frombuf(head[: tarfile.BLOCKSIZE], "utf-8", "surrogateescape")
+    except (tarfile.HeaderError, ValueError):
+        return False
+    return True
 
 
 def _read_head(fh: Any, n: int) -> bytes:
@@ -148,7 +176,7 @@ def _safetensors_index(path: str, header: SafetensorsHeader, mtime_ns: int) -> C
         size=header.file_size,
         mtime_ns=mtime_ns,
         metadata=header.metadata,
-    )
+    )  # safe: the safetensors loader runs no code, whatever the header says
 
 
 def _torch_index(
@@ -190,6 +218,7 @@ def _torch_index(
         notes=tuple(notes),
         size=size,
         mtime_ns=mtime_ns,
+        safety=decoded.safety,
     )
 
 

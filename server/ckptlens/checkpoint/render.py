@@ -8,6 +8,7 @@ from typing import Any
 
 from ckptlens.checkpoint.dtypes import itemsize
 from ckptlens.checkpoint.index import CheckpointIndex, Opaque
+from ckptlens.textsafe import escape_control as _esc
 
 _MAX_WIDTH = 72  # beyond this a key column is not aligned to, it just spills over
 _MAX_DEPTH = 64
@@ -31,6 +32,7 @@ def index_to_json(index: CheckpointIndex) -> dict[str, Any]:
         "config": plain(index.config),
         "metadata": dict(index.metadata),
         "notes": list(index.notes),
+        "safety": index.safety.to_json(),
     }
 
 
@@ -63,7 +65,7 @@ class _Style:
 
 def render_index_text(index: CheckpointIndex, color: bool) -> str:
     style = _Style(color)
-    lines = [style(index.path, "1"), *_header(index, style), ""]
+    lines = [style(_esc(index.path), "1"), *_header(index, style), ""]
     lines.extend(_table(index, style))
     return "\n".join(lines) + "\n"
 
@@ -72,6 +74,7 @@ def _header(index: CheckpointIndex, style: _Style) -> list[str]:
     rows: list[tuple[str, str]] = [("format", index.format)]
     where = "/".join(index.state_dict_path) if index.state_dict_path else "the file itself"
     rows.append(("state_dict", where))
+    rows.append(("safety", index.safety.summary()))
     if index.alternatives:
         rows.append(
             ("alternatives", ", ".join("/".join(p) or "(file)" for p in index.alternatives))
@@ -88,7 +91,7 @@ def _header(index: CheckpointIndex, style: _Style) -> list[str]:
         rows.append(("config", f"config.json ({index.config.get('model_type', 'no model_type')})"))
     rows.extend(("note", note) for note in index.notes)
     width = max(len(label) for label, _ in rows)
-    return [f"  {style(label.ljust(width), '36')}  {value}" for label, value in rows]
+    return [f"  {style(label.ljust(width), '36')}  {_esc(value)}" for label, value in rows]
 
 
 def _totals(index: CheckpointIndex) -> str:
@@ -104,7 +107,7 @@ def _totals(index: CheckpointIndex) -> str:
 
 def _table(index: CheckpointIndex, style: _Style) -> list[str]:
     rows = [
-        (key, "[" + ", ".join(str(d) for d in t.shape) + "]", t.dtype, t.device)
+        (_esc(key), "[" + ", ".join(str(d) for d in t.shape) + "]", t.dtype, _esc(t.device))
         for key, t in index.tensors.items()
     ]
     key_w = min(_MAX_WIDTH, max([3, *(len(r[0]) for r in rows)]))

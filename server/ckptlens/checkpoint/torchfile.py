@@ -7,6 +7,7 @@ from typing import Any
 
 from ckptlens.checkpoint.index import CheckpointError
 from ckptlens.checkpoint.pickled import OpaqueClass, StorageRef, StorageType
+from ckptlens.checkpoint.weights_only import Safety
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class TorchPickle:
     storages: dict[str, StorageRef]  # every storage the pickle named, by key
     opaque: tuple[str, ...] = ()  # qualified names of the unknown globals it named
     notes: tuple[str, ...] = ()
+    safety: Safety = field(default_factory=Safety)
 
 
 @dataclass
@@ -26,9 +28,10 @@ class StorageTable:
 
     storages: dict[str, StorageRef] = field(default_factory=dict)
     views: bool = False  # legacy storage views: their extents cannot be checked against the file
+    legacy: bool = False  # legacy ids have 6 fields (view metadata), zip ones exactly 5
 
     def __call__(self, pid: Any) -> Any:
-        if type(pid) is tuple and len(pid) == 5:  # the shape torch.save writes: checked inline
+        if type(pid) is tuple and len(pid) == 5 and not self.legacy:  # torch.save's: inline
             kind, storage_type, key, location, numel = pid
             if (
                 kind == "storage"
@@ -47,8 +50,11 @@ class StorageTable:
             raise _bad("a persistent id is not a tuple")
         if pid[0] == "module" and len(pid) >= 2:
             return pid[1]  # legacy torch.save(model): the class record, kept as it was pickled
-        if pid[0] != "storage" or len(pid) < 5:
+        if pid[0] != "storage":
             raise _bad(f"unknown persistent id kind {str(pid[0])[:40]!r}")
+        expected = 6 if self.legacy else 5
+        if len(pid) != expected:  # torch.load unpacks exactly that many
+            raise _bad(f"a storage id has {len(pid)} fields, torch.load expects {expected}")
         return self._storage(*pid[1:6])
 
     def _storage(

@@ -13,19 +13,22 @@ from __future__ import annotations
 import _compat_pickle
 import codecs
 import gc
+import re
 import struct
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ckptlens.checkpoint.index import CheckpointError
+from ckptlens.checkpoint.index import CheckpointError, LimitExceeded
 from ckptlens.checkpoint.pickled import (
     NumpyArray,
     NumpyDType,
     OpaqueClass,
     OpaqueObject,
     Record,
+    StorageType,
 )
 from ckptlens.checkpoint.policy import (
     SafeGlobal,
@@ -34,6 +37,13 @@ from ckptlens.checkpoint.policy import (
     refusal_reason,
     refuse,
     resolve_global,
+)
+from ckptlens.checkpoint.weights_only import (
+    TORCH_ALLOWED_CLASSES,
+    TORCH_OPCODE_TABLE,
+    WeightsOnlyAudit,
+    torch_allows,
+    torch_global_name,
 )
 
 
@@ -48,6 +58,9 @@ class Limits:
     max_marks: int = 10_000
     max_long_bytes: int = 1024  # ints beyond ~2400 digits cannot even be printed by Python
     max_line: int = 1 << 16
+    # Estimated bytes of everything built (objects, copies, memo entries), by sys.getsizeof:
+    # a 300 KiB pickle copying one blob 6,000 times, or memoising millions of dicts, stops here.
+    max_bytes: int = 128 << 20  # a checkpoint of 90,000 tensors takes ~120 MiB
 
 
 DEFAULT_LIMITS = Limits()
@@ -67,6 +80,7 @@ class Unpickler:
         persistent_load: PersistentLoad | None = None,
         limits: Limits = DEFAULT_LIMITS,
         name: str = "pickle",
+        audit: WeightsOnlyAudit | None = None,
     ) -> None:
         self.data = data
         self.pos = start
@@ -80,6 +94,12 @@ class Unpickler:
         self.proto = 0
         self.ops = 0
         self.opaque: dict[str, None] = {}  # unknown globals met, in order (a set that keeps it)
+        self.audit = audit if audit is not None else WeightsOnlyAudit()
+        self.mem = 0  # bytes charged so far (see Limits.max_bytes)
+        self.globals_seen = 0
+        # Objects torch's weights_only BUILD accepts (by id; the values keep the ids alive).
+        self._buildable: dict[int, Any] = {}
+        self._bad_ops: set[int] = set()  # opcodes met that torch's weights_only lacks
         self._dispatch = self._make_dispatch()
 
     # --- driving -----------------------------------------------------------------------
@@ -101,6 +121,10 @@ class Unpickler:
         max_memo, max_marks = self.limits.max_memo, self.limits.max_marks
         metastack, persistent = self.metastack, self._persistent
         ops, pos, stack = self.ops, self.pos, self.stack
+        max_bytes, buildable, torch_ops = self.limits.max_bytes, self._buildable, TORCH_OPCODE_TABLE
+        bad_ops = self._bad_ops
+        getsizeof = sys.getsizeof
+        mem = 0  # bytes charged by the inline opcodes since the last check (handlers: self.mem)
         budget = 64  # opcodes until the next check of the caps
         try:
             while True:
@@ -125,13 +149,18 @@ class Unpickler:
                     pos += 2
                 elif op == 0x28:  # MARK
                     if len(metastack) >= max_marks:
-                        raise CheckpointError(f"{self.name} nests deeper than {max_marks:,} levels")
+                        raise LimitExceeded(f"{self.name} nests deeper than {max_marks:,} levels")
                     metastack.append(stack)
                     stack = []
+                    mem += 56
                 elif op == 0x58:  # BINUNICODE
                     stop = pos + 4 + _U32.unpack_from(data, pos)[0]
                     if stop > end:
                         raise self._truncated()
+                    mem += 4 * (stop - pos) + 56  # one char may take 4 bytes
+                    if stop - pos > 1 << 16:  # a big one is checked before it is built
+                        self._charge(mem)
+                        mem = 0
                     try:
                         stack.append(data[pos + 4 : stop].decode("utf-8", "surrogatepass"))
                     except UnicodeDecodeError as exc:
@@ -143,33 +172,60 @@ class Unpickler:
                     items = tuple(stack)
                     stack = metastack.pop()
                     stack.append(items)
+                    mem += getsizeof(items)
                 elif op == 0x52:  # REDUCE
                     args = stack.pop()
                     func = stack[-1]
                     if type(func) is SafeGlobal and type(args) is tuple:
+                        arity = func.arity
+                        if arity is not None and not arity[0] <= len(args) <= arity[1]:
+                            self._check_arity(func, args)
                         try:
-                            stack[-1] = func.call(*args)
+                            result = func.call(*args)
                         except TypeError as exc:  # wrong arity: our builders never raise it else
                             raise self._corrupt(
                                 f"{func.qualname} gets arguments it does not take"
                             ) from exc
+                        if func.buildable:
+                            buildable[id(result)] = result
+                        stack[-1] = result
+                        mem += getsizeof(result)
+                        if type(result) is NumpyArray and result.data is not None:
+                            mem += len(result.data)
                     else:
                         stack[-1] = self._call(func, args)
                 elif op == 0x86:  # TUPLE2
                     stack[-2:] = [(stack[-2], stack[-1])]
+                    mem += 56
                 elif op == 0x29:  # EMPTY_TUPLE
                     stack.append(())
                 elif op == 0x89:  # NEWFALSE
                     stack.append(False)
                 elif op == 0x51:  # BINPERSID
                     stack[-1] = persistent(stack[-1])
+                elif op == 0x7D:  # EMPTY_DICT
+                    stack.append({})
+                    mem += 64
+                elif op == 0x5D:  # EMPTY_LIST
+                    stack.append([])
+                    mem += 56
+                elif op == 0x61 and type(stack[-2]) is list:  # APPEND to a list
+                    stack[-2].append(stack.pop())
+                    mem += 8
+                elif op == 0x94:  # MEMOIZE (protocol 4+, so not torch's)
+                    memo[len(memo)] = stack[-1]
+                    if op not in bad_ops:
+                        self._bad_opcode(op)
                 else:
                     self.pos, self.stack = pos, stack
                     handler = dispatch[op]
                     if handler is None:
                         raise self._corrupt(f"unknown opcode 0x{op:02x} at byte {pos - 1}")
+                    if not torch_ops[op] and op not in bad_ops:
+                        self._bad_opcode(op)
                     if handler() is _STOP:
                         self.ops = ops + 64 - budget
+                        self.mem += mem
                         return self._result
                     pos, stack = self.pos, self.stack
                 # One opcode grows the stack or the memo by at most one item: checking every
@@ -178,17 +234,21 @@ class Unpickler:
                     budget = 64
                     ops += 64
                     if ops > max_ops:
-                        raise CheckpointError(
+                        raise LimitExceeded(
                             f"{self.name} needs more than {max_ops:,} pickle operations: refusing to go on"
                         )
                     if len(stack) > max_stack:
-                        raise CheckpointError(
+                        raise LimitExceeded(
                             f"{self.name} piles up more than {max_stack:,} objects at once: refusing to go on"
                         )
                     if len(memo) > max_memo:
-                        raise CheckpointError(
+                        raise LimitExceeded(
                             f"{self.name} memoizes more than {max_memo:,} objects"
                         )
+                    self.mem += mem
+                    mem = 0
+                    if self.mem + getsizeof(memo) + 32 * len(memo) > max_bytes:
+                        raise self._too_big()
         except (IndexError, struct.error):
             # The inline opcodes leave bounds to Python: reading past the end is a truncated
             # file, popping an empty stack a corrupt one.
@@ -196,6 +256,22 @@ class Unpickler:
             if pos >= end or pos + _INLINE_ARG_BYTES.get(op, 0) > end:
                 raise self._truncated() from None
             raise self._corrupt("an opcode finds too little on the stack") from None
+
+    def _bad_opcode(self, op: int) -> None:
+        self._bad_ops.add(op)
+        self.audit.opcode(op, self.name)
+
+    def _charge(self, n: int) -> None:
+        """Count `n` bytes about to be allocated; refuse before allocating past the cap."""
+        self.mem += n
+        if self.mem > self.limits.max_bytes:
+            raise self._too_big()
+
+    def _too_big(self) -> CheckpointError:
+        return LimitExceeded(
+            f"{self.name} would build more than {self.limits.max_bytes >> 20:,} MiB of objects: "
+            "refusing to go on"
+        )
 
     def _truncated(self) -> CheckpointError:
         return CheckpointError(f"truncated {self.name}: it ends before its STOP opcode")
@@ -209,6 +285,7 @@ class Unpickler:
         pos = self.pos
         if n < 0 or pos + n > self.end:
             raise self._truncated()
+        self._charge(n + 33)
         self.pos = pos + n
         return self.data[pos : pos + n]  # bytes (from bytes or an mmap)
 
@@ -233,6 +310,7 @@ class Unpickler:
             if self.end - self.pos <= limit:
                 raise self._truncated()
             raise self._corrupt("a text field is too long")
+        self._charge(stop - self.pos + 33)
         line = bytes(self.data[self.pos : stop])
         self.pos = stop + 1
         return line
@@ -291,21 +369,15 @@ class Unpickler:
     # numbers
 
     def op_int(self) -> None:
-        line = self._readline(64)
-        if line == b"00":
-            self.stack.append(False)
-        elif line == b"01":
-            self.stack.append(True)
-        else:
-            self.stack.append(self._parse_int(line))
+        self.stack.append(self._parse_int(self._readline(64), c_int=True))
 
     def op_long(self) -> None:
         line = self._readline(self.limits.max_long_bytes * 3)
         self.stack.append(self._parse_int(line[:-1] if line.endswith(b"L") else line))
 
-    def _parse_int(self, text: bytes) -> int:
+    def _parse_int(self, text: bytes, c_int: bool = False) -> int:
         try:
-            return int(text)
+            return parse_int_field(text) if c_int else int(text, 0)
         except ValueError as exc:
             raise self._corrupt("an integer field is not a number") from exc
 
@@ -324,12 +396,14 @@ class Unpickler:
         return int.from_bytes(self._read(size), "little", signed=True)
 
     def op_float(self) -> None:
+        self.mem += 24
         try:
             self.stack.append(float(self._readline(64)))
         except ValueError as exc:
             raise self._corrupt("a float field is not a number") from exc
 
     def op_binfloat(self) -> None:
+        self.mem += 24
         self.stack.append(self._unpack(_F64))
 
     def op_none(self) -> None:
@@ -367,7 +441,13 @@ class Unpickler:
         self.stack.append(self._py2_str(self._read(self._unpack(_I32))))
 
     def op_short_binstring(self) -> None:
-        self.stack.append(self._py2_str(self._read(self._byte())))
+        raw = self._read(self._byte())
+        try:
+            text = raw.decode("utf-8")  # torch.load decodes with encoding="utf-8", strictly
+        except UnicodeDecodeError:
+            self.audit.reject(f"{self.name} holds a Python 2 string that is not UTF-8")
+            text = raw.decode("latin1")
+        self.stack.append(text)
 
     def op_unicode(self) -> None:
         line = self._readline(self.end - self.pos)
@@ -380,7 +460,9 @@ class Unpickler:
         self.stack.append(self._text(self._read(self._byte())))
 
     def op_binunicode8(self) -> None:
-        self.stack.append(self._text(self._read(self._unpack(_U64))))
+        n = self._unpack(_U64)
+        self._charge(3 * min(n, self.end))  # the decoded text may take 4 bytes a character
+        self.stack.append(self._text(self._read(n)))
 
     def op_binbytes(self) -> None:
         self.stack.append(self._read(self._unpack(_U32)))
@@ -392,7 +474,9 @@ class Unpickler:
         self.stack.append(self._read(self._unpack(_U64)))
 
     def op_bytearray8(self) -> None:
-        self.stack.append(bytearray(self._read(self._unpack(_U64))))
+        raw = self._read(self._unpack(_U64))
+        self._charge(len(raw) + 57)
+        self.stack.append(bytearray(raw))
 
     def op_next_buffer(self) -> None:
         raise self._corrupt("it expects out-of-band buffers, which a file cannot carry")
@@ -409,15 +493,18 @@ class Unpickler:
         if not stack:
             raise self._corrupt("pops from an empty stack")
         stack[-1] = (stack[-1],)
+        self.mem += 48
 
     def op_tuple3(self) -> None:
         c = self._pop()
         b = self._pop()
         a = self._pop()
         self.stack.append((a, b, c))
+        self.mem += 64
 
     def op_empty_list(self) -> None:
         self.stack.append([])
+        self.mem += 56
 
     def op_list(self) -> None:
         items = self._pop_mark()
@@ -431,6 +518,7 @@ class Unpickler:
         target = stack[-1]
         if type(target) is list:
             target.append(value)
+            self.mem += 8
         else:
             self._extend(target, [value])
 
@@ -439,6 +527,9 @@ class Unpickler:
         self._extend(self._top(), items)
 
     def _extend(self, target: Any, items: list[Any]) -> None:
+        self.mem += 8 * len(items)
+        if type(target) is not list:
+            self.audit.reject(f"{self.name} appends to something that is not a list")
         if isinstance(target, list):
             target.extend(items)
         elif isinstance(target, OpaqueObject):
@@ -450,6 +541,7 @@ class Unpickler:
 
     def op_empty_dict(self) -> None:
         self.stack.append({})
+        self.mem += 64
 
     def op_dict(self) -> None:
         items = self._pop_mark()
@@ -469,26 +561,34 @@ class Unpickler:
     def _set_items(self, target: Any, items: list[Any]) -> None:
         if len(items) % 2:
             raise self._corrupt("dict items are not key/value pairs")
-        if isinstance(target, dict):
+        if type(target) is dict:
             pass
+        elif isinstance(target, dict):
+            self.audit.reject(f"{self.name} sets items on an object that is not a dict")
         elif isinstance(target, OpaqueObject):
+            self.audit.reject(f"{self.name} sets items on an object that is not a dict")
             if target.dict_items is None:
                 target.dict_items = {}
             target = target.dict_items
         else:
             raise self._corrupt(f"sets items on a {type(target).__name__}")
+        before = sys.getsizeof(target)
         for i in range(0, len(items), 2):
             key = items[i]
             target[key if type(key) is str else check_key(key)] = items[i + 1]
+        self.mem += sys.getsizeof(target) - before
 
     def op_empty_set(self) -> None:
         self.stack.append(set())
+        self.mem += 216
 
     def op_additems(self) -> None:
         items = self._pop_mark()
         target = self._top()
         if isinstance(target, set):
+            before = sys.getsizeof(target)
             target.update(check_key(item) for item in items)
+            self.mem += sys.getsizeof(target) - before
         elif isinstance(target, OpaqueObject):
             self._extend(target, items)
         else:
@@ -496,6 +596,7 @@ class Unpickler:
 
     def op_frozenset(self) -> None:
         items = frozenset(check_key(item) for item in self._pop_mark())
+        self.mem += sys.getsizeof(items)
         self.stack.append(items)
 
     # memo
@@ -503,7 +604,7 @@ class Unpickler:
     def _memo_put(self, index: int) -> None:
         memo = self.memo
         if len(memo) >= self.limits.max_memo and index not in memo:
-            raise CheckpointError(
+            raise LimitExceeded(
                 f"{self.name} memoizes more than {self.limits.max_memo:,} objects"
             )
         if not self.stack:
@@ -530,7 +631,12 @@ class Unpickler:
 
     # globals, calls and objects
 
-    def _global(self, module: str, name: str) -> Any:
+    def _global(self, module: str, name: str, opcode: bool = True) -> Any:
+        # What torch's weights_only unpickler would look up (it maps Python 2 names always).
+        self.globals_seen += 1
+        audited = torch_global_name(module, name) if opcode else f"{module}.{name}"
+        if not torch_allows(audited):
+            self.audit.outside(audited)
         if self.proto < 3:
             # Python 2 names (`__builtin__`, `copy_reg`), mapped as pickle's fix_imports does.
             # Refusals name the Python 3 spelling; the original is checked too, so a mapping
@@ -561,29 +667,53 @@ class Unpickler:
         module = self._pop()
         if not isinstance(module, str) or not isinstance(name, str):
             raise self._corrupt("STACK_GLOBAL names are not strings")
-        self.stack.append(self._global(module, name))
+        self.stack.append(self._global(module, name, opcode=False))
 
     def _call(self, func: Any, args: Any) -> Any:
         if not isinstance(args, tuple):
             raise self._corrupt("REDUCE arguments are not a tuple")
+        self.mem += 100
         if isinstance(func, SafeGlobal):
+            if func.arity is not None:
+                self._check_arity(func, args)
             try:
-                return func.call(*args)
+                result = func.call(*args)
             except TypeError as exc:  # wrong arity: our builders never raise it otherwise
                 raise self._corrupt(f"{func.qualname} gets arguments it does not take") from exc
+            if func.buildable:
+                self._buildable[id(result)] = result
+            self.mem += _cost(result)
+            return result
         if isinstance(func, OpaqueClass):
             return OpaqueObject(func.qualname, args)
         if isinstance(func, OpaqueObject):
+            self.audit.reject(f"{self.name} calls an object that is not a global")
             return OpaqueObject(f"{func.qualname}()", args)
         raise self._corrupt(f"calls a {type(func).__name__}")
+
+    def _check_arity(self, func: SafeGlobal, args: tuple[Any, ...]) -> None:
+        low, high = func.arity or (0, 0)
+        if not low <= len(args) <= high:
+            takes = f"{low}" if low == high else f"{low} to {high}"
+            raise self._corrupt(
+                f"{func.qualname} gets {len(args)} arguments, torch's takes {takes}"
+            )
 
     def _new(self, cls: Any, args: Any) -> Any:
         if not isinstance(args, tuple):
             raise self._corrupt("NEWOBJ arguments are not a tuple")
+        if not isinstance(cls, (SafeGlobal, OpaqueClass, StorageType)):  # globals: by name
+            self.audit.reject(f"{self.name} instantiates an object that is not a global")
+        elif torch_allows(cls.qualname) and cls.qualname not in TORCH_ALLOWED_CLASSES:
+            self.audit.reject(f"{self.name} instantiates {cls.qualname}, which is not a class")
         try:
-            return instantiate(cls, args)
+            result = instantiate(cls, args)
         except TypeError as exc:
             raise self._corrupt("an object gets arguments its class does not take") from exc
+        if isinstance(cls, SafeGlobal) and cls.buildable:
+            self._buildable[id(result)] = result
+        self.mem += 100 + _cost(result)
+        return result
 
     def op_newobj(self) -> None:
         args = self._pop()
@@ -597,7 +727,7 @@ class Unpickler:
         self.stack.append(self._new(cls, args))
 
     def op_inst(self) -> None:
-        cls = self._global(*self._global_name())
+        cls = self._global(*self._global_name(), opcode=False)
         obj = self._new(cls, tuple(self._pop_mark()))
         self.stack.append(obj)
 
@@ -609,13 +739,25 @@ class Unpickler:
 
     def op_build(self) -> None:
         state = self._pop()
-        _apply_state(self._top(), state)
+        target = self._top()
+        if id(target) not in self._buildable:
+            self.audit.reject(
+                f"{self.name} sets the state of an object torch's weights_only BUILD refuses"
+            )
+        before = _cost(target)
+        _apply_state(target, state)
+        self.mem += max(0, _cost(target) - before)
 
     def op_persid(self) -> None:
         pid = self._readline().decode("ascii", "replace")
         self.stack.append(self._persistent(pid))
 
     def _persistent(self, pid: Any) -> Any:
+        # torch's weights_only unpickler takes only ("storage", ...) tuples (or ints).
+        if not (
+            (type(pid) is tuple and pid and pid[0] == "storage") or type(pid) is int
+        ):
+            self.audit.reject(f"{self.name} refers to persistent objects other than storages")
         if self.persistent_load is None:
             raise self._corrupt(
                 "it refers to external objects (persistent ids) this format has none of"
@@ -742,12 +884,47 @@ def _numpy_array_state(array: NumpyArray, state: Any) -> None:
         array.data = raw.encode("latin1", "replace")
 
 
+def _cost(obj: Any) -> int:
+    """Bytes an object built by a call holds beyond what is already counted."""
+    size = sys.getsizeof(obj)
+    if type(obj) is NumpyArray and obj.data is not None:
+        size += len(obj.data)
+    return size
+
+
+# C's strtol(s, &end, 0), as `_pickle.c`'s load_int parses INT: "010" is octal 8, "0x1f" hex.
+_STRTOL = re.compile(rb"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+
+
+def parse_int_field(line: bytes) -> int | bool:
+    """The INT opcode's value as CPython computes it: strtol with base 0 when the whole line
+    parses and fits a C long (`00`/`01` are False/True), else `int(line, 0)`."""
+    match = _STRTOL.fullmatch(line)
+    if match is not None:
+        sign, digits = match.groups()
+        if digits[:2] in (b"0x", b"0X"):
+            value = int(digits[2:], 16)
+        elif digits[:1] == b"0" and len(digits) > 1:
+            value = int(digits[1:], 8)
+        else:
+            value = int(digits)
+        value = -value if sign == b"-" else value
+        if -(1 << 63) <= value < (1 << 63):
+            if len(line) == 2 and value in (0, 1):
+                return bool(value)
+            return value
+    return int(line, 0)
+
+
 def unpickle(
     data: bytes | Any,
     *,
     persistent_load: PersistentLoad | None = None,
     name: str = "pickle",
     limits: Limits = DEFAULT_LIMITS,
+    audit: WeightsOnlyAudit | None = None,
 ) -> Any:
     """One pickle from the start of `data` (used for zip members and tests)."""
-    return Unpickler(data, persistent_load=persistent_load, name=name, limits=limits).load()
+    return Unpickler(
+        data, persistent_load=persistent_load, name=name, limits=limits, audit=audit
+    ).load()

@@ -4,6 +4,11 @@
 storage, thousands for a large model) and trusts sizes it has not checked against the file.
 This keeps each entry a tuple, checks every offset against the file size before seeking,
 refuses compressed members that expand absurdly, and verifies CRCs of what it reads.
+
+Readers disagree on ambiguous archives (torch's miniz and Python's zipfile pick different
+members of the same name; data is found through the local header, names through the central
+directory), so an archive that could be read two ways is refused: duplicate names, and local
+headers that disagree with the directory about a member's name, method or sizes.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ import zlib
 from dataclasses import dataclass
 from typing import IO
 
-from ckptlens.checkpoint.index import CheckpointError
+from ckptlens.checkpoint.index import CheckpointError, LimitExceeded
 
-MAX_ENTRIES = 4_000_000
+MAX_ENTRIES = 300_000  # one member per storage: 3x the tensors of the largest single files
 MAX_CENTRAL_DIRECTORY = 1 << 29
 MAX_EXPANSION = 100  # deflate reaches ~1000x only on degenerate input such as zeros
+MAX_NAME_SHOWN = 120
 
 _EOCD = struct.Struct("<4s4H2LH")
 _ZIP64_LOCATOR = struct.Struct("<4sLQL")
@@ -63,7 +69,7 @@ class ZipArchive:
         if entry is None:
             raise CheckpointError(f"corrupt zip archive: {what} is missing")
         _check_sizes(entry, cap, what)
-        start = self._data_start(entry, what)
+        start = self._data_start(name, entry, what)
         self.fh.seek(start)
         raw = _read_exactly(self.fh, entry.compressed, what)
         data = raw if entry.method == _STORED else _inflate(raw, entry.size, what)
@@ -71,15 +77,40 @@ class ZipArchive:
             raise CheckpointError(f"corrupt zip archive: {what} fails its size or CRC check")
         return data
 
-    def _data_start(self, entry: Entry, what: str) -> int:
-        if entry.offset + _LOCAL.size > self.file_size:
-            raise CheckpointError(f"truncated zip archive: {what} lies past the file end")
+    def check_local_headers(self) -> None:
+        """Every member's local header must repeat what the directory says about it."""
+        for name, fields in self.entries.items():
+            self._local_header(name, Entry(*fields), None)
+
+    def _local_header(self, name: bytes, entry: Entry, what: str | None) -> int:
+        """Checks the local header of `entry`; returns where its data starts. `what` names it
+        in errors (its escaped name when None, computed only then: archives have thousands)."""
+        if entry.offset + _LOCAL.size + max(len(name), entry.compressed) > self.file_size:
+            raise CheckpointError(
+                f"truncated zip archive: {what or shown_name(name)} lies past the file end"
+            )
         self.fh.seek(entry.offset)
-        header = _read_exactly(self.fh, _LOCAL.size, what)
-        sig, _, _, _, _, _, _, _, _, name_len, extra_len = _LOCAL.unpack(header)
+        header = self.fh.read(_LOCAL.size + len(name))
+        if len(header) < _LOCAL.size + len(name):
+            raise CheckpointError(f"truncated zip archive: {what or shown_name(name)} ends early")
+        sig, _, flags, method, _, _, crc, compressed, size, name_len, extra_len = _LOCAL.unpack_from(
+            header
+        )
         if sig != b"PK\x03\x04":
-            raise CheckpointError(f"corrupt zip archive: bad local header for {what}")
-        start = entry.offset + _LOCAL.size + name_len + extra_len
+            raise CheckpointError(f"corrupt zip archive: bad local header for {what or shown_name(name)}")
+        disagree = name_len != len(name) or header[_LOCAL.size :] != name
+        disagree = disagree or method != entry.method or (flags & 1) != (entry.flags & 1)
+        if not flags & 8 and _FULL32 not in (compressed, size):  # sizes here unless deferred
+            disagree = disagree or (crc, compressed, size) != (entry.crc, entry.compressed, entry.size)
+        if disagree:
+            raise CheckpointError(
+                f"ambiguous zip archive: the local header of {what or shown_name(name)} disagrees "
+                "with the central directory (readers would see different members): refusing it"
+            )
+        return entry.offset + _LOCAL.size + name_len + extra_len
+
+    def _data_start(self, name: bytes, entry: Entry, what: str) -> int:
+        start = self._local_header(name, entry, what)
         if start + entry.compressed > self.file_size:
             raise CheckpointError(f"truncated zip archive: {what} lies past the file end")
         return start
@@ -91,7 +122,7 @@ def _check_sizes(entry: Entry, cap: int, what: str) -> None:
     if entry.method not in (_STORED, _DEFLATED):
         raise CheckpointError(f"{what} uses zip compression method {entry.method}, not supported")
     if entry.size > cap:
-        raise CheckpointError(
+        raise LimitExceeded(
             f"{what} is {entry.size:,} bytes uncompressed, more than the {cap:,} a checkpoint may use"
         )
     if entry.method == _STORED and entry.compressed != entry.size:
@@ -105,6 +136,13 @@ def _check_sizes(entry: Entry, cap: int, what: str) -> None:
             f"{what} is compressed {entry.size // max(entry.compressed, 1):,}x "
             f"({entry.compressed:,} -> {entry.size:,} bytes): refusing a zip bomb"
         )
+
+
+def shown_name(name: bytes) -> str:
+    """A member name for messages: decoded, control characters escaped, cut short."""
+    text = name.decode("utf-8", "backslashreplace")
+    text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+    return repr(text[:MAX_NAME_SHOWN])
 
 
 def _inflate(raw: bytes, size: int, what: str) -> bytes:
@@ -151,15 +189,28 @@ def _entries(raw: bytes, count: int) -> dict[bytes, tuple[int, int, int, int, in
     pos = 0
     for _ in range(count):
         (sig, _, _, flags, method, _, _, crc, compressed, size, name_len, extra_len, comment_len,
-         _, _, _, offset) = unpack(raw, pos)  # fmt: skip
+         disk, _, _, offset) = unpack(raw, pos)  # fmt: skip
         if sig != b"PK\x01\x02":
             raise CheckpointError("corrupt zip archive: bad directory entry")
         name_end = pos + _ENTRY.size + name_len
+        if name_end + extra_len + comment_len > len(raw):
+            raise CheckpointError("corrupt zip archive: a directory entry runs past the directory")
+        # What torch's reader (miniz) refuses when it opens the archive, whichever member.
+        if (method == _STORED and compressed != size) or (size and not compressed):
+            raise CheckpointError("corrupt zip archive: a member's sizes contradict its method")
+        if disk not in (0, 1) or flags & 1:
+            raise CheckpointError("corrupt zip archive: an encrypted or multi-disk member")
         if _FULL32 in (compressed, size, offset):
             size, compressed, offset = _zip64_sizes(
                 raw[name_end : name_end + extra_len], size, compressed, offset
             )
-        entries[raw[pos + _ENTRY.size : name_end]] = (method, flags, crc, compressed, size, offset)
+        name = raw[pos + _ENTRY.size : name_end]
+        if name in entries:
+            raise CheckpointError(
+                f"ambiguous zip archive: member {shown_name(name)} appears twice "
+                "(readers disagree on which one counts): refusing it"
+            )
+        entries[name] = (method, flags, crc, compressed, size, offset)
         pos = name_end + extra_len + comment_len
     return entries
 
@@ -191,7 +242,9 @@ def _end_record(fh: IO[bytes], size: int) -> tuple[int, int, int]:
         raise CheckpointError(
             "truncated or corrupt zip archive: its end-of-archive record is missing"
         )
-    _, _, _, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, at)
+    _, disk, cd_disk, on_disk, count, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, at)
+    if disk or cd_disk or on_disk != count:
+        raise CheckpointError("corrupt zip archive: a multi-disk archive (torch cannot read it)")
     if at >= _ZIP64_LOCATOR.size:
         locator = _ZIP64_LOCATOR.unpack_from(tail, at - _ZIP64_LOCATOR.size)
         if locator[0] == b"PK\x06\x07":

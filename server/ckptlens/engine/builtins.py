@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import collections.abc
 import copy
+import numbers
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ckptlens.engine import catalog, costs
+from ckptlens.engine import catalog, catalog_einops, costs, stdlib
 from ckptlens.engine.objects import (
     AttrDict,
     ClassRef,
@@ -209,18 +212,31 @@ def isinstance_of(interp: Interpreter, value: Any, cls: Any) -> bool | None:
         py = PY_TYPES.get(cls.name)
         if py is None:
             return None
-        if isinstance(value, (ModuleValue, ObjectValue, TensorValue)):
+        if py is type:
+            return _is_class(value)
+        if isinstance(value, (ModuleValue, ObjectValue)) and value.cls is not None:
+            # `class Mode(str, Enum)`: its members are strings
+            return any(isinstance(k, BuiltinRef) and issubclass(PY_TYPES.get(k.name, object), py) for k in interp.mro(value.cls))
+        if isinstance(value, (ModuleValue, ObjectValue, TensorValue)) or _code_object(value):
             return False
+        if not _python_value(value):
+            return None
         return isinstance(value, py)
     if isinstance(cls, ExternalRef):
         qual = cls.qualname
         leaf = qual.split(".")[-1]
+        if qual.split(".")[0] in PLAIN_TYPE_ROOTS:
+            return _isinstance_plain_type(interp, value, qual)
         if qual in ("torch.Tensor", "torch.nn.Parameter", "torch.nn.parameter.Parameter"):
             if not isinstance(value, TensorValue):
                 return False
             return value.is_parameter if leaf == "Parameter" else True
         if not isinstance(value, ModuleValue):
-            return False if isinstance(value, (int, float, str, list, tuple, dict, TensorValue)) else None
+            if isinstance(value, ObjectValue) and value.cls is not None:
+                plain_class = all(isinstance(k, ClassRef) for k in interp.mro(value.cls))
+                return False if plain_class else None
+            known = _python_value(value) or _code_object(value) or isinstance(value, ObjectValue)
+            return False if known or isinstance(value, (list, tuple, dict, TensorValue)) else None
         if leaf == "Module" or leaf == "LightningModule" and value.is_lightning:
             return True
         if value.opaque:
@@ -239,6 +255,116 @@ def isinstance_of(interp: Interpreter, value: Any, cls: Any) -> bool | None:
     return None
 
 
+# Library types a plain value can be an instance of (`isinstance(x, typing.Sequence)`): the
+# roots whose classes are answered from this table; any other class of theirs is unknown.
+PLAIN_TYPE_ROOTS = frozenset({"typing", "typing_extensions", "collections", "numbers", "types", "functools", "enum"})
+PLAIN_TYPES: dict[str, Any] = {
+    "Iterable": collections.abc.Iterable, "Iterator": collections.abc.Iterator,
+    "Sequence": collections.abc.Sequence, "MutableSequence": collections.abc.MutableSequence,
+    "Mapping": collections.abc.Mapping, "MutableMapping": collections.abc.MutableMapping,
+    "Collection": collections.abc.Collection, "Container": collections.abc.Container,
+    "Sized": collections.abc.Sized, "Set": collections.abc.Set, "AbstractSet": collections.abc.Set,
+    "Hashable": collections.abc.Hashable, "Callable": collections.abc.Callable,
+    "List": list, "Tuple": tuple, "Dict": dict, "FrozenSet": frozenset,
+    "Number": numbers.Number, "Integral": numbers.Integral, "Real": numbers.Real,
+    "Complex": numbers.Complex, "Rational": numbers.Rational,
+}
+
+
+def _python_value(value: Any) -> bool:
+    """A value the interpreter holds as the Python object it stands for (a list is a list)."""
+    if isinstance(value, (bool, int, float, str, complex, type(None), range, bytes)):
+        return True
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return all(_python_value(v) or not is_unknown(v) for v in value)
+    return isinstance(value, dict) and type(value) in (dict, OrderedDictValue)
+
+
+def _code_object(value: Any) -> bool:
+    """A class, function or library object: never a number, string or container."""
+    from ckptlens.engine.interp import BoundMethod, BuiltinRef, FunctionRef
+
+    return isinstance(value, (ClassRef, FunctionRef, BoundMethod, PartialValue, BuiltinRef, ExternalRef))
+
+
+def _is_class(value: Any) -> bool | None:
+    """`isinstance(value, type)`: classes are, instances and functions are not."""
+    from ckptlens.engine.interp import BuiltinRef
+
+    if isinstance(value, ClassRef):
+        return True
+    if isinstance(value, BuiltinRef):
+        return value.name in PY_TYPES or None
+    if isinstance(value, ExternalRef):
+        return True if catalog.lookup(value.qualname) is not None else None
+    if is_unknown(value) or isinstance(value, ModuleValue) and value.opaque:
+        return None
+    return False
+
+
+def _callable(value: Any) -> bool | None:
+    from ckptlens.engine.interp import BoundMethod, BuiltinRef, FunctionRef
+
+    if isinstance(value, (ClassRef, FunctionRef, BoundMethod, PartialValue, BuiltinRef, ModuleValue, ExternalRef)):
+        return True
+    if isinstance(value, ObjectValue):
+        return None
+    return False if _python_value(value) or isinstance(value, TensorValue) else None
+
+
+def _isinstance_plain_type(interp: Interpreter, value: Any, qual: str) -> bool | None:
+    from ckptlens.engine.interp import FunctionRef
+
+    leaf = qual.split(".")[-1]
+    if qual in ("functools.partial",):
+        return isinstance(value, PartialValue) if not is_unknown(value) else None
+    if qual in ("types.FunctionType", "types.LambdaType"):
+        if isinstance(value, FunctionRef):
+            return True
+        if isinstance(value, ExternalRef) and catalog.lookup(value.qualname) is not None:
+            return False  # a layer class
+        return False if _python_value(value) or isinstance(value, (ClassRef, PartialValue, ModuleValue)) else None
+    if qual in ("enum.Enum", "enum.IntEnum", "enum.Flag", "enum.StrEnum"):
+        if isinstance(value, ObjectValue) and value.cls is not None:
+            return any(isinstance(k, ExternalRef) and k.qualname == qual for k in interp.mro(value.cls))
+        return False if _python_value(value) or isinstance(value, (ModuleValue, TensorValue)) else None
+    if leaf == "OrderedDict" and _python_value(value):
+        return isinstance(value, OrderedDictValue)
+    py = PLAIN_TYPES.get(leaf)
+    if py is None or qual.split(".")[0] in ("types", "functools", "enum"):
+        return None
+    if py is collections.abc.Callable:
+        return _callable(value)
+    if _code_object(value):  # classes and functions are not sequences (an Enum class iterates)
+        enum = isinstance(value, ClassRef) and interp.is_enum(value)
+        return enum and py in (collections.abc.Iterable, collections.abc.Sized, collections.abc.Container, collections.abc.Collection)
+    if _python_value(value):
+        return isinstance(value, py)
+    if isinstance(value, TensorValue):
+        return py in (collections.abc.Iterable, collections.abc.Sized, collections.abc.Container, collections.abc.Collection)
+    if isinstance(value, ModuleValue):
+        if value.opaque or value.cls is not None:
+            return None  # a user class may define `__iter__`
+        if value.container is not None:  # containers define `__iter__` and `__len__`
+            return py in (collections.abc.Iterable, collections.abc.Sized)
+        return False
+    if isinstance(value, ObjectValue) and value.cls is None:
+        return False
+    if isinstance(value, ObjectValue) and value.cls is not None:
+        # an instance of a plain user class (a dataclass config): an ABC only by its methods
+        mro = interp.mro(value.cls)
+        if not all(isinstance(k, ClassRef) for k in mro):
+            return None
+        defines = {name for name in ("__iter__", "__len__", "__contains__", "__call__", "__getitem__") if interp.class_attr(value.cls, name)[0]}
+        by_method = {collections.abc.Iterable: "__iter__", collections.abc.Sized: "__len__", collections.abc.Container: "__contains__"}
+        if py in by_method:
+            return by_method[py] in defines
+        if py is collections.abc.Hashable:
+            return None
+        return False
+    return None
+
+
 def catalog_containers() -> set[str]:
     return {"Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"}
 
@@ -250,10 +376,36 @@ def _b_isinstance(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], 
     return _u("isinstance() of an unknown value") if result is None else result
 
 
+def _subclass(interp: Interpreter, cls: Any, base: Any) -> bool | None:
+    if isinstance(base, tuple):
+        results = [_subclass(interp, cls, b) for b in base]
+        return True if True in results else None if None in results else False
+    if isinstance(cls, ClassRef) and isinstance(base, ClassRef):
+        return any(k is base for k in interp.mro(cls))
+    if isinstance(cls, ExternalRef) and isinstance(base, ClassRef):
+        return False  # a library class never derives from the user's
+    if isinstance(base, ExternalRef):
+        spec = catalog.lookup(base.qualname)
+        if isinstance(cls, ExternalRef):
+            other = catalog.lookup(cls.qualname)
+            same = cls.qualname == base.qualname or (spec is not None and other is not None and spec.qualname == other.qualname)
+            return True if same else None
+        if isinstance(cls, ClassRef):
+            mro = interp.mro(cls)
+            if any(isinstance(k, ExternalRef) and (k.qualname == base.qualname or spec is not None and catalog.lookup(k.qualname) is spec) for k in mro):
+                return True
+            if base.qualname in ("torch.nn.Module", "torch.nn.modules.module.Module"):
+                kind, _ = interp.class_kind(cls)
+                return True if kind in ("module", "lightning", "layer", "container") else None
+            # only torch.nn.Module (and the user's classes) above it: no library layer class
+            plain = all(isinstance(k, ClassRef) or (isinstance(k, ExternalRef) and k.qualname.endswith(".Module")) for k in mro)
+            return False if plain and spec is not None else None
+    return None
+
+
 def _b_issubclass(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    if len(args) == 2 and isinstance(args[0], ClassRef) and isinstance(args[1], ClassRef):
-        return any(k is args[1] for k in interp.mro(args[0]))
-    return _u("issubclass()")
+    result = _subclass(interp, args[0], args[1]) if len(args) == 2 else None
+    return _u("issubclass()") if result is None else result
 
 
 def _b_getattr(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
@@ -287,6 +439,10 @@ def _has(interp: Interpreter, obj: Any, name: str) -> bool | None:
             return True
         if obj.opaque:
             return None
+        if name in MODULE_METHODS or name in NN_MODULE_NAMES:
+            return True
+        if obj.container is not None:
+            return False  # torch's containers have nothing else (`hasattr(m, "zero_init_last")`)
         return None if obj.spec is None and obj.cls is None else False
     if isinstance(obj, AttrDict):
         return name in obj
@@ -295,9 +451,52 @@ def _has(interp: Interpreter, obj: Any, name: str) -> bool | None:
     if isinstance(obj, ExternalRef):
         # a library attribute we model is there (`hasattr(nn.utils.parametrizations, "weight_norm")`)
         full = f"{obj.qualname}.{name}"
-        if full in EXTERNAL_CALLS or catalog.lookup(full) is not None:
+        if full in EXTERNAL_CALLS or catalog.lookup(full) is not None or full in KNOWN_LIBRARY_NAMES:
             return True
     return None
+
+
+# Library names feature checks ask about (`hasattr(F, "scaled_dot_product_attention")`): all
+# exist in the torch this analysis models (2.x).
+KNOWN_LIBRARY_NAMES = frozenset({
+    *(f"torch.nn.functional.{n}" for n in ("silu", "hardswish", "hardsigmoid", "mish", "gelu", "relu", "softplus", "elu", "selu", "leaky_relu", "layer_norm", "group_norm", "interpolate", "pad")),
+    "torch.nn.functional.scaled_dot_product_attention", "torch.nn.RMSNorm", "torch.compile",
+    "torch.nn.functional.rms_norm", "torch.nn.attention", "torch.nn.utils.parametrizations",
+    "torch.nn.Buffer", "torch.backends.mps", "torch.fx", "torch.jit", "torch.library",
+    "torch.nn.utils.parametrize", "torch.func", "torch._dynamo", "torch.compiler",
+})
+
+
+# What every nn.Module has besides the methods modelled in MODULE_METHODS.
+NN_MODULE_NAMES = frozenset({
+    "forward", "training", "state_dict", "load_state_dict", "named_parameters", "buffers",
+    "named_buffers", "register_forward_hook", "register_forward_pre_hook", "extra_repr",
+    "_parameters", "_buffers", "_modules", "__call__", "__class__", "__dict__", "__init__",
+    "zero_grad", "ipu", "xpu", "mtia", "register_full_backward_hook", "register_state_dict_pre_hook",
+    "_load_from_state_dict", "_save_to_state_dict", "set_extra_state", "get_extra_state",
+})
+
+
+class LibraryNames:
+    """`dir(torch.nn.functional)`: answers `name in ...` for the names known to exist."""
+
+    def __init__(self, qualname: str) -> None:
+        self.qualname = qualname
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self
+
+    def contains(self, name: Any) -> bool | None:
+        if not isinstance(name, str):
+            return None
+        full = f"{self.qualname}.{name}"
+        return True if full in KNOWN_LIBRARY_NAMES or full in EXTERNAL_CALLS or catalog.lookup(full) is not None else None
+
+
+def _b_dir(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if len(args) == 1 and isinstance(args[0], ExternalRef):
+        return LibraryNames(args[0].qualname)
+    return _u("dir() is not tracked")
 
 
 def _b_hasattr(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
@@ -409,7 +608,7 @@ BUILTINS: dict[str, Builtin] = {
     "print": _b_none, "iter": _b_iter, "next": _b_next, "callable": _b_unknown("callable"),
     "repr": _pure(repr, "repr"), "format": _pure(format, "format"), "chr": _pure(chr, "chr"),
     "ord": _pure(ord, "ord"), "hex": _pure(hex, "hex"), "bin": _pure(bin, "bin"),
-    "id": _b_unknown("id"), "hash": _b_unknown("hash"), "vars": _b_unknown("vars"),
+    "id": _b_unknown("id"), "hash": _b_unknown("hash"), "vars": _b_unknown("vars"), "dir": _b_dir,
     "open": _b_unknown("open"), "input": _b_unknown("input"), "object": lambda i, a, k, f: ObjectValue(None),
     "NotImplementedError": _b_exception, "ValueError": _b_exception, "TypeError": _b_exception,
     "KeyError": _b_exception, "RuntimeError": _b_exception, "AssertionError": _b_exception,
@@ -426,6 +625,9 @@ def _deepcopy(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> A
 
 
 def _partial(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    if args and isinstance(args[0], PartialValue):  # functools flattens a partial of a partial
+        inner = args[0]
+        return PartialValue(inner.func, (*inner.args, *args[1:]), {**inner.kwargs, **kwargs})
     return PartialValue(args[0], tuple(args[1:]), kwargs) if args else _u("partial()")
 
 
@@ -437,6 +639,23 @@ def _replace(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> An
     if args and isinstance(args[0], ObjectValue):
         return ObjectValue(args[0].cls, {**args[0].attrs, **kwargs})
     return _u("dataclasses.replace() of an unknown object")
+
+
+def _asdict(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """`dataclasses.asdict`: the fields as a dict, nested dataclasses too."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, ObjectValue):
+            return {k: convert(v) for k, v in value.attrs.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(convert(v) for v in value)
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        return copy.deepcopy(value)
+
+    if not args or not isinstance(args[0], ObjectValue):
+        return _u("dataclasses.asdict() of an unknown object")
+    return convert(args[0])
 
 
 def _norm_dim(dim: Any, rank: int) -> int | None:
@@ -563,7 +782,17 @@ def _passthrough(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -
     return args[0] if args else None
 
 
+# Environment variables that switch a library's code path (timm builds its ViTs as NaFlexViT
+# when told to): read from the environment the check runs in, as the library would, with the
+# library's default when unset. Any other variable is unknown.
+LIBRARY_FLAGS = frozenset({"TIMM_USE_NAFLEXVIT", "TIMM_USE_NAFLEX", "TIMM_USE_SCIPY_INTERP", "TIMM_FUSED_ATTN"})
+
+
 def _unknown_value(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    name = args[0] if args else kwargs.get("key")
+    default = args[1] if len(args) > 1 else kwargs.get("default")
+    if isinstance(name, str) and name in LIBRARY_FLAGS and (default is None or isinstance(default, (str, int))):
+        return os.environ.get(name, default)
     return _u("a value read from the environment")
 
 
@@ -597,7 +826,7 @@ def _from_pretrained_embedding(kind: str) -> Callable[[Interpreter, list[Any], d
 EXTERNAL_CALLS: dict[str, Callable[[Interpreter, list[Any], dict[str, Any]], Any]] = {
     "copy.deepcopy": _deepcopy, "copy.copy": lambda i, a, k: copy.copy(a[0]) if a else None,
     "functools.partial": _partial, "argparse.Namespace": _namespace,
-    "types.SimpleNamespace": _namespace, "dataclasses.replace": _replace,
+    "types.SimpleNamespace": _namespace, "dataclasses.replace": _replace, "dataclasses.asdict": _asdict,
     "torch.nn.utils.weight_norm": _weight_norm_old,
     "torch.nn.utils.parametrizations.weight_norm": _weight_norm_new,
     "torch.nn.utils.spectral_norm": _spectral_norm_old,
@@ -613,6 +842,7 @@ EXTERNAL_CALLS: dict[str, Callable[[Interpreter, list[Any], dict[str, Any]], Any
     "collections.defaultdict": lambda i, a, k: {},
     "torch.jit.script": _passthrough, "torch.jit.trace": _passthrough,
     "torch.nn.utils.remove_weight_norm": _passthrough,
+    **stdlib.NUMPY_CALLS, **stdlib.ITERTOOLS_CALLS, **catalog_einops.FUNCTIONS,
 }
 
 
@@ -752,6 +982,13 @@ def _m_modules(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs
     return [m for _, m in walked]
 
 
+def _m_named_modules(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    walked = _walk_modules(module)
+    if any(m.opaque for _, m in walked):
+        return _u("the module tree has unknown parts")
+    return list(walked)
+
+
 def _m_parameters(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     walked = _walk_modules(module)
     if any(m.opaque for _, m in walked):
@@ -812,6 +1049,11 @@ def _m_save_hyperparameters(interp: Interpreter, module: ModuleValue, args: list
     return None
 
 
+def _m_setattr(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    """`self.__setattr__(name, value)`: as `setattr(self, name, value)`."""
+    return _b_setattr(interp, [module, *args], kwargs, frame)
+
+
 def _m_to(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     return module
 
@@ -821,6 +1063,7 @@ MODULE_METHODS: dict[str, ModuleMethod] = {
     "register_buffer": _m_register_buffer, "register_parameter": _m_register_parameter,
     "append": _m_append, "extend": _m_extend, "insert": _m_insert, "update": _m_update,
     "children": _m_children, "named_children": _m_named_children, "modules": _m_modules,
+    "named_modules": _m_named_modules, "__setattr__": _m_setattr,
     "parameters": _m_parameters, "get_submodule": _m_get_submodule,
     "save_hyperparameters": _m_save_hyperparameters,
     "to": _m_to, "cuda": _m_self, "cpu": _m_self, "float": _m_self, "double": _m_self,

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from ckptlens.engine import catalog_layers, catalog_simple
+from ckptlens.engine import catalog_einops, catalog_layers, catalog_simple
 from ckptlens.engine.catalog_base import (
     REQUIRED,
     ChildFromArg,
@@ -58,7 +58,7 @@ __all__ = [
     "state_dict_of",
 ]
 
-ROWS: tuple[Row, ...] = catalog_layers.ROWS + catalog_simple.ROWS
+ROWS: tuple[Row, ...] = catalog_layers.ROWS + catalog_simple.ROWS + catalog_einops.ROWS
 
 
 def _index(all_rows: Sequence[Row]) -> tuple[Mapping[str, LayerSpec], Mapping[str, LayerSpec]]:

@@ -138,6 +138,10 @@ def signature(text: str) -> tuple[Param, ...]:
     return tuple(params)
 
 
+class ArgumentError(Unresolvable):
+    """The call does not fit the constructor's signature: torch raises TypeError."""
+
+
 def bind(spec: LayerSpec, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Bound arguments in parameter order with defaults filled, as `Signature.bind` +
     `apply_defaults`. Unresolvable on arity errors and on unknown `*args` / `**kwargs`.
@@ -157,7 +161,7 @@ def bind(spec: LayerSpec, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dic
     extra = args[len(positional) :]
     if extra:
         if var_positional is None:
-            raise Unresolvable(
+            raise ArgumentError(
                 f"{spec.qualname} takes {len(positional)} positional arguments, {len(args)} given"
             )
         given[var_positional.name] = tuple(extra)
@@ -166,7 +170,7 @@ def bind(spec: LayerSpec, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dic
         named = by_name.get(key)
         if named is not None and named.kind in (POSITIONAL_OR_KEYWORD, KEYWORD_ONLY):
             if key in given:
-                raise Unresolvable(f"{spec.qualname} got multiple values for {key!r}")
+                raise ArgumentError(f"{spec.qualname} got multiple values for {key!r}")
             given[key] = value
         elif named is not None and named.kind == VAR_POSITIONAL and not args:
             # re-binding bound arguments (a ChildLayer's): Python rejects this keyword, so
@@ -177,7 +181,7 @@ def bind(spec: LayerSpec, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dic
         elif var_keyword is not None:
             extra_keywords[key] = value
         else:
-            raise Unresolvable(f"{spec.qualname} got an unexpected keyword argument {key!r}")
+            raise ArgumentError(f"{spec.qualname} got an unexpected keyword argument {key!r}")
 
     bound: dict[str, Any] = {}
     for p in spec.params:
@@ -188,7 +192,7 @@ def bind(spec: LayerSpec, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dic
         elif p.name in given:
             bound[p.name] = given[p.name]
         elif p.default is REQUIRED:
-            raise Unresolvable(f"{spec.qualname} is missing the argument {p.name!r}")
+            raise ArgumentError(f"{spec.qualname} is missing the argument {p.name!r}")
         else:
             bound[p.name] = p.default
     return bound

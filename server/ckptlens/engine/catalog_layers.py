@@ -790,6 +790,14 @@ ROWS: tuple[Row, ...] = (
         aliases=("torch.nn.modules.activation.NonDynamicallyQuantizableLinear",)),
     row("linear", "LazyLinear", f"out_features, bias=True, {FACTORY}", _lazy_linear),
     row("linear", "Bilinear", f"in1_features, in2_features, out_features, bias=True, {FACTORY}", _bilinear),
+    # eager-mode quantization helpers before `prepare`/`convert`: no tensors of their own
+    row("torch.ao.nn.quantized.modules.functional_modules", "FloatFunctional", "", nothing, public=False,
+        aliases=("torch.ao.nn.quantized.FloatFunctional", "torch.nn.quantized.FloatFunctional",
+                 "torch.nn.quantized.modules.FloatFunctional", "torch.ao.nn.quantized.modules.FloatFunctional")),
+    row("torch.ao.quantization.stubs", "QuantStub", "qconfig=None", nothing, public=False,
+        aliases=("torch.ao.quantization.QuantStub", "torch.quantization.QuantStub", "torch.quantization.stubs.QuantStub")),
+    row("torch.ao.quantization.stubs", "DeQuantStub", "qconfig=None", nothing, public=False,
+        aliases=("torch.ao.quantization.DeQuantStub", "torch.quantization.DeQuantStub", "torch.quantization.stubs.DeQuantStub")),
     # convolution
     row("conv", "Conv1d", _CONV_SIG, _conv(1, False)),
     row("conv", "Conv2d", _CONV_SIG, _conv(2, False)),

@@ -18,10 +18,11 @@ import operator
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ckptlens.engine import catalog, containment, costs, tensors
+from ckptlens.engine import catalog, containment, costs, stdlib, tensors
+from ckptlens.engine.catalog_base import ArgumentError
 from ckptlens.engine.constructor import register_config, registers_config
 from ckptlens.engine.loader import Loader, SourceError, SourceFile
 from ckptlens.engine.objects import (
@@ -57,6 +58,7 @@ SYMBOLIC_ROOTS = frozenset(
         "typing", "typing_extensions", "collections", "dataclasses", "functools", "copy",
         "itertools", "os", "sys", "warnings", "logging", "abc", "enum", "numpy", "re", "json",
         "pathlib", "inspect", "operator", "random", "time", "argparse", "__future__", "types",
+        "numbers", "einops",
     }
 )
 
@@ -69,17 +71,13 @@ LIGHTNING_BASES = {
     "pytorch_lightning.LightningModule", "pytorch_lightning.core.LightningModule",
     "pytorch_lightning.core.module.LightningModule", "pytorch_lightning.core.lightning.LightningModule",
 }
+GENERATED_INIT = "__init__ of a dataclass"
+ENUM_BASES = frozenset({"enum.Enum", "enum.IntEnum", "enum.Flag", "enum.IntFlag", "enum.StrEnum"})
 CONTAINERS = {"Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"}
 
-# Pure functions of the standard library that are safe to apply to known arguments.
-PURE_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "math.sqrt": math.sqrt, "math.ceil": math.ceil, "math.floor": math.floor, "math.log": math.log,
-    "math.log2": math.log2, "math.log10": math.log10, "math.exp": math.exp, "math.pow": math.pow,
-    "math.prod": math.prod, "math.gcd": math.gcd, "math.isqrt": math.isqrt, "math.trunc": math.trunc,
-    "math.fabs": math.fabs, "math.cos": math.cos, "math.sin": math.sin, "math.lcm": math.lcm,
-    "operator.mul": operator.mul, "operator.add": operator.add,
-}
-CONSTANTS: dict[str, Any] = {"math.pi": math.pi, "math.e": math.e, "math.inf": math.inf}
+# Pure functions of the standard library that are safe to apply to known arguments, and constants.
+PURE_FUNCTIONS: dict[str, Callable[..., Any]] = stdlib.PURE_FUNCTIONS
+CONSTANTS: dict[str, Any] = stdlib.CONSTANTS
 NO_EFFECT_PREFIXES = ("torch.nn.init.", "warnings.", "logging.", "print")
 
 
@@ -744,6 +742,10 @@ class Interpreter:
                         _renumber(obj)
                 elif isinstance(key, str):
                     obj.remove_member(key)
+            elif isinstance(obj, list) and isinstance(key, slice):
+                if any(b is not None and not isinstance(b, int) for b in (key.start, key.stop, key.step)):
+                    raise Unfollowable("a slice of a list is deleted at unknown bounds")
+                del obj[key]
             elif isinstance(obj, (list, dict)):
                 if is_unknown(key) or not _hashable(key):
                     raise Unfollowable("an item is deleted under an unknown key")
@@ -826,6 +828,15 @@ class Interpreter:
                         obj.tensor_origins[name] = self.anchors[-1] if self.anchors else where
             else:
                 self.module_setattr(obj, name, value, where)
+        elif isinstance(obj, list) and isinstance(key, slice):
+            items = self.iterate(value)
+            bounds = (key.start, key.stop, key.step)
+            if items is None or any(b is not None and not isinstance(b, int) for b in bounds):
+                raise Unfollowable("a slice of a list is replaced by unknown items")
+            try:
+                obj[key] = items
+            except (ValueError, TypeError) as exc:
+                raise _Raised(None, f"`{type(exc).__name__}` assigning a slice") from None
         elif isinstance(obj, (dict, list)):
             if is_unknown(key) or not _hashable(key):
                 why = key.reason if is_unknown(key) else _short_value(key)
@@ -1111,6 +1122,8 @@ class Interpreter:
             full = f"{obj.qualname}.{name}"
             if full in CONSTANTS:
                 return CONSTANTS[full]
+            if name in ("__name__", "__qualname__") and "." in obj.qualname:
+                return obj.qualname.rsplit(".", 1)[1]  # `norm_layer.__name__.lower()`
             return obj.child(name)
         if isinstance(obj, ModuleNamespace):
             found, value = obj.scope.lookup(name)
@@ -1132,12 +1145,23 @@ class Interpreter:
                 found, value = self.class_attr(obj.cls, name)
                 if found:
                     return self.bind_attr(obj, value)
+            if name in ("__setattr__", "__getattribute__", "__getattr__"):  # `config.__setattr__(k, v)`
+                return PartialValue(BuiltinRef("setattr" if name == "__setattr__" else "getattr"), (obj,), {})
+            if name == "__dict__":
+                return obj.attrs  # `self.__dict__.update(kwargs)`
             return _unknown(f"attribute `{name}` is unknown")
         if isinstance(obj, AttrDict):
             if name in obj:
                 return obj[name]
             return _unknown(f"hyperparameter `{name}` is unknown")
         if isinstance(obj, ClassRef):
+            if name in ("__name__", "__qualname__"):
+                return obj.name
+            if name == "__module__":
+                return obj.scope.name
+            member = self.enum_member(obj, name)
+            if member is not None:
+                return member
             found, value = self.class_attr(obj, name)
             if found:
                 if isinstance(value, (FunctionRef, HookRef)) and value.kind == "classmethod":
@@ -1163,6 +1187,13 @@ class Interpreter:
                 elif isinstance(klass, ExternalRef):
                     return ExternalMethod(obj.receiver, klass, name)
             return ExternalMethod(obj.receiver, ExternalRef("builtins.object"), name)
+        if isinstance(obj, BuiltinRef) and obj.name == "object" and name == "__setattr__":
+            return BuiltinRef("setattr")  # `object.__setattr__(self, name, value)`
+        if isinstance(obj, PartialValue) and name in ("func", "args", "keywords"):
+            return {"func": obj.func, "args": tuple(obj.args), "keywords": dict(obj.kwargs)}[name]
+        if isinstance(obj, stdlib.ArrayValue):
+            result = stdlib.array_attribute(obj, name)
+            return result if result is not None else PyMethod(obj, name)
         if isinstance(obj, TensorValue):
             result = tensors.tensor_attribute(obj, name)
             if result is not None:
@@ -1252,7 +1283,48 @@ class Interpreter:
                         value = self._field_default(stmt.value, Frame(klass.scope))
                     cache[name] = value
                     return True, value
+            if name == "__init__" and any(_is_dataclass_decorator(d) for d in klass.node.decorator_list):
+                generated = HookRef(GENERATED_INIT, lambda i, r, a, k, klass=klass: i.dataclass_init(klass, r, a, k))
+                cache[name] = generated
+                return True, generated
         return False, None
+
+    def is_enum(self, cls: ClassRef) -> bool:
+        return any(isinstance(k, ExternalRef) and k.qualname in ENUM_BASES for k in self.mro(cls))
+
+    def enum_members(self, cls: ClassRef) -> list[str]:
+        """The member names of an `enum.Enum` subclass, in definition order (none otherwise)."""
+        if not self.is_enum(cls):
+            return []
+        names: list[str] = []
+        for klass in reversed(self.mro(cls)):
+            if isinstance(klass, ClassRef):
+                for stmt in klass.node.body:
+                    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) and stmt.value is not None else []
+                    for target in targets:
+                        if isinstance(target, ast.Name) and not target.id.startswith("_") and target.id not in names:
+                            names.append(target.id)
+        return names
+
+    def _enum_operand(self, value: Any, other: Any) -> Any:
+        """A member of `class Mode(str, Enum)` compares as its value with plain values; a plain
+        Enum member stays itself (never equal to a plain value)."""
+        if isinstance(value, ObjectValue) and value.cls is not None and "_value_" in value.attrs and _plain(other):
+            if any(isinstance(k, BuiltinRef) and k.name in ("str", "int", "float") for k in self.mro(value.cls)):
+                return value.attrs["_value_"]
+        return value
+
+    def enum_member(self, cls: ClassRef, name: str) -> ObjectValue | None:
+        """`Color.RED`: one object per member (so `is` holds), with `.name` and `.value`."""
+        if name.startswith("_") or name not in self.enum_members(cls):
+            return None
+        cache = _class_cache(cls)
+        key = f"\0enum:{name}"
+        if key not in cache:
+            found, value = self.class_attr(cls, name)
+            cache[key] = ObjectValue(cls, {"_name_": name, "name": name, "_value_": value, "value": value})
+        member = cache[key]
+        return member if isinstance(member, ObjectValue) else None
 
     def _decorate_function(self, func: FunctionRef, node: Any, frame: Frame) -> Any:
         for deco in getattr(node, "decorator_list", []):
@@ -1351,6 +1423,11 @@ class Interpreter:
             return self.call(func.func, [*func.args, *args], {**func.kwargs, **kwargs}, node, frame)
         if isinstance(func, ModuleValue):
             return _unknown("the result of calling a module (forward) is not tracked")
+        if isinstance(func, ObjectValue) and func.cls is not None:
+            # an instance whose class defines `__call__` (timm's EfficientNetBuilder)
+            found, method = self.class_attr(func.cls, "__call__")
+            if found and isinstance(method, (FunctionRef, HookRef)):
+                return self.call(self.bind_attr(func, method), args, kwargs, node, frame)
         return _unknown(f"cannot call {type(func).__name__}", maybe_module=True)
 
     def call_function(self, func: FunctionRef, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
@@ -1424,6 +1501,12 @@ class Interpreter:
             return module
         if kind == "dataclass":
             return self.instantiate_dataclass(cls, args, kwargs)
+        if self.is_enum(cls):  # `Color(1)`: the member with that value
+            for member_name in self.enum_members(cls):
+                member = self.enum_member(cls, member_name)
+                if member is not None and len(args) == 1 and _same_value(member.attrs["value"], args[0]):
+                    return member
+            return _unknown(f"`{cls.name}` has no member of value `{_short_value(args[0]) if args else ''}`")
         obj = ObjectValue(cls)
         found, init = self.class_attr(cls, "__init__")
         if found and isinstance(init, FunctionRef):
@@ -1432,19 +1515,40 @@ class Interpreter:
 
     def instantiate_dataclass(self, cls: ClassRef, args: list[Any], kwargs: dict[str, Any]) -> ObjectValue:
         obj = ObjectValue(cls)
-        fields: list[tuple[str, ast.AnnAssign, ClassRef]] = []
+        found, init = self.class_attr(cls, "__init__")
+        if found and isinstance(init, FunctionRef):  # a subclass's own `__init__` (torchvision's MBConvConfig)
+            self.call_function(init, [obj, *args], kwargs, None)
+        elif found and isinstance(init, HookRef) and init.name != GENERATED_INIT:
+            init.fn(self, obj, args, kwargs)
+        else:  # generated: the fields of `cls` and its bases (transformers makes every config subclass a dataclass)
+            self.dataclass_init(cls, obj, args, kwargs)
+        return obj
+
+    def dataclass_init(self, cls: ClassRef, obj: Any, args: list[Any], kwargs: dict[str, Any]) -> None:
+        """The `__init__` `@dataclass` generates for `cls`: its fields and its bases', in order."""
+        if not isinstance(obj, ObjectValue):
+            return
+        # a field redefined by a subclass keeps its first position, as in `dataclasses`
+        table: dict[str, tuple[ast.AnnAssign, ClassRef, bool]] = {}
         for klass in reversed(self.mro(cls)):
             if not isinstance(klass, ClassRef):
                 continue
+            kw_only = any(_dataclass_option(d, "kw_only") for d in klass.node.decorator_list)
             for stmt in klass.node.body:
                 if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-                    if "ClassVar" in _short(stmt.annotation):
+                    if "ClassVar" in _short(stmt.annotation) or "InitVar" in _short(stmt.annotation):
                         continue
-                    fields = [f for f in fields if f[0] != stmt.target.id]
-                    fields.append((stmt.target.id, stmt, klass))
-        for i, (name, stmt, klass) in enumerate(fields):
-            if i < len(args):
-                obj.attrs[name] = args[i]
+                    if _short(stmt.annotation).split(".")[-1] == "KW_ONLY":
+                        kw_only = True
+                        continue
+                    table[stmt.target.id] = (stmt, klass, kw_only or _field_option(stmt.value, "kw_only"))
+        fields = [(name, stmt, klass) for name, (stmt, klass, _) in table.items()]
+        positional = [name for name, (stmt, _, kw) in table.items() if not kw and _field_option(stmt.value, "init", True)]
+        for name, stmt, klass in fields:
+            if stmt.value is not None and not _field_option(stmt.value, "init", True):
+                obj.attrs[name] = self._field_default(stmt.value, Frame(klass.scope))
+            elif name in positional and positional.index(name) < len(args):
+                obj.attrs[name] = args[positional.index(name)]
             elif name in kwargs:
                 obj.attrs[name] = kwargs[name]
             elif stmt.value is not None:
@@ -1453,13 +1557,12 @@ class Interpreter:
             else:
                 obj.attrs[name] = _unknown(f"field `{name}` of `{cls.name}` is not given")
         extra = {k: v for k, v in kwargs.items() if k not in {f[0] for f in fields}}
-        found, post = self.class_attr(cls, "__post_init__")
+        found, post = self.class_attr(obj.cls or cls, "__post_init__")
         if found and isinstance(post, FunctionRef):
             spec = post.node.args
             self.call_function(post, [obj], extra if spec.kwarg is not None else {}, None)
         elif found and isinstance(post, HookRef):
             post.fn(self, obj, [], extra)
-        return obj
 
     def _field_default(self, call: ast.expr, frame: Frame) -> Any:
         assert isinstance(call, ast.Call)
@@ -1510,6 +1613,8 @@ class Interpreter:
         try:
             bound = catalog.bind(spec, list(args), dict(kwargs))
             built = spec.build(bound)
+        except ArgumentError as exc:  # Python raises TypeError (timm's `act_layer(inplace=True)` retries)
+            raise _Raised(None, f"`TypeError`: {exc}") from None
         except Unresolvable as exc:
             return opaque_module(spec.qualname, f"`{spec.qualname.split('.')[-1]}`: {exc}", origin)
         module = ModuleValue(type_name=spec.qualname, spec=spec, origin=origin)
@@ -1553,6 +1658,11 @@ class Interpreter:
     def fill_container(self, module: ModuleValue, args: list[Any], kwargs: dict[str, Any]) -> None:
         kind = module.container
         if kind == "Sequential":
+            if len(args) == 1 and is_unknown(args[0]):
+                # `nn.Sequential(OrderedDict(blocks))` with unknown blocks: one module or a mapping
+                # of named ones -- the names of its children are unknown, not `0`
+                module.opaque = module.opaque or f"its items are unknown ({args[0].reason})"
+                return
             if len(args) == 1 and isinstance(args[0], dict):
                 for name, value in args[0].items():
                     self._add_child(module, str(name), value)
@@ -1619,6 +1729,10 @@ class Interpreter:
     def call_external(self, func: ExternalRef, args: list[Any], kwargs: dict[str, Any]) -> Any:
         qual = func.qualname
         leaf = qual.split(".")[-1]
+        if leaf == "__init__" and args and isinstance(args[0], ModuleValue):
+            # `nn.LayerNorm.__init__(self, dim)`: the library base's constructor, called unbound
+            self.external_init(args[0], [ExternalRef(qual.rsplit(".", 1)[0])], list(args[1:]), kwargs)
+            return None
         if qual in PURE_FUNCTIONS:
             if any(is_unknown(a) or not _plain(a) for a in [*args, *kwargs.values()]):
                 return _unknown(f"`{qual}` of an unknown value")
@@ -1672,6 +1786,8 @@ class Interpreter:
 
     def call_py_method(self, method: PyMethod, args: list[Any], kwargs: dict[str, Any]) -> Any:
         obj, name = method.obj, method.name
+        if isinstance(obj, stdlib.ArrayValue):
+            return stdlib.array_method(obj, name, args, kwargs)
         if name in ("append", "extend", "insert", "update", "setdefault", "pop", "remove", "clear", "add", "reverse"):
             if name == "extend":
                 items = self.iterate(args[0]) if args else []
@@ -1731,6 +1847,8 @@ class Interpreter:
             return True
         if isinstance(value, TensorValue):
             return None
+        if isinstance(value, stdlib.ArrayValue):  # numpy: only a one-item array has a truth
+            return self.truth(value.items[0]) if len(value.items) == 1 else None
         if isinstance(value, (ObjectValue, ClassRef, FunctionRef, ExternalRef, BoundMethod, ModuleNamespace)):
             return True
         try:
@@ -1763,6 +1881,15 @@ class Interpreter:
             return None
         if isinstance(value, Iterator):
             return list(value)
+        if isinstance(value, stdlib.ArrayValue):
+            return list(value.items)
+        if isinstance(value, TensorValue) and value.shape and isinstance(value.shape[0], int) and value.shape[0] <= MAX_SEQUENCE:
+            # a tensor iterates over its first dim: `[x.item() for x in torch.linspace(0, p, n)]`
+            if value.data is not None and len(value.shape) == 1:
+                return [TensorValue((), value.dtype, data=(v,)) for v in value.data]
+            return [TensorValue(value.shape[1:], value.dtype) for _ in range(value.shape[0])]
+        if isinstance(value, ClassRef) and self.is_enum(value):
+            return [self.enum_member(value, name) for name in self.enum_members(value)]
         return None
 
     def as_mapping(self, value: Any) -> dict[Any, Any] | None:
@@ -1779,6 +1906,8 @@ class Interpreter:
             return self.module_getitem(obj, key)
         if isinstance(obj, TensorValue):
             return _tensor_index(obj, key)
+        if isinstance(obj, stdlib.ArrayValue):
+            return stdlib.array_getitem(obj, key)
         if is_unknown(key):
             if isinstance(obj, (list, tuple)) and obj and all(_same_value(obj[0], o) for o in obj):
                 return obj[0]
@@ -1786,7 +1915,13 @@ class Interpreter:
         if isinstance(obj, ObjectValue):
             return obj.attrs.get(key, _unknown(f"unknown item `{key}`")) if isinstance(key, str) else _unknown("unknown item")
         if isinstance(obj, ExternalRef):
-            return obj  # typing subscripts (List[int], Optional[nn.Module])
+            leaf = obj.qualname.split(".")[-1]
+            if obj.qualname.split(".")[0] in ("typing", "typing_extensions", "collections") or leaf[:1].isupper():
+                return obj  # typing subscripts (List[int], Optional[nn.Module])
+            return _unknown(f"`{obj.qualname}[...]` is not known to the analysis")  # `os.environ["X"]`
+        if isinstance(obj, ClassRef) and self.is_enum(obj) and isinstance(key, str):
+            member = self.enum_member(obj, key)  # `Color["RED"]`
+            return member if member is not None else _unknown(f"`{obj.name}` has no member `{key}`")
         if isinstance(obj, ActivationTable):
             return obj[key]
         if isinstance(obj, ConfigMappingTable):
@@ -1847,6 +1982,9 @@ class Interpreter:
             return _unknown((left if is_unknown(left) else right).reason, maybe)
         if isinstance(left, TensorValue) or isinstance(right, TensorValue):
             return _tensor_arithmetic(op, left, right)
+        if isinstance(left, stdlib.ArrayValue) or isinstance(right, stdlib.ArrayValue):
+            fn = BINOPS.get(type(op))
+            return stdlib.array_binop(fn, left, right) if fn is not None else _unknown("unknown operator")
         if isinstance(left, dict) and isinstance(right, dict) and isinstance(op, ast.BitOr):
             return {**left, **right}
         if not (_plain(left) and _plain(right)):
@@ -1885,6 +2023,9 @@ class Interpreter:
             if is_unknown(right) or is_unknown(left):
                 return None
             items: Any = right
+            if isinstance(right, LibraryNames):
+                found_name = right.contains(left)
+                return None if found_name is None else found_name if isinstance(op, ast.In) else not found_name
             if isinstance(right, ModuleValue):
                 items = list(right.children) if right.container == "ModuleDict" else None
             elif isinstance(right, ObjectValue):
@@ -1893,6 +2034,8 @@ class Interpreter:
                 return None
             if isinstance(items, (list, tuple)) and any(is_unknown(i) for i in items):
                 return None
+            if isinstance(items, (list, tuple, set, frozenset)) and all(_plain(i) for i in items):
+                left = self._enum_operand(left, "")
             try:
                 found = left in items
             except TypeError:
@@ -1900,6 +2043,9 @@ class Interpreter:
             return found if isinstance(op, ast.In) else not found
         if is_unknown(left) or is_unknown(right):
             return None
+        if isinstance(left, stdlib.ArrayValue) or isinstance(right, stdlib.ArrayValue):
+            return None  # elementwise in numpy
+        left, right = self._enum_operand(left, right), self._enum_operand(right, left)
         if isinstance(left, (ModuleValue, TensorValue, ObjectValue)) or isinstance(right, (ModuleValue, TensorValue, ObjectValue)):
             if isinstance(op, ast.Eq):
                 return left is right if not isinstance(left, TensorValue) else None
@@ -2048,6 +2194,24 @@ def _is_dataclass_decorator(node: ast.expr) -> bool:
     return _short(target).split(".")[-1] == "dataclass"
 
 
+def _field_option(node: ast.expr | None, option: str, default: bool = False) -> bool:
+    """A literal boolean option of `field(...)` (`init=False`, `kw_only=True`)."""
+    if node is None or not _is_field_call(node):
+        return default
+    assert isinstance(node, ast.Call)
+    for kw in node.keywords:
+        if kw.arg == option and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, bool):
+            return kw.value.value
+    return default
+
+
+def _dataclass_option(node: ast.expr, option: str) -> bool:
+    """`@dataclass(kw_only=True)`."""
+    return isinstance(node, ast.Call) and _is_dataclass_decorator(node) and any(
+        kw.arg == option and isinstance(kw.value, ast.Constant) and kw.value.value is True for kw in node.keywords
+    )
+
+
 def _is_field_call(node: ast.expr) -> bool:
     return isinstance(node, ast.Call) and _short(node.func).split(".")[-1] == "field"
 
@@ -2106,9 +2270,12 @@ def _mutables(state: Any) -> list[Any]:
         elif isinstance(value, dict):
             stack.extend(value.values())
         elif isinstance(value, ModuleValue):
-            stack.extend([value.params, value.buffers, value.children, value.attrs])
+            # the tables themselves are merged with their module (as plain dicts, an entry on one
+            # side only would become an Unknown child)
+            for table in (value.params, value.buffers, value.children, value.attrs):
+                stack.extend(table.values())
         else:
-            stack.append(value.attrs)
+            stack.extend(value.attrs.values())
     return list(seen.values())
 
 
@@ -2342,6 +2509,8 @@ def _retyped(module: ModuleValue, type_name: str) -> ModuleValue:
 
 
 def _merge_tensor(a: TensorValue, b: TensorValue) -> TensorValue:
+    if a.data != b.data:
+        a, b = replace(a, data=None), replace(b, data=None)
     if a.shape == b.shape:
         return a
     if a.shape is None or b.shape is None or len(a.shape) != len(b.shape):
@@ -2369,7 +2538,7 @@ SAFE_PY_METHODS = frozenset(
     }
 )
 
-from ckptlens.engine.builtins import BUILTINS, EXTERNAL_CALLS, MODULE_METHODS  # noqa: E402
+from ckptlens.engine.builtins import BUILTINS, EXTERNAL_CALLS, MODULE_METHODS, LibraryNames  # noqa: E402
 from ckptlens.engine.library_hooks import (  # noqa: E402
     GLOBAL_HOOKS,
     IMPORT_HOOKS,

@@ -7,6 +7,7 @@ holds no tensors and would only cost time or turn into unknowns.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from ckptlens.engine.objects import ExternalRef, HookRef, ModuleValue, ObjectValue
@@ -165,6 +166,138 @@ PRETRAINED_CLASSMETHODS: dict[str, HookRef] = {
     "from_config": HookRef("from_config", _from_config, "classmethod"),
 }
 
+def _timm_cfg_literal(scope: Any) -> Any:
+    """The `default_cfgs` dict literal of a timm model file, as `(key, value expression)` pairs
+    (`default_cfgs = generate_default_cfgs({...})`, or a literal first and the call after), and
+    the top-level statements that change it in between (vision_transformer adds its QuickGELU
+    variants in a loop). None when the file does not define one; Unknown when it builds it in
+    some other way."""
+    import ast
+
+    literal: list[tuple[str, Any]] | None = None
+    changes: list[ast.stmt] = []
+    done = False
+    for stmt in scope.source.tree.body:
+        names = [t.id for t in stmt.targets if isinstance(t, ast.Name)] if isinstance(stmt, ast.Assign) else []
+        if "default_cfgs" not in names:
+            if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and re.search(r"\bdefault_cfgs\b", ast.unparse(stmt)):
+                if literal is None or done:
+                    return Unknown("timm's `default_cfgs` is changed after it is built")
+                changes.append(stmt)
+            continue
+        value = stmt.value
+        if isinstance(value, ast.Call) and value.args and ast.unparse(value.func).endswith("generate_default_cfgs"):
+            value = value.args[0]
+            if isinstance(value, ast.Name) and value.id == "default_cfgs" and literal is not None:
+                done = True
+                continue
+        if literal is not None:
+            return Unknown("timm's `default_cfgs` is built twice")
+        if isinstance(value, ast.Dict) and all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in value.keys):
+            literal = [(k.value, v) for k, v in zip(value.keys, value.values, strict=True)]  # type: ignore[union-attr]
+        else:  # a comprehension (deepseek_vit): evaluated as a whole
+            literal = [("", value)]
+        done = isinstance(stmt.value, ast.Call)
+    if literal is None:
+        return None
+    return literal, changes
+
+
+def _timm_cfg_entries(interp: Interpreter, scope: Any, variant: str) -> Any:
+    """`(tag, cfg dict)` of `variant` in the model file's `default_cfgs`, in order, or Unknown."""
+    from ckptlens.engine.interp import Frame, _Raised
+
+    parsed = _timm_cfg_literal(scope)
+    if parsed is None or is_unknown(parsed):
+        return [] if parsed is None else parsed
+    literal, changes = parsed
+    frame = Frame(scope)
+    whole = len(literal) == 1 and literal[0][0] == ""
+    if not changes and not whole:
+        return [(key, interp.eval(expr, frame)) for key, expr in literal if key.partition(".")[0] == variant]
+    table = interp.eval(literal[0][1], frame) if whole else {key: interp.eval(expr, frame) for key, expr in literal}
+    if not isinstance(table, dict):
+        return Unknown("timm's `default_cfgs` is unknown")
+    frame.locals["default_cfgs"] = table
+    try:
+        interp.exec_block(changes, frame)
+    except _Raised:
+        return Unknown("timm's `default_cfgs` cannot be built")
+    changed = frame.locals.get("default_cfgs")
+    if not isinstance(changed, dict) or not all(isinstance(k, str) for k in changed):
+        return Unknown("timm's `default_cfgs` is unknown")
+    return [(key, cfg) for key, cfg in changed.items() if key.partition(".")[0] == variant]
+
+
+def _timm_resolve_pretrained_cfg(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """timm's `resolve_pretrained_cfg(variant)`: the variant's default pretrained cfg, as the
+    registry holds it once `@register_model` has read the model file's `default_cfgs` (the
+    first tag with weights, unless an untagged or `*` tag claims the default). Its
+    `num_classes`, `in_chans` and `input_size` become the model's default arguments."""
+    from ckptlens.engine.objects import ClassRef
+
+    variant = args[0] if args else kwargs.get("variant")
+    given = args[1] if len(args) > 1 else kwargs.get("pretrained_cfg")
+    overlay = args[2] if len(args) > 2 else kwargs.get("pretrained_cfg_overlay")
+    builder = next((sc for sc in interp.scopes.values() if sc.name == "timm.models._builder"), None)
+    found, cfg_class = builder.lookup("PretrainedCfg") if builder is not None else (False, None)
+    if not found or not isinstance(cfg_class, ClassRef):
+        return Unknown("timm's PretrainedCfg cannot be found")
+    if isinstance(given, ObjectValue) and given.cls is cfg_class and overlay in (None, {}):
+        # resolved once already (and handed on to build_model_with_cfg)
+        return ObjectValue(cfg_class, dict(given.attrs))
+    if not isinstance(variant, str) or given not in (None, "", {}) or overlay not in (None, {}):
+        return Unknown("timm's pretrained cfg of this variant is not resolved", False)
+    homes = [
+        sc for sc in interp.scopes.values()
+        if sc.name.startswith("timm.models.") and any(isinstance(st, ast_function()) for st in sc.defs.get(variant, []))
+    ]
+    if len(homes) != 1:
+        return Unknown(f"the timm model file defining `{variant}` is not known")
+    entries = _timm_cfg_entries(interp, homes[0], variant)
+    if is_unknown(entries):
+        return entries
+    tags: list[tuple[str, Any]] = []
+    default_set = False
+    pretrained = False
+    for key, cfg in entries:
+        tag = key.partition(".")[2]
+        if not isinstance(cfg, dict):
+            return Unknown(f"timm's pretrained cfg `{key}` is unknown")
+        sources = [cfg.get(k) for k in ("url", "file", "hf_hub_id")]
+        if any(is_unknown(v) for v in sources):
+            return Unknown(f"whether timm's pretrained cfg `{key}` has weights is unknown")
+        has_weights = any(bool(v) for v in sources)
+        priority = (has_weights and not tag) or (tag.endswith("*") and not default_set)
+        if priority:
+            tags.insert(0, (tag, cfg))
+            default_set = True
+        elif has_weights and not pretrained:
+            tags.insert(0, (tag, cfg))
+        else:
+            tags.append((tag, cfg))
+        pretrained = pretrained or has_weights
+    default_tag, chosen = tags[0] if tags else ("", {})
+    if not isinstance(chosen, dict) or not all(isinstance(k, str) for k in chosen):
+        return Unknown("timm's pretrained cfg is unknown")
+    result = interp.instantiate_dataclass(cfg_class, [], dict(chosen))
+    if tags:  # what @register_model records: the architecture, the tag, the full hub id
+        default_tag = default_tag.strip("*")
+        result.attrs["architecture"] = variant
+        result.attrs["tag"] = default_tag or None
+        if result.attrs.get("hf_hub_id") == "timm/":
+            result.attrs["hf_hub_id"] = f"timm/{variant}.{default_tag}" if default_tag else f"timm/{variant}"
+    elif result.attrs.get("architecture") is None:
+        result.attrs["architecture"] = variant
+    return result
+
+
+def ast_function() -> tuple[type, ...]:
+    import ast
+
+    return (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
 def _package_check(module: str, always_version: bool) -> HookRef:
     """transformers' and diffusers' `_is_package_available(name)`: a package the analysis cannot
     find where it finds the library itself is not installed there: `(False, ...)`. An installed
@@ -186,6 +319,7 @@ def _package_check(module: str, always_version: bool) -> HookRef:
 GLOBAL_HOOKS: dict[str, Any] = {
     "transformers.utils.import_utils._is_package_available": _package_check("transformers.utils.import_utils", False),
     "diffusers.utils.import_utils._is_package_available": _package_check("diffusers.utils.import_utils", True),
+    "timm.models._builder.resolve_pretrained_cfg": HookRef("resolve_pretrained_cfg", _timm_resolve_pretrained_cfg),
     "transformers.models.auto.configuration_auto.CONFIG_MAPPING": ConfigMappingTable(),
     "transformers.activations.ACT2FN": ActivationTable(),
     "transformers.activations.get_activation": HookRef("get_activation", _get_activation),

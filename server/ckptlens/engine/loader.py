@@ -8,11 +8,14 @@ positions); libcst is kept for the edits of the fixes, where formatting must sur
 from __future__ import annotations
 
 import ast
+import codecs
 import hashlib
+import io
 import json
 import os
 import re
 import sys
+import tokenize
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +67,19 @@ class SourceFile:
         return SourceRange(self.path, line, start, line, start + len(node.name))
 
 
+def decode_source(raw: bytes) -> str:
+    """Source bytes decoded as Python decodes them (PEP 263): a UTF-8 BOM or a `coding:`
+    declaration on the first two lines picks the codec, UTF-8 otherwise. A declaration
+    naming no text codec falls back to UTF-8; undecodable bytes become U+FFFD."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
+        if not codecs.lookup(encoding)._is_text_encoding:
+            encoding = "utf-8"
+        return raw.decode(encoding, errors="replace")
+    except (SyntaxError, LookupError, UnicodeError):
+        return raw.decode("utf-8", errors="replace")
+
+
 def parse_source(path: str, text: str) -> SourceFile:
     try:
         tree = ast.parse(text, filename=path)
@@ -113,8 +129,8 @@ class Loader:
             return cached[1]
         if key not in self.overlays:
             try:
-                with open(key, encoding="utf-8", errors="replace") as handle:
-                    text = handle.read()
+                with open(key, "rb") as handle:
+                    text = decode_source(handle.read())
             except OSError as exc:
                 raise SourceError(f"{key}: cannot read: {exc.strerror or exc}") from None
         source = parse_source(key, text)

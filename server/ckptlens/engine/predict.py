@@ -322,26 +322,22 @@ def _information(result: PredictedStateDict, root: ModuleValue | None = None) ->
     """One `information` finding per unresolved part, and one per distinct reason some dims
     are unknown (a single unknown argument often reaches dozens of layers)."""
     findings = []
-    for part in result.unknown:
+    said = (
+        [(part, "could not be resolved statically: {}; its keys are not checked") for part in result.unknown]
+        + [
+            (part, "may hold more submodules than predicted: {}; checkpoint keys under it that the "
+             "model does not predict are not checked")
+            for part in result.open
+        ]
+    )
+    for part, template in said:
         what = f"`{part.prefix}`" if part.prefix else f"`{result.class_name}`"
         findings.append(
             Finding(
                 UNRESOLVED,
                 Severity.INFORMATION,
                 part.origin,
-                f"{what} could not be resolved statically: {part.reason}; its keys are not checked",
-                model_prefix=part.prefix or None,
-            )
-        )
-    for part in result.open:
-        what = f"`{part.prefix}`" if part.prefix else f"`{result.class_name}`"
-        findings.append(
-            Finding(
-                UNRESOLVED,
-                Severity.INFORMATION,
-                part.origin,
-                f"{what} may hold more submodules than predicted: {part.reason}; checkpoint keys "
-                "under it that the model does not predict are not checked",
+                f"{what} {template.format(part.reason)}",
                 model_prefix=part.prefix or None,
             )
         )

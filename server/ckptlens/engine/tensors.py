@@ -249,8 +249,16 @@ def _arange(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
 
 def _steps(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
     steps = args[2] if len(args) > 2 else kwargs.get("steps")
+    start: Any = args[0] if args else kwargs.get("start")
+    end: Any = args[1] if len(args) > 1 else kwargs.get("end")
+    data = None
+    count = as_dim(steps)
+    if count is not None and count <= 100_000 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in (start, end)
+    ) and start == end and kwargs.get("dtype") in (None, "torch.float32", "torch.float", "torch.float64"):
+        data = (float(start),) * count  # every value is `start`, exactly
     return TensorValue(
-        (as_dim(steps),), _factory_dtype(kwargs, DEFAULT_DTYPE), False, _requires_grad(kwargs)
+        (count,), _factory_dtype(kwargs, DEFAULT_DTYPE), False, _requires_grad(kwargs), data=data
     )
 
 
@@ -381,7 +389,133 @@ def _outer(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue | None
     return TensorValue(dims, dtype, False, grad)
 
 
-_Factory = Callable[[Sequence[Any], Mapping[str, Any]], "TensorValue | None"]
+def _axis(dim: Any, rank: int) -> int | None:
+    if isinstance(dim, bool) or not isinstance(dim, int) or not -rank <= dim < rank:
+        return None
+    return dim + rank if dim < 0 else dim
+
+
+def _tensors(value: Any) -> list[TensorValue] | None:
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, TensorValue) for v in value):
+        return list(value)
+    return None
+
+
+def _stack(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue | None:
+    """`torch.stack(tensors, dim)`: equal shapes, a new dim of their count."""
+    items = _tensors(args[0] if args else kwargs.get("tensors"))
+    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+    if items is None:
+        return None
+    dtype = _promote([t.dtype for t in items])
+    shapes = {t.shape for t in items}
+    if len(shapes) != 1 or None in shapes:
+        return TensorValue(None, dtype, False, False)
+    shape = next(iter(shapes))
+    assert shape is not None
+    axis = _axis(dim, len(shape) + 1)
+    if axis is None:
+        return TensorValue(None, dtype, False, False)
+    return TensorValue((*shape[:axis], len(items), *shape[axis:]), dtype, False, False)
+
+
+def _cat(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue | None:
+    """`torch.cat(tensors, dim)`: the dims add up along `dim`, the others agree."""
+    items = _tensors(args[0] if args else kwargs.get("tensors"))
+    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+    if items is None:
+        return None
+    dtype = _promote([t.dtype for t in items])
+    shapes = [t.shape for t in items]
+    if any(sh is None for sh in shapes) or len({len(sh) for sh in shapes if sh is not None}) != 1:
+        return TensorValue(None, dtype, False, False)
+    rank = len(shapes[0] or ())
+    axis = _axis(dim, rank)
+    if axis is None:
+        return TensorValue(None, dtype, False, False)
+    dims: list[int | None] = []
+    for i in range(rank):
+        column = [sh[i] for sh in shapes if sh is not None]
+        if i == axis:
+            dims.append(None if None in column else sum(d for d in column if d is not None))
+        else:
+            dims.append(column[0] if len(set(column)) == 1 else None)
+    return TensorValue(tuple(dims), dtype, False, False)
+
+
+def _meshgrid(args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    """`torch.meshgrid(a, b, indexing=...)`: one tensor per input, each of all their lengths."""
+    items = _tensors(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) else _tensors(list(args))
+    indexing = kwargs.get("indexing", "ij")
+    if items is None or indexing not in ("ij", "xy") or any(t.shape is None or len(t.shape) > 1 for t in items):
+        return None
+    lengths = [t.shape[0] if t.shape else 1 for t in items]
+    if indexing == "xy" and len(lengths) >= 2:
+        lengths[0], lengths[1] = lengths[1], lengths[0]
+    return tuple(TensorValue(tuple(lengths), t.dtype, False, False) for t in items)
+
+
+def _flatten_call(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue | None:
+    source = args[0] if args else kwargs.get("input")
+    if not isinstance(source, TensorValue):
+        return None
+    result = tensor_method(source, "flatten", list(args[1:]), {k: v for k, v in kwargs.items() if k != "input"})
+    return result if isinstance(result, TensorValue) else None
+
+
+def _split(value: TensorValue, sizes: Any, dim: Any) -> Any:
+    """`t.split(sizes, dim)`: a tuple of tensors, the dim cut into the sizes given (or chunks)."""
+    shape = value.shape
+    assert shape is not None
+    axis = _axis(dim, len(shape))
+    if axis is None:
+        return None
+    total = shape[axis]
+    if isinstance(sizes, (list, tuple)) and all(isinstance(n, int) and not isinstance(n, bool) for n in sizes):
+        if total is not None and sum(sizes) != total:
+            return None
+        parts = list(sizes)
+    elif isinstance(sizes, int) and not isinstance(sizes, bool) and sizes > 0 and total is not None:
+        parts = [min(sizes, total - start) for start in range(0, total, sizes)]
+    else:
+        return None
+    pieces = tuple(_plain(value, (*shape[:axis], n, *shape[axis + 1 :])) for n in parts)
+    if value.data is not None and len(shape) == 1:
+        starts = [sum(parts[:i]) for i in range(len(parts))]
+        pieces = tuple(replace(p, data=value.data[a : a + n]) for p, a, n in zip(pieces, starts, parts, strict=True))
+    return pieces
+
+
+def _reduced(value: TensorValue, dim: Any, keepdim: Any) -> TensorValue:
+    """`t.sum(dim)`-style reductions: the dims named go (or become 1 with keepdim)."""
+    shape = value.shape
+    if value.dtype == "bool":  # sum/prod of booleans count in int64
+        value = TensorValue(shape, "int64", False, False)
+    if dim is None:
+        dims: Shape = () if keepdim is False else None
+        if keepdim is True and shape is not None:
+            dims = tuple(1 for _ in shape)
+        return _plain(value, dims)
+    if shape is None or not isinstance(keepdim, bool):
+        return _plain(value, None)
+    axes = [_axis(d, len(shape)) for d in (dim if isinstance(dim, (list, tuple)) else [dim])]
+    if any(a is None for a in axes):
+        return _plain(value, None)
+    if keepdim:
+        return _plain(value, tuple(1 if i in axes else d for i, d in enumerate(shape)))
+    return _plain(value, tuple(d for i, d in enumerate(shape) if i not in axes))
+
+
+def _reduction(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue | None:
+    source = args[0] if args else kwargs.get("input")
+    if not isinstance(source, TensorValue) or set(kwargs) - {"input", "dim", "keepdim", "dtype"}:
+        return None
+    if kwargs.get("dtype") is not None:
+        return None
+    return _reduced(source, _arg(list(args[1:]), kwargs, 0, "dim", None), _arg(list(args[1:]), kwargs, 1, "keepdim", False))
+
+
+_Factory = Callable[[Sequence[Any], Mapping[str, Any]], Any]
 
 _FACTORIES: Mapping[str, _Factory] = {
     "torch.zeros": _sized(DEFAULT_DTYPE),
@@ -411,11 +545,23 @@ _FACTORIES: Mapping[str, _Factory] = {
     "torch.tril": _same,
     "torch.triu": _same,
     "torch.outer": _outer,
+    "torch.stack": _stack,
+    "torch.cat": _cat,
+    "torch.concat": _cat,
+    "torch.concatenate": _cat,
+    "torch.meshgrid": _meshgrid,
+    "torch.flatten": _flatten_call,
+    "torch.sum": _reduction,
+    "torch.prod": _reduction,
+    "torch.mean": _reduction,
+    "torch.amax": _reduction,
+    "torch.amin": _reduction,
     "torch.ger": _outer,
     **{
         f"torch.{name}": _to_float
-        for name in ("exp", "log", "sin", "cos", "sqrt", "rsqrt", "sigmoid", "tanh")
+        for name in ("exp", "log", "sin", "cos", "sqrt", "rsqrt", "sigmoid", "tanh", "log2", "log10", "log1p", "expm1")
     },
+    **{f"torch.{name}": _same for name in ("abs", "neg", "sign", "floor", "ceil", "round", "trunc", "clamp", "clip")},
     **{f"torch.{name}": _typed_tensor(dtype) for name, dtype in _TYPED_TENSORS.items()},
 }
 
@@ -425,8 +571,9 @@ _INIT_NOT_TENSOR = {"calculate_gain"}
 
 def tensor_call(
     qualname: str, args: Sequence[Any], kwargs: Mapping[str, Any]
-) -> TensorValue | None:
-    """The tensor a call to `qualname` returns, or None when it is not a factory we know."""
+) -> Any:
+    """The tensor (or tuple of tensors) a call to `qualname` returns, or None when it is not a
+    function we know."""
     factory = _FACTORIES.get(qualname)
     if factory is not None:
         return factory(args, kwargs)
@@ -710,6 +857,21 @@ def tensor_method(
         return Unknown("the tensor's size is unknown") if count is None else count
     if name in ("dim", "ndimension"):
         return Unknown("the tensor's rank is unknown") if shape is None else len(shape)
+    if name in ("tolist", "item") and not args and not kwargs and value.data is not None:
+        if name == "item":
+            return value.data[0] if len(value.data) == 1 and shape in ((), (1,)) else None
+        return list(value.data) if shape is not None and len(shape) == 1 else value.data[0] if shape == () else None
+    if name == "tolist" and not args and not kwargs and shape is not None and len(shape) <= 2 and None not in shape:
+        # the values are unknown, the structure is not: `[x.tolist() for x in t.split(depths)]`
+        if len(shape) == 0:
+            return Unknown("a tensor's value")
+        if len(shape) == 1:
+            return [Unknown("a tensor's value") for _ in range(shape[0] or 0)]
+        return [[Unknown("a tensor's value") for _ in range(shape[1] or 0)] for _ in range(shape[0] or 0)]
+    if name == "split" and shape is not None:
+        return _split(value, _arg(args, kwargs, 0, "split_size", kwargs.get("split_size_or_sections")), _arg(args, kwargs, 1, "dim", 0))
+    if name in ("sum", "mean", "prod", "amax", "amin") and not set(kwargs) - {"dim", "keepdim"}:
+        return _reduced(value, _arg(args, kwargs, 0, "dim", None), _arg(args, kwargs, 1, "keepdim", False))
     if name in ("item", "tolist", "sum", "mean", "max", "min", "norm", "std", "var"):
         return None
     return tensor_attribute(value, name) if name in ("shape", "ndim", "dtype", "T") else None

@@ -28,12 +28,10 @@ from ckptlens.engine.mapping_code import (
 )
 from ckptlens.findings import (
     CHECKPOINT_ERROR,
-    CUDA_TENSORS,
     KEY_PREFIX,
     MISSING_KEY,
     RENAMED_MODULE,
     SHAPE_MISMATCH,
-    STRICT_FALSE,
     UNEXPECTED_KEY,
     UNVERIFIED,
     Finding,
@@ -51,11 +49,14 @@ from ckptlens.links import (
     resolve_checkpoint,
     resolve_path,
 )
+from ckptlens.load_site_rules import (  # noqa: F401 - the codes are re-exported
+    CHECKPOINT_MISSING,
+    HUB_NOT_CACHED,
+    LINK_ERROR,
+    link_findings,
+)
 from ckptlens.render_constructor import constructor_markdown
 
-CHECKPOINT_MISSING = "checkpoint-missing"
-HUB_NOT_CACHED = "hub-not-cached"
-LINK_ERROR = "link-error"  # the link itself is unusable (its config file is missing, ...)
 GENERATE_MAPPING_TITLE = "Generate key mapping"
 
 
@@ -236,6 +237,16 @@ class Session:
                 related |= files
         related.discard(path)
         return planned, related
+
+    def check_link(
+        self,
+        link: Link,
+        resolution: Resolution,
+        indexes: Mapping[str, CheckpointIndex | str],
+        stamps: Mapping[str, Any],
+    ) -> LinkResult:
+        """One link checked on its own, as `analyse` checks it (for `ckptlens check`)."""
+        return self._result(link, resolution, indexes, stamps, self._generation)
 
     # -- analysing --
 
@@ -423,8 +434,6 @@ class Session:
         source_of: Callable[[str], str | None],
         only: Collection[str] | None = None,
     ) -> list[Action]:
-        from ckptlens.fixes import rename_fix  # libcst: loaded on the first code action
-
         actions: list[Action] = []
         seen: set[tuple[Any, ...]] = set()
 
@@ -446,21 +455,7 @@ class Session:
                 source = source_of(finding.range.file)
                 if source is None:
                     continue
-                if finding.code == RENAMED_MODULE:
-                    fix = rename_fix(
-                        source,
-                        finding.range.file,
-                        finding.range,
-                        finding.model_prefix,
-                        finding.checkpoint_prefix,
-                    )
-                    add(
-                        Action(fix, ((finding.code, finding.range),), preferred=True)
-                        if fix
-                        else None
-                    )
-                elif finding.code == SHAPE_MISMATCH:
-                    add(self._shape_action(outcome, finding, source))
+                add(self.finding_action(outcome, finding, source))
         for outcome in analysis.results:
             if outcome.mismatches and _mapping_applies(path, outcome, request):
                 add(self.mapping_action(outcome, source_of))
@@ -471,6 +466,20 @@ class Session:
                 if any(a.fix.kind == k or a.fix.kind.startswith(k + ".") for k in only)
             ]
         return actions
+
+    def finding_action(self, outcome: LinkResult, finding: Finding, source: str) -> Action | None:
+        """The quick fix of one finding (rename, literal dim), if it has one; `source` is the
+        text of the finding's file."""
+        from ckptlens.fixes import rename_fix  # libcst: loaded on the first code action
+
+        if finding.code == RENAMED_MODULE:
+            fix = rename_fix(
+                source, finding.range.file, finding.range, finding.model_prefix, finding.checkpoint_prefix
+            )
+            return Action(fix, ((finding.code, finding.range),), preferred=True) if fix else None
+        if finding.code == SHAPE_MISMATCH:
+            return self._shape_action(outcome, finding, source)
+        return None
 
     def _shape_action(self, outcome: LinkResult, finding: Finding, source: str) -> Action | None:
         from ckptlens.fixes import DimChange, shape_fix
@@ -584,89 +593,12 @@ def overlaps(a: SourceRange, b: SourceRange) -> bool:
 def link_problems(
     path: str, outcome: LinkResult, strict_ratio: float, hf_cache: str | None
 ) -> list[Problem]:
-    link = outcome.link
-    # Where a problem with the checkpoint itself goes: the path string, else the class name.
-    anchor = None
-    if link.site_file == path and link.path_range is not None:
-        anchor = link.path_range
-    elif link.site_file is None and link.class_file == path:
-        anchor = link.class_range
-    resolution = outcome.resolution
-    out: list[Problem] = []
-    if resolution.path is None:
-        if anchor is None:
-            return []
-        if resolution.hub_id:
-            cache = hf_cache or "~/.cache/huggingface/hub"
-            message = (
-                f"`{resolution.hub_id}` is not in the local Hugging Face cache ({cache}): download it once "
-                f"to check `{link.class_name}` against it"
-            )
-            return [Problem(anchor, Severity.INFORMATION, HUB_NOT_CACHED, message)]
-        severity = Severity.WARNING if link.is_explicit else Severity.INFORMATION
-        message = (
-            f"checkpoint not found: {link.checkpoint} (looked for {', '.join(resolution.tried)})"
-        )
-        return [Problem(anchor, severity, CHECKPOINT_MISSING, message)]
-    if outcome.error_code == CHECKPOINT_ERROR:
-        if anchor is None:
-            return []
-        return [
-            Problem(
-                anchor,
-                Severity.ERROR,
-                CHECKPOINT_ERROR,
-                _one_line(outcome.error or ""),
-                resolution.path,
-            )
-        ]
-    if outcome.error_code == LINK_ERROR and anchor is not None:
-        message = _one_line(outcome.error or "")
-        return [Problem(anchor, Severity.WARNING, LINK_ERROR, message, resolution.path)]
-    if outcome.result is None:
-        return []
-    result = outcome.result
-    checkpoint = result.index.path
-    for finding in result.findings:
-        if finding.range.file != path:
-            continue
-        if finding.code == CUDA_TENSORS and link.map_location is not None:
-            continue  # reported at the load call, which decides
-        if link.strict_false and finding.code in (MISSING_KEY, UNEXPECTED_KEY):
-            continue  # what strict=False is written to tolerate; a large mismatch is reported there
-        out.append(
-            Problem(finding.range, finding.severity, finding.code, finding.message, checkpoint)
-        )
-    if link.site_file == path and link.path_range is not None:
-        comparison = result.comparison
-        if link.strict_false and comparison is not None and comparison.total:
-            if comparison.matched < strict_ratio * comparison.total:
-                message = (
-                    f"strict=False hides a large mismatch: only {comparison.matched} of {comparison.total} "
-                    f"tensors of `{link.class_name}` would load from {outcome.label}; the rest keep their "
-                    "initial values"
-                )
-                out.append(
-                    Problem(link.path_range, Severity.WARNING, STRICT_FALSE, message, checkpoint)
-                )
-        if link.map_location is False:
-            devices = sorted(
-                {t.device for t in result.index.tensors.values() if t.device.startswith("cuda")}
-            )
-            if devices:
-                count = sum(1 for t in result.index.tensors.values() if t.device.startswith("cuda"))
-                message = (
-                    f"{count} tensor(s) in {outcome.label} were saved on {', '.join(devices)}: loading without "
-                    'map_location fails on a machine without CUDA; pass map_location="cpu"'
-                )
-                out.append(
-                    Problem(link.path_range, Severity.WARNING, CUDA_TENSORS, message, checkpoint)
-                )
-    return out
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split()) or "cannot read the checkpoint"
+    """The diagnostics of one link in `path`: the engine's findings (`load_site_rules`), as
+    problems naming the checkpoint they are about."""
+    return [
+        Problem(f.finding.range, f.finding.severity, f.finding.code, f.finding.message, f.checkpoint)
+        for f in link_findings(path, outcome, strict_ratio, hf_cache)
+    ]
 
 
 def lens_title(outcome: LinkResult) -> str:

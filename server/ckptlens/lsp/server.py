@@ -27,7 +27,7 @@ import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from lsprotocol import types
@@ -49,9 +49,12 @@ from ckptlens.lsp.analysis import (
     string_at,
 )
 from ckptlens.lsp.settings import Settings, parse_settings
+from ckptlens.lsp.sizes import FitHint, SizeLens
 from ckptlens.lsp.worker import AnalysisStopped, AnalysisWorker, WorkerError
 
 GENERATE_KEY_MAPPING = "ckptlens.generateKeyMapping"
+FIND_CHECKPOINTS = "ckptlens.findCheckpoints"  # issue 17: for any LSP client
+WRITE_FIXED_CHECKPOINT = "ckptlens.writeFixedCheckpoint.server"
 WATCHED_GLOBS = ("**/*.{pt,pth,ckpt,bin,safetensors,pkl,tar,json}", "**/pyproject.toml", "**/*.py")
 # Checkpoints no client watcher reports (outside the workspace folders, or every one when the
 # client cannot watch files) are polled: a stat each this often, re-read once a change settles.
@@ -59,6 +62,7 @@ POLL_SECONDS = 1.0
 ANALYSIS_FAILED = "analysis-failed"
 ANALYSIS_STOPPED = "analysis-stopped"
 DOCUMENT_TOO_LARGE = "document-too-large"
+WRITE_TIMEOUT = 3600.0  # s: ckptlens.writeFixedCheckpoint.server runs in a process of its own
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -78,6 +82,15 @@ def read_index(path: str) -> CheckpointIndex | str:
         return f"{path}: cannot read the checkpoint (internal error: {type(exc).__name__}: {exc})"
 
 
+@dataclass(frozen=True)
+class EditorExtras:
+    """What the worker computed for one version of a document besides its analysis."""
+
+    version: int | None
+    sizes: tuple[SizeLens, ...] = ()
+    hints: tuple[FitHint, ...] = ()
+
+
 class CkptlensServer(LanguageServer):
     # "module:function" the analysis process calls before it starts (tests inject failures)
     worker_setup: str | None = None
@@ -90,6 +103,7 @@ class CkptlensServer(LanguageServer):
         self.worker = AnalysisWorker([os.getcwd()], SessionOptions(), self.worker_setup)
         # path -> (its stamp, why): files whose analysis was killed, skipped until they change
         self.quarantine: dict[str, tuple[Any, str]] = {}
+        self.extras: dict[str, EditorExtras] = {}  # uri -> its size lenses and fit hints (issue 17)
         self.pull_diagnostics = False
         self.analyses: dict[str, DocumentAnalysis] = {}
         self.analysis_generation: dict[str, int] = {}
@@ -288,6 +302,7 @@ class CkptlensServer(LanguageServer):
         if task is not None:
             task.cancel()
         self.analyses.pop(uri, None)
+        self.extras.pop(uri, None)
         self.analysis_generation.pop(uri, None)
         self.read_stamps.pop(uri, None)
         path = convert.uri_to_path(uri)
@@ -504,6 +519,12 @@ class CkptlensServer(LanguageServer):
         if uri not in self.workspace.text_documents:
             return  # closed meanwhile
         self.read_stamps[uri] = {p: s for p, s in stamps.items() if s is not None}
+        if self.pull_diagnostics:  # pulled reports wait for the analysis: hints included
+            extras = await self.compute_extras(uri, analysis)
+            if uri not in self.workspace.text_documents:
+                return
+            analysis = self.with_hints(analysis, extras)
+            self.extras[uri] = extras
         stored = self.analyses.get(uri)
         if stored is None or stored.version is None or version is None or version >= stored.version:
             self.analyses[uri] = analysis
@@ -511,6 +532,16 @@ class CkptlensServer(LanguageServer):
         if not self.pull_diagnostics:
             self.publish(uri, analysis)
             self.follow_related(uri, related)
+            # size lenses and fit hints come after the check's diagnostics; the diagnostics are
+            # published again only if there are hints
+            extras = await self.compute_extras(uri, analysis)
+            if uri not in self.workspace.text_documents:
+                return
+            self.extras[uri] = extras
+            hinted = self.with_hints(analysis, extras)
+            if hinted is not analysis and self.analyses.get(uri) is analysis:
+                self.analyses[uri] = hinted
+                self.publish(uri, hinted)
 
     def follow_related(self, uri: str, related: Iterable[str]) -> None:
         """Open documents whose diagnostics depend on this one (a load call of a class defined
@@ -746,6 +777,10 @@ class CkptlensServer(LanguageServer):
         if analysis is None:
             return None
         text = hover_markdown(analysis, params.position.line + 1)
+        extras = await self.extras_for(params.text_document.uri, analysis)
+        sizes = [s.hover for s in extras.sizes if s.range.start_line == params.position.line + 1]
+        if sizes:
+            text = "\n\n---\n\n".join([*([text] if text else []), *sizes])
         if text is None:
             return None
         return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text))
@@ -767,7 +802,107 @@ class CkptlensServer(LanguageServer):
                     range=convert.lsp_range(lens.range, lines, self.encoding), command=command
                 )
             )
+        for size in (await self.extras_for(uri, analysis)).sizes:
+            out.append(
+                types.CodeLens(
+                    range=convert.lsp_range(size.range, lines, self.encoding),
+                    command=types.Command(title=size.title, command=""),
+                )
+            )
         return out
+
+    # -- issue 17: size lenses, fit hints (ckptlens.lsp.sizes), computed in the worker -------
+
+    async def compute_extras(self, uri: str, analysis: DocumentAnalysis) -> EditorExtras:
+        """The size lenses and fit hints of this analysis, from the worker (under the same
+        time cap as an analysis). A stopped or failed computation is logged and leaves the
+        document without them until it changes; it never stops its analysis."""
+        sizes, hints = self.settings.size_lens, self.settings.fit_hints
+        if analysis.stale or analysis.halted is not None or not (sizes or hints):
+            return EditorExtras(analysis.version)
+        try:
+            lenses, found = await self.in_analysis(
+                self.worker.extras, analysis, sizes, hints, self.generation, self.open_texts(), self.timeout
+            )
+        except AnalysisStopped as exc:
+            self.flush_session_log()
+            self.log_message(f"ckptlens: stopped computing the size lenses and fit hints of {uri}: {exc}")
+            return EditorExtras(analysis.version)
+        except WorkerError as exc:
+            self.flush_session_log()
+            self.log_message(
+                f"ckptlens: the size lenses and fit hints of {uri} failed: {exc.kind}: {exc}\n{exc.details}",
+                types.MessageType.Error,
+            )
+            return EditorExtras(analysis.version)
+        self.flush_session_log()
+        return EditorExtras(analysis.version, tuple(lenses), tuple(found))
+
+    async def extras_for(self, uri: str, analysis: DocumentAnalysis) -> EditorExtras:
+        """The extras of `analysis` as stored; while its analysis task is still running (the
+        extras follow the diagnostics), they are awaited. Never starts worker work itself:
+        a hover is answered from what is stored."""
+        stored = self.extras.get(uri)
+        if stored is not None and stored.version == analysis.version:
+            return stored
+        task = self.tasks.get(uri)
+        if task is not None and not task.done():
+            await asyncio.wait({task})
+            stored = self.extras.get(uri)
+            if stored is not None and stored.version == analysis.version:
+                return stored
+        return EditorExtras(analysis.version)
+
+    @staticmethod
+    def with_hints(analysis: DocumentAnalysis, extras: EditorExtras) -> DocumentAnalysis:
+        from ckptlens.findings import Severity
+        from ckptlens.lsp.analysis import Problem
+
+        if not extras.hints:
+            return analysis
+        problems = tuple(
+            Problem(h.range, Severity.INFORMATION, "checkpoints-fit", h.message, h.checkpoints[0])
+            for h in extras.hints
+        )
+        return replace(analysis, problems=(*analysis.problems, *problems))
+
+    async def find_checkpoints(self, path: str, class_name: str) -> list[dict[str, Any]]:
+        """`ckptlens.findCheckpoints`, in the worker under the analysis time cap."""
+        try:
+            return await self.work("find_checkpoints", path, class_name)
+        except AnalysisStopped as exc:
+            self.log_message(f"ckptlens: stopped finding checkpoints for `{class_name}`: {exc}")
+            return []
+        finally:
+            self.flush_session_log()
+
+    async def write_fixed_checkpoint(
+        self, path: str, class_name: str, out: str, checkpoint: str | None, shard: str | None
+    ) -> dict[str, Any]:
+        """`ckptlens.writeFixedCheckpoint.server`: in a process of its own (writing a large
+        checkpoint takes minutes; documents go on being analysed meanwhile), killed after
+        WRITE_TIMEOUT seconds."""
+        worker = AnalysisWorker(
+            self.roots or [os.getcwd()], self.session_options(), self.worker_setup
+        )
+        loop = asyncio.get_running_loop()
+        args = (path, class_name, out, checkpoint, shard)
+        try:
+            return await loop.run_in_executor(
+                None,
+                worker.call,
+                "write_fixed_checkpoint",
+                args,
+                self.open_texts(),
+                max(WRITE_TIMEOUT, self.timeout),
+            )
+        except AnalysisStopped as exc:
+            return {"error": f"stopped writing {out}: {exc.reason}"}
+        except WorkerError as exc:
+            return {"error": " ".join(str(exc).split()) or exc.kind}
+        finally:
+            self.log_once(worker.log)
+            await loop.run_in_executor(None, worker.close)
 
     async def document_links(self, uri: str) -> list[types.DocumentLink]:
         analysis = await self.latest_analysis(uri)
@@ -1029,6 +1164,29 @@ def create_server() -> CkptlensServer:
     async def generate_key_mapping(ls: CkptlensServer, *arguments: Any) -> bool:
         uri, class_name = (list(arguments) + [None, None])[:2]
         return await ls.generate_key_mapping(str(uri), str(class_name))
+
+    @server.command(FIND_CHECKPOINTS)
+    @guarded([])
+    async def find_checkpoints(ls: CkptlensServer, *arguments: Any) -> list[dict[str, Any]]:
+        """[uri, className] -> the workspace's checkpoints ranked for the class (issue 17)."""
+        uri, class_name = (list(arguments) + [None, None])[:2]
+        path = convert.uri_to_path(str(uri))
+        if path is None or not class_name:
+            return []
+        return await ls.find_checkpoints(path, str(class_name))
+
+    @server.command(WRITE_FIXED_CHECKPOINT)
+    @guarded({"error": "internal error"})
+    async def write_fixed_checkpoint(ls: CkptlensServer, *arguments: Any) -> dict[str, Any]:
+        """[uri, className, out, checkpoint?, maxShardSize?] -> `map --write`'s report."""
+        uri, class_name, out, checkpoint, shard = (list(arguments) + [None] * 5)[:5]
+        path = convert.uri_to_path(str(uri))
+        if path is None or not class_name or not out:
+            return {"error": "expected [uri, className, out, checkpoint?, maxShardSize?]"}
+        return await ls.write_fixed_checkpoint(
+            path, str(class_name), str(out),
+            str(checkpoint) if checkpoint else None, str(shard) if shard else None,
+        )  # fmt: skip
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)
     @guarded()

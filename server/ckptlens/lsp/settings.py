@@ -27,6 +27,8 @@ class Settings:
     unverified_severity: str = "warning"  # of `unverified`: error | warning | information | hint
     analysis_timeout_ms: int = 20_000  # an analysis still running after this is killed
     max_document_size: int = 2_000_000  # bytes: larger documents are not analysed
+    size_lens: bool = True  # `11.7 M params · 44.6 MiB fp32` on every nn.Module class
+    fit_hints: bool = True  # `3 checkpoints in lightning_logs/ fit this class` on unlinked classes
 
 
 _CAMEL = {
@@ -42,6 +44,8 @@ _CAMEL = {
     "unverifiedSeverity": "unverified_severity",
     "analysisTimeoutMs": "analysis_timeout_ms",
     "maxDocumentSize": "max_document_size",
+    "sizeLens": "size_lens",
+    "fitHints": "fit_hints",
 }
 _CHOICES: dict[str, tuple[str, ...]] = {
     "unverified_severity": ("error", "warning", "information", "hint"),

@@ -1,7 +1,8 @@
 """The language server's analysis process: a `Session` behind a pipe, killed when it overruns.
 
-The server's event loop never runs the engine: every analysis (plan, check, code actions) is a
-request to one worker process per workspace, which owns the `Session` and its content-keyed
+The server's event loop never runs the engine: every analysis (plan, check, code actions, the
+size lenses and fit hints, finding checkpoints for a class) is a request to one worker process
+per workspace, which owns the `Session` and its content-keyed
 caches. Each request has a wall-clock cap that is enforced from outside: a worker that has
 not answered in time is killed (SIGKILL, not asked) and the next request starts a fresh one.
 The same happens when the worker dies on its own (out of memory, a crash).
@@ -30,8 +31,10 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from ckptlens.lsp.analysis import DocumentAnalysis, Session, SessionOptions
+from ckptlens.lsp.sizes import Extras, find_for_class, write_for_class
 
 INDEX_CACHE = 32
+ANALYSED_CACHE = 64  # files whose last analysis' predictions the worker keeps for the extras
 
 
 class WorkerError(Exception):
@@ -122,11 +125,52 @@ def worker_main(
         analysis = session.analyse(
             path, version, overlays, planned, found, None, stamps, generation
         )
+        remember(analysis)
         return _strip_indexes(analysis, found)
 
     def plan(path: str) -> Any:
         progress(path)
         return session.plan(path, overlays)
+
+    # issue 17's extras (size lenses, fit hints) run here too, from the predictions of the
+    # last analysis of the file (its linked classes are sized with their links' arguments).
+    extras = Extras()
+    analysed: OrderedDict[str, tuple[int | None, dict[str, Any]]] = OrderedDict()
+
+    def remember(analysis: DocumentAnalysis) -> None:
+        linked = {
+            r.link.class_name: r.result.predicted
+            for r in analysis.results
+            if r.result is not None and r.link.class_file == analysis.path
+        }
+        analysed[analysis.path] = (analysis.version, linked)
+        analysed.move_to_end(analysis.path)
+        while len(analysed) > ANALYSED_CACHE:
+            analysed.popitem(last=False)
+
+    def editor_extras(
+        path: str,
+        version: int | None,
+        linked: Mapping[str, Any] | None,
+        names: list[str],
+        sizes: bool,
+        hints: bool,
+        generation: int,
+    ) -> tuple[list[Any], list[Any]]:
+        """(size lenses, fit hints) of `path`; `linked` (class -> prediction) is sent only when
+        this worker has not analysed that version itself."""
+        if linked is None:
+            kept = analysed.get(path)
+            if kept is None or kept[0] != version:
+                raise _Missing([])
+            linked = kept[1]
+        text = source_of(path)
+        if text is None:
+            return [], []
+        progress(path)
+        lenses = extras.size_lenses(session, path, text, linked) if sizes else []
+        found = extras.fit_hints(session, path, text, names, generation) if hints else []
+        return lenses, found
 
     operations: dict[str, Callable[..., Any]] = {
         "configure": session.configure,
@@ -139,6 +183,9 @@ def worker_main(
             analysis, request, source_of, only
         ),
         "mapping_action": lambda outcome: session.mapping_action(outcome, source_of),
+        "extras": editor_extras,
+        "find_checkpoints": lambda path, name: find_for_class(session, path, name),
+        "write_fixed_checkpoint": lambda *args: write_for_class(session, *args),
         "skip": lambda paths: setattr(session, "skip", frozenset(paths)),
         "ping": lambda: os.getpid(),
     }
@@ -384,6 +431,31 @@ class AnalysisWorker:
             result = self.call("analyse", args, overlays, timeout)
         self.have.update((p, s) for p, (s, _) in indexes.items())
         return _restore_indexes(result, {p: i for p, (_, i) in indexes.items()})
+
+
+    def extras(
+        self,
+        analysis: DocumentAnalysis,
+        sizes: bool,
+        hints: bool,
+        generation: int,
+        overlays: Mapping[str, str],
+        timeout: float,
+    ) -> tuple[list[Any], list[Any]]:
+        """The size lenses and fit hints of `analysis`'s file. The predictions of its linked
+        classes travel only if the worker no longer has them (it was restarted meanwhile)."""
+        linked = {
+            r.link.class_name: r.result.predicted
+            for r in analysis.results
+            if r.result is not None and r.link.class_file == analysis.path
+        }
+        names = sorted({r.link.class_name for r in analysis.results if r.link.class_file == analysis.path})
+        rest = (names, sizes, hints, generation)
+        try:
+            return self.call("extras", (analysis.path, analysis.version, None, *rest), overlays, timeout)
+        except _Missing:
+            args = (analysis.path, analysis.version, linked, *rest)
+            return self.call("extras", args, overlays, timeout)
 
 
 def _seconds(timeout: float) -> str:

@@ -12,6 +12,7 @@ export const COMMANDS = {
     generateKeyMapping: 'ckptlens.generateKeyMapping',
     linkCheckpoint: 'ckptlens.linkCheckpoint',
     inspectCheckpoint: 'ckptlens.inspectCheckpoint',
+    writeFixedCheckpoint: 'ckptlens.writeFixedCheckpoint',
     restart: 'ckptlens.restart',
     showLog: 'ckptlens.showLog',
 } as const;

@@ -74,6 +74,10 @@ export function showOpenDialog(options: vscode.OpenDialogOptions): Thenable<vsco
     return vscode.window.showOpenDialog(options);
 }
 
+export function showSaveDialog(options: vscode.SaveDialogOptions): Thenable<vscode.Uri | undefined> {
+    return vscode.window.showSaveDialog(options);
+}
+
 export function showTextDocument(
     document: vscode.TextDocument,
     options?: vscode.TextDocumentShowOptions,

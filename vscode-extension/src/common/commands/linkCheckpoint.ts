@@ -26,6 +26,7 @@ import {
     showTextDocument,
     showWarningMessage,
 } from '../vscodeapi';
+import type { RankedCheckpoint } from './findCheckpoints';
 import { pickCheckpoint, pickClass } from './pickers';
 
 interface TargetItem extends QuickPickItem {
@@ -83,7 +84,10 @@ export async function writePyprojectLink(
     return document.save();
 }
 
-export async function linkCheckpoint(): Promise<boolean> {
+/** Ranks the workspace's checkpoints for a class of a file (`ckptlens find`), best first. */
+export type CheckpointRanker = (source: Uri, className: string) => Promise<RankedCheckpoint[]>;
+
+export async function linkCheckpoint(rank?: CheckpointRanker): Promise<boolean> {
     const editor = getActiveTextEditor();
     if (!editor || editor.document.languageId !== 'python') {
         void showWarningMessage('ckptlens: open the Python file that defines the model class first.');
@@ -104,9 +108,12 @@ export async function linkCheckpoint(): Promise<boolean> {
     if (!cls) {
         return false;
     }
+    const ranked = rank && document.uri.scheme === 'file' ? await rank(document.uri, cls.name) : [];
     const checkpoint = await pickCheckpoint(
         `ckptlens: the checkpoint for ${cls.name}`,
         Uri.joinPath(document.uri, '..'),
+        ranked,
+        cls.name,
     );
     if (!checkpoint) {
         return false;

@@ -2,10 +2,12 @@
 
 import * as path from 'path';
 import type { QuickPickItem, Uri } from 'vscode';
-import { QuickPickItemKind } from 'vscode';
+import { QuickPickItemKind, Uri as UriClass } from 'vscode';
 import type { PythonClass } from '../classes';
 import { CHECKPOINT_EXTENSIONS } from '../constants';
 import { findFiles, getWorkspaceFolder, showOpenDialog, showQuickPick } from '../vscodeapi';
+import type { RankedCheckpoint } from './findCheckpoints';
+import { fitLabel } from './findCheckpoints';
 
 interface ClassItem extends QuickPickItem {
     cls: PythonClass;
@@ -30,6 +32,7 @@ export async function pickClass(
 export const CHECKPOINT_GLOB = `**/*.{${CHECKPOINT_EXTENSIONS.join(',')}}`;
 const EXCLUDE_GLOB = '**/{node_modules,.git,.venv,venv,__pycache__,.tox}/**';
 const MAX_LISTED = 200;
+const FIT_ICONS = { exact: 'pass-filled', mapped: 'pass', partial: 'warning', unrelated: 'circle-slash' } as const;
 
 interface CheckpointItem extends QuickPickItem {
     action: 'file' | 'folder' | 'uri' | 'none';
@@ -38,10 +41,31 @@ interface CheckpointItem extends QuickPickItem {
 
 /**
  * A checkpoint: one of the workspace's checkpoint files, or a file or folder (sharded or
- * `from_pretrained` layouts) from the open dialog.
+ * `from_pretrained` layouts) from the open dialog. `ranked` (from `ckptlens find`) lists the
+ * checkpoints that fit the class first, best first, with their fit.
  */
-export async function pickCheckpoint(title: string, near?: Uri): Promise<Uri | undefined> {
+export async function pickCheckpoint(
+    title: string,
+    near?: Uri,
+    ranked: readonly RankedCheckpoint[] = [],
+    className?: string,
+): Promise<Uri | undefined> {
     const found = await findFiles(CHECKPOINT_GLOB, EXCLUDE_GLOB, MAX_LISTED);
+    const rankedItems: CheckpointItem[] = [];
+    const rankedPaths = new Set<string>();
+    for (const c of ranked) {
+        const uri = UriClass.file(c.checkpoint);
+        const folder = getWorkspaceFolder(uri);
+        rankedPaths.add(uri.fsPath);
+        rankedItems.push({
+            label: `$(${FIT_ICONS[c.fit]}) ${path.basename(uri.fsPath)}`,
+            description: `${fitLabel(c)} · ${
+                folder ? path.relative(folder.uri.fsPath, path.dirname(uri.fsPath)) || '.' : path.dirname(uri.fsPath)
+            }`,
+            action: 'uri',
+            uri,
+        });
+    }
     const items: CheckpointItem[] = [
         { label: '$(file) Browse for a checkpoint file…', action: 'file' },
         {
@@ -50,9 +74,18 @@ export async function pickCheckpoint(title: string, near?: Uri): Promise<Uri | u
             action: 'folder',
         },
     ];
-    if (found.length > 0) {
+    if (rankedItems.length > 0) {
+        items.push({
+            label: className ? `Ranked by fit for ${className}` : 'Ranked by fit',
+            kind: QuickPickItemKind.Separator,
+            action: 'none',
+        });
+        items.push(...rankedItems);
+    }
+    const rest = found.filter((uri) => !rankedPaths.has(uri.fsPath));
+    if (rest.length > 0) {
         items.push({ label: 'In this workspace', kind: QuickPickItemKind.Separator, action: 'none' });
-        const sorted = [...found].sort((a, b) => a.fsPath.localeCompare(b.fsPath));
+        const sorted = [...rest].sort((a, b) => a.fsPath.localeCompare(b.fsPath));
         for (const uri of sorted) {
             const folder = getWorkspaceFolder(uri);
             items.push({
