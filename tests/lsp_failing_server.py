@@ -4,11 +4,14 @@ A document whose text holds `FAIL_ANALYSIS` makes the analysis raise; one holdin
 makes it sleep for an hour (a hang no budget checks), and a file holding `HANG_SCAN` makes the
 workspace scan of that file do so; one holding `FAIL_HANDLER` makes the
 conversion of its diagnostics raise (what the pull handler calls).
-Everything else is the real server. Run: `python tests/lsp_failing_server.py`.
+With `--no-engine-in-server`, the server process itself (not its analysis worker) raises the
+moment it builds an analysis session, an analyzer or an interpreter: the engine may run only in
+the worker. Everything else is the real server. Run: `python tests/lsp_failing_server.py`.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +20,8 @@ FAIL_ANALYSIS = "# ckptlens-test: fail the analysis"
 FAIL_HANDLER = "# ckptlens-test: fail the diagnostics handler"
 HANG_ANALYSIS = "# ckptlens-test: hang the analysis"
 HANG_SCAN = "# ckptlens-test: hang the scan"
+NO_ENGINE_IN_SERVER = "--no-engine-in-server"
+ENGINE_IN_SERVER = "the engine ran in the language server's own process"
 
 
 def patch_analysis() -> None:
@@ -55,6 +60,19 @@ def patch_analysis() -> None:
     analysis.Session.analyse = failing_analyse  # type: ignore[method-assign]
 
 
+def guard_engine() -> None:
+    """In the server process only: every way into the engine raises."""
+    from ckptlens.engine.interp import Interpreter
+    from ckptlens.engine.predict import Analyzer
+    from ckptlens.lsp.analysis import Session
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(ENGINE_IN_SERVER)
+
+    for cls in (Interpreter, Analyzer, Session):
+        cls.__init__ = refuse  # type: ignore[method-assign,assignment]
+
+
 def main() -> None:
     from ckptlens.lsp import analysis, server
 
@@ -68,6 +86,8 @@ def main() -> None:
             raise RuntimeError("injected failure in the diagnostics handler")
         return diagnostics(self, uri, result)
 
+    if NO_ENGINE_IN_SERVER in sys.argv[1:]:
+        guard_engine()
     server.CkptlensServer.worker_setup = "lsp_failing_server:patch_analysis"
     server.CkptlensServer.diagnostics = failing_diagnostics  # type: ignore[method-assign]
     server.run_stdio()

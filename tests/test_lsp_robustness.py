@@ -32,12 +32,13 @@ from lsprotocol import types
 from pygls.uris import from_fs_path
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from lsp_failing_server import HANG_ANALYSIS, HANG_SCAN
+from lsp_failing_server import ENGINE_IN_SERVER, HANG_ANALYSIS, HANG_SCAN, NO_ENGINE_IN_SERVER
 
 PUBLISH = types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS
 TIMEOUT = 60
 SERVER = [sys.executable, "-m", "ckptlens", "lsp"]
 FAILING_SERVER = [sys.executable, str(Path(__file__).parent / "lsp_failing_server.py")]
+GUARDED_SERVER = [*FAILING_SERVER, NO_ENGINE_IN_SERVER]
 
 NET = """import torch.nn as nn
 
@@ -116,6 +117,13 @@ async def failing(lsp_client: LanguageClient, project: Path):
     await lsp_client.shutdown_session()
 
 
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=GUARDED_SERVER))
+async def guarded(lsp_client: LanguageClient, project: Path):
+    await start(lsp_client, project, 20_000)
+    yield
+    await lsp_client.shutdown_session()
+
+
 def publishes(client: LanguageClient, uri: str) -> list[types.PublishDiagnosticsParams]:
     return client.publishes.get(uri, [])  # type: ignore[attr-defined,no-any-return]
 
@@ -176,6 +184,7 @@ async def test_hover_answers_while_a_slow_document_is_analysed_then_it_is_stoppe
     text = await hover_net(client, net)
     client.events.append(("hover", net))  # type: ignore[attr-defined]
     assert "`Net`" in text
+    assert "108 params" in text  # the size lens' hover, computed by the worker beforehand
     # The hover was answered while the slow document's analysis was still running: nothing
     # has been published for it yet.
     assert ("publish", slow) not in client.events  # type: ignore[attr-defined]
@@ -281,6 +290,59 @@ async def test_a_49_mib_document_is_not_analysed(client: LanguageClient, project
     change_doc(client, net, NET.replace("nn.Linear(8, 4)", "nn.Linear(8, 3)"), 2)
     assert await until_published(client, net, 2) == []
     assert errors(client) == []
+
+
+# -- the engine runs only in the worker ------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_every_feature_is_answered_without_the_engine_in_the_server_process(
+    guarded: LanguageClient, project: Path
+) -> None:
+    client = guarded
+    net = open_doc(client, project / "net.py", NET)
+    (first,) = await until_published(client, net, 1)
+    assert first.code == "shape-mismatch"
+    text = await hover_net(client, net)
+    assert "**`Net`** · ✗ 2 shape mismatch · net.pt" in text
+    assert "108 params · 432 B fp32" in text  # the size lens' hover
+    lenses = await client.text_document_code_lens_async(
+        types.CodeLensParams(types.TextDocumentIdentifier(uri=net))
+    )
+    titles = sorted(lens.command.title for lens in lenses if lens.command is not None)
+    assert titles == ["108 params · 432 B fp32", "✗ 2 shape mismatch · net.pt"]
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            types.TextDocumentIdentifier(uri=net),
+            first.range,
+            types.CodeActionContext(diagnostics=[first]),
+        )
+    )
+    assert actions is not None
+    assert sorted(a.title for a in actions if isinstance(a, types.CodeAction)) == [
+        "Change `out_features` to 3 (as in the checkpoint)",
+        "Generate key mapping for `Net` (net.pt)",
+    ]
+    ranked = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="ckptlens.findCheckpoints", arguments=[net, "Net"])
+    )
+    assert [(r["checkpoint"], r["fit"]) for r in ranked] == [(str(project / "net.pt"), "partial")]
+    assert errors(client) == []
+
+
+def test_the_engine_guard_raises_in_the_process_it_is_set_in() -> None:
+    """The control for the test above: with the guard set, building a session fails."""
+    code = (
+        "import lsp_failing_server as f; f.guard_engine()\n"
+        "from ckptlens.lsp.analysis import Session\n"
+        "try:\n    Session(['.'])\nexcept RuntimeError as exc:\n    print(exc)\n"
+    )
+    path = os.pathsep.join([str(Path(__file__).parent), *(p for p in sys.path if p)])
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path},
+        timeout=TIMEOUT, check=True,
+    )  # fmt: skip
+    assert out.stdout.strip() == ENGINE_IN_SERVER
 
 
 # -- raw stdio: invalid params and malformed frames ------------------------------------------------
