@@ -292,6 +292,44 @@ async def test_a_49_mib_document_is_not_analysed(client: LanguageClient, project
     assert errors(client) == []
 
 
+# -- the safety verdict in the editor (issue 13 item 1) -----------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_an_unsafe_checkpoint_is_a_diagnostic_and_its_verdict_is_in_the_hover(
+    client: LanguageClient, project: Path
+) -> None:
+    import argparse
+    import uuid
+
+    state = {"body.weight": torch.zeros(8, 8), "body.bias": torch.zeros(8)}
+    state |= {"head.weight": torch.zeros(4, 8), "head.bias": torch.zeros(4)}
+    record = {"state_dict": state, "args": argparse.Namespace(lr=0.1), "run": uuid.UUID(int=7)}
+    torch.save(record, project / "unsafe.pt")
+    with pytest.raises(Exception, match="Unsupported global"):  # the control: torch refuses it
+        torch.load(project / "unsafe.pt", weights_only=True)
+    source = NET.replace("checkpoint=net.pt", "checkpoint=unsafe.pt")
+    uri = open_doc(client, project / "unsafe_net.py", source)
+    (only,) = await until_published(client, uri, 1)
+    assert (only.code, only.severity, only.source) == (
+        "unsafe-checkpoint", types.DiagnosticSeverity.Warning, "ckptlens",
+    )  # fmt: skip
+    assert only.range.start.line == 4  # the class line
+    assert only.message.startswith(
+        "checkpoint is needs-trust: torch.load(weights_only=True) refuses it (globals outside "
+        "torch's weights_only allow-list: argparse.Namespace, uuid.UUID"
+    )
+    text = await hover_net(client, uri)
+    assert "Safety: **needs-trust** · `torch.load(weights_only=True)` refuses it" in text
+    assert "| `argparse.Namespace` | no code |" in text
+    assert "| `uuid.UUID` | unknown |" in text
+
+    net = open_doc(client, project / "net.py", NET)
+    await until_published(client, net, 1)
+    assert "Safety: **safe** · `torch.load(weights_only=True)` loads it" in await hover_net(client, net)
+    assert errors(client) == []
+
+
 # -- the engine runs only in the worker ------------------------------------------------------------
 
 

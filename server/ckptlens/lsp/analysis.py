@@ -18,6 +18,14 @@ from typing import Any
 
 from ckptlens.api import Analyzer, CheckResult, ConfigError, TargetError, check
 from ckptlens.checkpoint.index import CheckpointIndex
+from ckptlens.checkpoint.weights_only import (
+    IMPORT_NONE,
+    IMPORT_RUNS_CODE,
+    IMPORT_UNKNOWN,
+    SAFE,
+    Safety,
+    import_effect,
+)
 from ckptlens.engine.compare import format_shape, shapes_compatible
 from ckptlens.engine.loader import Loader, SourceError
 from ckptlens.engine.mapping_code import (
@@ -56,6 +64,7 @@ from ckptlens.load_site_rules import (  # noqa: F401 - the codes are re-exported
     link_findings,
 )
 from ckptlens.render_constructor import constructor_markdown
+from ckptlens.textsafe import escape_control
 
 GENERATE_MAPPING_TITLE = "Generate key mapping"
 
@@ -671,6 +680,7 @@ def hover_markdown(analysis: DocumentAnalysis, line: int) -> str | None:
         ):
             sections.append(f"**`{outcome.link.class_name}`** · {lens_title(outcome)}")
             sections.append(_coverage_markdown(outcome))
+            sections.append(safety_markdown(outcome.result.index.safety))
             built = constructor_markdown(outcome.result.predicted.constructor)
             if built:
                 sections.append(built)
@@ -679,6 +689,41 @@ def hover_markdown(analysis: DocumentAnalysis, line: int) -> str | None:
         if table:
             sections.append(table)
     return "\n\n".join(sections) if sections else None
+
+
+def safety_markdown(safety: Safety) -> str:
+    """The checkpoint's safety verdict (issue 13): would `torch.load(weights_only=True)` load
+    it; if not, the globals outside torch's allow-list, each with whether importing its module
+    is known to run code, and the other reasons."""
+    if safety.verdict == SAFE:
+        return "Safety: **safe** · `torch.load(weights_only=True)` loads it"
+    lines = [
+        f"Safety: **{safety.verdict}** · `torch.load(weights_only=True)` refuses it; "
+        "`weights_only=False` imports and runs what it names: only for a file you trust"
+    ]
+    if safety.globals:
+        words = {
+            IMPORT_NONE: "no code",
+            IMPORT_RUNS_CODE: "runs code",
+            IMPORT_UNKNOWN: "unknown",
+        }
+        lines += ["", "| global outside the allow-list | its import |", "| --- | --- |"]
+        for name in safety.globals[:20]:
+            lines.append(f"| `{_md_code(name)}` | {words[import_effect(name)]} |")
+        if len(safety.globals) > 20:
+            lines.append(f"| and {len(safety.globals) - 20} more | |")
+    for reason in safety.reasons[:5]:
+        lines.append(f"- {_md_text(reason)}")
+    return "\n".join(lines)
+
+
+def _md_code(text: str) -> str:
+    """Inside a code span in a table cell: control characters escaped, no backtick or pipe."""
+    return escape_control(text).replace("`", "'").replace("|", "\\|")
+
+
+def _md_text(text: str) -> str:
+    return escape_control(text).replace("|", "\\|")
 
 
 def _coverage_markdown(outcome: LinkResult) -> str:
