@@ -50,7 +50,13 @@ from ckptlens.lsp.analysis import (
 )
 from ckptlens.lsp.settings import Settings, parse_settings
 from ckptlens.lsp.sizes import FitHint, SizeLens
-from ckptlens.lsp.worker import AnalysisStopped, AnalysisWorker, WorkerError
+from ckptlens.lsp.worker import (  # noqa: F401 - read_index: tests and tools import it here
+    AnalysisStopped,
+    AnalysisWorker,
+    CheckpointReader,
+    WorkerError,
+    read_index,
+)
 
 GENERATE_KEY_MAPPING = "ckptlens.generateKeyMapping"
 FIND_CHECKPOINTS = "ckptlens.findCheckpoints"  # issue 17: for any LSP client
@@ -66,20 +72,6 @@ WRITE_TIMEOUT = 3600.0  # s: ckptlens.writeFixedCheckpoint.server runs in a proc
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-
-def read_index(path: str) -> CheckpointIndex | str:
-    """A checkpoint's index, or the one-line reason it cannot be used (never raises)."""
-    from ckptlens.checkpoint import CheckpointError, read_checkpoint
-
-    try:
-        return read_checkpoint(path)
-    except CheckpointError as exc:
-        return " ".join(str(exc).split()) or f"{path}: cannot read the checkpoint"
-    except OSError as exc:
-        return f"{path}: cannot read: {exc.strerror or exc}"
-    except Exception as exc:  # noqa: BLE001 - a reader bug is one diagnostic, not a crash
-        return f"{path}: cannot read the checkpoint (internal error: {type(exc).__name__}: {exc})"
 
 
 @dataclass(frozen=True)
@@ -117,6 +109,9 @@ class CkptlensServer(LanguageServer):
             max_workers=1, thread_name_prefix="ckptlens-analysis"
         )
         self.read_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ckptlens-read")
+        # checkpoints are read in a process of their own, one at a time, under the time cap
+        self.reader = CheckpointReader(self.worker_setup)
+        self.reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ckptlens-reader")
         self.logged: set[str] = set()
         self.client_uris: dict[str, str] = {}  # canonical path -> URI of an open document
         self.roots: list[str] = []  # the workspace folders, as paths
@@ -209,6 +204,7 @@ class CkptlensServer(LanguageServer):
             roots or [os.getcwd()], self.session_options(), self.worker_setup
         )
         self.analysis_pool.submit(self.worker.start)  # the first didOpen does not wait for it
+        self.reader_pool.submit(self.reader.start)
         self.log_once(warnings)
         caps = params.capabilities
         self.pull_diagnostics = (
@@ -281,7 +277,9 @@ class CkptlensServer(LanguageServer):
             self.poller.cancel()
         self.analysis_pool.shutdown(wait=False, cancel_futures=True)
         self.read_pool.shutdown(wait=False, cancel_futures=True)
+        self.reader_pool.shutdown(wait=False, cancel_futures=True)
         self.worker.kill()
+        self.reader.kill()
 
     # -- scheduling -------------------------------------------------------------------------
 
@@ -658,7 +656,7 @@ class CkptlensServer(LanguageServer):
             key = (path, stamp)
             future = self.reads.get(key)
             if future is None:
-                future = loop.run_in_executor(self.read_pool, read_index, path)
+                future = loop.run_in_executor(self.reader_pool, self.reader.read, path, self.timeout)
                 self.reads[key] = future
                 future.add_done_callback(functools.partial(self._read_done, key))
             waiting[path] = future
@@ -717,7 +715,9 @@ class CkptlensServer(LanguageServer):
         for lsp_range in ranges:
             request = convert.source_range(analysis.path, lsp_range, lines, self.encoding)
             try:
-                actions = await self.work("code_actions", analysis, request, only)
+                actions = await self.in_analysis(
+                    self.worker.code_actions, analysis, request, only, self.open_texts(), self.timeout
+                )
             except AnalysisStopped as exc:
                 self.log_message(f"ckptlens: stopped computing the code actions of {uri}: {exc}")
                 return list(found.values())
@@ -754,7 +754,9 @@ class CkptlensServer(LanguageServer):
         candidates.sort(key=lambda o: o.link.site_file != analysis.path)  # a load call here first
         for outcome in candidates:
             try:
-                action = await self.work("mapping_action", outcome)
+                action = await self.in_analysis(
+                    self.worker.mapping_action, outcome, self.open_texts(), self.timeout
+                )
             except AnalysisStopped as exc:
                 self.log_message(f"ckptlens: stopped generating the key mapping: {exc}")
                 return False

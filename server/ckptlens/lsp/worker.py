@@ -17,6 +17,7 @@ restart after a kill costs a fork (milliseconds), not a Python start-up.
 
 from __future__ import annotations
 
+import array
 import importlib
 import multiprocessing
 import os
@@ -25,11 +26,12 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
+from ckptlens.checkpoint.index import CheckpointIndex, TensorInfo
 from ckptlens.lsp.analysis import DocumentAnalysis, Session, SessionOptions
 from ckptlens.lsp.sizes import Extras, find_for_class, write_for_class
 
@@ -110,7 +112,7 @@ def worker_main(
         for ckpt, (stamp, index) in wanted.items():
             key = (ckpt, stamp)
             if index is not None:
-                indexes[key] = index
+                indexes[key] = unpack_index(index)
             if key in indexes:
                 indexes.move_to_end(key)
                 found[ckpt] = indexes[key]
@@ -126,11 +128,21 @@ def worker_main(
             path, version, overlays, planned, found, None, stamps, generation
         )
         remember(analysis)
-        return _strip_indexes(analysis, found)
+        return _strip_indexes(
+            analysis, {id(found[p]): SentIndex(p, stamps[p]) for p in found}
+        )
 
     def plan(path: str) -> Any:
         progress(path)
         return session.plan(path, overlays)
+
+    def lookup(stand_in: SentIndex) -> Any:
+        """An index the server refers to by (path, stamp) instead of sending it again."""
+        key = (stand_in.path, stand_in.stamp)
+        if key not in indexes:
+            raise _Missing([key])
+        indexes.move_to_end(key)
+        return indexes[key]
 
     # issue 17's extras (size lenses, fit hints) run here too, from the predictions of the
     # last analysis of the file (its linked classes are sized with their links' arguments).
@@ -180,9 +192,11 @@ def worker_main(
         "plan": plan,
         "analyse": analyse,
         "code_actions": lambda analysis, request, only: session.code_actions(
-            analysis, request, source_of, only
+            _restore_indexes(analysis, lookup), request, source_of, only
         ),
-        "mapping_action": lambda outcome: session.mapping_action(outcome, source_of),
+        "mapping_action": lambda outcome: session.mapping_action(
+            _restore_outcome(outcome, lookup), source_of
+        ),
         "extras": editor_extras,
         "find_checkpoints": lambda path, name: find_for_class(session, path, name),
         "write_fixed_checkpoint": lambda *args: write_for_class(session, *args),
@@ -219,36 +233,162 @@ def worker_main(
 
 @dataclass(frozen=True)
 class SentIndex:
-    """Stands for the checkpoint index of `path` the server sent: not sent back."""
+    """Stands for a checkpoint index the other side has (the server sent it to the worker):
+    an index crosses the pipe once per (path, stamp), never with every result or request."""
 
     path: str
+    stamp: Any = None
 
 
-def _strip_indexes(analysis: DocumentAnalysis, sent: Mapping[str, Any]) -> DocumentAnalysis:
-    paths = {id(index): path for path, index in sent.items()}
-    results = []
-    for outcome in analysis.results:
-        path = paths.get(id(outcome.raw_index))
-        if path is not None:
-            result = outcome.result
-            if result is not None and result.index is outcome.raw_index:
-                result = replace(result, index=SentIndex(path))  # type: ignore[arg-type]
-            outcome = replace(outcome, raw_index=SentIndex(path), result=result)  # type: ignore[arg-type]
-        results.append(outcome)
-    return replace(analysis, results=tuple(results))
+def _strip_indexes(analysis: DocumentAnalysis, known: Mapping[int, SentIndex]) -> DocumentAnalysis:
+    """`known`: id of an index object -> what stands for it."""
+    return replace(analysis, results=tuple(_strip_outcome(o, known) for o in analysis.results))
 
 
-def _restore_indexes(analysis: DocumentAnalysis, indexes: Mapping[str, Any]) -> DocumentAnalysis:
-    results = []
-    for outcome in analysis.results:
-        if isinstance(outcome.raw_index, SentIndex):
-            index = indexes[outcome.raw_index.path]
-            result = outcome.result
-            if result is not None and isinstance(result.index, SentIndex):
-                result = replace(result, index=index)
-            outcome = replace(outcome, raw_index=index, result=result)
-        results.append(outcome)
-    return replace(analysis, results=tuple(results))
+def _strip_outcome(outcome: Any, known: Mapping[int, SentIndex]) -> Any:
+    stand_in = known.get(id(outcome.raw_index))
+    if stand_in is None:
+        return outcome
+    result = outcome.result
+    if result is not None and result.index is outcome.raw_index:
+        result = replace(result, index=stand_in)
+    return replace(outcome, raw_index=stand_in, result=result)
+
+
+def _restore_indexes(
+    analysis: DocumentAnalysis, lookup: Callable[[SentIndex], Any]
+) -> DocumentAnalysis:
+    return replace(analysis, results=tuple(_restore_outcome(o, lookup) for o in analysis.results))
+
+
+def _restore_outcome(outcome: Any, lookup: Callable[[SentIndex], Any]) -> Any:
+    if not isinstance(outcome.raw_index, SentIndex):
+        return outcome
+    index = lookup(outcome.raw_index)
+    result = outcome.result
+    if result is not None and isinstance(result.index, SentIndex):
+        result = replace(result, index=index)
+    return replace(outcome, raw_index=index, result=result)
+
+
+# -- checkpoint indexes across the pipe -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PackedStrings:
+    """Strings as one UTF-8 blob and their lengths: unpickled as two buffers (a copy), where
+    a tuple of 160,000 strings is 160,000 objects built by one C call holding the GIL."""
+
+    blob: bytes
+    lengths: array.array
+
+
+def pack_strings(strings: Sequence[str]) -> PackedStrings:
+    encoded = [text.encode("utf-8", "surrogatepass") for text in strings]
+    return PackedStrings(b"".join(encoded), array.array("Q", map(len, encoded)))
+
+
+def unpack_strings(packed: PackedStrings) -> list[str]:
+    out = []
+    blob, at = packed.blob, 0
+    for length in packed.lengths:  # a Python loop: other threads run between its steps
+        out.append(blob[at : at + length].decode("utf-8", "surrogatepass"))
+        at += length
+    return out
+
+
+@dataclass(frozen=True)
+class PackedIndex:
+    """A checkpoint index as a few flat buffers. Unpickling a `TensorInfo` per tensor costs a
+    Python call each with the GIL held (0.5 s for 85,000 tensors, 2 s for 160,000: every hover
+    of the server would wait); a few buffers unpickle in microseconds. They are turned back
+    into objects by a Python loop, which lets the server's other threads run."""
+
+    rest: CheckpointIndex  # the index without its tensors and entries
+    keys: PackedStrings
+    entries: PackedStrings
+    ranks: array.array
+    dims: array.array | tuple[int, ...]  # every shape, concatenated
+    kinds: tuple[tuple[str, str], ...]  # the distinct (dtype, device) pairs
+    kind_of: array.array  # per tensor, its index in `kinds`
+
+
+def pack_index(value: Any) -> Any:
+    """A `CheckpointIndex` packed for the pipe; anything else (a read error) as it is."""
+    if not isinstance(value, CheckpointIndex):
+        return value
+    if not all(isinstance(k, str) for k in value.tensors) or not all(
+        isinstance(e, str) for e in value.entries
+    ):
+        return value  # not what the reader makes; sent as it is
+    tensors = value.tensors.values()
+    kinds: dict[tuple[str, str], int] = {}
+    kind_of = array.array("L", (kinds.setdefault((t.dtype, t.device), len(kinds)) for t in tensors))
+    flat = [d for t in tensors for d in t.shape]
+    dims: array.array | tuple[int, ...]
+    try:
+        dims = array.array("q", flat)
+    except OverflowError:  # shapes are capped at int64 by the reader; never trust that here
+        dims = tuple(flat)
+    return PackedIndex(
+        replace(value, tensors={}, entries=()),
+        pack_strings(list(value.tensors)),
+        pack_strings(value.entries),
+        array.array("L", (len(t.shape) for t in tensors)),
+        dims,
+        tuple(kinds),
+        kind_of,
+    )
+
+
+def unpack_index(value: Any) -> Any:
+    if not isinstance(value, PackedIndex):
+        return value
+    tensors = {}
+    at = 0
+    dims, kinds = value.dims, value.kinds
+    for key, rank, kind in zip(unpack_strings(value.keys), value.ranks, value.kind_of, strict=True):
+        dtype, device = kinds[kind]
+        tensors[key] = TensorInfo(tuple(dims[at : at + rank]), dtype, device)
+        at += rank
+    return replace(value.rest, tensors=tensors, entries=tuple(unpack_strings(value.entries)))
+
+
+def read_index(path: str) -> CheckpointIndex | str:
+    """A checkpoint's index, or the one-line reason it cannot be used (never raises)."""
+    from ckptlens.checkpoint import CheckpointError, read_checkpoint
+
+    try:
+        return read_checkpoint(path)
+    except CheckpointError as exc:
+        return " ".join(str(exc).split()) or f"{path}: cannot read the checkpoint"
+    except OSError as exc:
+        return f"{path}: cannot read: {exc.strerror or exc}"
+    except Exception as exc:  # noqa: BLE001 - a reader bug is one diagnostic, not a crash
+        return f"{path}: cannot read the checkpoint (internal error: {' '.join(str(exc).split())})"
+
+
+def reader_main(conn: Connection, setup: str | None) -> None:
+    """The checkpoint reader's process: `read` requests until the pipe closes. Reading a
+    hostile file (a 10 MiB safetensors header, millions of pickle objects) takes seconds of
+    CPU and hundreds of MB; here it holds neither the server's GIL nor its memory."""
+    if setup:
+        module, _, name = setup.partition(":")
+        getattr(importlib.import_module(module), name)()
+    while True:
+        try:
+            _pending, _delta, op, args = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            result = pack_index(read_index(*args)) if op == "read" else os.getpid()
+            reply: tuple[Any, ...] = ("ok", result)
+        except Exception as exc:  # noqa: BLE001
+            reply = ("error", type(exc).__name__, str(exc), traceback.format_exc(limit=8))
+        try:
+            conn.send((*reply, []))
+        except (EOFError, OSError):
+            return
 
 
 # -- the server's side -------------------------------------------------------------------------
@@ -288,11 +428,18 @@ class AnalysisWorker:
         self.pending: list[tuple[str, tuple[Any, ...]]] = []  # applied before the next request
         self.sent: dict[str, str] = {}  # the unsaved buffers the worker has
         self.have: set[tuple[str, Any]] = set()  # the (checkpoint, stamp) indexes it was sent
+        # id of an index object it was sent -> (the object, kept alive; what stands for it)
+        self.known: dict[int, tuple[Any, SentIndex]] = {}
         self.lock = threading.Lock()
         self.starts = 0
         self.log: list[str] = []  # what the worker's Session reported; the server drains it
 
+    NAME = "ckptlens-analysis"
+
     # -- process lifetime --
+
+    def _target(self, child: Connection) -> tuple[Callable[..., None], tuple[Any, ...]]:
+        return worker_main, (child, self.roots, self.options, self.setup, self.skip)
 
     def start(self) -> None:
         """Start the worker now (idempotent): the server does this at initialize, off the loop,
@@ -306,18 +453,15 @@ class AnalysisWorker:
         self._stop()
         context = _context()
         parent, child = context.Pipe()
-        process = context.Process(
-            target=worker_main,
-            args=(child, self.roots, self.options, self.setup, self.skip),
-            name="ckptlens-analysis",
-            daemon=True,
-        )
+        target, args = self._target(child)
+        process = context.Process(target=target, args=args, name=self.NAME, daemon=True)
         process.start()
         child.close()
         self.process, self.conn = process, parent
         self.pending.clear()  # a fresh Session has the current roots and options
         self.sent = {}
         self.have = set()
+        self.known = {}
         self.starts += 1
         return parent
 
@@ -422,15 +566,47 @@ class AnalysisWorker:
     ) -> Any:
         """`indexes`: checkpoint path -> (stamp, index or read error). Indexes this worker was
         sent before travel as keys only (it asks again for any it has let go)."""
-        wanted = {p: (s, None if (p, s) in self.have else i) for p, (s, i) in indexes.items()}
+        wanted = {
+            p: (s, None if (p, s) in self.have else pack_index(i)) for p, (s, i) in indexes.items()
+        }
         args = (path, version, planned, wanted, generation)
         try:
             result = self.call("analyse", args, overlays, timeout)
         except _Missing:
-            args = (path, version, planned, dict(indexes), generation)
-            result = self.call("analyse", args, overlays, timeout)
+            every = {p: (s, pack_index(i)) for p, (s, i) in indexes.items()}
+            result = self.call("analyse", (path, version, planned, every, generation), overlays, timeout)
         self.have.update((p, s) for p, (s, _) in indexes.items())
-        return _restore_indexes(result, {p: i for p, (_, i) in indexes.items()})
+        if len(self.known) > 4 * INDEX_CACHE:
+            self.known.clear()
+        for p, (s, i) in indexes.items():
+            if isinstance(i, CheckpointIndex):
+                self.known[id(i)] = (i, SentIndex(p, s))
+        by_path = {p: i for p, (_, i) in indexes.items()}
+        return _restore_indexes(result, lambda stand_in: by_path[stand_in.path])
+
+    def _outbound(self) -> dict[int, SentIndex]:
+        """The indexes an analysis sent back to the worker may stand in for."""
+        return {
+            key: stand_in
+            for key, (_, stand_in) in self.known.items()
+            if (stand_in.path, stand_in.stamp) in self.have
+        }
+
+    def code_actions(
+        self, analysis: DocumentAnalysis, request: Any, only: Any, overlays: Mapping[str, str], timeout: float
+    ) -> Any:
+        try:
+            stripped = _strip_indexes(analysis, self._outbound())
+            return self.call("code_actions", (stripped, request, only), overlays, timeout)
+        except _Missing:
+            return self.call("code_actions", (analysis, request, only), overlays, timeout)
+
+    def mapping_action(self, outcome: Any, overlays: Mapping[str, str], timeout: float) -> Any:
+        try:
+            stripped = _strip_outcome(outcome, self._outbound())
+            return self.call("mapping_action", (stripped,), overlays, timeout)
+        except _Missing:
+            return self.call("mapping_action", (outcome,), overlays, timeout)
 
 
     def extras(
@@ -456,6 +632,27 @@ class AnalysisWorker:
         except _Missing:
             args = (analysis.path, analysis.version, linked, *rest)
             return self.call("extras", args, overlays, timeout)
+
+
+class CheckpointReader(AnalysisWorker):
+    """The server's handle on its checkpoint reader process (killed when a read overruns)."""
+
+    NAME = "ckptlens-reader"
+
+    def __init__(self, setup: str | None = None) -> None:
+        super().__init__([], SessionOptions(), setup)
+
+    def _target(self, child: Connection) -> tuple[Callable[..., None], tuple[Any, ...]]:
+        return reader_main, (child, self.setup)
+
+    def read(self, path: str, timeout: float) -> CheckpointIndex | str:
+        """The index of `path`, or the one-line reason it cannot be used (never raises)."""
+        try:
+            return unpack_index(self.call("read", (path,), {}, timeout))
+        except AnalysisStopped as exc:
+            return f"{path}: ckptlens stopped reading it: {exc.reason}"
+        except WorkerError as exc:
+            return f"{path}: cannot read the checkpoint (internal error: {' '.join(str(exc).split())})"
 
 
 def _seconds(timeout: float) -> str:
