@@ -2,7 +2,7 @@
 
 A document whose text holds `FAIL_ANALYSIS` makes the analysis raise; one holding `HANG_ANALYSIS`
 makes it sleep for an hour (a hang no budget checks), and a file holding `HANG_SCAN` makes the
-workspace scan of that file do so; one holding `FAIL_HANDLER` makes the
+workspace scan of that file do so, as does reading a checkpoint whose name holds `HANG_READ`; one holding `FAIL_HANDLER` makes the
 conversion of its diagnostics raise (what the pull handler calls).
 With `--no-engine-in-server`, the server process itself (not its analysis worker) raises the
 moment it builds an analysis session, an analyzer or an interpreter: the engine may run only in
@@ -20,14 +20,25 @@ FAIL_ANALYSIS = "# ckptlens-test: fail the analysis"
 FAIL_HANDLER = "# ckptlens-test: fail the diagnostics handler"
 HANG_ANALYSIS = "# ckptlens-test: hang the analysis"
 HANG_SCAN = "# ckptlens-test: hang the scan"
+HANG_READ = "hang-read"  # a checkpoint whose file name has this: its read hangs
 NO_ENGINE_IN_SERVER = "--no-engine-in-server"
 ENGINE_IN_SERVER = "the engine ran in the language server's own process"
 
 
 def patch_analysis() -> None:
-    """In the analysis process (`CkptlensServer.worker_setup`): the analysis fails on the marker."""
+    """In the analysis and reader processes (`CkptlensServer.worker_setup`): the analysis fails
+    on the markers, the read of a checkpoint named `HANG_READ` hangs."""
     from ckptlens import links
-    from ckptlens.lsp import analysis
+    from ckptlens.lsp import analysis, worker
+
+    read = worker.read_index
+
+    def hanging_read(path: str) -> Any:
+        if HANG_READ in path:
+            time.sleep(3600)
+        return read(path)
+
+    worker.read_index = hanging_read
 
     analyse = analysis.Session.analyse
     scan = links.WorkspaceIndex.scan

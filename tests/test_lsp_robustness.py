@@ -32,7 +32,13 @@ from lsprotocol import types
 from pygls.uris import from_fs_path
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from lsp_failing_server import ENGINE_IN_SERVER, HANG_ANALYSIS, HANG_SCAN, NO_ENGINE_IN_SERVER
+from lsp_failing_server import (
+    ENGINE_IN_SERVER,
+    HANG_ANALYSIS,
+    HANG_READ,
+    HANG_SCAN,
+    NO_ENGINE_IN_SERVER,
+)
 
 PUBLISH = types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS
 TIMEOUT = 60
@@ -264,6 +270,23 @@ async def test_a_hang_no_budget_checks_is_killed(failing: LanguageClient, projec
     # The other document is analysed by a fresh worker.
     change_doc(client, net, NET + "\n", 2)
     assert [d.code for d in await until_published(client, net, 2)] == ["shape-mismatch"]
+    assert errors(client) == []
+
+
+@pytest.mark.asyncio
+async def test_a_checkpoint_whose_read_hangs_is_stopped(failing: LanguageClient, project: Path) -> None:
+    """Checkpoints are read in a process of their own, killed at the time cap: the document
+    linked to it gets a `checkpoint-error`, the others are read and analysed as before."""
+    client = failing
+    name = f"{HANG_READ}.pt"
+    (project / name).write_bytes((project / "net.pt").read_bytes())
+    hung = open_doc(client, project / "hung.py", NET.replace("checkpoint=net.pt", f"checkpoint={name}"))
+    (error,) = await until_published(client, hung, 1)
+    assert error.code == "checkpoint-error"
+    assert error.message == f"{project / name}: ckptlens stopped reading it: it took longer than 1 s"
+    assert error.range.start.line == 3  # the path in the directive
+    net = open_doc(client, project / "net.py", NET)
+    assert [d.code for d in await until_published(client, net, 1)] == ["shape-mismatch"]
     assert errors(client) == []
 
 
