@@ -1,6 +1,7 @@
 """Responsiveness of `ckptlens lsp` while a hostile document is analysed (issue 13, item 3).
 
     python benchmarks/bench_lsp_hostile.py [--lines 40000] [--timeout-ms 20000] [--mib 49]
+        [--json rows.json] [--only TEXT]
 
 Starts the server over stdio with a VS Code-like client, opens a small model `net.py` linked to
 a checkpoint and waits for its diagnostics, then:
@@ -12,7 +13,14 @@ a checkpoint and waits for its diagnostics, then:
 * huge: opens a `--mib` MiB document (over `ckptlens.maxDocumentSize`: not analysed) and sends
   hovers on `net.py` until its `document-too-large` diagnostic arrives (the first hover waits
   for the server to read the 49 MiB message itself);
-* then the peak RSS of the server process (VmHWM) and of its analysis worker.
+* checkpoint: opens a document linked to each of the worst checkpoints of
+  `bench_hostile.py` (read by the server's reader process) and hovers until its diagnostics
+  arrive;
+* then the peak RSS of the server process (VmHWM) and of the processes below it still alive
+  (the forkserver, the current analysis worker and checkpoint reader; killed ones are gone).
+
+Every hover must carry `net.py`'s check and its size (the size lens is computed by the worker
+beforehand: a hover never waits on it).
 
 Target: every hover on the other document answered within 200 ms while the hostile one is
 being analysed.
@@ -79,14 +87,15 @@ def peak_rss_mb(pid: int) -> float | None:
 
 
 def children(pid: int) -> list[int]:
+    """Every process below `pid` (the analysis worker and the reader are forked by the
+    forkserver, a child of the server)."""
     try:
-        tasks = Path(f"/proc/{pid}/task").iterdir()
         out: list[int] = []
-        for task in tasks:
+        for task in Path(f"/proc/{pid}/task").iterdir():
             out += [int(c) for c in (task / "children").read_text().split()]
-        return out
     except OSError:
         return []
+    return out + [g for c in out for g in children(c)]
 
 
 def summary(ms: list[float]) -> str:
@@ -214,9 +223,9 @@ async def run(
     if server is not None:
         pid = server.pid
         rss = peak_rss_mb(pid)
-        workers = [peak_rss_mb(c) for c in children(pid)]
-        shown = ", ".join(f"{r:.0f} MB" for r in workers if r is not None) or "none"
-        print(f"peak RSS: server {rss:.0f} MB; its child processes {shown}")
+        below = [peak_rss_mb(c) for c in children(pid)]
+        shown = ", ".join(f"{r:.0f} MB" for r in below if r is not None) or "none"
+        print(f"peak RSS: server {rss:.0f} MB; the processes below it (alive now) {shown}")
     if json_out is not None:
         json_out.write_text(json.dumps(rows, indent=2) + "\n")
     await client.shutdown_async(None)

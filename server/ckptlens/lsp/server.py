@@ -2,13 +2,15 @@
 
 State lives on one `CkptlensServer`. Handlers run on the event loop and stay short: they read
 the latest `DocumentAnalysis` of a document (frozen), or await the one being computed. The
-engine runs off the loop: checkpoint reads in a small thread pool (cached by path + size +
-mtime, with $/progress when slow), analysis in a worker process that owns the engine's caches
-(`Session`, see `worker.py`), driven from one thread here. An analysis that overruns
-`ckptlens.analysisTimeoutMs` is killed with its process; the file it was busy with (the
-worker says which) is skipped by every analysis until it changes, and gets one diagnostic
-saying so if it is open; documents larger than
-`ckptlens.maxDocumentSize` are not analysed. Every document change schedules a debounced analysis whose diagnostics are
+engine never runs in this process: checkpoints are read by a reader process (cached here by
+path + size + mtime, with $/progress when slow), and everything else that runs the engine —
+plan, check, code actions, key mappings, size lenses, fit hints, finding checkpoints — is a
+request to a worker process that owns the engine's caches (`Session`, see `worker.py`), driven
+from one thread here. A read or an analysis that overruns `ckptlens.analysisTimeoutMs` is
+killed with its process; the file the worker was busy with (it says which) is skipped by every
+analysis until it changes, and gets one diagnostic saying so if it is open; documents larger
+than `ckptlens.maxDocumentSize` are not analysed. Every document change schedules a debounced
+analysis whose diagnostics are
 published with the document's version (push), or returned to `textDocument/diagnostic` (pull)
 when the client declares support for it. Changes outside the documents (settings, workspace
 folders, watched files, and checkpoints no watcher reports, which are polled) re-check every
