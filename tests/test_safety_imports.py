@@ -138,3 +138,25 @@ def test_a_safe_checkpoint_lists_no_imports(tmp_path: Path) -> None:
         "imports": {},
     }
     assert "imports" not in inspect(tmp_path / "w.pt", "text").stdout
+
+
+def test_the_hover_section_lists_globals_with_their_imports_and_escapes_them() -> None:
+    from ckptlens.checkpoint.weights_only import Safety
+    from ckptlens.lsp.analysis import safety_markdown
+
+    assert safety_markdown(Safety()) == "Safety: **safe** · `torch.load(weights_only=True)` loads it"
+    hostile = "evil.`x`|\x1b[2J"
+    text = safety_markdown(
+        Safety("needs-trust", ("argparse.Namespace", "lightning.A", hostile), ("uses opcode X",))
+    )
+    assert text.splitlines() == [
+        "Safety: **needs-trust** · `torch.load(weights_only=True)` refuses it; "
+        "`weights_only=False` imports and runs what it names: only for a file you trust",
+        "",
+        "| global outside the allow-list | its import |",
+        "| --- | --- |",
+        "| `argparse.Namespace` | no code |",
+        "| `lightning.A` | runs code |",
+        "| `evil.'x'\\|\\x1b[2J` | unknown |",
+        "- uses opcode X",
+    ]
