@@ -5,29 +5,19 @@ import * as path from 'path';
 import { EndOfLine, Position, Range, Uri, WorkspaceEdit } from 'vscode';
 import type { QuickPickItem, TextDocument } from 'vscode';
 import type { PythonClass } from '../classes';
-import {
-    appendToToml,
-    classAtLine,
-    directiveEdit,
-    findClasses,
-    pyprojectLinkTable,
-    relativePath,
-    splitLines,
-} from '../classes';
+import { appendToToml, directiveEdit, pyprojectLinkTable, relativePath, splitLines } from '../classes';
 import { traceLog } from '../logging';
 import {
     applyEdit,
-    getActiveTextEditor,
     getWorkspaceFolder,
     openTextDocument,
     readFile,
     showInformationMessage,
     showQuickPick,
     showTextDocument,
-    showWarningMessage,
 } from '../vscodeapi';
-import type { RankedCheckpoint } from './findCheckpoints';
-import { pickCheckpoint, pickClass } from './pickers';
+import type { CheckpointRanker } from './pickers';
+import { pickClassAndCheckpoint } from './pickers';
 
 interface TargetItem extends QuickPickItem {
     target: 'directive' | 'pyproject';
@@ -84,40 +74,19 @@ export async function writePyprojectLink(
     return document.save();
 }
 
-/** Ranks the workspace's checkpoints for a class of a file (`ckptlens find`), best first. */
-export type CheckpointRanker = (source: Uri, className: string) => Promise<RankedCheckpoint[]>;
+export type { CheckpointRanker } from './pickers';
 
 export async function linkCheckpoint(rank?: CheckpointRanker): Promise<boolean> {
-    const editor = getActiveTextEditor();
-    if (!editor || editor.document.languageId !== 'python') {
-        void showWarningMessage('ckptlens: open the Python file that defines the model class first.');
+    const picked = await pickClassAndCheckpoint({
+        fileOnly: false,
+        classTitle: 'ckptlens: link a checkpoint to which class?',
+        checkpointTitle: (name) => `ckptlens: the checkpoint for ${name}`,
+        rank,
+    });
+    if (!picked) {
         return false;
     }
-    const document = editor.document;
-    const lines = splitLines(document.getText());
-    const classes = findClasses(lines);
-    if (classes.length === 0) {
-        void showWarningMessage('ckptlens: there is no class in this file.');
-        return false;
-    }
-    const underCursor = classAtLine(lines, editor.selection.active.line, classes);
-    const cls =
-        classes.length === 1
-            ? classes[0]
-            : await pickClass(classes, 'ckptlens: link a checkpoint to which class?', underCursor);
-    if (!cls) {
-        return false;
-    }
-    const ranked = rank && document.uri.scheme === 'file' ? await rank(document.uri, cls.name) : [];
-    const checkpoint = await pickCheckpoint(
-        `ckptlens: the checkpoint for ${cls.name}`,
-        Uri.joinPath(document.uri, '..'),
-        ranked,
-        cls.name,
-    );
-    if (!checkpoint) {
-        return false;
-    }
+    const { document, lines, cls, checkpoint } = picked;
     const folder = getWorkspaceFolder(document.uri);
     const targets: TargetItem[] = [
         {

@@ -1,13 +1,76 @@
 // The pickers the commands share: a class of the active file, a checkpoint file or folder.
 
 import * as path from 'path';
-import type { QuickPickItem, Uri } from 'vscode';
+import type { QuickPickItem, TextDocument, Uri } from 'vscode';
 import { QuickPickItemKind, Uri as UriClass } from 'vscode';
 import type { PythonClass } from '../classes';
+import { classAtLine, findClasses, splitLines } from '../classes';
 import { CHECKPOINT_EXTENSIONS } from '../constants';
-import { findFiles, getWorkspaceFolder, showOpenDialog, showQuickPick } from '../vscodeapi';
+import {
+    findFiles,
+    getActiveTextEditor,
+    getWorkspaceFolder,
+    showOpenDialog,
+    showQuickPick,
+    showWarningMessage,
+} from '../vscodeapi';
 import type { RankedCheckpoint } from './findCheckpoints';
 import { fitLabel } from './findCheckpoints';
+
+/** Ranks the workspace's checkpoints for a class of a file (`ckptlens find`), best first. */
+export type CheckpointRanker = (source: Uri, className: string) => Promise<RankedCheckpoint[]>;
+
+/** A class of the active Python file and a checkpoint for it, as the user picked them. */
+export interface ClassAndCheckpoint {
+    document: TextDocument;
+    lines: string[];
+    cls: PythonClass;
+    checkpoint: Uri;
+}
+
+/**
+ * The first steps of the commands that act on a class and a checkpoint: the active Python file
+ * (`fileOnly`: saved on disk), its class (the only one, or picked, the one under the cursor
+ * first), then a checkpoint ranked for that class. Undefined when the user stops (or there is
+ * nothing to pick, said in a warning).
+ */
+export async function pickClassAndCheckpoint(options: {
+    fileOnly: boolean;
+    classTitle: string;
+    checkpointTitle: (className: string) => string;
+    rank?: CheckpointRanker;
+}): Promise<ClassAndCheckpoint | undefined> {
+    const editor = getActiveTextEditor();
+    const document = editor?.document;
+    if (
+        !editor ||
+        !document ||
+        document.languageId !== 'python' ||
+        (options.fileOnly && document.uri.scheme !== 'file')
+    ) {
+        void showWarningMessage('ckptlens: open the Python file that defines the model class first.');
+        return undefined;
+    }
+    const lines = splitLines(document.getText());
+    const classes = findClasses(lines);
+    if (classes.length === 0) {
+        void showWarningMessage('ckptlens: there is no class in this file.');
+        return undefined;
+    }
+    const underCursor = classAtLine(lines, editor.selection.active.line, classes);
+    const cls = classes.length === 1 ? classes[0] : await pickClass(classes, options.classTitle, underCursor);
+    if (!cls) {
+        return undefined;
+    }
+    const ranked = options.rank && document.uri.scheme === 'file' ? await options.rank(document.uri, cls.name) : [];
+    const checkpoint = await pickCheckpoint(
+        options.checkpointTitle(cls.name),
+        UriClass.joinPath(document.uri, '..'),
+        ranked,
+        cls.name,
+    );
+    return checkpoint ? { document, lines, cls, checkpoint } : undefined;
+}
 
 interface ClassItem extends QuickPickItem {
     cls: PythonClass;

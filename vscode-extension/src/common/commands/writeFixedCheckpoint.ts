@@ -5,21 +5,13 @@
 
 import * as path from 'path';
 import { Uri } from 'vscode';
-import { classAtLine, findClasses, splitLines } from '../classes';
 import type { LaunchPlan } from '../launch';
 import { ckptlensCommand, describeProblem } from '../launch';
 import { traceError, traceLog } from '../logging';
 import { runProcess } from '../runner';
-import {
-    getActiveTextEditor,
-    showErrorMessage,
-    showInformationMessage,
-    showSaveDialog,
-    showWarningMessage,
-    withProgress,
-} from '../vscodeapi';
-import type { CheckpointRanker } from './linkCheckpoint';
-import { pickCheckpoint, pickClass } from './pickers';
+import { showErrorMessage, showInformationMessage, showSaveDialog, withProgress } from '../vscodeapi';
+import type { CheckpointRanker } from './pickers';
+import { pickClassAndCheckpoint } from './pickers';
 
 const WRITE_TIMEOUT_MS = 60 * 60_000; // a large checkpoint is streamed, not loaded: still minutes on a slow disk
 
@@ -65,36 +57,16 @@ export function writtenMessage(w: Written): string {
 }
 
 export async function writeFixedCheckpoint(launches: LaunchSource, rank?: CheckpointRanker): Promise<boolean> {
-    const editor = getActiveTextEditor();
-    if (!editor || editor.document.languageId !== 'python' || editor.document.uri.scheme !== 'file') {
-        void showWarningMessage('ckptlens: open the Python file that defines the model class first.');
+    const picked = await pickClassAndCheckpoint({
+        fileOnly: true,
+        classTitle: 'ckptlens: write a checkpoint that fits which class?',
+        checkpointTitle: (name) => `ckptlens: the checkpoint to rewrite for ${name}`,
+        rank,
+    });
+    if (!picked) {
         return false;
     }
-    const document = editor.document;
-    const lines = splitLines(document.getText());
-    const classes = findClasses(lines);
-    if (classes.length === 0) {
-        void showWarningMessage('ckptlens: there is no class in this file.');
-        return false;
-    }
-    const underCursor = classAtLine(lines, editor.selection.active.line, classes);
-    const cls =
-        classes.length === 1
-            ? classes[0]
-            : await pickClass(classes, 'ckptlens: write a checkpoint that fits which class?', underCursor);
-    if (!cls) {
-        return false;
-    }
-    const ranked = rank ? await rank(document.uri, cls.name) : [];
-    const checkpoint = await pickCheckpoint(
-        `ckptlens: the checkpoint to rewrite for ${cls.name}`,
-        Uri.joinPath(document.uri, '..'),
-        ranked,
-        cls.name,
-    );
-    if (!checkpoint) {
-        return false;
-    }
+    const { document, cls, checkpoint } = picked;
     const out = await showSaveDialog({
         title: `ckptlens: write the checkpoint, remapped for ${cls.name}, as`,
         defaultUri: Uri.file(defaultOutput(checkpoint.fsPath)),
