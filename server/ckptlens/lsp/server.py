@@ -2,7 +2,7 @@
 
 State lives on one `CkptlensServer`. Handlers run on the event loop and stay short: they read
 the latest `DocumentAnalysis` of a document (frozen), or await the one being computed. The
-engine never runs in this process: checkpoints are read by a reader process (cached here by
+engine never runs in this process: checkpoints are read by reader processes (cached here by
 path + size + mtime, with $/progress when slow), and everything else that runs the engine —
 plan, check, code actions, key mappings, size lenses, fit hints, finding checkpoints — is a
 request to a worker process that owns the engine's caches (`Session`, see `worker.py`), driven
@@ -25,6 +25,7 @@ import gc
 import logging
 import os
 import sys
+import threading
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -71,6 +72,7 @@ ANALYSIS_FAILED = "analysis-failed"
 ANALYSIS_STOPPED = "analysis-stopped"
 DOCUMENT_TOO_LARGE = "document-too-large"
 WRITE_TIMEOUT = 3600.0  # s: ckptlens.writeFixedCheckpoint.server runs in a process of its own
+READERS = 2  # checkpoint reader processes
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -111,9 +113,13 @@ class CkptlensServer(LanguageServer):
             max_workers=1, thread_name_prefix="ckptlens-analysis"
         )
         self.read_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ckptlens-read")
-        # checkpoints are read in a process of their own, one at a time, under the time cap
-        self.reader = CheckpointReader(self.worker_setup)
-        self.reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ckptlens-reader")
+        # Checkpoints are read in processes of their own (READERS, one per reading thread),
+        # under the time cap: one hostile file holds up one reader, not every read.
+        self.readers: list[CheckpointReader] = []
+        self.reader_of = threading.local()
+        self.reader_pool = ThreadPoolExecutor(
+            max_workers=READERS, thread_name_prefix="ckptlens-reader"
+        )
         self.logged: set[str] = set()
         self.client_uris: dict[str, str] = {}  # canonical path -> URI of an open document
         self.roots: list[str] = []  # the workspace folders, as paths
@@ -179,6 +185,19 @@ class CkptlensServer(LanguageServer):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.analysis_pool, functools.partial(fn, *args))
 
+    def start_reader(self) -> CheckpointReader:
+        """This reading thread's reader process (started on its first use)."""
+        reader: CheckpointReader | None = getattr(self.reader_of, "reader", None)
+        if reader is None:
+            reader = self.reader_of.reader = CheckpointReader(self.worker_setup)
+            self.readers.append(reader)
+            reader.start()
+        return reader
+
+    def read_isolated(self, path: str) -> CheckpointIndex | str:
+        """On a reading thread: `path`'s index, read by that thread's reader process."""
+        return self.start_reader().read(path, self.timeout)
+
     @property
     def timeout(self) -> float:
         return self.settings.analysis_timeout_ms / 1000
@@ -206,7 +225,8 @@ class CkptlensServer(LanguageServer):
             roots or [os.getcwd()], self.session_options(), self.worker_setup
         )
         self.analysis_pool.submit(self.worker.start)  # the first didOpen does not wait for it
-        self.reader_pool.submit(self.reader.start)
+        for _ in range(READERS):
+            self.reader_pool.submit(self.start_reader)
         self.log_once(warnings)
         caps = params.capabilities
         self.pull_diagnostics = (
@@ -281,7 +301,8 @@ class CkptlensServer(LanguageServer):
         self.read_pool.shutdown(wait=False, cancel_futures=True)
         self.reader_pool.shutdown(wait=False, cancel_futures=True)
         self.worker.kill()
-        self.reader.kill()
+        for reader in self.readers:
+            reader.kill()
 
     # -- scheduling -------------------------------------------------------------------------
 
@@ -658,7 +679,7 @@ class CkptlensServer(LanguageServer):
             key = (path, stamp)
             future = self.reads.get(key)
             if future is None:
-                future = loop.run_in_executor(self.reader_pool, self.reader.read, path, self.timeout)
+                future = loop.run_in_executor(self.reader_pool, self.read_isolated, path)
                 self.reads[key] = future
                 future.add_done_callback(functools.partial(self._read_done, key))
             waiting[path] = future
