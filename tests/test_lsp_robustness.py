@@ -402,6 +402,30 @@ async def test_every_feature_is_answered_without_the_engine_in_the_server_proces
     assert errors(client) == []
 
 
+@pytest.mark.asyncio
+async def test_a_document_publishes_at_most_500_diagnostics(guarded: LanguageClient, project: Path) -> None:
+    """Their conversion runs on the event loop: beyond 500, one diagnostic says how many."""
+    client = guarded
+    uri = open_doc(client, project / "many.py", slow_source(600))
+    diagnostics = await until_published(client, uri, 1)
+    assert len(diagnostics) == 501
+    first = diagnostics[0]
+    assert (first.code, first.severity, first.range.start) == (
+        "diagnostics-truncated", types.DiagnosticSeverity.Information, types.Position(0, 0),
+    )  # fmt: skip
+    shown = diagnostics[1:]
+    # 600 layers against net.pt's `body` and `head`: one renamed to `body`, 599 missing, and
+    # `head` unexpected
+    assert first.message == (
+        "ckptlens shows 500 of the 601 diagnostics of this file (errors and warnings first)"
+    )
+    # errors first (every missing key), in the order of the file
+    assert [d.severity for d in shown] == [types.DiagnosticSeverity.Error] * 500
+    lines = [d.range.start.line for d in shown if d.code == "missing-key"]
+    assert lines == sorted(lines) and len(lines) >= 490
+    assert errors(client) == []
+
+
 def test_the_engine_guard_raises_in_the_process_it_is_set_in() -> None:
     """The control for the test above: with the guard set, building a session fails."""
     code = (

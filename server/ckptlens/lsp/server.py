@@ -39,6 +39,7 @@ from pygls.lsp.server import LanguageServer
 
 from ckptlens import __version__
 from ckptlens.checkpoint.index import CheckpointIndex
+from ckptlens.findings import Severity
 from ckptlens.lsp import convert
 from ckptlens.lsp.analysis import (
     CheckpointCache,
@@ -73,6 +74,10 @@ ANALYSIS_STOPPED = "analysis-stopped"
 DOCUMENT_TOO_LARGE = "document-too-large"
 WRITE_TIMEOUT = 3600.0  # s: ckptlens.writeFixedCheckpoint.server runs in a process of its own
 READERS = 2  # checkpoint reader processes
+# A document's diagnostics beyond this many are not published (their conversion runs on the
+# event loop: 40,000 of them held it for seconds); one Information diagnostic says so.
+MAX_DIAGNOSTICS = 500
+DIAGNOSTICS_TRUNCATED = "diagnostics-truncated"
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -587,7 +592,27 @@ class CkptlensServer(LanguageServer):
     def diagnostics(self, uri: str, analysis: DocumentAnalysis) -> list[types.Diagnostic]:
         doc = self.workspace.text_documents.get(uri)
         lines = doc.lines if doc is not None and analysis.problems else None
-        out = [convert.diagnostic(p, lines, self.encoding) for p in analysis.problems]
+        problems = analysis.problems
+        if len(problems) > MAX_DIAGNOSTICS:  # errors first, then warnings, ..., each in order
+            order = (Severity.ERROR, Severity.WARNING, Severity.INFORMATION, Severity.HINT)
+            first = [p for severity in order for p in problems if p.severity == severity]
+            problems = tuple(first[:MAX_DIAGNOSTICS])
+        out = [convert.diagnostic(p, lines, self.encoding) for p in problems]
+        if len(problems) < len(analysis.problems):
+            start = types.Position(0, 0)
+            out.insert(
+                0,
+                types.Diagnostic(
+                    range=types.Range(start, start),
+                    message=(
+                        f"ckptlens shows {len(problems):,} of the {len(analysis.problems):,} "
+                        "diagnostics of this file (errors and warnings first)"
+                    ),
+                    severity=types.DiagnosticSeverity.Information,
+                    code=DIAGNOSTICS_TRUNCATED,
+                    source=convert.SOURCE,
+                ),
+            )
         if analysis.halted is not None:
             code, message = analysis.halted
             if out:
@@ -778,7 +803,7 @@ class CkptlensServer(LanguageServer):
         for outcome in candidates:
             try:
                 action = await self.in_analysis(
-                    self.worker.mapping_action, outcome, self.open_texts(), self.timeout
+                    self.worker.mapping_action, analysis, outcome, self.open_texts(), self.timeout
                 )
             except AnalysisStopped as exc:
                 self.log_message(f"ckptlens: stopped generating the key mapping: {exc}")
@@ -880,7 +905,6 @@ class CkptlensServer(LanguageServer):
 
     @staticmethod
     def with_hints(analysis: DocumentAnalysis, extras: EditorExtras) -> DocumentAnalysis:
-        from ckptlens.findings import Severity
         from ckptlens.lsp.analysis import Problem
 
         if not extras.hints:

@@ -18,9 +18,12 @@ restart after a kill costs a fork (milliseconds), not a Python start-up.
 from __future__ import annotations
 
 import array
+import gc
 import importlib
+import io
 import multiprocessing
 import os
+import pickle
 import sys
 import threading
 import time
@@ -36,6 +39,7 @@ from ckptlens.lsp.analysis import DocumentAnalysis, Session, SessionOptions
 from ckptlens.lsp.sizes import Extras, find_for_class, write_for_class
 
 INDEX_CACHE = 32
+BIG_MESSAGE = 1 << 20  # bytes: larger replies are unpickled in Python (see `_receive`)
 ANALYSED_CACHE = 64  # files whose last analysis' predictions the worker keeps for the extras
 
 
@@ -136,6 +140,24 @@ def worker_main(
         progress(path)
         return session.plan(path, overlays)
 
+    def own(analysis: Any) -> DocumentAnalysis:
+        """The analysis a request is about: the server names one this worker made by
+        `AnalysisRef` (it is not sent back), or sends it with its indexes by reference."""
+        if isinstance(analysis, AnalysisRef):
+            kept = analysed.get(analysis.path)
+            if kept is None or kept[0] != analysis.version:
+                raise _Missing([])
+            return kept[2]
+        return _restore_indexes(analysis, lookup)
+
+    def own_outcome(outcome: Any) -> Any:
+        if isinstance(outcome, OutcomeRef):
+            results = own(outcome.analysis).results
+            if outcome.position >= len(results):
+                raise _Missing([])
+            return results[outcome.position]
+        return _restore_outcome(outcome, lookup)
+
     def lookup(stand_in: SentIndex) -> Any:
         """An index the server refers to by (path, stamp) instead of sending it again."""
         key = (stand_in.path, stand_in.stamp)
@@ -147,15 +169,18 @@ def worker_main(
     # issue 17's extras (size lenses, fit hints) run here too, from the predictions of the
     # last analysis of the file (its linked classes are sized with their links' arguments).
     extras = Extras()
-    analysed: OrderedDict[str, tuple[int | None, dict[str, Any]]] = OrderedDict()
+    analysed: OrderedDict[str, tuple[int | None, dict[str, Any], DocumentAnalysis]] = OrderedDict()
 
     def remember(analysis: DocumentAnalysis) -> None:
+        if analysis.stale:
+            analysed.pop(analysis.path, None)
+            return
         linked = {
             r.link.class_name: r.result.predicted
             for r in analysis.results
             if r.result is not None and r.link.class_file == analysis.path
         }
-        analysed[analysis.path] = (analysis.version, linked)
+        analysed[analysis.path] = (analysis.version, linked, analysis)
         analysed.move_to_end(analysis.path)
         while len(analysed) > ANALYSED_CACHE:
             analysed.popitem(last=False)
@@ -192,11 +217,9 @@ def worker_main(
         "plan": plan,
         "analyse": analyse,
         "code_actions": lambda analysis, request, only: session.code_actions(
-            _restore_indexes(analysis, lookup), request, source_of, only
+            own(analysis), request, source_of, only
         ),
-        "mapping_action": lambda outcome: session.mapping_action(
-            _restore_outcome(outcome, lookup), source_of
-        ),
+        "mapping_action": lambda outcome: session.mapping_action(own_outcome(outcome), source_of),
         "extras": editor_extras,
         "find_checkpoints": lambda path, name: find_for_class(session, path, name),
         "write_fixed_checkpoint": lambda *args: write_for_class(session, *args),
@@ -238,6 +261,22 @@ class SentIndex:
 
     path: str
     stamp: Any = None
+
+
+@dataclass(frozen=True)
+class AnalysisRef:
+    """Stands for the analysis of (`path`, `version`) the worker made and keeps."""
+
+    path: str
+    version: int | None
+
+
+@dataclass(frozen=True)
+class OutcomeRef:
+    """Stands for one link outcome of such an analysis (its position in `results`)."""
+
+    analysis: AnalysisRef
+    position: int
 
 
 def _strip_indexes(analysis: DocumentAnalysis, known: Mapping[int, SentIndex]) -> DocumentAnalysis:
@@ -534,7 +573,7 @@ class AnalysisWorker:
                     if not conn.poll(max(0.0, deadline - time.monotonic())):
                         self._stop()
                         raise AnalysisStopped(f"it took longer than {_seconds(timeout)}", at)
-                    reply = conn.recv()
+                    reply = _receive(conn)
                     if reply[0] != "at":
                         break
                     at = reply[1]
@@ -595,18 +634,38 @@ class AnalysisWorker:
     def code_actions(
         self, analysis: DocumentAnalysis, request: Any, only: Any, overlays: Mapping[str, str], timeout: float
     ) -> Any:
-        try:
-            stripped = _strip_indexes(analysis, self._outbound())
-            return self.call("code_actions", (stripped, request, only), overlays, timeout)
-        except _Missing:
-            return self.call("code_actions", (analysis, request, only), overlays, timeout)
+        """The worker's code actions for `analysis` (which it is asked to have kept: a large
+        analysis is megabytes of pickling), else sent with its indexes by reference, else whole."""
+        attempts: list[Any] = [lambda: _strip_indexes(analysis, self._outbound()), lambda: analysis]
+        if _is_fresh(analysis):
+            attempts.insert(0, AnalysisRef(analysis.path, analysis.version))
+        for sent in attempts:
+            try:
+                value = sent() if callable(sent) else sent
+                return self.call("code_actions", (value, request, only), overlays, timeout)
+            except _Missing:
+                continue
+        return []
 
-    def mapping_action(self, outcome: Any, overlays: Mapping[str, str], timeout: float) -> Any:
-        try:
-            stripped = _strip_outcome(outcome, self._outbound())
-            return self.call("mapping_action", (stripped,), overlays, timeout)
-        except _Missing:
-            return self.call("mapping_action", (outcome,), overlays, timeout)
+    def mapping_action(
+        self, analysis: DocumentAnalysis, outcome: Any, overlays: Mapping[str, str], timeout: float
+    ) -> Any:
+        """`outcome` is one of `analysis.results`: named by its position when the worker kept
+        that analysis."""
+        position = next((i for i, o in enumerate(analysis.results) if o is outcome), None)
+        attempts: list[Callable[[], Any]] = [
+            lambda: _strip_outcome(outcome, self._outbound()),
+            lambda: outcome,
+        ]
+        if position is not None and _is_fresh(analysis):
+            ref = OutcomeRef(AnalysisRef(analysis.path, analysis.version), position)
+            attempts.insert(0, lambda: ref)
+        for attempt in attempts:
+            try:
+                return self.call("mapping_action", (attempt(),), overlays, timeout)
+            except _Missing:
+                continue
+        return None
 
 
     def extras(
@@ -653,6 +712,31 @@ class CheckpointReader(AnalysisWorker):
             return f"{path}: ckptlens stopped reading it: {exc.reason}"
         except WorkerError as exc:
             return f"{path}: cannot read the checkpoint (internal error: {' '.join(str(exc).split())})"
+
+
+def _is_fresh(analysis: DocumentAnalysis) -> bool:
+    """Made by the worker for its version as it is (not the last good one kept for it)."""
+    return not analysis.stale and analysis.failure is None and analysis.halted is None
+
+
+def _receive(conn: Connection) -> Any:
+    """The next message. A large one (the analysis of a 40,000-line file is 17 MB) is unpickled
+    by the pure-Python unpickler: about twice as slow as the C one, but the C one holds the GIL
+    for up to seconds at a time there, and every hover of the server would wait."""
+    data = conn.recv_bytes()
+    if len(data) <= BIG_MESSAGE:
+        return pickle.loads(data)
+    # The million objects it makes would also trigger full collections, each a pause of its
+    # own; they are set aside for the collector instead (they are acyclic: freed by reference
+    # counting all the same when the next analysis replaces them).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return pickle._Unpickler(io.BytesIO(data)).load()
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def _seconds(timeout: float) -> str:
