@@ -15,3 +15,12 @@ sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torc
 _SITE = str(Path(__file__).parent / "site")
 if _SITE not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SITE, os.environ.get("PYTHONPATH")) if p)
+
+# No test reaches the internet: hub ids not in the local cache are not looked up on the Hub
+# (they stay `hub-not-cached`), and remote reads use a cache of the test run's own. The remote
+# tests (tests/test_remote*.py) turn this off and point HF_ENDPOINT at a local stand-in.
+os.environ.setdefault("CKPTLENS_REMOTE_OFFLINE", "1")
+if "CKPTLENS_REMOTE_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["CKPTLENS_REMOTE_CACHE"] = tempfile.mkdtemp(prefix="ckptlens-remote-cache-")

@@ -12,7 +12,8 @@ import pytest
 from compare_helpers import SPEC_FINDING_FIELDS
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("torch", "pygls", "lsprotocol", "numpy", "libcst", "lightning", "transformers")
+HEAVY = ("torch", "pygls", "lsprotocol", "numpy", "libcst", "lightning", "transformers",
+         "huggingface_hub", "fsspec", "s3fs", "gcsfs", "adlfs")  # remote libraries: imported only when used
 
 
 def _modules_after(statement: str) -> set[str]:
@@ -75,6 +76,7 @@ def test_check_on_the_shipped_example_end_to_end() -> None:
     assert json.loads(clean.stdout) == {
         "findings": [],
         "coverage": {"tensors": 4, "checked": 4, "keys_only": 0, "unchecked": 0},
+        "inferred": {},  # SPEC §5: always present; every value is given here
         # beside the SPEC fields: the constructor values used and their sources
         "constructor": {
             "in_features": {"value": 10, "source": "default"},

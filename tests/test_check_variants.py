@@ -967,7 +967,7 @@ def test_cli_mismatch_json(checkpoints: CheckpointFactory) -> None:
     )
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     data = json.loads(proc.stdout)
-    assert list(data) == ["findings", "coverage", "constructor"]
+    assert list(data) == ["findings", "coverage", "inferred", "constructor"]
     n = len(checkpoints.get(v).tensors)
     assert data["coverage"] == {"tensors": n, "checked": n, "keys_only": 0, "unchecked": 0}
     for f in data["findings"]:

@@ -509,7 +509,7 @@ def test_the_cli_shows_the_values_and_their_sources(nets, tmp_path: Path, capsys
     base = [str(path), "--class", "Mixed", "--checkpoint", str(ckpt), "--config", str(config)]
     assert cli.main(["check", *base, "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert list(data) == ["findings", "coverage", "constructor"]
+    assert list(data) == ["findings", "coverage", "inferred", "constructor"]
     assert data["constructor"] == {
         "width": {"value": 24, "source": "config.json beside the checkpoint"},
         "depth": {"value": 5, "source": f"--config {config}"},

@@ -297,7 +297,8 @@ def test_hub_ids_in_the_local_cache(tmp_path: Path, with_ref: bool) -> None:
     found = resolve_path("acme/net-tiny", [str(tmp_path / "w")], hub=True, hf_cache=str(tmp_path))
     assert found.path == str(snapshot)
     absent = resolve_path("acme/other", [str(tmp_path / "w")], hub=True, hf_cache=str(tmp_path))
-    assert absent.path is None and absent.hub_id == "acme/other"
+    # not cached: read from the Hub by ranges (issue 16), still named by its hub id
+    assert absent.path == "hf://acme/other" and absent.hub_id == "acme/other"
     assert (
         resolve_path("acme/net-tiny.pt", [str(tmp_path)], hub=True, hf_cache=str(tmp_path)).hub_id
         is None

@@ -13,7 +13,7 @@ from ckptlens.checkpoint.weights_only import safety_findings
 from ckptlens.engine.constructor import ConstructorPlan
 from ckptlens.engine.model import Coverage, KeyMapping, PredictedStateDict
 from ckptlens.engine.predict import Analyzer, TargetError, TargetInfo
-from ckptlens.findings import UNRESOLVED, UNVERIFIED, Finding, Severity
+from ckptlens.findings import SHAPE_MISMATCH, UNRESOLVED, UNVERIFIED, Finding, Severity
 
 __all__ = ["Analyzer", "CheckResult", "ConfigError", "KeyMapping", "TargetError", "check", "predict"]
 
@@ -25,6 +25,12 @@ class CheckResult:
     predicted: PredictedStateDict
     index: CheckpointIndex
     comparison: Any = None  # engine.compare.Comparison: matched/total counts, prefix, renames
+    inference: Any = None  # engine.infer.Inference: the constructor values the checkpoint fixed
+
+    @property
+    def inferred(self) -> dict[str, int]:
+        """SPEC §5: the constructor values the checkpoint fixed, named as the source names them."""
+        return self.inference.plain if self.inference is not None else {}
 
     @property
     def fails(self) -> bool:
@@ -156,6 +162,7 @@ def check(
     init_source: str | None = None,
     config_source: str | None = None,
     cache: Any = None,  # CheckCache | None (Any: callers spread `**{"init_source": ...}` dicts)
+    infer_values: Any = True,  # False: no inference (Any: callers spread `**{...}` dicts)
 ) -> CheckResult:
     """Predict, read the checkpoint, compare: findings and a key mapping. Checkpoint tensors
     under parts of the model that could not be resolved are reported as `unverified` at
@@ -173,10 +180,16 @@ def check(
     else:
         info = engine.describe(str(source), class_name)
     index = checkpoint if isinstance(checkpoint, CheckpointIndex) else read_checkpoint(str(checkpoint))
+    # `--init config.n_layer=6`: one field of a config object nobody gives (issue 15)
+    pinned = {k: v for k, v in (init or {}).items() if "." in k}
+    init = {k: v for k, v in (init or {}).items() if "." not in k} if pinned else init
     plan = constructor_plan(
         info, init=init, config=config, index=index, init_source=init_source, config_source=config_source
     )
     predicted, prediction_key = _cached_build(engine, source, class_name, plan, cache)
+    inference = None
+    if infer_values and cache is None:
+        inference, predicted = _infer(engine, source, class_name, info, plan, index, predicted, pinned)
     view = _transformers_view(predicted, index)
     comparison = None
     comparison_key: Any = None
@@ -199,8 +212,58 @@ def check(
         *comparison.findings,
         *safety_findings(index.safety, predicted.origin),
     ]
+    if infer_values and cache is None and any(f.code == SHAPE_MISMATCH for f in comparison.findings):
+        from ckptlens.engine.infer import given_versus_saved
+
+        tensors = view.tensors if view else index.tensors
+        comparison.findings = given_versus_saved(
+            engine, str(source), class_name, info, plan, tensors, comparison.findings, predicted
+        )
+        findings = [f for f in findings if f.code != SHAPE_MISMATCH] + [f for f in comparison.findings if f.code == SHAPE_MISMATCH]
+    if inference is not None:
+        from ckptlens.engine.infer import inferred_finding
+
+        note = inferred_finding(inference, predicted)
+        if note is not None:
+            findings.append(note)
     findings.sort(key=lambda f: (f.range.file, f.range.start_line, f.range.start_col, f.code))
-    return CheckResult(findings, comparison.mapping, predicted, index, comparison)
+    return CheckResult(findings, comparison.mapping, predicted, index, comparison, inference)
+
+
+def _infer(
+    engine: Analyzer,
+    source: str | Path,
+    class_name: str,
+    info: TargetInfo,
+    plan: ConstructorPlan,
+    index: CheckpointIndex,
+    predicted: PredictedStateDict,
+    pinned: Mapping[str, Any] | None = None,
+) -> tuple[Any, PredictedStateDict]:
+    """Issue 15: the values nobody gave, read from the checkpoint, and the prediction built
+    with them (the given `predicted` when nothing was inferred)."""
+    from ckptlens.engine.infer import SOURCE, infer, solved_inputs, unfaithful_lengths
+    from ckptlens.engine.model import ConstructorValue
+
+    inference = infer(engine, str(source), class_name, info, plan, index.tensors, pinned)
+    if inference is None or not (inference.values or inference.pinned):
+        return inference, predicted
+    solved = solved_inputs(info, inference)
+    rebuilt = engine.predict(str(source), class_name, {**plan.kwargs, **solved}, config=plan.config)
+    bad = unfaithful_lengths(inference, rebuilt, index.tensors)
+    if bad:  # built with them, the model does not have the checkpoint's items: not known
+        for name in bad:
+            del inference.values[name]
+            inference.undetermined.append(name)
+        solved = solved_inputs(info, inference)
+        rebuilt = engine.predict(str(source), class_name, {**plan.kwargs, **solved}, config=plan.config)
+    rebuilt.findings.extend(plan.findings)
+    values = dict(plan.values)
+    for name, value in solved.items():
+        data = dict(value.known) if not isinstance(value, int) else value
+        values[name] = ConstructorValue(data, SOURCE)
+    rebuilt.constructor = values
+    return inference, rebuilt
 
 
 @dataclass

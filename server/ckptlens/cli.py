@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -66,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--no-cache", action="store_true", help="workspace check: ignore and do not write .ckptlens_cache")
             p.add_argument("--jobs", type=int, default=2, metavar="N", help="workspace check: parallel processes (default 2)")
 
+    p = sub.add_parser("infer", help="the constructor values the checkpoint was saved with")
+    p.add_argument("source", metavar="SOURCE.py")
+    p.add_argument("--class", dest="class_name", required=True, metavar="NAME")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT")
+    p.add_argument("--format", choices=["text", "json", "python"], default="text")
+    _model_options(p)
+
     p = sub.add_parser("find", help="which checkpoints under PATHs fit the class, best first")
     p.add_argument("source", metavar="SOURCE.py")
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders to search (default: .)")
@@ -95,7 +103,7 @@ def parse_init(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, raw = item.partition("=")
         key = key.strip()
-        if not sep or not key.isidentifier():
+        if not sep or not all(part.isidentifier() for part in key.split(".")):
             raise UsageError(f"--init expects KEY=VALUE, got {item!r}")
         try:
             out[key] = ast.literal_eval(raw.strip())
@@ -126,7 +134,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
         unverified_severity=_severity(args.unverified_severity or "warning"),
     )
     if args.format == "json":
-        _print_json(_with_constructor(check_to_json(result.findings, result.coverage), result.predicted))
+        data = check_to_json(result.findings, result.coverage)
+        data["inferred"] = result.inferred
+        _print_json(_with_constructor(data, result.predicted))
     elif args.format == "sarif":
         _print_json(check_to_sarif(result.findings, __version__, result.coverage))
     else:
@@ -142,6 +152,28 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 coverage=result.coverage,
             )
         )
+    return EXIT_FINDINGS if result.fails else EXIT_OK
+
+
+def _cmd_infer(args: argparse.Namespace) -> int:
+    from ckptlens.api import check
+    from ckptlens.render_infer import infer_to_python, infer_to_text
+
+    result = check(args.source, args.class_name, args.checkpoint, init=parse_init(args.init), config=args.config)
+    inference = result.inference
+    undetermined = list(inference.undetermined) if inference is not None else []
+    if args.format == "json":
+        _print_json(
+            {
+                "inferred": result.inferred,
+                "undetermined": undetermined,
+                "findings": [f.to_json() for f in result.findings],
+            }
+        )
+    elif args.format == "python":
+        _write_text(infer_to_python(args.class_name, result))
+    else:
+        _write_text(infer_to_text(args.class_name, result))
     return EXIT_FINDINGS if result.fails else EXIT_OK
 
 
@@ -205,6 +237,14 @@ def _cmd_map(args: argparse.Namespace) -> int:
         from ckptlens.checkpoint.writer import parse_size
 
         max_shard = parse_size(args.max_shard_size)
+    if args.write:
+        from ckptlens.checkpoint.remote import is_remote
+
+        if is_remote(args.checkpoint):
+            raise UsageError(
+                "--write copies every tensor's bytes: download the remote checkpoint first "
+                "(map without --write reads its headers only)"
+            )
     result = check(args.source, args.class_name, args.checkpoint, init=parse_init(args.init), config=args.config)
     written = None
     if args.write:
@@ -336,6 +376,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _cmd_lsp(args: argparse.Namespace) -> int:
     from ckptlens.lsp.server import run_stdio
 
+    # Remote checkpoints: a stale cached answer is shown at once and revalidated meanwhile.
+    os.environ.setdefault("CKPTLENS_REMOTE_REVALIDATE", "background")
     run_stdio()
     return EXIT_OK
 
@@ -358,6 +400,7 @@ _COMMANDS = {
     "keys": _cmd_keys,
     "inspect": _cmd_inspect,
     "find": _cmd_find,
+    "infer": _cmd_infer,
     "lsp": _cmd_lsp,
 }
 

@@ -34,6 +34,7 @@ MISSING_ALLOWED = "missing-allowed"  # absent keys the model's loader accepts (t
 CHECKPOINT_NOTE = "checkpoint-note"  # something about the checkpoint worth knowing (opaque objects, ...)
 UNUSED_CONFIG = "unused-config"  # config keys that name no constructor parameter or config field
 UNSAFE_CHECKPOINT = "unsafe-checkpoint"  # torch.load(weights_only=True) would refuse it (SPEC §5)
+INFERRED = "inferred"  # constructor values nobody gave, read from the checkpoint (SPEC §5)
 
 
 @dataclass(frozen=True, order=True)

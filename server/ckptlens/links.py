@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ckptlens.checkpoint.remote import hub_ref, is_remote
 from ckptlens.engine.mapping_code import ParsedMapping, find_mapping_functions
 from ckptlens.findings import SourceRange
 
@@ -205,7 +206,8 @@ EMPTY_SCAN = FileScan("", {}, (), (), {}, {}, ok=False)
 class Resolution:
     path: str | None  # the existing file or folder
     tried: tuple[str, ...]  # what was looked at, for the message
-    hub_id: str | None = None  # a Hugging Face hub id that is not in the local cache
+    hub_id: str | None = None  # a Hugging Face hub id that is not in the local cache (then
+    # `path` is its `hf://` reference, read from the Hub)
 
 
 # -- positions ----------------------------------------------------------------------------
@@ -397,7 +399,7 @@ def parse_directive(body: str) -> tuple[dict[str, tuple[str, int, int]], dict[st
             value, start, end = value[1:-1], start + 1, end - 1
         if key.startswith("init:"):
             name = key[len("init:") :]
-            if name.isidentifier():
+            if all(part.isidentifier() for part in name.split(".")):  # `init:config.n_layer=6` too
                 init[name] = literal_or_string(value)
         elif key in ("checkpoint", "config") and key not in fields:
             fields[key] = (value, start, end)
@@ -897,6 +899,8 @@ def resolve_checkpoint(link: Link, hf_cache: str | None = None) -> Resolution:
 def resolve_path(
     written: str, search_dirs: Sequence[str], *, hub: bool = False, hf_cache: str | None = None
 ) -> Resolution:
+    if is_remote(written):  # hf://, s3://, https://...: read by ranges when checked
+        return Resolution(written, (written,))
     expanded = os.path.expanduser(os.path.expandvars(written))
     candidates = (
         [expanded] if os.path.isabs(expanded) else [os.path.join(d, expanded) for d in search_dirs]
@@ -910,8 +914,10 @@ def resolve_path(
         snapshot = hub_snapshot(written, cache)
         if snapshot is not None:
             return Resolution(snapshot, (*candidates, snapshot))
+        # Not cached: read from the Hub by ranges (headers only). When the Hub cannot be
+        # reached (offline), the read's error becomes `hub-not-cached` (load_site_rules).
         return Resolution(
-            None,
+            hub_ref(written),
             (*candidates, os.path.join(cache, "models--" + written.replace("/", "--"))),
             hub_id=written,
         )

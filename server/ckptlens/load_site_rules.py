@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from ckptlens.checkpoint.remote import is_unavailable
 from ckptlens.findings import (
     CHECKPOINT_ERROR,
     CUDA_TENSORS,
@@ -82,6 +83,14 @@ def link_findings(
     if outcome.error_code == CHECKPOINT_ERROR:
         if anchor is None:
             return []
+        if resolution.hub_id and is_unavailable(outcome.error or ""):
+            cache = hf_cache or "~/.cache/huggingface/hub"
+            message = (
+                f"`{resolution.hub_id}` is not in the local Hugging Face cache ({cache}) and the Hub "
+                f"could not be read ({_one_line(outcome.error or '')}): download it once, or go "
+                f"online, to check `{link.class_name}` against it"
+            )
+            return [LinkFinding(Finding(HUB_NOT_CACHED, Severity.INFORMATION, anchor, message), None)]
         finding = Finding(CHECKPOINT_ERROR, Severity.ERROR, anchor, _one_line(outcome.error or ""))
         return [LinkFinding(finding, resolution.path)]
     if outcome.error_code == LINK_ERROR and anchor is not None:

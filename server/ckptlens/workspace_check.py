@@ -469,7 +469,12 @@ def _cache_store(root: str, key: str, report: WorkspaceReport, checkpoints: Sequ
 def _stamp_any(path: str) -> Any:
     """Size and mtime of a file (and of the config.json beside it, read with it), or of the
     entries of a folder (shallow); None when absent. As JSON values (the cache is JSON).
-    Kept here rather than imported, so that a warm run never loads the engine."""
+    Kept here rather than imported, so that a warm run never loads the engine. A remote
+    checkpoint: what it resolved to, while that is fresh (`CKPTLENS_REMOTE_TTL`)."""
+    from ckptlens.checkpoint.remote import fresh_stamp, is_remote
+
+    if is_remote(path):
+        return fresh_stamp(path)
     try:
         st = os.stat(path)
     except OSError:

@@ -62,7 +62,7 @@ def read_folder(folder: Path, read_file: ReadFile) -> CheckpointIndex:
         path=str(folder.absolute()),
         format="hf-folder",
         config=config,
-        versions={**inner.versions, **_config_versions(config)},
+        versions={**inner.versions, **config_versions(config)},
         notes=(*notes, *inner.notes),
         mtime_ns=max(inner.mtime_ns, config_mtime),
     )
@@ -80,7 +80,7 @@ def with_config_beside(index: CheckpointIndex, path: Path) -> CheckpointIndex:
     return replace(
         index,
         config=config,
-        versions={**index.versions, **_config_versions(config)},
+        versions={**index.versions, **config_versions(config)},
         notes=(*index.notes, *notes),
         mtime_ns=max(index.mtime_ns, config_mtime),
     )
@@ -95,14 +95,37 @@ def read_index_file(index_path: Path, read_file: ReadFile) -> CheckpointIndex:
         path = _shard_path(folder, name, index_path)
         info = path.stat()
         shards.setdefault((info.st_dev, info.st_ino), (os.path.normpath(name), path))
+    read = [(name, _read_shard(path, read_file)) for name, path in shards.values()]
+    notes: list[str] = []
+    config, config_mtime = _config(folder, notes)
+    return combine_shards(
+        str(folder.absolute()),
+        index_path.name,
+        weight_map,
+        read,
+        config,
+        notes,
+        max(index_path.stat().st_mtime_ns, config_mtime),
+    )
+
+
+def combine_shards(
+    path: str,
+    index_name: str,
+    weight_map: dict[str, str],
+    shards: list[tuple[str, CheckpointIndex]],
+    config: dict[str, Any] | None,
+    config_notes: list[str],
+    mtime: int,
+) -> CheckpointIndex:
+    """One index of a sharded checkpoint from its shards' (local or remote)."""
     tensors: dict[str, TensorInfo] = {}
     metadata: dict[str, str] = {}
     notes: list[str] = []
-    size, mtime = 0, index_path.stat().st_mtime_ns
+    size = 0
     formats: set[str] = set()
     safety = Safety()
-    for name, path in shards.values():
-        shard = _read_shard(path, read_file)
+    for name, shard in shards:
         safety = safety.merged(shard.safety)
         formats.add(shard.format)
         size += shard.size
@@ -112,22 +135,22 @@ def read_index_file(index_path: Path, read_file: ReadFile) -> CheckpointIndex:
             notes.append(f"shard {name} wraps its tensors under {'/'.join(shard.state_dict_path)}")
         tensors.update(shard.tensors)
     _note_missing(weight_map, tensors, notes)
-    config, config_mtime = _config(folder, notes)
+    notes.extend(config_notes)
     notes.insert(
         0,
-        f"weights: {len(shards)} {'/'.join(sorted(formats))} shard(s) listed in {index_path.name}",
+        f"weights: {len(shards)} {'/'.join(sorted(formats))} shard(s) listed in {index_name}",
     )
     return CheckpointIndex(
-        path=str(folder.absolute()),
+        path=path,
         format="hf-sharded",
         state_dict_path=(),
         tensors=tensors,
         entries=(),
-        versions=_config_versions(config),
+        versions=config_versions(config),
         config=config,
         notes=tuple(notes),
         size=size,
-        mtime_ns=max(mtime, config_mtime),
+        mtime_ns=mtime,
         metadata=metadata,
         safety=safety,
     )
@@ -150,24 +173,30 @@ def _find_weights(folder: Path) -> Path | None:
 
 
 def _read_json(path: Path, what: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
-    raw = read_regular(path, max_bytes, what)
+    return parse_json(read_regular(path, max_bytes, what), what, path.name)
+
+
+def parse_json(raw: bytes, what: str, name: str) -> Any:
     try:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise CheckpointError(f"{what} {path.name} is not valid JSON") from exc
+        raise CheckpointError(f"{what} {name} is not valid JSON") from exc
 
 
 def _weight_map(index_path: Path) -> dict[str, str]:
-    data = _read_json(index_path, "shard index")
+    return weight_map_of(_read_json(index_path, "shard index"), index_path.name)
+
+
+def weight_map_of(data: Any, index_name: str) -> dict[str, str]:
     weight_map = data.get("weight_map") if isinstance(data, dict) else None
     if not isinstance(weight_map, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()
     ):
         raise CheckpointError(
-            f"shard index {index_path.name} has no weight_map of key -> file names"
+            f"shard index {index_name} has no weight_map of key -> file names"
         )
     if not weight_map:
-        raise CheckpointError(f"shard index {index_path.name} lists no tensors")
+        raise CheckpointError(f"shard index {index_name} lists no tensors")
     return weight_map
 
 
@@ -181,6 +210,16 @@ def _shard_path(folder: Path, name: str, index_path: Path) -> Path:
     if not path.is_file():
         raise CheckpointError(f"shard {name} listed in {index_path.name} is missing")
     return path
+
+
+def read_shard_named(name: str, read: Callable[[], CheckpointIndex]) -> CheckpointIndex:
+    """`read()`, its errors prefixed with the shard's name."""
+    try:
+        return read()
+    except UnsafeCheckpointError as exc:
+        raise UnsafeCheckpointError(f"{name}: {exc}", exc.global_name) from exc
+    except CheckpointError as exc:
+        raise CheckpointError(f"{name}: {exc}") from exc
 
 
 def _read_shard(path: Path, read_file: ReadFile) -> CheckpointIndex:
@@ -206,16 +245,27 @@ def _config(folder: Path, notes: list[str]) -> tuple[dict[str, Any] | None, int]
     if not path.is_file():
         return None, 0
     try:
-        data = _read_json(path, "config", MAX_CONFIG_BYTES)
+        raw = read_regular(path, MAX_CONFIG_BYTES, "config")
     except CheckpointError as exc:
         notes.append(f"{exc}; ignored")
         return None, 0
+    data = config_of(raw, notes)
+    return data, (os.stat(path).st_mtime_ns if data is not None else 0)
+
+
+def config_of(raw: bytes, notes: list[str]) -> dict[str, Any] | None:
+    """config.json's content, or None with a note saying why it is ignored."""
+    try:
+        data = parse_json(raw, "config", "config.json")
+    except CheckpointError as exc:
+        notes.append(f"{exc}; ignored")
+        return None
     if not isinstance(data, dict):
         notes.append("config.json is not a JSON object; ignored")
-        return None, 0
-    return data, os.stat(path).st_mtime_ns
+        return None
+    return data
 
 
-def _config_versions(config: dict[str, Any] | None) -> dict[str, str]:
+def config_versions(config: dict[str, Any] | None) -> dict[str, str]:
     version = config.get("transformers_version") if config else None
     return {"transformers": version} if isinstance(version, str) else {}

@@ -74,3 +74,4 @@ class CheckpointIndex:
     mtime_ns: int = 0  # newest mtime among the files read (cache key)
     metadata: dict[str, str] = field(default_factory=dict)  # safetensors `__metadata__`, if any
     safety: Safety = field(default_factory=Safety)  # would torch.load(weights_only=True) load it?
+    bytes_read: int | None = None  # a remote checkpoint: bytes transferred over the network

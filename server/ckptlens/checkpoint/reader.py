@@ -25,6 +25,7 @@ from ckptlens.checkpoint.index import (
 )
 from ckptlens.checkpoint.legacy import looks_legacy, probe_pickle, read_torch_legacy
 from ckptlens.checkpoint.pickled import OpaqueObject, TensorRef
+from ckptlens.checkpoint.remote import is_remote, safe_reference
 from ckptlens.checkpoint.safetensors_fmt import (
     SafetensorsHeader,
     looks_safetensors,
@@ -52,9 +53,14 @@ _OTHER_FORMATS = (
 
 def read_checkpoint(path: str | os.PathLike[str]) -> CheckpointIndex:
     """Index the checkpoint at `path` (a file or a Hugging Face folder)."""
-    shown = os.fspath(path)
+    written = os.fspath(path)
+    shown = safe_reference(written) if is_remote(written) else written
     try:
-        return _read_path(Path(shown))
+        if is_remote(written):
+            from ckptlens.checkpoint.remote.read import read_remote
+
+            return read_remote(written)
+        return _read_path(Path(written))
     except CheckpointError:
         raise
     except PermissionError:
@@ -91,35 +97,42 @@ def _read_path(path: Path) -> CheckpointIndex:
 
 def read_file(path: Path) -> CheckpointIndex:
     """One checkpoint file, whatever its extension says."""
-    absolute = str(path.absolute())
     # Unbuffered: a buffered reader would pull 8 KiB ahead, past a small safetensors header.
     with open_regular(path, "checkpoint") as fh:
         info = os.fstat(fh.fileno())
-        size = info.st_size
-        if size == 0:
-            raise CheckpointError(f"empty file: {path}")
-        head = _read_head(fh, _HEAD)
-        # Every format's signature is checked before one is chosen: a file two readers would
-        # read differently (torch.load one way, safetensors another) is refused.
-        safetensors = looks_safetensors(head, size)
-        if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-            if safetensors:
-                raise _ambiguous("a torch zip archive", "a safetensors file")
-            decoded = read_torch_zip(fh, size)
-            return _torch_index(absolute, "torch-zip", decoded, size, info.st_mtime_ns)
-        if _is_tar(head):  # torch.load tries tar before anything else but zip
-            raise CheckpointError(
-                "a tar-based torch checkpoint (PyTorch < 0.4): load and re-save it with a recent torch"
-            )
-        if path.suffix == ".safetensors" or safetensors:
-            if probe_pickle(fh) != "no":
-                raise _ambiguous("a safetensors file", "a pickle torch.load would run")
-            fh.seek(len(head))
-            return _safetensors_index(absolute, read_safetensors(fh, size, head), info.st_mtime_ns)
-        if looks_legacy(head) or probe_pickle(fh) == "complete":  # a pickle without the magic
-            decoded = read_torch_legacy(fh, size)
-            return _torch_index(absolute, "torch-legacy", decoded, size, info.st_mtime_ns)
-    raise CheckpointError(f"not a checkpoint: {path} is {_describe(head)}")
+        return read_stream(fh, info.st_size, str(path.absolute()), info.st_mtime_ns, shown=path)
+
+
+def read_stream(
+    fh: Any, size: int, absolute: str, mtime_ns: int = 0, *, shown: Any = None
+) -> CheckpointIndex:
+    """One checkpoint file open (unbuffered, seekable) in `fh`, `size` bytes long: a local file
+    or a remote one read by ranges (`checkpoint.remote.rangefile.RangeFile`)."""
+    shown = absolute if shown is None else shown
+    if size == 0:
+        raise CheckpointError(f"empty file: {shown}")
+    head = _read_head(fh, _HEAD)
+    # Every format's signature is checked before one is chosen: a file two readers would
+    # read differently (torch.load one way, safetensors another) is refused.
+    safetensors = looks_safetensors(head, size)
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        if safetensors:
+            raise _ambiguous("a torch zip archive", "a safetensors file")
+        decoded = read_torch_zip(fh, size)
+        return _torch_index(absolute, "torch-zip", decoded, size, mtime_ns)
+    if _is_tar(head):  # torch.load tries tar before anything else but zip
+        raise CheckpointError(
+            "a tar-based torch checkpoint (PyTorch < 0.4): load and re-save it with a recent torch"
+        )
+    if absolute.endswith(".safetensors") or safetensors:
+        if probe_pickle(fh, size) != "no":
+            raise _ambiguous("a safetensors file", "a pickle torch.load would run")
+        fh.seek(len(head))
+        return _safetensors_index(absolute, read_safetensors(fh, size, head), mtime_ns)
+    if looks_legacy(head) or probe_pickle(fh, size) == "complete":  # a pickle without the magic
+        decoded = read_torch_legacy(fh, size)
+        return _torch_index(absolute, "torch-legacy", decoded, size, mtime_ns)
+    raise CheckpointError(f"not a checkpoint: {shown} is {_describe(head)}")
 
 
 def _ambiguous(one: str, other: str) -> CheckpointError:

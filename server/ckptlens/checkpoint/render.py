@@ -34,6 +34,7 @@ def index_to_json(index: CheckpointIndex) -> dict[str, Any]:
         "metadata": dict(index.metadata),
         "notes": list(index.notes),
         "safety": index.safety.to_json(),
+        **({"bytes_read": index.bytes_read} if index.bytes_read is not None else {}),
     }
 
 
@@ -78,6 +79,9 @@ def _header(index: CheckpointIndex, style: _Style) -> list[str]:
     rows.append(("safety", index.safety.summary()))
     if index.safety.globals:
         rows.append(("imports", import_effects_text(index.safety.globals)))
+    if index.bytes_read is not None:
+        share = f" ({index.bytes_read / index.size:.4%} of {_bytes(index.size)})" if index.size else ""
+        rows.append(("bytes read", f"{index.bytes_read:,} over the network{share}"))
     if index.alternatives:
         rows.append(
             ("alternatives", ", ".join("/".join(p) or "(file)" for p in index.alternatives))

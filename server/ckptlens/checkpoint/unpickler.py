@@ -47,6 +47,14 @@ from ckptlens.checkpoint.weights_only import (
 )
 
 
+class PickleTruncated(CheckpointError):
+    """The data ends before the pickle's STOP: a cut-off file, or (for a remote file read by a
+    growing prefix) a prefix not yet long enough. `needed`: how long the data must be to go on
+    (None: unknown, a text line without its end)."""
+
+    needed: int | None = None
+
+
 @dataclass(frozen=True)
 class Limits:
     """Caps that keep a hostile pickle from eating time or memory. Real checkpoints stay far
@@ -156,7 +164,7 @@ class Unpickler:
                 elif op == 0x58:  # BINUNICODE
                     stop = pos + 4 + _U32.unpack_from(data, pos)[0]
                     if stop > end:
-                        raise self._truncated()
+                        raise self._truncated(stop)
                     mem += 4 * (stop - pos) + 56  # one char may take 4 bytes
                     if stop - pos > 1 << 16:  # a big one is checked before it is built
                         self._charge(mem)
@@ -254,7 +262,7 @@ class Unpickler:
             # file, popping an empty stack a corrupt one.
             self.pos = pos
             if pos >= end or pos + _INLINE_ARG_BYTES.get(op, 0) > end:
-                raise self._truncated() from None
+                raise self._truncated(pos + 1 + _INLINE_ARG_BYTES.get(op, 0)) from None
             raise self._corrupt("an opcode finds too little on the stack") from None
 
     def _bad_opcode(self, op: int) -> None:
@@ -273,8 +281,10 @@ class Unpickler:
             "refusing to go on"
         )
 
-    def _truncated(self) -> CheckpointError:
-        return CheckpointError(f"truncated {self.name}: it ends before its STOP opcode")
+    def _truncated(self, needed: int | None = None) -> CheckpointError:
+        error = PickleTruncated(f"truncated {self.name}: it ends before its STOP opcode")
+        error.needed = needed
+        return error
 
     def _corrupt(self, what: str) -> CheckpointError:
         return CheckpointError(f"corrupt {self.name}: {what}")
@@ -284,7 +294,7 @@ class Unpickler:
     def _read(self, n: int) -> bytes:
         pos = self.pos
         if n < 0 or pos + n > self.end:
-            raise self._truncated()
+            raise self._truncated(pos + n if n >= 0 else None)
         self._charge(n + 33)
         self.pos = pos + n
         return self.data[pos : pos + n]  # bytes (from bytes or an mmap)
@@ -292,14 +302,14 @@ class Unpickler:
     def _byte(self) -> int:
         pos = self.pos
         if pos >= self.end:
-            raise self._truncated()
+            raise self._truncated(pos + 1)
         self.pos = pos + 1
         return self.data[pos]
 
     def _unpack(self, fmt: struct.Struct) -> Any:
         pos = self.pos
         if pos + fmt.size > self.end:
-            raise self._truncated()
+            raise self._truncated(pos + fmt.size)
         self.pos = pos + fmt.size
         return fmt.unpack_from(self.data, pos)[0]
 
@@ -308,7 +318,7 @@ class Unpickler:
         stop = self.data.find(b"\n", self.pos, min(self.end, self.pos + limit + 1))
         if stop < 0:
             if self.end - self.pos <= limit:
-                raise self._truncated()
+                raise self._truncated(self.pos + limit + 1)
             raise self._corrupt("a text field is too long")
         self._charge(stop - self.pos + 33)
         line = bytes(self.data[self.pos : stop])

@@ -79,6 +79,11 @@ class ZipArchive:
 
     def check_local_headers(self) -> None:
         """Every member's local header must repeat what the directory says about it."""
+        prefetch = getattr(self.fh, "prefetch", None)
+        if prefetch is not None:  # a remote file: fetch every local header at once
+            prefetch(
+                [(fields[5], _LOCAL.size + len(name)) for name, fields in self.entries.items()]
+            )
         for name, fields in self.entries.items():
             self._local_header(name, Entry(*fields), None)
 

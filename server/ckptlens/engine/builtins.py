@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ckptlens.engine import catalog, catalog_einops, costs, stdlib
+from ckptlens.engine import catalog, catalog_einops, costs, stdlib, symbolic
 from ckptlens.engine.objects import (
     AttrDict,
     ClassRef,
@@ -22,6 +22,7 @@ from ckptlens.engine.objects import (
     mark_open,
     opaque_module,
 )
+from ckptlens.engine.symbolic import Expr, Sym, SymRange, SymSeq
 from ckptlens.engine.tensors import UNKNOWN_DTYPE
 from ckptlens.engine.values import TensorValue, Unknown, is_unknown
 
@@ -71,8 +72,25 @@ def _over_items(fn: Callable[..., Any], name: str, materialize: bool = True) -> 
     return run
 
 
+def _symbolic_range(args: list[Any]) -> Any:
+    """`range(n)` / `range(start, n)` with `n` a symbol (the inference's loops), else None."""
+    if len(args) not in (1, 2) or not isinstance(args[-1], Sym):
+        return None
+    start = args[0] if len(args) == 2 else 0
+    if isinstance(start, bool) or not isinstance(start, int):
+        return None
+    count = args[-1].expr.add(Expr.const(start), -1)
+    if count is None:
+        return None
+    return SymRange(f"range over an unknown bound ({args[-1].reason})", start=start, count=count)
+
+
 def _b_len(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     value = args[0] if args else None
+    if isinstance(value, SymSeq):
+        length = value.count.mul(Expr.const(len(value.one)))
+        length = length.add(Expr.const(len(value.head))) if length is not None else None
+        return symbolic.as_value(length, value.reason)
     if isinstance(value, ModuleValue):
         if value.opaque or value.uncertain:
             return _u("length of a module whose items are unknown")
@@ -110,6 +128,9 @@ def _b_sum(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: 
 
 
 def _b_range(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    symbolic_range = _symbolic_range(args)
+    if symbolic_range is not None:
+        return symbolic_range
     if not args or not all(isinstance(a, int) and not isinstance(a, bool) for a in args):
         bad = next((a for a in args if is_unknown(a)), None)
         return _u(f"range over an unknown bound ({bad.reason})" if bad is not None else "range over a non-int")

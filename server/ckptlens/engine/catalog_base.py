@@ -12,7 +12,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ckptlens.engine import symbolic
 from ckptlens.engine.model import Dim, Shape
+from ckptlens.engine.symbolic import Sym
 from ckptlens.engine.tensors import DEFAULT_DTYPE, dtype_name
 from ckptlens.engine.values import Unknown, Unresolvable, as_dim, is_unknown, known_int, truth
 
@@ -202,10 +204,31 @@ def bind(spec: LayerSpec, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dic
 
 
 def dim(value: Any) -> Dim:
-    return as_dim(value)
+    # a symbol (the inference's symbolic pass) stays a symbol: the checkpoint may fix it
+    return _dim_or_none(value)
+
+
+def _symbolic(kind: str, values: Sequence[Any]) -> Any:
+    """`values` combined by `kind` when one is a symbol (None when not symbolic)."""
+    if not any(isinstance(v, Sym) for v in values):
+        return None
+    out: Any = values[0]
+    for value in values[1:]:
+        out = symbolic.binop(kind, out, value)
+        if out is None or (is_unknown(out) and not isinstance(out, Sym)):
+            return Unknown("not symbolic")
+    return out
+
+
+def _dim_or_none(value: Any) -> Any:
+    """An int dim, a symbol, or None (unknown)."""
+    return value if isinstance(value, Sym) else as_dim(value)
 
 
 def mul(*values: Any) -> Dim:
+    sym = _symbolic("*", values)
+    if sym is not None:
+        return _dim_or_none(sym)
     dims = [as_dim(v) for v in values]
     if any(d is None for d in dims):
         return None
@@ -213,6 +236,9 @@ def mul(*values: Any) -> Dim:
 
 
 def floordiv(a: Any, b: Any) -> Dim:
+    sym = _symbolic("//", (a, b))
+    if sym is not None:
+        return _dim_or_none(sym)
     x, y = as_dim(a), as_dim(b)
     if x is None or y is None or y == 0:
         return None
@@ -220,6 +246,9 @@ def floordiv(a: Any, b: Any) -> Dim:
 
 
 def sub(a: Any, b: Any) -> Dim:
+    sym = _symbolic("-", (a, b))
+    if sym is not None:
+        return _dim_or_none(sym)
     x, y = as_dim(a), as_dim(b)
     if x is None or y is None:
         return None
@@ -235,7 +264,7 @@ def ntuple(value: Any, n: int) -> tuple[Any, ...]:
 
 
 def dims(values: Sequence[Any]) -> tuple[Dim, ...]:
-    return tuple(as_dim(v) for v in values)
+    return tuple(dim(v) for v in values)
 
 
 def flag(args: Mapping[str, Any], name: str) -> bool:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ckptlens.engine import catalog, containment, costs, stdlib, tensors
+from ckptlens.engine import catalog, containment, costs, stdlib, symbolic, tensors
 from ckptlens.engine.catalog_base import ArgumentError
 from ckptlens.engine.constructor import register_config, registers_config
 from ckptlens.engine.loader import Loader, SourceError, SourceFile
@@ -41,6 +41,7 @@ from ckptlens.engine.objects import (
     mark_open,
     opaque_module,
 )
+from ckptlens.engine.symbolic import Sym, SymConfig, SymItems, SymList, SymRange, SymSeq
 from ckptlens.engine.values import TensorValue, Unknown, Unresolvable, is_unknown
 from ckptlens.findings import SourceRange
 
@@ -601,7 +602,11 @@ class Interpreter:
             self.run_both(frame, stmt.body, stmt.orelse, reason)
 
     def exec_for(self, stmt: ast.For, frame: Frame) -> None:
-        items = self.iterate(self.eval(stmt.iter, frame))
+        iterable = self.eval(stmt.iter, frame)
+        if isinstance(iterable, SymRange) and isinstance(stmt.target, ast.Name) and not stmt.orelse:
+            self.run_symbolic_loop(frame, stmt, iterable)
+            return
+        items = self.iterate(iterable)
         if items is None:
             reason = f"the loop over `{_short(stmt.iter)}` has an unknown number of iterations"
             self.assign(stmt.target, _unknown(reason), frame)
@@ -671,6 +676,23 @@ class Interpreter:
             raise sa  # type: ignore[misc]
         # One side leaves the function or loop and the other goes on: what follows is unknown.
         raise _Return(_unknown(reason, maybe_module=True))
+
+    def run_symbolic_loop(self, frame: Frame, stmt: ast.For, iterable: SymRange) -> None:
+        """A loop over `range(n)` with `n` a symbol: as a loop of unknown length (what the body
+        changes becomes unknown), but the first iteration's modules are kept on the containers
+        it extends (`sym_items`), for the inference to count from the checkpoint."""
+        reason = f"the loop over `{_short(stmt.iter)}` has an unknown number of iterations"
+        memo: dict[int, Any] = {}
+        branch = Frame(frame.scope, copy.deepcopy(frame.locals, memo), frame.parent, frame.func, frame.cls_body)
+        try:
+            with self.raises_followed():
+                self.assign(stmt.target, iterable.start, branch)
+                self.exec_block(stmt.body, branch)
+        except (_Raised, _Break, _Continue, _Return):
+            pass
+        merger = _Merger(_pairs(frame.locals, {}, memo), reason)
+        merger.sym_count = iterable.count
+        merger.merge_state(frame.locals, dict(frame.locals), branch.locals)
 
     def run_unknown_loop(self, frame: Frame, body: Sequence[ast.stmt], reason: str) -> None:
         """A loop of unknown length: compare "ran once" with "never ran"; whatever the body
@@ -956,6 +978,8 @@ class Interpreter:
         if isinstance(node.op, ast.Not):
             truth = self.truth(value)
             return _unknown(f"`{_short(node)}` is unknown") if truth is None else not truth
+        if isinstance(value, Sym) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            return value if isinstance(node.op, ast.UAdd) else symbolic.binop("-", 0, value)
         if is_unknown(value) or not _plain(value):
             return _unknown(f"`{_short(node)}` is unknown")
         try:
@@ -1018,7 +1042,13 @@ class Interpreter:
     def _eval_Starred(self, node: ast.Starred, frame: Frame) -> Any:
         return self.eval(node.value, frame)
 
-    def _comprehension(self, generators: list[ast.comprehension], frame: Frame, emit: Callable[[Frame], None]) -> bool:
+    def _comprehension(
+        self,
+        generators: list[ast.comprehension],
+        frame: Frame,
+        emit: Callable[[Frame], None],
+        symbolic_count: list[Any] | None = None,
+    ) -> bool:
         inner = Frame(frame.scope, {}, frame, frame.func)
 
         def loop(index: int) -> bool:
@@ -1026,7 +1056,14 @@ class Interpreter:
                 emit(inner)
                 return True
             gen = generators[index]
-            items = self.iterate(self.eval(gen.iter, inner))
+            iterable = self.eval(gen.iter, inner)
+            if isinstance(iterable, SymRange) and symbolic_count is not None and len(generators) == 1 and not gen.ifs:
+                # one iteration, its item kept with the symbolic count (`[Block() for _ in range(n)]`)
+                self.assign(gen.target, iterable.start, inner)
+                emit(inner)
+                symbolic_count.append(iterable.count)
+                return True
+            items = self.iterate(iterable)
             if items is None:
                 return False
             for item in items:
@@ -1046,8 +1083,11 @@ class Interpreter:
 
     def _eval_ListComp(self, node: ast.ListComp, frame: Frame) -> Any:
         out: list[Any] = []
-        if not self._comprehension(node.generators, frame, lambda f: out.append(self.eval(node.elt, f))):
+        count: list[Any] = []
+        if not self._comprehension(node.generators, frame, lambda f: out.append(self.eval(node.elt, f)), count):
             return _unknown(f"unknown length of `{_short(node)}`", maybe_module=True)
+        if count:
+            return SymSeq(f"unknown length of `{_short(node)}`", True, one=tuple(out), count=count[0])
         return out
 
     _eval_GeneratorExp = _eval_ListComp
@@ -1078,10 +1118,14 @@ class Interpreter:
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
         splat_unknown = None
+        splat_seq: SymSeq | None = None
         for arg in node.args:
             if isinstance(arg, ast.Starred):
-                items = self.iterate(self.eval(arg.value, frame))
+                value = self.eval(arg.value, frame)
+                items = self.iterate(value)
                 if items is None:
+                    if splat_unknown is None and isinstance(value, SymSeq) and arg is node.args[-1]:
+                        splat_seq = replace(value, head=(*args, *value.head))
                     splat_unknown = f"`*{_short(arg.value)}` has an unknown length"
                     continue
                 args.extend(items)
@@ -1098,7 +1142,11 @@ class Interpreter:
             else:
                 kwargs[kw.arg] = value
         if splat_unknown is not None:
-            return self.call_with_unknown_splat(func, args, kwargs, splat_unknown, node, frame)
+            result = self.call_with_unknown_splat(func, args, kwargs, splat_unknown, node, frame)
+            sequential = isinstance(func, ExternalRef) and func.qualname.split(".")[-1] in ("Sequential", "ModuleList")
+            if splat_seq is not None and sequential and isinstance(result, ModuleValue) and not kwargs:
+                result.sym_items = SymItems(splat_seq.count, list(splat_seq.head), list(splat_seq.one))
+            return result
         return self.call(func, args, kwargs, node, frame)
 
     def call_with_unknown_splat(self, func: Any, args: list[Any], kwargs: dict[str, Any], reason: str, node: ast.Call, frame: Frame) -> Any:
@@ -1116,6 +1164,12 @@ class Interpreter:
     # -- the object model
 
     def getattr(self, obj: Any, name: str, frame: Frame | None = None) -> Any:
+        if isinstance(obj, SymConfig):
+            return obj.attribute(name)
+        if isinstance(obj, Sym):
+            nested = symbolic.attribute_of(obj, name)
+            if nested is not None:
+                return nested
         if is_unknown(obj):
             return _unknown(obj.reason, obj.maybe_module)
         if isinstance(obj, ExternalRef):
@@ -1696,6 +1750,8 @@ class Interpreter:
         items = self.iterate(source)
         if items is None:
             module.opaque = "its items are unknown"
+            if isinstance(source, SymSeq) and kind in ("ModuleList", "Sequential"):
+                module.sym_items = SymItems(source.count, list(source.head), list(source.one))
             return
         for i, value in enumerate(items):
             self._add_item(module, str(i), value)
@@ -1840,6 +1896,8 @@ class Interpreter:
 
     def truth(self, value: Any) -> bool | None:
         if is_unknown(value):
+            if isinstance(value, Sym):
+                value.note_truth()
             return None
         if isinstance(value, ModuleValue):
             if value.container and not value.opaque:
@@ -1900,6 +1958,12 @@ class Interpreter:
         return None
 
     def getitem(self, obj: Any, key: Any) -> Any:
+        if isinstance(obj, SymConfig) and isinstance(key, str):
+            return obj.attribute(key)
+        if isinstance(obj, (Sym, SymList)):
+            item = symbolic.item_of(obj, key)
+            if item is not None:
+                return item
         if is_unknown(obj):
             return _unknown(obj.reason, obj.maybe_module)
         if isinstance(obj, ModuleValue):
@@ -1977,6 +2041,12 @@ class Interpreter:
             for item in items:
                 self._add_item(target, str(len(target.children)), item)
             return target
+        if isinstance(left, Sym) or isinstance(right, Sym):
+            out = symbolic.binop(_SYM_OPS.get(type(op), ""), left, right)
+            if out is not None:
+                return out
+        if isinstance(op, ast.Add) and isinstance(left, (list, tuple)) and isinstance(right, SymSeq):
+            return replace(right, head=(*left, *right.head))
         if is_unknown(left) or is_unknown(right):
             maybe = (is_unknown(left) and left.maybe_module) or (is_unknown(right) and right.maybe_module)
             return _unknown((left if is_unknown(left) else right).reason, maybe)
@@ -2131,6 +2201,10 @@ def _same_value(a: Any, b: Any) -> bool:
     if isinstance(a, ExternalRef) and isinstance(b, ExternalRef):
         return a.qualname == b.qualname
     if isinstance(a, Unknown) and isinstance(b, Unknown):
+        if isinstance(a, Sym) or isinstance(b, Sym):
+            return a == b  # two symbols are the same only with the same expression
+        if isinstance(a, (SymConfig, SymRange, SymSeq)) or isinstance(b, (SymConfig, SymRange, SymSeq)):
+            return False
         return a.reason == b.reason
     if isinstance(a, (int, float, str, bool, type(None), TensorValue)) and type(a) is type(b):
         return bool(a == b)
@@ -2299,6 +2373,9 @@ class _Merger:
     def __init__(self, pairs: list[tuple[Any, Any, Any]], reason: str) -> None:
         self.reason = reason
         self.pairs = pairs
+        # a loop over a symbolic range: A never ran, B ran its first iteration; what B appended
+        # to a list or a container is kept as the symbolic-length sequence it starts
+        self.sym_count: Any = None
         self.orig_a = {id(a): o for o, a, _ in pairs}
         self.orig_b = {id(b): o for o, _, b in pairs}
         self.done: dict[tuple[int, int], Any] = {}
@@ -2332,6 +2409,9 @@ class _Merger:
             if len(a) == len(b):
                 target[:] = [self.merge(x, y) for x, y in zip(a, b, strict=True)]
                 return target
+            if self.sym_count is not None and len(b) > len(a) and all(self.orig_b.get(id(y), y) is x for x, y in zip(a, b, strict=False)):
+                self.done[key] = SymSeq(self.reason, True, head=tuple(a), one=tuple(b[len(a) :]), count=self.sym_count)
+                return self.done[key]
             self.done[key] = _unknown(self.reason, maybe_module=True)
             return self.done[key]
         if isinstance(a, dict) and isinstance(b, dict):
@@ -2365,7 +2445,14 @@ class _Merger:
         indexed = a.container in ("ModuleList", "Sequential", "ParameterList")
         if indexed and (list(a.children) != list(b.children) or list(a.params) != list(b.params)):
             a_opaque = a.opaque or f"its length is unknown: {self.reason}"
+            head, grown = list(a.children.values()), list(b.children.values())
+            extends = (
+                self.sym_count is not None and not a.opaque and not b.opaque and not a.params and not b.params
+                and len(grown) > len(head) and list(a.children) == list(b.children)[: len(head)]
+            )
             target.__dict__.update({**a.__dict__, "opaque": a_opaque})
+            if extends:
+                target.sym_items = SymItems(self.sym_count, head, grown[len(head) :])
             return
         if a.type_name != b.type_name and not (a.opaque or b.opaque) and _structure(a) == _structure(b):
             # different classes with the same tensors (a DropPath or an Identity, say): the keys
@@ -2525,6 +2612,7 @@ BINOPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.LShift: operator.lshift, ast.RShift: operator.rshift, ast.BitOr: operator.or_,
     ast.BitAnd: operator.and_, ast.BitXor: operator.xor,
 }
+_SYM_OPS: dict[type, str] = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.FloorDiv: "//"}
 CMPOPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
     ast.Gt: operator.gt, ast.GtE: operator.ge,

@@ -47,6 +47,19 @@ class ConstructorValue:
     expression: str | None = None  # a default that is no literal: its source text (`Config()`)
 
 
+@dataclass(frozen=True)
+class SymbolicContainer:
+    """A ModuleList / Sequential of symbolic length (a loop over `range(n_layer)`, n_layer a
+    symbol): `head` fixed items, then `count` (a symbolic.Expr) iterations of `per` items each.
+    `complete`: every item holds a known tensor, so every index shows in a checkpoint."""
+
+    prefix: str
+    head: int
+    per: int
+    count: Any
+    complete: bool
+
+
 @dataclass
 class PredictedStateDict:
     class_name: str
@@ -74,6 +87,10 @@ class PredictedStateDict:
     # be followed (`self.add_module(*stage)` with `stage` unknown) may have registered more.
     # Their known keys are checked; checkpoint keys under them that the model lacks are not.
     open: list[UnknownPart] = field(default_factory=list)
+    # The inference's symbolic pass only: tensors under containers of symbolic length (their
+    # first iteration's items; dims may be symbols) and those containers.
+    sym_tensors: dict[str, PredictedTensor] = field(default_factory=dict)
+    sym_containers: list[SymbolicContainer] = field(default_factory=list)
 
     def is_unknown(self, key: str) -> bool:
         """True when `key` falls under a part of the model that could not be resolved."""

@@ -137,6 +137,9 @@ class ModuleValue:
     tensor_origins: dict[str, SourceRange] = field(default_factory=dict)
     unknown_dims: list[str] = field(default_factory=list)  # why some dims are unknown
     is_lightning: bool = False
+    # a container of symbolic length (symbolic.SymItems): built by a loop over `range(n_layer)`
+    # with n_layer a symbol; only the inference reads it (the container itself stays opaque)
+    sym_items: Any = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ModuleValue:
         # The branch copies of an unknown `if` copy whole model trees: copying field by field,

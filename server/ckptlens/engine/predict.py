@@ -13,7 +13,13 @@ from ckptlens.engine.constructor import config_fields, config_object, signature_
 from ckptlens.engine.interp import Budget, ClassRef, Interpreter, ModuleScope, _Raised
 from ckptlens.engine.library_hooks import PRETRAINED_MODEL
 from ckptlens.engine.loader import Loader
-from ckptlens.engine.model import ModuleInfo, PredictedStateDict, PredictedTensor, UnknownPart
+from ckptlens.engine.model import (
+    ModuleInfo,
+    PredictedStateDict,
+    PredictedTensor,
+    SymbolicContainer,
+    UnknownPart,
+)
 from ckptlens.engine.objects import ExternalRef, FunctionRef, ModuleValue, ObjectValue
 from ckptlens.engine.values import Unknown, is_unknown
 from ckptlens.findings import UNRESOLVED, Finding, Severity, SourceRange
@@ -244,6 +250,8 @@ def _walk(
     out.modules[prefix] = ModuleInfo(prefix, module.type_name, origin)
     if module.opaque is not None:
         out.unknown.append(UnknownPart(prefix, module.opaque, origin))
+        if module.sym_items is not None:
+            _walk_symbolic(module, prefix, origin, out, seen)
         return
     for table, kind in ((module.params, "parameter"), (module.buffers, "buffer")):
         for name, tensor in table.items():
@@ -264,6 +272,26 @@ def _walk(
         if child is None:
             continue
         _walk(child, f"{prefix}.{name}" if prefix else name, origin, out, seen)
+
+
+def _walk_symbolic(module: ModuleValue, prefix: str, origin: SourceRange, out: PredictedStateDict, seen: dict[int, str]) -> None:
+    """A container of symbolic length: its fixed items and its first iteration's, as they
+    would sit in the state_dict, kept apart (`sym_tensors`) for the inference."""
+    items = module.sym_items
+    children = [*items.head, *items.one]
+    inner = PredictedStateDict(class_name=out.class_name, origin=out.origin)
+    complete = True
+    for i, child in enumerate(children):
+        if not isinstance(child, ModuleValue):
+            return
+        before = len(inner.tensors) + len(inner.sym_tensors)
+        _walk(child, f"{prefix}.{i}" if prefix else str(i), origin, inner, dict(seen))
+        if len(inner.tensors) + len(inner.sym_tensors) == before:
+            complete = False
+    out.sym_tensors.update(inner.tensors)
+    out.sym_tensors.update(inner.sym_tensors)
+    out.sym_containers.append(SymbolicContainer(prefix, len(items.head), len(items.one), items.count, complete))
+    out.sym_containers.extend(inner.sym_containers)
 
 
 def _transformers_declarations(interp: Interpreter, module: ModuleValue, prefix: str, out: PredictedStateDict) -> None:

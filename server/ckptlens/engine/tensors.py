@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ckptlens.engine.model import Dim, Shape
+from ckptlens.engine.symbolic import Sym
 from ckptlens.engine.values import TensorValue, Unknown, as_dim, is_unknown
 
 DEFAULT_DTYPE = "float32"  # torch.get_default_dtype() unless the program changes it
@@ -95,7 +96,7 @@ def dtype_global(dtype: str) -> Any:
 
 
 def _numel(shape: Shape) -> int | None:
-    if shape is None or any(d is None for d in shape):
+    if shape is None or any(not isinstance(d, int) for d in shape):  # unknown, or a symbol
         return None
     return math.prod(d for d in shape if d is not None)
 
@@ -105,13 +106,19 @@ def size_arg(args: Sequence[Any]) -> Shape:
     if len(args) == 1:
         only = args[0]
         if isinstance(only, (tuple, list)):
-            return tuple(as_dim(v) for v in only)
+            return tuple(_size_dim(v) for v in only)
+        if isinstance(only, Sym):  # a symbolic int (the inference's symbolic pass)
+            return (only,)  # type: ignore[return-value]
         if is_unknown(only):  # an int or a whole size: the rank is unknown
             return None
         return (as_dim(only),)
     if any(isinstance(a, (tuple, list)) for a in args):
         return None
-    return tuple(as_dim(a) for a in args)
+    return tuple(_size_dim(a) for a in args)
+
+
+def _size_dim(value: Any) -> Any:
+    return value if isinstance(value, Sym) else as_dim(value)
 
 
 def _norm_axis(axis: Any, rank: int) -> int | None:

@@ -63,6 +63,9 @@ class Unresolvable(Exception):
 def truth(value: Any, what: str) -> bool:
     """The truth of `value`, or Unresolvable when it is unknown (`what` names it for the user)."""
     if is_unknown(value):
+        note = getattr(value, "note_truth", None)
+        if note is not None:  # a symbol (the inference): its truth decides structure
+            note()
         raise Unresolvable(f"{what} is unknown ({value.reason})")
     return bool(value)
 

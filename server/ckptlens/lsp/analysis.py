@@ -18,6 +18,7 @@ from typing import Any
 
 from ckptlens.api import Analyzer, CheckResult, ConfigError, TargetError, check
 from ckptlens.checkpoint.index import CheckpointIndex
+from ckptlens.checkpoint.remote import is_remote, remote_stamp
 from ckptlens.checkpoint.weights_only import (
     IMPORT_NONE,
     IMPORT_RUNS_CODE,
@@ -36,6 +37,7 @@ from ckptlens.engine.mapping_code import (
 )
 from ckptlens.findings import (
     CHECKPOINT_ERROR,
+    INFERRED,
     KEY_PREFIX,
     MISSING_KEY,
     RENAMED_MODULE,
@@ -48,6 +50,7 @@ from ckptlens.findings import (
     SourceRange,
 )
 from ckptlens.links import (
+    DIRECTIVE,
     EMPTY_SCAN,
     LOAD_STATE_DICT,
     FileScan,
@@ -122,6 +125,25 @@ class DocumentAnalysis:
     failure: str | None = None  # the last analysis raised (one line): these are the last good
     # Not analysed, or stopped: (code, one-line reason); any results are the last good ones.
     halted: tuple[str, str] | None = None
+
+
+def directive_values_fix(link: Link, finding: Finding, source: str) -> Fix | None:
+    """"Use the checkpoint's values": the inferred values written into the class's
+    `# ckptlens:` directive as `init:` entries (`init:n_layer=6 init:config.n_embd=32`)."""
+    values = dict(dict(finding.data).get("inferred", {}))
+    if link.kind != DIRECTIVE or link.path_range is None or not values:
+        return None
+    lines = source.splitlines()
+    line = link.path_range.start_line
+    if not 1 <= line <= len(lines):
+        return None
+    text = lines[line - 1]
+    entries = [f"init:{name}={value!r}" for name, value in values.items() if f"init:{name}=" not in text]
+    if not entries:
+        return None
+    end = len(text.rstrip())
+    where = SourceRange(link.path_range.file, line, end, line, len(text))
+    return Fix("Use the checkpoint's values", ((where, " " + " ".join(entries)),))
 
 
 @dataclass(frozen=True)
@@ -488,6 +510,9 @@ class Session:
             return Action(fix, ((finding.code, finding.range),), preferred=True) if fix else None
         if finding.code == SHAPE_MISMATCH:
             return self._shape_action(outcome, finding, source)
+        if finding.code == INFERRED:
+            fix = directive_values_fix(outcome.link, finding, source)
+            return Action(fix, ((finding.code, finding.range),)) if fix else None
         return None
 
     def _shape_action(self, outcome: LinkResult, finding: Finding, source: str) -> Action | None:
@@ -825,6 +850,7 @@ def document_links(analysis: DocumentAnalysis) -> list[DocumentLinkTarget]:
             link.site_file == analysis.path
             and link.literal_range is not None
             and outcome.resolution.path
+            and not is_remote(outcome.resolution.path)  # no local file to open
         ):
             out.setdefault(
                 link.literal_range, DocumentLinkTarget(link.literal_range, outcome.resolution.path)
@@ -861,6 +887,8 @@ class CheckpointCache:
 
 def checkpoint_stamp(path: str) -> Any:
     """Size and mtime of a file, or of the files of a folder (shallow): the cache key."""
+    if is_remote(path):  # what the remote cache says it resolved to (revalidated meanwhile)
+        return remote_stamp(path)
     try:
         st = os.stat(path)
     except OSError:

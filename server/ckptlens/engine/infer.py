@@ -1,0 +1,515 @@
+"""Infer the constructor values a checkpoint was saved with (issue 15).
+
+A constructor value nobody gives (a required parameter, a config object) becomes a symbol;
+the symbolic prediction's dims and container lengths are equations against the checkpoint's
+shapes and indices (after its prefix and renames are found); each equation with one unknown is
+solved, the value most equations agree on is kept (a tie stays unknown: never guess), and the
+model is predicted again with the solved values, so that everything is checked against them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ckptlens.engine.model import PredictedStateDict
+from ckptlens.engine.symbolic import Expr, Sym, SymConfig, SymList, solve
+from ckptlens.findings import INFERRED, MISMATCH_CODES, SHAPE_MISMATCH, Finding, Severity
+
+if TYPE_CHECKING:
+    from ckptlens.engine.constructor import ConstructorPlan
+    from ckptlens.engine.predict import Analyzer, TargetInfo
+
+SOURCE = "inferred from the checkpoint"
+MAX_EQUATIONS = 20_000
+
+
+@dataclass(frozen=True)
+class Equation:
+    expr: Expr
+    value: int
+    site: str  # a checkpoint key (`transformer.wte.weight`) or a container (`h`)
+    dim: int | None = None  # the dim of `site`'s shape; None: the container's length
+    model_site: str | None = None  # a container's path in the model
+
+
+@dataclass(frozen=True)
+class InferredValue:
+    name: str  # as the source names it: `n_layer`, `config.hidden_size`
+    value: int
+    where: str  # `h.0 … h.5`, `transformer.wte.weight [300, 32]`
+    # a length read from a container: (its path in the model, in the checkpoint), so that the
+    # model built with the value can be seen to have exactly the checkpoint's items
+    container: tuple[str, str] | None = None
+
+
+@dataclass
+class Inference:
+    values: dict[str, InferredValue] = field(default_factory=dict)
+    undetermined: list[str] = field(default_factory=list)
+    pinned: dict[str, Any] = field(default_factory=dict)  # `--init config.n_layer=6`: given, not inferred
+    plan: Any = None  # the ConstructorPlan the values complete
+
+    @property
+    def plain(self) -> dict[str, int]:
+        return {name: v.value for name, v in self.values.items()}
+
+
+_INDEXED = re.compile(r"^(?P<base>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\[(?P<index>-?\d+)\]$")
+MAX_ROUNDS = 4
+
+
+def _inputs(info: TargetInfo, plan: ConstructorPlan, known: Mapping[str, Any], symbolic: bool) -> dict[str, Any]:
+    """The constructor inputs nobody gives, as the prediction receives them: the `known` values
+    (flat names: `n_layer`, `config.n_embd`, `config.depths[2]`) in place, every other one a
+    symbol when `symbolic` (else left out, or unknown: the analysis's usual unknown)."""
+    params: dict[str, Any] = {}
+    config: dict[str, Any] = {}
+    lists: dict[str, dict[int, Any]] = {}
+    for name, value in known.items():
+        match = _INDEXED.match(name)
+        if match:
+            lists.setdefault(match.group("base"), {})[int(match.group("index"))] = value
+        else:
+            params[name] = value
+    for base, items in lists.items():
+        params[base] = SymList(f"`{base}` is not given", name=base, known=items, symbolic=symbolic)
+    for name in list(params):
+        head, dot, attr = name.partition(".")
+        if dot:
+            value = params.pop(name)
+            if head == info.config_param:
+                config[attr] = value
+    out: dict[str, Any] = {}
+    for name in info.required:
+        if name in plan.kwargs:
+            continue
+        reason = f"argument `{name}` of `{info.name}` is not given (pass --init {name}=...)"
+        if name == info.config_param:
+            if plan.config is None and (symbolic or config):
+                out[name] = _config(reason, name, config, symbolic)
+        elif name in params:
+            out[name] = params[name]
+        elif symbolic:
+            out[name] = Sym(reason, expr=Expr.var(name))
+    return out
+
+
+def _config(reason: str, name: str, fields: Mapping[str, Any], symbolic: bool) -> SymConfig:
+    """A config nobody gave with the `fields` known (`text_config.hidden_size`: a nested one)."""
+    known: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for attr, value in fields.items():
+        head, dot, rest = attr.partition(".")
+        if dot:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            known[attr] = value
+    for head, sub in nested.items():
+        if head not in known:
+            known[head] = _config(reason, f"{name}.{head}", sub, symbolic)
+    return SymConfig(reason, name=name, known=known, symbolic=symbolic)
+
+
+MAX_FLAGS = 6
+
+
+def _asked(value: Any) -> dict[str, None]:
+    """The symbols of a config nobody gave (nested ones too) whose truth decided structure."""
+    out: dict[str, None] = {}
+    if isinstance(value, SymConfig):
+        out.update(value.asked)
+        for item in value.known.values():
+            out.update(_asked(item))
+    return out
+
+
+def _probe_flags(
+    engine: Analyzer,
+    source: str,
+    class_name: str,
+    info: TargetInfo,
+    plan: ConstructorPlan,
+    tensors: Mapping[str, Any],
+    known: Mapping[str, Any],
+    flags: list[str],
+) -> dict[str, bool]:
+    """A flag (`config.attention_bias`) that decides which keys exist: the model is built with
+    it True and with it False; the value under which fewer keys mismatch, and no more are
+    left unchecked, is the checkpoint's. A flag under which both fit alike stays unknown."""
+    from ckptlens.engine.compare import compare
+
+    chosen: dict[str, bool] = {}
+    for name in flags:
+        scores: dict[bool, tuple[int, int]] = {}
+        for value in (True, False):
+            inputs = _inputs(info, plan, {**known, **chosen, name: value}, symbolic=False)
+            try:
+                probe = engine.predict(source, class_name, {**plan.kwargs, **inputs}, config=plan.config)
+                comparison = compare(probe, tensors)
+            except Exception:  # noqa: BLE001 - a probe that fails proves nothing
+                break
+            scores[value] = (len(_mismatched_keys(comparison.findings)), comparison.coverage.unchecked)
+        if len(scores) != 2:
+            continue
+        (m_true, u_true), (m_false, u_false) = scores[True], scores[False]
+        if m_true < m_false and u_true <= u_false:
+            chosen[name] = True
+        elif m_false < m_true and u_false <= u_true:
+            chosen[name] = False
+    return chosen
+
+
+def unknown_inputs(info: TargetInfo, plan: ConstructorPlan, pinned: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A symbol for every constructor parameter nobody gives (a symbolic config object for the
+    config parameter, with the fields `pinned` gives: `{"config.n_layer": 6}`): the values of
+    the symbolic pass."""
+    return _inputs(info, plan, pinned or {}, symbolic=True)
+
+
+def solved_inputs(info: TargetInfo, inference: Inference) -> dict[str, Any]:
+    """The constructor values the inference fixed (and those pinned), as `init` values."""
+    return _inputs(info, plan_of(inference), {**inference.pinned, **inference.plain}, symbolic=False)
+
+
+def plan_of(inference: Inference) -> Any:
+    return inference.plan
+
+
+def infer(
+    engine: Analyzer,
+    source: str,
+    class_name: str,
+    info: TargetInfo,
+    plan: ConstructorPlan,
+    tensors: Mapping[str, Any],
+    pinned: Mapping[str, Any] | None = None,
+) -> Inference | None:
+    """The values of the unknown constructor inputs the checkpoint's `tensors` determine
+    (None when every input is given). Values solved in one round are given in the next, where
+    they may decide a branch or a loop that reveals more (`config.depths[i]` once the number
+    of stages is known)."""
+    pinned = dict(pinned or {})
+    if not unknown_inputs(info, plan, pinned):
+        return None
+    solved: dict[str, InferredValue] = {}
+    last = Inference()
+    asked: dict[str, None] = {}
+    probed: dict[str, None] = {}
+    for _ in range(MAX_ROUNDS):
+        known = {**pinned, **{name: v.value for name, v in solved.items()}}
+        symbols = unknown_inputs(info, plan, known)
+        predicted = engine.predict(source, class_name, {**plan.kwargs, **symbols}, config=plan.config)
+        inputs: dict[str, None] = {}
+        for name, value in symbols.items():
+            if isinstance(value, Sym):
+                inputs[name] = None
+            elif isinstance(value, SymConfig):
+                inputs.update(value.reads)  # every field the code read from the config nobody gave
+        last = solve_against(predicted, tensors, inputs)
+        for value in symbols.values():
+            asked.update(_asked(value))
+        new = {name: v for name, v in last.values.items() if name not in solved and name not in pinned}
+        solved.update(new)
+        if new:
+            continue
+        # nothing more from the dims: the flags whose truth decided structure, once each
+        flags = [name for name in asked if name not in solved and name not in pinned and name not in probed][:MAX_FLAGS]
+        if not flags:
+            break
+        probed.update(dict.fromkeys(flags))
+        known = {**pinned, **{name: v.value for name, v in solved.items()}}
+        decided = _probe_flags(engine, source, class_name, info, plan, tensors, known, flags)
+        if not decided:
+            break
+        for name, value in decided.items():
+            solved[name] = InferredValue(name, value, "the keys it adds or removes")
+    undetermined = [
+        name for name in last.undetermined
+        if name not in solved and name not in pinned and not any(s.startswith(name + "[") for s in solved)
+    ]
+    return Inference(values=solved, undetermined=undetermined, pinned=pinned, plan=plan)
+
+
+def solve_against(predicted: PredictedStateDict, tensors: Mapping[str, Any], inputs: Mapping[str, None] | None = None) -> Inference:
+    """Solve the symbolic prediction's equations against the checkpoint's `tensors`. Every
+    symbol of a dim or a length, and every one of `inputs`, is inferred or undetermined."""
+    equations = equations_of(predicted, tensors)
+    env: dict[str, int] = {}
+    where: dict[str, str] = {}
+    containers: dict[str, tuple[str, str]] = {}
+    mentioned: dict[str, None] = dict(inputs or {})
+    for eq in equations:
+        mentioned.update(dict.fromkeys(sorted(eq.expr.symbols())))
+    for tensor in [*predicted.tensors.values(), *predicted.sym_tensors.values()]:
+        for d in tensor.shape or ():
+            if isinstance(d, Sym):
+                mentioned.update(dict.fromkeys(sorted(d.expr.symbols())))
+    while True:
+        candidates: dict[str, dict[int, list[Equation]]] = {}
+        for eq in equations:
+            solution = solve(eq.expr, eq.value, env)
+            if solution is not None:
+                candidates.setdefault(solution[0], {}).setdefault(solution[1], []).append(eq)
+        progress = False
+        for symbol, by_value in candidates.items():
+            ranked = sorted(by_value.items(), key=lambda kv: -len(kv[1]))
+            if len(ranked) > 1 and len(ranked[0][1]) == len(ranked[1][1]):
+                continue  # as many sites say one value as another: never guess
+            value, support = ranked[0]
+            env[symbol] = value
+            where[symbol] = _where(support[0], tensors)
+            lengths = [eq for eq in support if eq.dim is None and eq.model_site is not None]
+            if lengths:
+                containers[symbol] = (str(lengths[0].model_site), lengths[0].site)
+            progress = True
+        if not progress:
+            break
+    out = Inference()
+    for symbol in mentioned:
+        if symbol in env:
+            out.values[symbol] = InferredValue(symbol, env[symbol], where[symbol], containers.get(symbol))
+        else:
+            out.undetermined.append(symbol)
+    return out
+
+
+def _where(eq: Equation, tensors: Mapping[str, Any]) -> str:
+    if eq.dim is None:
+        return f"{eq.site}.0 … {eq.site}.{eq.value - 1}" if eq.value > 1 else f"{eq.site}.0"
+    shape = getattr(tensors.get(eq.site), "shape", None)
+    return f"{eq.site} [{', '.join(str(d) for d in shape)}]" if shape is not None else eq.site
+
+
+def equations_of(predicted: PredictedStateDict, tensors: Mapping[str, Any]) -> list[Equation]:
+    """Every symbolic dim and container length of the symbolic prediction, against the
+    checkpoint key it sits at (after the checkpoint's prefix and renames)."""
+    from ckptlens.engine.compare import compare
+
+    plain = dataclasses.replace(
+        predicted,
+        tensors={k: dataclasses.replace(t, shape=_plain_shape(t.shape)) for k, t in predicted.tensors.items()},
+        findings=[],
+        unknown=list(predicted.unknown),
+    )
+    comparison = compare(plain, tensors)
+    to_checkpoint = {model: ckpt for ckpt, model in comparison.mapping.mapping.items()}
+    renames = sorted(comparison.renames, key=lambda pair: -len(pair[1]))
+    prefix = comparison.prefix
+
+    def translate(key: str) -> str:
+        if key in to_checkpoint:
+            return to_checkpoint[key]
+        for ckpt_prefix, model_prefix in renames:
+            if key == model_prefix or key.startswith(model_prefix + "."):
+                key = ckpt_prefix + key[len(model_prefix) :]
+                break
+        if prefix is not None:
+            if prefix.add:
+                if not key.startswith(prefix.add):
+                    return key
+                key = key[len(prefix.add) :]
+            key = prefix.strip + key
+        return key
+
+    equations: list[Equation] = []
+    for key, tensor in [*predicted.tensors.items(), *predicted.sym_tensors.items()]:
+        shape = tensor.shape
+        if shape is None or not any(isinstance(d, Sym) for d in shape):
+            continue
+        site = translate(key)
+        info = tensors.get(site)
+        stored = getattr(info, "shape", None)
+        if stored is None or len(stored) != len(shape):
+            continue
+        for i, (d, value) in enumerate(zip(shape, stored, strict=True)):
+            if isinstance(d, Sym):
+                equations.append(Equation(d.expr, int(value), site, i))
+        if len(equations) > MAX_EQUATIONS:
+            break
+    keys = list(tensors)
+    for container in predicted.sym_containers:
+        if not container.complete:
+            continue
+        site = translate(container.prefix) if container.prefix else ""
+        length = _length(keys, site)
+        if length is None:
+            continue
+        expr = container.count.mul(Expr.const(container.per))
+        expr = expr.add(Expr.const(container.head)) if expr is not None else None
+        if expr is not None:
+            equations.append(Equation(expr, length, site, None, container.prefix))
+    return equations
+
+
+def unfaithful_lengths(inference: Inference, predicted: PredictedStateDict, tensors: Mapping[str, Any]) -> list[str]:
+    """The lengths read from a container that the model, built with them, does not reproduce:
+    a loop whose iterations add different numbers of items (`if i > 0: layers.append(Down())`)
+    has a first iteration that does not tell its length. Such values are not the checkpoint's."""
+    bad = []
+    keys = list(tensors)
+    for name, value in inference.values.items():
+        if value.container is None:
+            continue
+        model_site, checkpoint_site = value.container
+        lead = model_site + "." if model_site else ""
+        indices = {k[len(lead) :].split(".", 1)[0] for k in predicted.tensors if k.startswith(lead)}
+        if not indices:
+            continue  # still unknown there: nothing is checked under it
+        if not all(i.isdigit() for i in indices) or len(indices) != _length(keys, checkpoint_site):
+            bad.append(name)
+    return bad
+
+
+def _length(keys: list[str], prefix: str) -> int | None:
+    """The number of items of the container at `prefix` in the checkpoint: its indices must
+    run 0 .. n-1 without a gap, and be all it holds."""
+    lead = prefix + "." if prefix else ""
+    indices: set[int] = set()
+    for key in keys:
+        if not key.startswith(lead):
+            continue
+        head = key[len(lead) :].split(".", 1)[0]
+        if not head.isdigit():
+            return None
+        indices.add(int(head))
+    if not indices:
+        return None
+    length = max(indices) + 1
+    return length if len(indices) == length else None
+
+
+def _plain_shape(shape: Any) -> Any:
+    if shape is None:
+        return None
+    return tuple(None if isinstance(d, Sym) else d for d in shape)
+
+
+def inferred_finding(inference: Inference, predicted: PredictedStateDict) -> Finding | None:
+    """`inferred` (information): the values the checkpoint fixed, and where each was read."""
+    if not inference.values:
+        return None
+    parts = [f"`{v.name}={v.value}` from {v.where}" for v in inference.values.values()]
+    message = "the checkpoint fixes " + "; ".join(parts)
+    if inference.undetermined:
+        message += "; it does not determine " + ", ".join(f"`{n}`" for n in inference.undetermined)
+    return Finding(
+        INFERRED,
+        Severity.INFORMATION,
+        predicted.origin,
+        message,
+        data=(("inferred", inference.plain),),
+    )
+
+
+# -- given vs saved ----------------------------------------------------------------------------
+
+MAX_PROBES = 6
+
+
+def given_versus_saved(
+    engine: Analyzer,
+    source: str,
+    class_name: str,
+    info: TargetInfo,
+    plan: ConstructorPlan,
+    tensors: Mapping[str, Any],
+    findings: list[Finding],
+    predicted: PredictedStateDict,
+) -> list[Finding]:
+    """Where a given int value (`--init`, a config, a record, the default) differs from the one
+    the checkpoint was saved with, the shape mismatches it causes say so. A candidate value is
+    read from a mismatching dim (`1000` predicted where the checkpoint has `10`, or a multiple
+    of it); it is taken only when building the model with it leaves a strict subset of the
+    mismatching keys (never new ones) and keeps every dim that matched: the model then fits
+    where it did not, and nowhere less."""
+    from ckptlens.engine.compare import compare
+
+    mismatched = [f for f in findings if f.code == SHAPE_MISMATCH]
+    if not mismatched:
+        return findings
+    given: dict[str, tuple[int, str]] = {}
+    for name, item in plan.values.items():
+        if isinstance(item.value, int) and not isinstance(item.value, bool) and item.value > 0:
+            given[name] = (item.value, item.source)
+    config_source = plan.values.get(info.config_param or "", None)
+    if plan.config is not None and info.config_param and config_source is not None:
+        for key, value in plan.config.items():
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                given[f"{info.config_param}.{key}"] = (value, config_source.source)
+    support: dict[tuple[str, int], int] = {}
+    for finding in mismatched:
+        for _key, _raw, stored, model in dict(finding.data).get("shapes", ()):
+            if model is None or len(model) != len(stored):
+                continue
+            for p, c in zip(model, stored, strict=True):
+                if p is None or p == c:
+                    continue
+                for name, (value, _) in given.items():
+                    if p % value == 0 and c % (p // value) == 0 and c // (p // value) > 0:
+                        candidate = (name, c // (p // value))
+                        support[candidate] = support.get(candidate, 0) + 1
+    if not support:
+        return findings
+    before = _mismatched_keys(findings)
+    # checkpoint key -> model key: the keys that fit, and those whose shapes mismatch
+    pairs = list(compare(predicted, tensors).mapping.mapping.items())
+    for finding in mismatched:
+        pairs.extend((raw, key) for key, raw, _stored, _model in dict(finding.data).get("shapes", ()))
+    kept = _matching_dims(predicted, tensors, pairs)
+    accepted: dict[str, tuple[str, int]] = {}  # mismatching model key -> (name, saved value)
+    for name, value in sorted(support, key=lambda nv: -support[nv])[:MAX_PROBES]:
+        kwargs = dict(plan.kwargs)
+        config = dict(plan.config) if plan.config is not None else None
+        if "." in name and config is not None:
+            config[name.split(".", 1)[1]] = value
+        else:
+            kwargs[name] = value
+        try:
+            probe = engine.predict(source, class_name, kwargs, config=config)
+        except Exception:  # noqa: BLE001 - a probe that fails proves nothing
+            continue
+        after = _mismatched_keys(compare(probe, tensors).findings)
+        if after < before and kept <= _matching_dims(probe, tensors, pairs):
+            for _code, key in before - after:
+                accepted.setdefault(key, (name, value))
+    if not accepted:
+        return findings
+    out = []
+    for finding in findings:
+        saved = {accepted.get(k) for k in finding.model_keys}
+        if finding.code == SHAPE_MISMATCH and len(saved) == 1 and None not in saved:
+            ((name, value),) = saved  # type: ignore[misc]
+            old, where = given[name]
+            words = "the default" if where == "default" else where
+            message = (
+                f"the checkpoint was saved with `{name}={value}`; this model is built with "
+                f"`{name}={old}` ({words}): {finding.message}"
+            )
+            finding = dataclasses.replace(finding, message=message, data=(*finding.data, ("saved", (name, value, old, where))))
+        out.append(finding)
+    return out
+
+
+def _matching_dims(predicted: PredictedStateDict, tensors: Mapping[str, Any], pairs: list[tuple[str, str]]) -> set[tuple[str, int]]:
+    out: set[tuple[str, int]] = set()
+    for ckpt, model in pairs:
+        tensor = predicted.tensors.get(model)
+        stored = getattr(tensors.get(ckpt), "shape", None)
+        if tensor is None or tensor.shape is None or stored is None or len(stored) != len(tensor.shape):
+            continue
+        out.update((ckpt, i) for i, (p, c) in enumerate(zip(tensor.shape, stored, strict=True)) if p == c)
+    return out
+
+
+def _mismatched_keys(findings: list[Finding]) -> set[tuple[str, str]]:
+    keys: set[tuple[str, str]] = set()
+    for f in findings:
+        if f.code in MISMATCH_CODES:
+            keys.update((f.code, k) for k in (*f.model_keys, *f.checkpoint_keys))
+            if not f.model_keys and not f.checkpoint_keys:
+                keys.add((f.code, f.checkpoint_prefix or f.model_prefix or ""))
+    return keys
