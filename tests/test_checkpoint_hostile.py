@@ -90,8 +90,9 @@ def test_hostile_file_gets_its_exact_verdict(case: hc.Case, tmp_path: Path) -> N
     elif verdict == "needs-trust":
         assert detail["globals"] == case.detail
         assert detail["globals"] or detail["reasons"]
+        assert list(detail["imports"]) == detail["globals"]
     else:
-        assert detail == {"verdict": "safe", "globals": [], "reasons": []}
+        assert detail == {"verdict": "safe", "globals": [], "reasons": [], "imports": {}}
         assert torch_weights_only_loads(path)
     assert not sentinel.exists()
 

@@ -246,3 +246,24 @@ def test_checkpoint_variants_of_every_architecture(
     loaded = fresh.state_dict()
     for key, value in remapped.items():
         assert torch.equal(loaded[key], value), key
+
+
+def test_a_key_already_in_the_new_layout_is_not_renamed_again() -> None:
+    """transformers keeps a checkpoint key the model has when its renaming would produce one the
+    model lacks (`token_embedding.` -> `embeddings.token_embedding.` also matches inside
+    `embeddings.token_embedding.weight`); an old-layout key is still renamed."""
+    from ckptlens.engine.hf_conversion import Transform, convert_keys
+
+    scoped = [("", Transform("rename", (r"token_embedding\.",), ("embeddings.token_embedding.",))),
+              ("", Transform("convert", (r"\.in_proj_weight",), (".q_proj.weight", ".k_proj.weight")))]
+    model = {"embeddings.token_embedding.weight", "layers.0.q_proj.weight", "layers.0.k_proj.weight",
+             "layers.1.in_proj_weight"}
+    keys = ["embeddings.token_embedding.weight", "token_embedding.weight", "layers.0.in_proj_weight",
+            "layers.1.in_proj_weight"]
+    converted = convert_keys(scoped, keys, model_keys=model)
+    assert converted.renamed == {"token_embedding.weight": "embeddings.token_embedding.weight"}
+    assert converted.converted == {"layers.0.in_proj_weight"}
+    # without the model's keys: every match renames, as before
+    blind = convert_keys(scoped, keys)
+    assert blind.renamed["embeddings.token_embedding.weight"] == "embeddings.embeddings.token_embedding.weight"
+    assert blind.converted == {"layers.0.in_proj_weight", "layers.1.in_proj_weight"}

@@ -764,3 +764,322 @@ def test_a_layer_called_with_arguments_it_does_not_take_raises_type_error(tmp_pa
     )
     assert _keys(predicted) == {"fc.weight": (3, 2), "fc.bias": (3,)}
     assert _unknown(predicted) == []
+
+
+def test_config_setattr_through_super_reaching_object_sets_the_value(tmp_path: Path) -> None:
+    # transformers' PreTrainedConfig.__setattr__ maps names, then `super().__setattr__(key, value)`;
+    # SeamlessM4T copies its `t2u_*` values over the plain ones that way in a loop
+    predicted = _predict(
+        tmp_path,
+        """
+        import copy
+        import torch.nn as nn
+
+        class Config:
+            attribute_map = {"n_embd": "hidden_size"}
+
+            def __init__(self):
+                self.hidden_size = 8
+                self.t2u_hidden_size = 4
+                self.t2u_n_embd = 6
+
+            def __setattr__(self, key, value):
+                if key in super().__getattribute__("attribute_map"):
+                    key = super().__getattribute__("attribute_map")[key]
+                super().__setattr__(key, value)
+
+            def to_dict(self):
+                return copy.deepcopy(self.__dict__)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                config = copy.deepcopy(Config())
+                self.before = nn.Linear(config.hidden_size, 1)
+                for param, val in config.to_dict().items():
+                    if param.startswith("t2u_"):
+                        config.__setattr__(param[4:], val)
+                self.after = nn.Linear(config.hidden_size, 1)
+        """,
+    )
+    assert _keys(predicted) == {"before.weight": (1, 8), "before.bias": (1,), "after.weight": (1, 6), "after.bias": (1,)}
+    assert _unknown(predicted) == []
+
+
+def test_dataclass_fields_are_assigned_through_the_attribute_map(tmp_path: Path) -> None:
+    # transformers' Step3p7 config: the field `num_local_experts = 128` sets `n_routed_experts`
+    # through `attribute_map`, and the later field `n_routed_experts = 288` sets it again
+    predicted = _predict(
+        tmp_path,
+        """
+        from dataclasses import dataclass
+        import torch.nn as nn
+
+        @dataclass
+        class Config:
+            attribute_map = {"num_local_experts": "n_routed_experts"}
+            num_local_experts: int = 128
+            n_routed_experts: int = 288
+            other: int = 3
+
+            def __setattr__(self, key, value):
+                if key in super().__getattribute__("attribute_map"):
+                    key = super().__getattribute__("attribute_map")[key]
+                super().__setattr__(key, value)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                config = Config()
+                self.experts = nn.Linear(config.num_local_experts, config.other)
+        """,
+    )
+    assert _keys(predicted) == {"experts.weight": (3, 288), "experts.bias": (3,)}
+
+
+def test_transformers_prelu_activation_owns_its_weight(tmp_path: Path) -> None:
+    import pytest
+
+    pytest.importorskip("transformers")
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+        from transformers.activations import ACT2FN, get_activation
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.act = ACT2FN["prelu"]
+                self.by_name = get_activation("prelu")
+                self.gelu = ACT2FN["gelu"]
+                self.xielu = ACT2FN["xielu"]
+        """,
+    )
+    assert _keys(predicted) == {"act.weight": (1,), "by_name.weight": (1,)}
+    assert _unknown(predicted) == ["xielu"]
+
+
+def test_a_huge_table_comprehension_is_not_followed_and_the_model_still_resolves(tmp_path: Path) -> None:
+    # transformers VideoMAE: a 1568 x 768 sinusoid table built by nested comprehensions used to
+    # spend the whole step budget, leaving the whole model unknown
+    predicted = _predict(
+        tmp_path,
+        """
+        import numpy as np
+        import torch
+        import torch.nn as nn
+
+        def table(n_position, d_hid):
+            def angles(position):
+                return [position / np.power(10000, 2 * (j // 2) / d_hid) for j in range(d_hid)]
+
+            return torch.FloatTensor(np.array([angles(i) for i in range(n_position)])).unsqueeze(0)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.position_embeddings = table(1568, 768)
+                self.proj = nn.Linear(768, 4)
+        """,
+    )
+    assert _keys(predicted) == {"proj.weight": (4, 768), "proj.bias": (4,)}
+    assert _unknown(predicted) == []
+
+
+def test_a_module_level_registration_fills_another_module_s_registry(tmp_path: Path) -> None:
+    # timm: mobilevit.py runs `register_block('mobilevit', MobileVitBlock)` at import time, and
+    # byobnet builds its stages from that registry
+    (tmp_path / "registry.py").write_text(textwrap.dedent(
+        """
+        import torch.nn as nn
+
+        _blocks = dict(basic=nn.Identity)
+
+        def register_block(name, fn):
+            _blocks[name] = fn
+
+        def create_block(name, *args):
+            assert name in _blocks, f"unknown block {name}"
+            return _blocks[name](*args)
+        """))
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+        from registry import create_block, register_block
+
+        class Special(nn.Module):
+            def __init__(self, width):
+                super().__init__()
+                self.fc = nn.Linear(width, width)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.first = create_block("basic")
+                self.second = create_block("special", 3)
+
+        register_block("special", Special)
+        """,
+    )
+    assert _keys(predicted) == {"second.fc.weight": (3, 3), "second.fc.bias": (3,)}
+    assert _unknown(predicted) == []
+
+
+def test_a_loop_that_only_fills_a_tensor_is_not_run(tmp_path: Path) -> None:
+    # timm MaxViT: every attention block builds one-hot lookup tables in nested loops; running
+    # them spent the whole step budget. Names the loop assigns are unknown after it.
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch
+        import torch.nn as nn
+
+        def lookup(length):
+            ret = torch.zeros(length, length, 2 * length - 1)
+            for i in range(length):
+                for x in range(length):
+                    v = x - i + length - 1
+                    if abs(x - i) > length:
+                        continue
+                    ret[i, x, v] = 1
+            return ret, v
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blocks = nn.ModuleList()
+                for _ in range(400):
+                    table, last = lookup(24)
+                    self.blocks.append(nn.Linear(table.shape[-1], 2))
+                self.tail = nn.Linear(2, last)
+        """,
+    )
+    assert len(predicted.tensors) == 802 and predicted.tensors["blocks.399.weight"].shape == (2, 47)
+    assert predicted.tensors["tail.weight"].shape == (None, 2)  # `last` is not known
+
+
+def test_top_level_statements_that_fill_a_module_level_table_run_after_it(tmp_path: Path) -> None:
+    # timm byobnet: `for k in (...): model_cfgs[k + '_gap'] = replace(model_cfgs[k], ...)` at
+    # module level; a statement changing two tables runs once
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        widths = dict(small=4, big=8)
+        order = []
+        for k in ("small", "big"):
+            widths[k + "_x2"] = widths[k] * 2
+            order.append(k)
+        widths.update(huge=16)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Linear(widths["big_x2"], widths["huge"])
+                self.b = nn.Linear(len(order), 1)
+        """,
+    )
+    assert _keys(predicted) == {"a.weight": (16, 16), "a.bias": (16,), "b.weight": (1, 2), "b.bias": (1,)}
+    assert _unknown(predicted) == []
+
+
+def test_a_child_replaced_through_the_modules_table_is_replaced(tmp_path: Path) -> None:
+    # transformers RT-DETR / DETR: `model._modules[name] = FrozenBatchNorm2d(...)` replaces every
+    # BatchNorm2d of the backbone (no `num_batches_tracked` any more)
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch
+        import torch.nn as nn
+
+        class Frozen(nn.Module):
+            def __init__(self, n):
+                super().__init__()
+                self.register_buffer("weight", torch.ones(n))
+
+        def replace(model):
+            for name, module in model.named_children():
+                if isinstance(module, nn.BatchNorm2d):
+                    model._modules[name] = Frozen(module.num_features)
+                if len(list(module.children())) > 0:
+                    replace(module)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4))
+                replace(self)
+        """,
+    )
+    assert _keys(predicted) == {"body.0.weight": (4, 3, 1, 1), "body.0.bias": (4,), "body.1.weight": (4,)}
+
+
+def test_replacing_children_by_exact_type_through_the_modules_table(tmp_path: Path) -> None:
+    # torchvision quantization `_replace_relu`: `type(mod) is nn.ReLU` over every child
+    # (containers too), then `module._modules[key] = nn.ReLU(inplace=False)`
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        def _replace_relu(module):
+            reassign = {}
+            for name, mod in module.named_children():
+                _replace_relu(mod)
+                if type(mod) is nn.ReLU or type(mod) is nn.ReLU6:
+                    reassign[name] = nn.ReLU(inplace=False)
+            for key, value in reassign.items():
+                module._modules[key] = value
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(nn.Linear(3, 4), nn.ReLU(inplace=True), nn.Sequential(nn.ReLU6()))
+                self.head = nn.Linear(4, 2)
+                _replace_relu(self)
+        """,
+    )
+    assert _keys(predicted) == {"body.0.weight": (4, 3), "body.0.bias": (4,), "head.weight": (2, 4), "head.bias": (2,)}
+    assert _unknown(predicted) == []
+
+
+def test_numpy_lcm_and_argsort_of_known_values(tmp_path: Path) -> None:
+    # transformers Reformer (`np.lcm` of two chunk lengths), PP-DocLayoutV3 (`np.argsort(strides)`)
+    predicted = _predict(
+        tmp_path,
+        """
+        import numpy as np
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self, strides=(32, 8, 16), channels=(5, 6, 7)):
+                super().__init__()
+                order = np.argsort(strides, axis=0).tolist()
+                widths = [channels[i] for i in order]
+                self.first = nn.Linear(widths[0], np.lcm(4, 6))
+                self.ties = nn.Linear(np.argsort([1, 1]).tolist()[0] + 1, 1)
+        """,
+    )
+    assert _keys(predicted)["first.weight"] == (12, 6)
+    assert _keys(predicted)["ties.weight"] == (1, None)  # the order of ties is not modelled
+
+
+def test_numpy_linspace_of_equal_ends_is_its_start_everywhere(tmp_path: Path) -> None:
+    # transformers DINOv3 ConvNeXt: `np.linspace(0, drop_path_rate=0.0, n)` decides Identity
+    predicted = _predict(
+        tmp_path,
+        """
+        import numpy as np
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self, rate=0.0):
+                super().__init__()
+                rates = np.linspace(0, rate, 4).tolist()
+                self.blocks = nn.ModuleList([nn.Dropout(r) if r > 0.0 else nn.Linear(2, 2) for r in rates])
+        """,
+    )
+    assert len(predicted.tensors) == 8 and _unknown(predicted) == []

@@ -37,16 +37,15 @@ SAMPLE_SIZE = {"torchvision": 30, "timm": 45, "transformers": 30, "diffusers": 8
 
 # The exact fraction of each library's sample, measured (main 1ee9408: torchvision 13/30,
 # timm 1/45, transformers 19/26 buildable, diffusers 7/8): floors only go up.
-# measured on the sample at this commit: 25/30, 43/45, 21/26, 8/8; each floor one model below
-EXACT_FLOOR = {"torchvision": 0.80, "timm": 0.93, "transformers": 0.76, "diffusers": 1.0}
+# measured on the sample at 6853919: 25/30, 43/45, 21/26, 8/8; each floor one model below
+# measured on the sample at 3d7dfef + numpy.linspace of equal ends (40 s cap, load ~8 on 2 cores):
+# 29/30, 45/45, 24/26, 8/8 --
+# the floors are those fractions (rounded down)
+EXACT_FLOOR = {"torchvision": 0.96, "timm": 1.0, "transformers": 0.92, "diffusers": 1.0}
 
 # Sampled architectures the current engine predicts wrongly (or raises on), with the cause.
 # Strict xfails: when a fix lands they pass, and the entry must go.
 KNOWN_WRONG: dict[tuple[str, str], str] = {
-    ("transformers", "Tipsv2TextModel"): (
-        "transformers' `WeightRenaming(r'token_embedding\\.', 'embeddings.token_embedding.')` is applied to a "
-        "key already in the new layout: a clean checkpoint gets renamed-module `embeddings` -> "
-        "`embeddings.embeddings` (from_pretrained loads a save_pretrained folder clean)"),
 }
 
 # Item 7: how many exactly predicted architectures per library get the checkpoint variants.
@@ -80,13 +79,32 @@ def _samples() -> dict[str, list[str] | str]:
 SAMPLES = _samples()
 
 
+# Architectures swept besides the sample (not counted in the floors): each was a false alarm
+# or a whole-model unknown once, fixed in the engine; they keep it fixed.
+ALSO_SWEPT: dict[str, list[str]] = {
+    "torchvision": [
+        "regnet_y_400mf",  # widths from tensor arithmetic (torch.log/round/pow)
+        "quantized_resnet18",  # `type(mod) is nn.ReLU`, then `module._modules[key] = ...`
+    ],
+    "timm": ["regnety_032"],  # the same, with torch.unique(return_counts=True) and .max().item()
+    "transformers": [
+        "SeamlessM4Tv2Model",  # config values set in a loop through `super().__setattr__`
+        "Step3p7Model",  # a dataclass field set through `attribute_map`
+        "DabDetrModel",  # ACT2FN["prelu"] owns a weight
+        "RTDetrModel",  # output-capturing hooks walked every submodule: over the time cap;
+        # then `model._modules[name] = FrozenBatchNorm2d(...)` must replace the BatchNorm
+        "VideoMAEModel",  # a 1568 x 768 sinusoid table comprehension: over the step cap
+    ],
+}
+
+
 def _params() -> list[Any]:
     params = []
     for library, names in SAMPLES.items():
         if isinstance(names, str):
             params.append(pytest.param(library, None, marks=pytest.mark.skip(reason=names), id=f"{library}"))
             continue
-        for name in names:
+        for name in names + [n for n in ALSO_SWEPT.get(library, []) if n not in names]:
             reason = KNOWN_WRONG.get((library, name))
             marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
             params.append(pytest.param(library, name, marks=marks, id=f"{library}:{name}"))

@@ -8,6 +8,7 @@ import {
     formatShape,
     inspectUri,
     renderInspect,
+    renderSafety,
     statePathText,
 } from '../src/common/inspectView';
 import type { Launch } from '../src/common/launch';
@@ -59,6 +60,48 @@ describe('renderInspect', () => {
         assert.equal(formatShape(undefined), '?');
         assert.match(renderInspect({ format: 'safetensors', tensors: {} }, '/a.safetensors'), /No tensors found/);
         assert.match(renderInspect('nonsense', '/a.pt'), /unexpected output/);
+    });
+});
+
+describe('renderSafety', () => {
+    it('says a safe checkpoint is safe, under the header', () => {
+        const text = renderInspect(
+            { ...REPORT, safety: { verdict: 'safe', globals: [], reasons: [], imports: {} } },
+            '/ws/ckpts/mlp.pt',
+        );
+        const lines = text.split('\n');
+        const safety = lines.indexOf('Safety:  safe (torch.load(weights_only=True) loads it)');
+        assert.ok(safety > lines.findIndex((l) => l.startsWith('Entries:')), text);
+        assert.ok(safety < lines.findIndex((l) => l.startsWith('key')), text);
+    });
+
+    it('lists the globals outside the allow-list with what importing each is known to do', () => {
+        const lines = renderSafety({
+            verdict: 'needs-trust',
+            globals: ['lightning.fabric.utilities.data.AttributeDict', 'argparse.Namespace', 'uuid.UUID', 'odd\nname'],
+            reasons: ["data.pkl uses pickle opcode NEWOBJ_EX, which torch's weights_only unpickler lacks"],
+            imports: {
+                'lightning.fabric.utilities.data.AttributeDict': 'runs-code',
+                'argparse.Namespace': 'none',
+                'uuid.UUID': 'unknown',
+                'odd\nname': 'unknown',
+            },
+        });
+        assert.deepEqual(lines, [
+            'Safety:  needs-trust (torch.load(weights_only=True) refuses it; weights_only=False imports and runs what it names: only for a file you trust)',
+            '  Globals outside the allow-list:',
+            '    lightning.fabric.utilities.data.AttributeDict  import runs code',
+            '    argparse.Namespace                             import runs no code',
+            '    uuid.UUID                                      unknown whether its import runs code',
+            '    odd\\x0aname                                    unknown whether its import runs code',
+            "  - data.pkl uses pickle opcode NEWOBJ_EX, which torch's weights_only unpickler lacks",
+            '',
+        ]);
+    });
+
+    it('shows nothing for a report without a verdict (an older ckptlens)', () => {
+        assert.deepEqual(renderSafety(undefined), []);
+        assert.deepEqual(renderSafety({ globals: [] }), []);
     });
 });
 

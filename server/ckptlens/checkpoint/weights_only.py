@@ -8,8 +8,9 @@ unpickler implements, every call / NEWOBJ on an allowed global, BUILD only on an
 persistent ids only `("storage", ...)` tuples.
 
 * `safe`: nothing outside that; torch's weights_only loader accepts the file as it is.
-* `needs-trust`: something outside it (the `globals` not on the allow-list are listed by name;
-  other departures, such as protocol-4 opcodes, are listed in `reasons`): loading it takes
+* `needs-trust`: something outside it (the `globals` not on the allow-list are listed by name,
+  each with whether importing its module is known to run code: `import_effect`; other
+  departures, such as protocol-4 opcodes, are listed in `reasons`): loading it takes
   `weights_only=False` (or `add_safe_globals`), which runs whatever those globals do.
 * `refused`: a global known to run code (policy.py); the reader stops with exit 2.
 
@@ -174,6 +175,59 @@ OPCODE_NAMES = {
 
 MAX_REASONS = 16
 
+# What importing the module of a global outside the allow-list does (`torch.load(...,
+# weights_only=False)` imports it before anything else). Only what is known is said; every
+# module not listed here is `unknown`, never guessed.
+IMPORT_NONE, IMPORT_RUNS_CODE, IMPORT_UNKNOWN = "none", "runs-code", "unknown"
+# Standard-library modules whose import only defines names (no I/O, no process, no state
+# outside the module): matched exactly (`collections.abc`, not every `collections.*`).
+IMPORT_DEFINES_ONLY = frozenset(
+    """
+    argparse builtins collections collections.abc copyreg dataclasses datetime decimal enum
+    fractions functools ipaddress numbers operator pathlib re string types typing
+    """.split()
+)
+# Modules (and their submodules: importing one imports its package first) whose import is
+# known to do more than define names.
+IMPORT_KNOWN_TO_RUN = {
+    "antigravity": "opens a web browser",
+    "this": "prints to standard output",
+    "__hello__": "prints to standard output",
+    "__phello__": "prints to standard output",
+    "idlelib.idle": "starts IDLE",
+    "turtledemo.__main__": "starts the turtle demo",
+    "site": "processes .pth files, whose `import` lines run code",
+    "sitecustomize": "is the site's start-up code",
+    "usercustomize": "is the user's start-up code",
+    "lightning": "runs the package's initialisation (imports torch, configures logging)",
+    "pytorch_lightning": "runs the package's initialisation (imports torch, configures logging)",
+    "lightning_fabric": "runs the package's initialisation (imports torch, configures logging)",
+}
+
+
+def import_effect(qualname: str) -> str:
+    """`none`, `runs-code` or `unknown`: what importing the module of the global `qualname`
+    (`module.Name`) is known to do. A protocol-4 dotted name (`posixpath.os.posix_spawn`) has
+    no known module boundary; it is matched as written."""
+    module = qualname.rsplit(".", 1)[0] if "." in qualname else qualname
+    parts = module.split(".")
+    for end in range(1, len(parts) + 1):
+        if ".".join(parts[:end]) in IMPORT_KNOWN_TO_RUN:
+            return IMPORT_RUNS_CODE
+    return IMPORT_NONE if module in IMPORT_DEFINES_ONLY else IMPORT_UNKNOWN
+
+
+def import_effects_text(globals_: tuple[str, ...] | list[str], limit: int = 8) -> str:
+    """`argparse.Namespace (import runs no code), foo.Bar (unknown)` for text output."""
+    words = {
+        IMPORT_NONE: "import runs no code",
+        IMPORT_RUNS_CODE: "import runs code",
+        IMPORT_UNKNOWN: "unknown whether its import runs code",
+    }
+    shown = [f"{name} ({words[import_effect(name)]})" for name in globals_[:limit]]
+    more = len(globals_) - limit
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
 
 def torch_global_name(module: str, name: str) -> str:
     """The qualified name torch's weights_only unpickler looks up for `GLOBAL module name`."""
@@ -198,7 +252,13 @@ class Safety:
     reasons: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        return {"verdict": self.verdict, "globals": list(self.globals), "reasons": list(self.reasons)}
+        return {
+            "verdict": self.verdict,
+            "globals": list(self.globals),
+            "reasons": list(self.reasons),
+            # added: for each global, whether importing its module is known to run code
+            "imports": {name: import_effect(name) for name in self.globals},
+        }
 
     def merged(self, other: Safety) -> Safety:
         """Several files read as one checkpoint (shards): the worst verdict, all the names."""

@@ -568,6 +568,8 @@ def _b_type(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame:
         return value.cls
     if isinstance(value, ModuleValue) and value.spec is not None:
         return ExternalRef(value.spec.qualname)
+    if isinstance(value, ModuleValue) and value.container and value.cls is None:
+        return ExternalRef(f"torch.nn.{value.container}")  # `type(mod) is nn.ReLU` on a Sequential
     return _u("type() of a value")
 
 

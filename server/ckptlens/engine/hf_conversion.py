@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 
@@ -204,12 +205,21 @@ def _strings(node: ast.expr | None) -> tuple[str, ...]:
 
 
 def convert_keys(
-    scoped: list[tuple[str, Transform]], keys: list[str], base_model_prefix: str = ""
+    scoped: list[tuple[str, Transform]],
+    keys: list[str],
+    base_model_prefix: str = "",
+    model_keys: Collection[str] | None = None,
 ) -> ConvertedKeys:
     """Each key through the renamings in order, then the converters, as transformers'
     `rename_source_key` does: the first match of a transform's pattern is replaced by its first
     target. A transform scoped to a submodule (`vit` in ViTForImageClassification) only sees the
-    keys under it (optionally under `base_model_prefix` too), matched without that prefix."""
+    keys under it (optionally under `base_model_prefix` too), matched without that prefix.
+
+    With `model_keys` (the model's own keys), a key already in the new layout stays as it is,
+    as `convert_and_load_state_dict_in_model` keeps it: a renamed (or converted) key the model
+    does not have, from a raw key the model has, "should probably not have been renamed"
+    (`token_embedding.` -> `embeddings.token_embedding.` matches inside
+    `embeddings.token_embedding.weight` too)."""
     result = ConvertedKeys()
     compiled: list[tuple[str, Transform, list[re.Pattern[str]]]] = []
     for scope, transform in scoped:
@@ -236,13 +246,19 @@ def convert_keys(
             match = next((m for m in (p.search(rest) for p in patterns) if m is not None), None)
             if match is None:
                 continue
-            if transform.kind == "convert":
-                result.converted.add(raw)
-                break
             replacement = transform.targets[0]
             if r"\1" in replacement and match.groups():
                 replacement = replacement.replace(r"\1", match.group(1) or "")
             key = head + rest.replace(match.group(0), replacement, 1)
-        if key != raw and raw not in result.converted:
+            if transform.kind == "convert":
+                converted = True
+                break
+        else:
+            converted = False
+        if model_keys is not None and key != raw and key not in model_keys and raw in model_keys:
+            continue  # already in the model's layout: transformers loads it unrenamed
+        if converted:
+            result.converted.add(raw)
+        elif key != raw:
             result.renamed[raw] = key
     return result

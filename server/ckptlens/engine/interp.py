@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ckptlens.engine import catalog, containment, costs, stdlib, symbolic, tensors
+from ckptlens.engine import catalog, containment, costs, stdlib, symbolic, tensor_data, tensors
 from ckptlens.engine.catalog_base import ArgumentError
 from ckptlens.engine.constructor import register_config, registers_config
 from ckptlens.engine.loader import Loader, SourceError, SourceFile
@@ -49,6 +49,9 @@ MAX_STEPS = 400_000
 MAX_DEPTH = 24  # interpreted calls; each costs a few dozen Python frames of the 1,000 allowed
 MAX_SECONDS = 10.0  # wall-clock cap of one analysis (the language server runs it off-thread)
 MAX_SEQUENCE = 100_000
+# a comprehension over more items than this that spends more steps than that is not followed
+LONG_COMPREHENSION = 1_000
+COMPREHENSION_STEPS = 50_000
 MAX_BASES = 64  # base classes of one class statement
 
 # Libraries known by name: their objects are ExternalRefs, resolved through the catalog and the
@@ -105,6 +108,10 @@ class _Continue(Exception):
     pass
 
 
+class _TooLong(Exception):
+    """A comprehension makes too many values to follow (caught by its own evaluation)."""
+
+
 class _Raised(Exception):
     """The interpreted code raises: this path does not build anything."""
 
@@ -157,6 +164,20 @@ class ModuleScope:
         # the module-level `if` tests a definition sits under, and whether in the body or else
         self.guards: dict[int, tuple[tuple[ast.expr, bool], ...]] = {}
         self._verdicts: dict[int, bool | None] = {}
+        # top-level registrations (`register_block('mobilevit', MobileVitBlock)` in timm's
+        # mobilevit.py fills byobnet's registry): run once, before the first name is looked up
+        self._registrations: list[ast.Expr] = [
+            stmt for stmt in source.tree.body
+            if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and "register" in _callee_name(stmt.value.func)
+        ]
+        # top-level statements that change a top-level name after it is bound (`for k in (...):
+        # model_cfgs[k + '_gap'] = replace(model_cfgs[k], ...)` in timm's byobnet): run, in
+        # order, right after that name is first evaluated
+        self._mutators: dict[str, list[ast.stmt]] = {}
+        self._ran: set[int] = set()
+        for stmt in source.tree.body:
+            for mutated in _mutated_names(stmt):
+                self._mutators.setdefault(mutated, []).append(stmt)
         self._index(source.tree.body)
         # `if TYPE_CHECKING:` imports name what a lazy package exports (transformers does this);
         # they count after every runtime definition.
@@ -216,6 +237,12 @@ class ModuleScope:
     def lookup(self, name: str) -> tuple[bool, Any]:
         if name in self.values:
             return True, self.values[name]
+        if self._registrations:
+            registrations, self._registrations = self._registrations, []
+            for stmt in registrations:
+                self.interp.run_registration(self, stmt)
+            if name in self.values:
+                return True, self.values[name]
         stmts = self.defs.get(name)
         if not stmts:
             found, value = self.interp.lazy_export(self, name)
@@ -245,7 +272,91 @@ class ModuleScope:
         finally:
             self._evaluating.discard(name)
         self.values[name] = value
+        mutators = self._mutators.pop(name, None)
+        if mutators and isinstance(value, (dict, list)):
+            for mutator in mutators:
+                if id(mutator) not in self._ran:  # a statement that changes two names runs once
+                    self._ran.add(id(mutator))
+                    self.interp.run_registration(self, mutator)
         return True, value
+
+
+FILL_LOOP_ITEMS = 4
+_FILL_CALLS = {"abs", "min", "max", "int", "float", "round", "range", "len", "enumerate", "zip"}
+
+
+def _fills_tensors(loop: ast.For, frame: Frame) -> bool:
+    """A loop whose body only computes numbers with plain operators and the builtins above and
+    stores them into tensors (subscript assignments to local names that hold tensors): running
+    it changes no shape and no module."""
+    stores = False
+    for node in ast.walk(ast.Module(body=loop.body, type_ignores=[])):
+        if isinstance(node, (ast.Module, ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop,
+                             ast.Continue, ast.Pass, ast.Break)):
+            continue
+        if isinstance(node, ast.Call):
+            if not (isinstance(node.func, ast.Name) and node.func.id in _FILL_CALLS and not node.keywords):
+                return False
+            found, value = frame.lookup(node.func.id)
+            if found and not isinstance(value, BuiltinRef):
+                return False  # a local or global shadows the builtin
+            continue
+        if isinstance(node, (ast.Assign, ast.AugAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                if isinstance(target, ast.Subscript):
+                    if not isinstance(target.value, ast.Name):
+                        return False
+                    found, value = frame.lookup(target.value.id)
+                    if not (found and isinstance(value, TensorValue)):
+                        return False
+                    stores = True
+                elif not isinstance(target, ast.Name):
+                    return False
+            continue
+        if isinstance(node, ast.For) and isinstance(node.target, (ast.Name, ast.Tuple)):
+            continue
+        if isinstance(node, (ast.If, ast.Compare, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Name, ast.Constant,
+                             ast.Subscript, ast.Tuple, ast.Slice, ast.IfExp)):
+            continue
+        return False
+    return stores
+
+
+def _assigned_names(loop: ast.For) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(loop):
+        if isinstance(node, ast.For):
+            names.extend(_target_names(node.target))
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                names.extend(_target_names(target))
+        elif isinstance(node, ast.AugAssign):
+            names.extend(_target_names(node.target))
+    return names
+
+
+_MODULE_TABLES = {"_modules": "children", "_parameters": "params", "_buffers": "buffers"}
+_MUTATING_METHODS = {"update", "append", "extend", "setdefault", "insert"}
+
+
+def _mutated_names(stmt: ast.stmt) -> set[str]:
+    """The module-level names a top-level `for` loop, subscript assignment or mutating method
+    call changes in place (`cfgs[k] = ...`, `cfgs.update(...)`)."""
+    if not isinstance(stmt, (ast.For, ast.Assign, ast.Expr)):
+        return set()
+    out: set[str] = set()
+    for node in ast.walk(stmt) if isinstance(stmt, ast.For) else [stmt]:
+        if isinstance(node, ast.Assign):
+            out.update(t.value.id for t in node.targets if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name))
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            func = node.value.func
+            if isinstance(func, ast.Attribute) and func.attr in _MUTATING_METHODS and isinstance(func.value, ast.Name):
+                out.add(func.value.id)
+    return out
+
+
+def _callee_name(func: ast.expr) -> str:
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
 
 
 def _first_def(stmts: list[ast.stmt]) -> ast.stmt:
@@ -346,6 +457,20 @@ class Interpreter:
             raise Budget(self.exhausted)
 
     # -- globals and imports
+
+    def run_registration(self, scope: ModuleScope, stmt: ast.stmt) -> None:
+        """A module-level `register...(...)` call or a statement that fills a module-level
+        registry, as importing the module runs it; one that cannot be followed changes nothing
+        here (what it would register stays unknown)."""
+        try:
+            if isinstance(stmt, ast.Expr):
+                self.eval(stmt.value, Frame(scope))
+            else:
+                self.exec_stmt(stmt, Frame(scope))
+        except Budget:
+            raise
+        except Exception:  # noqa: BLE001 - a registration the analysis cannot follow
+            return
 
     def eval_global(self, scope: ModuleScope, stmt: ast.stmt, name: str) -> Any:
         frame = Frame(scope)
@@ -612,6 +737,12 @@ class Interpreter:
             self.assign(stmt.target, _unknown(reason), frame)
             self.run_unknown_loop(frame, stmt.body, reason)
             return
+        if len(items) > FILL_LOOP_ITEMS and _fills_tensors(stmt, frame):
+            # `for i in range(n): for x in range(n): ... ret[i, x, v] = 1` (timm's one-hot
+            # lookup tables): it only writes values into tensors, which are not tracked
+            for name in _assigned_names(stmt):
+                frame.locals[name] = _unknown("a value computed in a loop that fills a tensor")
+            return
         for item in items:
             self.tick()
             self.assign(stmt.target, item, frame)
@@ -718,6 +849,17 @@ class Interpreter:
             obj = self.eval(target.value, frame)
             self.setattr(obj, target.attr, value, frame.scope.source.range_of(target))
         elif isinstance(target, ast.Subscript):
+            if isinstance(target.value, ast.Attribute) and target.value.attr in _MODULE_TABLES:
+                # `model._modules[name] = new_module` (and `_parameters`, `_buffers`): as
+                # `setattr(model, name, value)`, on the module that owns the table
+                owner = self.eval(target.value.value, frame)
+                key = self.eval(target.slice, frame)
+                if isinstance(owner, ModuleValue) and isinstance(key, str):
+                    self.module_setattr(owner, key, value, frame.scope.source.range_of(target))
+                    return
+                if isinstance(owner, ModuleValue):
+                    owner.opaque = owner.opaque or f"an item of `{target.value.attr}` is stored under an unknown name"
+                    return
             obj = self.eval(target.value, frame)
             key = self.eval(target.slice, frame)
             self.setitem(obj, key, value, frame.scope.source.range_of(target))
@@ -1066,8 +1208,13 @@ class Interpreter:
             items = self.iterate(iterable)
             if items is None:
                 return False
+            start = self.steps
             for item in items:
                 self.tick()
+                if len(items) > LONG_COMPREHENSION and self.steps - start > COMPREHENSION_STEPS:
+                    # a table of numbers (a sinusoid position table of 1568 x 768 values): its
+                    # values are not followed, so the whole budget is not spent on them
+                    raise _TooLong()
                 self.assign(gen.target, item, inner)
                 ok = True
                 for cond in gen.ifs:
@@ -1084,8 +1231,11 @@ class Interpreter:
     def _eval_ListComp(self, node: ast.ListComp, frame: Frame) -> Any:
         out: list[Any] = []
         count: list[Any] = []
-        if not self._comprehension(node.generators, frame, lambda f: out.append(self.eval(node.elt, f)), count):
-            return _unknown(f"unknown length of `{_short(node)}`", maybe_module=True)
+        try:
+            if not self._comprehension(node.generators, frame, lambda f: out.append(self.eval(node.elt, f)), count):
+                return _unknown(f"unknown length of `{_short(node)}`", maybe_module=True)
+        except _TooLong:
+            return _unknown(f"`{_short(node)}` makes too many values to follow")
         if count:
             return SymSeq(f"unknown length of `{_short(node)}`", True, one=tuple(out), count=count[0])
         return out
@@ -1109,8 +1259,11 @@ class Interpreter:
                 return
             out[key] = self.eval(node.value, f)
 
-        if not self._comprehension(node.generators, frame, emit) or bad:
-            return _unknown(f"unknown keys of `{_short(node)}`", maybe_module=True)
+        try:
+            if not self._comprehension(node.generators, frame, emit) or bad:
+                return _unknown(f"unknown keys of `{_short(node)}`", maybe_module=True)
+        except _TooLong:
+            return _unknown(f"`{_short(node)}` makes too many values to follow")
         return out
 
     def _eval_Call(self, node: ast.Call, frame: Frame) -> Any:
@@ -1240,6 +1393,9 @@ class Interpreter:
                         return self.bind_attr(obj.receiver, value)
                 elif isinstance(klass, ExternalRef):
                     return ExternalMethod(obj.receiver, klass, name)
+            if name in ("__setattr__", "__getattribute__") and isinstance(obj.receiver, ObjectValue):
+                # `super().__setattr__(key, value)` reaching `object` (transformers' config)
+                return PartialValue(BuiltinRef("setattr" if name == "__setattr__" else "getattr"), (obj.receiver,), {})
             return ExternalMethod(obj.receiver, ExternalRef("builtins.object"), name)
         if isinstance(obj, BuiltinRef) and obj.name == "object" and name == "__setattr__":
             return BuiltinRef("setattr")  # `object.__setattr__(self, name, value)`
@@ -1280,6 +1436,8 @@ class Interpreter:
             return value
         if name in module.attrs:
             return module.attrs[name]
+        if name in _MODULE_TABLES:  # read-only here: stores through it go to `assign`
+            return dict(getattr(module, _MODULE_TABLES[name]))
         if name == "hparams" and module.is_lightning:
             hparams = AttrDict()
             module.attrs["hparams"] = hparams
@@ -1599,17 +1757,20 @@ class Interpreter:
         fields = [(name, stmt, klass) for name, (stmt, klass, _) in table.items()]
         positional = [name for name, (stmt, _, kw) in table.items() if not kw and _field_option(stmt.value, "init", True)]
         for name, stmt, klass in fields:
+            # `self.<field> = value` goes through the class's `attribute_map` (transformers'
+            # `num_local_experts` field sets `n_routed_experts`, which a later field sets again)
+            key = self.attribute_alias(obj, name) or name
             if stmt.value is not None and not _field_option(stmt.value, "init", True):
-                obj.attrs[name] = self._field_default(stmt.value, Frame(klass.scope))
+                obj.attrs[key] = self._field_default(stmt.value, Frame(klass.scope))
             elif name in positional and positional.index(name) < len(args):
-                obj.attrs[name] = args[positional.index(name)]
+                obj.attrs[key] = args[positional.index(name)]
             elif name in kwargs:
-                obj.attrs[name] = kwargs[name]
+                obj.attrs[key] = kwargs[name]
             elif stmt.value is not None:
                 frame = Frame(klass.scope)
-                obj.attrs[name] = self._field_default(stmt.value, frame) if _is_field_call(stmt.value) else self.eval(stmt.value, frame)
+                obj.attrs[key] = self._field_default(stmt.value, frame) if _is_field_call(stmt.value) else self.eval(stmt.value, frame)
             else:
-                obj.attrs[name] = _unknown(f"field `{name}` of `{cls.name}` is not given")
+                obj.attrs[key] = _unknown(f"field `{name}` of `{cls.name}` is not given")
         extra = {k: v for k, v in kwargs.items() if k not in {f[0] for f in fields}}
         found, post = self.class_attr(obj.cls or cls, "__post_init__")
         if found and isinstance(post, FunctionRef):
@@ -1987,7 +2148,7 @@ class Interpreter:
             member = self.enum_member(obj, key)  # `Color["RED"]`
             return member if member is not None else _unknown(f"`{obj.name}` has no member `{key}`")
         if isinstance(obj, ActivationTable):
-            return obj[key]
+            return obj.build(self, key)
         if isinstance(obj, ConfigMappingTable):
             scope = self.scopes.get(self._config_auto_path())
             return obj.lookup(self, scope, key) if scope is not None else _unknown("CONFIG_MAPPING")
@@ -2502,8 +2663,17 @@ class _Merger:
         return out
 
 
+_DATA_OPS = {
+    ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "truediv", ast.FloorDiv: "floordiv",
+    ast.Mod: "mod", ast.Pow: "pow",
+}  # fmt: skip
+
+
 def _tensor_arithmetic(op: ast.operator, left: Any, right: Any) -> Any:
     """Elementwise arithmetic with broadcasting (a scalar keeps the tensor's shape)."""
+    with_data = tensor_data.binary(_DATA_OPS.get(type(op), ""), left, right)
+    if with_data is not None:  # known values (`torch.arange(depth) * w_a + w_0`)
+        return with_data
     if isinstance(op, ast.MatMult):
         return _unknown("matrix product of tensors")
     shapes = [v.shape for v in (left, right) if isinstance(v, TensorValue)]

@@ -115,6 +115,18 @@ class ActivationTable:
     def __getitem__(self, key: Any) -> ModuleValue:
         return ModuleValue(type_name=f"transformers.activations.{key}")
 
+    def build(self, interp: Interpreter, key: Any) -> Any:
+        """`ACT2FN[key]`: most activations own no tensors; `prelu` is `nn.PReLU()` (a weight)
+        and `xielu` is `XIELUActivation` (two parameters, two buffers)."""
+        if key in ACTIVATIONS_WITH_TENSORS:
+            return interp.call(ExternalRef(ACTIVATIONS_WITH_TENSORS[key]), [], {}, None, None)
+        if key == "xielu":
+            return Unknown("`ACT2FN['xielu']` (XIELUActivation, which holds tensors) is not modelled", maybe_module=True)
+        return self[key]
+
+
+ACTIVATIONS_WITH_TENSORS = {"prelu": "torch.nn.PReLU"}
+
 
 class ConfigMappingTable:
     """transformers' `CONFIG_MAPPING`: `CONFIG_MAPPING["llama"]` is the config class of that model
@@ -137,6 +149,9 @@ class ConfigMappingTable:
 
 
 def _get_activation(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    key = args[0] if args else kwargs.get("activation_string")
+    if isinstance(key, str) and (key in ACTIVATIONS_WITH_TENSORS or key == "xielu"):
+        return ActivationTable().build(interp, key)
     return ModuleValue(type_name="transformers.activations.activation")
 
 
@@ -316,11 +331,75 @@ def _package_check(module: str, always_version: bool) -> HookRef:
     return HookRef("_is_package_available", check)
 
 
+_TIMM_ENTRYPOINTS: dict[str, dict[str, str]] = {}  # timm/models directory -> builder name -> module
+
+
+def _timm_entrypoints(models_dir: str) -> dict[str, str]:
+    """Every `@register_model` builder of timm's model modules, by name (read as text, once)."""
+    import os
+
+    if models_dir not in _TIMM_ENTRYPOINTS:
+        found: dict[str, str] = {}
+        pattern = re.compile(r"^@register_model\s*\n(?:@.*\n)*def (\w+)\(", re.MULTILINE)
+        for entry in sorted(os.listdir(models_dir)):
+            if not entry.endswith(".py") or entry.startswith("__"):
+                continue
+            try:
+                with open(os.path.join(models_dir, entry), encoding="utf-8") as handle:
+                    text = handle.read()
+            except OSError:
+                continue
+            for name in pattern.findall(text):
+                found.setdefault(name, entry[:-3])
+        _TIMM_ENTRYPOINTS[models_dir] = found
+    return _TIMM_ENTRYPOINTS[models_dir]
+
+
+def _timm_builder(interp: Interpreter, name: Any) -> Any:
+    """timm's `_model_entrypoints[name]`, filled by `@register_model` when every model module
+    is imported: the builder function of that name, or Unknown."""
+    import os
+
+    from ckptlens.engine.objects import FunctionRef, ModuleNamespace
+
+    if not isinstance(name, str):
+        return Unknown("a timm model of an unknown name")
+    here = next((path for path, scope in interp.scopes.items() if scope.name == "timm.models._registry"), None)
+    if here is None:
+        return Unknown("timm's model registry cannot be found")
+    arch = name.split(".", 1)[0]  # `get_arch_name`: the pretrained tag goes
+    module = _timm_entrypoints(os.path.dirname(here)).get(arch)
+    if module is None:
+        return Unknown(f"no timm model is registered as `{arch}`")
+    namespace = interp.import_module(f"timm.models.{module}", here, 0)
+    if not isinstance(namespace, ModuleNamespace):
+        return Unknown(f"timm.models.{module} cannot be read")
+    found, builder = namespace.scope.lookup(arch)
+    return builder if found and isinstance(builder, FunctionRef) else Unknown(f"`{arch}` cannot be resolved")
+
+
+def _timm_model_entrypoint(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    return _timm_builder(interp, args[0] if args else kwargs.get("model_name"))
+
+
+def _timm_is_model(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    builder = _timm_builder(interp, args[0] if args else kwargs.get("model_name"))
+    return True if not is_unknown(builder) else Unknown(builder.reason)
+
+
 GLOBAL_HOOKS: dict[str, Any] = {
+    "timm.models._registry.model_entrypoint": HookRef("model_entrypoint", _timm_model_entrypoint),
+    "timm.models._registry.is_model": HookRef("is_model", _timm_is_model),
     "transformers.utils.import_utils._is_package_available": _package_check("transformers.utils.import_utils", False),
     "diffusers.utils.import_utils._is_package_available": _package_check("diffusers.utils.import_utils", True),
     "timm.models._builder.resolve_pretrained_cfg": HookRef("resolve_pretrained_cfg", _timm_resolve_pretrained_cfg),
     "transformers.models.auto.configuration_auto.CONFIG_MAPPING": ConfigMappingTable(),
     "transformers.activations.ACT2FN": ActivationTable(),
     "transformers.activations.get_activation": HookRef("get_activation", _get_activation),
+    # forward hooks that record outputs (BackboneMixin.post_init installs them): walking every
+    # submodule for them owns no tensors and cost whole seconds (RT-DETR, DETR backbones)
+    **{
+        f"transformers.utils.output_capturing.{name}": HookRef(name, _no_op)
+        for name in ("install_all_output_capturing_hooks", "maybe_install_capturing_hooks", "recursively_install_hooks")
+    },
 }

@@ -134,6 +134,8 @@ def _np_linspace(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -
     if div <= 0:
         return ArrayValue([float(start)] * num)
     step = delta / div
+    if delta == 0:
+        return ArrayValue([float(start)] * num)  # numpy: every value is `start` (a drop-path rate of 0)
     if step == 0:
         return Unknown("`numpy.linspace` with a zero step")
     items = [i * step + float(start) for i in range(num)]
@@ -165,7 +167,31 @@ def _float_round(value: Any, decimals: int = 0) -> float:
     return float(round(value, decimals))
 
 
+def _np_int_binary(fn: Callable[[int, int], int], name: str) -> Callable[..., Any]:
+    """`numpy.lcm` / `numpy.gcd` of two known ints (Reformer's chunk length)."""
+
+    def run(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if len(args) != 2 or kwargs or not all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+            return Unknown(f"`numpy.{name}` of these values is not modelled")
+        return fn(args[0], args[1])
+
+    return run
+
+
+def _np_argsort(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """`numpy.argsort` of a flat list of known numbers (a stable sort, as `kind='stable'`; the
+    default quicksort agrees when the values are distinct)."""
+    items = _numbers(interp, args[0]) if len(args) == 1 else None
+    if items is None or set(kwargs) - {"axis"} or kwargs.get("axis", -1) not in (0, -1):
+        return Unknown("`numpy.argsort` of these values is not modelled")
+    if len(set(items)) != len(items):
+        return Unknown("`numpy.argsort` of repeated values (the order of ties is not modelled)")
+    return ArrayValue(sorted(range(len(items)), key=items.__getitem__))
+
+
 NUMPY_CALLS: dict[str, Callable[..., Any]] = {
+    "numpy.lcm": _np_int_binary(math.lcm, "lcm"), "numpy.gcd": _np_int_binary(math.gcd, "gcd"),
+    "numpy.argsort": _np_argsort,
     "numpy.log": _np_unary(math.log, "log", True), "numpy.log2": _np_unary(math.log2, "log2", True),
     "numpy.log10": _np_unary(math.log10, "log10", True), "numpy.exp": _np_unary(math.exp, "exp", True),
     "numpy.sqrt": _np_unary(math.sqrt, "sqrt", True), "numpy.ceil": _np_unary(math.ceil, "ceil", True),

@@ -24,33 +24,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ckptlens.engine import tensor_data
+from ckptlens.engine.dtype_names import DEFAULT_DTYPE, DTYPE_ALIASES, UNKNOWN_DTYPE, dtype_name
 from ckptlens.engine.model import Dim, Shape
 from ckptlens.engine.symbolic import Sym
 from ckptlens.engine.values import TensorValue, Unknown, as_dim, is_unknown
-
-DEFAULT_DTYPE = "float32"  # torch.get_default_dtype() unless the program changes it
-UNKNOWN_DTYPE = "unknown"
-
-# torch.<alias> -> canonical name (str(torch.<alias>) without the "torch." prefix)
-DTYPE_ALIASES: Mapping[str, str] = {
-    "float32": "float32", "float": "float32",
-    "float64": "float64", "double": "float64",
-    "float16": "float16", "half": "float16",
-    "bfloat16": "bfloat16",
-    "complex32": "complex32", "chalf": "complex32",
-    "complex64": "complex64", "cfloat": "complex64",
-    "complex128": "complex128", "cdouble": "complex128",
-    "uint8": "uint8", "int8": "int8",
-    "int16": "int16", "short": "int16",
-    "int32": "int32", "int": "int32",
-    "int64": "int64", "long": "int64",
-    "uint16": "uint16", "uint32": "uint32", "uint64": "uint64",
-    "bool": "bool",
-    "float8_e4m3fn": "float8_e4m3fn", "float8_e5m2": "float8_e5m2",
-    "float8_e4m3fnuz": "float8_e4m3fnuz", "float8_e5m2fnuz": "float8_e5m2fnuz",
-    "float8_e8m0fnu": "float8_e8m0fnu",
-    "qint8": "qint8", "quint8": "quint8", "qint32": "qint32",
-}  # fmt: skip
 
 # legacy typed constructors: torch.FloatTensor(...) etc.
 _TYPED_TENSORS: Mapping[str, str] = {
@@ -69,20 +47,6 @@ class BufferValue(TensorValue):
     """`torch.nn.Buffer(t, persistent=...)`: a tensor marked to become a buffer when assigned."""
 
     persistent: bool = True
-
-
-def dtype_name(value: Any, default: str = DEFAULT_DTYPE) -> str:
-    """The canonical name of a dtype argument; `default` for None; UNKNOWN_DTYPE otherwise."""
-    if value is None:
-        return default
-    if isinstance(value, type):  # Python's own types as dtypes: torch.zeros(3, dtype=float)
-        return {bool: "bool", int: "int64", float: "float64", complex: "complex128"}.get(
-            value, UNKNOWN_DTYPE
-        )
-    if isinstance(value, str):
-        name = value.removeprefix("torch.")
-        return DTYPE_ALIASES.get(name, UNKNOWN_DTYPE)
-    return UNKNOWN_DTYPE
 
 
 def dtype_global(dtype: str) -> Any:
@@ -581,6 +545,9 @@ def tensor_call(
 ) -> Any:
     """The tensor (or tuple of tensors) a call to `qualname` returns, or None when it is not a
     function we know."""
+    with_data = tensor_data.call(qualname, args, kwargs)
+    if with_data is not None:
+        return with_data
     factory = _FACTORIES.get(qualname)
     if factory is not None:
         return factory(args, kwargs)
@@ -608,7 +575,7 @@ _IN_PLACE = {
     "clamp_min_", "clamp_max_", "tril_", "triu_", "pow_", "sigmoid_", "tanh_",
 }  # fmt: skip
 
-_SHAPE_KEEPING = {"tril", "triu", "masked_fill", "abs", "neg", "clamp", "clamp_min", "clamp_max"}
+_SHAPE_KEEPING = {"tril", "triu", "masked_fill", "abs", "neg", "clamp", "clamp_min", "clamp_max", "flip", "roll"}
 _FLOAT_UNARY = {"exp", "log", "sin", "cos", "sqrt", "rsqrt", "sigmoid", "tanh", "reciprocal"}
 
 
@@ -780,6 +747,9 @@ def tensor_method(
 ) -> Any:
     """What `value.<name>(*args, **kwargs)` returns (a TensorValue, a size tuple, an int, a dtype
     string), or None when the method is not one we model."""
+    with_data = tensor_data.method(value, name, args, kwargs)
+    if with_data is not None:
+        return with_data
     shape = value.shape
     if name in ("view", "reshape"):
         if len(args) == 1 and isinstance(args[0], str):

@@ -102,7 +102,7 @@ def transformers_view(predicted: PredictedStateDict, index: CheckpointIndex) -> 
     if not scoped:
         return None
     base = predicted.base_model_prefixes[0] if predicted.base_model_prefixes else ""
-    converted = convert_keys(scoped, list(index.tensors), base)
+    converted = convert_keys(scoped, list(index.tensors), base, model_keys=predicted.tensors)
     if not converted.renamed and not converted.converted:
         return None
     tensors: dict[str, TensorInfo] = {}

@@ -35,6 +35,14 @@ from ckptlens.api import (
 )
 from ckptlens.checkpoint.index import CheckpointIndex
 from ckptlens.checkpoint.remote import is_remote, remote_stamp
+from ckptlens.checkpoint.weights_only import (
+    IMPORT_NONE,
+    IMPORT_RUNS_CODE,
+    IMPORT_UNKNOWN,
+    SAFE,
+    Safety,
+    import_effect,
+)
 from ckptlens.findings import (
     CHECKPOINT_ERROR,
     INFERRED,
@@ -52,8 +60,16 @@ from ckptlens.findings import (
     SourceRange,
 )
 from ckptlens.render.constructor import constructor_markdown
+from ckptlens.textsafe import escape_control
 from ckptlens.workspace.index import WorkspaceIndex
-from ckptlens.workspace.model import DIRECTIVE, LOAD_STATE_DICT, FileScan, Link, Resolution
+from ckptlens.workspace.model import (
+    DIRECTIVE,
+    EMPTY_SCAN,
+    LOAD_STATE_DICT,
+    FileScan,
+    Link,
+    Resolution,
+)
 from ckptlens.workspace.resolution import resolve_checkpoint, resolve_path
 from ckptlens.workspace.rules import LinkFinding, link_findings
 
@@ -100,6 +116,8 @@ class DocumentAnalysis:
     scan: FileScan | None = None
     stale: bool = False  # the source did not parse: these are the last good results
     failure: str | None = None  # the last analysis raised (one line): these are the last good
+    # Not analysed, or stopped: (code, one-line reason); any results are the last good ones.
+    halted: tuple[str, str] | None = None
 
 
 def directive_values_fix(link: Link, finding: Finding, source: str) -> Fix | None:
@@ -165,6 +183,22 @@ class Session:
         self._touches: dict[str, frozenset[str]] = {}  # link key -> files its findings point into
         self.problems: list[str] = []  # from pyproject / settings, for the log
         self.log: list[str] = []  # engine trouble worth a window/logMessage; the server drains it
+        # Files treated as empty (no links, no classes): the server's worker skips those whose
+        # analysis overran its time, until they change.
+        self.skip: frozenset[str] = frozenset()
+        # Told the file about to be scanned or checked (the server's worker reports it, so
+        # that an analysis killed for overrunning is blamed on the right file).
+        self.progress: Callable[[str], None] | None = None
+        scan = self.index.scan
+
+        def scan_unless_skipped(path: str, overlays: Mapping[str, str]) -> FileScan:
+            if path in self.skip:
+                return replace(EMPTY_SCAN, path=path)
+            if self.progress is not None:
+                self.progress(path)
+            return scan(path, overlays)
+
+        self.index.scan = scan_unless_skipped  # type: ignore[method-assign]
 
     def _engine_tree(self, path: str, text: str) -> ast.Module | None:
         """The engine's (cached) parse of `path`, when it is of this very text."""
@@ -315,6 +349,8 @@ class Session:
         index: CheckpointIndex,
         mappings: Sequence[ParsedMapping],
     ) -> LinkResult:
+        if self.progress is not None:
+            self.progress(link.class_file)
         mapped = index
         for mapping in mappings:
             mapped = replace(mapped, tensors=remap_tensors(mapping, mapped.tensors))
@@ -658,6 +694,7 @@ def hover_markdown(analysis: DocumentAnalysis, line: int) -> str | None:
         ):
             sections.append(f"**`{outcome.link.class_name}`** · {lens_title(outcome)}")
             sections.append(_coverage_markdown(outcome))
+            sections.append(safety_markdown(outcome.result.index.safety))
             built = constructor_markdown(outcome.result.predicted.constructor)
             if built:
                 sections.append(built)
@@ -666,6 +703,41 @@ def hover_markdown(analysis: DocumentAnalysis, line: int) -> str | None:
         if table:
             sections.append(table)
     return "\n\n".join(sections) if sections else None
+
+
+def safety_markdown(safety: Safety) -> str:
+    """The checkpoint's safety verdict (issue 13): would `torch.load(weights_only=True)` load
+    it; if not, the globals outside torch's allow-list, each with whether importing its module
+    is known to run code, and the other reasons."""
+    if safety.verdict == SAFE:
+        return "Safety: **safe** · `torch.load(weights_only=True)` loads it"
+    lines = [
+        f"Safety: **{safety.verdict}** · `torch.load(weights_only=True)` refuses it; "
+        "`weights_only=False` imports and runs what it names: only for a file you trust"
+    ]
+    if safety.globals:
+        words = {
+            IMPORT_NONE: "no code",
+            IMPORT_RUNS_CODE: "runs code",
+            IMPORT_UNKNOWN: "unknown",
+        }
+        lines += ["", "| global outside the allow-list | its import |", "| --- | --- |"]
+        for name in safety.globals[:20]:
+            lines.append(f"| `{_md_code(name)}` | {words[import_effect(name)]} |")
+        if len(safety.globals) > 20:
+            lines.append(f"| and {len(safety.globals) - 20} more | |")
+    for reason in safety.reasons[:5]:
+        lines.append(f"- {_md_text(reason)}")
+    return "\n".join(lines)
+
+
+def _md_code(text: str) -> str:
+    """Inside a code span in a table cell: control characters escaped, no backtick or pipe."""
+    return escape_control(text).replace("`", "'").replace("|", "\\|")
+
+
+def _md_text(text: str) -> str:
+    return escape_control(text).replace("|", "\\|")
 
 
 def _coverage_markdown(outcome: LinkResult) -> str:

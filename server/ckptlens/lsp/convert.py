@@ -7,6 +7,7 @@ unless the client offered another). Severities, diagnostics, edits and URIs conv
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable, Sequence
 
@@ -29,7 +30,9 @@ SEVERITY = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def path_to_uri(path: str) -> str:
+    """(Cached: a file's hundreds of diagnostics name the same checkpoint.)"""
     return from_fs_path(path) or "file://" + path
 
 

@@ -2,9 +2,15 @@
 
 State lives on one `CkptlensServer`. Handlers run on the event loop and stay short: they read
 the latest `DocumentAnalysis` of a document (frozen), or await the one being computed. The
-engine runs off the loop: checkpoint reads in a small thread pool (cached by path + size +
-mtime, with $/progress when slow), analysis in one dedicated thread that owns the engine's
-caches (`Session`). Every document change schedules a debounced analysis whose diagnostics are
+engine never runs in this process: checkpoints are read by reader processes (cached here by
+path + size + mtime, with $/progress when slow), and everything else that runs the engine —
+plan, check, code actions, key mappings, size lenses, fit hints, finding checkpoints — is a
+request to a worker process that owns the engine's caches (`Session`, see `worker.py`), driven
+from one thread here. A read or an analysis that overruns `ckptlens.analysisTimeoutMs` is
+killed with its process; the file the worker was busy with (it says which) is skipped by every
+analysis until it changes, and gets one diagnostic saying so if it is open; documents larger
+than `ckptlens.maxDocumentSize` are not analysed. Every document change schedules a debounced
+analysis whose diagnostics are
 published with the document's version (push), or returned to `textDocument/diagnostic` (pull)
 when the client declares support for it. Changes outside the documents (settings, workspace
 folders, watched files, and checkpoints no watcher reports, which are polled) re-check every
@@ -18,11 +24,13 @@ import functools
 import gc
 import logging
 import os
+import sys
+import threading
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from lsprotocol import types
@@ -31,12 +39,13 @@ from pygls.lsp.server import LanguageServer
 
 from ckptlens import __version__
 from ckptlens.checkpoint.index import CheckpointIndex
+from ckptlens.findings import Severity
 from ckptlens.lsp import convert
 from ckptlens.lsp.analysis import (
     CheckpointCache,
     DocumentAnalysis,
-    Session,
     SessionOptions,
+    _keep,
     checkpoint_stamp,
     document_links,
     hover_markdown,
@@ -44,7 +53,14 @@ from ckptlens.lsp.analysis import (
     string_at,
 )
 from ckptlens.lsp.settings import Settings, parse_settings
-from ckptlens.lsp.sizes import Extras
+from ckptlens.lsp.sizes import FitHint, SizeLens
+from ckptlens.lsp.worker import (  # noqa: F401 - read_index: tests and tools import it here
+    AnalysisStopped,
+    AnalysisWorker,
+    CheckpointReader,
+    WorkerError,
+    read_index,
+)
 
 GENERATE_KEY_MAPPING = "ckptlens.generateKeyMapping"
 FIND_CHECKPOINTS = "ckptlens.findCheckpoints"  # issue 17: for any LSP client
@@ -54,33 +70,41 @@ WATCHED_GLOBS = ("**/*.{pt,pth,ckpt,bin,safetensors,pkl,tar,json}", "**/pyprojec
 # client cannot watch files) are polled: a stat each this often, re-read once a change settles.
 POLL_SECONDS = 1.0
 ANALYSIS_FAILED = "analysis-failed"
+ANALYSIS_STOPPED = "analysis-stopped"
+DOCUMENT_TOO_LARGE = "document-too-large"
+WRITE_TIMEOUT = 3600.0  # s: ckptlens.writeFixedCheckpoint.server runs in a process of its own
+READERS = 2  # checkpoint reader processes
+# A document's diagnostics beyond this many are not published (their conversion runs on the
+# event loop: 40,000 of them held it for seconds); one Information diagnostic says so.
+MAX_DIAGNOSTICS = 500
+DIAGNOSTICS_TRUNCATED = "diagnostics-truncated"
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def read_index(path: str) -> CheckpointIndex | str:
-    """A checkpoint's index, or the one-line reason it cannot be used (never raises)."""
-    from ckptlens.checkpoint import CheckpointError, read_checkpoint
+@dataclass(frozen=True)
+class EditorExtras:
+    """What the worker computed for one version of a document besides its analysis."""
 
-    try:
-        return read_checkpoint(path)
-    except CheckpointError as exc:
-        return " ".join(str(exc).split()) or f"{path}: cannot read the checkpoint"
-    except OSError as exc:
-        return f"{path}: cannot read: {exc.strerror or exc}"
-    except Exception as exc:  # noqa: BLE001 - a reader bug is one diagnostic, not a crash
-        return f"{path}: cannot read the checkpoint (internal error: {type(exc).__name__}: {exc})"
+    version: int | None
+    sizes: tuple[SizeLens, ...] = ()
+    hints: tuple[FitHint, ...] = ()
 
 
 class CkptlensServer(LanguageServer):
+    # "module:function" the analysis process calls before it starts (tests inject failures)
+    worker_setup: str | None = None
+
     def __init__(self) -> None:
         super().__init__(
             "ckptlens", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental
         )
         self.settings = Settings()
-        self.session = Session([os.getcwd()])
-        self.extras = Extras()  # issue 17: size lenses and fit hints, cached by file text
+        self.worker = AnalysisWorker([os.getcwd()], SessionOptions(), self.worker_setup)
+        # path -> (its stamp, why): files whose analysis was killed, skipped until they change
+        self.quarantine: dict[str, tuple[Any, str]] = {}
+        self.extras: dict[str, EditorExtras] = {}  # uri -> its size lenses and fit hints (issue 17)
         self.pull_diagnostics = False
         self.analyses: dict[str, DocumentAnalysis] = {}
         self.analysis_generation: dict[str, int] = {}
@@ -94,6 +118,13 @@ class CkptlensServer(LanguageServer):
             max_workers=1, thread_name_prefix="ckptlens-analysis"
         )
         self.read_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ckptlens-read")
+        # Checkpoints are read in processes of their own (READERS, one per reading thread),
+        # under the time cap: one hostile file holds up one reader, not every read.
+        self.readers: list[CheckpointReader] = []
+        self.reader_of = threading.local()
+        self.reader_pool = ThreadPoolExecutor(
+            max_workers=READERS, thread_name_prefix="ckptlens-reader"
+        )
         self.logged: set[str] = set()
         self.client_uris: dict[str, str] = {}  # canonical path -> URI of an open document
         self.roots: list[str] = []  # the workspace folders, as paths
@@ -125,13 +156,19 @@ class CkptlensServer(LanguageServer):
                     self.logged.clear()
                 self.log_message(message)
 
+    def too_large(self, text: str) -> bool:
+        cap = self.settings.max_document_size
+        return len(text) > cap or (not text.isascii() and len(text.encode("utf-8")) > cap)
+
     def open_texts(self) -> dict[str, str]:
-        """Unsaved buffers of the open Python documents, by absolute path."""
+        """Unsaved buffers of the open Python documents (within the size cap), by path."""
         out = {}
         for uri, doc in self.workspace.text_documents.items():
             path = convert.uri_to_path(uri)
             if path and path.endswith(".py"):
-                out[path] = doc.source
+                source = doc.source
+                if not self.too_large(source):
+                    out[path] = source
         return out
 
     def uri_of(self, path: str) -> str:
@@ -148,29 +185,35 @@ class CkptlensServer(LanguageServer):
         except OSError:
             return None
 
-    def sources(self) -> Callable[[str], str | None]:
-        """The text of any file as the editor has it now (open buffers snapshot here, on the
-        loop; the rest from disk), for work done in the analysis thread."""
-        snapshot = self.open_texts()
-
-        def source_of(path: str) -> str | None:
-            if path in snapshot:
-                return snapshot[path]
-            try:
-                with open(path, encoding="utf-8") as handle:
-                    return handle.read()
-            except (OSError, UnicodeDecodeError):
-                return None
-
-        return source_of
-
     async def in_analysis(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn` on the analysis thread (the one that talks to the worker process)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.analysis_pool, functools.partial(fn, *args))
 
+    def start_reader(self) -> CheckpointReader:
+        """This reading thread's reader process (started on its first use)."""
+        reader: CheckpointReader | None = getattr(self.reader_of, "reader", None)
+        if reader is None:
+            reader = self.reader_of.reader = CheckpointReader(self.worker_setup)
+            self.readers.append(reader)
+            reader.start()
+        return reader
+
+    def read_isolated(self, path: str) -> CheckpointIndex | str:
+        """On a reading thread: `path`'s index, read by that thread's reader process."""
+        return self.start_reader().read(path, self.timeout)
+
+    @property
+    def timeout(self) -> float:
+        return self.settings.analysis_timeout_ms / 1000
+
+    async def work(self, op: str, *args: Any) -> Any:
+        """`op` of the worker's Session, seeing the open buffers as they are now."""
+        return await self.in_analysis(self.worker.call, op, args, self.open_texts(), self.timeout)
+
     def flush_session_log(self) -> None:
-        log_lines, self.session.log[:] = list(self.session.log), []
-        self.log_once([*self.session.problems, *log_lines])
+        log_lines, self.worker.log = self.worker.log, []
+        self.log_once(log_lines)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -182,7 +225,13 @@ class CkptlensServer(LanguageServer):
             roots = [os.path.realpath(params.root_path)]
         self.settings, warnings = parse_settings(params.initialization_options)
         self.roots = roots
-        self.session = Session(roots or [os.getcwd()], self.session_options())
+        self.worker.close()
+        self.worker = AnalysisWorker(
+            roots or [os.getcwd()], self.session_options(), self.worker_setup
+        )
+        self.analysis_pool.submit(self.worker.start)  # the first didOpen does not wait for it
+        for _ in range(READERS):
+            self.reader_pool.submit(self.start_reader)
         self.log_once(warnings)
         caps = params.capabilities
         self.pull_diagnostics = (
@@ -233,8 +282,8 @@ class CkptlensServer(LanguageServer):
         self.log_once(warnings)
         if settings != self.settings:
             self.settings = settings
-            options = self.session_options()
-            await self.in_analysis(self.session.configure, options)
+            self.analysis_pool.submit(self.worker.configure, self.session_options())
+            self.set_quarantine({})  # a longer time limit, say: try them again
             self.rerun_all("the settings changed")
 
     def session_options(self) -> SessionOptions:
@@ -255,6 +304,10 @@ class CkptlensServer(LanguageServer):
             self.poller.cancel()
         self.analysis_pool.shutdown(wait=False, cancel_futures=True)
         self.read_pool.shutdown(wait=False, cancel_futures=True)
+        self.reader_pool.shutdown(wait=False, cancel_futures=True)
+        self.worker.kill()
+        for reader in self.readers:
+            reader.kill()
 
     # -- scheduling -------------------------------------------------------------------------
 
@@ -275,6 +328,7 @@ class CkptlensServer(LanguageServer):
         if task is not None:
             task.cancel()
         self.analyses.pop(uri, None)
+        self.extras.pop(uri, None)
         self.analysis_generation.pop(uri, None)
         self.read_stamps.pop(uri, None)
         path = convert.uri_to_path(uri)
@@ -329,6 +383,16 @@ class CkptlensServer(LanguageServer):
             await self.analyse(uri)
         except asyncio.CancelledError:
             raise
+        except AnalysisStopped as exc:
+            self.flush_session_log()
+            self.stopped(uri, exc)
+        except WorkerError as exc:
+            self.flush_session_log()
+            self.log_message(
+                f"ckptlens: analysis of {uri} failed: {exc.kind}: {exc}\n{exc.details}",
+                types.MessageType.Error,
+            )
+            self.keep_last(uri, " ".join(f"{exc.kind}: {exc}".split()))
         except Exception as exc:  # noqa: BLE001 - never let one document take the server down
             self.log_message(
                 f"ckptlens: analysis of {uri} failed: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}",
@@ -341,6 +405,72 @@ class CkptlensServer(LanguageServer):
                     f"ckptlens: reporting the failed analysis of {uri} failed: {again}",
                     types.MessageType.Error,
                 )
+
+    def stopped(self, uri: str, exc: AnalysisStopped) -> None:
+        """The worker was killed analysing `uri` (or died). The file it was busy with is
+        skipped until it changes; if that is another file, `uri` is analysed again without it."""
+        path = convert.uri_to_path(uri)
+        culprit = exc.culprit or path
+        if culprit is None:
+            return
+        where = "" if culprit == path else f" (while reading {uri})"
+        self.log_message(f"ckptlens: stopped analysing {self.uri_of(culprit)}{where}: {exc.reason}")
+        quarantine = dict(self.quarantine)
+        quarantine[culprit] = (self.file_stamp(culprit), exc.reason)
+        self.set_quarantine(quarantine)
+        if culprit == path:
+            self.halt(uri, ANALYSIS_STOPPED, self.stopped_message(exc.reason))
+            return
+        self.schedule(uri, 0)
+        other = self.uri_of(culprit)
+        if other in self.workspace.text_documents and other not in self.tasks:
+            self.schedule(other, 0)
+
+    def stopped_message(self, reason: str) -> str:
+        return (
+            f"ckptlens stopped analysing this file: {reason} (ckptlens.analysisTimeoutMs); "
+            "it is analysed again when it changes"
+        )
+
+    def file_stamp(self, path: str) -> Any:
+        """What says that a file changed: its open buffer, else its size and mtime."""
+        doc = self.workspace.text_documents.get(self.uri_of(path))
+        if doc is not None:
+            text = doc.source
+            return ("text", len(text), hash(text))
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return ("disk", st.st_size, st.st_mtime_ns)
+
+    def set_quarantine(self, quarantine: dict[str, tuple[Any, str]]) -> None:
+        if set(quarantine) != set(self.quarantine):
+            self.analysis_pool.submit(self.worker.set_skip, frozenset(quarantine))
+        self.quarantine = quarantine
+
+    def refresh_quarantine(self) -> None:
+        """Files that changed since their analysis was killed are analysed again."""
+        kept = {p: q for p, q in self.quarantine.items() if self.file_stamp(p) == q[0]}
+        if len(kept) != len(self.quarantine):
+            self.set_quarantine(kept)
+
+    def halt(self, uri: str, code: str, message: str) -> None:
+        """The document's analysis was stopped, or not started: it gets one diagnostic saying
+        why (beside the last good ones, if any), and no re-analysis until it changes."""
+        doc = self.workspace.text_documents.get(uri)
+        path = convert.uri_to_path(uri)
+        if doc is None or path is None:
+            return
+        previous = self.analyses.get(uri) or DocumentAnalysis(path, doc.version)
+        if code == DOCUMENT_TOO_LARGE:
+            previous = DocumentAnalysis(path, doc.version)
+        self.analyses[uri] = halted = replace(
+            previous, version=doc.version, stale=True, failure=None, halted=(code, message)
+        )
+        self.analysis_generation[uri] = self.generation
+        if not self.pull_diagnostics:
+            self.publish(uri, halted)
 
     def keep_last(self, uri: str, failure: str) -> None:
         """After a failure, the document still gets diagnostics for its version: the last good,
@@ -379,27 +509,48 @@ class CkptlensServer(LanguageServer):
         path = convert.uri_to_path(uri)
         if doc is None or path is None or not path.endswith(".py"):
             return
-        version, overlays, generation = doc.version, self.open_texts(), self.generation
-        planned, related = await self.in_analysis(self.session.plan, path, overlays)
-        indexes, stamps = await self.read_checkpoints({r.path for _, r in planned if r.path})
+        version, generation = doc.version, self.generation
         previous = self.analyses.get(uri)
+        self.refresh_quarantine()
+        if path in self.quarantine:  # killed on this very text: not again until it changes
+            self.halt(uri, ANALYSIS_STOPPED, self.stopped_message(self.quarantine[path][1]))
+            return
+        if self.too_large(doc.source):
+            size = len(doc.source.encode("utf-8", errors="replace"))
+            cap = self.settings.max_document_size
+            message = (
+                f"ckptlens does not analyse this file: it is {size:,} bytes, over the "
+                f"{cap:,}-byte limit (ckptlens.maxDocumentSize)"
+            )
+            self.halt(uri, DOCUMENT_TOO_LARGE, message)
+            return
+        overlays = self.open_texts()
+        planned, related = await self.in_analysis(
+            self.worker.call, "plan", (path,), overlays, self.timeout
+        )
+        indexes, stamps = await self.read_checkpoints({r.path for _, r in planned if r.path})
         analysis = await self.in_analysis(
-            self.session.analyse,
+            self.worker.analyse,
             path,
             version,
-            overlays,
             planned,
-            indexes,
-            previous,
-            stamps,
+            {p: (stamps.get(p), index) for p, index in indexes.items()},
             generation,
+            overlays,
+            self.timeout,
         )
+        if analysis.stale:
+            analysis = replace(_keep(previous, path, version), halted=None)
         self.flush_session_log()
         if uri not in self.workspace.text_documents:
             return  # closed meanwhile
         self.read_stamps[uri] = {p: s for p, s in stamps.items() if s is not None}
         if self.pull_diagnostics:  # pulled reports wait for the analysis: hints included
-            analysis = await self.with_fit_hints(uri, analysis)
+            extras = await self.compute_extras(uri, analysis)
+            if uri not in self.workspace.text_documents:
+                return
+            analysis = self.with_hints(analysis, extras)
+            self.extras[uri] = extras
         stored = self.analyses.get(uri)
         if stored is None or stored.version is None or version is None or version >= stored.version:
             self.analyses[uri] = analysis
@@ -407,8 +558,13 @@ class CkptlensServer(LanguageServer):
         if not self.pull_diagnostics:
             self.publish(uri, analysis)
             self.follow_related(uri, related)
-            # fit hints come after the check's diagnostics, published again only if there are any
-            hinted = await self.with_fit_hints(uri, analysis)
+            # size lenses and fit hints come after the check's diagnostics; the diagnostics are
+            # published again only if there are hints
+            extras = await self.compute_extras(uri, analysis)
+            if uri not in self.workspace.text_documents:
+                return
+            self.extras[uri] = extras
+            hinted = self.with_hints(analysis, extras)
             if hinted is not analysis and self.analyses.get(uri) is analysis:
                 self.analyses[uri] = hinted
                 self.publish(uri, hinted)
@@ -435,9 +591,49 @@ class CkptlensServer(LanguageServer):
 
     def diagnostics(self, uri: str, analysis: DocumentAnalysis) -> list[types.Diagnostic]:
         doc = self.workspace.text_documents.get(uri)
-        lines = doc.lines if doc is not None else None
-        out = [convert.diagnostic(p, lines, self.encoding) for p in analysis.problems]
-        if analysis.failure is not None:
+        lines = doc.lines if doc is not None and analysis.problems else None
+        problems = analysis.problems
+        if len(problems) > MAX_DIAGNOSTICS:  # errors first, then warnings, ..., each in order
+            order = (Severity.ERROR, Severity.WARNING, Severity.INFORMATION, Severity.HINT)
+            first = [p for severity in order for p in problems if p.finding.severity == severity]
+            problems = tuple(first[:MAX_DIAGNOSTICS])
+        out = [convert.diagnostic(p, lines, self.encoding) for p in problems]
+        if len(problems) < len(analysis.problems):
+            start = types.Position(0, 0)
+            out.insert(
+                0,
+                types.Diagnostic(
+                    range=types.Range(start, start),
+                    message=(
+                        f"ckptlens shows {len(problems):,} of the {len(analysis.problems):,} "
+                        "diagnostics of this file (errors and warnings first)"
+                    ),
+                    severity=types.DiagnosticSeverity.Information,
+                    code=DIAGNOSTICS_TRUNCATED,
+                    source=convert.SOURCE,
+                ),
+            )
+        if analysis.halted is not None:
+            code, message = analysis.halted
+            if out:
+                message += " (the other diagnostics are from the last analysis that finished)"
+            start = types.Position(0, 0)
+            severity = (
+                types.DiagnosticSeverity.Information
+                if code == DOCUMENT_TOO_LARGE
+                else types.DiagnosticSeverity.Warning
+            )
+            out.insert(
+                0,
+                types.Diagnostic(
+                    range=types.Range(start, start),
+                    message=message,
+                    severity=severity,
+                    code=code,
+                    source=convert.SOURCE,
+                ),
+            )
+        elif analysis.failure is not None:
             kept = " (the other diagnostics are from the last analysis that worked)" if out else ""
             message = (
                 f"ckptlens could not analyse this file: {analysis.failure}{kept}; "
@@ -508,7 +704,7 @@ class CkptlensServer(LanguageServer):
             key = (path, stamp)
             future = self.reads.get(key)
             if future is None:
-                future = loop.run_in_executor(self.read_pool, read_index, path)
+                future = loop.run_in_executor(self.reader_pool, self.read_isolated, path)
                 self.reads[key] = future
                 future.add_done_callback(functools.partial(self._read_done, key))
             waiting[path] = future
@@ -563,13 +759,16 @@ class CkptlensServer(LanguageServer):
             d.range for d in params.context.diagnostics if d.source == convert.SOURCE
         ]
         only = [str(k) for k in params.context.only] if params.context.only else None
-        source_of = self.sources()
         found: dict[str, types.CodeAction] = {}
         for lsp_range in ranges:
             request = convert.source_range(analysis.path, lsp_range, lines, self.encoding)
-            actions = await self.in_analysis(
-                self.session.code_actions, analysis, request, source_of, only
-            )
+            try:
+                actions = await self.in_analysis(
+                    self.worker.code_actions, analysis, request, only, self.open_texts(), self.timeout
+                )
+            except AnalysisStopped as exc:
+                self.log_message(f"ckptlens: stopped computing the code actions of {uri}: {exc}")
+                return list(found.values())
             for action in actions:
                 if action.fix.title in found:
                     continue
@@ -602,7 +801,13 @@ class CkptlensServer(LanguageServer):
         ]
         candidates.sort(key=lambda o: o.link.site_file != analysis.path)  # a load call here first
         for outcome in candidates:
-            action = await self.in_analysis(self.session.mapping_action, outcome, self.sources())
+            try:
+                action = await self.in_analysis(
+                    self.worker.mapping_action, analysis, outcome, self.open_texts(), self.timeout
+                )
+            except AnalysisStopped as exc:
+                self.log_message(f"ckptlens: stopped generating the key mapping: {exc}")
+                return False
             if action is None:
                 continue
             edit = convert.workspace_edit(
@@ -622,11 +827,8 @@ class CkptlensServer(LanguageServer):
         if analysis is None:
             return None
         text = hover_markdown(analysis, params.position.line + 1)
-        sizes = [
-            s.hover
-            for s in await self.size_lenses(params.text_document.uri, analysis)
-            if s.range.start_line == params.position.line + 1
-        ]
+        extras = await self.extras_for(params.text_document.uri, analysis)
+        sizes = [s.hover for s in extras.sizes if s.range.start_line == params.position.line + 1]
         if sizes:
             text = "\n\n---\n\n".join([*([text] if text else []), *sizes])
         if text is None:
@@ -650,7 +852,7 @@ class CkptlensServer(LanguageServer):
                     range=convert.lsp_range(lens.range, lines, self.encoding), command=command
                 )
             )
-        for size in await self.size_lenses(uri, analysis):
+        for size in (await self.extras_for(uri, analysis)).sizes:
             out.append(
                 types.CodeLens(
                     range=convert.lsp_range(size.range, lines, self.encoding),
@@ -659,41 +861,98 @@ class CkptlensServer(LanguageServer):
             )
         return out
 
-    # -- issue 17: size lenses, fit hints (ckptlens.lsp.sizes) ------------------------------
+    # -- issue 17: size lenses, fit hints (ckptlens.lsp.sizes), computed in the worker -------
 
-    def _linked_predictions(self, analysis: DocumentAnalysis) -> dict[str, Any]:
-        return {
-            r.link.class_name: r.result.predicted
-            for r in analysis.results
-            if r.result is not None and r.link.class_file == analysis.path
-        }
+    async def compute_extras(self, uri: str, analysis: DocumentAnalysis) -> EditorExtras:
+        """The size lenses and fit hints of this analysis, from the worker (under the same
+        time cap as an analysis). A stopped or failed computation is logged and leaves the
+        document without them until it changes; it never stops its analysis."""
+        sizes, hints = self.settings.size_lens, self.settings.fit_hints
+        if analysis.stale or analysis.halted is not None or not (sizes or hints):
+            return EditorExtras(analysis.version)
+        try:
+            lenses, found = await self.in_analysis(
+                self.worker.extras, analysis, sizes, hints, self.generation, self.open_texts(), self.timeout
+            )
+        except AnalysisStopped as exc:
+            self.flush_session_log()
+            self.log_message(f"ckptlens: stopped computing the size lenses and fit hints of {uri}: {exc}")
+            return EditorExtras(analysis.version)
+        except WorkerError as exc:
+            self.flush_session_log()
+            self.log_message(
+                f"ckptlens: the size lenses and fit hints of {uri} failed: {exc.kind}: {exc}\n{exc.details}",
+                types.MessageType.Error,
+            )
+            return EditorExtras(analysis.version)
+        self.flush_session_log()
+        return EditorExtras(analysis.version, tuple(lenses), tuple(found))
 
-    async def size_lenses(self, uri: str, analysis: DocumentAnalysis) -> list[Any]:
-        doc = self.workspace.text_documents.get(uri)
-        if doc is None or analysis.stale or not self.settings.size_lens:
-            return []
-        return await self.in_analysis(
-            self.extras.size_lenses, self.session, analysis.path, doc.source, self._linked_predictions(analysis)
-        )
+    async def extras_for(self, uri: str, analysis: DocumentAnalysis) -> EditorExtras:
+        """The extras of `analysis` as stored; while its analysis task is still running (the
+        extras follow the diagnostics), they are awaited. Never starts worker work itself:
+        a hover is answered from what is stored."""
+        stored = self.extras.get(uri)
+        if stored is not None and stored.version == analysis.version:
+            return stored
+        task = self.tasks.get(uri)
+        if task is not None and not task.done():
+            await asyncio.wait({task})
+            stored = self.extras.get(uri)
+            if stored is not None and stored.version == analysis.version:
+                return stored
+        return EditorExtras(analysis.version)
 
-    async def with_fit_hints(self, uri: str, analysis: DocumentAnalysis) -> DocumentAnalysis:
+    @staticmethod
+    def with_hints(analysis: DocumentAnalysis, extras: EditorExtras) -> DocumentAnalysis:
         from ckptlens.api import CheckpointsFit
         from ckptlens.workspace.rules import LinkFinding
 
-        doc = self.workspace.text_documents.get(uri)
-        if doc is None or analysis.stale or not self.settings.fit_hints:
-            return analysis
-        linked = sorted({r.link.class_name for r in analysis.results if r.link.class_file == analysis.path})
-        hints = await self.in_analysis(
-            self.extras.fit_hints, self.session, analysis.path, doc.source, linked, self.generation
-        )
-        if not hints:
+        if not extras.hints:
             return analysis
         problems = tuple(
             LinkFinding(CheckpointsFit(h.message, h.checkpoints).at(h.range), h.checkpoints[0])
-            for h in hints
+            for h in extras.hints
         )
         return replace(analysis, problems=(*analysis.problems, *problems))
+
+    async def find_checkpoints(self, path: str, class_name: str) -> list[dict[str, Any]]:
+        """`ckptlens.findCheckpoints`, in the worker under the analysis time cap."""
+        try:
+            return await self.work("find_checkpoints", path, class_name)
+        except AnalysisStopped as exc:
+            self.log_message(f"ckptlens: stopped finding checkpoints for `{class_name}`: {exc}")
+            return []
+        finally:
+            self.flush_session_log()
+
+    async def write_fixed_checkpoint(
+        self, path: str, class_name: str, out: str, checkpoint: str | None, shard: str | None
+    ) -> dict[str, Any]:
+        """`ckptlens.writeFixedCheckpoint.server`: in a process of its own (writing a large
+        checkpoint takes minutes; documents go on being analysed meanwhile), killed after
+        WRITE_TIMEOUT seconds."""
+        worker = AnalysisWorker(
+            self.roots or [os.getcwd()], self.session_options(), self.worker_setup
+        )
+        loop = asyncio.get_running_loop()
+        args = (path, class_name, out, checkpoint, shard)
+        try:
+            return await loop.run_in_executor(
+                None,
+                worker.call,
+                "write_fixed_checkpoint",
+                args,
+                self.open_texts(),
+                max(WRITE_TIMEOUT, self.timeout),
+            )
+        except AnalysisStopped as exc:
+            return {"error": f"stopped writing {out}: {exc.reason}"}
+        except WorkerError as exc:
+            return {"error": " ".join(str(exc).split()) or exc.kind}
+        finally:
+            self.log_once(worker.log)
+            await loop.run_in_executor(None, worker.close)
 
     async def document_links(self, uri: str) -> list[types.DocumentLink]:
         analysis = await self.latest_analysis(uri)
@@ -714,7 +973,9 @@ class CkptlensServer(LanguageServer):
     async def definition(self, params: types.DefinitionParams) -> types.Location | None:
         doc = self.workspace.text_documents.get(params.text_document.uri)
         path = convert.uri_to_path(params.text_document.uri)
-        if doc is None or path is None or params.position.line >= len(doc.lines):
+        if doc is None or path is None or self.too_large(doc.source):
+            return None
+        if params.position.line >= len(doc.lines):
             return None
         line = doc.lines[params.position.line]
         where = convert.source_range(
@@ -748,11 +1009,11 @@ class CkptlensServer(LanguageServer):
             if path.endswith(".py") and change.type != types.FileChangeType.Changed:
                 self.session_invalidate(path)
             self.checkpoints.forget(path)
-        self.analysis_pool.submit(self.session.forget)
+        self.analysis_pool.submit(self.worker.forget)
         self.rerun_all()
 
     def session_invalidate(self, path: str) -> None:
-        self.analysis_pool.submit(self.session.index.invalidate, path)
+        self.analysis_pool.submit(self.worker.invalidate, path)
 
     async def folders_changed(self, params: types.DidChangeWorkspaceFoldersParams) -> None:
         """Folders added to or removed from the workspace: their pyproject.toml links and load
@@ -766,7 +1027,7 @@ class CkptlensServer(LanguageServer):
         if roots == self.roots:
             return
         self.roots = roots
-        await self.in_analysis(self.session.set_roots, roots)
+        self.analysis_pool.submit(self.worker.set_roots, roots)
         names = [os.path.basename(r) or r for r in roots]
         self.rerun_all(f"the workspace folders changed ({', '.join(names) or 'none'})")
 
@@ -958,26 +1219,22 @@ def create_server() -> CkptlensServer:
     @guarded([])
     async def find_checkpoints(ls: CkptlensServer, *arguments: Any) -> list[dict[str, Any]]:
         """[uri, className] -> the workspace's checkpoints ranked for the class (issue 17)."""
-        from ckptlens.lsp.sizes import find_for_class
-
         uri, class_name = (list(arguments) + [None, None])[:2]
         path = convert.uri_to_path(str(uri))
         if path is None or not class_name:
             return []
-        return await ls.in_analysis(find_for_class, ls.session, path, str(class_name))
+        return await ls.find_checkpoints(path, str(class_name))
 
     @server.command(WRITE_FIXED_CHECKPOINT)
     @guarded({"error": "internal error"})
     async def write_fixed_checkpoint(ls: CkptlensServer, *arguments: Any) -> dict[str, Any]:
         """[uri, className, out, checkpoint?, maxShardSize?] -> `map --write`'s report."""
-        from ckptlens.lsp.sizes import write_for_class
-
         uri, class_name, out, checkpoint, shard = (list(arguments) + [None] * 5)[:5]
         path = convert.uri_to_path(str(uri))
         if path is None or not class_name or not out:
             return {"error": "expected [uri, className, out, checkpoint?, maxShardSize?]"}
-        return await ls.in_analysis(
-            write_for_class, ls.session, path, str(class_name), str(out),
+        return await ls.write_fixed_checkpoint(
+            path, str(class_name), str(out),
             str(checkpoint) if checkpoint else None, str(shard) if shard else None,
         )  # fmt: skip
 
@@ -1019,4 +1276,13 @@ def run_stdio() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
-    server.start_io()
+    from ckptlens.lsp.stdio import serve_stdio
+    from ckptlens.lsp.worker import prestart
+
+    prestart()
+    try:
+        status = serve_stdio(server)
+    finally:
+        server.worker.kill()
+    if status:
+        sys.exit(status)

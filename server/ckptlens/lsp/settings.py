@@ -25,6 +25,8 @@ class Settings:
     strict_false_ratio: float = 0.5  # strict=False hides a mismatch when fewer keys than this match
     code_lens: bool = True
     unverified_severity: str = "warning"  # of `unverified`: error | warning | information | hint
+    analysis_timeout_ms: int = 20_000  # an analysis still running after this is killed
+    max_document_size: int = 2_000_000  # bytes: larger documents are not analysed
     size_lens: bool = True  # `11.7 M params · 44.6 MiB fp32` on every nn.Module class
     fit_hints: bool = True  # `3 checkpoints in lightning_logs/ fit this class` on unlinked classes
 
@@ -40,6 +42,8 @@ _CAMEL = {
     "strictFalseRatio": "strict_false_ratio",
     "codeLens": "code_lens",
     "unverifiedSeverity": "unverified_severity",
+    "analysisTimeoutMs": "analysis_timeout_ms",
+    "maxDocumentSize": "max_document_size",
     "sizeLens": "size_lens",
     "fitHints": "fit_hints",
 }
@@ -51,6 +55,8 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "max_files": (0, 1_000_000),
     "progress_after_ms": (0, 60_000),
     "strict_false_ratio": (0.0, 1.0),
+    "analysis_timeout_ms": (100, 600_000),
+    "max_document_size": (0, 1_000_000_000),
 }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from ckptlens.checkpoint.dtypes import itemsize
 from ckptlens.checkpoint.index import CheckpointIndex, Opaque
+from ckptlens.checkpoint.weights_only import import_effects_text
 from ckptlens.textsafe import escape_control as _esc
 
 _MAX_WIDTH = 72  # beyond this a key column is not aligned to, it just spills over
@@ -76,6 +77,8 @@ def _header(index: CheckpointIndex, style: _Style) -> list[str]:
     where = "/".join(index.state_dict_path) if index.state_dict_path else "the file itself"
     rows.append(("state_dict", where))
     rows.append(("safety", index.safety.summary()))
+    if index.safety.globals:
+        rows.append(("imports", import_effects_text(index.safety.globals)))
     if index.bytes_read is not None:
         share = f" ({index.bytes_read / index.size:.4%} of {_bytes(index.size)})" if index.size else ""
         rows.append(("bytes read", f"{index.bytes_read:,} over the network{share}"))

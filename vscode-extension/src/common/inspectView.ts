@@ -98,6 +98,7 @@ export function renderInspect(report: unknown, checkpointPath: string): string {
         header.push(['Also found', report.alternatives.map((a) => short(a, 80)).join(', ')]);
     }
     out.push(...alignedTable(header.map(([k, v]) => [`${k}:`, v])), '');
+    out.push(...renderSafety(report.safety));
     if (isRecord(report.hyper_parameters) && Object.keys(report.hyper_parameters).length > 0) {
         out.push('Hyper-parameters');
         out.push(...alignedTable(Object.entries(report.hyper_parameters).map(([k, v]) => [`  ${k}:`, short(v)])), '');
@@ -121,6 +122,54 @@ export function renderInspect(report: unknown, checkpointPath: string): string {
         out.push('No tensors found.', '');
     }
     return out.join('\n');
+}
+
+/** Control characters (a pickle names what it likes) shown as escapes, never as line breaks. */
+export function visible(text: string): string {
+    // eslint-disable-next-line no-control-regex
+    return text.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+        const code = c.charCodeAt(0);
+        return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+    });
+}
+
+const IMPORT_WORDS: Record<string, string> = {
+    none: 'import runs no code',
+    'runs-code': 'import runs code',
+    unknown: 'unknown whether its import runs code',
+};
+
+/** The safety verdict (`"safety"` of `inspect --format json`): would
+ * `torch.load(weights_only=True)` load the file, and if not, the globals outside torch's
+ * allow-list (with what importing each is known to do) and the other reasons. */
+export function renderSafety(safety: unknown): string[] {
+    if (!isRecord(safety) || typeof safety.verdict !== 'string') {
+        return [];
+    }
+    if (safety.verdict === 'safe') {
+        return ['Safety:  safe (torch.load(weights_only=True) loads it)', ''];
+    }
+    const out = [
+        `Safety:  ${short(visible(safety.verdict), 40)} (torch.load(weights_only=True) refuses it; weights_only=False imports and runs what it names: only for a file you trust)`,
+    ];
+    const globals = Array.isArray(safety.globals) ? safety.globals.map((g) => String(g)) : [];
+    const imports = isRecord(safety.imports) ? safety.imports : {};
+    if (globals.length > 0) {
+        out.push('  Globals outside the allow-list:');
+        const rows = globals.map((name) => {
+            const effect = imports[name];
+            return [
+                `    ${short(visible(name), 200)}`,
+                typeof effect === 'string' ? (IMPORT_WORDS[effect] ?? short(effect, 40)) : '',
+            ];
+        });
+        out.push(...alignedTable(rows));
+    }
+    if (Array.isArray(safety.reasons) && safety.reasons.length > 0) {
+        out.push(...safety.reasons.map((r) => `  - ${short(visible(String(r)), 400)}`));
+    }
+    out.push('');
+    return out;
 }
 
 export function inspectUri(checkpointPath: string): Uri {
