@@ -24,8 +24,10 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import sys
 import threading
+from contextvars import ContextVar
 from typing import Any, BinaryIO, Protocol
 
 from pygls.exceptions import JsonRpcInvalidParams
@@ -144,6 +146,128 @@ def read_frame(stream: Stream, max_frame: int = MAX_FRAME) -> bytes | None:
     return b"".join(chunks)
 
 
+# -- large frames: long strings spliced out in the reader thread -----------------------------------
+
+LARGE_FRAME = 1 << 20
+"""A body over this many bytes is parsed without its long string values (see `parse_large`)."""
+STEP = 1 << 20
+"""The most bytes one C-level call of the scanner looks at: the GIL is free between steps."""
+_BACKSLASH = 0x5C
+
+
+class Omitted:
+    """A string value spliced out of a large frame: where it was and its UTF-8 size."""
+
+    __slots__ = ("end", "size", "start")
+
+    def __init__(self, start: int, end: int, size: int) -> None:
+        self.start, self.end, self.size = start, end, size
+
+
+def _escaped(body: bytes, quote: int, floor: int) -> bool:
+    """Whether the quote at `quote` is escaped: an odd run of backslashes before it (the run
+    is counted in steps of at most STEP bytes, never before `floor`)."""
+    run = 0
+    end = quote
+    while end > floor:
+        start = max(floor, end - STEP)
+        seg = body[start:end]
+        tail = len(seg) - len(seg.rstrip(b"\\"))
+        run += tail
+        if tail < len(seg):
+            break
+        end = start
+    return run % 2 == 1
+
+
+def _safe_split(body: bytes, lo: int, p: int) -> int:
+    """A point in (lo, p] of a string's contents (starting at `lo`, itself a safe point) that
+    cuts no escape sequence in two."""
+    cut = p
+    q = body.rfind(b"\\", max(lo, p - 12), p)
+    if q >= 0:
+        seg = body[lo : q + 1]
+        run_start = lo + len(seg.rstrip(b"\\"))
+        if run_start > lo:
+            cut = run_start  # the run starts an escape: cut before it
+        else:  # the whole segment is backslashes from `lo`: escapes start at even offsets
+            cut = q if (q - lo) % 2 == 0 else q + 1
+    # Nor between the two halves of a surrogate pair (\ud83d\ude00): each alone is not text.
+    high = body[cut - 6 : cut]
+    if (
+        cut - 6 >= lo
+        and high[:3].lower() == b"\\ud"
+        and high[3:4].lower() in b"89ab"
+        and _escaped(body, cut - 5, lo)
+    ):
+        if cut - 6 > lo:
+            return cut - 6
+        if body[cut : cut + 2] == b"\\u":  # a step too short for the pair: take it whole
+            return cut + 6
+    return cut
+
+
+def utf8_size(body: bytes, start: int, end: int) -> int:
+    """The UTF-8 size of the JSON string contents `body[start:end]` once decoded, decoded in
+    steps of at most STEP bytes. Raises ValueError if they are not a valid JSON string."""
+    size = 0
+    lo = start
+    while lo < end:
+        p = end if end - lo <= STEP else _safe_split(body, lo, lo + STEP)
+        piece = json.loads(b'"' + body[lo:p] + b'"')
+        size += len(piece.encode("utf-8", errors="replace"))
+        lo = p
+    return size
+
+
+def long_strings(body: bytes, limit: int) -> list[Omitted]:
+    """The string values (and keys) of the JSON `body` whose decoded UTF-8 size is over
+    `limit` bytes, in order. Every C-level call looks at most STEP bytes (plus one copy of a
+    long string's step for decoding), so another thread gets the GIL between steps. Raises
+    ValueError on an unterminated string or a long string that is not valid JSON."""
+    found: list[Omitted] = []
+    n = len(body)
+    pos = 0
+    while pos < n:
+        quote = body.find(b'"', pos, pos + STEP)
+        if quote < 0:
+            pos += STEP
+            continue
+        i = quote + 1
+        while True:
+            if i >= n:
+                raise ValueError(f"an unterminated string starting at byte {quote}")
+            close = body.find(b'"', i, i + STEP)
+            if close < 0:
+                i += STEP
+                continue
+            if body[close - 1] == _BACKSLASH and _escaped(body, close, quote + 1):
+                i = close + 1
+                continue
+            break
+        if close - quote - 1 > limit:  # the encoded form is never shorter than the decoded one
+            size = utf8_size(body, quote + 1, close)
+            if size > limit:
+                found.append(Omitted(quote, close + 1, size))
+        pos = close + 1
+    return found
+
+
+def splice(body: bytes, spans: list[Omitted], replacement: bytes = b'""') -> bytes:
+    """`body` with each span replaced by `replacement`."""
+    parts = []
+    pos = 0
+    for span in spans:
+        parts.append(body[pos : span.start])
+        parts.append(replacement)
+        pos = span.end
+    parts.append(body[pos:])
+    return b"".join(parts)
+
+
+_TOKEN = "\u0000ckptlens-omitted-" + secrets.token_hex(8) + "-"
+
+
 def _show(raw: bytes) -> str:
     text = raw[:80].decode("ascii", errors="backslashreplace")
     return repr(text) + ("…" if len(raw) > 80 else "")
@@ -158,13 +282,110 @@ def _reply_error(server: LanguageServer, msg_id: Any, code: int, message: str) -
     )
 
 
-def handle_body(server: LanguageServer, body: bytes) -> None:
-    protocol = server.protocol
+omitted_sizes: ContextVar[tuple[int | None, ...]] = ContextVar("omitted_sizes", default=())
+"""While a didOpen / didChange runs: the UTF-8 size of each text left out of it (one per
+content change for didChange; None where the text is there). A left-out text is "" in the
+message pygls sees; the server treats its document as over the size cap."""
+
+
+class Parsed:
+    """A frame's body parsed in the reader thread: the message, or why it is not JSON."""
+
+    __slots__ = ("error", "message", "sizes")
+
+    def __init__(
+        self, message: Any = None, sizes: tuple[int | None, ...] = (), error: str | None = None
+    ) -> None:
+        self.message, self.sizes, self.error = message, sizes, error
+
+
+def parse_body(body: bytes, limit: int = LARGE_FRAME) -> Parsed:
+    """Parse a frame's body. A body over LARGE_FRAME bytes is scanned in bounded steps for
+    string values whose decoded size is over `limit` (at least LARGE_FRAME): they are spliced
+    out before `json.loads`, which then only sees the small remainder, and become "" in the
+    message. The sizes of a didOpen's or didChange's texts left out are in `sizes`."""
     try:
-        raw = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        _reply_error(server, None, PARSE_ERROR, f"the message is not JSON: {exc}")
+        if len(body) <= LARGE_FRAME:
+            return Parsed(json.loads(body))
+        spans = long_strings(body, max(limit, LARGE_FRAME))
+        if not spans:
+            return Parsed(json.loads(body))
+        markers = [json.dumps(f"{_TOKEN}{i}").encode() for i in range(len(spans))]
+        parts = []
+        pos = 0
+        for span, marker in zip(spans, markers, strict=True):
+            parts += [body[pos : span.start], marker]
+            pos = span.end
+        parts.append(body[pos:])
+        message = json.loads(b"".join(parts))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        return Parsed(error=f"the message is not JSON: {exc}")
+    found = _unmark(message)
+    return Parsed(message, _text_sizes(message, found, spans))
+
+
+def _unmark(message: Any) -> dict[int, tuple[Any, Any]]:
+    """Replace every marker in `message` by "" (keys too): where each was, by index."""
+    found: dict[int, tuple[Any, Any]] = {}
+
+    def index(value: Any) -> int | None:
+        if isinstance(value, str) and value.startswith(_TOKEN):
+            tail = value[len(_TOKEN) :]
+            return int(tail) if tail.isdigit() else None
+        return None
+
+    stack = [message]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key in [k for k in node if index(k) is not None]:
+                node[""] = node.pop(key)
+            for key, value in node.items():
+                i = index(value)
+                if i is not None:
+                    node[key] = ""
+                    found[i] = (node, key)
+                elif isinstance(value, dict | list):
+                    stack.append(value)
+        elif isinstance(node, list):
+            for key, value in enumerate(node):
+                i = index(value)
+                if i is not None:
+                    node[key] = ""
+                    found[i] = (node, key)
+                elif isinstance(value, dict | list):
+                    stack.append(value)
+    return found
+
+
+def _text_sizes(
+    message: Any, found: dict[int, tuple[Any, Any]], spans: list[Omitted]
+) -> tuple[int | None, ...]:
+    """The sizes of the texts left out of a didOpen (one) or a didChange (one per change)."""
+    if not isinstance(message, dict) or not isinstance(message.get("params"), dict):
+        return ()
+    where = {(id(node), key): spans[i].size for i, (node, key) in found.items()}
+    params = message["params"]
+    method = message.get("method")
+    if method == "textDocument/didOpen" and isinstance(params.get("textDocument"), dict):
+        size = where.get((id(params["textDocument"]), "text"))
+        return () if size is None else (size,)
+    if method == "textDocument/didChange" and isinstance(params.get("contentChanges"), list):
+        sizes = tuple(where.get((id(change), "text")) for change in params["contentChanges"])
+        return sizes if any(s is not None for s in sizes) else ()
+    return ()
+
+
+def handle_body(server: LanguageServer, body: bytes) -> None:
+    handle_parsed(server, parse_body(body, _limit(server)))
+
+
+def handle_parsed(server: LanguageServer, parsed: Parsed) -> None:
+    protocol = server.protocol
+    if parsed.error is not None:
+        _reply_error(server, None, PARSE_ERROR, parsed.error)
         return
+    raw = parsed.message
     if not isinstance(raw, dict):
         _reply_error(server, None, INVALID_REQUEST, "the message is not a JSON object")
         return
@@ -191,15 +412,25 @@ def handle_body(server: LanguageServer, body: bytes) -> None:
         if is_request:
             _reply_error(server, msg_id, INVALID_REQUEST, "not a JSON-RPC 2.0 message")
         return
+    token = omitted_sizes.set(parsed.sizes)
     try:
         protocol.handle_message(message)
     except Exception:  # noqa: BLE001
         log.exception("Unable to handle message")
+    finally:
+        omitted_sizes.reset(token)
+
+
+def _limit(server: LanguageServer) -> int:
+    """Strings up to this many bytes are kept in a large frame: the server's document cap."""
+    settings = getattr(server, "settings", None)
+    cap = getattr(settings, "max_document_size", 0)
+    return max(LARGE_FRAME, cap if isinstance(cap, int) else 0)
 
 
 async def _serve(server: LanguageServer, stdin: Stream) -> int:
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[bytes | None | Malformed] = asyncio.Queue()
+    queue: asyncio.Queue[Parsed | None | Malformed] = asyncio.Queue()
 
     def reader() -> None:
         try:
@@ -211,8 +442,10 @@ async def _serve(server: LanguageServer, stdin: Stream) -> int:
                     return
                 except (OSError, ValueError):
                     body = None
-                loop.call_soon_threadsafe(queue.put_nowait, body)
-                if body is None:
+                parsed = None if body is None else parse_body(body, _limit(server))
+                del body  # a large body is not kept while the next frame is read
+                loop.call_soon_threadsafe(queue.put_nowait, parsed)
+                if parsed is None:
                     return
         except RuntimeError:
             return  # the loop is closed: the session is over
@@ -225,7 +458,7 @@ async def _serve(server: LanguageServer, stdin: Stream) -> int:
         if isinstance(item, Malformed):
             print(f"ckptlens lsp: closing the connection: the client sent {item}", file=sys.stderr)
             return 1
-        handle_body(server, item)
+        handle_parsed(server, item)
 
 
 def serve_stdio(
