@@ -4,6 +4,7 @@ in bounded steps and spliced out before `json.loads`, which only sees the small 
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -64,7 +65,9 @@ TRICKY = {
 
 @pytest.mark.parametrize("ascii_only", [True, False], ids=["ascii", "utf8"])
 @pytest.mark.parametrize("case", list(TRICKY), ids=list(TRICKY))
-def test_the_splice_parses_to_the_original_with_long_strings_emptied(case: str, ascii_only: bool) -> None:
+def test_the_splice_parses_to_the_original_with_long_strings_emptied(
+    case: str, ascii_only: bool
+) -> None:
     value = TRICKY[case]
     body = json.dumps(value, ensure_ascii=ascii_only).encode()
     spans = long_strings(body, LIMIT)
@@ -112,7 +115,9 @@ def test_a_large_did_change_records_each_left_out_text() -> None:
 def test_strings_under_the_limit_are_kept_in_a_large_frame() -> None:
     # The server's cap: a 1.5 MiB document under a 2 MB cap is analysed, so it is kept.
     text = "y" * (3 * LARGE_FRAME // 2)
-    body = json.dumps({"method": "textDocument/didOpen", "params": {"textDocument": {"text": text}}}).encode()
+    body = json.dumps(
+        {"method": "textDocument/didOpen", "params": {"textDocument": {"text": text}}}
+    ).encode()
     parsed = parse_body(body, 2_000_000)
     assert parsed.message["params"]["textDocument"]["text"] == text
     assert parsed.sizes == ()
@@ -120,7 +125,9 @@ def test_strings_under_the_limit_are_kept_in_a_large_frame() -> None:
 
 def test_a_forged_marker_in_a_small_frame_is_kept_as_text() -> None:
     text = stdio._TOKEN + "0"  # noqa: SLF001 - the marker itself, sent by a client
-    body = json.dumps({"method": "textDocument/didOpen", "params": {"textDocument": {"text": text}}}).encode()
+    body = json.dumps(
+        {"method": "textDocument/didOpen", "params": {"textDocument": {"text": text}}}
+    ).encode()
     parsed = parse_body(body)
     assert parsed.message["params"]["textDocument"]["text"] == text
     assert parsed.sizes == ()
@@ -130,7 +137,7 @@ def test_a_forged_marker_in_a_small_frame_is_kept_as_text() -> None:
     "body",
     [
         b'{"text": "' + b"x" * (LARGE_FRAME + 10),  # unterminated
-        b'{"text": "' + b"x" * (LARGE_FRAME + 10) + b'\\q"}',  # a bad escape in the long string
+        b'{"text": "' + b"x" * (LARGE_FRAME + 10) + b'", "s": "\\q"}',  # a bad escape after it
         b'{"text": "' + b"x" * (LARGE_FRAME + 10) + b'", }',  # bad JSON around it
         b'{"text": "' + b"x" * (LARGE_FRAME + 10) + b'\xff"}',  # not UTF-8
     ],
@@ -140,3 +147,18 @@ def test_a_malformed_large_body_is_a_parse_error(body: bytes) -> None:
     parsed = parse_body(body)
     assert parsed.message is None
     assert parsed.error is not None and parsed.error.startswith("the message is not JSON: ")
+
+
+def test_a_string_surely_over_the_limit_is_counted_in_another_thread() -> None:
+    # Over 6 x the limit: over it whatever its escapes; the frames after it are not held up by
+    # the count, which the server awaits when it publishes the size.
+    text = "é\n\\" * 700_000  # 7 MB as JSON, over 6 x the 1 MiB floor of the limit
+    body = json.dumps(
+        {"method": "textDocument/didOpen", "params": {"textDocument": {"text": text}}}
+    ).encode()
+    with ThreadPoolExecutor(1) as later:
+        parsed = parse_body(body, LARGE_FRAME, later)
+        (size,) = parsed.sizes
+        assert isinstance(size, Future)
+        assert size.result(timeout=60) == len(text.encode())
+    assert parsed.message["params"]["textDocument"]["text"] == ""

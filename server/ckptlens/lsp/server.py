@@ -29,7 +29,7 @@ import threading
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -54,7 +54,7 @@ from ckptlens.lsp.analysis import (
 )
 from ckptlens.lsp.settings import Settings, parse_settings
 from ckptlens.lsp.sizes import FitHint, SizeLens
-from ckptlens.lsp.stdio import omitted_sizes
+from ckptlens.lsp.stdio import Size, omitted_sizes
 from ckptlens.lsp.worker import (  # noqa: F401 - read_index: tests and tools import it here
     AnalysisStopped,
     AnalysisWorker,
@@ -108,7 +108,7 @@ class CkptlensServer(LanguageServer):
         # uri -> its size in bytes: documents whose text the transport left out (over the cap,
         # pygls holds "" or a text edited from it), never analysed until a full text under the
         # cap replaces it
-        self.oversize: dict[str, int] = {}
+        self.oversize: dict[str, Size] = {}
         self.extras: dict[str, EditorExtras] = {}  # uri -> its size lenses and fit hints (issue 17)
         self.pull_diagnostics = False
         self.analyses: dict[str, DocumentAnalysis] = {}
@@ -337,7 +337,7 @@ class CkptlensServer(LanguageServer):
         for i, change in enumerate(changes):
             size = sizes[i] if i < len(sizes) else None
             if size is not None:
-                self.oversize[uri] = max(size, self.oversize.get(uri, 0))
+                self.oversize[uri] = size
             elif getattr(change, "range", None) is None:  # a whole text, there in full
                 self.oversize.pop(uri, None)
             # else: an edit of the current text, oversize (pygls' copy is partial) or not
@@ -536,7 +536,10 @@ class CkptlensServer(LanguageServer):
             self.halt(uri, ANALYSIS_STOPPED, self.stopped_message(self.quarantine[path][1]))
             return
         if self.too_large(doc.source, uri):
-            size = self.oversize.get(uri) or len(doc.source.encode("utf-8", errors="replace"))
+            left_out = self.oversize.get(uri)
+            if isinstance(left_out, Future):  # counted in the transport's thread
+                left_out = await asyncio.wrap_future(left_out)
+            size = left_out or len(doc.source.encode("utf-8", errors="replace"))
             cap = self.settings.max_document_size
             message = (
                 f"ckptlens does not analyse this file: it is {size:,} bytes, over the "

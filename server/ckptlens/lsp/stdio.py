@@ -27,6 +27,7 @@ import os
 import secrets
 import sys
 import threading
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextvars import ContextVar
 from typing import Any, BinaryIO, Protocol
 
@@ -155,12 +156,16 @@ STEP = 1 << 20
 _BACKSLASH = 0x5C
 
 
+Size = int | Future[int]
+"""A left-out text's UTF-8 size, or its count under way (see `long_strings`)."""
+
+
 class Omitted:
     """A string value spliced out of a large frame: where it was and its UTF-8 size."""
 
     __slots__ = ("end", "size", "start")
 
-    def __init__(self, start: int, end: int, size: int) -> None:
+    def __init__(self, start: int, end: int, size: Size) -> None:
         self.start, self.end, self.size = start, end, size
 
 
@@ -208,23 +213,35 @@ def _safe_split(body: bytes, lo: int, p: int) -> int:
 
 
 def utf8_size(body: bytes, start: int, end: int) -> int:
-    """The UTF-8 size of the JSON string contents `body[start:end]` once decoded, decoded in
-    steps of at most STEP bytes. Raises ValueError if they are not a valid JSON string."""
+    """The UTF-8 size of the JSON string contents `body[start:end]` once decoded, in steps of
+    at most STEP bytes: counted where a step is ASCII without \\u escapes, else decoded.
+    Raises ValueError where a decoded step is not valid JSON string contents."""
     size = 0
     lo = start
     while lo < end:
         p = end if end - lo <= STEP else _safe_split(body, lo, lo + STEP)
-        piece = json.loads(b'"' + body[lo:p] + b'"')
-        size += len(piece.encode("utf-8", errors="replace"))
+        chunk = body[lo:p]
+        if chunk.isascii() and b"\\u" not in chunk:
+            # Only one-byte escapes (\n, \\, ...): each is two bytes for one. A run of k
+            # backslashes holds k - k // 2 escapes, and `count` pairs them from the left.
+            # (Their letters are not checked here: the text is left out, never used.)
+            size += len(chunk) - chunk.count(b"\\") + chunk.count(b"\\\\")
+        else:
+            piece = json.loads(b'"' + chunk + b'"')
+            size += len(piece.encode("utf-8", errors="replace"))
         lo = p
     return size
 
 
-def long_strings(body: bytes, limit: int) -> list[Omitted]:
+def long_strings(body: bytes, limit: int, later: Executor | None = None) -> list[Omitted]:
     """The string values (and keys) of the JSON `body` whose decoded UTF-8 size is over
     `limit` bytes, in order. Every C-level call looks at most STEP bytes (plus one copy of a
     long string's step for decoding), so another thread gets the GIL between steps. Raises
-    ValueError on an unterminated string or a long string that is not valid JSON."""
+    ValueError on an unterminated string or a long string that is not valid JSON.
+
+    A string over 6 x `limit` bytes is over `limit` decoded (an escape is at most 6 bytes for
+    one): with `later`, its exact size is counted there (a Future; the encoded size if it does
+    not decode), so that the frames after it are read meanwhile."""
     found: list[Omitted] = []
     n = len(body)
     pos = 0
@@ -245,12 +262,23 @@ def long_strings(body: bytes, limit: int) -> list[Omitted]:
                 i = close + 1
                 continue
             break
-        if close - quote - 1 > limit:  # the encoded form is never shorter than the decoded one
+        if later is not None and close - quote - 1 > 6 * limit:
+            found.append(
+                Omitted(quote, close + 1, later.submit(_size_or_length, body, quote + 1, close))
+            )
+        elif close - quote - 1 > limit:  # the encoded form is never shorter than the decoded one
             size = utf8_size(body, quote + 1, close)
             if size > limit:
                 found.append(Omitted(quote, close + 1, size))
         pos = close + 1
     return found
+
+
+def _size_or_length(body: bytes, start: int, end: int) -> int:
+    try:
+        return utf8_size(body, start, end)
+    except ValueError:
+        return end - start
 
 
 def splice(body: bytes, spans: list[Omitted], replacement: bytes = b'""') -> bytes:
@@ -282,7 +310,7 @@ def _reply_error(server: LanguageServer, msg_id: Any, code: int, message: str) -
     )
 
 
-omitted_sizes: ContextVar[tuple[int | None, ...]] = ContextVar("omitted_sizes", default=())
+omitted_sizes: ContextVar[tuple[Size | None, ...]] = ContextVar("omitted_sizes", default=())
 """While a didOpen / didChange runs: the UTF-8 size of each text left out of it (one per
 content change for didChange; None where the text is there). A left-out text is "" in the
 message pygls sees; the server treats its document as over the size cap."""
@@ -294,12 +322,12 @@ class Parsed:
     __slots__ = ("error", "message", "sizes")
 
     def __init__(
-        self, message: Any = None, sizes: tuple[int | None, ...] = (), error: str | None = None
+        self, message: Any = None, sizes: tuple[Size | None, ...] = (), error: str | None = None
     ) -> None:
         self.message, self.sizes, self.error = message, sizes, error
 
 
-def parse_body(body: bytes, limit: int = LARGE_FRAME) -> Parsed:
+def parse_body(body: bytes, limit: int = LARGE_FRAME, later: Executor | None = None) -> Parsed:
     """Parse a frame's body. A body over LARGE_FRAME bytes is scanned in bounded steps for
     string values whose decoded size is over `limit` (at least LARGE_FRAME): they are spliced
     out before `json.loads`, which then only sees the small remainder, and become "" in the
@@ -307,7 +335,7 @@ def parse_body(body: bytes, limit: int = LARGE_FRAME) -> Parsed:
     try:
         if len(body) <= LARGE_FRAME:
             return Parsed(json.loads(body))
-        spans = long_strings(body, max(limit, LARGE_FRAME))
+        spans = long_strings(body, max(limit, LARGE_FRAME), later)
         if not spans:
             return Parsed(json.loads(body))
         markers = [json.dumps(f"{_TOKEN}{i}").encode() for i in range(len(spans))]
@@ -360,7 +388,7 @@ def _unmark(message: Any) -> dict[int, tuple[Any, Any]]:
 
 def _text_sizes(
     message: Any, found: dict[int, tuple[Any, Any]], spans: list[Omitted]
-) -> tuple[int | None, ...]:
+) -> tuple[Size | None, ...]:
     """The sizes of the texts left out of a didOpen (one) or a didChange (one per change)."""
     if not isinstance(message, dict) or not isinstance(message.get("params"), dict):
         return ()
@@ -431,6 +459,7 @@ def _limit(server: LanguageServer) -> int:
 async def _serve(server: LanguageServer, stdin: Stream) -> int:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Parsed | None | Malformed] = asyncio.Queue()
+    sizes = ThreadPoolExecutor(1, thread_name_prefix="ckptlens-sizes")
 
     def reader() -> None:
         try:
@@ -442,7 +471,7 @@ async def _serve(server: LanguageServer, stdin: Stream) -> int:
                     return
                 except (OSError, ValueError):
                     body = None
-                parsed = None if body is None else parse_body(body, _limit(server))
+                parsed = None if body is None else parse_body(body, _limit(server), sizes)
                 del body  # a large body is not kept while the next frame is read
                 loop.call_soon_threadsafe(queue.put_nowait, parsed)
                 if parsed is None:
