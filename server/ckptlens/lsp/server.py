@@ -539,6 +539,8 @@ class CkptlensServer(LanguageServer):
             left_out = self.oversize.get(uri)
             if isinstance(left_out, Future):  # counted in the transport's thread
                 left_out = await asyncio.wrap_future(left_out)
+                if uri not in self.workspace.text_documents:
+                    return  # closed meanwhile
             size = left_out or len(doc.source.encode("utf-8", errors="replace"))
             cap = self.settings.max_document_size
             message = (
