@@ -15,7 +15,9 @@ stream. Here:
   string for a number) gets a -32602 InvalidParams reply instead of silence; a notification
   with such params is logged and skipped.
 
-Frames are read on a daemon thread, so the event loop never waits on stdin.
+Frames are read and parsed on a daemon thread, so the event loop never waits on stdin nor
+runs `json.loads`. A body over LARGE_FRAME bytes is parsed without its long strings (see
+`parse_body`): no step holds the GIL for long, so other documents' requests are answered.
 """
 
 from __future__ import annotations
