@@ -323,6 +323,32 @@ async def test_a_49_mib_document_is_not_analysed(client: LanguageClient, project
     # Other documents are still analysed, and never see the huge buffer.
     change_doc(client, net, NET.replace("nn.Linear(8, 4)", "nn.Linear(8, 3)"), 2)
     assert await until_published(client, net, 2) == []
+    # The transport left the text out (pygls holds ""): an edit of it is not analysed either,
+    # whatever it makes of pygls' copy; a whole text under the cap is.
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=huge, version=2),
+            content_changes=[
+                types.TextDocumentContentChangePartial(
+                    range=types.Range(types.Position(0, 0), types.Position(100_000, 0)), text=NET
+                )
+            ],
+        )
+    )
+    (still,) = await until_published(client, huge, 2)
+    assert (still.code, still.message) == (only.code, only.message)
+    change_doc(client, huge, NET.replace("nn.Linear(8, 4)", "nn.Linear(8, 3)"), 3)
+    assert await until_published(client, huge, 3) == []
+    assert errors(client) == []
+
+
+@pytest.mark.asyncio
+async def test_a_large_text_under_the_cap_is_analysed(client: LanguageClient, project: Path) -> None:
+    # 1.5 MB: over the transport's 1 MiB large-frame threshold, under the 2 MB document cap.
+    padding = "# " + "p" * 98 + "\n"
+    text = NET + padding * (1_500_000 // len(padding))
+    big = open_doc(client, project / "big.py", text)
+    assert [d.code for d in await until_published(client, big, 1)] == ["shape-mismatch"]
     assert errors(client) == []
 
 
@@ -567,6 +593,17 @@ def test_truncated_json_is_answered_and_skipped(raw: RawServer) -> None:
     reply = raw.reply()
     assert (reply["id"], reply["error"]["code"]) == (None, -32600)
     # The frames after them are read where they start: no desync.
+    raw.send(hover(6, {"line": 0, "character": 0}))
+    assert raw.reply() == {"jsonrpc": "2.0", "id": 6, "result": None}
+
+
+def test_a_malformed_large_body_is_answered_and_skipped(raw: RawServer) -> None:
+    # Over the 1 MiB large-frame threshold: scanned in the reader thread, what is around the
+    # long string is not JSON.
+    body = b'{"jsonrpc": "2.0", "id": 5, "method": "x", "params": {"t": "' + b"a" * (3 << 20) + b'", }}'
+    raw.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    reply = raw.reply()
+    assert (reply["id"], reply["error"]["code"]) == (None, -32700)
     raw.send(hover(6, {"line": 0, "character": 0}))
     assert raw.reply() == {"jsonrpc": "2.0", "id": 6, "result": None}
 

@@ -29,7 +29,7 @@ import threading
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -54,6 +54,7 @@ from ckptlens.lsp.analysis import (
 )
 from ckptlens.lsp.settings import Settings, parse_settings
 from ckptlens.lsp.sizes import FitHint, SizeLens
+from ckptlens.lsp.stdio import Size, omitted_sizes
 from ckptlens.lsp.worker import (  # noqa: F401 - read_index: tests and tools import it here
     AnalysisStopped,
     AnalysisWorker,
@@ -104,6 +105,10 @@ class CkptlensServer(LanguageServer):
         self.worker = AnalysisWorker([os.getcwd()], SessionOptions(), self.worker_setup)
         # path -> (its stamp, why): files whose analysis was killed, skipped until they change
         self.quarantine: dict[str, tuple[Any, str]] = {}
+        # uri -> its size in bytes: documents whose text the transport left out (over the cap,
+        # pygls holds "" or a text edited from it), never analysed until a full text under the
+        # cap replaces it
+        self.oversize: dict[str, Size] = {}
         self.extras: dict[str, EditorExtras] = {}  # uri -> its size lenses and fit hints (issue 17)
         self.pull_diagnostics = False
         self.analyses: dict[str, DocumentAnalysis] = {}
@@ -156,7 +161,9 @@ class CkptlensServer(LanguageServer):
                     self.logged.clear()
                 self.log_message(message)
 
-    def too_large(self, text: str) -> bool:
+    def too_large(self, text: str, uri: str | None = None) -> bool:
+        if uri is not None and uri in self.oversize:
+            return True
         cap = self.settings.max_document_size
         return len(text) > cap or (not text.isascii() and len(text.encode("utf-8")) > cap)
 
@@ -167,7 +174,7 @@ class CkptlensServer(LanguageServer):
             path = convert.uri_to_path(uri)
             if path and path.endswith(".py"):
                 source = doc.source
-                if not self.too_large(source):
+                if not self.too_large(source, uri):
                     out[path] = source
         return out
 
@@ -323,7 +330,20 @@ class CkptlensServer(LanguageServer):
         self.generation += 1
         self.schedule(uri, self.settings.debounce_ms / 1000 if uri in self.tasks else 0)
 
+    def texts_left_out(self, uri: str, changes: Sequence[Any]) -> None:
+        """Track the documents whose text the transport left out (`stdio.omitted_sizes`),
+        given the didOpen's document or the didChange's content changes, in order."""
+        sizes = omitted_sizes.get()
+        for i, change in enumerate(changes):
+            size = sizes[i] if i < len(sizes) else None
+            if size is not None:
+                self.oversize[uri] = size
+            elif getattr(change, "range", None) is None:  # a whole text, there in full
+                self.oversize.pop(uri, None)
+            # else: an edit of the current text, oversize (pygls' copy is partial) or not
+
     def closed(self, uri: str) -> None:
+        self.oversize.pop(uri, None)
         task = self.tasks.pop(uri, None)
         if task is not None:
             task.cancel()
@@ -515,8 +535,13 @@ class CkptlensServer(LanguageServer):
         if path in self.quarantine:  # killed on this very text: not again until it changes
             self.halt(uri, ANALYSIS_STOPPED, self.stopped_message(self.quarantine[path][1]))
             return
-        if self.too_large(doc.source):
-            size = len(doc.source.encode("utf-8", errors="replace"))
+        if self.too_large(doc.source, uri):
+            left_out = self.oversize.get(uri)
+            if isinstance(left_out, Future):  # counted in the transport's thread
+                left_out = await asyncio.wrap_future(left_out)
+                if uri not in self.workspace.text_documents:
+                    return  # closed meanwhile
+            size = left_out or len(doc.source.encode("utf-8", errors="replace"))
             cap = self.settings.max_document_size
             message = (
                 f"ckptlens does not analyse this file: it is {size:,} bytes, over the "
@@ -973,7 +998,7 @@ class CkptlensServer(LanguageServer):
     async def definition(self, params: types.DefinitionParams) -> types.Location | None:
         doc = self.workspace.text_documents.get(params.text_document.uri)
         path = convert.uri_to_path(params.text_document.uri)
-        if doc is None or path is None or self.too_large(doc.source):
+        if doc is None or path is None or self.too_large(doc.source, params.text_document.uri):
             return None
         if params.position.line >= len(doc.lines):
             return None
@@ -1170,11 +1195,13 @@ def create_server() -> CkptlensServer:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     @guarded()
     def did_open(ls: CkptlensServer, params: types.DidOpenTextDocumentParams) -> None:
+        ls.texts_left_out(params.text_document.uri, [params.text_document])
         ls.opened(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     @guarded()
     def did_change(ls: CkptlensServer, params: types.DidChangeTextDocumentParams) -> None:
+        ls.texts_left_out(params.text_document.uri, params.content_changes)
         ls.changed(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
