@@ -963,7 +963,7 @@ async def test_failed_analysis_is_a_diagnostic(failing: LanguageClient, project:
     ]
     assert failed.severity == types.DiagnosticSeverity.Error and failed.source == "ckptlens"
     assert failed.message == (
-        "ckptlens could not analyse this file: RuntimeError: injected failure in the analysis "
+        "ckptlens could not analyse this file: an internal error (injected failure in the analysis) "
         "(the other diagnostics are from the last analysis that worked); the ckptlens log has "
         "the details"
     )
@@ -979,7 +979,7 @@ async def test_failed_analysis_is_a_diagnostic(failing: LanguageClient, project:
     (only,) = await editor.diagnostics(first)
     assert (only.code, only.range) == ("analysis-failed", rng(0, 0, 0, 0))
     assert only.message == (
-        "ckptlens could not analyse this file: RuntimeError: injected failure in the analysis; "
+        "ckptlens could not analyse this file: an internal error (injected failure in the analysis); "
         "the ckptlens log has the details"
     )
     assert len(server_errors(client)) == 2
@@ -1000,7 +1000,7 @@ async def test_failed_pull_is_an_error_response(failing_pull: LanguageClient, pr
     assert raised.value.code == -32603  # InternalError
     assert raised.value.message == (
         f"ckptlens could not compute the diagnostics of {uri}: "
-        "RuntimeError: injected failure in the diagnostics handler"
+        "an internal error (injected failure in the diagnostics handler)"
     )
     (error,) = server_errors(client)
     assert error.startswith("ckptlens: textDocument/diagnostic failed: RuntimeError: injected")

@@ -412,14 +412,14 @@ class CkptlensServer(LanguageServer):
                 f"ckptlens: analysis of {uri} failed: {exc.kind}: {exc}\n{exc.details}",
                 types.MessageType.Error,
             )
-            self.keep_last(uri, " ".join(f"{exc.kind}: {exc}".split()))
+            self.keep_last(uri, failure_in_words(exc.kind, str(exc)))
         except Exception as exc:  # noqa: BLE001 - never let one document take the server down
             self.log_message(
                 f"ckptlens: analysis of {uri} failed: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}",
                 types.MessageType.Error,
             )
             try:
-                self.keep_last(uri, " ".join(f"{type(exc).__name__}: {exc}".split()))
+                self.keep_last(uri, failure_in_words(type(exc).__name__, str(exc)))
             except Exception as again:  # noqa: BLE001
                 self.log_message(
                     f"ckptlens: reporting the failed analysis of {uri} failed: {again}",
@@ -1170,8 +1170,26 @@ async def _pull_diagnostics(
         )
         raise JsonRpcInternalError(
             f"ckptlens could not compute the diagnostics of {params.text_document.uri}: "
-            f"{type(exc).__name__}: {exc}"
+            f"{failure_in_words(type(exc).__name__, str(exc))}"
         ) from exc
+
+
+_FAILURE_WORDS = {
+    "MemoryError": "it ran out of memory",
+    "RecursionError": "it nests too deeply",
+    "OverflowError": "a number grew too large",
+    "UnicodeDecodeError": "text that is not valid in its encoding",
+    "UnicodeEncodeError": "text that cannot be encoded",
+    "TimeoutError": "it took too long",
+}
+
+
+def failure_in_words(kind: str, message: str) -> str:
+    """An unexpected failure as the editor shows it: the problem in words, never an exception
+    class name (the log keeps the class and the traceback)."""
+    words = _FAILURE_WORDS.get(kind, "an internal error")
+    detail = " ".join(message.split())[:300]
+    return f"{words} ({detail})" if detail else words
 
 
 def create_server() -> CkptlensServer:
