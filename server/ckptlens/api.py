@@ -322,14 +322,14 @@ def _infer(
 ) -> tuple[Any, PredictedStateDict]:
     """Issue 15: the values nobody gave, read from the checkpoint, and the prediction built
     with them (the given `predicted` when nothing was inferred)."""
-    from ckptlens.engine.infer import SOURCE, infer, solved_inputs, unfaithful_lengths
+    from ckptlens.engine.infer import SOURCE, infer, rebuild, solved_inputs, unfaithful_lengths
     from ckptlens.engine.model import ConstructorValue
 
     inference = infer(engine, str(source), class_name, info, plan, index.tensors, pinned)
     if inference is None or not (inference.values or inference.pinned):
         return inference, predicted
     solved = solved_inputs(info, inference)
-    rebuilt = engine.predict(str(source), class_name, {**plan.kwargs, **solved}, config=plan.config)
+    rebuilt = rebuild(engine, str(source), class_name, info, inference)
     bad = unfaithful_lengths(inference, rebuilt, index.tensors)
     if bad:  # built with them, the model does not have the checkpoint's items: not known
         inference = dataclasses.replace(
@@ -338,7 +338,7 @@ def _infer(
             undetermined=[*inference.undetermined, *bad],
         )
         solved = solved_inputs(info, inference)
-        rebuilt = engine.predict(str(source), class_name, {**plan.kwargs, **solved}, config=plan.config)
+        rebuilt = rebuild(engine, str(source), class_name, info, inference)
     values = dict(plan.values)
     for name, value in solved.items():
         data = dict(value.known) if not isinstance(value, int) else value

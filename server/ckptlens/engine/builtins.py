@@ -77,9 +77,10 @@ def _symbolic_range(args: list[Any]) -> Any:
     if len(args) not in (1, 2) or not isinstance(args[-1], Sym):
         return None
     start = args[0] if len(args) == 2 else 0
-    if isinstance(start, bool) or not isinstance(start, int):
+    first = symbolic.sym_value(start)  # an int, or a symbol (`range(sum(depths[:i]), ...)`)
+    if isinstance(start, bool) or first is None:
         return None
-    count = args[-1].expr.add(Expr.const(start), -1)
+    count = args[-1].expr.add(first, -1)
     if count is None:
         return None
     return SymRange(f"range over an unknown bound ({args[-1].reason})", start=start, count=count)
@@ -119,6 +120,9 @@ def _b_minmax(fn: Callable[..., Any], name: str) -> Builtin:
 def _b_sum(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     items = interp.iterate(args[0]) if args else None
     start = args[1] if len(args) > 1 else kwargs.get("start", 0)
+    total = symbolic.sym_sum(items, start) if items is not None else None
+    if total is not None:  # issue 15: a sum of symbols (`sum(config.depths[:i])`)
+        return total
     if items is None or not _known(*items, start):
         return _u("`sum()` of unknown values")
     try:
@@ -437,6 +441,8 @@ def _b_getattr(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], fra
     if has is False and len(args) > 2:
         return args[2]
     if has is None and len(args) > 2:
+        if isinstance(obj, symbolic.SymConfig):  # issue 15: the value used, given or default
+            return obj.attribute(name, optional=args[2] is None)
         value = interp.getattr(obj, name)
         return value if not is_unknown(value) else _u(f"`{name}` may be missing")
     return interp.getattr(obj, name)

@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from ckptlens.engine.messages import Inferred, InferredValueRead, SavedWith, ShapeMismatch
 from ckptlens.engine.model import PredictedStateDict
-from ckptlens.engine.symbolic import Expr, Sym, SymConfig, SymList, solve
+from ckptlens.engine.symbolic import (
+    Expr,
+    Sym,
+    SymConfig,
+    SymList,
+    reduce_expr,
+    solve,
+    solve_compound,
+)
+from ckptlens.engine.values import Unknown
 from ckptlens.findings import MISMATCH_CODES, SHAPE_MISMATCH, Finding
 
 if TYPE_CHECKING:
@@ -53,9 +62,17 @@ class Inference:
     undetermined: list[str] = field(default_factory=list)
     pinned: dict[str, Any] = field(default_factory=dict)  # `--init config.n_layer=6`: given, not inferred
     plan: Any = None  # the ConstructorPlan the values complete
+    # what the model is built with beyond the values, though the checkpoint does not fix it:
+    # a nested config's model type its class defaults to, kept where the checkpoint's keys
+    # fit it (else an unknown, as before), and an optional value that builds the same model
+    # as None (`n_inner`: 4 * n_embd either way)
+    assumed: dict[str, Any] = field(default_factory=dict)
+    # products and quotients of unknowns the checkpoint fixes as a whole
+    # (`num_heads * head_dim = 4096`): they check the dims they make; never their factors
+    compound: dict[Any, int] = field(default_factory=dict)
 
     @property
-    def plain(self) -> dict[str, int]:
+    def plain(self) -> dict[str, Any]:
         return {name: v.value for name, v in self.values.items()}
 
 
@@ -85,6 +102,7 @@ def _inputs(info: TargetInfo, plan: ConstructorPlan, known: Mapping[str, Any], s
             if head == info.config_param:
                 config[attr] = value
     out: dict[str, Any] = {}
+    none_asked: dict[str, None] = {}  # shared by the plain symbols, as a config's are
     for name in info.required:
         if name in plan.kwargs:
             continue
@@ -95,13 +113,20 @@ def _inputs(info: TargetInfo, plan: ConstructorPlan, known: Mapping[str, Any], s
         elif name in params:
             out[name] = params[name]
         elif symbolic:
-            out[name] = Sym(reason, expr=Expr.var(name))
+            out[name] = Sym(reason, expr=Expr.var(name), none_asked=none_asked)
     return out
 
 
 def _config(reason: str, name: str, fields: Mapping[str, Any], symbolic: bool) -> SymConfig:
-    """A config nobody gave with the `fields` known (`text_config.hidden_size`: a nested one)."""
-    known: dict[str, Any] = {}
+    """A config nobody gave with the `fields` known (`text_config.hidden_size`: a nested one,
+    sharing the registries of its root)."""
+    root = SymConfig(reason, name=name, known={}, symbolic=symbolic)
+    _fill(root, fields)
+    return root
+
+
+def _fill(config: SymConfig, fields: Mapping[str, Any]) -> None:
+    known: dict[str, Any] = config.known  # type: ignore[assignment]  # built here, a dict
     nested: dict[str, dict[str, Any]] = {}
     for attr, value in fields.items():
         head, dot, rest = attr.partition(".")
@@ -111,8 +136,9 @@ def _config(reason: str, name: str, fields: Mapping[str, Any], symbolic: bool) -
             known[attr] = value
     for head, sub in nested.items():
         if head not in known:
-            known[head] = _config(reason, f"{name}.{head}", sub, symbolic)
-    return SymConfig(reason, name=name, known=known, symbolic=symbolic)
+            child = config.nested(head, {})
+            _fill(child, sub)
+            known[head] = child
 
 
 MAX_FLAGS = 6
@@ -126,6 +152,18 @@ def _asked(value: Any) -> dict[str, None]:
         for item in value.known.values():
             out.update(_asked(item))
     return out
+
+
+def _none_asked(value: Any) -> dict[str, None]:
+    """The symbols (and nested configs) asked whether they are None, assumed present."""
+    if isinstance(value, (Sym, SymConfig)):
+        return dict(value.none_asked or {})
+    return {}
+
+
+def _assumed_types(value: Any) -> dict[str, str]:
+    """{`config.text_config`: the model type its class's default gave it}."""
+    return dict(value.context.get("assumed", {})) if isinstance(value, SymConfig) else {}
 
 
 def _probe_flags(
@@ -192,16 +230,25 @@ def infer(
     """The values of the unknown constructor inputs the checkpoint's `tensors` determine
     (None when every input is given). Values solved in one round are given in the next, where
     they may decide a branch or a loop that reveals more (`config.depths[i]` once the number
-    of stages is known)."""
+    of stages is known). Then the flags whose truth decides structure, the values asked
+    whether they are None (assumed present until then), and the model types nested configs
+    take by default are tried against the checkpoint's keys."""
     pinned = dict(pinned or {})
     if not unknown_inputs(info, plan, pinned):
         return None
     solved: dict[str, InferredValue] = {}
+    assumed: dict[str, Any] = {}
     last = Inference()
     asked: dict[str, None] = {}
+    none_asked: dict[str, None] = {}
+    types: dict[str, str] = {}
     probed: dict[str, None] = {}
-    for _ in range(MAX_ROUNDS):
-        known = {**pinned, **{name: v.value for name, v in solved.items()}}
+    none_probed: set[str] = set()
+    configs: set[str] = set()  # nested configs nobody gave (`config.vision_config`)
+    rounds = 0
+    while rounds < MAX_ROUNDS + 2:
+        rounds += 1
+        known = {**pinned, **assumed, **{name: v.value for name, v in solved.items()}}
         symbols = unknown_inputs(info, plan, known)
         predicted = engine.predict(source, class_name, {**plan.kwargs, **symbols}, config=plan.config)
         inputs: dict[str, None] = {}
@@ -210,29 +257,212 @@ def infer(
                 inputs[name] = None
             elif isinstance(value, SymConfig):
                 inputs.update(value.reads)  # every field the code read from the config nobody gave
-        last = solve_against(predicted, tensors, inputs)
-        for value in symbols.values():
             asked.update(_asked(value))
-        new = {name: v for name, v in last.values.items() if name not in solved and name not in pinned}
+            none_asked.update(_none_asked(value))
+            types.update(_assumed_types(value))
+            configs.update(value.context.get("configs", ()) if isinstance(value, SymConfig) else ())
+        last = solve_against(predicted, tensors, inputs)
+        new = {name: v for name, v in last.values.items() if name not in solved and name not in pinned and name not in assumed}
         solved.update(new)
         if new:
             continue
         # nothing more from the dims: the flags whose truth decided structure, once each
         flags = [name for name in asked if name not in solved and name not in pinned and name not in probed][:MAX_FLAGS]
-        if not flags:
-            break
         probed.update(dict.fromkeys(flags))
-        known = {**pinned, **{name: v.value for name, v in solved.items()}}
-        decided = _probe_flags(engine, source, class_name, info, plan, tensors, known, flags)
-        if not decided:
-            break
+        known = {**pinned, **assumed, **{name: v.value for name, v in solved.items()}}
+        decided = _probe_flags(engine, source, class_name, info, plan, tensors, known, flags) if flags else {}
         for name, value in decided.items():
             solved[name] = InferredValue(name, value, "the keys it adds or removes")
+        if decided:
+            continue
+        # the values assumed present: None where the checkpoint's keys say so
+        nones = [name for name in none_asked if name not in pinned and name not in assumed and name not in none_probed]
+        none_probed.update(nones)
+        if nones and _probe_nones(engine, source, class_name, info, plan, tensors, known, nones, solved, assumed, configs):
+            continue
+        break
+    known = {**pinned, **assumed, **{name: v.value for name, v in solved.items()}}
+    for path, accepted in _check_types(engine, source, class_name, info, plan, tensors, known, types).items():
+        if accepted:
+            assumed[f"{path}.model_type"] = types[path]
+        else:  # the keys do not fit the default's model: unknown, as without inference
+            assumed[f"{path}.model_type"] = Unknown(f"the checkpoint's keys do not fit `{path}`'s default model type")
+            for name in [n for n in solved if n.startswith(path + ".")]:
+                del solved[name]
     undetermined = [
         name for name in last.undetermined
         if name not in solved and name not in pinned and not any(s.startswith(name + "[") for s in solved)
     ]
-    return Inference(values=solved, undetermined=undetermined, pinned=pinned, plan=plan)
+    undetermined += [name for name in assumed if name in none_asked and name not in undetermined]
+    return Inference(
+        values=solved, undetermined=undetermined, pinned=pinned, plan=plan, assumed=assumed, compound=last.compound
+    )
+
+
+@dataclass(frozen=True)
+class _Score:
+    mismatched: frozenset[tuple[str, str]]
+    unchecked: int
+    checked: int  # on key and shape, or on key only
+    keys: frozenset[str] = frozenset()  # the model's
+
+    def better(self, other: _Score) -> bool:
+        return len(self.mismatched) < len(other.mismatched) and self.unchecked <= other.unchecked
+
+
+def build(
+    engine: Analyzer,
+    source: str,
+    class_name: str,
+    info: TargetInfo,
+    plan: ConstructorPlan,
+    known: Mapping[str, Any],
+    compound: Mapping[Any, int] | None = None,
+) -> PredictedStateDict:
+    """The model built with the `known` values, every other input a symbol (so that what is
+    assumed present stays so), its symbolic dims made plain: evaluated where `compound` fixes
+    them, else unknown."""
+    symbols = _inputs(info, plan, known, symbolic=True)
+    predicted = engine.predict(source, class_name, {**plan.kwargs, **symbols}, config=plan.config)
+    return concretize(predicted, compound or {})
+
+
+def rebuild(engine: Analyzer, source: str, class_name: str, info: TargetInfo, inference: Inference) -> PredictedStateDict:
+    """The model built with what the inference fixed, given and assumed."""
+    known = {**inference.pinned, **inference.assumed, **inference.plain}
+    return build(engine, source, class_name, info, inference.plan, known, inference.compound)
+
+
+def concretize(predicted: PredictedStateDict, compound: Mapping[Any, int]) -> PredictedStateDict:
+    tensors = {}
+    for key, tensor in predicted.tensors.items():
+        shape = tensor.shape
+        if shape is not None and any(isinstance(d, Sym) for d in shape):
+            plain = []
+            for d in shape:
+                if isinstance(d, Sym):
+                    reduced = reduce_expr(d.expr, {}, compound)
+                    value = reduced.constant if reduced is not None else None
+                    plain.append(value if value is not None and value >= 0 else None)
+                else:
+                    plain.append(d)
+            tensor = dataclasses.replace(tensor, shape=tuple(plain))
+        tensors[key] = tensor
+    return dataclasses.replace(predicted, tensors=tensors, sym_tensors={}, sym_containers=())
+
+
+def _score(
+    engine: Analyzer,
+    source: str,
+    class_name: str,
+    info: TargetInfo,
+    plan: ConstructorPlan,
+    tensors: Mapping[str, Any],
+    known: Mapping[str, Any],
+) -> _Score | None:
+    from ckptlens.engine.compare import compare
+
+    try:
+        predicted = build(engine, source, class_name, info, plan, known)
+        comparison = compare(predicted, tensors)
+    except Exception:  # noqa: BLE001 - a probe that fails proves nothing
+        return None
+    coverage = comparison.coverage
+    return _Score(
+        frozenset(_mismatched_keys(comparison.findings)), coverage.unchecked, coverage.checked + coverage.keys_only,
+        frozenset(predicted.tensors),
+    )
+
+
+MAX_NONES = 6
+_INDEX = re.compile(r"\.\d+\.")
+
+
+def _probe_nones(
+    engine: Analyzer,
+    source: str,
+    class_name: str,
+    info: TargetInfo,
+    plan: ConstructorPlan,
+    tensors: Mapping[str, Any],
+    known: Mapping[str, Any],
+    names: list[str],
+    solved: dict[str, InferredValue],
+    assumed: dict[str, Any],
+    configs: set[str],
+) -> bool:
+    """A value assumed present (`config.n_inner`, `config.vision_config`) tried as None: None
+    when fewer keys mismatch so (and no more are left unchecked), then reported; present when
+    it fits better so. Where both fit alike, a value solved for it is not the checkpoint's to
+    say (`n_inner=64` and `None` build the same model): it is kept to build, not reported.
+    A value neither solved nor a nested config is tried only when the model mismatches.
+    True when a value was set to None."""
+    base = _score(engine, source, class_name, info, plan, tensors, known)
+    if base is None:
+        return False
+    structural = [n for n in names if n in solved or n in configs]
+    candidates = structural + ([n for n in names if n not in structural] if base.mismatched else [])
+    changed = False
+    for name in candidates[:MAX_NONES]:
+        alt = _score(engine, source, class_name, info, plan, tensors, {**known, name: None})
+        if alt is None:
+            continue
+        if alt.better(base):
+            solved.pop(name, None)
+            solved[name] = InferredValue(name, None, "the keys it adds or removes")  # type: ignore[arg-type]
+            changed = True
+        elif not base.better(alt) and name in solved:
+            assumed[name] = solved.pop(name).value
+    return changed
+
+
+def _check_types(
+    engine: Analyzer,
+    source: str,
+    class_name: str,
+    info: TargetInfo,
+    plan: ConstructorPlan,
+    tensors: Mapping[str, Any],
+    known: Mapping[str, Any],
+    types: Mapping[str, str],
+) -> dict[str, bool]:
+    """Per nested config whose model type was taken from its class's default: whether the
+    checkpoint's keys fit the model it builds. Against the model with those parts unknown,
+    the default's must check more tensors and add no mismatching key, or one where it checks
+    ten times as many and the model has that key's kind elsewhere (`layers.1.mlp.up` where
+    `layers.0.mlp.up` fits: a variant of the checkpoint; another model differs in every layer)."""
+    if not types:
+        return {}
+
+    def rejected(paths: Any) -> dict[str, Any]:
+        return {f"{p}.model_type": Unknown("rejected") for p in paths}
+
+    without = _score(engine, source, class_name, info, plan, tensors, {**known, **rejected(types)})
+    if without is None:
+        return dict.fromkeys(types, False)
+
+    def fits(score: _Score | None) -> bool:
+        if score is None or without is None:
+            return False
+        new = score.mismatched - without.mismatched
+        gain = score.checked - without.checked
+        if gain <= 0 or len(new) > 1:
+            return False
+        if not new:
+            return True
+        ((_code, key),) = new
+        kind = _INDEX.sub(".*.", key)
+        return gain >= 10 and sum(1 for k in score.keys if _INDEX.sub(".*.", k) == kind) >= 2
+
+    if fits(_score(engine, source, class_name, info, plan, tensors, known)):
+        return dict.fromkeys(types, True)
+    if len(types) == 1:
+        return dict.fromkeys(types, False)
+    out = {}
+    for path in types:
+        others = [p for p in types if p != path]
+        out[path] = fits(_score(engine, source, class_name, info, plan, tensors, {**known, **rejected(others)}))
+    return out
 
 
 def solve_against(predicted: PredictedStateDict, tensors: Mapping[str, Any], inputs: Mapping[str, None] | None = None) -> Inference:
@@ -269,13 +499,36 @@ def solve_against(predicted: PredictedStateDict, tensors: Mapping[str, Any], inp
             progress = True
         if not progress:
             break
-    out = Inference()
+    compound = _solve_compound(equations, env)
+    out = Inference(compound=compound)
     for symbol in mentioned:
         if symbol in env:
             out.values[symbol] = InferredValue(symbol, env[symbol], where[symbol], containers.get(symbol))
         else:
             out.undetermined.append(symbol)
     return out
+
+
+def _solve_compound(equations: list[Equation], env: Mapping[str, int]) -> dict[Any, int]:
+    """The products and quotients of unknowns the equations fix as a whole, the value most
+    sites agree on (a tie: unknown), over rounds (one fixed may leave another alone)."""
+    compound: dict[Any, int] = {}
+    while True:
+        candidates: dict[Any, dict[int, int]] = {}
+        for eq in equations:
+            found = solve_compound(eq.expr, eq.value, env, compound)
+            if found is not None:
+                by_value = candidates.setdefault(found[0], {})
+                by_value[found[1]] = by_value.get(found[1], 0) + 1
+        progress = False
+        for term, by_value in candidates.items():
+            ranked = sorted(by_value.items(), key=lambda kv: -kv[1])
+            if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+                continue
+            compound[term] = ranked[0][0]
+            progress = True
+        if not progress or len(compound) > 256:
+            return compound
 
 
 def _where(eq: Equation, tensors: Mapping[str, Any]) -> str:

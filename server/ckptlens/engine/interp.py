@@ -2058,6 +2058,8 @@ class Interpreter:
     def truth(self, value: Any) -> bool | None:
         if is_unknown(value):
             if isinstance(value, Sym):
+                if symbolic.truth_of(value):
+                    return True
                 value.note_truth()
             return None
         if isinstance(value, ModuleValue):
@@ -2244,6 +2246,9 @@ class Interpreter:
 
     def compare(self, op: ast.cmpop, left: Any, right: Any) -> bool | None:
         if isinstance(op, (ast.Is, ast.IsNot)):
+            if right is None and isinstance(left, (Sym, SymConfig)):  # issue 15: assumed present
+                present = symbolic.is_none(left)
+                return None if present is None else present if isinstance(op, ast.Is) else not present
             if is_unknown(left) or is_unknown(right):
                 return None
             same = left is right or (left is None and right is None)

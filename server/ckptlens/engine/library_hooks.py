@@ -55,11 +55,13 @@ def _auto_from_config(interp: Interpreter, receiver: Any, args: list[Any], kwarg
     """`AutoModel.from_config(config)`: the class the auto mapping names for the config's
     `model_type`, built with that config (composite models build their towers this way)."""
     from ckptlens.engine.objects import ClassRef, ModuleNamespace
+    from ckptlens.engine.symbolic import config_model_type
 
     config = args[0] if args else kwargs.get("config")
-    if not isinstance(receiver, ClassRef) or not isinstance(config, ObjectValue):
+    assumed = config_model_type(interp, config)  # issue 15: a config nobody gave
+    if not isinstance(receiver, ClassRef) or not (isinstance(config, ObjectValue) or assumed):
         return Unknown("`from_config` of an unknown config", True)
-    model_type = interp.getattr(config, "model_type")
+    model_type = assumed or interp.getattr(config, "model_type")
     mapping = interp.getattr(interp.getattr(receiver, "_model_mapping"), "_model_mapping")
     if not isinstance(model_type, str) or not isinstance(mapping, dict) or model_type not in mapping:
         return Unknown(f"no `{receiver.name}` class is known for model type `{model_type}`", True)

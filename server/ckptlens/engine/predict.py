@@ -22,6 +22,7 @@ from ckptlens.engine.model import (
     UnknownPart,
 )
 from ckptlens.engine.objects import ExternalRef, FunctionRef, ModuleValue, ObjectValue
+from ckptlens.engine.symbolic import symbolic_config_class
 from ckptlens.engine.values import Unknown, is_unknown
 from ckptlens.findings import Finding, SourceRange
 
@@ -179,6 +180,7 @@ class Analyzer:
         try:
             if config is not None and info.config_param is not None and info.config_param not in kwargs:
                 kwargs[info.config_param] = self._config_value(interp, info, config)
+            symbolic_config_class(interp, kwargs.get(info.config_param or ""), info.config_class)  # issue 15
             if isinstance(target, ClassRef):
                 root = interp.instantiate(target, [], kwargs)
             else:

@@ -164,6 +164,39 @@ class Expr:
         return self.text()
 
 
+def reduce_expr(expr: Expr, env: Mapping[str, int], compound: Mapping[Monomial, int]) -> Expr | None:
+    """`expr` with the symbols of `env` and the products of `compound` put in."""
+    reduced = expr.substitute(env)
+    if reduced is None or not compound:
+        return reduced
+    table: dict[Monomial, int] = {}
+    for m, c in reduced.terms:
+        if m in compound:
+            table[()] = table.get((), 0) + c * compound[m]
+        else:
+            table[m] = table.get(m, 0) + c
+    return Expr._make(table)
+
+
+def solve_compound(expr: Expr, value: int, env: Mapping[str, int], compound: Mapping[Monomial, int]) -> tuple[Monomial, int] | None:
+    """`expr = value` with one term left that is a product or a quotient of unknowns
+    (`3 * heads * dim_head + 0 = 192`): that term's value as a whole (`heads * dim_head = 64`)
+    when it is a positive integer. It checks the dims it makes; its factors stay unknown."""
+    reduced = reduce_expr(expr, env, compound)
+    if reduced is None:
+        return None
+    terms = [(m, c) for m, c in reduced.terms if m != ()]
+    if len(terms) != 1:
+        return None
+    m, c = terms[0]
+    if len(m) == 1 and isinstance(m[0], str):
+        return None  # one plain symbol: `solve`'s to settle
+    rest = value - sum(k for t, k in reduced.terms if t == ())
+    if rest % c or rest // c < 1:
+        return None
+    return m, rest // c
+
+
 def solve(expr: Expr, value: int, env: Mapping[str, int]) -> tuple[str, int] | None:
     """The one unknown symbol of `expr = value` (given `env`) and its value, when exactly one
     positive integer satisfies the equation; None when underdetermined, impossible or too hard."""
@@ -256,11 +289,25 @@ class Sym(Unknown):
     # shared with the config it was read from: the symbols whose truth decided structure
     # (`if config.attention_bias:`, `nn.Linear(..., bias=config.mlp_bias)`)
     asked: dict[str, None] | None = field(default=None, compare=False, repr=False)
+    # shared likewise: the symbols asked whether they are None (`x if x is not None else y`),
+    # assumed present in the symbolic pass; the inference then tries them as None
+    none_asked: dict[str, None] | None = field(default=None, compare=False, repr=False)
+    # read by `getattr(config, "x", None)`: an optional int, truthy when present
+    optional: bool = field(default=False, compare=False, repr=False)
 
     def note_truth(self) -> None:
         var = _plain_var(self)
         if self.asked is not None and var is not None:
             self.asked[var] = None
+
+    def note_none(self) -> bool:
+        """Asked whether it is None: assumed present (and recorded) when it is a plain
+        symbol with a registry; False when nothing can be assumed."""
+        var = _plain_var(self)
+        if self.none_asked is None or var is None:
+            return False
+        self.none_asked[var] = None
+        return True
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sym) and other.expr == self.expr
@@ -279,14 +326,31 @@ class SymConfig(Unknown):
     symbolic: bool = True
     reads: dict[str, None] = field(default_factory=dict)  # the attributes the code read, in order
     asked: dict[str, None] = field(default_factory=dict)  # those whose truth decided structure
+    none_asked: dict[str, None] = field(default_factory=dict)  # those asked whether they are None
+    # shared by a config and its nested ones: "class" (the config class, a ClassRef, set by the
+    # prediction), "sub_configs" (its nested config fields), "defaults" (the class's default
+    # object, built once), "assumed" ({`config.text_config`: the model type taken by default})
+    context: dict[str, Any] = field(default_factory=dict)
 
-    def attribute(self, attr: str) -> Any:
+    def attribute(self, attr: str, optional: bool = False) -> Any:
         if attr in self.known:
             return self.known[attr]
+        if attr in self.context.get("sub_configs", ()) and "." not in self.name:
+            return self.nested(attr, {})
         if self.symbolic and not attr.startswith("_"):
             self.reads[f"{self.name}.{attr}"] = None
-            return Sym(self.reason, expr=Expr.var(f"{self.name}.{attr}"), asked=self.asked)
+            return Sym(
+                self.reason, expr=Expr.var(f"{self.name}.{attr}"), asked=self.asked,
+                none_asked=self.none_asked, optional=optional,
+            )
         return Unknown(self.reason, self.maybe_module)
+
+    def nested(self, attr: str, known: Mapping[str, Any]) -> SymConfig:
+        """The config nobody gave at `self.attr` (`config.text_config`), sharing the registries."""
+        return SymConfig(
+            self.reason, name=f"{self.name}.{attr}", known=known, symbolic=self.symbolic, reads=self.reads,
+            asked=self.asked, none_asked=self.none_asked, context=self.context,
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -325,7 +389,13 @@ def attribute_of(value: Any, attr: str) -> Any:
 
 def item_of(value: Any, index: Any) -> Any:
     """`value[index]` for a symbolic list or a symbol read from a config (`config.depths[1]`),
-    else None."""
+    else None. A slice with known non-negative bounds (`config.depths[:2]`) is the list of
+    its items."""
+    if isinstance(index, slice) and isinstance(value, (Sym, SymList)):
+        start, stop, step = index.start, index.stop, index.step
+        if step not in (None, 1) or start is not None and not _small(start) or not _small(stop):
+            return None
+        return [item_of(value, i) for i in range(start or 0, stop)]
     if isinstance(index, bool) or not isinstance(index, int) or abs(index) > 4096:
         return None
     if isinstance(value, SymList):
@@ -337,11 +407,48 @@ def item_of(value: Any, index: Any) -> Any:
     return None
 
 
+def _small(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 4096
+
+
+def is_none(value: Any) -> bool | None:
+    """`value is None` for a symbol or a nested config nobody gave: False (assumed present;
+    the inference tries it as None later), or None when nothing can be assumed."""
+    if isinstance(value, Sym):
+        return False if value.note_none() else None
+    if isinstance(value, SymConfig) and value.symbolic and "." in value.name:
+        value.none_asked[value.name] = None
+        value.context.setdefault("configs", {})[value.name] = None
+        return False
+    return None
+
+
+def truth_of(value: Any) -> bool | None:
+    """The truth of an optional symbol (`getattr(config, "head_dim", None) or ...`): present,
+    so truthy (recorded as asked whether it is None); None for anything else."""
+    if isinstance(value, Sym) and value.optional and value.note_none():
+        return True
+    return None
+
+
+def sym_sum(items: list[Any], start: Any = 0) -> Any:
+    """`sum(items)` when some are symbols and all are ints or symbols; None otherwise."""
+    if not any(isinstance(v, Sym) for v in items):
+        return None
+    total: Any = start
+    for item in items:
+        total = binop("+", total, item)
+        if total is None or (isinstance(total, Unknown) and not isinstance(total, Sym)):
+            return None
+    return total
+
+
 @dataclass(frozen=True, eq=False)
 class SymRange(Unknown):
-    """`range(start, stop)` with a symbolic stop: `count` iterations from `start`."""
+    """`range(start, stop)` with a symbolic stop: `count` iterations from `start` (an int, or a
+    symbol: `range(sum(depths[:i]), sum(depths[:i]) + depths[i])`)."""
 
-    start: int = 0
+    start: Any = 0
     count: Expr = field(default_factory=lambda: Expr.const(0))
 
 
@@ -397,3 +504,47 @@ def binop(kind: str, left: Any, right: Any) -> Any:
     if kind == "//":
         return as_value(a.floordiv(b), reason)
     return None
+
+
+def config_model_type(interp: Any, config: Any) -> str | None:
+    """The model type of a nested config nobody gave (`AutoModel.from_config(config.text_config)`):
+    the one given (`--init config.text_config.model_type=qwen2`), else its config class's
+    default (built once), recorded as assumed: the inference keeps it only where the
+    checkpoint's keys fit the model it builds. None for anything else."""
+    if not isinstance(config, SymConfig) or "." not in config.name:
+        return None
+    given = config.known.get("model_type")
+    if given is not None:
+        return given if isinstance(given, str) else None
+    context = config.context
+    if "defaults" not in context:
+        context["defaults"] = None
+        cls = context.get("class")
+        if cls is not None:
+            from ckptlens.engine.interp import Budget
+
+            try:
+                context["defaults"] = interp.instantiate(cls, [], {})
+            except Budget:
+                raise
+            except Exception:  # noqa: BLE001 - no default object: no default type
+                pass
+    obj = context["defaults"]
+    for part in config.name.split(".")[1:]:
+        obj = interp.getattr(obj, part) if obj is not None and not isinstance(obj, Unknown) else None
+    model_type = interp.getattr(obj, "model_type") if obj is not None and not isinstance(obj, Unknown) else None
+    if not isinstance(model_type, str):
+        return None
+    context.setdefault("assumed", {})[config.name] = model_type
+    return model_type
+
+
+def symbolic_config_class(interp: Any, config: Any, cls: Any) -> None:
+    """A config nobody gave learns its class (the one the model declares) and the fields that
+    hold nested configs (transformers' `sub_configs`), read by this interpreter."""
+    if not isinstance(config, SymConfig) or cls is None:
+        return
+    config.context.pop("defaults", None)  # built by this interpreter when needed
+    config.context["class"] = cls
+    found, table = interp.class_attr(cls, "sub_configs")
+    config.context["sub_configs"] = frozenset(k for k in table if isinstance(k, str)) if found and isinstance(table, dict) else frozenset()
