@@ -471,6 +471,55 @@ async def test_no_default_fix_for_a_value_a_checkpoint_record_gives(client: Lang
     assert hover.contents.value.endswith("Built with:\n- checkpoint record `args`: `hidden=20`")
 
 
+@pytest.mark.asyncio
+async def test_the_saved_value_fix_at_the_load_site(client: LanguageClient, project: Path) -> None:
+    """Issue 15: the checkpoint was saved with `classes=3`, the load site builds `classes=5`:
+    the mismatch says so, and the quick fix passes the saved value at the load site."""
+    import torch
+
+    (project / "models" / "saved.py").write_text(
+        "from torch import nn\n"
+        "\n"
+        "\n"
+        "class Head(nn.Module):\n"
+        "    def __init__(self, dim, n):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(dim, n)\n"
+        "\n"
+        "\n"
+        "class Saved(nn.Module):\n"
+        "    def __init__(self, classes=10):\n"
+        "        super().__init__()\n"
+        "        self.head = Head(4, classes)\n"
+    )
+    (project / "run_saved.py").write_text(
+        "import torch\n"
+        "from models.saved import Saved\n"
+        "\n"
+        "net = Saved(classes=5)\n"
+        'net.load_state_dict(torch.load("ckpts/saved.pt"))\n'
+    )
+    saved = torch.nn.Module()
+    saved.head = torch.nn.Module()
+    saved.head.fc = torch.nn.Linear(4, 3)
+    torch.save(saved.state_dict(), project / "ckpts" / "saved.pt")
+    editor = Editor(client, project)
+    uri = editor.open("models/saved.py")
+    run = editor.open("run_saved.py")
+    diagnostics = await editor.diagnostics(uri)
+    assert ranges(diagnostics) == [("shape-mismatch", 6, 8, 6, 15)]
+    assert diagnostics[0].message.startswith(
+        "the checkpoint was saved with `classes=3`; this model is built with `classes=5` (the load site)"
+    )
+    actions = await editor.code_actions(uri, diagnostics[0].range, list(diagnostics))
+    fix = one_action(actions, "Pass `classes=3` at the load site (the checkpoint was saved with it)")
+    assert fix.edit is not None and fix.edit.changes is not None
+    assert [(e.range, e.new_text) for e in fix.edit.changes[run]] == [(rng(3, 20, 3, 21), "3")]
+    editor.apply(fix.edit)
+    assert "net = Saved(classes=3)" in editor.texts[run]
+    assert server_errors(client) == []
+
+
 # -- linking by pyproject.toml and by the setting: shape quick fixes -------------------------------
 
 

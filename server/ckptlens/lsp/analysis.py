@@ -503,7 +503,11 @@ class Session:
             )
             return Action(fix, ((finding.code, finding.range),), preferred=True) if fix else None
         if finding.code == SHAPE_MISMATCH:
-            return self._shape_action(outcome, finding, source)
+            from ckptlens.fixes.saved_value import saved_value_fix  # issue 15: the saved value
+
+            shape = self._shape_action(outcome, finding, source)
+            saved = None if shape else saved_value_fix(outcome.link, finding, source, self.overlays)
+            return shape or (Action(saved, ((finding.code, finding.range),), True) if saved else None)
         if finding.code == INFERRED:
             fix = directive_values_fix(outcome.link, finding, source)
             return Action(fix, ((finding.code, finding.range),)) if fix else None
