@@ -68,6 +68,15 @@ class Stages(nn.Module):
             self.stages.append(
                 nn.ModuleList([nn.Linear(config.dims[s], config.dims[s]) for i in range(first, first + config.depths[s])])
             )
+
+
+class Blocks(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            [nn.ModuleList([nn.Linear(config.d, config.d) for _ in range(size)]) for i, size in enumerate(config.block_sizes)]
+        )
+        self.norms = nn.ModuleList([nn.LayerNorm(config.d) for _ in range(len(config.block_sizes))])
 '''
 
 
@@ -245,3 +254,24 @@ def test_a_nested_config_whose_keys_do_not_fit_the_default_stays_unknown(tmp_pat
     assert not any(name.startswith("config.text_config.num_hidden") for name in result.inferred)
     (unverified,) = [f for f in result.findings if f.code == "unverified"]
     assert unverified.model_prefix == "language_model"
+
+
+def test_a_list_of_unknown_length_is_counted_then_read_item_by_item(models: Any, tmp_path: Path) -> None:
+    """`enumerate(config.block_sizes)`, `len(config.block_sizes)`: the length is a symbol the
+    checkpoint's indices fix; given, the list's items are symbols the next round fixes."""
+    config = {"d": 6, "block_sizes": [2, 1, 3]}
+    result = _check(models, "Blocks", config, tmp_path)
+    assert result.inferred == {
+        "config.d": 6,
+        "len(config.block_sizes)": 3,
+        "config.block_sizes[0]": 2,
+        "config.block_sizes[1]": 1,
+        "config.block_sizes[2]": 3,
+    }
+    assert _mismatches(result) == []
+    assert result.coverage.checked == result.coverage.tensors == 18
+
+    def drop(state: dict[str, Any]) -> None:
+        del state["blocks.2.0.weight"]
+
+    assert _mismatches(_check(models, "Blocks", config, tmp_path, drop)) == [("missing-key", ("blocks.2.0.weight",))]

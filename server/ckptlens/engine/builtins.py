@@ -88,6 +88,9 @@ def _symbolic_range(args: list[Any]) -> Any:
 
 def _b_len(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     value = args[0] if args else None
+    length = symbolic.length_of(value)  # issue 15: `len(config.depths)`
+    if length is not None:
+        return length
     if isinstance(value, SymSeq):
         length = value.count.mul(Expr.const(len(value.one)))
         length = length.add(Expr.const(len(value.head))) if length is not None else None
@@ -178,6 +181,10 @@ def _b_dict(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame:
 def _b_enumerate(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     items = interp.iterate(args[0]) if args else None
     start = args[1] if len(args) > 1 else kwargs.get("start", 0)
+    if items is None and isinstance(start, int):  # issue 15: a list nobody gave
+        loop = symbolic.as_range(args[0], enumerated=start) if args else None
+        if loop is not None:
+            return loop
     if items is None or not isinstance(start, int):
         return _u("`enumerate()` of an unknown iterable")
     return [(i + start, item) for i, item in enumerate(items)]

@@ -77,6 +77,7 @@ class Inference:
 
 
 _INDEXED = re.compile(r"^(?P<base>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\[(?P<index>-?\d+)\]$")
+_LENGTH = re.compile(r"^len\((?P<base>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\)$")
 MAX_ROUNDS = 4
 
 
@@ -87,14 +88,19 @@ def _inputs(info: TargetInfo, plan: ConstructorPlan, known: Mapping[str, Any], s
     params: dict[str, Any] = {}
     config: dict[str, Any] = {}
     lists: dict[str, dict[int, Any]] = {}
+    lengths: dict[str, int] = {}
     for name, value in known.items():
         match = _INDEXED.match(name)
+        counted = _LENGTH.match(name)
         if match:
             lists.setdefault(match.group("base"), {})[int(match.group("index"))] = value
+        elif counted and isinstance(value, int):
+            lists.setdefault(counted.group("base"), {})
+            lengths[counted.group("base")] = value
         else:
             params[name] = value
     for base, items in lists.items():
-        params[base] = SymList(f"`{base}` is not given", name=base, known=items, symbolic=symbolic)
+        params[base] = SymList(f"`{base}` is not given", name=base, known=items, symbolic=symbolic, length=lengths.get(base))
     for name in list(params):
         head, dot, attr = name.partition(".")
         if dot:

@@ -728,6 +728,7 @@ class Interpreter:
 
     def exec_for(self, stmt: ast.For, frame: Frame) -> None:
         iterable = self.eval(stmt.iter, frame)
+        iterable = symbolic.as_range(iterable) or iterable  # issue 15: a list nobody gave
         if isinstance(iterable, SymRange) and isinstance(stmt.target, ast.Name) and not stmt.orelse:
             self.run_symbolic_loop(frame, stmt, iterable)
             return
@@ -1199,6 +1200,7 @@ class Interpreter:
                 return True
             gen = generators[index]
             iterable = self.eval(gen.iter, inner)
+            iterable = symbolic.as_range(iterable) or iterable  # issue 15: a list nobody gave
             if isinstance(iterable, SymRange) and symbolic_count is not None and len(generators) == 1 and not gen.ifs:
                 # one iteration, its item kept with the symbolic count (`[Block() for _ in range(n)]`)
                 self.assign(gen.target, iterable.start, inner)
@@ -2079,7 +2081,7 @@ class Interpreter:
 
     def iterate(self, value: Any) -> list[Any] | None:
         if is_unknown(value):
-            return None
+            return symbolic.items_of(value)
         if isinstance(value, (list, tuple)):
             return list(value)
         if isinstance(value, range):

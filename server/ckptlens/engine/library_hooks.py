@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ckptlens.engine.objects import ExternalRef, HookRef, ModuleValue, ObjectValue
+from ckptlens.engine.symbolic import settle_attention
 from ckptlens.engine.values import Unknown, is_unknown
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ def pretrained_model_init(interp: Interpreter, receiver: ModuleValue, args: list
     if isinstance(config, ObjectValue) and config.attrs.get(AUTO_ATTENTION) is True and receiver.cls is not None:
         found, sdpa = interp.class_attr(receiver.cls, "_supports_sdpa")
         config.attrs["_attn_implementation_internal"] = "sdpa" if found and sdpa is True else "eager"
+    settle_attention(interp, receiver, config)  # issue 15: a config nobody gave, the same way
 
 
 AUTO_ATTENTION = "__ckptlens_attention_autoset__"

@@ -361,10 +361,13 @@ class SymList(Unknown):
     name: str = ""
     known: Mapping[int, Any] = field(default_factory=dict)
     symbolic: bool = True
+    length: int | None = None  # `len(config.depths)` once solved
 
     def item(self, index: int) -> Any:
         if index in self.known:
             return self.known[index]
+        if self.length is not None and -self.length <= index < 0 and index + self.length in self.known:
+            return self.known[index + self.length]
         if self.symbolic:
             return Sym(self.reason, expr=Expr.var(f"{self.name}[{index}]"))
         return Unknown(self.reason)
@@ -548,3 +551,52 @@ def symbolic_config_class(interp: Any, config: Any, cls: Any) -> None:
     config.context["class"] = cls
     found, table = interp.class_attr(cls, "sub_configs")
     config.context["sub_configs"] = frozenset(k for k in table if isinstance(k, str)) if found and isinstance(table, dict) else frozenset()
+
+
+def settle_attention(interp: Any, receiver: Any, config: Any) -> None:
+    """PreTrainedModel.__init__ with a config nobody gave: the attention implementation is
+    settled as transformers does when none is asked for (sdpa where the class supports it),
+    not a value the checkpoint was saved with (`BARK_ATTENTION_CLASSES[config._attn_implementation]`)."""
+    if not isinstance(config, SymConfig) or getattr(receiver, "cls", None) is None:
+        return
+    known: Any = config.known
+    if isinstance(known, dict) and "_attn_implementation" not in known:
+        found, sdpa = interp.class_attr(receiver.cls, "_supports_sdpa")
+        known["_attn_implementation"] = "sdpa" if found and sdpa is True else "eager"
+
+
+def _list_name(value: Any) -> str | None:
+    """The name of a list nobody gave (`config.depths`) whose length is unknown."""
+    if isinstance(value, SymList):
+        return value.name if value.length is None and value.symbolic else None
+    if isinstance(value, Sym):
+        var = _plain_var(value)
+        return var if var is not None and not var.startswith("len(") else None
+    return None
+
+
+def length_of(value: Any) -> Any:
+    """`len(config.depths)`: the symbol `len(config.depths)`, or the solved length; None for
+    anything else."""
+    if isinstance(value, SymList) and value.length is not None:
+        return value.length
+    name = _list_name(value)
+    return Sym(value.reason, expr=Expr.var(f"len({name})")) if name is not None else None
+
+
+def items_of(value: Any) -> list[Any] | None:
+    """The items of a list nobody gave whose length is solved."""
+    if isinstance(value, SymList) and value.length is not None and value.length <= 4096:
+        return [value.item(i) for i in range(value.length)]
+    return None
+
+
+def as_range(value: Any, enumerated: int | None = None) -> SymRange | None:
+    """A loop over a list nobody gave (`for depth in config.depths`, `enumerate(...)`): its
+    first item (with its index), `len(config.depths)` iterations."""
+    name = _list_name(value)
+    if name is None:
+        return None
+    first = value.item(0) if isinstance(value, SymList) else Sym(value.reason, expr=Expr.var(f"{name}[0]"))
+    start = first if enumerated is None else (enumerated, first)
+    return SymRange(f"a loop over `{name}`, of unknown length", start=start, count=Expr.var(f"len({name})"))
