@@ -275,3 +275,13 @@ def test_a_list_of_unknown_length_is_counted_then_read_item_by_item(models: Any,
         del state["blocks.2.0.weight"]
 
     assert _mismatches(_check(models, "Blocks", config, tmp_path, drop)) == [("missing-key", ("blocks.2.0.weight",))]
+
+
+def test_infer_python_writes_a_solved_list_as_a_list(models: Any, tmp_path: Path) -> None:
+    from ckptlens.render.infer import infer_to_python
+
+    result = _check(models, "Blocks", {"d": 6, "block_sizes": [2, 1, 3]}, tmp_path)
+    assert infer_to_python("Blocks", result) == (
+        "from types import SimpleNamespace\n\nmodel = Blocks(\n    config=SimpleNamespace(\n"
+        "        d=6,\n        block_sizes=[2, 1, 3],\n    ),\n)\n"
+    )

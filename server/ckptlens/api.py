@@ -322,7 +322,14 @@ def _infer(
 ) -> tuple[Any, PredictedStateDict]:
     """Issue 15: the values nobody gave, read from the checkpoint, and the prediction built
     with them (the given `predicted` when nothing was inferred)."""
-    from ckptlens.engine.infer import SOURCE, infer, rebuild, solved_inputs, unfaithful_lengths
+    from ckptlens.engine.infer import (
+        SOURCE,
+        as_data,
+        infer,
+        rebuild,
+        solved_inputs,
+        unfaithful_lengths,
+    )
     from ckptlens.engine.model import ConstructorValue
 
     inference = infer(engine, str(source), class_name, info, plan, index.tensors, pinned)
@@ -341,7 +348,7 @@ def _infer(
         rebuilt = rebuild(engine, str(source), class_name, info, inference)
     values = dict(plan.values)
     for name, value in solved.items():
-        data = dict(value.known) if not isinstance(value, int) else value
+        data = as_data(value)
         values[name] = ConstructorValue(data, SOURCE)
     return inference, dataclasses.replace(
         rebuilt, constructor=values, findings=(*rebuilt.findings, *plan.findings)

@@ -220,6 +220,22 @@ def solved_inputs(info: TargetInfo, inference: Inference) -> dict[str, Any]:
     return _inputs(info, plan_of(inference), {**inference.pinned, **inference.plain}, symbolic=False)
 
 
+def as_data(value: Any) -> Any:
+    """A solved input as plain data (the constructor values shown and rebuilt): a config as a
+    dict of its fields, a list of solved length as a list (None where an item is not fixed), a
+    list of unknown length as None."""
+    if isinstance(value, SymConfig):
+        return {
+            k: as_data(v) for k, v in value.known.items()
+            if not k.startswith("_") and not (isinstance(v, Unknown) and not isinstance(v, (SymConfig, SymList)))
+        }
+    if isinstance(value, SymList):
+        if value.length is None:
+            return None
+        return [as_data(value.item(i)) if not isinstance(value.item(i), Unknown) else None for i in range(value.length)]
+    return value
+
+
 def plan_of(inference: Inference) -> Any:
     return inference.plan
 

@@ -49,11 +49,16 @@ def infer_to_python(class_name: str, result: Any) -> str:
         else:
             open_params.append(name)
     arguments: list[str] = []
+    solved = inference.values if inference is not None else {}
     needs_namespace = False
     for name, item in values.items():
         if item.source.startswith(_GIVEN):
             if isinstance(item.value, dict) and item.source == "inferred from the checkpoint":
-                fields = [f"        {k}={v!r}," for k, v in item.value.items()]
+                fields = [
+                    f"        {k}={v!r},"
+                    + ("  # not determined by the checkpoint" if v is None and f"{name}.{k}" not in solved else "")
+                    for k, v in item.value.items()
+                ]
                 fields += [f"        {k}=None,  # not determined by the checkpoint" for k in open_fields.pop(name, [])]
                 arguments.append(f"    {name}=SimpleNamespace(\n" + "\n".join(fields) + "\n    ),")
                 needs_namespace = True
