@@ -3,6 +3,7 @@ given, against the share found with the config given; false alarms; inferred val
 
     python benchmarks/bench_infer.py                          # every library, SAMPLE names each
     python benchmarks/bench_infer.py --library transformers --per-library 12 --json out.json
+    python benchmarks/bench_infer.py --library transformers --fresh 15   # names outside that sample
 
 The sample is tests/test_sweeps.py's deterministic sample of each library (every k-th name of
 the sorted registry), thinned to --per-library names. For each architecture torch's
@@ -41,11 +42,25 @@ def _sample(library: str, per_library: int) -> list[str]:
     return names[::step][:per_library]
 
 
+def _fresh(library: str, count: int) -> list[str]:
+    """`count` names of the whole registry half-way between those of the tests' sample (none of
+    them in it), so the figures are not those of the names the inference was worked on."""
+    from sweep.targets import list_names
+    from test_sweeps import SAMPLE_SIZE
+
+    names = list_names(library)
+    step = max(2, len(names) // SAMPLE_SIZE[library])  # the tests' sample: names[::step]
+    between = [n for n in names[step // 2 :: step] if n not in set(names[::step])]
+    return between[:: max(1, len(between) // count)][:count]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--library", action="append", choices=LIBRARIES)
     parser.add_argument("--per-library", type=int, default=10)
     parser.add_argument("--names", help="comma-separated names (with a single --library)")
+    parser.add_argument("--fresh", type=int, metavar="N",
+                        help="N names of the registry between the tests' sample's (every k-th from half a step)")
     parser.add_argument("--json", help="write every record here")
     args = parser.parse_args()
     from ckptlens.api import Analyzer
@@ -54,7 +69,10 @@ def main() -> int:
     records: list[dict] = []
     rows = []
     for library in libraries:
-        names = args.names.split(",") if args.names else _sample(library, args.per_library)
+        if args.names:
+            names = args.names.split(",")
+        else:
+            names = _fresh(library, args.fresh) if args.fresh else _sample(library, args.per_library)
         analyzer = Analyzer()
         found = {"config": 0, "none": 0}
         both = 0

@@ -49,6 +49,20 @@ class LowRank(nn.Module):
             self.q_b_proj = nn.Linear(config.q_lora_rank, config.hidden_size)
 
 
+class ManyOptional(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.pad = config.pad_token_id if config.pad_token_id is not None else 0
+        self.drop = config.dropout if config.dropout is not None else 0.1
+        self.act = config.act if config.act is not None else "gelu"
+        self.eps = config.eps if config.eps is not None else 1e-5
+        self.scale = config.scale if config.scale is not None else 1.0
+        self.window = config.window if config.window is not None else 128
+        self.body = nn.Linear(config.hidden_size, config.hidden_size)
+        if config.extra_dim is not None:
+            self.extra = nn.Linear(config.hidden_size, 4)
+
+
 class Heads(nn.Module):
     def __init__(self, config):
         super().__init__()
@@ -285,3 +299,13 @@ def test_infer_python_writes_a_solved_list_as_a_list(models: Any, tmp_path: Path
         "from types import SimpleNamespace\n\nmodel = Blocks(\n    config=SimpleNamespace(\n"
         "        d=6,\n        block_sizes=[2, 1, 3],\n    ),\n)\n"
     )
+
+
+def test_a_value_asked_among_many_is_found_none_where_the_keys_say_so(models: Any, tmp_path: Path) -> None:
+    """Seven values asked whether they are None, the last one deciding a layer the checkpoint
+    has not: found None by halving the group, so the layer is not a missing key."""
+    config = dict.fromkeys(("pad_token_id", "dropout", "act", "eps", "scale", "window", "extra_dim"))
+    result = _check(models, "ManyOptional", {**config, "hidden_size": 8}, tmp_path)
+    assert _mismatches(result) == []
+    assert result.inferred == {"config.hidden_size": 8, "config.extra_dim": None}
+    assert result.coverage.checked == result.coverage.tensors == 2

@@ -397,6 +397,7 @@ def _score(
 
 
 MAX_NONES = 6
+MAX_GROUP_PROBES = 16
 _INDEX = re.compile(r"\.\d+\.")
 
 
@@ -417,15 +418,14 @@ def _probe_nones(
     when fewer keys mismatch so (and no more are left unchecked), then reported; present when
     it fits better so. Where both fit alike, a value solved for it is not the checkpoint's to
     say (`n_inner=64` and `None` build the same model): it is kept to build, not reported.
-    A value neither solved nor a nested config is tried only when the model mismatches.
-    True when a value was set to None."""
+    A value neither solved nor a nested config is tried only when the model mismatches, in
+    groups. True when a value was set to None."""
     base = _score(engine, source, class_name, info, plan, tensors, known)
     if base is None:
         return False
     structural = [n for n in names if n in solved or n in configs]
-    candidates = structural + ([n for n in names if n not in structural] if base.mismatched else [])
     changed = False
-    for name in candidates[:MAX_NONES]:
+    for name in structural[:MAX_NONES]:
         alt = _score(engine, source, class_name, info, plan, tensors, {**known, name: None})
         if alt is None:
             continue
@@ -435,6 +435,26 @@ def _probe_nones(
             changed = True
         elif not base.better(alt) and name in solved:
             assumed[name] = solved.pop(name).value
+    # the others only while the model mismatches: all of them as None at once, and the group
+    # that fits better so halved until the values it takes are found
+    rest = [n for n in names if n not in structural[:MAX_NONES]] if base.mismatched else []
+    budget = [MAX_GROUP_PROBES]
+
+    def search(group: list[str]) -> list[str]:
+        if not group or budget[0] <= 0:
+            return []
+        budget[0] -= 1
+        alt = _score(engine, source, class_name, info, plan, tensors, {**known, **dict.fromkeys(group)})
+        if alt is None or not alt.better(base):
+            return []
+        if len(group) == 1:
+            return group
+        half = len(group) // 2
+        return search(group[:half]) + search(group[half:])
+
+    for name in search(rest):
+        solved[name] = InferredValue(name, None, "the keys it adds or removes")  # type: ignore[arg-type]
+        changed = True
     return changed
 
 
