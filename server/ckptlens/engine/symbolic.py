@@ -524,14 +524,11 @@ def config_model_type(interp: Any, config: Any) -> str | None:
         context["defaults"] = None
         cls = context.get("class")
         if cls is not None:
-            from ckptlens.engine.interp import Budget
-
             try:
                 context["defaults"] = interp.instantiate(cls, [], {})
-            except Budget:
-                raise
-            except Exception:  # noqa: BLE001 - no default object: no default type
-                pass
+            except Exception as exc:  # noqa: BLE001 - no default object: no default type
+                if type(exc).__name__ == "Budget":  # the analysis's budget (interp's; not imported: no loop)
+                    raise
     obj = context["defaults"]
     for part in config.name.split(".")[1:]:
         obj = interp.getattr(obj, part) if obj is not None and not isinstance(obj, Unknown) else None
