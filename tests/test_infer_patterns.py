@@ -63,6 +63,46 @@ class ManyOptional(nn.Module):
             self.extra = nn.Linear(config.hidden_size, 4)
 
 
+class Shallow(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        import copy
+
+        shallow = copy.deepcopy(config)
+        shallow.num_layers = 1
+        self.first = nn.ModuleList([nn.Linear(config.d, config.d) for _ in range(shallow.num_layers)])
+        self.body = nn.ModuleList([nn.Linear(config.d, config.d) for _ in range(config.num_layers)])
+        self.last = nn.ModuleList([nn.Linear(config.d, config.d) for _ in range(shallow.num_layers)])
+
+
+class Named(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        for i in range(config.num_hashes):
+            setattr(self, f"embedder_{i}", nn.Embedding(config.buckets, config.d))
+        self.out = nn.Linear(config.d, 2)
+
+
+class Channels(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.cross = Attention(config.kv_dim, config.q_dim, config.qk_channels, config.v_channels)
+        self.selfs = nn.ModuleList(
+            [Attention(config.q_dim, config.q_dim, config.qk_channels, config.v_channels) for _ in range(3)]
+        )
+
+
+class Attention(nn.Module):
+    def __init__(self, kv_dim, q_dim, qk_channels, v_channels):
+        super().__init__()
+        if qk_channels is None:
+            qk_channels = kv_dim
+        if v_channels is None:
+            v_channels = qk_channels
+        self.query = nn.Linear(q_dim, qk_channels)
+        self.value = nn.Linear(kv_dim, v_channels)
+
+
 class Heads(nn.Module):
     def __init__(self, config):
         super().__init__()
@@ -309,3 +349,33 @@ def test_a_value_asked_among_many_is_found_none_where_the_keys_say_so(models: An
     assert _mismatches(result) == []
     assert result.inferred == {"config.hidden_size": 8, "config.extra_dim": None}
     assert result.coverage.checked == result.coverage.tensors == 2
+
+
+def test_a_copy_of_the_config_keeps_its_own_values(models: Any, tmp_path: Path) -> None:
+    """`shallow = copy.deepcopy(config); shallow.num_layers = 1`: the copy's layers are one,
+    the config's are the checkpoint's (one symbol for both was a false alarm)."""
+    result = _check(models, "Shallow", {"d": 4, "num_layers": 3}, tmp_path)
+    assert result.inferred == {"config.d": 4, "config.num_layers": 3}
+    assert _mismatches(result) == []
+    assert result.coverage.checked == result.coverage.tensors == 10
+
+
+def test_members_named_by_a_loop_of_unknown_length_leave_the_module_open(models: Any, tmp_path: Path) -> None:
+    """`setattr(self, f"embedder_{i}", ...)` in a loop over `range(config.num_hashes)`: the
+    first iteration's member does not say how many there are, so the others are no unexpected keys."""
+    result = _check(models, "Named", {"num_hashes": 3, "buckets": 5, "d": 4}, tmp_path)
+    assert _mismatches(result) == []
+    assert result.inferred == {"config.d": 4}
+    assert {f.model_prefix for f in result.findings if f.code == "unverified"} == {"embedder_0", None}
+    assert result.coverage.unchecked == 3  # embedder_0 .. embedder_2
+
+
+def test_values_set_to_none_one_at_a_time(models: Any, tmp_path: Path) -> None:
+    """`v_channels` defaults to `qk_channels`, itself to each layer's own dim: once
+    `qk_channels` is None the model built so decides `v_channels` (None too), not the model
+    before it (where 8 of 11 sites said 12: the cross attention was a false alarm)."""
+    config = {"kv_dim": 6, "q_dim": 12, "qk_channels": None, "v_channels": None}
+    result = _check(models, "Channels", config, tmp_path)
+    assert _mismatches(result) == []
+    assert result.inferred["config.qk_channels"] is None and result.inferred["config.v_channels"] is None
+    assert result.coverage.checked == result.coverage.tensors == 16

@@ -657,6 +657,8 @@ BUILTINS: dict[str, Builtin] = {
 
 
 def _deepcopy(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    if args and isinstance(args[0], symbolic.SymConfig):  # issue 15: a config nobody gave
+        return args[0].copy()
     return copy.deepcopy(args[0]) if args else None
 
 

@@ -299,8 +299,7 @@ def infer(
             continue
         # the values assumed present: None where the checkpoint's keys say so
         nones = [name for name in none_asked if name not in pinned and name not in assumed and name not in none_probed]
-        none_probed.update(nones)
-        if nones and _probe_nones(engine, source, class_name, info, plan, tensors, known, nones, solved, assumed, configs):
+        if nones and _probe_nones(engine, source, class_name, info, plan, tensors, known, nones, solved, assumed, configs, none_probed):
             continue
         break
     known = {**pinned, **assumed, **{name: v.value for name, v in solved.items()}}
@@ -413,6 +412,7 @@ def _probe_nones(
     solved: dict[str, InferredValue],
     assumed: dict[str, Any],
     configs: set[str],
+    probed: set[str],
 ) -> bool:
     """A value assumed present (`config.n_inner`, `config.vision_config`) tried as None: None
     when fewer keys mismatch so (and no more are left unchecked), then reported; present when
@@ -424,17 +424,18 @@ def _probe_nones(
     if base is None:
         return False
     structural = [n for n in names if n in solved or n in configs]
-    changed = False
     for name in structural[:MAX_NONES]:
+        probed.add(name)
         alt = _score(engine, source, class_name, info, plan, tensors, {**known, name: None})
         if alt is None:
             continue
-        if alt.better(base):
+        if alt.better(base):  # the others are tried again against the model built so
             solved.pop(name, None)
             solved[name] = InferredValue(name, None, "the keys it adds or removes")  # type: ignore[arg-type]
-            changed = True
-        elif not base.better(alt) and name in solved:
+            return True
+        if not base.better(alt) and name in solved:
             assumed[name] = solved.pop(name).value
+    changed = False
     # the others only while the model mismatches: all of them as None at once, and the group
     # that fits better so halved until the values it takes are found
     rest = [n for n in names if n not in structural[:MAX_NONES]] if base.mismatched else []
@@ -452,6 +453,7 @@ def _probe_nones(
         half = len(group) // 2
         return search(group[:half]) + search(group[half:])
 
+    probed.update(rest)
     for name in search(rest):
         solved[name] = InferredValue(name, None, "the keys it adds or removes")  # type: ignore[arg-type]
         changed = True

@@ -824,7 +824,9 @@ class Interpreter:
             pass
         merger = _Merger(_pairs(frame.locals, {}, memo), reason)
         merger.sym_count = iterable.count
+        before = symbolic.members(frame.locals)
         merger.merge_state(frame.locals, dict(frame.locals), branch.locals)
+        symbolic.open_grown(before, self._anchor() or frame.scope.source.range_of(stmt), reason)
 
     def run_unknown_loop(self, frame: Frame, body: Sequence[ast.stmt], reason: str) -> None:
         """A loop of unknown length: compare "ran once" with "never ran"; whatever the body
@@ -926,6 +928,8 @@ class Interpreter:
             obj.attrs[self.attribute_alias(obj, name) or name] = value
         elif isinstance(obj, AttrDict):
             obj[name] = value
+        elif isinstance(obj, SymConfig):  # issue 15: a config nobody gave, set by the code
+            obj.set(name, value)
         elif isinstance(obj, TensorValue) and name == "requires_grad":
             pass
 

@@ -345,6 +345,22 @@ class SymConfig(Unknown):
             )
         return Unknown(self.reason, self.maybe_module)
 
+    def copy(self) -> SymConfig:
+        """`copy.deepcopy(config)` in the code: its own values, so that
+        `shallow.num_hidden_layers = 1` sets the copy's only; the registries stay shared. (The
+        interpreter's own copies of a branch's state keep the one object, as for any unknown.)"""
+        known = {k: v.copy() if isinstance(v, SymConfig) else v for k, v in self.known.items()}
+        return SymConfig(
+            self.reason, self.maybe_module, name=self.name, known=known, symbolic=self.symbolic, reads=self.reads,
+            asked=self.asked, none_asked=self.none_asked, context=self.context,
+        )
+
+    def set(self, attr: str, value: Any) -> None:
+        """`config.attr = value`: read back from now on."""
+        known: Any = self.known
+        if isinstance(known, dict):
+            known[attr] = value
+
     def nested(self, attr: str, known: Mapping[str, Any]) -> SymConfig:
         """The config nobody gave at `self.attr` (`config.text_config`), sharing the registries."""
         return SymConfig(
@@ -597,3 +613,25 @@ def as_range(value: Any, enumerated: int | None = None) -> SymRange | None:
     first = value.item(0) if isinstance(value, SymList) else Sym(value.reason, expr=Expr.var(f"{name}[0]"))
     start = first if enumerated is None else (enumerated, first)
     return SymRange(f"a loop over `{name}`, of unknown length", start=start, count=Expr.var(f"len({name})"))
+
+
+def members(names: Mapping[str, Any]) -> list[tuple[Any, frozenset[str]]]:
+    """The plain modules among `names` (`self`), with their members before a symbolic loop."""
+    from ckptlens.engine.objects import ModuleValue
+
+    return [
+        (v, frozenset((*v.children, *v.params, *v.buffers, *v.uncertain)))
+        for v in names.values()
+        if isinstance(v, ModuleValue) and not v.container and v.opaque is None
+    ]
+
+
+def open_grown(before: list[tuple[Any, frozenset[str]]], where: Any, reason: str) -> None:
+    """After a loop of symbolic length: a plain module that gained members of its own in its
+    first iteration (`setattr(self, f"embedder_{i}", ...)`) may gain more in the others: open,
+    as it is after a loop of unknown length (a container it extends is counted instead)."""
+    from ckptlens.engine.objects import mark_open
+
+    for module, names in before:
+        if set((*module.children, *module.params, *module.buffers, *module.uncertain)) - names:
+            mark_open(module, reason, where)
