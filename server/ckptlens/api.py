@@ -333,7 +333,7 @@ def _infer(
     from ckptlens.engine.model import ConstructorValue
 
     inference = infer(engine, str(source), class_name, info, plan, index.tensors, pinned)
-    if inference is None or not (inference.values or inference.pinned):
+    if inference is None or not (inference.values or inference.pinned or inference.assumed):
         return inference, predicted
     solved = solved_inputs(info, inference)
     rebuilt = rebuild(engine, str(source), class_name, info, inference)

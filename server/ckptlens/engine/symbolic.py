@@ -335,7 +335,7 @@ class SymConfig(Unknown):
     def attribute(self, attr: str, optional: bool = False) -> Any:
         if attr in self.known:
             return self.known[attr]
-        if attr in self.context.get("sub_configs", ()) and "." not in self.name:
+        if attr in self.context.get("sub_configs", {}).get(self.name, ()):
             return self.nested(attr, {})
         if self.symbolic and not attr.startswith("_"):
             self.reads[f"{self.name}.{attr}"] = None
@@ -552,6 +552,9 @@ def config_model_type(interp: Any, config: Any) -> str | None:
     if not isinstance(model_type, str):
         return None
     context.setdefault("assumed", {})[config.name] = model_type
+    cls = getattr(obj, "cls", None)
+    if cls is not None:  # its own nested configs (`config.detector_config.vision_config`)
+        context.setdefault("sub_configs", {})[config.name] = _sub_configs(interp, cls)
     return model_type
 
 
@@ -562,8 +565,12 @@ def symbolic_config_class(interp: Any, config: Any, cls: Any) -> None:
         return
     config.context.pop("defaults", None)  # built by this interpreter when needed
     config.context["class"] = cls
+    config.context["sub_configs"] = {config.name: _sub_configs(interp, cls)}
+
+
+def _sub_configs(interp: Any, cls: Any) -> frozenset[str]:
     found, table = interp.class_attr(cls, "sub_configs")
-    config.context["sub_configs"] = frozenset(k for k in table if isinstance(k, str)) if found and isinstance(table, dict) else frozenset()
+    return frozenset(k for k in table if isinstance(k, str)) if found and isinstance(table, dict) else frozenset()
 
 
 def settle_attention(interp: Any, receiver: Any, config: Any) -> None:
