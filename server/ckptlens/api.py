@@ -34,6 +34,7 @@ from ckptlens.engine.messages import (
 )
 from ckptlens.engine.model import Coverage, KeyMapping, PredictedStateDict
 from ckptlens.engine.predict import Analyzer, TargetError, TargetInfo
+from ckptlens.engine.reads import recording as recording_reads
 from ckptlens.engine.safety import safety_findings
 from ckptlens.engine.size import Totals, model_size
 from ckptlens.engine.transformers_view import transformers_view
@@ -59,6 +60,7 @@ __all__ = [
     "format_shape",
     "model_size",
     "predict",
+    "recording_reads",
     "remap_tensors",
     "render_python",
     "shapes_compatible",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from ckptlens.engine import reads
 from ckptlens.engine.objects import ExternalRef, HookRef, ModuleValue, ObjectValue
 from ckptlens.engine.values import Unknown, is_unknown
 
@@ -334,16 +335,27 @@ def _package_check(module: str, always_version: bool) -> HookRef:
 _TIMM_ENTRYPOINTS: dict[str, dict[str, str]] = {}  # timm/models directory -> builder name -> module
 
 
+def _python_files(models_dir: str) -> list[str]:
+    import os
+
+    try:
+        return [e for e in sorted(os.listdir(models_dir)) if e.endswith(".py") and not e.startswith("__")]
+    except OSError:
+        return []
+
+
 def _timm_entrypoints(models_dir: str) -> dict[str, str]:
     """Every `@register_model` builder of timm's model modules, by name (read as text, once)."""
     import os
 
+    reads.note(models_dir)  # the result cache: every file read here is a dependency
+    if reads.recording_active():
+        for entry in _python_files(models_dir):
+            reads.note(os.path.join(models_dir, entry))
     if models_dir not in _TIMM_ENTRYPOINTS:
         found: dict[str, str] = {}
         pattern = re.compile(r"^@register_model\s*\n(?:@.*\n)*def (\w+)\(", re.MULTILINE)
-        for entry in sorted(os.listdir(models_dir)):
-            if not entry.endswith(".py") or entry.startswith("__"):
-                continue
+        for entry in _python_files(models_dir):
             try:
                 with open(os.path.join(models_dir, entry), encoding="utf-8") as handle:
                     text = handle.read()

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ckptlens.engine import reads
 from ckptlens.findings import SourceRange
 
 
@@ -124,6 +125,7 @@ class Loader:
             if not os.path.isfile(key):
                 raise SourceError(f"{key}: not a file")
             stamp = (st.st_mtime_ns, st.st_size)
+            reads.note(key, (st.st_size, st.st_mtime_ns))
         cached = self._cache.get(key)
         if cached is not None and cached[0] == stamp:
             return cached[1]
@@ -141,6 +143,8 @@ class Loader:
         """name -> file for the `__all__` lists of a lazily-importing package's submodules (two
         levels deep, as transformers' `define_import_structure` finds them). Only the tail of
         each file is read, where `__all__` sits."""
+        for part in _stamp_paths(package_dir):
+            reads.note(part)
         cached = self._lazy.get(package_dir)
         if cached is not None:
             return cached
@@ -155,6 +159,7 @@ class Loader:
                 if not entry.endswith(".py") or entry.startswith(_NOT_EXPORTING) or entry == "__init__.py":
                     continue
                 path = os.path.join(folder, entry)
+                reads.note(path)
                 for name in _all_names(path):
                     index.setdefault(name, path)
         self._lazy[package_dir] = index
@@ -165,6 +170,7 @@ class Loader:
         """The file directly in `package_dir` that defines class or function `name` at top level
         (lazy packages listing their exports in an `_import_structure` dict)."""
         pattern = re.compile(rf"^(?:class|def)\s+{re.escape(name)}\b", re.M)
+        reads.note(package_dir)
         try:
             entries = sorted(os.listdir(package_dir))
         except OSError:
@@ -173,6 +179,7 @@ class Loader:
             if not entry.endswith(".py") or entry == "__init__.py":
                 continue
             path = os.path.join(package_dir, entry)
+            reads.note(path)
             try:
                 with open(path, encoding="utf-8", errors="replace") as handle:
                     if pattern.search(handle.read()):
@@ -215,11 +222,15 @@ _NOT_EXPORTING = (
 _ALL_RE = re.compile(r"^__all__\s*=\s*[\[(](.*?)[\])]", re.M | re.S)
 
 
+def _stamp_paths(package_dir: str) -> tuple[str, str, str]:
+    return (package_dir, os.path.join(package_dir, "__init__.py"), os.path.join(package_dir, "models"))
+
+
 def _package_stamp(package_dir: str) -> str:
     """What invalidates a cached index of an installed package: its folder and `__init__.py`
     (a reinstall replaces both)."""
     parts = []
-    for path in (package_dir, os.path.join(package_dir, "__init__.py"), os.path.join(package_dir, "models")):
+    for path in _stamp_paths(package_dir):
         try:
             st = os.stat(path)
         except OSError:
