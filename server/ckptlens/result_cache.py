@@ -186,10 +186,13 @@ class ResultCache:
             return None
         for path, stamp in deps.items():
             if _stamp(path) != stamp:
+                _debug(f"result cache: {path} changed")
                 return None
         if self.config is not None and _stamp(self.config) != data.get("config"):
+            _debug(f"result cache: {self.config} changed")
             return None
         if self.checkpoint is not None and checkpoint_stamp(self.checkpoint) != data.get("checkpoint"):
+            _debug(f"result cache: {self.checkpoint} changed")
             return None
         try:
             os.utime(self.path)  # recently used: pruned last
@@ -229,8 +232,9 @@ class ResultCache:
             if checkpoint == ["remote", None]:
                 return code
         deps = {**roots, **reads}
-        if _racy([*deps.values(), config, checkpoint], started):
-            _debug("result cache: a file read was modified within the last seconds; not kept")
+        recent = [p for p, stamp in [*deps.items(), (self.config, config), (self.checkpoint, checkpoint)] if _racy([stamp], started)]
+        if recent:
+            _debug(f"result cache: {recent[0]} was modified within the last seconds; not kept")
             return code
         self._store(
             {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,9 +110,57 @@ _NAMED_DEFAULTS: Mapping[str, Any] = {
 }
 
 
+_SIMPLE_DEFAULTS: Mapping[str, Any] = {"True": True, "False": False, "None": None}
+_NUMBER = re.compile(r"-?\d+(\.\d*)?([eE][-+]?\d+)?")
+_IDENT = re.compile(r"[A-Za-z_]\w*")
+
+
+def _quick_signature(text: str) -> tuple[Param, ...] | None:
+    """`signature` without `ast.parse` for the common lists (names, `*`, `*args`, `**kwargs`,
+    defaults that are True/False/None, numbers or plain strings); None for anything else.
+    Hundreds of rows are built at import: this is most of their cost."""
+    params: list[Param] = []
+    kind = POSITIONAL_OR_KEYWORD
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part == "*":
+            kind = KEYWORD_ONLY
+            continue
+        if params and params[-1].kind == VAR_KEYWORD:
+            return None
+        if part.startswith("**") and _IDENT.fullmatch(part[2:]):
+            params.append(Param(part[2:], REQUIRED, VAR_KEYWORD))
+            continue
+        if part.startswith("*") and _IDENT.fullmatch(part[1:]):
+            params.append(Param(part[1:], REQUIRED, VAR_POSITIONAL))
+            kind = KEYWORD_ONLY
+            continue
+        name, eq, raw = (p.strip() for p in part.partition("="))
+        if not _IDENT.fullmatch(name) or name in _SIMPLE_DEFAULTS:
+            return None
+        if not eq:
+            if any(p.default is not REQUIRED and p.kind == POSITIONAL_OR_KEYWORD for p in params) and kind != KEYWORD_ONLY:
+                return None  # a syntax error: let ast say so
+            params.append(Param(name, REQUIRED, kind))
+        elif raw in _SIMPLE_DEFAULTS:
+            params.append(Param(name, _SIMPLE_DEFAULTS[raw], kind))
+        elif _NUMBER.fullmatch(raw):
+            params.append(Param(name, float(raw) if any(c in raw for c in ".eE") else int(raw), kind))
+        elif len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"" and _IDENT.fullmatch(raw[1:-1] or "_"):
+            params.append(Param(name, raw[1:-1], kind))
+        else:
+            return None
+    return tuple(params)
+
+
 def signature(text: str) -> tuple[Param, ...]:
     """Params from a Python parameter list copied from torch's source (without annotations):
     `"in_features, out_features, bias=True, device=None, dtype=None"`."""
+    quick = _quick_signature(text)
+    if quick is not None:
+        return quick
     tree = ast.parse(f"def f({text}): pass")
     func = tree.body[0]
     assert isinstance(func, ast.FunctionDef)
