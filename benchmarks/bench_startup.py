@@ -5,18 +5,18 @@
 
 Each call is `ckptlens keys SOURCE --class NAME --format json`, one fresh process, start-up
 included, compiled bytecode (as `bench_sweep.py --cli` runs it). Variants are interleaved call by
-call so machine load hits them alike:
+call so machine load hits them alike; each is called once untimed first (its disk caches filled):
 
-- `cold`: this checkout with its analysis-result cache off (`CKPTLENS_NO_CACHE=1`), what the
-  first call on a source costs;
-- `warm`: this checkout, the same call again with the result cache on (filled by a first call
-  not timed);
+- `analysis`: this checkout with `--no-cache` (the result cache off; the library files' parse
+  indexes warm): what a call on a class not asked before costs once the library was seen;
+- `cold`: this checkout with `CKPTLENS_NO_CACHE=1` (no disk cache at all): the first call ever;
+- `warm`: this checkout, the same call again (answered by the result cache);
 - `baseline` (with `--baseline DIR`, e.g. another checkout's `server/`): the same call there,
-  cache off — the before of a before/after.
+  its own disk caches warm — the before of a before/after.
 
-Also `python -c pass` and `import ckptlens.api` (the floor every call pays). Prints wall and
-CPU (user+sys of the child) p50/p95 per variant and the ratios against `baseline`/`cold`, and
-the load average before and after.
+Also `python -c pass` and `import ckptlens.api` (the floor every analysed call pays). Prints wall
+and CPU (user+sys of the child) p50/p95 per variant and the median per-call CPU ratio against
+`baseline` (or `cold`), and the load average before and after.
 """
 
 from __future__ import annotations
@@ -104,18 +104,21 @@ def main() -> None:
         compile_tree(args.baseline)
     base_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     cache_dir = tempfile.mkdtemp(prefix="ckptlens-bench-cache-")
+    base_cache = tempfile.mkdtemp(prefix="ckptlens-bench-cache-base-")
     variants: dict[str, dict[str, str]] = {
+        "analysis": {**base_env, "PYTHONPATH": this, "CKPTLENS_CACHE_DIR": cache_dir},
         "cold": {**base_env, "PYTHONPATH": this, "CKPTLENS_NO_CACHE": "1"},
         "warm": {**base_env, "PYTHONPATH": this, "CKPTLENS_CACHE_DIR": cache_dir},
     }
+    extra = {"analysis": ["--no-cache"]}
     if args.baseline:
-        variants["baseline"] = {**base_env, "PYTHONPATH": args.baseline, "CKPTLENS_NO_CACHE": "1"}
+        variants["baseline"] = {**base_env, "PYTHONPATH": args.baseline, "CKPTLENS_CACHE_DIR": base_cache}
     print(f"load average before: {os.getloadavg()}")
 
     floor: dict[str, list[tuple[float, float]]] = {}
     for label, code in (("python -c pass", "pass"), ("import ckptlens.api", "import ckptlens.api")):
         for name, env in variants.items():
-            if name == "warm":
+            if name in ("warm", "analysis"):
                 continue
             floor[f"{label} [{name}]"] = [timed([sys.executable, "-c", code], env)[:2] for _ in range(5)]
     for label, runs in floor.items():
@@ -134,10 +137,11 @@ def main() -> None:
                     json.dump(target["config"], handle)
             try:
                 argv = command(target, config_file)
-                timed(argv, variants["warm"])  # fills the result cache (not timed)
+                for name, env in variants.items():
+                    timed(argv + extra.get(name, []), env)  # fills the disk caches (not timed)
                 for _ in range(args.repeat):
                     for name, env in variants.items():
-                        wall, cpu, code = timed(argv, env)
+                        wall, cpu, code = timed(argv + extra.get(name, []), env)
                         results[name].append((wall, cpu))
                         failures[name] += code not in (0, 1)
             finally:

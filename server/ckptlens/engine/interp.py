@@ -1471,6 +1471,9 @@ class Interpreter:
             cache = _class_cache(klass)
             if name in cache:
                 return True, cache[name]
+            absent = "\0absent:" + name  # a class body does not change: a miss is kept too
+            if absent in cache:
+                continue
             hook = METHOD_HOOKS.get(f"{klass.qualname}.{name}")
             if hook is not None:
                 cache[name] = hook
@@ -1499,6 +1502,7 @@ class Interpreter:
                 generated = HookRef(GENERATED_INIT, lambda i, r, a, k, klass=klass: i.dataclass_init(klass, r, a, k))
                 cache[name] = generated
                 return True, generated
+            cache[absent] = True
         return False, None
 
     def is_enum(self, cls: ClassRef) -> bool:
@@ -1741,8 +1745,9 @@ class Interpreter:
         if not isinstance(obj, ObjectValue):
             return
         # a field redefined by a subclass keeps its first position, as in `dataclasses`
-        table: dict[str, tuple[ast.AnnAssign, ClassRef, bool]] = {}
-        for klass in reversed(self.mro(cls)):
+        memo = _class_cache(cls)
+        table: dict[str, tuple[ast.AnnAssign, ClassRef, bool]] = memo.get("\0dataclass_fields") or {}
+        for klass in reversed(self.mro(cls)) if not table else ():
             if not isinstance(klass, ClassRef):
                 continue
             kw_only = any(_dataclass_option(d, "kw_only") for d in klass.node.decorator_list)
@@ -1754,6 +1759,7 @@ class Interpreter:
                         kw_only = True
                         continue
                     table[stmt.target.id] = (stmt, klass, kw_only or _field_option(stmt.value, "kw_only"))
+        memo["\0dataclass_fields"] = table
         fields = [(name, stmt, klass) for name, (stmt, klass, _) in table.items()]
         positional = [name for name, (stmt, _, kw) in table.items() if not kw and _field_option(stmt.value, "init", True)]
         for name, stmt, klass in fields:
