@@ -245,16 +245,25 @@ def test_the_cache_can_be_turned_off(
 def test_the_cache_stays_within_its_size(tmp_path: Path) -> None:
     folder = tmp_path / "results"
     now = time.time()
+    paths = []
     for i in range(10):
-        sub = folder / f"{i:02x}"
-        sub.mkdir(parents=True)
-        path = sub / f"{i}.json"
+        if i % 2:
+            path = tmp_path / f"ast-spans-{i}.json"
+        else:
+            sub = folder / f"{i:02x}"
+            sub.mkdir(parents=True)
+            path = sub / f"{i}.json"
         path.write_bytes(b"x" * 1000)
         os.utime(path, (now - 100 + i, now - 100 + i))  # entry 0 is the least recently used
-    result_cache.prune(str(folder), 5000)
-    left = sorted(int(p.stem) for p in folder.glob("*/*.json"))
-    assert sum(p.stat().st_size for p in folder.glob("*/*.json")) <= 3750
+        paths.append(path)
+    other = tmp_path / "lazy-exports-x.json"  # not the result cache's: left alone
+    other.write_bytes(b"x" * 1000)
+    os.utime(other, (now - 1000, now - 1000))
+    result_cache.prune(str(tmp_path), 5000)
+    left = [i for i, p in enumerate(paths) if p.exists()]
+    assert sum(paths[i].stat().st_size for i in left) <= 3750
     assert left == list(range(10 - len(left), 10))  # the oldest went first
+    assert other.exists()
 
 
 def test_a_hit_does_not_load_the_engine(project: Path) -> None:

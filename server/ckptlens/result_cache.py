@@ -12,8 +12,8 @@ checkpoint: what its reference resolved to, while that is fresh, `CKPTLENS_REMOT
 costs one stat per file. Entries are JSON (never pickle: the folder may be shared), written
 atomically; one that cannot be read or parsed is ignored (a line on stderr with
 `CKPTLENS_DEBUG=1`). The folder is `$CKPTLENS_CACHE_DIR` (default `~/.cache/ckptlens`, under
-`$XDG_CACHE_HOME` when set) and holds at most `CKPTLENS_CACHE_MAX_MB` megabytes of results
-(default 200; the least recently used go first); `CKPTLENS_NO_CACHE=1` or `--no-cache` turns
+`$XDG_CACHE_HOME` when set) and holds at most `CKPTLENS_CACHE_MAX_MB` megabytes of results and
+parse indexes (default 200; the least recently used go first); `CKPTLENS_NO_CACHE=1` or `--no-cache` turns
 it off.
 """
 
@@ -269,7 +269,7 @@ class ResultCache:
         except (OSError, ValueError, TypeError) as exc:
             _debug(f"result cache entry {self.path} not written ({exc})")
             return
-        prune(os.path.join(cache_root(), "results"), _max_bytes())
+        prune(cache_root(), _max_bytes())
 
 
 _RACY_NS = 2_000_000_000
@@ -291,23 +291,33 @@ def _racy(stamps: list[Any], started: int) -> bool:
     return False
 
 
-def prune(folder: str, limit: int) -> None:
-    """Keep the results under `limit` bytes: the least recently used go first, down to 3/4."""
+def prune(root: str, limit: int) -> None:
+    """Keep the results (`root/results/`) and the parse indexes (`root/ast-spans-*.json`, see
+    `engine.loader.parse_lazily`) under `limit` bytes together: the least recently used go
+    first, down to 3/4 of it."""
     entries = []
     total = 0
+    folders = [os.path.join(root, "results")]
     try:
-        for sub in os.scandir(folder):
-            if not sub.is_dir():
-                continue
-            for entry in os.scandir(sub.path):
-                try:
-                    st = entry.stat()
-                except OSError:
-                    continue
-                entries.append((st.st_mtime_ns, st.st_size, entry.path))
-                total += st.st_size
+        folders += [e.path for e in os.scandir(folders[0]) if e.is_dir()]
     except OSError:
-        return
+        pass
+    for folder in [root, *folders[1:]]:
+        try:
+            listing = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in listing:
+            if folder == root and not entry.name.startswith("ast-spans-"):
+                continue
+            try:
+                if not entry.is_file():
+                    continue
+                st = entry.stat()
+            except OSError:
+                continue
+            entries.append((st.st_mtime_ns, st.st_size, entry.path))
+            total += st.st_size
     if total <= limit:
         return
     for _mtime, size, path in sorted(entries):
