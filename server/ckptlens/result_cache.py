@@ -229,8 +229,9 @@ class ResultCache:
             return code
         if self.checkpoint is not None and _is_remote(self.checkpoint):
             checkpoint = checkpoint_stamp(self.checkpoint)  # the resolution this run used
-            if checkpoint == ["remote", None]:
-                return code
+            resolved = checkpoint[1] if isinstance(checkpoint, list) else None
+            if resolved is None or (isinstance(resolved, list) and resolved[:1] == ["unknown"]):
+                return code  # no resolution kept, or one already stale (CKPTLENS_REMOTE_TTL=0)
         deps = {**roots, **reads}
         recent = [p for p, stamp in [*deps.items(), (self.config, config), (self.checkpoint, checkpoint)] if _racy([stamp], started)]
         if recent:
