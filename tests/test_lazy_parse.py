@@ -182,6 +182,21 @@ def test_bodies_are_parsed_when_read(tmp_path: Path) -> None:
     assert (outer.end_lineno, outer.end_col_offset) == (full_outer.end_lineno, full_outer.end_col_offset)
 
 
+def test_a_lazy_tree_pickles_and_copies(tmp_path: Path) -> None:
+    import copy
+    import pickle
+
+    text = TRICKY + _filler(400)
+    path = str(tmp_path / "tricky.py")
+    loader.parse_lazily(path, text)
+    full = ast.dump(loader.parse_source(path, text).tree, include_attributes=True)
+    for clone in (
+        pickle.loads(pickle.dumps(loader.parse_lazily(path, text).tree)),
+        copy.deepcopy(loader.parse_lazily(path, text).tree),
+    ):
+        assert ast.dump(clone, include_attributes=True) == full
+
+
 def test_an_edited_text_or_a_damaged_cache_entry_parses_in_full(tmp_path: Path) -> None:
     text = TRICKY + _filler(400)
     path = str(tmp_path / "tricky.py")
@@ -209,14 +224,16 @@ def test_text_with_other_line_breaks_is_parsed_in_full(tmp_path: Path) -> None:
 
 
 def _library_files() -> list[str]:
-    import torch.nn
+    """A spread of the big files of torch.nn and the model libraries installed (found, not
+    imported)."""
+    import importlib.util
 
-    roots = [os.path.dirname(torch.nn.__file__)]
-    for name in ("timm", "diffusers", "torchvision"):
-        try:
-            roots.append(os.path.dirname(__import__(name).__file__))
-        except ImportError:
-            continue
+    roots = []
+    for name in ("torch", "timm", "diffusers", "torchvision", "transformers"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations:
+            folder = list(spec.submodule_search_locations)[0]
+            roots.append(os.path.join(folder, "nn") if name == "torch" else folder)
     files = []
     for root in roots:
         found = sorted(p for p in glob.glob(f"{root}/**/*.py", recursive=True) if os.path.getsize(p) > loader._LAZY_MIN_CHARS)

@@ -152,8 +152,12 @@ class _LazyAsyncFunctionDef(ast.AsyncFunctionDef):
     body = _body_property()
 
 
+# named as ast names them (messages and dispatch by class name see no difference); the module
+# names below let pickle and copy find them again
 _LazyFunctionDef.__name__ = _LazyFunctionDef.__qualname__ = "FunctionDef"
 _LazyAsyncFunctionDef.__name__ = _LazyAsyncFunctionDef.__qualname__ = "AsyncFunctionDef"
+FunctionDef = _LazyFunctionDef
+AsyncFunctionDef = _LazyAsyncFunctionDef
 
 
 def _outer_functions(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
