@@ -402,7 +402,7 @@ def test_a_remote_check_answers_from_the_result_cache_while_the_reference_is_fre
     hub.stats.reset()
     assert run() == (0, first[1], "False")  # the answer, from the result cache
     assert hub.stats.count == 0
-    stale = run({"CKPTLENS_REMOTE_TTL": "0"})
+    stale = run({"CKPTLENS_REMOTE_TTL": "0"})  # the same entry, its resolution now stale
     assert stale == (0, first[1], "True")  # analysed again after asking the Hub
     assert [p.split("?")[0] for _, p, _ in hub.stats.requests] == ["/api/models/org/sharded/revision/main"]
     # a new commit of the repository, with a shard that no longer fits

@@ -30,7 +30,9 @@ from typing import Any, NamedTuple, TextIO
 FORMAT = 1
 _ENV_PREFIXES = ("CKPTLENS_", "HF_", "HUGGINGFACE_")
 _ENV_NAMES = ("NO_COLOR", "XDG_CACHE_HOME", "PYTHONPATH", "AWS_ENDPOINT_URL", "AWS_PROFILE")
-_ENV_IGNORED = ("CKPTLENS_CACHE_DIR", "CKPTLENS_NO_CACHE", "CKPTLENS_CACHE_MAX_MB", "CKPTLENS_DEBUG")
+# not part of an answer: the cache's own settings, and how long a remote resolution is trusted
+# (checked against the entry's stamp at each lookup, `fresh_stamp`)
+_ENV_IGNORED = ("CKPTLENS_CACHE_DIR", "CKPTLENS_NO_CACHE", "CKPTLENS_CACHE_MAX_MB", "CKPTLENS_DEBUG", "CKPTLENS_REMOTE_TTL")
 _SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "KEY")
 
 
