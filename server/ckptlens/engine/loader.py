@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sys
+import time
 import tokenize
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -263,6 +264,9 @@ def _statements_outside_functions(tree: ast.Module) -> list[ast.AST]:
     return out
 
 
+_RESOLVE_SECONDS = 1.0
+
+
 class Loader:
     """Finds and parses modules. One instance per analysis session; caches by (path, mtime, size).
 
@@ -281,9 +285,10 @@ class Loader:
         self.overlays = overlays if overlays is not None else {}
         self._cache: dict[str, tuple[tuple[int, int], SourceFile]] = {}
         self._lazy: dict[str, dict[str, str]] = {}
+        self._resolved: dict[str, tuple[float, str]] = {}
 
     def load(self, path: str | Path) -> SourceFile:
-        key = str(Path(path).resolve())
+        key = self._resolve(str(path))
         if key in self.overlays:
             text = self.overlays[key]
             stamp = (-1, hash(text))
@@ -310,6 +315,19 @@ class Loader:
         source = parse_source(key, text) if key in self.overlays else parse_lazily(key, text)
         self._cache[key] = (stamp, source)
         return source
+
+    def _resolve(self, path: str) -> str:
+        """`Path(path).resolve()`, remembered for a second: an analysis imports the same
+        modules hundreds of times, and each resolve is a `lstat` per path component."""
+        now = time.monotonic()
+        known = self._resolved.get(path)
+        if known is not None and now - known[0] < _RESOLVE_SECONDS:
+            return known[1]
+        key = str(Path(path).resolve())
+        if len(self._resolved) > 10_000:
+            self._resolved.clear()
+        self._resolved[path] = (now, key)
+        return key
 
     def lazy_exports(self, package_dir: str) -> dict[str, str]:
         """name -> file for the `__all__` lists of a lazily-importing package's submodules (two
