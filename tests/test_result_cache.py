@@ -169,13 +169,14 @@ def test_arguments_config_and_checkpoint_are_part_of_the_key(
     config.write_text('{"hidden": 4}')
     _backdate(project)
     _, four, _ = _run(capsys, *KEYS, "--config", "cfg.json")
-    config.write_text('{"hidden": 9}')
-    os.utime(config, (time.time() - 50, time.time() - 50))
+    config.write_text('{"hidden": 9}')  # just now, same size: the config is keyed by content
     _, nine, _ = _run(capsys, *KEYS, "--config", "cfg.json")
     assert _shapes(four)["head.weight"] == [4, 8] and _shapes(nine)["head.weight"] == [9, 8]
+    assert len(_entries(project)) == 3  # plain, hidden=7, the config (its latest content)
 
     code, _, _ = _run(capsys, *CHECK)
     assert code == 0
+    assert len(_entries(project)) == 4
     _safetensors(
         project / "net.safetensors",
         {"block.fc.weight": [8, 4], "block.fc.bias": [8], "head.weight": [5, 8], "head.bias": [5]},
@@ -183,6 +184,18 @@ def test_arguments_config_and_checkpoint_are_part_of_the_key(
     _backdate(project)
     code, out, _ = _run(capsys, *CHECK)
     assert code == 1 and any(f["code"] == "shape-mismatch" for f in json.loads(out)["findings"])
+
+
+def test_a_config_written_just_before_the_call_is_kept(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "cfg.json").write_text('{"hidden": 4}')  # a new entry of the folder: backdated
+    _backdate(project)
+    (project / "cfg.json").write_text('{"hidden": 5}')  # modified now, same size
+    first = _run(capsys, *KEYS, "--config", "cfg.json")
+    assert _shapes(first[1])["head.weight"] == [5, 8]
+    _no_analysis(monkeypatch)
+    assert _run(capsys, *KEYS, "--config", "cfg.json") == first
 
 
 def test_a_changed_engine_gives_a_new_answer(

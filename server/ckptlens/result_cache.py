@@ -72,6 +72,17 @@ def _stamp(path: str) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns]
 
 
+def _content_stamp(path: str) -> list[Any] | None:
+    """[size, SHA-256] of a small file (`--config`): its content, not its mtime, so a config
+    written just before the call is as good a key as an old one."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read((4 << 20) + 1)  # the --config cap, and one byte more
+    except OSError:
+        return None
+    return [len(data), hashlib.sha256(data).hexdigest()]
+
+
 def _own_stamp() -> str:
     """ckptlens's own source files, stamped: a changed engine never answers from an old entry."""
     from ckptlens import __version__
@@ -190,7 +201,7 @@ class ResultCache:
             if _stamp(path) != stamp:
                 _debug(f"result cache: {path} changed")
                 return None
-        if self.config is not None and _stamp(self.config) != data.get("config"):
+        if self.config is not None and _content_stamp(self.config) != data.get("config"):
             _debug(f"result cache: {self.config} changed")
             return None
         if self.checkpoint is not None and checkpoint_stamp(self.checkpoint) != data.get("checkpoint"):
@@ -222,7 +233,7 @@ class ResultCache:
 
         started = time.time_ns()
         # what the answer is computed from, stamped before it is read
-        config = _stamp(self.config) if self.config is not None else None
+        config = _content_stamp(self.config) if self.config is not None else None
         checkpoint = checkpoint_stamp(self.checkpoint) if self.checkpoint is not None and not _is_remote(self.checkpoint) else None
         roots = {p: _stamp(p) for p in [os.path.dirname(self.source), *sys.path] if p and os.path.isdir(p)}
         with self._recording() as (reads, tee):
