@@ -363,8 +363,9 @@ def for_command(
         return None  # the error message comes from the engine, uncached
     if config is not None:
         config = os.path.abspath(config)
-        if not os.path.isfile(config):
-            return None
+        real = os.path.realpath(config)
+        if not os.path.isfile(real) or real.startswith(("/dev/", "/proc/")):
+            return None  # a FIFO, a device, /dev/stdin: the engine refuses it, unread by us
     if checkpoint is not None and not _is_remote(checkpoint):
         if not os.path.exists(checkpoint):
             return None  # a hub id read from the local Hugging Face cache, or an error
