@@ -94,6 +94,9 @@ ALSO_SWEPT: dict[str, list[str]] = {
         "RTDetrModel",  # output-capturing hooks walked every submodule: over the time cap;
         # then `model._modules[name] = FrozenBatchNorm2d(...)` must replace the BatchNorm
         "VideoMAEModel",  # a 1568 x 768 sinusoid table comprehension: over the step cap
+        "EncodecModel",  # a subclass of PreTrainedModel defined in modeling_utils itself
+        "DacModel",  # the same (PreTrainedAudioTokenizerBase)
+        "BarkModel",  # the same, as its `codec_model` tower
     ],
 }
 

@@ -259,7 +259,8 @@ class ModuleScope:
                     self.values[name] = value
                     return True, value
             return False, None
-        hook = GLOBAL_HOOKS.get(f"{self.name}.{name}")
+        # a class known by name is that too inside its own module (a subclass defined there)
+        hook = GLOBAL_HOOKS.get(f"{self.name}.{name}") or IMPORT_HOOKS.get(f"{self.name}.{name}")
         if hook is not None:
             self.values[name] = hook
             return True, hook
