@@ -69,3 +69,79 @@ def test_a_known_library_base_is_known_inside_its_own_module_too(tmp_path: Path)
     )
     assert _keys(predicted) == {"proj.weight": (2, 6), "proj.bias": (2,)}
     assert _unknown(predicted) == []
+
+
+def test_the_class_of_an_instance_answers_hasattr_from_its_source(tmp_path: Path) -> None:
+    # transformers' `PreTrainedConfig.to_dict`: `if hasattr(self.__class__, "model_type")`;
+    # unknown, it left every value of the dict unknown and composite models lost their towers
+    predicted = _predict(
+        tmp_path,
+        """
+        import abc
+        from dataclasses import dataclass
+        import torch.nn as nn
+
+        class Base:
+            model_type = "base"
+
+        @dataclass
+        class Config(Base):
+            width: int = 4
+
+            def to_dict(self):
+                out = {"width": self.width, "depth": 1}
+                if hasattr(self.__class__, "model_type"):
+                    out["depth"] = 2
+                if hasattr(self.__class__, "not_there"):
+                    out["depth"] = 100
+                return out
+
+        class WithMeta(metaclass=abc.ABCMeta):
+            pass
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                values = Config().to_dict()
+                self.fc = nn.Linear(values["width"], values["depth"])
+                self.same = nn.Linear(2 if self.__class__ is Net else 3, 1)
+                if hasattr(WithMeta().__class__, "extra"):  # a metaclass may provide it
+                    self.extra = nn.Linear(1, 1)
+        """,
+    )
+    assert _keys(predicted) == {"fc.weight": (2, 4), "fc.bias": (2,), "same.weight": (1, 2), "same.bias": (1,)}
+    assert _unknown(predicted) == ["extra"]
+
+
+AUTO_TOWER = """
+import torch
+from transformers import AutoModel, BertConfig
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        config = BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
+                            vocab_size=10, max_position_embeddings=4, type_vocab_size=1)
+        sub = BertConfig(**config.to_dict())  # `to_dict` writes the class's `model_type` too
+        sub.model_type = "gpt2"
+        self.tower = AutoModel.from_config(sub)
+"""
+
+
+def test_auto_model_from_config_picks_the_class_by_the_config_class_not_its_model_type(tmp_path: Path) -> None:
+    # transformers' VibeVoice: `EncoderConfig(**self.to_dict())` keeps the parent's `model_type`
+    # as an instance attribute; `AutoModel.from_config` looks the model class up by the config's
+    # class, as `_LazyAutoMapping[type(config)]` does
+    import pytest
+
+    pytest.importorskip("transformers")
+    import torch
+
+    predicted = _predict(tmp_path, AUTO_TOWER)
+    scope: dict[str, object] = {}
+    exec(compile(AUTO_TOWER, "tower", "exec"), scope)  # noqa: S102 - the test's own source
+    with torch.device("meta"):
+        real = scope["Net"]().state_dict()  # type: ignore[operator]
+    assert _keys(predicted) == {k: tuple(v.shape) for k, v in real.items()}
+    assert list(_keys(predicted))[0] == "tower.embeddings.word_embeddings.weight"
+    assert _unknown(predicted) == []

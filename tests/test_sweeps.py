@@ -97,6 +97,9 @@ ALSO_SWEPT: dict[str, list[str]] = {
         "EncodecModel",  # a subclass of PreTrainedModel defined in modeling_utils itself
         "DacModel",  # the same (PreTrainedAudioTokenizerBase)
         "BarkModel",  # the same, as its `codec_model` tower
+        "VibeVoiceAcousticTokenizerModel",  # `hasattr(self.__class__, ...)` in config.to_dict; towers
+        # from `AutoModel.from_config(SubConfig(**self.to_dict()))`, found by the config's class
+        "MaskFormerModel",  # the same `to_dict` (a backbone config given as a dict)
     ],
 }
 

@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ckptlens.engine import catalog, catalog_einops, costs, stdlib, symbolic
+from ckptlens.engine import catalog, catalog_einops, class_facts, costs, stdlib, symbolic
 from ckptlens.engine.objects import (
     AttrDict,
     ClassRef,
@@ -469,6 +469,8 @@ def _has(interp: Interpreter, obj: Any, name: str) -> bool | None:
         return name in obj
     if isinstance(obj, dict):
         return False
+    if isinstance(obj, ClassRef):
+        return class_facts.class_has(interp, obj, name)
     if isinstance(obj, ExternalRef):
         # a library attribute we model is there (`hasattr(nn.utils.parametrizations, "weight_norm")`)
         full = f"{obj.qualname}.{name}"

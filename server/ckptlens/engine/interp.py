@@ -159,6 +159,7 @@ class ModuleScope:
         self.values: dict[str, Any] = {}
         self.defs: dict[str, list[ast.stmt]] = {}
         self._evaluating: set[str] = set()
+        self._missing: set[str] = set()  # names looked up that nothing in the module binds
         self._deferred: list[ast.stmt] = []
         self.is_lazy_package = source.path.endswith("__init__.py") and "_LazyModule" in source.text
         # the module-level `if` tests a definition sits under, and whether in the body or else
@@ -244,6 +245,8 @@ class ModuleScope:
             if name in self.values:
                 return True, self.values[name]
         stmts = self.defs.get(name)
+        if not stmts and name in self._missing:
+            return False, None
         if not stmts:
             found, value = self.interp.lazy_export(self, name)
             if found:
@@ -258,6 +261,9 @@ class ModuleScope:
                 if found:
                     self.values[name] = value
                     return True, value
+            # nothing binds it here (builtins are looked up through every module on the way):
+            # asked again, the answer is the same, without resolving the star imports again
+            self._missing.add(name)
             return False, None
         # a class known by name is that too inside its own module (a subclass defined there)
         hook = GLOBAL_HOOKS.get(f"{self.name}.{name}") or IMPORT_HOOKS.get(f"{self.name}.{name}")
@@ -1341,6 +1347,8 @@ class Interpreter:
             if sub is not None and obj.scope.source.path.endswith("__init__.py"):
                 return ModuleNamespace(self.scope_for(sub, f"{obj.scope.name}.{name}"))
             return _unknown(f"`{name}` is not defined in `{obj.scope.name}`", maybe_module=True)
+        if name == "__class__" and isinstance(obj, (ModuleValue, ObjectValue)):
+            return BUILTINS["type"](self, [obj], {}, None)  # `self.__class__` is `type(self)`
         if isinstance(obj, ModuleValue):
             return self.module_getattr(obj, name)
         if isinstance(obj, ObjectValue):

@@ -59,8 +59,11 @@ def _auto_from_config(interp: Interpreter, receiver: Any, args: list[Any], kwarg
     config = args[0] if args else kwargs.get("config")
     if not isinstance(receiver, ClassRef) or not isinstance(config, ObjectValue):
         return Unknown("`from_config` of an unknown config", True)
-    model_type = interp.getattr(config, "model_type")
-    mapping = interp.getattr(interp.getattr(receiver, "_model_mapping"), "_model_mapping")
+    lazy = interp.getattr(receiver, "_model_mapping")
+    mapping = interp.getattr(lazy, "_model_mapping")
+    model_type = _model_type_of_config_class(config, interp.getattr(lazy, "_config_mapping"), mapping)
+    if model_type is None:  # a config class the auto mapping does not name
+        model_type = interp.getattr(config, "model_type")
     if not isinstance(model_type, str) or not isinstance(mapping, dict) or model_type not in mapping:
         return Unknown(f"no `{receiver.name}` class is known for model type `{model_type}`", True)
     names = mapping[model_type]
@@ -72,6 +75,20 @@ def _auto_from_config(interp: Interpreter, receiver: Any, args: list[Any], kwarg
     if not found or not isinstance(cls, ClassRef):
         return Unknown(f"`{name}` cannot be resolved", True)
     return interp.instantiate(cls, [config], _model_kwargs(kwargs))
+
+
+def _model_type_of_config_class(config: ObjectValue, config_mapping: Any, model_mapping: Any) -> str | None:
+    """The model type transformers' `_LazyAutoMapping[type(config)]` picks: found by the config
+    *class*'s name (its `model_type` attribute may be another's: a sub-config built from
+    `Parent(**parent.to_dict())` keeps the parent's `model_type` key as an attribute)."""
+    if config.cls is None or not isinstance(config_mapping, dict) or not isinstance(model_mapping, dict):
+        return None
+    name = config.cls.name
+    reverse = {v: k for k, v in config_mapping.items()}  # the last model type of a class wins
+    if name in reverse and reverse[name] in model_mapping:
+        return str(reverse[name])
+    # several model types share the class: the first with a model class
+    return next((str(k) for k, v in config_mapping.items() if v == name and k in model_mapping), None)
 
 
 def _no_op(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
