@@ -145,3 +145,86 @@ def test_auto_model_from_config_picks_the_class_by_the_config_class_not_its_mode
     assert _keys(predicted) == {k: tuple(v.shape) for k, v in real.items()}
     assert list(_keys(predicted))[0] == "tower.embeddings.word_embeddings.weight"
     assert _unknown(predicted) == []
+
+
+def test_a_lookup_table_built_in_nested_loops_over_plain_values_sizes_a_parameter(tmp_path: Path) -> None:
+    # transformers' LeViT: 196 x 196 points, one index per distinct offset; interpreted step by
+    # step the loop spent the whole step budget and the whole model was unknown
+    predicted = _predict(
+        tmp_path,
+        """
+        import itertools
+        import torch
+        import torch.nn as nn
+
+        class Attention(nn.Module):
+            def __init__(self, heads, resolution):
+                super().__init__()
+                points = list(itertools.product(range(resolution), range(resolution)))
+                offsets, indices = {}, []
+                seen = indices  # another reference to the same list sees its items
+                for p1 in points:
+                    for p2 in points:
+                        offset = (abs(p1[0] - p2[0]), abs(p1[1] - p2[1]))
+                        if offset not in offsets:
+                            offsets[offset] = len(offsets)
+                        indices.append(offsets[offset])
+                self.biases = nn.Parameter(torch.zeros(heads, len(offsets)))
+                self.idxs = nn.Buffer(torch.LongTensor(indices).view(len(points), len(points)))
+                self.check = nn.Linear(len(seen) // len(points), max(indices) + 1)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blocks = nn.ModuleList([Attention(4, 14), Attention(8, 7)])
+        """,
+    )
+    assert _keys(predicted) == {
+        "blocks.0.biases": (4, 196), "blocks.0.idxs": (196, 196), "blocks.0.check.weight": (196, 196),
+        "blocks.0.check.bias": (196,),
+        "blocks.1.biases": (8, 49), "blocks.1.idxs": (49, 49), "blocks.1.check.weight": (49, 49),
+        "blocks.1.check.bias": (49,),
+    }
+    assert _unknown(predicted) == []
+
+
+FALLBACK_LOOPS = """
+import torch.nn as nn
+
+def width(i):
+    return i + 1
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        layers = []
+        for i in range(10):
+            layers.append(nn.Linear(i + 1, 1))
+        self.layers = nn.Sequential(*layers)
+        done = []
+        for i in range(10):
+            done.append(12 // (i - 3))
+        self.partial = nn.Linear(len(done), 1)
+        big = 3
+        for _ in range(40):
+            big = big * big
+        self.huge = nn.Linear(big, 1)
+        total = 0
+        for i in range(10):
+            total += width(i)
+        self.summed = nn.Linear(total, 1)
+"""
+
+
+def test_loops_that_do_not_qualify_or_fail_are_interpreted_as_before(tmp_path: Path, monkeypatch) -> None:
+    # a loop building modules, one that raises part-way (ZeroDivisionError), one whose numbers
+    # grow past the size caps (unknown, never a hang), one calling a function of the module:
+    # each gives what the interpreter alone gives
+    import ckptlens.engine.interp as interp
+
+    native = _keys(_predict(tmp_path, FALLBACK_LOOPS))
+    monkeypatch.setattr(interp, "NATIVE_MIN_ITEMS", 10**9)
+    assert native == _keys(_predict(tmp_path, FALLBACK_LOOPS))
+    assert [native[f"layers.{i}.weight"] for i in range(10)] == [(1, i + 1) for i in range(10)]
+    assert native["huge.weight"] == (1, None)
+    assert native["summed.weight"] == (1, 55)

@@ -100,6 +100,8 @@ ALSO_SWEPT: dict[str, list[str]] = {
         "VibeVoiceAcousticTokenizerModel",  # `hasattr(self.__class__, ...)` in config.to_dict; towers
         # from `AutoModel.from_config(SubConfig(**self.to_dict()))`, found by the config's class
         "MaskFormerModel",  # the same `to_dict` (a backbone config given as a dict)
+        "LevitModel",  # a 196 x 196 offset table in nested loops over plain values: over the step cap
+        "Gemma3nModel",  # over the time cap under load (timm MobileNetV5 tower; star-import misses)
     ],
 }
 

@@ -25,6 +25,7 @@ from ckptlens.engine import catalog, containment, costs, stdlib, symbolic, tenso
 from ckptlens.engine.catalog_base import ArgumentError
 from ckptlens.engine.constructor import register_config, registers_config
 from ckptlens.engine.loader import Loader, SourceError, SourceFile
+from ckptlens.engine.native_loops import NATIVE_MIN_ITEMS, run_native_loop
 from ckptlens.engine.objects import (
     AttrDict,
     BoundMethod,
@@ -750,6 +751,8 @@ class Interpreter:
             for name in _assigned_names(stmt):
                 frame.locals[name] = _unknown("a value computed in a loop that fills a tensor")
             return
+        if len(items) >= NATIVE_MIN_ITEMS and run_native_loop(self, stmt, frame, items):
+            return  # a loop over plain values only, run as Python runs it
         for item in items:
             self.tick()
             self.assign(stmt.target, item, frame)
