@@ -228,3 +228,26 @@ def test_loops_that_do_not_qualify_or_fail_are_interpreted_as_before(tmp_path: P
     assert [native[f"layers.{i}.weight"] for i in range(10)] == [(1, i + 1) for i in range(10)]
     assert native["huge.weight"] == (1, None)
     assert native["summed.weight"] == (1, 55)
+
+
+def test_a_native_loop_never_walks_a_huge_range(tmp_path: Path) -> None:
+    # `sum(range(10**12))` inside a qualifying loop: the loop is interpreted instead (the
+    # interpreter's own caps make the value unknown), the analysis ends at once
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                total = 0
+                for i in range(10):
+                    total = total + sum(range(10**12)) + i
+                self.fc = nn.Linear(4, 2)
+                self.odd = nn.Linear(total, 1)
+        """,
+    )
+    keys = _keys(predicted)
+    assert keys["fc.weight"] == (2, 4)
+    assert keys["odd.weight"] == (1, None)

@@ -68,6 +68,14 @@ class _TooCostly(Exception):
     pass
 
 
+def _range(*args: Any) -> range:
+    """`range`, the one lazily huge value a builtin here can walk (`list(range(10**12))`)."""
+    made = range(*args)
+    if len(made) > costs.MAX_ITEMS:
+        raise _TooCostly
+    return made
+
+
 class _Shape:
     """What a qualifying loop reads and writes, or None when it does not qualify."""
 
@@ -285,7 +293,7 @@ def run_native_loop(interp: Interpreter, stmt: ast.For, frame: Frame, items: lis
         return _OPS[op](left, right)
 
     namespace.update({_ITER: counted, _BINOP: binop, _ITEMS: copy.deepcopy(items, memo)})
-    namespace["__builtins__"] = dict(_FUNCS)
+    namespace["__builtins__"] = {**_FUNCS, "range": _range}
     try:
         exec(shape.code, namespace)  # noqa: S102 - a whitelisted, guarded loop on copies of plain values
     except Exception:  # noqa: BLE001 - anything unusual: the interpreter runs it as before
