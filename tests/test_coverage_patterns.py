@@ -251,3 +251,61 @@ def test_a_native_loop_never_walks_a_huge_range(tmp_path: Path) -> None:
     keys = _keys(predicted)
     assert keys["fc.weight"] == (2, 4)
     assert keys["odd.weight"] == (1, None)
+
+
+def test_property_setters_item_access_and_shallow_copies_of_config_objects(tmp_path: Path) -> None:
+    # transformers' heterogeneous configs (Gemma 4): `config.per_layer_config = {...}` runs a
+    # property setter that stores a spec; `config.per_layer_config[i]` is a view class's
+    # `__getitem__` over `collections.abc.Sequence`, which takes `isinstance(i, slice)` and
+    # returns `copy.copy(config)` with the layer's overrides set -- the original keeps its own
+    predicted = _predict(
+        tmp_path,
+        """
+        import copy
+        from collections.abc import Sequence
+        import torch.nn as nn
+
+        class View(Sequence):
+            def __init__(self, config):
+                self._config = config
+
+            def __len__(self):
+                return self._config.layers
+
+            def __getitem__(self, idx):
+                if isinstance(idx, slice):
+                    return [self[i] for i in range(*idx.indices(len(self)))]
+                out = copy.copy(self._config)
+                for key, value in self._config._spec.get(idx, {}).items():
+                    setattr(out, key, value)
+                return out
+
+        class Config:
+            def __init__(self):
+                self.layers = 4
+                self.head_dim = 8
+                self.per_layer = {3: {"head_dim": 16}}
+
+            @property
+            def per_layer(self):
+                return View(self)
+
+            @per_layer.setter
+            def per_layer(self, value):
+                self._spec = {int(k): dict(v) for k, v in value.items()}
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                config = Config()
+                self.layers = nn.ModuleList([nn.Linear(config.per_layer[i].head_dim, 1) for i in range(config.layers)])
+                self.first_two = nn.Linear(len(config.per_layer[:2]), 1)
+                self.global_dim = nn.Linear(config.head_dim, 1)
+        """,
+    )
+    assert _keys(predicted) == {
+        "layers.0.weight": (1, 8), "layers.0.bias": (1,), "layers.1.weight": (1, 8), "layers.1.bias": (1,),
+        "layers.2.weight": (1, 8), "layers.2.bias": (1,), "layers.3.weight": (1, 16), "layers.3.bias": (1,),
+        "first_two.weight": (1, 2), "first_two.bias": (1,), "global_dim.weight": (1, 8), "global_dim.bias": (1,),
+    }
+    assert _unknown(predicted) == []

@@ -102,6 +102,8 @@ ALSO_SWEPT: dict[str, list[str]] = {
         "MaskFormerModel",  # the same `to_dict` (a backbone config given as a dict)
         "LevitModel",  # a 196 x 196 offset table in nested loops over plain values: over the step cap
         "Gemma3nModel",  # over the time cap under load (timm MobileNetV5 tower; star-import misses)
+        "Gemma4TextModel",  # `per_layer_config` through its property setter, a view's `__getitem__`
+        # and `__len__`, `isinstance(idx, slice)`, `copy.copy(config)` with its own `__dict__`
     ],
 }
 

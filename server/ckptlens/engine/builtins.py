@@ -96,6 +96,9 @@ def _b_len(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: 
             return _u("length of a module whose items are unknown")
         return len(value.params) if value.container in ("ParameterList", "ParameterDict") else len(value.children)
     if isinstance(value, ObjectValue):
+        method = class_facts.own_method(interp, value.cls, "__len__") if value.cls is not None else None
+        if method is not None:  # a class of the source defines `len(obj)`
+            return interp.call_function(method, [value], {}, frame)
         return _u("length of an object")
     items = interp.iterate(value)
     if items is None:
@@ -294,7 +297,7 @@ PLAIN_TYPES: dict[str, Any] = {
 
 def _python_value(value: Any) -> bool:
     """A value the interpreter holds as the Python object it stands for (a list is a list)."""
-    if isinstance(value, (bool, int, float, str, complex, type(None), range, bytes)):
+    if isinstance(value, (bool, int, float, str, complex, type(None), range, bytes, slice)):
         return True
     if isinstance(value, (list, tuple, set, frozenset)):
         return all(_python_value(v) or not is_unknown(v) for v in value)
@@ -614,13 +617,13 @@ def _b_int(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: 
 
 PY_TYPES: dict[str, Any] = {
     "int": int, "float": float, "str": str, "bool": bool, "list": list, "tuple": tuple,
-    "dict": dict, "set": set, "frozenset": frozenset, "type": type,
+    "dict": dict, "set": set, "frozenset": frozenset, "type": type, "slice": slice,
 }
 
 BUILTINS: dict[str, Builtin] = {
     "range": _b_range, "len": _b_len, "int": _b_int, "float": _pure(float, "float"),
     "bool": lambda i, a, k, f: (i.truth(a[0]) if i.truth(a[0]) is not None else _u("bool() of an unknown value")) if a else False,
-    "str": _pure(str, "str"), "abs": _pure(abs, "abs"), "round": _b_round,
+    "str": _pure(str, "str"), "abs": _pure(abs, "abs"), "slice": _pure(slice, "slice"), "round": _b_round,
     "min": _b_minmax(min, "min"), "max": _b_minmax(max, "max"), "sum": _b_sum,
     "divmod": _pure(divmod, "divmod"), "pow": _pure(pow, "pow"), "list": _b_list(list),
     "tuple": _b_list(tuple), "set": _b_list(set), "frozenset": _b_list(frozenset), "dict": _b_dict,

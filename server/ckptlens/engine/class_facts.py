@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
-from ckptlens.engine.objects import ClassRef
+from ckptlens.engine.objects import ClassRef, FunctionRef
 
 if TYPE_CHECKING:
     from ckptlens.engine.interp import Interpreter
@@ -47,3 +47,54 @@ def class_has(interp: Interpreter, cls: ClassRef, name: str) -> bool | None:
                 return None
     return False
 
+
+
+# library bases that define no behaviour of their own an instance would use (abstract
+# collection types, typing helpers): a method found in a source class after them is still it
+_ABSTRACT_ROOTS = ("typing.", "typing_extensions.", "collections.abc.", "abc.")
+_CONCRETE_LEAVES = frozenset({"OrderedDict", "dict", "list", "tuple", "set", "UserDict", "UserList", "defaultdict",
+                              "Counter", "deque", "ChainMap", "NamedTuple", "Dict", "List", "Tuple", "Set"})
+
+
+def own_method(interp: Interpreter, cls: ClassRef, name: str) -> FunctionRef | None:
+    """The method `name` an instance of `cls` resolves to when it is read from source and no
+    library base before it in the MRO could define it (`_PerLayerConfigView.__getitem__` over
+    `collections.abc.Sequence`); None otherwise."""
+    for klass in interp.mro(cls):
+        if isinstance(klass, ClassRef):
+            for stmt in klass.node.body:
+                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == name:
+                    if stmt.decorator_list:
+                        return None  # a property, a static or class method: not a plain method
+                    return FunctionRef(stmt, klass.scope, owner=klass)
+            continue
+        qual = getattr(klass, "qualname", None)
+        if not isinstance(qual, str) or not qual.startswith(_ABSTRACT_ROOTS) or qual.split(".")[-1] in _CONCRETE_LEAVES:
+            return None
+    return None
+
+
+def property_setter(interp: Interpreter, cls: ClassRef, name: str) -> FunctionRef | None:
+    """The setter of property `name` (`@name.setter def name(self, value)`) when the class that
+    defines `name` first in the MRO is read from source and defines one; None otherwise."""
+    for klass in interp.mro(cls):
+        if not isinstance(klass, ClassRef):
+            return None
+        defines = False
+        for stmt in klass.node.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == name:
+                defines = True
+                for deco in stmt.decorator_list:
+                    if (isinstance(deco, ast.Attribute) and deco.attr == "setter" and isinstance(deco.value, ast.Name)
+                            and deco.value.id == name):
+                        return FunctionRef(stmt, klass.scope, owner=klass)
+            elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and name in _assigned(stmt):
+                defines = True
+        if defines:
+            return None
+    return None
+
+
+def _assigned(stmt: ast.Assign | ast.AnnAssign) -> list[str]:
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+    return [t.id for t in targets if isinstance(t, ast.Name)]

@@ -23,6 +23,7 @@ from typing import Any
 
 from ckptlens.engine import catalog, containment, costs, stdlib, symbolic, tensor_data, tensors
 from ckptlens.engine.catalog_base import ArgumentError
+from ckptlens.engine.class_facts import own_method, property_setter
 from ckptlens.engine.constructor import register_config, registers_config
 from ckptlens.engine.loader import Loader, SourceError, SourceFile
 from ckptlens.engine.native_loops import NATIVE_MIN_ITEMS, run_native_loop
@@ -932,6 +933,10 @@ class Interpreter:
         if isinstance(obj, ModuleValue):
             self.module_setattr(obj, name, value, where)
         elif isinstance(obj, ObjectValue):
+            setter = property_setter(self, obj.cls, name) if obj.cls is not None else None
+            if setter is not None:  # `@name.setter`: it decides what is stored
+                self.call_function(setter, [obj, value], {}, None)
+                return
             obj.attrs[self.attribute_alias(obj, name) or name] = value
         elif isinstance(obj, AttrDict):
             obj[name] = value
@@ -1423,8 +1428,10 @@ class Interpreter:
             return TensorMethod(obj, name)
         if isinstance(obj, dict) and not isinstance(obj, AttrDict):
             return PyMethod(obj, name)
-        if isinstance(obj, (list, str, tuple, int, float, set)):
+        if isinstance(obj, (list, str, tuple, int, float, set, slice)):
             if isinstance(obj, (int, float)) and name in ("real", "imag"):
+                return getattr(obj, name)
+            if isinstance(obj, slice) and name in ("start", "stop", "step"):
                 return getattr(obj, name)
             return PyMethod(obj, name)
         return _unknown(f"attribute `{name}` of {type(obj).__name__} is unknown")
@@ -2150,6 +2157,9 @@ class Interpreter:
                 return obj[0]
             return _unknown(f"unknown index `{key.reason}`")
         if isinstance(obj, ObjectValue):
+            method = own_method(self, obj.cls, "__getitem__") if obj.cls is not None else None
+            if method is not None:  # a class of the source defines `obj[key]`
+                return self.call_function(method, [obj, key], {}, None)
             return obj.attrs.get(key, _unknown(f"unknown item `{key}`")) if isinstance(key, str) else _unknown("unknown item")
         if isinstance(obj, ExternalRef):
             leaf = obj.qualname.split(".")[-1]
@@ -2804,7 +2814,7 @@ SAFE_PY_METHODS = frozenset(
         "format", "join", "split", "rsplit", "strip", "lstrip", "rstrip", "upper", "lower",
         "startswith", "endswith", "replace", "index", "count", "copy", "title", "capitalize",
         "isdigit", "isalpha", "find", "partition", "rpartition", "zfill", "is_integer",
-        "bit_length", "casefold", "removeprefix", "removesuffix",
+        "bit_length", "casefold", "removeprefix", "removesuffix", "indices",
     }
 )
 

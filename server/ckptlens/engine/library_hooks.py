@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from ckptlens.engine.class_facts import property_setter
 from ckptlens.engine.objects import ExternalRef, HookRef, ModuleValue, ObjectValue
 from ckptlens.engine.values import Unknown, is_unknown
 
@@ -109,8 +110,14 @@ def _config_post_init(interp: Interpreter, receiver: Any, args: list[Any], kwarg
     else:  # PreTrainedModel.__init__ picks it, from what the model class supports
         receiver.attrs.setdefault("_attn_implementation_internal", "sdpa")
         receiver.attrs[AUTO_ATTENTION] = True
+    through_setters = []
     for key, value in kwargs.items():
+        if receiver.cls is not None and property_setter(interp, receiver.cls, key) is not None:
+            through_setters.append((key, value))  # `per_layer_config`: its setter runs, last
+            continue
         receiver.attrs[interp.attribute_alias(receiver, key) or key] = value
+    for key, value in through_setters:
+        interp.setattr(receiver, key, value, None)
     if receiver.attrs.get("id2label") is None:
         count = num_labels if isinstance(num_labels, int) and not isinstance(num_labels, bool) else 2
         if is_unknown(num_labels):

@@ -105,6 +105,10 @@ class ObjectValue:
     cls: ClassRef | None
     attrs: dict[str, Any] = field(default_factory=dict)
 
+    def __copy__(self) -> ObjectValue:
+        # `copy.copy(obj)`: a new instance with its own `__dict__` (the values are shared)
+        return ObjectValue(self.cls, dict(self.attrs))
+
 
 class OrderedDictValue(dict):
     """A `collections.OrderedDict` (ParameterDict keeps its order, but sorts a plain dict)."""
