@@ -309,3 +309,85 @@ def test_property_setters_item_access_and_shallow_copies_of_config_objects(tmp_p
         "first_two.weight": (1, 2), "first_two.bias": (1,), "global_dim.weight": (1, 8), "global_dim.bias": (1,),
     }
     assert _unknown(predicted) == []
+
+
+def test_random_normal_where_comparisons_and_negation_keep_tensor_shapes(tmp_path: Path) -> None:
+    # transformers' DiffLlama (`torch.normal(0, std, size=(head_dim,))`) and MiniMax (decay
+    # tables: `-rate * r[:, None]`, `torch.where(d >= 0, -d, float("-inf"))`)
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lam = nn.Parameter(torch.normal(0, 0.1, size=(6,)))
+                self.like = nn.Parameter(torch.normal(torch.zeros(2, 3), 1.0))
+                rate = (0.5 ** (torch.arange(4) + 1))[:, None, None]
+                steps = torch.arange(5) + 1
+                self.decay = nn.Buffer(torch.exp(-rate * steps[:, None]))
+                diagonal = rate * (steps[:, None] - steps[None, :])[None, None, :, :]
+                self.diagonal = nn.Buffer(torch.where(diagonal >= 0, -diagonal, float("-inf")))
+                self.mask = nn.Buffer(steps[:, None] > steps[None, :])
+                self.picked = nn.Buffer(torch.where(self.mask, 1, 0))
+        """,
+    )
+    tensors = {k: (t.shape, t.dtype) for k, t in predicted.tensors.items()}
+    assert tensors == {
+        "lam": ((6,), "float32"), "like": ((2, 3), "float32"), "decay": ((4, 5, 1), "float32"),
+        "diagonal": ((1, 4, 5, 5), "float32"), "mask": ((5, 5), "bool"), "picked": ((5, 5), "int64"),
+    }
+    assert _unknown(predicted) == []
+
+
+def test_where_of_shapes_that_cannot_broadcast_is_unknown_not_a_guess(tmp_path: Path) -> None:
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self, n):
+                super().__init__()
+                self.odd = nn.Buffer(torch.where(torch.ones(3) > 0, torch.zeros(4), 1.0))
+                self.open = nn.Buffer(torch.where(torch.ones(n, 2) > 0, torch.zeros(1, 2), 0.0))
+        """,
+    )
+    assert _keys(predicted) == {"odd": (None,), "open": (None, 2)}
+
+
+def test_a_model_subclass_s_config_annotation_wins_over_an_inherited_config_class(tmp_path: Path) -> None:
+    # transformers' `PreTrainedModel.__init_subclass__`: `InklingTextModel` annotates
+    # `config: InklingTextConfig` while its base sets `config_class = InklingConfig`
+    predicted = _predict(
+        tmp_path,
+        """
+        from dataclasses import dataclass
+        import torch.nn as nn
+
+        @dataclass
+        class WholeConfig:
+            width: int = 8
+
+        @dataclass
+        class TextConfig:
+            width: int = 8
+            attribute_map = {"short_width": "width"}
+
+        class Base(nn.Module):
+            config_class = WholeConfig
+
+        class Net(Base):
+            config: TextConfig
+
+            def __init__(self, config):
+                super().__init__()
+                self.fc = nn.Linear(config.short_width, 1)
+        """,
+        config={"width": 5},
+    )
+    assert _keys(predicted) == {"fc.weight": (1, 5), "fc.bias": (1,)}
+    assert _unknown(predicted) == []

@@ -104,6 +104,9 @@ ALSO_SWEPT: dict[str, list[str]] = {
         "Gemma3nModel",  # over the time cap under load (timm MobileNetV5 tower; star-import misses)
         "Gemma4TextModel",  # `per_layer_config` through its property setter, a view's `__getitem__`
         # and `__len__`, `isinstance(idx, slice)`, `copy.copy(config)` with its own `__dict__`
+        "InklingTextModel",  # `config: InklingTextConfig` annotation over the base's `config_class`
+        "DiffLlamaModel",  # `torch.normal(0, std, size=(head_dim,))`
+        "MiniMaxModel",  # decay tables: `-t`, `t >= 0`, `torch.where(...)`
     ],
 }
 

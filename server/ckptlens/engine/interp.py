@@ -44,6 +44,7 @@ from ckptlens.engine.objects import (
     opaque_module,
 )
 from ckptlens.engine.symbolic import Sym, SymConfig, SymItems, SymList, SymRange, SymSeq
+from ckptlens.engine.tensor_extras import compare as tensor_compare
 from ckptlens.engine.values import TensorValue, Unknown, Unresolvable, is_unknown
 from ckptlens.findings import SourceRange
 
@@ -1137,6 +1138,8 @@ class Interpreter:
             return _unknown(f"`{_short(node)}` is unknown") if truth is None else not truth
         if isinstance(value, Sym) and isinstance(node.op, (ast.USub, ast.UAdd)):
             return value if isinstance(node.op, ast.UAdd) else symbolic.binop("-", 0, value)
+        if isinstance(value, TensorValue) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            return _tensor_arithmetic(ast.Mult(), value, -1 if isinstance(node.op, ast.USub) else 1)
         if is_unknown(value) or not _plain(value):
             return _unknown(f"`{_short(node)}` is unknown")
         try:
@@ -1171,6 +1174,10 @@ class Interpreter:
         left = self.eval(node.left, frame)
         for op, right_node in zip(node.ops, node.comparators, strict=True):
             right = self.eval(right_node, frame)
+            if len(node.ops) == 1 and isinstance(op, _ELEMENTWISE_COMPARE):
+                elementwise = tensor_compare(left, right)  # `t >= 0`: a bool tensor
+                if elementwise is not None:
+                    return elementwise
             result = self.compare(op, left, right)
             if result is None:
                 return _unknown(f"`{_short(node)}` is unknown")
@@ -2689,6 +2696,9 @@ _DATA_OPS = {
     ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "truediv", ast.FloorDiv: "floordiv",
     ast.Mod: "mod", ast.Pow: "pow",
 }  # fmt: skip
+
+
+_ELEMENTWISE_COMPARE = (ast.Lt, ast.Gt, ast.LtE, ast.GtE, ast.Eq, ast.NotEq)
 
 
 def _tensor_arithmetic(op: ast.operator, left: Any, right: Any) -> Any:

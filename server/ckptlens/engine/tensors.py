@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ckptlens.engine import tensor_data
+from ckptlens.engine import tensor_data, tensor_extras
 from ckptlens.engine.dtype_names import DEFAULT_DTYPE, DTYPE_ALIASES, UNKNOWN_DTYPE, dtype_name
 from ckptlens.engine.model import Dim, Shape
 from ckptlens.engine.symbolic import Sym
@@ -169,6 +169,18 @@ def _like(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
     return TensorValue(
         source.shape, _factory_dtype(kwargs, source.dtype), False, _requires_grad(kwargs)
     )
+
+
+def _normal(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
+    """torch.normal(mean, std, size=...): `size` with two numbers, else the tensor's shape."""
+    mean = args[0] if args else kwargs.get("mean")
+    std = args[1] if len(args) > 1 else kwargs.get("std", 1.0)
+    given = [v for v in (mean, std) if isinstance(v, TensorValue)]
+    if len(given) == 1 or (len(given) == 2 and given[0].shape == given[1].shape):
+        return _plain(given[0], given[0].shape)
+    size = args[2] if len(args) > 2 else kwargs.get("size")
+    shape = size_arg([size]) if not given and size is not None else None
+    return TensorValue(shape, _factory_dtype(kwargs, DEFAULT_DTYPE), False, _requires_grad(kwargs))
 
 
 def _randint(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
@@ -495,6 +507,8 @@ _FACTORIES: Mapping[str, _Factory] = {
     "torch.rand": _sized(DEFAULT_DTYPE),
     "torch.randn": _sized(DEFAULT_DTYPE),
     "torch.randint": _randint,
+    "torch.normal": _normal,
+    "torch.where": tensor_extras.where,
     "torch.full": _full,
     "torch.zeros_like": _like,
     "torch.ones_like": _like,
