@@ -391,3 +391,37 @@ def test_a_model_subclass_s_config_annotation_wins_over_an_inherited_config_clas
     )
     assert _keys(predicted) == {"fc.weight": (1, 5), "fc.bias": (1,)}
     assert _unknown(predicted) == []
+
+
+def test_a_table_loop_too_long_to_run_leaves_only_its_values_unknown(tmp_path: Path) -> None:
+    # timm's TinyViT at 512 px: 1024 x 1024 points; interpreted it spent the whole step budget
+    # and the whole model was unknown -- now only what the loop computes is
+    predicted = _predict(
+        tmp_path,
+        """
+        import itertools
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self, resolution=40):
+                super().__init__()
+                points = list(itertools.product(range(resolution), range(resolution)))
+                offsets, idxs = {}, []
+                seen = offsets
+                for p1 in points:
+                    for p2 in points:
+                        offset = (abs(p1[0] - p2[0]), abs(p1[1] - p2[1]))
+                        if offset not in offsets:
+                            offsets[offset] = len(offsets)
+                        idxs.append(offsets[offset])
+                self.biases = nn.Parameter(torch.zeros(4, len(offsets)))
+                self.seen = nn.Parameter(torch.zeros(len(seen)))
+                self.table = nn.Parameter(torch.zeros(len(idxs)))
+                self.proj = nn.Linear(len(points), 2)
+        """,
+    )
+    assert _keys(predicted) == {
+        "biases": (4, None), "seen": None, "table": None, "proj.weight": (2, 1600), "proj.bias": (2,),
+    }
+    assert _unknown(predicted) == []

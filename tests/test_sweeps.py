@@ -86,7 +86,11 @@ ALSO_SWEPT: dict[str, list[str]] = {
         "regnet_y_400mf",  # widths from tensor arithmetic (torch.log/round/pow)
         "quantized_resnet18",  # `type(mod) is nn.ReLU`, then `module._modules[key] = ...`
     ],
-    "timm": ["regnety_032"],  # the same, with torch.unique(return_counts=True) and .max().item()
+    "timm": [
+        "regnety_032",  # the same, with torch.unique(return_counts=True) and .max().item()
+        "tiny_vit_5m_224",  # attention offset tables in nested loops: run natively
+        "tiny_vit_21m_512",  # the same, too long to run: only the table is unknown (a buffer)
+    ],
     "transformers": [
         "SeamlessM4Tv2Model",  # config values set in a loop through `super().__setattr__`
         "Step3p7Model",  # a dataclass field set through `attribute_map`

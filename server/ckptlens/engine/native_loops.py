@@ -16,7 +16,10 @@ counted and every operation that could build a huge value checked first (costs.p
 finishes, the function's values are updated in place from the copies (so other references to
 the same list see its new items). Anything else -- an exception, a count or size over the
 caps, a result that is not plain -- leaves the values untouched and the interpreter runs the
-loop as before, so the outcome is never different from interpreting it.
+loop as before, so the outcome is never different from interpreting it. A loop with more
+iterations than a native run may take (which, interpreted, would spend the whole step budget
+and leave the whole model unknown) is treated as a loop of unknown length instead: what it
+computes becomes unknown, the rest of the model is still built.
 """
 
 from __future__ import annotations
@@ -24,17 +27,19 @@ from __future__ import annotations
 import ast
 import copy
 import operator
+import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ckptlens.engine import costs
+from ckptlens.engine.values import Unknown
 
 if TYPE_CHECKING:
     from ckptlens.engine.interp import Frame, Interpreter
 
 NATIVE_MIN_ITEMS = 8  # shorter loops are interpreted (nothing to gain)
-MAX_ITERATIONS = 2_000_000  # iterations of all loops and comprehensions in one native run
-STEPS_PER_ITERATIONS = 10  # one analysis step is charged per this many native iterations
+MAX_ITERATIONS = 250_000  # iterations of all loops and comprehensions in one native run (~0.3 s)
+STEPS_PER_ITERATIONS = 16  # one analysis step is charged per this many native iterations
 
 _PLAIN_SCALARS = (int, float, bool, str, type(None))
 _PLAIN_CONTAINERS = (tuple, list, dict, set, frozenset)
@@ -68,6 +73,10 @@ class _TooCostly(Exception):
     pass
 
 
+class _TooLong(_TooCostly):
+    """More iterations than a native run may take: interpreting it would exhaust the budget."""
+
+
 def _range(*args: Any) -> range:
     """`range`, the one lazily huge value a builtin here can walk (`list(range(10**12))`)."""
     made = range(*args)
@@ -79,11 +88,26 @@ def _range(*args: Any) -> range:
 class _Shape:
     """What a qualifying loop reads and writes, or None when it does not qualify."""
 
-    def __init__(self, free: list[str], stored: list[str], funcs: list[str], code: Any) -> None:
+    def __init__(self, free: list[str], stored: list[str], funcs: list[str], code: Any, nests: list[list[str]]) -> None:
         self.free = free
         self.stored = stored
         self.funcs = funcs
         self.code = code
+        self.nests = nests  # per chain of nested `for x in name` loops in the body, the names
+        self.changed: set[str] = set()  # names the loop binds or whose value it changes in place
+
+
+def _nests(body: list[ast.stmt], outer: list[str]) -> list[list[str]]:
+    """The chains of nested loops over plain names (`for p2 in points` inside the loop)."""
+    chains: list[list[str]] = []
+    for stmt in body:
+        if isinstance(stmt, ast.For):
+            here = [*outer, stmt.iter.id] if isinstance(stmt.iter, ast.Name) else outer
+            chains.append(here)
+            chains.extend(_nests(stmt.body, here))
+        elif isinstance(stmt, ast.If):
+            chains.extend(_nests([*stmt.body, *stmt.orelse], outer))
+    return chains
 
 
 _SHAPES: dict[int, tuple[ast.For, _Shape | None]] = {}
@@ -153,7 +177,29 @@ def _analyse(stmt: ast.For) -> _Shape | None:
     code = _compile(stmt)
     if code is None:
         return None
-    return _Shape(free, sorted(stored_set), sorted(set(funcs)), code)
+    nests = [chain for chain in _nests(stmt.body, []) if chain and not set(chain) & stored_set]
+    shape = _Shape(free, sorted(stored_set), sorted(set(funcs)), code, nests)
+    shape.changed = stored_set | _changed_in_place([*stmt.body, *stmt.orelse])
+    return shape
+
+
+_MUTATORS = frozenset({"append", "insert", "add", "setdefault", "pop", "remove", "discard"})
+
+
+def _changed_in_place(body: list[ast.stmt]) -> set[str]:
+    """Names whose values the statements change in place: `d[k] = v`, `xs.append(v)`."""
+    out: set[str] = set()
+    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+        base: ast.expr | None = None
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store):
+            base = node.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATORS:
+            base = node.func.value
+        while isinstance(base, ast.Subscript):
+            base = base.value
+        if isinstance(base, ast.Name):
+            out.add(base.id)
+    return out
 
 
 def _target_ok(target: ast.expr, subscript: bool = False) -> bool:
@@ -275,6 +321,9 @@ def run_native_loop(interp: Interpreter, stmt: ast.For, frame: Frame, items: lis
     budget = [costs.MAX_ITEMS]
     if not all(_plain(v, budget) for v in originals.values()) or not _plain(items, budget):
         return False
+    if any(_iterations(len(items), chain, originals) > MAX_ITERATIONS for chain in shape.nests):
+        _give_up(interp, stmt, frame, shape)  # nested loops over known lists: too long, without trying
+        return True
     memo: dict[int, Any] = {}
     namespace: dict[str, Any] = copy.deepcopy(originals, memo)
     count = [0]
@@ -283,6 +332,8 @@ def run_native_loop(interp: Interpreter, stmt: ast.For, frame: Frame, items: lis
         for item in iterable:
             count[0] += 1
             if count[0] > MAX_ITERATIONS:
+                raise _TooLong
+            if not count[0] & 0x3FF and time.monotonic() > interp.deadline:
                 raise _TooCostly
             yield item
 
@@ -296,6 +347,10 @@ def run_native_loop(interp: Interpreter, stmt: ast.For, frame: Frame, items: lis
     namespace["__builtins__"] = {**_FUNCS, "range": _range}
     try:
         exec(shape.code, namespace)  # noqa: S102 - a whitelisted, guarded loop on copies of plain values
+    except _TooLong:
+        interp.steps += MAX_ITERATIONS // STEPS_PER_ITERATIONS
+        _give_up(interp, stmt, frame, shape)
+        return True
     except Exception:  # noqa: BLE001 - anything unusual: the interpreter runs it as before
         return False
     budget = [costs.MAX_ITEMS * 4]
@@ -305,6 +360,37 @@ def run_native_loop(interp: Interpreter, stmt: ast.For, frame: Frame, items: lis
     interp.steps += count[0] // STEPS_PER_ITERATIONS
     _write_back(frame, originals, results, memo)
     return True
+
+
+def _iterations(outer: int, chain: list[str], values: dict[str, Any]) -> int:
+    total = outer
+    for name in chain:
+        value = values.get(name)
+        if not isinstance(value, (list, tuple, dict, set, str, range)):
+            return 0  # not known here: the run counts
+        total *= len(value)
+    return total
+
+
+def _give_up(interp: Interpreter, stmt: ast.For, frame: Frame, shape: _Shape) -> None:
+    """Interpreted, the loop would spend the analysis's whole budget: only what it computes
+    becomes unknown (as a loop of unknown length), the rest of the model is still built."""
+    reason = f"the loop over `{_one_line(stmt.iter)}` runs more than {MAX_ITERATIONS:,} iterations"
+    interp.assign(stmt.target, Unknown(reason), frame)
+    before = {name: frame.locals.get(name) for name in shape.changed}
+    interp.run_unknown_loop(frame, stmt.body, reason)
+    # a dict or set the loop fills has unknown keys (the merge of "ran once" with "never ran"
+    # keeps a key found on one side): unknown as a whole, under every local name bound to it
+    changed = {id(v) for v in (*before.values(), *(frame.locals.get(n) for n in shape.changed))
+               if isinstance(v, (dict, set, list))}
+    for name, value in list(frame.locals.items()):
+        if id(value) in changed:
+            frame.locals[name] = Unknown(reason)
+
+
+def _one_line(node: ast.expr) -> str:
+    text = " ".join(ast.unparse(node).split())
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _write_back(frame: Frame, originals: dict[str, Any], results: dict[str, Any], memo: dict[int, Any]) -> None:
