@@ -299,8 +299,6 @@ def _plain(value: Any, budget: list[int]) -> bool:
 
 def run_native_loop(interp: Interpreter, stmt: ast.For, frame: Frame, items: list[Any]) -> bool:
     """Runs the loop natively when it qualifies; True when it ran and `frame` holds its effects."""
-    from ckptlens.engine.interp import BUILTINS
-
     if frame.func is None or len(items) < NATIVE_MIN_ITEMS:
         return False
     shape = _shape(stmt)
@@ -308,8 +306,8 @@ def run_native_loop(interp: Interpreter, stmt: ast.For, frame: Frame, items: lis
         return False
     for name in shape.funcs:
         found, _ = frame.lookup(name)
-        if found or name not in BUILTINS:
-            return False  # rebound (or not a builtin of the analysis): not the builtin
+        if found:
+            return False  # rebound where the loop runs: not the builtin
     originals: dict[str, Any] = {}
     for name in shape.free:
         found, value = frame.lookup(name)
