@@ -425,3 +425,33 @@ def test_a_table_loop_too_long_to_run_leaves_only_its_values_unknown(tmp_path: P
         "biases": (4, None), "seen": None, "table": None, "proj.weight": (2, 1600), "proj.bias": (2,),
     }
     assert _unknown(predicted) == []
+
+
+def test_hasattr_on_a_class_given_attributes_from_outside_its_body_is_unknown(tmp_path: Path) -> None:
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        class Patched:
+            pass
+
+        class Set:
+            pass
+
+        Patched.extra = 3
+        setattr(Set, "other", 4)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                if hasattr(Patched, "extra"):
+                    self.a = nn.Linear(1, 1)
+                if hasattr(Set, "other"):
+                    self.b = nn.Linear(1, 1)
+                if hasattr(Patched, "missing"):
+                    self.c = nn.Linear(1, 1)
+        """,
+    )
+    assert _keys(predicted) == {}
+    assert _unknown(predicted) == ["a", "b"]

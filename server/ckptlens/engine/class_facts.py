@@ -45,6 +45,25 @@ def class_has(interp: Interpreter, cls: ClassRef, name: str) -> bool | None:
             added = _QUIET_DECORATORS.get(_decorator_name(deco))
             if added is None or name in added:
                 return None
+        if _set_from_outside(klass, name):
+            return None
+    return False
+
+
+def _set_from_outside(klass: ClassRef, name: str) -> bool:
+    """`Name.attr = ...` or `setattr(Name, ...)` at the top level of the class's module."""
+    for stmt in klass.scope.source.tree.body:
+        if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            for target in targets:
+                if (isinstance(target, ast.Attribute) and target.attr == name and isinstance(target.value, ast.Name)
+                        and target.value.id == klass.name):
+                    return True
+        elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+            call = stmt.value
+            if (isinstance(call.func, ast.Name) and call.func.id == "setattr" and call.args
+                    and isinstance(call.args[0], ast.Name) and call.args[0].id == klass.name):
+                return True
     return False
 
 
