@@ -41,7 +41,7 @@ SAMPLE_SIZE = {"torchvision": 30, "timm": 45, "transformers": 30, "diffusers": 8
 # measured on the sample at 3d7dfef + numpy.linspace of equal ends (40 s cap, load ~8 on 2 cores):
 # 29/30, 45/45, 24/26, 8/8 --
 # the floors are those fractions (rounded down)
-# measured at 7e67257 (full transformers sweep, session 4): transformers 26/26; its floor is one
+# measured at 7e67257 and 0953ca6 (full transformers sweep, session 4): transformers 26/26; its floor is one
 # model below (25/26)
 EXACT_FLOOR = {"torchvision": 0.96, "timm": 1.0, "transformers": 0.96, "diffusers": 1.0}
 
