@@ -37,9 +37,9 @@ def _u(reason: str) -> Unknown:
 
 
 def _known(*values: Any) -> bool:
-    from ckptlens.engine.interp import _plain
+    from ckptlens.engine.interp import plain
 
-    return all(not is_unknown(v) and _plain(v) for v in values)
+    return all(not is_unknown(v) and plain(v) for v in values)
 
 
 def _pure(fn: Callable[..., Any], name: str) -> Builtin:
@@ -533,9 +533,9 @@ def _b_setattr(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], fra
     obj, name, value = args
     if not isinstance(name, str):
         if isinstance(obj, ModuleValue):
-            mark_open(obj, "an attribute with an unknown name is set on it", interp._anchor())
+            mark_open(obj, "an attribute with an unknown name is set on it", interp.anchor())
         return None
-    interp.setattr(obj, name, value, interp._anchor())
+    interp.setattr(obj, name, value, interp.anchor())
     return None
 
 
@@ -839,7 +839,7 @@ def _from_pretrained_embedding(kind: str) -> Callable[[Interpreter, list[Any], d
     def build(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
         table = args[0] if args else kwargs.get("embeddings")
         if not isinstance(table, TensorValue) or table.shape is None or len(table.shape) != 2:
-            return opaque_module(f"torch.nn.{kind}", "the pretrained table's shape is unknown", interp._anchor())
+            return opaque_module(f"torch.nn.{kind}", "the pretrained table's shape is unknown", interp.anchor())
         spec = catalog.lookup(f"torch.nn.{kind}")
         return interp.build_layer(spec, [table.shape[0], table.shape[1]], {})
 
@@ -883,9 +883,9 @@ def _arg(args: list[Any], kwargs: dict[str, Any], index: int, name: str, default
 def _m_add_module(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     name, value = _arg(args, kwargs, 0, "name"), _arg(args, kwargs, 1, "module")
     if not isinstance(name, str):
-        mark_open(module, "a submodule is added under an unknown name", interp._anchor())
+        mark_open(module, "a submodule is added under an unknown name", interp.anchor())
         return None
-    interp.module_setattr(module, name, value if value is not None else None, interp._anchor())
+    interp.module_setattr(module, name, value if value is not None else None, interp.anchor())
     if value is None:
         module.children[name] = None
     return None
@@ -896,7 +896,7 @@ def _m_register_buffer(interp: Interpreter, module: ModuleValue, args: list[Any]
     tensor = _arg(args, kwargs, 1, "tensor")
     persistent = _arg(args, kwargs, 2, "persistent", True)
     if not isinstance(name, str):
-        mark_open(module, "a buffer is registered under an unknown name", interp._anchor())
+        mark_open(module, "a buffer is registered under an unknown name", interp.anchor())
         return None
     module.remove_member(name)
     if is_unknown(persistent):
@@ -910,7 +910,7 @@ def _m_register_buffer(interp: Interpreter, module: ModuleValue, args: list[Any]
         module.buffers[name] = TensorValue(None, UNKNOWN_DTYPE)
     if not persistent:
         module.non_persistent.add(name)
-    anchor = interp._anchor()
+    anchor = interp.anchor()
     if anchor is not None:
         module.tensor_origins[name] = anchor
     return None
@@ -920,7 +920,7 @@ def _m_register_parameter(interp: Interpreter, module: ModuleValue, args: list[A
     name = _arg(args, kwargs, 0, "name")
     param = _arg(args, kwargs, 1, "param")
     if not isinstance(name, str):
-        mark_open(module, "a parameter is registered under an unknown name", interp._anchor())
+        mark_open(module, "a parameter is registered under an unknown name", interp.anchor())
         return None
     module.remove_member(name)
     if param is None:
@@ -929,7 +929,7 @@ def _m_register_parameter(interp: Interpreter, module: ModuleValue, args: list[A
         module.params[name] = TensorValue(param.shape, param.dtype, True)
     else:
         module.params[name] = TensorValue(None, UNKNOWN_DTYPE, True)
-    anchor = interp._anchor()
+    anchor = interp.anchor()
     if anchor is not None:
         module.tensor_origins[name] = anchor
     return None
@@ -939,7 +939,7 @@ def _m_append(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs:
     if module.container not in ("ModuleList", "Sequential", "ParameterList"):
         return _u("append on a module")
     table = module.params if module.container == "ParameterList" else module.children
-    interp._add_item(module, str(len(table) + len(module.uncertain)), args[0] if args else None)
+    interp.add_item(module, str(len(table) + len(module.uncertain)), args[0] if args else None)
     return module
 
 
@@ -974,7 +974,7 @@ def _m_update(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs:
             return None
         mapping = dict(items)
     for name, value in mapping.items():
-        interp._add_item(module, str(name), value)
+        interp.add_item(module, str(name), value)
     return None
 
 

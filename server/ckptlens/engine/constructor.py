@@ -258,7 +258,7 @@ def config_object(interp: Interpreter, info: TargetInfo, data: dict[str, Any]) -
                     if target.id in data:
                         obj.attrs[target.id] = data[target.id]
                     else:
-                        obj.attrs[target.id] = interp._field_default(stmt.value, Frame(klass.scope))
+                        obj.attrs[target.id] = interp.field_default(stmt.value, Frame(klass.scope))
     return obj
 
 

@@ -36,8 +36,8 @@ from ckptlens.engine.objects import (
     ModuleValue,
     ObjectValue,
     PartialValue,
+    Shared,
     SuperProxy,
-    _Shared,
     mark_open,
     opaque_module,
 )
@@ -95,24 +95,24 @@ class Unfollowable(Exception):
     ignored, so the statement building that part is contained (its result becomes unknown)."""
 
 
-class _Return(Exception):
+class Return(Exception):
     def __init__(self, value: Any) -> None:
         self.value = value
 
 
-class _Break(Exception):
+class Break(Exception):
     pass
 
 
-class _Continue(Exception):
+class Continue(Exception):
     pass
 
 
-class _TooLong(Exception):
+class TooLong(Exception):
     """A comprehension makes too many values to follow (caught by its own evaluation)."""
 
 
-class _Raised(Exception):
+class Raised(Exception):
     """The interpreted code raises: this path does not build anything."""
 
     def __init__(self, where: str | None = None, what: str = "") -> None:
@@ -121,14 +121,10 @@ class _Raised(Exception):
         self.what = what
 
 
-def _unknown(reason: str, maybe_module: bool = False) -> Unknown:
-    return Unknown(reason, maybe_module)
-
-
 # ---------------------------------------------------------------- scopes and frames
 
 
-def _absolute_module(module: str, from_file: str, level: int) -> str:
+def absolute_module(module: str, from_file: str, level: int) -> str:
     """`from ..x import y` in a/b/c.py names module `a.x`."""
     if level == 0:
         return module
@@ -199,7 +195,7 @@ class ModuleScope:
                     self.defs.setdefault("*", []).append(stmt)
             elif isinstance(stmt, ast.Assign):
                 for target in stmt.targets:
-                    names.extend(_target_names(target))
+                    names.extend(target_names(target))
             elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)) and isinstance(stmt.target, ast.Name):
                 names = [stmt.target.id]
             elif isinstance(stmt, ast.If):
@@ -264,7 +260,7 @@ class ModuleScope:
             self.values[name] = hook
             return True, hook
         if name in self._evaluating:
-            return True, _unknown(f"`{name}` is defined in terms of itself")
+            return True, Unknown(f"`{name}` is defined in terms of itself")
         self._evaluating.add(name)
         try:
             live = [stmt for stmt in stmts if self._reachable(stmt) is not False] or stmts
@@ -326,16 +322,16 @@ def _assigned_names(loop: ast.For) -> list[str]:
     names: list[str] = []
     for node in ast.walk(loop):
         if isinstance(node, ast.For):
-            names.extend(_target_names(node.target))
+            names.extend(target_names(node.target))
         elif isinstance(node, ast.Assign):
             for target in node.targets:
-                names.extend(_target_names(target))
+                names.extend(target_names(target))
         elif isinstance(node, ast.AugAssign):
-            names.extend(_target_names(node.target))
+            names.extend(target_names(node.target))
     return names
 
 
-_MODULE_TABLES = {"_modules": "children", "_parameters": "params", "_buffers": "buffers"}
+MODULE_TABLES = {"_modules": "children", "_parameters": "params", "_buffers": "buffers"}
 _MUTATING_METHODS = {"update", "append", "extend", "setdefault", "insert"}
 
 
@@ -381,13 +377,13 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
-def _target_names(target: ast.expr) -> list[str]:
+def target_names(target: ast.expr) -> list[str]:
     if isinstance(target, ast.Name):
         return [target.id]
     if isinstance(target, (ast.Tuple, ast.List)):
         out: list[str] = []
         for elt in target.elts:
-            out.extend(_target_names(elt.value if isinstance(elt, ast.Starred) else elt))
+            out.extend(target_names(elt.value if isinstance(elt, ast.Starred) else elt))
         return out
     return []
 
@@ -477,7 +473,7 @@ class Interpreter:
         if isinstance(stmt, ast.ClassDef):
             return ClassRef(stmt, scope, f"{scope.name}.{stmt.name}")
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            return self._decorate_function(FunctionRef(stmt, scope), stmt, frame)
+            return self.decorate_function(FunctionRef(stmt, scope), stmt, frame)
         if isinstance(stmt, ast.Import):
             for alias in stmt.names:
                 bound = (alias.asname or alias.name).split(".")[0]
@@ -492,29 +488,29 @@ class Interpreter:
                     return self.import_from(stmt.module or "", alias.name, scope.source.path, stmt.level)
         try:
             self.exec_block([stmt], frame)
-        except (_Raised, _Return, _Break, _Continue):
+        except (Raised, Return, Break, Continue):
             pass
         except Budget:
             raise
         except RecursionError:
-            return _unknown(f"`{name}` is too deeply nested")
-        return frame.locals.get(name, _unknown(f"module-level `{name}` could not be evaluated"))
+            return Unknown(f"`{name}` is too deeply nested")
+        return frame.locals.get(name, Unknown(f"module-level `{name}` could not be evaluated"))
 
     def import_module(self, dotted: str, from_file: str, level: int) -> Any:
         if level == 0 and dotted.split(".")[0] in SYMBOLIC_ROOTS:
             return ExternalRef(dotted)
         path = self.loader.find_module(dotted, from_file, level)
         if path is None:
-            return _unknown(f"cannot find module `{'.' * level}{dotted}`", maybe_module=True)
+            return Unknown(f"cannot find module `{'.' * level}{dotted}`", maybe_module=True)
         try:
             return ModuleNamespace(self.scope_for(path, dotted or path))
         except SourceError as exc:
-            return _unknown(str(exc), maybe_module=True)
+            return Unknown(str(exc), maybe_module=True)
 
     def import_from(self, module: str, name: str, from_file: str, level: int) -> Any:
         if level == 0 and module.split(".")[0] in SYMBOLIC_ROOTS:
             return ExternalRef(f"{module}.{name}")
-        hooked = IMPORT_HOOKS.get(f"{_absolute_module(module, from_file, level)}.{name}")
+        hooked = IMPORT_HOOKS.get(f"{absolute_module(module, from_file, level)}.{name}")
         if hooked is not None:
             return hooked
         base = self.import_module(module, from_file, level)
@@ -528,11 +524,11 @@ class Interpreter:
                 try:
                     return ModuleNamespace(self.scope_for(sub, f"{module}.{name}"))
                 except SourceError as exc:
-                    return _unknown(str(exc), maybe_module=True)
-            return _unknown(f"`{name}` is not defined in `{'.' * level}{module}`", maybe_module=True)
+                    return Unknown(str(exc), maybe_module=True)
+            return Unknown(f"`{name}` is not defined in `{'.' * level}{module}`", maybe_module=True)
         if is_unknown(base):
-            return _unknown(f"cannot resolve `from {'.' * level}{module} import {name}`", maybe_module=True)
-        return _unknown(f"cannot resolve `{name}`", maybe_module=True)
+            return Unknown(f"cannot resolve `from {'.' * level}{module} import {name}`", maybe_module=True)
+        return Unknown(f"cannot resolve `{name}`", maybe_module=True)
 
     def lazy_export(self, scope: ModuleScope, name: str) -> tuple[bool, Any]:
         """A name a lazily-importing package (`_LazyModule`, as transformers uses) exports: it
@@ -576,9 +572,9 @@ class Interpreter:
         try:
             self.tick()
             self._exec(stmt, frame)
-        except (_Return, _Break, _Continue):
+        except (Return, Break, Continue):
             raise
-        except _Raised as exc:
+        except Raised as exc:
             if exc.where is None:
                 exc.where = containment.location(stmt, frame)
             if self.raise_guards:
@@ -596,7 +592,7 @@ class Interpreter:
             else:
                 if os.environ.get("CKPTLENS_DEBUG"):
                     raise
-                why = f"an internal error of the analysis ({type(exc).__name__}: {_one_line(str(exc))})"
+                why = f"an internal error of the analysis ({type(exc).__name__}: {one_line(str(exc))})"
             self._contain(stmt, frame, exc, f"{why} at {where}")
         finally:
             if anchor is not None:
@@ -609,7 +605,7 @@ class Interpreter:
         if outcome is False:
             raise exc
         if is_unknown(outcome):
-            raise _Return(outcome) from None
+            raise Return(outcome) from None
 
     @contextlib.contextmanager
     def unbudgeted(self) -> Iterator[None]:
@@ -629,9 +625,6 @@ class Interpreter:
             yield
         finally:
             self.raise_guards -= 1
-
-    def add_item(self, module: ModuleValue, name: str, value: Any) -> None:
-        self._add_item(module, name, value)
 
     def _anchor_for(self, stmt: ast.stmt, frame: Frame) -> SourceRange | None:
         """The code a module created by this statement is attributed to: the `self.x` target."""
@@ -671,16 +664,16 @@ class Interpreter:
         elif isinstance(stmt, ast.While):
             self.exec_while(stmt, frame)
         elif isinstance(stmt, ast.Return):
-            raise _Return(self.eval(stmt.value, frame) if stmt.value is not None else None)
+            raise Return(self.eval(stmt.value, frame) if stmt.value is not None else None)
         elif isinstance(stmt, ast.Break):
-            raise _Break()
+            raise Break()
         elif isinstance(stmt, ast.Continue):
-            raise _Continue()
+            raise Continue()
         elif isinstance(stmt, ast.Raise):
-            raise _Raised(containment.location(stmt, frame), f"`raise {_short(stmt.exc, 40)}`" if stmt.exc else "`raise`")
+            raise Raised(containment.location(stmt, frame), f"`raise {short(stmt.exc, 40)}`" if stmt.exc else "`raise`")
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             func = FunctionRef(stmt, frame.scope, closure=frame)
-            frame.locals[stmt.name] = self._decorate_function(func, stmt, frame)
+            frame.locals[stmt.name] = self.decorate_function(func, stmt, frame)
         elif isinstance(stmt, ast.ClassDef):
             frame.locals[stmt.name] = ClassRef(stmt, frame.scope, f"{frame.scope.name}.{stmt.name}")
         elif isinstance(stmt, (ast.With, ast.AsyncWith)):
@@ -693,7 +686,7 @@ class Interpreter:
             try:
                 with self.raises_followed():
                     self.exec_block(stmt.body, frame)
-            except _Raised:
+            except Raised:
                 if stmt.handlers:
                     self.exec_block(stmt.handlers[0].body, frame)
                 else:
@@ -723,7 +716,7 @@ class Interpreter:
         elif test is False:
             self.exec_block(stmt.orelse, frame)
         else:
-            reason = f"it depends on `{_short(stmt.test)}`, which is unknown"
+            reason = f"it depends on `{short(stmt.test)}`, which is unknown"
             self.run_both(frame, stmt.body, stmt.orelse, reason)
 
     def exec_for(self, stmt: ast.For, frame: Frame) -> None:
@@ -733,24 +726,24 @@ class Interpreter:
             return
         items = self.iterate(iterable)
         if items is None:
-            reason = f"the loop over `{_short(stmt.iter)}` has an unknown number of iterations"
-            self.assign(stmt.target, _unknown(reason), frame)
+            reason = f"the loop over `{short(stmt.iter)}` has an unknown number of iterations"
+            self.assign(stmt.target, Unknown(reason), frame)
             self.run_unknown_loop(frame, stmt.body, reason)
             return
         if len(items) > FILL_LOOP_ITEMS and _fills_tensors(stmt, frame):
             # `for i in range(n): for x in range(n): ... ret[i, x, v] = 1` (timm's one-hot
             # lookup tables): it only writes values into tensors, which are not tracked
             for name in _assigned_names(stmt):
-                frame.locals[name] = _unknown("a value computed in a loop that fills a tensor")
+                frame.locals[name] = Unknown("a value computed in a loop that fills a tensor")
             return
         for item in items:
             self.tick()
             self.assign(stmt.target, item, frame)
             try:
                 self.exec_block(stmt.body, frame)
-            except _Break:
+            except Break:
                 return
-            except _Continue:
+            except Continue:
                 continue
         self.exec_block(stmt.orelse, frame)
 
@@ -761,13 +754,13 @@ class Interpreter:
                 self.exec_block(stmt.orelse, frame)
                 return
             if test is None:
-                self.run_unknown_loop(frame, stmt.body, f"the loop `while {_short(stmt.test)}` is unknown")
+                self.run_unknown_loop(frame, stmt.body, f"the loop `while {short(stmt.test)}` is unknown")
                 return
             try:
                 self.exec_block(stmt.body, frame)
-            except _Break:
+            except Break:
                 return
-            except _Continue:
+            except Continue:
                 continue
         raise Budget("a while loop did not end")
 
@@ -782,46 +775,46 @@ class Interpreter:
             try:
                 with self.raises_followed():
                     self.exec_block(body, branch)
-            except _Raised:
+            except Raised:
                 continue  # a branch that raises builds nothing
-            except (_Return, _Break, _Continue) as exc:
+            except (Return, Break, Continue) as exc:
                 signal = exc
             outcomes.append((branch.locals, memo, signal))
         if not outcomes:
-            raise _Raised()
+            raise Raised()
         if len(outcomes) == 1:
             locals_, memo, signal = outcomes[0]
-            merger = _Merger(_pairs(frame.locals, memo, memo), reason)
+            merger = Merger(_pairs(frame.locals, memo, memo), reason)
             merger.merge_state(frame.locals, locals_, locals_)
             if signal is not None:
                 raise signal
             return
         (la, ma, sa), (lb, mb, sb) = outcomes
-        merger = _Merger(_pairs(frame.locals, ma, mb), reason)
+        merger = Merger(_pairs(frame.locals, ma, mb), reason)
         merger.merge_state(frame.locals, la, lb)
         if sa is None and sb is None:
             return
-        if isinstance(sa, _Return) and isinstance(sb, _Return):
-            raise _Return(merger.merge(sa.value, sb.value))
+        if isinstance(sa, Return) and isinstance(sb, Return):
+            raise Return(merger.merge(sa.value, sb.value))
         if type(sa) is type(sb):
             raise sa  # type: ignore[misc]
         # One side leaves the function or loop and the other goes on: what follows is unknown.
-        raise _Return(_unknown(reason, maybe_module=True))
+        raise Return(Unknown(reason, maybe_module=True))
 
     def run_symbolic_loop(self, frame: Frame, stmt: ast.For, iterable: SymRange) -> None:
         """A loop over `range(n)` with `n` a symbol: as a loop of unknown length (what the body
         changes becomes unknown), but the first iteration's modules are kept on the containers
         it extends (`sym_items`), for the inference to count from the checkpoint."""
-        reason = f"the loop over `{_short(stmt.iter)}` has an unknown number of iterations"
+        reason = f"the loop over `{short(stmt.iter)}` has an unknown number of iterations"
         memo: dict[int, Any] = {}
         branch = Frame(frame.scope, copy.deepcopy(frame.locals, memo), frame.parent, frame.func, frame.cls_body)
         try:
             with self.raises_followed():
                 self.assign(stmt.target, iterable.start, branch)
                 self.exec_block(stmt.body, branch)
-        except (_Raised, _Break, _Continue, _Return):
+        except (Raised, Break, Continue, Return):
             pass
-        merger = _Merger(_pairs(frame.locals, {}, memo), reason)
+        merger = Merger(_pairs(frame.locals, {}, memo), reason)
         merger.sym_count = iterable.count
         merger.merge_state(frame.locals, dict(frame.locals), branch.locals)
 
@@ -833,9 +826,9 @@ class Interpreter:
         try:
             with self.raises_followed():
                 self.exec_block(body, branch)
-        except (_Raised, _Break, _Continue, _Return):
+        except (Raised, Break, Continue, Return):
             pass
-        merger = _Merger(_pairs(frame.locals, {}, memo), reason)
+        merger = Merger(_pairs(frame.locals, {}, memo), reason)
         merger.merge_state(frame.locals, dict(frame.locals), branch.locals)
 
     # -- assignment
@@ -849,7 +842,7 @@ class Interpreter:
             obj = self.eval(target.value, frame)
             self.setattr(obj, target.attr, value, frame.scope.source.range_of(target))
         elif isinstance(target, ast.Subscript):
-            if isinstance(target.value, ast.Attribute) and target.value.attr in _MODULE_TABLES:
+            if isinstance(target.value, ast.Attribute) and target.value.attr in MODULE_TABLES:
                 # `model._modules[name] = new_module` (and `_parameters`, `_buffers`): as
                 # `setattr(model, name, value)`, on the module that owns the table
                 owner = self.eval(target.value.value, frame)
@@ -871,7 +864,7 @@ class Interpreter:
         star = [i for i, elt in enumerate(target.elts) if isinstance(elt, ast.Starred)]
         if items is None or (not star and len(items) != len(target.elts)):
             for elt in target.elts:
-                self.assign(elt, _unknown(f"cannot unpack `{_short(target)}`"), frame)
+                self.assign(elt, Unknown(f"cannot unpack `{short(target)}`"), frame)
             return
         if star:
             i = star[0]
@@ -911,12 +904,12 @@ class Interpreter:
                     raise Unfollowable("a slice of a list is deleted at unknown bounds")
                 del obj[key]
             elif isinstance(obj, (list, dict)):
-                if is_unknown(key) or not _hashable(key):
+                if is_unknown(key) or not hashable(key):
                     raise Unfollowable("an item is deleted under an unknown key")
                 try:
                     del obj[key]
                 except (KeyError, IndexError, TypeError) as exc:
-                    raise _Raised(None, f"`{type(exc).__name__}` deleting an item") from None
+                    raise Raised(None, f"`{type(exc).__name__}` deleting an item") from None
 
     def setattr(self, obj: Any, name: str, value: Any, where: SourceRange | None) -> None:
         if isinstance(obj, ModuleValue):
@@ -1000,15 +993,15 @@ class Interpreter:
             try:
                 obj[key] = items
             except (ValueError, TypeError) as exc:
-                raise _Raised(None, f"`{type(exc).__name__}` assigning a slice") from None
+                raise Raised(None, f"`{type(exc).__name__}` assigning a slice") from None
         elif isinstance(obj, (dict, list)):
-            if is_unknown(key) or not _hashable(key):
-                why = key.reason if is_unknown(key) else _short_value(key)
-                raise Unfollowable(f"an item is stored under an unknown key ({_one_line(why, 80)})")
+            if is_unknown(key) or not hashable(key):
+                why = key.reason if is_unknown(key) else short_value(key)
+                raise Unfollowable(f"an item is stored under an unknown key ({one_line(why, 80)})")
             try:
                 obj[key] = value
             except (IndexError, TypeError) as exc:
-                raise _Raised(None, f"`{type(exc).__name__}` storing an item") from None
+                raise Raised(None, f"`{type(exc).__name__}` storing an item") from None
         elif isinstance(obj, ObjectValue) and isinstance(key, str):
             obj.attrs[key] = value
 
@@ -1020,7 +1013,7 @@ class Interpreter:
         self.tick()
         method = getattr(self, "_eval_" + type(node).__name__, None)
         if method is None:
-            return _unknown(f"`{_short(node)}` is not understood")
+            return Unknown(f"`{short(node)}` is not understood")
         return method(node, frame)
 
     def _eval_Constant(self, node: ast.Constant, frame: Frame) -> Any:
@@ -1032,7 +1025,7 @@ class Interpreter:
             return value
         if node.id in BUILTINS:
             return BuiltinRef(node.id)
-        return _unknown(f"`{node.id}` is not defined", maybe_module=True)
+        return Unknown(f"`{node.id}` is not defined", maybe_module=True)
 
     def _eval_Attribute(self, node: ast.Attribute, frame: Frame) -> Any:
         return self.getattr(self.eval(node.value, frame), node.attr, frame)
@@ -1045,21 +1038,21 @@ class Interpreter:
     def _eval_Slice(self, node: ast.Slice, frame: Frame) -> Any:
         parts = [self.eval(p, frame) for p in (node.lower, node.upper, node.step)]
         if any(is_unknown(p) for p in parts):
-            return _unknown(f"unknown slice `{_short(node)}`")
+            return Unknown(f"unknown slice `{short(node)}`")
         return slice(*parts)
 
     def _eval_Tuple(self, node: ast.Tuple, frame: Frame) -> Any:
         items = self._eval_elements(node.elts, frame)
-        return tuple(items) if items is not None else _unknown(f"unknown length of `{_short(node)}`")
+        return tuple(items) if items is not None else Unknown(f"unknown length of `{short(node)}`")
 
     def _eval_List(self, node: ast.List, frame: Frame) -> Any:
         items = self._eval_elements(node.elts, frame)
-        return items if items is not None else _unknown(f"unknown length of `{_short(node)}`")
+        return items if items is not None else Unknown(f"unknown length of `{short(node)}`")
 
     def _eval_Set(self, node: ast.Set, frame: Frame) -> Any:
         items = self._eval_elements(node.elts, frame)
-        if items is None or any(is_unknown(i) or not _hashable(i) for i in items):
-            return _unknown("unknown set")
+        if items is None or any(is_unknown(i) or not hashable(i) for i in items):
+            return Unknown("unknown set")
         return set(items)
 
     def _eval_elements(self, elts: Sequence[ast.expr], frame: Frame) -> list[Any] | None:
@@ -1081,12 +1074,12 @@ class Interpreter:
                 value = self.eval(value_node, frame)
                 mapping = self.as_mapping(value)
                 if mapping is None:
-                    return _unknown(f"cannot expand `**{_short(value_node)}`")
+                    return Unknown(f"cannot expand `**{short(value_node)}`")
                 out.update(mapping)
                 continue
             key = self.eval(key_node, frame)
-            if is_unknown(key) or not _hashable(key):
-                return _unknown(f"unknown dict key `{_short(key_node)}`")
+            if is_unknown(key) or not hashable(key):
+                return Unknown(f"unknown dict key `{short(key_node)}`")
             out[key] = self.eval(value_node, frame)
         return out
 
@@ -1099,14 +1092,14 @@ class Interpreter:
             assert isinstance(value, ast.FormattedValue)
             inner = self.eval(value.value, frame)
             spec = self.eval(value.format_spec, frame) if value.format_spec is not None else ""
-            if is_unknown(inner) or is_unknown(spec) or not _plain(inner):
-                return _unknown(f"unknown string `{_short(node)}`")
+            if is_unknown(inner) or is_unknown(spec) or not plain(inner):
+                return Unknown(f"unknown string `{short(node)}`")
             conversions: dict[int, Callable[[Any], str]] = {115: str, 114: repr, 97: ascii}
             conv = conversions.get(value.conversion)
             try:
                 parts.append(format(conv(inner) if conv else inner, spec))
             except (ValueError, TypeError):
-                return _unknown(f"cannot format `{_short(node)}`")
+                return Unknown(f"cannot format `{short(node)}`")
         return "".join(parts)
 
     def _eval_FormattedValue(self, node: ast.FormattedValue, frame: Frame) -> Any:
@@ -1119,18 +1112,18 @@ class Interpreter:
         value = self.eval(node.operand, frame)
         if isinstance(node.op, ast.Not):
             truth = self.truth(value)
-            return _unknown(f"`{_short(node)}` is unknown") if truth is None else not truth
+            return Unknown(f"`{short(node)}` is unknown") if truth is None else not truth
         if isinstance(value, Sym) and isinstance(node.op, (ast.USub, ast.UAdd)):
             return value if isinstance(node.op, ast.UAdd) else symbolic.binop("-", 0, value)
-        if is_unknown(value) or not _plain(value):
-            return _unknown(f"`{_short(node)}` is unknown")
+        if is_unknown(value) or not plain(value):
+            return Unknown(f"`{short(node)}` is unknown")
         try:
             unary: dict[type, Callable[[Any], Any]] = {
                 ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Invert: operator.invert,
             }
             return unary[type(node.op)](value)
         except (TypeError, KeyError):
-            return _unknown(f"`{_short(node)}` is unknown")
+            return Unknown(f"`{short(node)}` is unknown")
 
     def _eval_BoolOp(self, node: ast.BoolOp, frame: Frame) -> Any:
         is_and = isinstance(node.op, ast.And)
@@ -1143,14 +1136,14 @@ class Interpreter:
                 # a later operand may still settle it, when evaluating it cannot build anything
                 # the real code would not (no `self` in it: `cond and self.add_module(...)`)
                 if _mentions_self(node.values[i + 1 :]):
-                    return _unknown(f"`{_short(node)}` is unknown")
+                    return Unknown(f"`{short(node)}` is unknown")
                 unknown = True
                 continue
             if truth is not is_and:
                 # `unknown and False` is falsy whatever the unknown is (and `unknown or True`
                 # truthy); its value is this one's when it is a plain bool like it
-                return value if not unknown or isinstance(value, bool) else _unknown(f"`{_short(node)}` is unknown")
-        return _unknown(f"`{_short(node)}` is unknown") if unknown else value
+                return value if not unknown or isinstance(value, bool) else Unknown(f"`{short(node)}` is unknown")
+        return Unknown(f"`{short(node)}` is unknown") if unknown else value
 
     def _eval_Compare(self, node: ast.Compare, frame: Frame) -> Any:
         left = self.eval(node.left, frame)
@@ -1158,7 +1151,7 @@ class Interpreter:
             right = self.eval(right_node, frame)
             result = self.compare(op, left, right)
             if result is None:
-                return _unknown(f"`{_short(node)}` is unknown")
+                return Unknown(f"`{short(node)}` is unknown")
             if not result:
                 return False
             left = right
@@ -1171,7 +1164,7 @@ class Interpreter:
         if truth is False:
             return self.eval(node.orelse, frame)
         a, b = self.eval(node.body, frame), self.eval(node.orelse, frame)
-        return _Merger([], f"it depends on `{_short(node.test)}`").merge(a, b)
+        return Merger([], f"it depends on `{short(node.test)}`").merge(a, b)
 
     def _eval_NamedExpr(self, node: ast.NamedExpr, frame: Frame) -> Any:
         value = self.eval(node.value, frame)
@@ -1214,7 +1207,7 @@ class Interpreter:
                 if len(items) > LONG_COMPREHENSION and self.steps - start > COMPREHENSION_STEPS:
                     # a table of numbers (a sinusoid position table of 1568 x 768 values): its
                     # values are not followed, so the whole budget is not spent on them
-                    raise _TooLong()
+                    raise TooLong()
                 self.assign(gen.target, item, inner)
                 ok = True
                 for cond in gen.ifs:
@@ -1233,19 +1226,19 @@ class Interpreter:
         count: list[Any] = []
         try:
             if not self._comprehension(node.generators, frame, lambda f: out.append(self.eval(node.elt, f)), count):
-                return _unknown(f"unknown length of `{_short(node)}`", maybe_module=True)
-        except _TooLong:
-            return _unknown(f"`{_short(node)}` makes too many values to follow")
+                return Unknown(f"unknown length of `{short(node)}`", maybe_module=True)
+        except TooLong:
+            return Unknown(f"`{short(node)}` makes too many values to follow")
         if count:
-            return SymSeq(f"unknown length of `{_short(node)}`", True, one=tuple(out), count=count[0])
+            return SymSeq(f"unknown length of `{short(node)}`", True, one=tuple(out), count=count[0])
         return out
 
     _eval_GeneratorExp = _eval_ListComp
 
     def _eval_SetComp(self, node: ast.SetComp, frame: Frame) -> Any:
         value = self._eval_ListComp(node, frame)  # type: ignore[arg-type]
-        if is_unknown(value) or any(is_unknown(v) or not _hashable(v) for v in value):
-            return _unknown("unknown set")
+        if is_unknown(value) or any(is_unknown(v) or not hashable(v) for v in value):
+            return Unknown("unknown set")
         return set(value)
 
     def _eval_DictComp(self, node: ast.DictComp, frame: Frame) -> Any:
@@ -1254,16 +1247,16 @@ class Interpreter:
 
         def emit(f: Frame) -> None:
             key = self.eval(node.key, f)
-            if is_unknown(key) or not _hashable(key):
+            if is_unknown(key) or not hashable(key):
                 bad.append(True)
                 return
             out[key] = self.eval(node.value, f)
 
         try:
             if not self._comprehension(node.generators, frame, emit) or bad:
-                return _unknown(f"unknown keys of `{_short(node)}`", maybe_module=True)
-        except _TooLong:
-            return _unknown(f"`{_short(node)}` makes too many values to follow")
+                return Unknown(f"unknown keys of `{short(node)}`", maybe_module=True)
+        except TooLong:
+            return Unknown(f"`{short(node)}` makes too many values to follow")
         return out
 
     def _eval_Call(self, node: ast.Call, frame: Frame) -> Any:
@@ -1279,7 +1272,7 @@ class Interpreter:
                 if items is None:
                     if splat_unknown is None and isinstance(value, SymSeq) and arg is node.args[-1]:
                         splat_seq = replace(value, head=(*args, *value.head))
-                    splat_unknown = f"`*{_short(arg.value)}` has an unknown length"
+                    splat_unknown = f"`*{short(arg.value)}` has an unknown length"
                     continue
                 args.extend(items)
             else:
@@ -1289,7 +1282,7 @@ class Interpreter:
             if kw.arg is None:
                 mapping = self.as_mapping(value)
                 if mapping is None:
-                    splat_unknown = f"`**{_short(kw.value)}` is unknown"
+                    splat_unknown = f"`**{short(kw.value)}` is unknown"
                     continue
                 kwargs.update({str(k): v for k, v in mapping.items()})
             else:
@@ -1308,11 +1301,11 @@ class Interpreter:
         # `self.add_module(*stage)`, `setattr(self, *pair)`, `build(self, **cfg)`: a module the
         # call receives may gain members the analysis cannot see
         receiver = func.receiver if isinstance(func, (BoundMethod, ExternalMethod)) else None
-        where = self._anchor() or frame.scope.source.range_of(node)
+        where = self.anchor() or frame.scope.source.range_of(node)
         for value in [receiver, *args, *kwargs.values()]:
             if isinstance(value, ModuleValue):
-                mark_open(value, f"`{_short(node, 50)}`: {reason}", where)
-        return _unknown(reason, maybe_module=True)
+                mark_open(value, f"`{short(node, 50)}`: {reason}", where)
+        return Unknown(reason, maybe_module=True)
 
     # -- the object model
 
@@ -1324,7 +1317,7 @@ class Interpreter:
             if nested is not None:
                 return nested
         if is_unknown(obj):
-            return _unknown(obj.reason, obj.maybe_module)
+            return Unknown(obj.reason, obj.maybe_module)
         if isinstance(obj, ExternalRef):
             full = f"{obj.qualname}.{name}"
             if full in CONSTANTS:
@@ -1339,7 +1332,7 @@ class Interpreter:
             sub = self.loader.find_module(name, obj.scope.source.path, 1)
             if sub is not None and obj.scope.source.path.endswith("__init__.py"):
                 return ModuleNamespace(self.scope_for(sub, f"{obj.scope.name}.{name}"))
-            return _unknown(f"`{name}` is not defined in `{obj.scope.name}`", maybe_module=True)
+            return Unknown(f"`{name}` is not defined in `{obj.scope.name}`", maybe_module=True)
         if isinstance(obj, ModuleValue):
             return self.module_getattr(obj, name)
         if isinstance(obj, ObjectValue):
@@ -1356,11 +1349,11 @@ class Interpreter:
                 return PartialValue(BuiltinRef("setattr" if name == "__setattr__" else "getattr"), (obj,), {})
             if name == "__dict__":
                 return obj.attrs  # `self.__dict__.update(kwargs)`
-            return _unknown(f"attribute `{name}` is unknown")
+            return Unknown(f"attribute `{name}` is unknown")
         if isinstance(obj, AttrDict):
             if name in obj:
                 return obj[name]
-            return _unknown(f"hyperparameter `{name}` is unknown")
+            return Unknown(f"hyperparameter `{name}` is unknown")
         if isinstance(obj, ClassRef):
             if name in ("__name__", "__qualname__"):
                 return obj.name
@@ -1378,7 +1371,7 @@ class Interpreter:
                 isinstance(k, ExternalRef) and k.qualname == PRETRAINED_MODEL for k in self.mro(obj)
             ):
                 return BoundMethod(obj, PRETRAINED_CLASSMETHODS[name])
-            return _unknown(f"`{obj.name}.{name}` is unknown", maybe_module=True)
+            return Unknown(f"`{obj.name}.{name}` is unknown", maybe_module=True)
         if isinstance(obj, SuperProxy):
             for klass in obj.mro:
                 if is_unknown(klass):
@@ -1386,7 +1379,7 @@ class Interpreter:
                     # through it may build anything
                     if name == "__init__" and isinstance(obj.receiver, ModuleValue):
                         obj.receiver.opaque = obj.receiver.opaque or f"a base class is unknown ({klass.reason})"
-                    return _unknown(klass.reason, maybe_module=True)
+                    return Unknown(klass.reason, maybe_module=True)
                 if isinstance(klass, ClassRef):
                     found, value = self.class_attr(klass, name, inherit=False)
                     if found:
@@ -1415,7 +1408,7 @@ class Interpreter:
             if isinstance(obj, (int, float)) and name in ("real", "imag"):
                 return getattr(obj, name)
             return PyMethod(obj, name)
-        return _unknown(f"attribute `{name}` of {type(obj).__name__} is unknown")
+        return Unknown(f"attribute `{name}` of {type(obj).__name__} is unknown")
 
     def attribute_alias(self, obj: ObjectValue, name: str) -> str | None:
         """Config classes' `attribute_map` (`n_embd` -> `hidden_size`)."""
@@ -1427,7 +1420,7 @@ class Interpreter:
             return target if isinstance(target, str) else None
         return None
 
-    def _config_auto_path(self) -> str:
+    def config_auto_path(self) -> str:
         return next((p for p, s in self.scopes.items() if s.name == "transformers.models.auto.configuration_auto"), "")
 
     def module_getattr(self, module: ModuleValue, name: str) -> Any:
@@ -1436,8 +1429,8 @@ class Interpreter:
             return value
         if name in module.attrs:
             return module.attrs[name]
-        if name in _MODULE_TABLES:  # read-only here: stores through it go to `assign`
-            return dict(getattr(module, _MODULE_TABLES[name]))
+        if name in MODULE_TABLES:  # read-only here: stores through it go to `assign`
+            return dict(getattr(module, MODULE_TABLES[name]))
         if name == "hparams" and module.is_lightning:
             hparams = AttrDict()
             module.attrs["hparams"] = hparams
@@ -1447,7 +1440,7 @@ class Interpreter:
             if found:
                 return self.bind_attr(module, value)
         if module.opaque is not None:
-            return _unknown(module.opaque, maybe_module=True)
+            return Unknown(module.opaque, maybe_module=True)
         return ExternalMethod(module, ExternalRef(module.type_name), name)
 
     def bind_attr(self, receiver: Any, value: Any) -> Any:
@@ -1478,11 +1471,11 @@ class Interpreter:
             for stmt in klass.node.body:
                 if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == name:
                     func = FunctionRef(stmt, klass.scope, owner=klass)
-                    value = self._decorate_function(func, stmt, Frame(klass.scope))
+                    value = self.decorate_function(func, stmt, Frame(klass.scope))
                     cache[name] = value
                     return True, value
             for stmt in reversed(klass.node.body):
-                if isinstance(stmt, ast.Assign) and name in [n for t in stmt.targets for n in _target_names(t)]:
+                if isinstance(stmt, ast.Assign) and name in [n for t in stmt.targets for n in target_names(t)]:
                     frame = Frame(klass.scope, {}, None, cls_body=klass)
                     self.exec_stmt(stmt, frame)
                     cache[name] = frame.locals.get(name)
@@ -1491,11 +1484,11 @@ class Interpreter:
                     if stmt.value is None:
                         continue
                     value = self.eval(stmt.value, Frame(klass.scope))
-                    if _is_field_call(stmt.value):
-                        value = self._field_default(stmt.value, Frame(klass.scope))
+                    if is_field_call(stmt.value):
+                        value = self.field_default(stmt.value, Frame(klass.scope))
                     cache[name] = value
                     return True, value
-            if name == "__init__" and any(_is_dataclass_decorator(d) for d in klass.node.decorator_list):
+            if name == "__init__" and any(is_dataclass_decorator(d) for d in klass.node.decorator_list):
                 generated = HookRef(GENERATED_INIT, lambda i, r, a, k, klass=klass: i.dataclass_init(klass, r, a, k))
                 cache[name] = generated
                 return True, generated
@@ -1518,10 +1511,10 @@ class Interpreter:
                             names.append(target.id)
         return names
 
-    def _enum_operand(self, value: Any, other: Any) -> Any:
+    def enum_operand(self, value: Any, other: Any) -> Any:
         """A member of `class Mode(str, Enum)` compares as its value with plain values; a plain
         Enum member stays itself (never equal to a plain value)."""
-        if isinstance(value, ObjectValue) and value.cls is not None and "_value_" in value.attrs and _plain(other):
+        if isinstance(value, ObjectValue) and value.cls is not None and "_value_" in value.attrs and plain(other):
             if any(isinstance(k, BuiltinRef) and k.name in ("str", "int", "float") for k in self.mro(value.cls)):
                 return value.attrs["_value_"]
         return value
@@ -1538,9 +1531,9 @@ class Interpreter:
         member = cache[key]
         return member if isinstance(member, ObjectValue) else None
 
-    def _decorate_function(self, func: FunctionRef, node: Any, frame: Frame) -> Any:
+    def decorate_function(self, func: FunctionRef, node: Any, frame: Frame) -> Any:
         for deco in getattr(node, "decorator_list", []):
-            name = _short(deco)
+            name = short(deco)
             if name in ("staticmethod",):
                 func.kind = "staticmethod"
             elif name in ("classmethod",):
@@ -1556,7 +1549,7 @@ class Interpreter:
             return cache["__mro__"]
         cache["__mro__"] = [cls]  # cycle guard
         if len(cls.node.bases) > MAX_BASES:  # the C3 merge is cubic in the number of bases
-            cache["__mro__"] = [cls, _unknown(f"`{cls.name}` has {len(cls.node.bases)} base classes")]
+            cache["__mro__"] = [cls, Unknown(f"`{cls.name}` has {len(cls.node.bases)} base classes")]
             return cache["__mro__"]
         bases = [self.eval(b, Frame(cls.scope)) for b in cls.node.bases]
         seqs: list[list[Any]] = []
@@ -1598,7 +1591,7 @@ class Interpreter:
                 if qual.split(".")[0] == "torch" and qual.split(".")[-1] == "Module":
                     return "module", klass
         for klass in self.mro(cls):
-            if isinstance(klass, ClassRef) and any(_is_dataclass_decorator(d) for d in klass.node.decorator_list):
+            if isinstance(klass, ClassRef) and any(is_dataclass_decorator(d) for d in klass.node.decorator_list):
                 return "dataclass", None
         return "object", None
 
@@ -1606,7 +1599,7 @@ class Interpreter:
 
     def call(self, func: Any, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None, frame: Frame | None) -> Any:
         if is_unknown(func):
-            return _unknown(func.reason, maybe_module=True)
+            return Unknown(func.reason, maybe_module=True)
         if isinstance(func, BuiltinRef):
             return self.call_builtin(func.name, args, kwargs, frame)
         if isinstance(func, ClassRef):
@@ -1627,25 +1620,25 @@ class Interpreter:
             return self.call_py_method(func, args, kwargs)
         if isinstance(func, TensorMethod):
             result = tensors.tensor_method(
-                func.tensor, func.name, [_external_as_data(a) for a in args],
-                {k: _external_as_data(v) for k, v in kwargs.items()},
+                func.tensor, func.name, [external_as_data(a) for a in args],
+                {k: external_as_data(v) for k, v in kwargs.items()},
             )
-            return result if result is not None else _unknown(f"tensor method `{func.name}` is unknown")
+            return result if result is not None else Unknown(f"tensor method `{func.name}` is unknown")
         if isinstance(func, PartialValue):
             return self.call(func.func, [*func.args, *args], {**func.kwargs, **kwargs}, node, frame)
         if isinstance(func, ModuleValue):
-            return _unknown("the result of calling a module (forward) is not tracked")
+            return Unknown("the result of calling a module (forward) is not tracked")
         if isinstance(func, ObjectValue) and func.cls is not None:
             # an instance whose class defines `__call__` (timm's EfficientNetBuilder)
             found, method = self.class_attr(func.cls, "__call__")
             if found and isinstance(method, (FunctionRef, HookRef)):
                 return self.call(self.bind_attr(func, method), args, kwargs, node, frame)
-        return _unknown(f"cannot call {type(func).__name__}", maybe_module=True)
+        return Unknown(f"cannot call {type(func).__name__}", maybe_module=True)
 
     def call_function(self, func: FunctionRef, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
         if self.depth >= MAX_DEPTH:
             # only this call is given up: what it would have built is unknown
-            return _unknown(f"`{func.name}` is reached through calls nested deeper than {MAX_DEPTH}", maybe_module=True)
+            return Unknown(f"`{func.name}` is reached through calls nested deeper than {MAX_DEPTH}", maybe_module=True)
         node = func.node
         new = Frame(func.scope, {}, func.closure, func)
         self.bind_arguments(node.args, args, kwargs, new, func)
@@ -1657,9 +1650,9 @@ class Interpreter:
                 return self.eval(node.body, new)
             self.exec_block(node.body, new)
             return None
-        except _Return as ret:
+        except Return as ret:
             return ret.value
-        except (_Break, _Continue):
+        except (Break, Continue):
             return None
         finally:
             self.depth -= 1
@@ -1682,7 +1675,7 @@ class Interpreter:
             elif param.arg in defaults:
                 frame.locals[param.arg] = self.eval(defaults[param.arg], defining)
             else:
-                frame.locals[param.arg] = _unknown(
+                frame.locals[param.arg] = Unknown(
                     f"argument `{param.arg}` of `{func.name}` is not given (pass --init {param.arg}=...)"
                 )
         extra = list(args[len(positional) :])
@@ -1694,16 +1687,16 @@ class Interpreter:
             elif param.arg in defaults:
                 frame.locals[param.arg] = self.eval(defaults[param.arg], defining)
             else:
-                frame.locals[param.arg] = _unknown(f"argument `{param.arg}` of `{func.name}` is not given")
+                frame.locals[param.arg] = Unknown(f"argument `{param.arg}` of `{func.name}` is not given")
         if spec.kwarg is not None:
             frame.locals[spec.kwarg.arg] = dict(kwargs)
 
     def instantiate(self, cls: ClassRef, args: list[Any], kwargs: dict[str, Any]) -> Any:
         kind, info = self.class_kind(cls)
         if kind == "unknown":
-            return opaque_module(cls.qualname, info, self._anchor())
+            return opaque_module(cls.qualname, info, self.anchor())
         if kind in ("module", "lightning", "layer", "container"):
-            module = ModuleValue(type_name=cls.qualname, cls=cls, origin=self._anchor())
+            module = ModuleValue(type_name=cls.qualname, cls=cls, origin=self.anchor())
             module.is_lightning = kind == "lightning"
             found, init = self.class_attr(cls, "__init__")
             if found and isinstance(init, FunctionRef):
@@ -1716,9 +1709,9 @@ class Interpreter:
         if self.is_enum(cls):  # `Color(1)`: the member with that value
             for member_name in self.enum_members(cls):
                 member = self.enum_member(cls, member_name)
-                if member is not None and len(args) == 1 and _same_value(member.attrs["value"], args[0]):
+                if member is not None and len(args) == 1 and same_value(member.attrs["value"], args[0]):
                     return member
-            return _unknown(f"`{cls.name}` has no member of value `{_short_value(args[0]) if args else ''}`")
+            return Unknown(f"`{cls.name}` has no member of value `{short_value(args[0]) if args else ''}`")
         obj = ObjectValue(cls)
         found, init = self.class_attr(cls, "__init__")
         if found and isinstance(init, FunctionRef):
@@ -1745,32 +1738,32 @@ class Interpreter:
         for klass in reversed(self.mro(cls)):
             if not isinstance(klass, ClassRef):
                 continue
-            kw_only = any(_dataclass_option(d, "kw_only") for d in klass.node.decorator_list)
+            kw_only = any(dataclass_option(d, "kw_only") for d in klass.node.decorator_list)
             for stmt in klass.node.body:
                 if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-                    if "ClassVar" in _short(stmt.annotation) or "InitVar" in _short(stmt.annotation):
+                    if "ClassVar" in short(stmt.annotation) or "InitVar" in short(stmt.annotation):
                         continue
-                    if _short(stmt.annotation).split(".")[-1] == "KW_ONLY":
+                    if short(stmt.annotation).split(".")[-1] == "KW_ONLY":
                         kw_only = True
                         continue
-                    table[stmt.target.id] = (stmt, klass, kw_only or _field_option(stmt.value, "kw_only"))
+                    table[stmt.target.id] = (stmt, klass, kw_only or field_option(stmt.value, "kw_only"))
         fields = [(name, stmt, klass) for name, (stmt, klass, _) in table.items()]
-        positional = [name for name, (stmt, _, kw) in table.items() if not kw and _field_option(stmt.value, "init", True)]
+        positional = [name for name, (stmt, _, kw) in table.items() if not kw and field_option(stmt.value, "init", True)]
         for name, stmt, klass in fields:
             # `self.<field> = value` goes through the class's `attribute_map` (transformers'
             # `num_local_experts` field sets `n_routed_experts`, which a later field sets again)
             key = self.attribute_alias(obj, name) or name
-            if stmt.value is not None and not _field_option(stmt.value, "init", True):
-                obj.attrs[key] = self._field_default(stmt.value, Frame(klass.scope))
+            if stmt.value is not None and not field_option(stmt.value, "init", True):
+                obj.attrs[key] = self.field_default(stmt.value, Frame(klass.scope))
             elif name in positional and positional.index(name) < len(args):
                 obj.attrs[key] = args[positional.index(name)]
             elif name in kwargs:
                 obj.attrs[key] = kwargs[name]
             elif stmt.value is not None:
                 frame = Frame(klass.scope)
-                obj.attrs[key] = self._field_default(stmt.value, frame) if _is_field_call(stmt.value) else self.eval(stmt.value, frame)
+                obj.attrs[key] = self.field_default(stmt.value, frame) if is_field_call(stmt.value) else self.eval(stmt.value, frame)
             else:
-                obj.attrs[key] = _unknown(f"field `{name}` of `{cls.name}` is not given")
+                obj.attrs[key] = Unknown(f"field `{name}` of `{cls.name}` is not given")
         extra = {k: v for k, v in kwargs.items() if k not in {f[0] for f in fields}}
         found, post = self.class_attr(obj.cls or cls, "__post_init__")
         if found and isinstance(post, FunctionRef):
@@ -1779,14 +1772,14 @@ class Interpreter:
         elif found and isinstance(post, HookRef):
             post.fn(self, obj, [], extra)
 
-    def _field_default(self, call: ast.expr, frame: Frame) -> Any:
+    def field_default(self, call: ast.expr, frame: Frame) -> Any:
         assert isinstance(call, ast.Call)
         for kw in call.keywords:
             if kw.arg == "default":
                 return self.eval(kw.value, frame)
             if kw.arg == "default_factory":
                 return self.call(self.eval(kw.value, frame), [], {}, None, frame)
-        return _unknown("dataclass field without a default")
+        return Unknown("dataclass field without a default")
 
     def external_init(self, module: ModuleValue, bases: Sequence[Any], args: list[Any], kwargs: dict[str, Any]) -> None:
         """`super().__init__(...)` reaching a library base class."""
@@ -1824,12 +1817,12 @@ class Interpreter:
     # -- library layers and containers
 
     def build_layer(self, spec: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> ModuleValue:
-        origin = self._anchor()
+        origin = self.anchor()
         try:
             bound = catalog.bind(spec, list(args), dict(kwargs))
             built = spec.build(bound)
         except ArgumentError as exc:  # Python raises TypeError (timm's `act_layer(inplace=True)` retries)
-            raise _Raised(None, f"`TypeError`: {exc}") from None
+            raise Raised(None, f"`TypeError`: {exc}") from None
         except Unresolvable as exc:
             return opaque_module(spec.qualname, f"`{spec.qualname.split('.')[-1]}`: {exc}", origin)
         module = ModuleValue(type_name=spec.qualname, spec=spec, origin=origin)
@@ -1866,7 +1859,7 @@ class Interpreter:
         return module
 
     def new_container(self, kind: str, args: list[Any], kwargs: dict[str, Any]) -> ModuleValue:
-        module = ModuleValue(type_name=f"torch.nn.{kind}", container=kind, origin=self._anchor())
+        module = ModuleValue(type_name=f"torch.nn.{kind}", container=kind, origin=self.anchor())
         self.fill_container(module, args, kwargs)
         return module
 
@@ -1906,7 +1899,7 @@ class Interpreter:
                     module.opaque = "its keys cannot be ordered"
                     return
             for name, value in items:
-                self._add_item(module, str(name), value)
+                self.add_item(module, str(name), value)
             return
         items = self.iterate(source)
         if items is None:
@@ -1915,9 +1908,9 @@ class Interpreter:
                 module.sym_items = SymItems(source.count, list(source.head), list(source.one))
             return
         for i, value in enumerate(items):
-            self._add_item(module, str(i), value)
+            self.add_item(module, str(i), value)
 
-    def _add_item(self, module: ModuleValue, name: str, value: Any) -> None:
+    def add_item(self, module: ModuleValue, name: str, value: Any) -> None:
         if module.container in ("ParameterList", "ParameterDict"):
             if isinstance(value, TensorValue):
                 module.params[name] = TensorValue(value.shape, value.dtype, True)
@@ -1932,15 +1925,15 @@ class Interpreter:
         if isinstance(value, ModuleValue):
             module.children[name] = value
             if value.origin is None:
-                value.origin = self._anchor()
+                value.origin = self.anchor()
         elif value is None:
             module.children[name] = None
         elif is_unknown(value):
-            module.children[name] = opaque_module("?", value.reason, self._anchor())
+            module.children[name] = opaque_module("?", value.reason, self.anchor())
         else:
-            module.children[name] = opaque_module("?", f"`{_short_value(value)}` is not a module", self._anchor())
+            module.children[name] = opaque_module("?", f"`{short_value(value)}` is not a module", self.anchor())
 
-    def _anchor(self) -> SourceRange | None:
+    def anchor(self) -> SourceRange | None:
         return self.anchors[-1] if self.anchors else None
 
     def call_external(self, func: ExternalRef, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -1951,26 +1944,26 @@ class Interpreter:
             self.external_init(args[0], [ExternalRef(qual.rsplit(".", 1)[0])], list(args[1:]), kwargs)
             return None
         if qual in PURE_FUNCTIONS:
-            if any(is_unknown(a) or not _plain(a) for a in [*args, *kwargs.values()]):
-                return _unknown(f"`{qual}` of an unknown value")
+            if any(is_unknown(a) or not plain(a) for a in [*args, *kwargs.values()]):
+                return Unknown(f"`{qual}` of an unknown value")
             if costs.call_too_costly(qual, None, [*args, *kwargs.values()]):
-                return _unknown(f"`{qual}` would compute a value too large")
+                return Unknown(f"`{qual}` would compute a value too large")
             try:
                 return PURE_FUNCTIONS[qual](*args, **kwargs)
             except Exception:  # noqa: BLE001 - any failure of a pure function is just unknown
-                return _unknown(f"`{qual}` failed")
+                return Unknown(f"`{qual}` failed")
         spec = catalog.lookup(qual)
         if spec is not None:
             if spec.is_container:
                 return self.new_container(leaf, args, kwargs)
             return self.build_layer(
-                spec, [_external_as_data(a) for a in args], {k: _external_as_data(v) for k, v in kwargs.items()}
+                spec, [external_as_data(a) for a in args], {k: external_as_data(v) for k, v in kwargs.items()}
             )
         special = EXTERNAL_CALLS.get(qual) or EXTERNAL_CALLS.get(_canonical_util(qual))
         if special is not None:
             return special(self, args, kwargs)
         tensor = tensors.tensor_call(
-            qual, [_external_as_data(a) for a in args], {k: _external_as_data(v) for k, v in kwargs.items()}
+            qual, [external_as_data(a) for a in args], {k: external_as_data(v) for k, v in kwargs.items()}
         )
         if tensor is not None:
             return tensor
@@ -1979,8 +1972,8 @@ class Interpreter:
         if qual.startswith("torchmetrics."):
             return ModuleValue(type_name=qual)
         if qual.startswith("torch.") and leaf[:1].islower():
-            return _unknown(f"the result of `{qual}` is not tracked")
-        return _unknown(f"`{qual}` is not known to the analysis", maybe_module=True)
+            return Unknown(f"the result of `{qual}` is not tracked")
+        return Unknown(f"`{qual}` is not known to the analysis", maybe_module=True)
 
     def call_external_method(self, method: ExternalMethod, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
         receiver, name = method.receiver, method.name
@@ -1995,10 +1988,10 @@ class Interpreter:
             if handler is not None:
                 return handler(self, receiver, args, kwargs, frame)
             if receiver.opaque is not None:
-                return _unknown(receiver.opaque, maybe_module=True)
+                return Unknown(receiver.opaque, maybe_module=True)
             if name in receiver.attrs:
                 return receiver.attrs[name]
-            return _unknown(f"`{receiver.type_name.split('.')[-1]}.{name}` is not known to the analysis")
+            return Unknown(f"`{receiver.type_name.split('.')[-1]}.{name}` is not known to the analysis")
         return None
 
     def call_py_method(self, method: PyMethod, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -2023,30 +2016,30 @@ class Interpreter:
                 position = list(args[0])
             else:
                 position = []
-            if any(is_unknown(a) or not _hashable(a) for a in position):
+            if any(is_unknown(a) or not hashable(a) for a in position):
                 raise Unfollowable(f"`.{name}()` of an unknown value changes the container")
             try:
                 return getattr(obj, name)(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - the real call raises too
-                raise _Raised(None, f"`{type(exc).__name__}` from `.{name}()`") from None
+                raise Raised(None, f"`{type(exc).__name__}` from `.{name}()`") from None
         if any(is_unknown(a) for a in [*args, *kwargs.values()]):
-            return _unknown(f"`.{name}()` of an unknown value")
+            return Unknown(f"`.{name}()` of an unknown value")
         if name in ("items", "keys", "values"):
             return list(getattr(obj, name)())
         if name == "get" and isinstance(obj, dict):
             key = args[0] if args else None
-            if not _hashable(key):
-                return _unknown("unknown key")
+            if not hashable(key):
+                return Unknown("unknown key")
             return obj.get(key, args[1] if len(args) > 1 else kwargs.get("default"))
-        if name in SAFE_PY_METHODS and all(_plain(a) for a in args):
+        if name in SAFE_PY_METHODS and all(plain(a) for a in args):
             if costs.call_too_costly(name, obj, [*args, *kwargs.values()]):
-                return _unknown(f"`.{name}()` would compute a value too large")
+                return Unknown(f"`.{name}()` would compute a value too large")
             try:
                 result = getattr(obj, name)(*args, **kwargs)
             except Exception:  # noqa: BLE001
-                return _unknown(f"`.{name}()` failed")
-            return _bounded(result)
-        return _unknown(f"`.{name}()` is not tracked")
+                return Unknown(f"`.{name}()` failed")
+            return bounded(result)
+        return Unknown(f"`.{name}()` is not tracked")
 
     # -- builtins
 
@@ -2126,7 +2119,7 @@ class Interpreter:
             if item is not None:
                 return item
         if is_unknown(obj):
-            return _unknown(obj.reason, obj.maybe_module)
+            return Unknown(obj.reason, obj.maybe_module)
         if isinstance(obj, ModuleValue):
             return self.module_getitem(obj, key)
         if isinstance(obj, TensorValue):
@@ -2134,37 +2127,37 @@ class Interpreter:
         if isinstance(obj, stdlib.ArrayValue):
             return stdlib.array_getitem(obj, key)
         if is_unknown(key):
-            if isinstance(obj, (list, tuple)) and obj and all(_same_value(obj[0], o) for o in obj):
+            if isinstance(obj, (list, tuple)) and obj and all(same_value(obj[0], o) for o in obj):
                 return obj[0]
-            return _unknown(f"unknown index `{key.reason}`")
+            return Unknown(f"unknown index `{key.reason}`")
         if isinstance(obj, ObjectValue):
-            return obj.attrs.get(key, _unknown(f"unknown item `{key}`")) if isinstance(key, str) else _unknown("unknown item")
+            return obj.attrs.get(key, Unknown(f"unknown item `{key}`")) if isinstance(key, str) else Unknown("unknown item")
         if isinstance(obj, ExternalRef):
             leaf = obj.qualname.split(".")[-1]
             if obj.qualname.split(".")[0] in ("typing", "typing_extensions", "collections") or leaf[:1].isupper():
                 return obj  # typing subscripts (List[int], Optional[nn.Module])
-            return _unknown(f"`{obj.qualname}[...]` is not known to the analysis")  # `os.environ["X"]`
+            return Unknown(f"`{obj.qualname}[...]` is not known to the analysis")  # `os.environ["X"]`
         if isinstance(obj, ClassRef) and self.is_enum(obj) and isinstance(key, str):
             member = self.enum_member(obj, key)  # `Color["RED"]`
-            return member if member is not None else _unknown(f"`{obj.name}` has no member `{key}`")
+            return member if member is not None else Unknown(f"`{obj.name}` has no member `{key}`")
         if isinstance(obj, ActivationTable):
             return obj.build(self, key)
         if isinstance(obj, ConfigMappingTable):
-            scope = self.scopes.get(self._config_auto_path())
-            return obj.lookup(self, scope, key) if scope is not None else _unknown("CONFIG_MAPPING")
+            scope = self.scopes.get(self.config_auto_path())
+            return obj.lookup(self, scope, key) if scope is not None else Unknown("CONFIG_MAPPING")
         try:
             return obj[key]
         except (KeyError, IndexError, TypeError):
-            return _unknown(f"`[{key!r}]` is not there")
+            return Unknown(f"`[{key!r}]` is not there")
 
     def module_getitem(self, module: ModuleValue, key: Any) -> Any:
         if module.opaque:
-            return _unknown(module.opaque, maybe_module=True)
+            return Unknown(module.opaque, maybe_module=True)
         if module.container in ("ModuleDict", "ParameterDict"):
             table = module.children if module.container == "ModuleDict" else module.params
             if isinstance(key, str) and key in table:
                 return table[key]
-            return _unknown(f"unknown key `{key}`", maybe_module=True)
+            return Unknown(f"unknown key `{key}`", maybe_module=True)
         if module.container in ("Sequential", "ModuleList", "ParameterList"):
             table = module.params if module.container == "ParameterList" else module.children
             names = list(table)
@@ -2183,14 +2176,14 @@ class Interpreter:
                 return clone
             if isinstance(key, int) and not isinstance(key, bool) and -len(names) <= key < len(names):
                 return table[names[key]]
-            return _unknown(f"unknown index `{key}`", maybe_module=True)
-        return _unknown("indexing a module", maybe_module=True)
+            return Unknown(f"unknown index `{key}`", maybe_module=True)
+        return Unknown("indexing a module", maybe_module=True)
 
     def binop(self, op: ast.operator, left: Any, right: Any, inplace: bool = False) -> Any:
         if inplace and isinstance(op, ast.Add) and isinstance(left, list):
             items = self.iterate(right)
             if items is None:
-                return _unknown("extended by an unknown iterable", maybe_module=True)
+                return Unknown("extended by an unknown iterable", maybe_module=True)
             left.extend(items)
             return left
         if isinstance(left, ModuleValue) and left.container in ("ModuleList", "Sequential") and isinstance(op, ast.Add):
@@ -2200,7 +2193,7 @@ class Interpreter:
                 target.opaque = target.opaque or "it is extended by an unknown iterable"
                 return target
             for item in items:
-                self._add_item(target, str(len(target.children)), item)
+                self.add_item(target, str(len(target.children)), item)
             return target
         if isinstance(left, Sym) or isinstance(right, Sym):
             out = symbolic.binop(_SYM_OPS.get(type(op), ""), left, right)
@@ -2210,37 +2203,37 @@ class Interpreter:
             return replace(right, head=(*left, *right.head))
         if is_unknown(left) or is_unknown(right):
             maybe = (is_unknown(left) and left.maybe_module) or (is_unknown(right) and right.maybe_module)
-            return _unknown((left if is_unknown(left) else right).reason, maybe)
+            return Unknown((left if is_unknown(left) else right).reason, maybe)
         if isinstance(left, TensorValue) or isinstance(right, TensorValue):
             return _tensor_arithmetic(op, left, right)
         if isinstance(left, stdlib.ArrayValue) or isinstance(right, stdlib.ArrayValue):
             fn = BINOPS.get(type(op))
-            return stdlib.array_binop(fn, left, right) if fn is not None else _unknown("unknown operator")
+            return stdlib.array_binop(fn, left, right) if fn is not None else Unknown("unknown operator")
         if isinstance(left, dict) and isinstance(right, dict) and isinstance(op, ast.BitOr):
             return {**left, **right}
-        if not (_plain(left) and _plain(right)):
+        if not (plain(left) and plain(right)):
             if isinstance(op, ast.Add) and isinstance(left, list) and isinstance(right, list):
                 return left + right
             if isinstance(op, ast.Add) and isinstance(left, tuple) and isinstance(right, tuple):
                 return left + right
             if isinstance(op, ast.Mult) and isinstance(left, (list, tuple)) and isinstance(right, int):
-                return _bounded(left * right) if len(left) * max(right, 0) <= MAX_SEQUENCE else _unknown("too long")
-            return _unknown(f"operation on {type(left).__name__} and {type(right).__name__}")
+                return bounded(left * right) if len(left) * max(right, 0) <= MAX_SEQUENCE else Unknown("too long")
+            return Unknown(f"operation on {type(left).__name__} and {type(right).__name__}")
         fn = BINOPS.get(type(op))
         if fn is None:
-            return _unknown("unknown operator")
+            return Unknown("unknown operator")
         if costs.binop_too_costly(op, left, right):
-            return _unknown("the value would be too large to compute")
+            return Unknown("the value would be too large to compute")
         if isinstance(op, ast.Pow) and isinstance(right, (int, float)) and abs(right) > 64:
-            return _unknown("power too large")
+            return Unknown("power too large")
         if isinstance(op, ast.Mult) and isinstance(left, (str, list, tuple)) and isinstance(right, int) and len(left) * right > MAX_SEQUENCE:
-            return _unknown("too long")
+            return Unknown("too long")
         if isinstance(op, ast.LShift) and isinstance(right, int) and right > 64:
-            return _unknown("shift too large")
+            return Unknown("shift too large")
         try:
             return fn(left, right)
         except Exception:  # noqa: BLE001
-            return _unknown("arithmetic failed")
+            return Unknown("arithmetic failed")
 
     def compare(self, op: ast.cmpop, left: Any, right: Any) -> bool | None:
         if isinstance(op, (ast.Is, ast.IsNot)):
@@ -2265,8 +2258,8 @@ class Interpreter:
                 return None
             if isinstance(items, (list, tuple)) and any(is_unknown(i) for i in items):
                 return None
-            if isinstance(items, (list, tuple, set, frozenset)) and all(_plain(i) for i in items):
-                left = self._enum_operand(left, "")
+            if isinstance(items, (list, tuple, set, frozenset)) and all(plain(i) for i in items):
+                left = self.enum_operand(left, "")
             try:
                 found = left in items
             except TypeError:
@@ -2276,7 +2269,7 @@ class Interpreter:
             return None
         if isinstance(left, stdlib.ArrayValue) or isinstance(right, stdlib.ArrayValue):
             return None  # elementwise in numpy
-        left, right = self._enum_operand(left, right), self._enum_operand(right, left)
+        left, right = self.enum_operand(left, right), self.enum_operand(right, left)
         if isinstance(left, (ModuleValue, TensorValue, ObjectValue)) or isinstance(right, (ModuleValue, TensorValue, ObjectValue)):
             if isinstance(op, ast.Eq):
                 return left is right if not isinstance(left, TensorValue) else None
@@ -2298,12 +2291,12 @@ class Interpreter:
 
 
 @dataclass(eq=False)
-class BuiltinRef(_Shared):
+class BuiltinRef(Shared):
     name: str
 
 
 @dataclass(eq=False)
-class ExternalMethod(_Shared):
+class ExternalMethod(Shared):
     """A method of a library class (or of `nn.Module`) bound to a value: `self.add_module`."""
 
     receiver: Any
@@ -2347,16 +2340,16 @@ def _c3_merge(seqs: list[list[Any]]) -> list[Any]:
                         result.append(item)
             return result
         result.append(head)
-        seqs = [[x for x in s if not _same_value(x, head)] for s in seqs]
+        seqs = [[x for x in s if not same_value(x, head)] for s in seqs]
         seqs = [s for s in seqs if s]
     return result
 
 
 def _contains(items: list[Any], item: Any) -> bool:
-    return any(_same_value(x, item) for x in items)
+    return any(same_value(x, item) for x in items)
 
 
-def _same_value(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
     if a is b:
         return True
     if isinstance(a, ExternalRef) and isinstance(b, ExternalRef):
@@ -2370,11 +2363,11 @@ def _same_value(a: Any, b: Any) -> bool:
     if isinstance(a, (int, float, str, bool, type(None), TensorValue)) and type(a) is type(b):
         return bool(a == b)
     if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
-        return all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+        return all(same_value(x, y) for x, y in zip(a, b, strict=True))
     return False
 
 
-def _hashable(value: Any) -> bool:
+def hashable(value: Any) -> bool:
     try:
         hash(value)
     except TypeError:
@@ -2382,18 +2375,18 @@ def _hashable(value: Any) -> bool:
     return True
 
 
-def _plain(value: Any) -> bool:
+def plain(value: Any) -> bool:
     """A Python value safe to hand to real operators."""
     if isinstance(value, (bool, int, float, str, complex, type(None))):
         return True
     if isinstance(value, (tuple, list)):
-        return len(value) <= MAX_SEQUENCE and all(_plain(v) for v in value)
+        return len(value) <= MAX_SEQUENCE and all(plain(v) for v in value)
     return False
 
 
-def _bounded(value: Any) -> Any:
+def bounded(value: Any) -> Any:
     if isinstance(value, (str, list, tuple)) and len(value) > MAX_SEQUENCE:
-        return _unknown("value too large")
+        return Unknown("value too large")
     return value
 
 
@@ -2401,12 +2394,12 @@ def _mentions_self(nodes: Sequence[ast.expr]) -> bool:
     return any(isinstance(n, ast.Name) and n.id == "self" for node in nodes for n in ast.walk(node))
 
 
-def _one_line(text: str, limit: int = 120) -> str:
+def one_line(text: str, limit: int = 120) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _short(node: Any, limit: int = 60) -> str:
+def short(node: Any, limit: int = 60) -> str:
     text = _unparse(node) if isinstance(node, ast.AST) else str(node)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -2420,18 +2413,18 @@ def _unparse(node: ast.AST) -> str:
         return type(node).__name__
 
 
-def _short_value(value: Any) -> str:
-    return _short(repr(value), 40)
+def short_value(value: Any) -> str:
+    return short(repr(value), 40)
 
 
-def _is_dataclass_decorator(node: ast.expr) -> bool:
+def is_dataclass_decorator(node: ast.expr) -> bool:
     target = node.func if isinstance(node, ast.Call) else node
-    return _short(target).split(".")[-1] == "dataclass"
+    return short(target).split(".")[-1] == "dataclass"
 
 
-def _field_option(node: ast.expr | None, option: str, default: bool = False) -> bool:
+def field_option(node: ast.expr | None, option: str, default: bool = False) -> bool:
     """A literal boolean option of `field(...)` (`init=False`, `kw_only=True`)."""
-    if node is None or not _is_field_call(node):
+    if node is None or not is_field_call(node):
         return default
     assert isinstance(node, ast.Call)
     for kw in node.keywords:
@@ -2440,15 +2433,15 @@ def _field_option(node: ast.expr | None, option: str, default: bool = False) -> 
     return default
 
 
-def _dataclass_option(node: ast.expr, option: str) -> bool:
+def dataclass_option(node: ast.expr, option: str) -> bool:
     """`@dataclass(kw_only=True)`."""
-    return isinstance(node, ast.Call) and _is_dataclass_decorator(node) and any(
+    return isinstance(node, ast.Call) and is_dataclass_decorator(node) and any(
         kw.arg == option and isinstance(kw.value, ast.Constant) and kw.value.value is True for kw in node.keywords
     )
 
 
-def _is_field_call(node: ast.expr) -> bool:
-    return isinstance(node, ast.Call) and _short(node.func).split(".")[-1] == "field"
+def is_field_call(node: ast.expr) -> bool:
+    return isinstance(node, ast.Call) and short(node.func).split(".")[-1] == "field"
 
 
 def _has_unknown_dims(module: ModuleValue) -> bool:
@@ -2524,7 +2517,7 @@ def _pairs(state: dict[str, Any], memo_a: dict[int, Any], memo_b: dict[int, Any]
     return out
 
 
-class _Merger:
+class Merger:
     """Merges the states two runs left (copies of one original state) back into the originals.
 
     What agrees is kept; a value that differs becomes Unknown; a module member present on one
@@ -2573,7 +2566,7 @@ class _Merger:
             if self.sym_count is not None and len(b) > len(a) and all(self.orig_b.get(id(y), y) is x for x, y in zip(a, b, strict=False)):
                 self.done[key] = SymSeq(self.reason, True, head=tuple(a), one=tuple(b[len(a) :]), count=self.sym_count)
                 return self.done[key]
-            self.done[key] = _unknown(self.reason, maybe_module=True)
+            self.done[key] = Unknown(self.reason, maybe_module=True)
             return self.done[key]
         if isinstance(a, dict) and isinstance(b, dict):
             target = original if original is not None else {}
@@ -2586,19 +2579,19 @@ class _Merger:
             return tuple(self.merge(x, y) for x, y in zip(a, b, strict=True))
         if isinstance(a, TensorValue) and isinstance(b, TensorValue):
             return _merge_tensor(a, b)
-        if _same_value(a, b) or (a is b and not isinstance(a, (list, dict, ModuleValue, ObjectValue))):
+        if same_value(a, b) or (a is b and not isinstance(a, (list, dict, ModuleValue, ObjectValue))):
             return a
         maybe = isinstance(a, ModuleValue) or isinstance(b, ModuleValue)
         maybe = maybe or (is_unknown(a) and a.maybe_module) or (is_unknown(b) and b.maybe_module)
-        return _unknown(self.reason, maybe_module=maybe)
+        return Unknown(self.reason, maybe_module=maybe)
 
     def _merge_dict(self, a: dict[Any, Any], b: dict[Any, Any]) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for k in a:
-            out[k] = self.merge(a[k], b[k]) if k in b else _unknown(self.reason, isinstance(a[k], ModuleValue))
+            out[k] = self.merge(a[k], b[k]) if k in b else Unknown(self.reason, isinstance(a[k], ModuleValue))
         for k in b:
             if k not in a:
-                out[k] = _unknown(self.reason, isinstance(b[k], ModuleValue))
+                out[k] = Unknown(self.reason, isinstance(b[k], ModuleValue))
         return out
 
     def _merge_module(self, target: ModuleValue, a: ModuleValue, b: ModuleValue) -> None:
@@ -2675,11 +2668,11 @@ def _tensor_arithmetic(op: ast.operator, left: Any, right: Any) -> Any:
     if with_data is not None:  # known values (`torch.arange(depth) * w_a + w_0`)
         return with_data
     if isinstance(op, ast.MatMult):
-        return _unknown("matrix product of tensors")
+        return Unknown("matrix product of tensors")
     shapes = [v.shape for v in (left, right) if isinstance(v, TensorValue)]
     for v in (left, right):
         if not isinstance(v, TensorValue) and not isinstance(v, (int, float, bool)):
-            return _unknown("arithmetic of a tensor with a non-number")
+            return Unknown("arithmetic of a tensor with a non-number")
     dtype = next(v.dtype for v in (left, right) if isinstance(v, TensorValue))
     if len(shapes) == 1:
         return TensorValue(shapes[0], dtype)
@@ -2734,7 +2727,7 @@ def _tensor_index(tensor: TensorValue, key: Any) -> TensorValue:
     return TensorValue(tuple(dims), tensor.dtype)
 
 
-def _external_as_data(value: Any) -> Any:
+def external_as_data(value: Any) -> Any:
     """Library constants passed to tables (`dtype=torch.long`) as their qualified names."""
     if isinstance(value, ExternalRef):
         return value.qualname

@@ -220,7 +220,7 @@ def _timm_cfg_literal(scope: Any) -> Any:
 
 def _timm_cfg_entries(interp: Interpreter, scope: Any, variant: str) -> Any:
     """`(tag, cfg dict)` of `variant` in the model file's `default_cfgs`, in order, or Unknown."""
-    from ckptlens.engine.interp import Frame, _Raised
+    from ckptlens.engine.interp import Frame, Raised
 
     parsed = _timm_cfg_literal(scope)
     if parsed is None or is_unknown(parsed):
@@ -236,7 +236,7 @@ def _timm_cfg_entries(interp: Interpreter, scope: Any, variant: str) -> Any:
     frame.locals["default_cfgs"] = table
     try:
         interp.exec_block(changes, frame)
-    except _Raised:
+    except Raised:
         return Unknown("timm's `default_cfgs` cannot be built")
     changed = frame.locals.get("default_cfgs")
     if not isinstance(changed, dict) or not all(isinstance(k, str) for k in changed):
