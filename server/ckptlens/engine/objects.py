@@ -11,7 +11,7 @@ from ckptlens.engine.values import TensorValue
 from ckptlens.findings import SourceRange
 
 if TYPE_CHECKING:
-    from ckptlens.engine.interp import ModuleScope
+    from ckptlens.engine.interp.scope import ModuleScope
 
 
 class Shared:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ckptlens.engine.constructor import config_fields, config_object, signature_facts
-from ckptlens.engine.interp import Budget, ClassRef, Interpreter, ModuleScope, Raised
-from ckptlens.engine.library_hooks import PRETRAINED_MODEL
+from ckptlens.engine.interp import Budget, Interpreter, ModuleScope, Raised
+from ckptlens.engine.interp.library_hooks import PRETRAINED_MODEL
 from ckptlens.engine.loader import Loader
 from ckptlens.engine.messages import PartlyUnknownShapes, UnresolvedPart
 from ckptlens.engine.model import (
@@ -21,7 +21,7 @@ from ckptlens.engine.model import (
     SymbolicContainer,
     UnknownPart,
 )
-from ckptlens.engine.objects import ExternalRef, FunctionRef, ModuleValue, ObjectValue
+from ckptlens.engine.objects import ClassRef, ExternalRef, FunctionRef, ModuleValue, ObjectValue
 from ckptlens.engine.values import Unknown, is_unknown
 from ckptlens.findings import Finding, SourceRange
 

@@ -10,10 +10,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ckptlens.engine import catalog, catalog_einops, costs, stdlib, symbolic
+from ckptlens.engine.interp.refs import BuiltinRef
+from ckptlens.engine.interp.valueops import plain
 from ckptlens.engine.objects import (
     AttrDict,
+    BoundMethod,
     ClassRef,
     ExternalRef,
+    FunctionRef,
     ModuleValue,
     ObjectValue,
     OrderedDictValue,
@@ -27,9 +31,10 @@ from ckptlens.engine.tensors import UNKNOWN_DTYPE
 from ckptlens.engine.values import TensorValue, Unknown, is_unknown
 
 if TYPE_CHECKING:
-    from ckptlens.engine.interp import Frame, Interpreter
+    from ckptlens.engine.interp.frame import Frame
+    from ckptlens.engine.interp.runtime import Runtime
 
-Builtin = Callable[["Interpreter", list[Any], dict[str, Any], "Frame | None"], Any]
+Builtin = Callable[["Runtime", list[Any], dict[str, Any], "Frame | None"], Any]
 
 
 def _u(reason: str) -> Unknown:
@@ -37,13 +42,11 @@ def _u(reason: str) -> Unknown:
 
 
 def _known(*values: Any) -> bool:
-    from ckptlens.engine.interp import plain
-
     return all(not is_unknown(v) and plain(v) for v in values)
 
 
 def _pure(fn: Callable[..., Any], name: str) -> Builtin:
-    def run(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    def run(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
         if not _known(*args, *kwargs.values()):
             return _u(f"`{name}()` of an unknown value")
         if costs.call_too_costly(name, None, [*args, *kwargs.values()]):
@@ -57,7 +60,7 @@ def _pure(fn: Callable[..., Any], name: str) -> Builtin:
 
 
 def _over_items(fn: Callable[..., Any], name: str, materialize: bool = True) -> Builtin:
-    def run(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    def run(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
         if not args:
             return fn()
         lists = [interp.iterate(a) for a in args]
@@ -85,7 +88,7 @@ def _symbolic_range(args: list[Any]) -> Any:
     return SymRange(f"range over an unknown bound ({args[-1].reason})", start=start, count=count)
 
 
-def _b_len(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_len(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     value = args[0] if args else None
     if isinstance(value, SymSeq):
         length = value.count.mul(Expr.const(len(value.one)))
@@ -104,7 +107,7 @@ def _b_len(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: 
 
 
 def _b_minmax(fn: Callable[..., Any], name: str) -> Builtin:
-    def run(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    def run(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
         items = args if len(args) > 1 else interp.iterate(args[0]) if args else None
         if items is None or not _known(*items) or "key" in kwargs:
             return _u(f"`{name}()` of unknown values")
@@ -116,7 +119,7 @@ def _b_minmax(fn: Callable[..., Any], name: str) -> Builtin:
     return run
 
 
-def _b_sum(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_sum(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     items = interp.iterate(args[0]) if args else None
     start = args[1] if len(args) > 1 else kwargs.get("start", 0)
     if items is None or not _known(*items, start):
@@ -127,7 +130,7 @@ def _b_sum(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: 
         return _u("`sum()` failed")
 
 
-def _b_range(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_range(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     symbolic_range = _symbolic_range(args)
     if symbolic_range is not None:
         return symbolic_range
@@ -141,7 +144,7 @@ def _b_range(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame
 
 
 def _b_list(kind: type) -> Builtin:
-    def run(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    def run(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
         if not args:
             return kind()
         items = interp.iterate(args[0])
@@ -165,13 +168,13 @@ def _b_list(kind: type) -> Builtin:
     return run
 
 
-def _b_dict(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_dict(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     if not args:
         return dict(kwargs)
     return _b_list(dict)(interp, args, kwargs, frame)
 
 
-def _b_enumerate(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_enumerate(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     items = interp.iterate(args[0]) if args else None
     start = args[1] if len(args) > 1 else kwargs.get("start", 0)
     if items is None or not isinstance(start, int):
@@ -179,7 +182,7 @@ def _b_enumerate(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], f
     return [(i + start, item) for i, item in enumerate(items)]
 
 
-def _b_map(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_map(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     if len(args) < 2:
         return _u("map()")
     lists = [interp.iterate(a) for a in args[1:]]
@@ -188,7 +191,7 @@ def _b_map(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: 
     return [interp.call(args[0], list(group), {}, None, frame) for group in zip(*lists, strict=False)]
 
 
-def _b_filter(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_filter(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     items = interp.iterate(args[1]) if len(args) > 1 else None
     if items is None:
         return _u("`filter()` over an unknown iterable")
@@ -203,7 +206,7 @@ def _b_filter(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], fram
 
 
 def _b_anyall(which: str) -> Builtin:
-    def run(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    def run(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
         items = interp.iterate(args[0]) if args else None
         if items is None:
             return _u(f"`{which}()` of an unknown iterable")
@@ -219,9 +222,7 @@ def _b_anyall(which: str) -> Builtin:
     return run
 
 
-def isinstance_of(interp: Interpreter, value: Any, cls: Any) -> bool | None:
-    from ckptlens.engine.interp import BuiltinRef
-
+def isinstance_of(interp: Runtime, value: Any, cls: Any) -> bool | None:
     if isinstance(cls, tuple):
         results = [isinstance_of(interp, value, c) for c in cls]
         if any(r is True for r in results):
@@ -303,15 +304,11 @@ def _python_value(value: Any) -> bool:
 
 def _code_object(value: Any) -> bool:
     """A class, function or library object: never a number, string or container."""
-    from ckptlens.engine.interp import BoundMethod, BuiltinRef, FunctionRef
-
     return isinstance(value, (ClassRef, FunctionRef, BoundMethod, PartialValue, BuiltinRef, ExternalRef))
 
 
 def _is_class(value: Any) -> bool | None:
     """`isinstance(value, type)`: classes are, instances and functions are not."""
-    from ckptlens.engine.interp import BuiltinRef
-
     if isinstance(value, ClassRef):
         return True
     if isinstance(value, BuiltinRef):
@@ -324,8 +321,6 @@ def _is_class(value: Any) -> bool | None:
 
 
 def _callable(value: Any) -> bool | None:
-    from ckptlens.engine.interp import BoundMethod, BuiltinRef, FunctionRef
-
     if isinstance(value, (ClassRef, FunctionRef, BoundMethod, PartialValue, BuiltinRef, ModuleValue, ExternalRef)):
         return True
     if isinstance(value, ObjectValue):
@@ -333,9 +328,7 @@ def _callable(value: Any) -> bool | None:
     return False if _python_value(value) or isinstance(value, TensorValue) else None
 
 
-def _isinstance_plain_type(interp: Interpreter, value: Any, qual: str) -> bool | None:
-    from ckptlens.engine.interp import FunctionRef
-
+def _isinstance_plain_type(interp: Runtime, value: Any, qual: str) -> bool | None:
     leaf = qual.split(".")[-1]
     if qual in ("functools.partial",):
         return isinstance(value, PartialValue) if not is_unknown(value) else None
@@ -390,14 +383,14 @@ def catalog_containers() -> set[str]:
     return {"Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"}
 
 
-def _b_isinstance(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_isinstance(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     if len(args) != 2:
         return _u("isinstance()")
     result = isinstance_of(interp, args[0], args[1])
     return _u("isinstance() of an unknown value") if result is None else result
 
 
-def _subclass(interp: Interpreter, cls: Any, base: Any) -> bool | None:
+def _subclass(interp: Runtime, cls: Any, base: Any) -> bool | None:
     if isinstance(base, tuple):
         results = [_subclass(interp, cls, b) for b in base]
         return True if True in results else None if None in results else False
@@ -424,12 +417,12 @@ def _subclass(interp: Interpreter, cls: Any, base: Any) -> bool | None:
     return None
 
 
-def _b_issubclass(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_issubclass(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     result = _subclass(interp, args[0], args[1]) if len(args) == 2 else None
     return _u("issubclass()") if result is None else result
 
 
-def _b_getattr(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_getattr(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     if len(args) < 2 or not isinstance(args[1], str):
         return _u("getattr() with an unknown name")
     obj, name = args[0], args[1]
@@ -442,7 +435,7 @@ def _b_getattr(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], fra
     return interp.getattr(obj, name)
 
 
-def _has(interp: Interpreter, obj: Any, name: str) -> bool | None:
+def _has(interp: Runtime, obj: Any, name: str) -> bool | None:
     if is_unknown(obj):
         return None
     if isinstance(obj, ObjectValue):
@@ -514,20 +507,20 @@ class LibraryNames:
         return True if full in KNOWN_LIBRARY_NAMES or full in EXTERNAL_CALLS or catalog.lookup(full) is not None else None
 
 
-def _b_dir(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_dir(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     if len(args) == 1 and isinstance(args[0], ExternalRef):
         return LibraryNames(args[0].qualname)
     return _u("dir() is not tracked")
 
 
-def _b_hasattr(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_hasattr(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     if len(args) != 2 or not isinstance(args[1], str):
         return _u("hasattr()")
     result = _has(interp, args[0], args[1])
     return _u(f"whether `{args[1]}` exists is unknown") if result is None else result
 
 
-def _b_setattr(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_setattr(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     if len(args) != 3:
         return None
     obj, name, value = args
@@ -539,7 +532,7 @@ def _b_setattr(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], fra
     return None
 
 
-def _b_super(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_super(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     if len(args) == 2:
         owner, receiver = args
     else:
@@ -562,7 +555,7 @@ def _b_super(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame
     return SuperProxy(receiver, tuple(mro[index + 1 :]))
 
 
-def _b_type(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_type(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     value = args[0] if args else None
     if isinstance(value, (ModuleValue, ObjectValue)) and value.cls is not None:
         return value.cls
@@ -573,38 +566,38 @@ def _b_type(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame:
     return _u("type() of a value")
 
 
-def _b_none(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_none(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     return None
 
 
 def _b_unknown(name: str) -> Builtin:
-    def run(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    def run(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
         return _u(f"`{name}()` is not tracked")
 
     return run
 
 
-def _b_exception(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_exception(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     return _u("an exception object")
 
 
-def _b_next(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_next(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     items = interp.iterate(args[0]) if args else None
     if items:
         return items[0]
     return args[1] if len(args) > 1 else _u("next() of an unknown iterator")
 
 
-def _b_iter(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_iter(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     items = interp.iterate(args[0]) if args else None
     return items if items is not None else _u("iter() of an unknown value")
 
 
-def _b_round(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_round(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     return _pure(round, "round")(interp, args, kwargs, frame)
 
 
-def _b_int(interp: Interpreter, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _b_int(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     if args and isinstance(args[0], TensorValue):
         return _u("int() of a tensor")
     return _pure(int, "int")(interp, args, kwargs, frame)
@@ -643,28 +636,28 @@ BUILTINS: dict[str, Builtin] = {
 # ---------------------------------------------------------------- library functions
 
 
-def _deepcopy(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _deepcopy(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     return copy.deepcopy(args[0]) if args else None
 
 
-def _partial(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _partial(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     if args and isinstance(args[0], PartialValue):  # functools flattens a partial of a partial
         inner = args[0]
         return PartialValue(inner.func, (*inner.args, *args[1:]), {**inner.kwargs, **kwargs})
     return PartialValue(args[0], tuple(args[1:]), kwargs) if args else _u("partial()")
 
 
-def _namespace(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _namespace(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     return ObjectValue(None, dict(kwargs))
 
 
-def _replace(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _replace(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     if args and isinstance(args[0], ObjectValue):
         return ObjectValue(args[0].cls, {**args[0].attrs, **kwargs})
     return _u("dataclasses.replace() of an unknown object")
 
 
-def _asdict(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _asdict(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     """`dataclasses.asdict`: the fields as a dict, nested dataclasses too."""
 
     def convert(value: Any) -> Any:
@@ -707,7 +700,7 @@ def _module_arg(args: list[Any], kwargs: dict[str, Any]) -> tuple[ModuleValue | 
     return (module if isinstance(module, ModuleValue) else None), name, dim
 
 
-def _weight_norm_old(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _weight_norm_old(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     module, name, dim = _module_arg(args, kwargs)
     if module is None or module.opaque or not isinstance(name, str):
         return args[0] if args else _u("weight_norm of an unknown module")
@@ -739,7 +732,7 @@ def _parametrize(module: ModuleValue, name: str, originals: list[TensorValue], i
     holder.children[name] = plist
 
 
-def _weight_norm_new(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _weight_norm_new(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     module, name, dim = _module_arg(args, kwargs)
     if module is None or module.opaque or not isinstance(name, str) or name not in module.params:
         return args[0] if args else _u("weight_norm of an unknown module")
@@ -766,7 +759,7 @@ def _spectral_dims(module: ModuleValue, weight: TensorValue, dim: Any) -> tuple[
     return h, w
 
 
-def _spectral_norm_old(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _spectral_norm_old(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     module = args[0] if args else kwargs.get("module")
     name = args[1] if len(args) > 1 else kwargs.get("name", "weight")
     dim = args[4] if len(args) > 4 else kwargs.get("dim")
@@ -783,7 +776,7 @@ def _spectral_norm_old(interp: Interpreter, args: list[Any], kwargs: dict[str, A
     return module
 
 
-def _spectral_norm_new(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _spectral_norm_new(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     module = args[0] if args else kwargs.get("module")
     name = args[1] if len(args) > 1 else kwargs.get("name", "weight")
     dim = args[4] if len(args) > 4 else kwargs.get("dim")
@@ -801,7 +794,7 @@ def _ordered(value: Any) -> Any:
     return OrderedDictValue(value) if isinstance(value, dict) else value
 
 
-def _passthrough(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _passthrough(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     return args[0] if args else None
 
 
@@ -811,7 +804,7 @@ def _passthrough(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -
 LIBRARY_FLAGS = frozenset({"TIMM_USE_NAFLEXVIT", "TIMM_USE_NAFLEX", "TIMM_USE_SCIPY_INTERP", "TIMM_FUSED_ATTN"})
 
 
-def _unknown_value(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _unknown_value(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     name = args[0] if args else kwargs.get("key")
     default = args[1] if len(args) > 1 else kwargs.get("default")
     if isinstance(name, str) and name in LIBRARY_FLAGS and (default is None or isinstance(default, (str, int))):
@@ -819,12 +812,12 @@ def _unknown_value(interp: Interpreter, args: list[Any], kwargs: dict[str, Any])
     return _u("a value read from the environment")
 
 
-def _torch_size(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _torch_size(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     items = interp.iterate(args[0]) if args else []
     return tuple(items) if items is not None else _u("torch.Size of unknown dims")
 
 
-def _compile(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _compile(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     # torch.compile wraps the module in an OptimizedModule whose state_dict nests it under
     # `_orig_mod.`.
     module = args[0] if args else kwargs.get("model")
@@ -835,8 +828,8 @@ def _compile(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> An
     return wrapper
 
 
-def _from_pretrained_embedding(kind: str) -> Callable[[Interpreter, list[Any], dict[str, Any]], Any]:
-    def build(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _from_pretrained_embedding(kind: str) -> Callable[[Runtime, list[Any], dict[str, Any]], Any]:
+    def build(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
         table = args[0] if args else kwargs.get("embeddings")
         if not isinstance(table, TensorValue) or table.shape is None or len(table.shape) != 2:
             return opaque_module(f"torch.nn.{kind}", "the pretrained table's shape is unknown", interp.anchor())
@@ -846,7 +839,7 @@ def _from_pretrained_embedding(kind: str) -> Callable[[Interpreter, list[Any], d
     return build
 
 
-EXTERNAL_CALLS: dict[str, Callable[[Interpreter, list[Any], dict[str, Any]], Any]] = {
+EXTERNAL_CALLS: dict[str, Callable[[Runtime, list[Any], dict[str, Any]], Any]] = {
     "copy.deepcopy": _deepcopy, "copy.copy": lambda i, a, k: copy.copy(a[0]) if a else None,
     "functools.partial": _partial, "argparse.Namespace": _namespace,
     "types.SimpleNamespace": _namespace, "dataclasses.replace": _replace, "dataclasses.asdict": _asdict,
@@ -871,7 +864,7 @@ EXTERNAL_CALLS: dict[str, Callable[[Interpreter, list[Any], dict[str, Any]], Any
 
 # ---------------------------------------------------------------- nn.Module methods
 
-ModuleMethod = Callable[["Interpreter", ModuleValue, list[Any], dict[str, Any], "Frame | None"], Any]
+ModuleMethod = Callable[["Runtime", ModuleValue, list[Any], dict[str, Any], "Frame | None"], Any]
 
 
 def _arg(args: list[Any], kwargs: dict[str, Any], index: int, name: str, default: Any = None) -> Any:
@@ -880,7 +873,7 @@ def _arg(args: list[Any], kwargs: dict[str, Any], index: int, name: str, default
     return kwargs.get(name, default)
 
 
-def _m_add_module(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _m_add_module(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     name, value = _arg(args, kwargs, 0, "name"), _arg(args, kwargs, 1, "module")
     if not isinstance(name, str):
         mark_open(module, "a submodule is added under an unknown name", interp.anchor())
@@ -891,7 +884,7 @@ def _m_add_module(interp: Interpreter, module: ModuleValue, args: list[Any], kwa
     return None
 
 
-def _m_register_buffer(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _m_register_buffer(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     name = _arg(args, kwargs, 0, "name")
     tensor = _arg(args, kwargs, 1, "tensor")
     persistent = _arg(args, kwargs, 2, "persistent", True)
@@ -916,7 +909,7 @@ def _m_register_buffer(interp: Interpreter, module: ModuleValue, args: list[Any]
     return None
 
 
-def _m_register_parameter(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _m_register_parameter(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     name = _arg(args, kwargs, 0, "name")
     param = _arg(args, kwargs, 1, "param")
     if not isinstance(name, str):
@@ -935,7 +928,7 @@ def _m_register_parameter(interp: Interpreter, module: ModuleValue, args: list[A
     return None
 
 
-def _m_append(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _m_append(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     if module.container not in ("ModuleList", "Sequential", "ParameterList"):
         return _u("append on a module")
     table = module.params if module.container == "ParameterList" else module.children
@@ -943,7 +936,7 @@ def _m_append(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs:
     return module
 
 
-def _m_extend(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _m_extend(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     items = interp.iterate(args[0]) if args else []
     if items is None:
         module.opaque = module.opaque or "it is extended by an unknown iterable"
@@ -953,7 +946,7 @@ def _m_extend(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs:
     return module
 
 
-def _m_insert(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _m_insert(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     if len(args) != 2 or not isinstance(args[0], int) or module.container != "ModuleList":
         module.opaque = module.opaque or "an item is inserted at an unknown place"
         return None
@@ -963,7 +956,7 @@ def _m_insert(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs:
     return None
 
 
-def _m_update(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _m_update(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     if module.container not in ("ModuleDict", "ParameterDict"):
         return None
     mapping = interp.as_mapping(args[0]) if args else kwargs
@@ -986,48 +979,48 @@ def _walk_modules(module: ModuleValue, prefix: str = "") -> list[tuple[str, Modu
     return out
 
 
-def _m_children(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _m_children(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     if module.opaque:
         return _u(module.opaque, )
     return [c for c in module.children.values() if c is not None]
 
 
-def _m_named_children(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _m_named_children(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     if module.opaque:
         return _u(module.opaque)
     return [(n, c) for n, c in module.children.items() if c is not None]
 
 
-def _m_modules(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _m_modules(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     walked = _walk_modules(module)
     if any(m.opaque for _, m in walked):
         return _u("the module tree has unknown parts")
     return [m for _, m in walked]
 
 
-def _m_named_modules(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _m_named_modules(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     walked = _walk_modules(module)
     if any(m.opaque for _, m in walked):
         return _u("the module tree has unknown parts")
     return list(walked)
 
 
-def _m_parameters(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _m_parameters(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     walked = _walk_modules(module)
     if any(m.opaque for _, m in walked):
         return _u("the module tree has unknown parts")
     return [t for _, m in walked for t in m.params.values() if t is not None]
 
 
-def _m_self(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _m_self(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     return module
 
 
-def _m_none(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _m_none(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     return None
 
 
-def _m_get_submodule(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _m_get_submodule(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     target = _arg(args, kwargs, 0, "target")
     if not isinstance(target, str):
         return _u("get_submodule of an unknown name")
@@ -1037,7 +1030,7 @@ def _m_get_submodule(interp: Interpreter, module: ModuleValue, args: list[Any], 
     return node
 
 
-def _m_save_hyperparameters(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _m_save_hyperparameters(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     hparams = module.attrs.get("hparams")
     if not isinstance(hparams, AttrDict):
         hparams = AttrDict()
@@ -1072,12 +1065,12 @@ def _m_save_hyperparameters(interp: Interpreter, module: ModuleValue, args: list
     return None
 
 
-def _m_setattr(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _m_setattr(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     """`self.__setattr__(name, value)`: as `setattr(self, name, value)`."""
     return _b_setattr(interp, [module, *args], kwargs, frame)
 
 
-def _m_to(interp: Interpreter, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+def _m_to(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     return module
 
 
