@@ -39,6 +39,7 @@ from ckptlens.engine.catalog_base import (
     Row,
     TensorDecl,
     bind,
+    install_index,
     signature,
 )
 from ckptlens.engine.values import Unresolvable
@@ -134,6 +135,9 @@ def lookup(qualname: str) -> LayerSpec | None:
         # a submodule of torch.nn.modules re-exporting a class it imports
         return _BY_CLASS_NAME.get(name)
     return _torchmetrics(qualname)
+
+
+install_index(lookup)  # the rows' child layers are bound through it
 
 
 def rows() -> tuple[Row, ...]:

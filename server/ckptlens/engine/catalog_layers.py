@@ -8,7 +8,6 @@ model code may read back. Sources: torch/nn/modules/*.py.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 from ckptlens.engine.catalog_base import (
@@ -17,8 +16,8 @@ from ckptlens.engine.catalog_base import (
     LayerBuild,
     Row,
     TensorDecl,
-    bind,
     buffer,
+    child,
     count,
     dim,
     dims,
@@ -31,6 +30,7 @@ from ckptlens.engine.catalog_base import (
     nothing,
     ntuple,
     param,
+    reduction,
     row,
     sub,
 )
@@ -41,16 +41,6 @@ A = dict[str, Any]
 Child = ChildLayer | ChildFromArg
 
 FACTORY = "device=None, dtype=None"
-
-
-def child(name: str, qualname: str, *args: Any, **kwargs: Any) -> ChildLayer:
-    """A submodule built from the row `qualname`, its arguments bound and defaults filled."""
-    from ckptlens.engine.catalog import lookup  # the index is assembled from these rows
-
-    spec = lookup(qualname)
-    if spec is None:
-        raise KeyError(qualname)
-    return ChildLayer(name, spec.qualname, bind(spec, args, kwargs))
 
 
 def _is_module_value(value: Any) -> bool:
@@ -619,20 +609,6 @@ def tensor_buffer(a: A, name: str) -> list[TensorDecl]:
     if isinstance(value, TensorValue):
         return [buffer(name, value.shape, value.dtype)]
     raise Unresolvable(f"the argument {name!r} is not a tensor we know")
-
-
-def reduction(a: Mapping[str, Any]) -> Any:
-    """`_Loss.__init__`: the deprecated size_average / reduce, when given, decide `reduction`."""
-    size_average, reduce = a.get("size_average"), a.get("reduce")
-    if size_average is None and reduce is None:
-        return a.get("reduction", "mean")
-    if is_unknown(size_average) or is_unknown(reduce):
-        return Unknown("reduction from the deprecated size_average / reduce")
-    size_average = True if size_average is None else size_average
-    reduce = True if reduce is None else reduce
-    if size_average and reduce:
-        return "mean"
-    return "sum" if reduce else "none"
 
 
 def _weighted_loss(stored: tuple[str, ...], tensors: tuple[str, ...] = ("weight",)) -> Any:
