@@ -17,8 +17,9 @@ Protocol with the interpreter (see `catalog_base` for the types):
   parameters materialize to, with the inferred input dim None: `LazyLinear(4)` -> weight
   (4, None).
 
-The table is in `catalog_layers` (tensor-owning and composite rows) and `catalog_simple`
-(parameterless rows); `tests/test_catalog.py` checks every row against torch.
+The table is in `catalog_layers` (tensor-owning and composite rows; the recurrent, attention and
+transformer builders are in `catalog_sequence`) and `catalog_simple` (parameterless rows);
+`tests/test_catalog.py` checks every row against torch.
 """
 
 from __future__ import annotations

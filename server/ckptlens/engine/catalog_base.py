@@ -371,6 +371,9 @@ def nothing(args: dict[str, Any]) -> LayerBuild:
 
 # ---------------------------------------------------------------- child layers and losses
 
+A = dict[str, Any]
+Child = ChildLayer | ChildFromArg
+
 # The catalog's index (`catalog.lookup`), installed by `catalog` once it has indexed every row
 # (`install_index`): a builder that makes a child layer binds the child's arguments to that
 # row's signature. Rows are built only through the catalog, so the index is there by then; the
@@ -402,3 +405,16 @@ def reduction(a: Mapping[str, Any]) -> Any:
     if size_average and reduce:
         return "mean"
     return "sum" if reduce else "none"
+
+
+def module_arg(name: str, value: Any, arg: str, copies: int | None = None) -> list[Child]:
+    """The child a module-valued argument makes: none for None, a catalog-built module
+    (ChildLayer) renamed in place, else the runtime value (ChildFromArg)."""
+    if value is None:
+        return []
+    if isinstance(value, ChildLayer):
+        if copies is None:
+            return [ChildLayer(name, value.qualname, value.args)]
+        clones = [ChildLayer(str(i), value.qualname, value.args) for i in range(copies)]
+        return [child(name, "torch.nn.ModuleList", modules=clones)]
+    return [ChildFromArg(name, arg, copies)]
