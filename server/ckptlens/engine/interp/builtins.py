@@ -1,15 +1,19 @@
-"""Tables the interpreter consults: Python builtins, library functions, `nn.Module` methods."""
+"""The table of Python builtins the interpreter consults (`len`, `range`, `isinstance`, `hasattr`, ...).
+
+The other tables: library functions in `library_calls`, `nn.Module` methods in `module_methods`,
+library hooks in `library_hooks`. They all depend on `runtime.Runtime`, never on `Interpreter`."""
 
 from __future__ import annotations
 
 import collections.abc
-import copy
 import numbers
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ckptlens.engine import catalog, catalog_einops, costs, stdlib, symbolic
+from ckptlens.engine import catalog, costs, symbolic
+from ckptlens.engine.interp.builtins_shared import Builtin, b_dict, b_list, b_setattr
+from ckptlens.engine.interp.library_calls import EXTERNAL_CALLS
+from ckptlens.engine.interp.module_methods import MODULE_METHODS
 from ckptlens.engine.interp.refs import BuiltinRef
 from ckptlens.engine.interp.valueops import plain
 from ckptlens.engine.objects import (
@@ -23,18 +27,13 @@ from ckptlens.engine.objects import (
     OrderedDictValue,
     PartialValue,
     SuperProxy,
-    mark_open,
-    opaque_module,
 )
 from ckptlens.engine.symbolic import Expr, Sym, SymRange, SymSeq
-from ckptlens.engine.tensors import UNKNOWN_DTYPE
 from ckptlens.engine.values import TensorValue, Unknown, is_unknown
 
 if TYPE_CHECKING:
     from ckptlens.engine.interp.frame import Frame
     from ckptlens.engine.interp.runtime import Runtime
-
-Builtin = Callable[["Runtime", list[Any], dict[str, Any], "Frame | None"], Any]
 
 
 def _u(reason: str) -> Unknown:
@@ -141,37 +140,6 @@ def _b_range(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Fr
         return range(*args)
     except (TypeError, ValueError):
         return _u("invalid range")
-
-
-def _b_list(kind: type) -> Builtin:
-    def run(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-        if not args:
-            return kind()
-        items = interp.iterate(args[0])
-        if items is None:
-            return _u(f"`{kind.__name__}()` of an unknown iterable")
-        if kind is dict:
-            mapping = interp.as_mapping(args[0])
-            if mapping is not None:
-                return {**mapping, **kwargs}
-            try:
-                return {**dict(items), **kwargs}
-            except (TypeError, ValueError):
-                return _u("`dict()` of unknown pairs")
-        if kind in (set, frozenset):
-            try:
-                return kind(items)
-            except TypeError:
-                return _u("unhashable set items")
-        return kind(items)
-
-    return run
-
-
-def _b_dict(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    if not args:
-        return dict(kwargs)
-    return _b_list(dict)(interp, args, kwargs, frame)
 
 
 def _b_enumerate(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
@@ -520,18 +488,6 @@ def _b_hasattr(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: 
     return _u(f"whether `{args[1]}` exists is unknown") if result is None else result
 
 
-def _b_setattr(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    if len(args) != 3:
-        return None
-    obj, name, value = args
-    if not isinstance(name, str):
-        if isinstance(obj, ModuleValue):
-            mark_open(obj, "an attribute with an unknown name is set on it", interp.anchor())
-        return None
-    interp.setattr(obj, name, value, interp.anchor())
-    return None
-
-
 def _b_super(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     if len(args) == 2:
         owner, receiver = args
@@ -613,14 +569,14 @@ BUILTINS: dict[str, Builtin] = {
     "bool": lambda i, a, k, f: (i.truth(a[0]) if i.truth(a[0]) is not None else _u("bool() of an unknown value")) if a else False,
     "str": _pure(str, "str"), "abs": _pure(abs, "abs"), "round": _b_round,
     "min": _b_minmax(min, "min"), "max": _b_minmax(max, "max"), "sum": _b_sum,
-    "divmod": _pure(divmod, "divmod"), "pow": _pure(pow, "pow"), "list": _b_list(list),
-    "tuple": _b_list(tuple), "set": _b_list(set), "frozenset": _b_list(frozenset), "dict": _b_dict,
+    "divmod": _pure(divmod, "divmod"), "pow": _pure(pow, "pow"), "list": b_list(list),
+    "tuple": b_list(tuple), "set": b_list(set), "frozenset": b_list(frozenset), "dict": b_dict,
     "sorted": _over_items(lambda items, **kw: sorted(items, **{k: v for k, v in kw.items() if k == "reverse"}), "sorted"),
     "reversed": _over_items(lambda items: list(reversed(items)), "reversed"),
     "enumerate": _b_enumerate, "zip": _over_items(lambda *ls, **kw: list(zip(*ls, strict=False)), "zip"),
     "map": _b_map, "filter": _b_filter, "any": _b_anyall("any"), "all": _b_anyall("all"),
     "isinstance": _b_isinstance, "issubclass": _b_issubclass, "getattr": _b_getattr,
-    "hasattr": _b_hasattr, "setattr": _b_setattr, "super": _b_super, "type": _b_type,
+    "hasattr": _b_hasattr, "setattr": b_setattr, "super": _b_super, "type": _b_type,
     "print": _b_none, "iter": _b_iter, "next": _b_next, "callable": _b_unknown("callable"),
     "repr": _pure(repr, "repr"), "format": _pure(format, "format"), "chr": _pure(chr, "chr"),
     "ord": _pure(ord, "ord"), "hex": _pure(hex, "hex"), "bin": _pure(bin, "bin"),
@@ -633,461 +589,4 @@ BUILTINS: dict[str, Builtin] = {
 }
 
 
-# ---------------------------------------------------------------- library functions
-
-
-def _deepcopy(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    return copy.deepcopy(args[0]) if args else None
-
-
-def _partial(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    if args and isinstance(args[0], PartialValue):  # functools flattens a partial of a partial
-        inner = args[0]
-        return PartialValue(inner.func, (*inner.args, *args[1:]), {**inner.kwargs, **kwargs})
-    return PartialValue(args[0], tuple(args[1:]), kwargs) if args else _u("partial()")
-
-
-def _namespace(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    return ObjectValue(None, dict(kwargs))
-
-
-def _replace(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    if args and isinstance(args[0], ObjectValue):
-        return ObjectValue(args[0].cls, {**args[0].attrs, **kwargs})
-    return _u("dataclasses.replace() of an unknown object")
-
-
-def _asdict(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    """`dataclasses.asdict`: the fields as a dict, nested dataclasses too."""
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, ObjectValue):
-            return {k: convert(v) for k, v in value.attrs.items()}
-        if isinstance(value, (list, tuple)):
-            return type(value)(convert(v) for v in value)
-        if isinstance(value, dict):
-            return {k: convert(v) for k, v in value.items()}
-        return copy.deepcopy(value)
-
-    if not args or not isinstance(args[0], ObjectValue):
-        return _u("dataclasses.asdict() of an unknown object")
-    return convert(args[0])
-
-
-def _norm_dim(dim: Any, rank: int) -> int | None:
-    if dim is None:
-        return None
-    if not isinstance(dim, int):
-        return -2
-    return dim + rank if dim < 0 else dim
-
-
-def _norm_shape(shape: tuple[int | None, ...] | None, dim: Any) -> tuple[int | None, ...] | None:
-    if shape is None:
-        return None
-    d = _norm_dim(dim, len(shape))
-    if d is None:
-        return ()
-    if d == -2:
-        return None
-    return tuple(s if i == d else 1 for i, s in enumerate(shape))
-
-
-def _module_arg(args: list[Any], kwargs: dict[str, Any]) -> tuple[ModuleValue | None, str, Any]:
-    module = args[0] if args else kwargs.get("module")
-    name = args[1] if len(args) > 1 else kwargs.get("name", "weight")
-    dim = args[2] if len(args) > 2 else kwargs.get("dim", 0)
-    return (module if isinstance(module, ModuleValue) else None), name, dim
-
-
-def _weight_norm_old(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    module, name, dim = _module_arg(args, kwargs)
-    if module is None or module.opaque or not isinstance(name, str):
-        return args[0] if args else _u("weight_norm of an unknown module")
-    weight = module.params.get(name)
-    if weight is None:
-        module.opaque = f"weight_norm on `{name}`, which it does not have"
-        return module
-    del module.params[name]
-    module.params[f"{name}_g"] = TensorValue(_norm_shape(weight.shape, dim), weight.dtype, True)
-    module.params[f"{name}_v"] = TensorValue(weight.shape, weight.dtype, True)
-    return module
-
-
-def _parametrize(module: ModuleValue, name: str, originals: list[TensorValue], inner_buffers: dict[str, TensorValue]) -> None:
-    del module.params[name]
-    holder = module.children.get("parametrizations")
-    if not isinstance(holder, ModuleValue):
-        holder = ModuleValue(type_name="torch.nn.ModuleDict", container="ModuleDict", origin=module.origin)
-        module.children["parametrizations"] = holder
-    plist = ModuleValue(type_name="torch.nn.utils.parametrize.ParametrizationList", origin=module.origin)
-    if len(originals) == 1:
-        plist.params["original"] = originals[0]
-    else:
-        for i, tensor in enumerate(originals):
-            plist.params[f"original{i}"] = tensor
-    inner = ModuleValue(type_name="parametrization", origin=module.origin)
-    inner.buffers.update(inner_buffers)
-    plist.children["0"] = inner
-    holder.children[name] = plist
-
-
-def _weight_norm_new(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    module, name, dim = _module_arg(args, kwargs)
-    if module is None or module.opaque or not isinstance(name, str) or name not in module.params:
-        return args[0] if args else _u("weight_norm of an unknown module")
-    weight = module.params[name]
-    assert weight is not None
-    g = TensorValue(_norm_shape(weight.shape, dim), weight.dtype, True)
-    _parametrize(module, name, [g, TensorValue(weight.shape, weight.dtype, True)], {})
-    return module
-
-
-def _spectral_dims(module: ModuleValue, weight: TensorValue, dim: Any) -> tuple[int | None, int | None] | None:
-    if weight.shape is None:
-        return None
-    if dim is None:
-        dim = 1 if "ConvTranspose" in module.type_name else 0
-    d = _norm_dim(dim, len(weight.shape))
-    if d is None or d < 0:
-        return None
-    h = weight.shape[d]
-    rest = [s for i, s in enumerate(weight.shape) if i != d]
-    w: int | None = 1
-    for s in rest:
-        w = None if s is None or w is None else w * s
-    return h, w
-
-
-def _spectral_norm_old(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    module = args[0] if args else kwargs.get("module")
-    name = args[1] if len(args) > 1 else kwargs.get("name", "weight")
-    dim = args[4] if len(args) > 4 else kwargs.get("dim")
-    if not isinstance(module, ModuleValue) or module.opaque or name not in module.params:
-        return module
-    weight = module.params.pop(name)
-    assert weight is not None
-    dims = _spectral_dims(module, weight, dim)
-    module.params[f"{name}_orig"] = weight
-    h, w = dims if dims is not None else (None, None)
-    module.buffers[f"{name}_u"] = TensorValue((h,))
-    module.buffers[f"{name}_v"] = TensorValue((w,))
-    module.attrs[name] = TensorValue(weight.shape, weight.dtype)
-    return module
-
-
-def _spectral_norm_new(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    module = args[0] if args else kwargs.get("module")
-    name = args[1] if len(args) > 1 else kwargs.get("name", "weight")
-    dim = args[4] if len(args) > 4 else kwargs.get("dim")
-    if not isinstance(module, ModuleValue) or module.opaque or name not in module.params:
-        return module
-    weight = module.params[name]
-    assert weight is not None
-    dims = _spectral_dims(module, weight, dim)
-    h, w = dims if dims is not None else (None, None)
-    _parametrize(module, name, [TensorValue(weight.shape, weight.dtype, True)], {"_u": TensorValue((h,)), "_v": TensorValue((w,))})
-    return module
-
-
-def _ordered(value: Any) -> Any:
-    return OrderedDictValue(value) if isinstance(value, dict) else value
-
-
-def _passthrough(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    return args[0] if args else None
-
-
-# Environment variables that switch a library's code path (timm builds its ViTs as NaFlexViT
-# when told to): read from the environment the check runs in, as the library would, with the
-# library's default when unset. Any other variable is unknown.
-LIBRARY_FLAGS = frozenset({"TIMM_USE_NAFLEXVIT", "TIMM_USE_NAFLEX", "TIMM_USE_SCIPY_INTERP", "TIMM_FUSED_ATTN"})
-
-
-def _unknown_value(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    name = args[0] if args else kwargs.get("key")
-    default = args[1] if len(args) > 1 else kwargs.get("default")
-    if isinstance(name, str) and name in LIBRARY_FLAGS and (default is None or isinstance(default, (str, int))):
-        return os.environ.get(name, default)
-    return _u("a value read from the environment")
-
-
-def _torch_size(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    items = interp.iterate(args[0]) if args else []
-    return tuple(items) if items is not None else _u("torch.Size of unknown dims")
-
-
-def _compile(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    # torch.compile wraps the module in an OptimizedModule whose state_dict nests it under
-    # `_orig_mod.`.
-    module = args[0] if args else kwargs.get("model")
-    if not isinstance(module, ModuleValue):
-        return _u("torch.compile of an unknown value")
-    wrapper = ModuleValue(type_name="torch._dynamo.eval_frame.OptimizedModule", origin=module.origin)
-    wrapper.children["_orig_mod"] = module
-    return wrapper
-
-
-def _from_pretrained_embedding(kind: str) -> Callable[[Runtime, list[Any], dict[str, Any]], Any]:
-    def build(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
-        table = args[0] if args else kwargs.get("embeddings")
-        if not isinstance(table, TensorValue) or table.shape is None or len(table.shape) != 2:
-            return opaque_module(f"torch.nn.{kind}", "the pretrained table's shape is unknown", interp.anchor())
-        spec = catalog.lookup(f"torch.nn.{kind}")
-        return interp.build_layer(spec, [table.shape[0], table.shape[1]], {})
-
-    return build
-
-
-EXTERNAL_CALLS: dict[str, Callable[[Runtime, list[Any], dict[str, Any]], Any]] = {
-    "copy.deepcopy": _deepcopy, "copy.copy": lambda i, a, k: copy.copy(a[0]) if a else None,
-    "functools.partial": _partial, "argparse.Namespace": _namespace,
-    "types.SimpleNamespace": _namespace, "dataclasses.replace": _replace, "dataclasses.asdict": _asdict,
-    "torch.nn.utils.weight_norm": _weight_norm_old,
-    "torch.nn.utils.parametrizations.weight_norm": _weight_norm_new,
-    "torch.nn.utils.spectral_norm": _spectral_norm_old,
-    "torch.nn.utils.spectral_norm.spectral_norm": _spectral_norm_old,
-    "torch.nn.utils.parametrizations.spectral_norm": _spectral_norm_new,
-    "torch.nn.Embedding.from_pretrained": _from_pretrained_embedding("Embedding"),
-    "torch.nn.EmbeddingBag.from_pretrained": _from_pretrained_embedding("EmbeddingBag"),
-    "torch.Size": _torch_size, "torch.compile": _compile,
-    "os.getenv": _unknown_value, "os.environ.get": _unknown_value,
-    "typing.cast": lambda i, a, k: a[1] if len(a) > 1 else None,
-    "collections.OrderedDict": lambda i, a, k: _ordered(_b_dict(i, a, k, None)),
-    "typing.OrderedDict": lambda i, a, k: _ordered(_b_dict(i, a, k, None)),
-    "collections.defaultdict": lambda i, a, k: {},
-    "torch.jit.script": _passthrough, "torch.jit.trace": _passthrough,
-    "torch.nn.utils.remove_weight_norm": _passthrough,
-    **stdlib.NUMPY_CALLS, **stdlib.ITERTOOLS_CALLS, **catalog_einops.FUNCTIONS,
-}
-
-
-# ---------------------------------------------------------------- nn.Module methods
-
-ModuleMethod = Callable[["Runtime", ModuleValue, list[Any], dict[str, Any], "Frame | None"], Any]
-
-
-def _arg(args: list[Any], kwargs: dict[str, Any], index: int, name: str, default: Any = None) -> Any:
-    if len(args) > index:
-        return args[index]
-    return kwargs.get(name, default)
-
-
-def _m_add_module(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    name, value = _arg(args, kwargs, 0, "name"), _arg(args, kwargs, 1, "module")
-    if not isinstance(name, str):
-        mark_open(module, "a submodule is added under an unknown name", interp.anchor())
-        return None
-    interp.module_setattr(module, name, value if value is not None else None, interp.anchor())
-    if value is None:
-        module.children[name] = None
-    return None
-
-
-def _m_register_buffer(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    name = _arg(args, kwargs, 0, "name")
-    tensor = _arg(args, kwargs, 1, "tensor")
-    persistent = _arg(args, kwargs, 2, "persistent", True)
-    if not isinstance(name, str):
-        mark_open(module, "a buffer is registered under an unknown name", interp.anchor())
-        return None
-    module.remove_member(name)
-    if is_unknown(persistent):
-        module.uncertain[name] = f"whether buffer `{name}` is persistent is unknown"
-        return None
-    if tensor is None:
-        module.buffers[name] = None
-    elif isinstance(tensor, TensorValue):
-        module.buffers[name] = TensorValue(tensor.shape, tensor.dtype)
-    else:
-        module.buffers[name] = TensorValue(None, UNKNOWN_DTYPE)
-    if not persistent:
-        module.non_persistent.add(name)
-    anchor = interp.anchor()
-    if anchor is not None:
-        module.tensor_origins[name] = anchor
-    return None
-
-
-def _m_register_parameter(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    name = _arg(args, kwargs, 0, "name")
-    param = _arg(args, kwargs, 1, "param")
-    if not isinstance(name, str):
-        mark_open(module, "a parameter is registered under an unknown name", interp.anchor())
-        return None
-    module.remove_member(name)
-    if param is None:
-        module.params[name] = None
-    elif isinstance(param, TensorValue):
-        module.params[name] = TensorValue(param.shape, param.dtype, True)
-    else:
-        module.params[name] = TensorValue(None, UNKNOWN_DTYPE, True)
-    anchor = interp.anchor()
-    if anchor is not None:
-        module.tensor_origins[name] = anchor
-    return None
-
-
-def _m_append(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    if module.container not in ("ModuleList", "Sequential", "ParameterList"):
-        return _u("append on a module")
-    table = module.params if module.container == "ParameterList" else module.children
-    interp.add_item(module, str(len(table) + len(module.uncertain)), args[0] if args else None)
-    return module
-
-
-def _m_extend(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    items = interp.iterate(args[0]) if args else []
-    if items is None:
-        module.opaque = module.opaque or "it is extended by an unknown iterable"
-        return module
-    for item in items:
-        _m_append(interp, module, [item], {}, frame)
-    return module
-
-
-def _m_insert(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    if len(args) != 2 or not isinstance(args[0], int) or module.container != "ModuleList":
-        module.opaque = module.opaque or "an item is inserted at an unknown place"
-        return None
-    values = list(module.children.values())
-    values.insert(args[0], args[1] if isinstance(args[1], ModuleValue) else opaque_module("?", "not a module"))
-    module.children = {str(i): v for i, v in enumerate(values)}
-    return None
-
-
-def _m_update(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    if module.container not in ("ModuleDict", "ParameterDict"):
-        return None
-    mapping = interp.as_mapping(args[0]) if args else kwargs
-    if mapping is None:
-        items = interp.iterate(args[0]) if args else None
-        if items is None:
-            module.opaque = module.opaque or "it is updated from unknown items"
-            return None
-        mapping = dict(items)
-    for name, value in mapping.items():
-        interp.add_item(module, str(name), value)
-    return None
-
-
-def _walk_modules(module: ModuleValue, prefix: str = "") -> list[tuple[str, ModuleValue]]:
-    out = [(prefix, module)]
-    for name, child in module.children.items():
-        if child is not None:
-            out.extend(_walk_modules(child, f"{prefix}.{name}" if prefix else name))
-    return out
-
-
-def _m_children(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    if module.opaque:
-        return _u(module.opaque, )
-    return [c for c in module.children.values() if c is not None]
-
-
-def _m_named_children(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    if module.opaque:
-        return _u(module.opaque)
-    return [(n, c) for n, c in module.children.items() if c is not None]
-
-
-def _m_modules(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    walked = _walk_modules(module)
-    if any(m.opaque for _, m in walked):
-        return _u("the module tree has unknown parts")
-    return [m for _, m in walked]
-
-
-def _m_named_modules(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    walked = _walk_modules(module)
-    if any(m.opaque for _, m in walked):
-        return _u("the module tree has unknown parts")
-    return list(walked)
-
-
-def _m_parameters(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    walked = _walk_modules(module)
-    if any(m.opaque for _, m in walked):
-        return _u("the module tree has unknown parts")
-    return [t for _, m in walked for t in m.params.values() if t is not None]
-
-
-def _m_self(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    return module
-
-
-def _m_none(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    return None
-
-
-def _m_get_submodule(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    target = _arg(args, kwargs, 0, "target")
-    if not isinstance(target, str):
-        return _u("get_submodule of an unknown name")
-    node: Any = module
-    for part in target.split(".") if target else []:
-        node = interp.module_getattr(node, part) if isinstance(node, ModuleValue) else _u("no such submodule")
-    return node
-
-
-def _m_save_hyperparameters(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    hparams = module.attrs.get("hparams")
-    if not isinstance(hparams, AttrDict):
-        hparams = AttrDict()
-        module.attrs["hparams"] = hparams
-    ignore = kwargs.get("ignore") or []
-    if isinstance(ignore, str):
-        ignore = [ignore]
-    ignore = set(ignore) if isinstance(ignore, (list, tuple, set)) else set()
-    names = [a for a in args if isinstance(a, str)]
-    given = [a for a in args if not isinstance(a, str)]
-    for value in given:
-        mapping = interp.as_mapping(value)
-        if mapping is not None:
-            hparams.update(mapping)
-        return None
-    init_frame = frame
-    while init_frame is not None and init_frame.func is None:
-        init_frame = init_frame.parent
-    if init_frame is None or init_frame.func is None:
-        return None
-    spec = init_frame.func.node.args
-    params = [p.arg for p in [*spec.posonlyargs, *spec.args, *spec.kwonlyargs]][1:]
-    for name in params:
-        if name in ignore or (names and name not in names):
-            continue
-        if name in init_frame.locals:
-            hparams[name] = init_frame.locals[name]
-    if spec.kwarg is not None and not names:
-        extra = init_frame.locals.get(spec.kwarg.arg)
-        if isinstance(extra, dict):
-            hparams.update({k: v for k, v in extra.items() if k not in ignore})
-    return None
-
-
-def _m_setattr(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    """`self.__setattr__(name, value)`: as `setattr(self, name, value)`."""
-    return _b_setattr(interp, [module, *args], kwargs, frame)
-
-
-def _m_to(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    return module
-
-
-MODULE_METHODS: dict[str, ModuleMethod] = {
-    "add_module": _m_add_module, "register_module": _m_add_module,
-    "register_buffer": _m_register_buffer, "register_parameter": _m_register_parameter,
-    "append": _m_append, "extend": _m_extend, "insert": _m_insert, "update": _m_update,
-    "children": _m_children, "named_children": _m_named_children, "modules": _m_modules,
-    "named_modules": _m_named_modules, "__setattr__": _m_setattr,
-    "parameters": _m_parameters, "get_submodule": _m_get_submodule,
-    "save_hyperparameters": _m_save_hyperparameters,
-    "to": _m_to, "cuda": _m_self, "cpu": _m_self, "float": _m_self, "double": _m_self,
-    "half": _m_self, "bfloat16": _m_self, "train": _m_self, "eval": _m_self,
-    "requires_grad_": _m_self, "apply": _m_self, "type": _m_self, "share_memory": _m_self,
-    "zero_grad": _m_none, "post_init": _m_none, "init_weights": _m_none, "tie_weights": _m_none,
-    "reset_parameters": _m_none, "freeze": _m_none, "unfreeze": _m_none,
-    "flatten_parameters": _m_none, "_init_weights": _m_none,
-}
-
-__all__ = ["BUILTINS", "EXTERNAL_CALLS", "MODULE_METHODS", "catalog"]
+__all__ = ["BUILTINS", "catalog"]

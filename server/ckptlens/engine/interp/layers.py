@@ -9,10 +9,12 @@ from typing import Any
 
 from ckptlens.engine import catalog, costs, stdlib, tensors
 from ckptlens.engine.catalog_base import ArgumentError
-from ckptlens.engine.interp.builtins import BUILTINS, EXTERNAL_CALLS, MODULE_METHODS
+from ckptlens.engine.interp.builtins import BUILTINS
 from ckptlens.engine.interp.constants import NO_EFFECT_PREFIXES, PURE_FUNCTIONS
 from ckptlens.engine.interp.frame import Frame
 from ckptlens.engine.interp.host import Host
+from ckptlens.engine.interp.library_calls import EXTERNAL_CALLS
+from ckptlens.engine.interp.module_methods import MODULE_METHODS
 from ckptlens.engine.interp.refs import ExternalMethod, PyMethod
 from ckptlens.engine.interp.signals import Raised, Unfollowable
 from ckptlens.engine.interp.valueops import bounded, external_as_data, hashable, plain, short_value
