@@ -742,6 +742,207 @@ def _arg(
     return kwargs.get(name, default)
 
 
+# -- the methods, by name
+
+TensorMethod = Callable[[TensorValue, Sequence[Any], Mapping[str, Any]], Any]
+
+
+def _view(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    if len(args) == 1 and isinstance(args[0], str):
+        return None  # .view(dtype) reinterprets the storage
+    if "shape" in kwargs or "size" in kwargs:
+        args = [kwargs.get("shape", kwargs.get("size"))]
+    return _plain(value, _reshape(value.shape, size_arg(args)))
+
+
+def _view_as(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    other = args[0] if args else None
+    return _plain(value, other.shape if isinstance(other, TensorValue) else None)
+
+
+def _unsqueeze_method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    return _plain(value, _unsqueeze(value.shape, _arg(args, kwargs, 0, "dim", None)))
+
+
+def _squeeze_method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    dims = list(args) if args else ([kwargs["dim"]] if "dim" in kwargs else [])
+    return _plain(value, _squeeze(value.shape, dims))
+
+
+def _expand_method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    return _plain(value, _expand(value.shape, _sizes(args, kwargs)))
+
+
+def _repeat_method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    return _plain(value, _repeat(value.shape, _sizes(args, kwargs, "repeats")))
+
+
+def _t(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    shape = value.shape
+    if shape is not None and len(shape) > 2:
+        return None
+    return _plain(value, None if shape is None else tuple(reversed(shape)))
+
+
+def _transpose_method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    return _plain(
+        value,
+        _transpose(
+            value.shape, _arg(args, kwargs, 0, "dim0", None), _arg(args, kwargs, 1, "dim1", None)
+        ),
+    )
+
+
+def _permute_method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    return _plain(value, _permute(value.shape, args or [kwargs.get("dims", ())]))
+
+
+def _flatten_method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    return _plain(
+        value,
+        _flatten(
+            value.shape, _arg(args, kwargs, 0, "start_dim", 0), _arg(args, kwargs, 1, "end_dim", -1)
+        ),
+    )
+
+
+def _dtype_method(dtype: str) -> TensorMethod:
+    """`.float()`, `.long()`, ...: the tensor converted to `dtype`."""
+
+    def method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        return _convert(value, dtype)
+
+    return method
+
+
+def _type(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    target = _arg(args, kwargs, 0, "dtype", None)
+    if target is None:
+        return Unknown("the tensor's type string")
+    return _convert(value, dtype_name(target))
+
+
+def _copy(keeps_grad: bool) -> TensorMethod:
+    """`.clone()` (keeps requires_grad) and `.detach()` (drops it)."""
+
+    def method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        return TensorValue(value.shape, value.dtype, False, value.requires_grad and keeps_grad)
+
+    return method
+
+
+def _itself(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    return value
+
+
+def _requires_grad_method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    flag = _arg(args, kwargs, 0, "requires_grad", True)
+    return replace(value, requires_grad=flag if isinstance(flag, bool) else value.requires_grad)
+
+
+def _shape_keeping(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    return _plain(value, value.shape)
+
+
+def _float_unary(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    return _plain(value, value.shape, value.dtype if _can_grad(value.dtype) else DEFAULT_DTYPE)
+
+
+def _new(fill: bool) -> TensorMethod:
+    """`.new_zeros(size)` / `.new_ones` / `.new_empty` and `.new_full(size, fill_value)`."""
+
+    def method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        return _new_sized(value, args, kwargs, fill=fill)
+
+    return method
+
+
+def _new_tensor(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    made = _tensor(args, kwargs)
+    return made if "dtype" in kwargs else replace(made, dtype=value.dtype)
+
+
+def _size(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    shape = value.shape
+    axis = _arg(args, kwargs, 0, "dim", None)
+    if axis is None:
+        return _dims_tuple(shape)
+    if shape is None:
+        return Unknown("the tensor's rank is unknown")
+    norm = _norm_axis(axis, len(shape))
+    if norm is None:
+        return Unknown("size() of an unknown or invalid dim")
+    dim = shape[norm]
+    return Unknown("this dim is unknown") if dim is None else dim
+
+
+def _numel_method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    count = _numel(value.shape)
+    return Unknown("the tensor's size is unknown") if count is None else count
+
+
+def _dim(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    return Unknown("the tensor's rank is unknown") if value.shape is None else len(value.shape)
+
+
+def _item(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    shape = value.shape
+    if not args and not kwargs and value.data is not None:
+        return value.data[0] if len(value.data) == 1 and shape in ((), (1,)) else None
+    return None
+
+
+def _tolist(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    shape = value.shape
+    if not args and not kwargs and value.data is not None:
+        return list(value.data) if shape is not None and len(shape) == 1 else value.data[0] if shape == () else None
+    if not args and not kwargs and shape is not None and len(shape) <= 2 and None not in shape:
+        # the values are unknown, the structure is not: `[x.tolist() for x in t.split(depths)]`
+        if len(shape) == 0:
+            return Unknown("a tensor's value")
+        if len(shape) == 1:
+            return [Unknown("a tensor's value") for _ in range(shape[0] or 0)]
+        return [[Unknown("a tensor's value") for _ in range(shape[1] or 0)] for _ in range(shape[0] or 0)]
+    return None
+
+
+def _split_method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    if value.shape is None:
+        return None
+    return _split(value, _arg(args, kwargs, 0, "split_size", kwargs.get("split_size_or_sections")), _arg(args, kwargs, 1, "dim", 0))
+
+
+def _reduction_method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    if set(kwargs) - {"dim", "keepdim"}:
+        return None
+    return _reduced(value, _arg(args, kwargs, 0, "dim", None), _arg(args, kwargs, 1, "keepdim", False))
+
+
+# A method not in this table (`max`, `norm`, `std`, ...) is not modelled: its result is None.
+TENSOR_METHODS: Mapping[str, TensorMethod] = {
+    "view": _view, "reshape": _view,
+    "view_as": _view_as, "reshape_as": _view_as, "expand_as": _view_as,
+    "unsqueeze": _unsqueeze_method, "squeeze": _squeeze_method,
+    "expand": _expand_method, "repeat": _repeat_method, "t": _t,
+    "transpose": _transpose_method, "swapaxes": _transpose_method, "swapdims": _transpose_method,
+    "permute": _permute_method, "flatten": _flatten_method,
+    **{name: _dtype_method(dtype) for name, dtype in _DTYPE_METHODS.items()},
+    "to": _to, "type": _type,
+    "clone": _copy(keeps_grad=True), "detach": _copy(keeps_grad=False),
+    **dict.fromkeys(("contiguous", "cpu", "cuda", "share_memory_", "pin_memory"), _itself),
+    "requires_grad_": _requires_grad_method,
+    **dict.fromkeys(_IN_PLACE, _itself),
+    **dict.fromkeys(_SHAPE_KEEPING, _shape_keeping),
+    **dict.fromkeys(_FLOAT_UNARY, _float_unary),
+    **dict.fromkeys(("new_zeros", "new_ones", "new_empty"), _new(fill=False)), "new_full": _new(fill=True),
+    "new_tensor": _new_tensor,
+    "size": _size, "numel": _numel_method, "nelement": _numel_method,
+    "dim": _dim, "ndimension": _dim,
+    "item": _item, "tolist": _tolist, "split": _split_method,
+    **dict.fromkeys(("sum", "mean", "prod", "amax", "amin"), _reduction_method),
+}  # fmt: skip
+
+
 def tensor_method(
     value: TensorValue, name: str, args: Sequence[Any], kwargs: Mapping[str, Any]
 ) -> Any:
@@ -750,107 +951,9 @@ def tensor_method(
     with_data = tensor_data.method(value, name, args, kwargs)
     if with_data is not None:
         return with_data
-    shape = value.shape
-    if name in ("view", "reshape"):
-        if len(args) == 1 and isinstance(args[0], str):
-            return None  # .view(dtype) reinterprets the storage
-        if "shape" in kwargs or "size" in kwargs:
-            args = [kwargs.get("shape", kwargs.get("size"))]
-        return _plain(value, _reshape(shape, size_arg(args)))
-    if name in ("view_as", "reshape_as", "expand_as"):
-        other = args[0] if args else None
-        return _plain(value, other.shape if isinstance(other, TensorValue) else None)
-    if name == "unsqueeze":
-        return _plain(value, _unsqueeze(shape, _arg(args, kwargs, 0, "dim", None)))
-    if name == "squeeze":
-        dims = list(args) if args else ([kwargs["dim"]] if "dim" in kwargs else [])
-        return _plain(value, _squeeze(shape, dims))
-    if name == "expand":
-        return _plain(value, _expand(shape, _sizes(args, kwargs)))
-    if name == "repeat":
-        return _plain(value, _repeat(shape, _sizes(args, kwargs, "repeats")))
-    if name == "t":
-        if shape is not None and len(shape) > 2:
-            return None
-        return _plain(value, None if shape is None else tuple(reversed(shape)))
-    if name in ("transpose", "swapaxes", "swapdims"):
-        return _plain(
-            value,
-            _transpose(
-                shape, _arg(args, kwargs, 0, "dim0", None), _arg(args, kwargs, 1, "dim1", None)
-            ),
-        )
-    if name == "permute":
-        return _plain(value, _permute(shape, args or [kwargs.get("dims", ())]))
-    if name == "flatten":
-        return _plain(
-            value,
-            _flatten(
-                shape, _arg(args, kwargs, 0, "start_dim", 0), _arg(args, kwargs, 1, "end_dim", -1)
-            ),
-        )
-    if name in _DTYPE_METHODS:
-        return _convert(value, _DTYPE_METHODS[name])
-    if name == "to":
-        return _to(value, args, kwargs)
-    if name == "type":
-        target = _arg(args, kwargs, 0, "dtype", None)
-        if target is None:
-            return Unknown("the tensor's type string")
-        return _convert(value, dtype_name(target))
-    if name in ("clone", "detach"):
-        return TensorValue(shape, value.dtype, False, value.requires_grad and name == "clone")
-    if name in ("contiguous", "cpu", "cuda", "share_memory_", "pin_memory"):
-        return value
-    if name == "requires_grad_":
-        flag = _arg(args, kwargs, 0, "requires_grad", True)
-        return replace(value, requires_grad=flag if isinstance(flag, bool) else value.requires_grad)
-    if name in _IN_PLACE:
-        return value
-    if name in _SHAPE_KEEPING:
-        return _plain(value, shape)
-    if name in _FLOAT_UNARY:
-        return _plain(value, shape, value.dtype if _can_grad(value.dtype) else DEFAULT_DTYPE)
-    if name in ("new_zeros", "new_ones", "new_empty"):
-        return _new_sized(value, args, kwargs, fill=False)
-    if name == "new_full":
-        return _new_sized(value, args, kwargs, fill=True)
-    if name == "new_tensor":
-        made = _tensor(args, kwargs)
-        return made if "dtype" in kwargs else replace(made, dtype=value.dtype)
-    if name == "size":
-        axis = _arg(args, kwargs, 0, "dim", None)
-        if axis is None:
-            return _dims_tuple(shape)
-        if shape is None:
-            return Unknown("the tensor's rank is unknown")
-        norm = _norm_axis(axis, len(shape))
-        if norm is None:
-            return Unknown("size() of an unknown or invalid dim")
-        dim = shape[norm]
-        return Unknown("this dim is unknown") if dim is None else dim
-    if name == "numel" or name == "nelement":
-        count = _numel(shape)
-        return Unknown("the tensor's size is unknown") if count is None else count
-    if name in ("dim", "ndimension"):
-        return Unknown("the tensor's rank is unknown") if shape is None else len(shape)
-    if name in ("tolist", "item") and not args and not kwargs and value.data is not None:
-        if name == "item":
-            return value.data[0] if len(value.data) == 1 and shape in ((), (1,)) else None
-        return list(value.data) if shape is not None and len(shape) == 1 else value.data[0] if shape == () else None
-    if name == "tolist" and not args and not kwargs and shape is not None and len(shape) <= 2 and None not in shape:
-        # the values are unknown, the structure is not: `[x.tolist() for x in t.split(depths)]`
-        if len(shape) == 0:
-            return Unknown("a tensor's value")
-        if len(shape) == 1:
-            return [Unknown("a tensor's value") for _ in range(shape[0] or 0)]
-        return [[Unknown("a tensor's value") for _ in range(shape[1] or 0)] for _ in range(shape[0] or 0)]
-    if name == "split" and shape is not None:
-        return _split(value, _arg(args, kwargs, 0, "split_size", kwargs.get("split_size_or_sections")), _arg(args, kwargs, 1, "dim", 0))
-    if name in ("sum", "mean", "prod", "amax", "amin") and not set(kwargs) - {"dim", "keepdim"}:
-        return _reduced(value, _arg(args, kwargs, 0, "dim", None), _arg(args, kwargs, 1, "keepdim", False))
-    if name in ("item", "tolist", "sum", "mean", "max", "min", "norm", "std", "var"):
-        return None
+    method = TENSOR_METHODS.get(name)
+    if method is not None:
+        return method(value, args, kwargs)
     return tensor_attribute(value, name) if name in ("shape", "ndim", "dtype", "T") else None
 
 
