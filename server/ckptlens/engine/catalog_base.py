@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ckptlens.engine import symbolic
+from ckptlens.engine.dtype_names import DEFAULT_DTYPE, dtype_name
 from ckptlens.engine.model import Dim, Shape
 from ckptlens.engine.symbolic import Sym
-from ckptlens.engine.tensors import DEFAULT_DTYPE, dtype_name
 from ckptlens.engine.values import Unknown, Unresolvable, as_dim, is_unknown, known_int, truth
 
 

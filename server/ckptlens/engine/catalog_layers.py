@@ -40,7 +40,7 @@ from ckptlens.engine.catalog_sequence import (
     transformer_layer,
     transformer_stack,
 )
-from ckptlens.engine.tensors import UNKNOWN_DTYPE
+from ckptlens.engine.dtype_names import UNKNOWN_DTYPE
 from ckptlens.engine.values import TensorValue, Unknown, Unresolvable, is_unknown
 
 FACTORY = "device=None, dtype=None"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from ckptlens.engine import catalog, stdlib, symbolic, tensors
+from ckptlens.engine import catalog, stdlib, symbolic, tensor_methods
 from ckptlens.engine.interp.constants import (
     CONSTANTS,
     ENUM_BASES,
@@ -133,7 +133,7 @@ class Attributes(Host):
             result = stdlib.array_attribute(obj, name)
             return result if result is not None else PyMethod(obj, name)
         if isinstance(obj, TensorValue):
-            result = tensors.tensor_attribute(obj, name)
+            result = tensor_methods.tensor_attribute(obj, name)
             if result is not None:
                 return result
             return TensorMethod(obj, name)

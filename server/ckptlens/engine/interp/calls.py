@@ -7,7 +7,7 @@ import ast
 from collections.abc import Sequence
 from typing import Any
 
-from ckptlens.engine import catalog, tensors
+from ckptlens.engine import catalog, tensor_methods
 from ckptlens.engine.constructor import register_config, registers_config
 from ckptlens.engine.interp.constants import (
     GENERATED_INIT,
@@ -59,7 +59,7 @@ class Calls(Host):
         if isinstance(func, PyMethod):
             return self.call_py_method(func, args, kwargs)
         if isinstance(func, TensorMethod):
-            result = tensors.tensor_method(
+            result = tensor_methods.tensor_method(
                 func.tensor, func.name, [external_as_data(a) for a in args],
                 {k: external_as_data(v) for k, v in kwargs.items()},
             )

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ckptlens.engine.dtype_names import UNKNOWN_DTYPE
 from ckptlens.engine.interp.builtins_shared import b_setattr
 from ckptlens.engine.objects import AttrDict, ModuleValue, mark_open, opaque_module
-from ckptlens.engine.tensors import UNKNOWN_DTYPE
 from ckptlens.engine.values import TensorValue, Unknown, is_unknown
 
 if TYPE_CHECKING:
