@@ -190,7 +190,7 @@ def _new_sized(
     return TensorValue(shape, factory_dtype(kwargs, value.dtype), False, requires_grad_arg(kwargs))
 
 
-TensorMethod = Callable[[TensorValue, Sequence[Any], Mapping[str, Any]], Any]
+MethodHandler = Callable[[TensorValue, Sequence[Any], Mapping[str, Any]], Any]
 
 
 def _view(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
@@ -252,7 +252,7 @@ def _flatten_method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str
     )
 
 
-def _dtype_method(dtype: str) -> TensorMethod:
+def _dtype_method(dtype: str) -> MethodHandler:
     """`.float()`, `.long()`, ...: the tensor converted to `dtype`."""
 
     def method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
@@ -268,7 +268,7 @@ def _type(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) ->
     return _convert(value, dtype_name(target))
 
 
-def _copy(keeps_grad: bool) -> TensorMethod:
+def _copy(keeps_grad: bool) -> MethodHandler:
     """`.clone()` (keeps requires_grad) and `.detach()` (drops it)."""
 
     def method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
@@ -294,7 +294,7 @@ def _float_unary(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, A
     return plain(value, value.shape, value.dtype if can_grad(value.dtype) else DEFAULT_DTYPE)
 
 
-def _new(fill: bool) -> TensorMethod:
+def _new(fill: bool) -> MethodHandler:
     """`.new_zeros(size)` / `.new_ones` / `.new_empty` and `.new_full(size, fill_value)`."""
 
     def method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
@@ -365,7 +365,7 @@ def _reduction_method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[s
 
 
 # A method not in this table (`max`, `norm`, `std`, ...) is not modelled: its result is None.
-TENSOR_METHODS: Mapping[str, TensorMethod] = {
+TENSOR_METHODS: Mapping[str, MethodHandler] = {
     "view": _view, "reshape": _view,
     "view_as": _view_as, "reshape_as": _view_as, "expand_as": _view_as,
     "unsqueeze": _unsqueeze_method, "squeeze": _squeeze_method,

@@ -7,9 +7,8 @@ from typing import Any
 
 from ckptlens.engine import stdlib
 
+# (the step and time budgets, MAX_STEPS and MAX_SECONDS, are in `interpreter`, beside `tick`)
 MAX_DEPTH = 24  # interpreted calls; each costs a few dozen Python frames of the 1,000 allowed
-
-
 MAX_SEQUENCE = 100_000
 # a comprehension over more items than this that spends more steps than that is not followed
 LONG_COMPREHENSION = 1_000
@@ -17,7 +16,7 @@ COMPREHENSION_STEPS = 50_000
 MAX_BASES = 64  # base classes of one class statement
 
 # Libraries known by name: their objects are ExternalRefs, resolved through the catalog and the
-# tables below, never through their source.
+# tables (`builtins`, `library_calls`, `module_methods`, `library_hooks`), never through their source.
 SYMBOLIC_ROOTS = frozenset(
     {
         "torch", "lightning", "pytorch_lightning", "lightning_fabric", "torchmetrics", "math",
@@ -46,5 +45,5 @@ PURE_FUNCTIONS: dict[str, Callable[..., Any]] = stdlib.PURE_FUNCTIONS
 CONSTANTS: dict[str, Any] = stdlib.CONSTANTS
 NO_EFFECT_PREFIXES = ("torch.nn.init.", "warnings.", "logging.", "print")
 
-
+# `self._modules` / `self._parameters` / `self._buffers`: the table of a ModuleValue each reads
 MODULE_TABLES = {"_modules": "children", "_parameters": "params", "_buffers": "buffers"}

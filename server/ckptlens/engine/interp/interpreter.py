@@ -23,9 +23,8 @@ from ckptlens.engine.interp.statements import Statements
 from ckptlens.engine.loader import Loader
 from ckptlens.findings import SourceRange
 
+# read at every step, from this module (a test or the sweep sets them here)
 MAX_STEPS = 400_000
-
-
 MAX_SECONDS = 10.0  # wall-clock cap of one analysis (the language server runs it off-thread)
 
 
