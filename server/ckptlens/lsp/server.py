@@ -48,7 +48,6 @@ from ckptlens.lsp.analysis import (
     _keep,
     checkpoint_stamp,
     document_links,
-    hover_markdown,
     key_origin,
     string_at,
 )
@@ -61,6 +60,15 @@ from ckptlens.lsp.worker import (  # noqa: F401 - read_index: tests and tools im
     CheckpointReader,
     WorkerError,
     read_index,
+)
+from ckptlens.render.hover import hover_markdown
+from ckptlens.render.status import (
+    failed_message,
+    failure_in_words,
+    halted_message,
+    stopped_message,
+    too_large_message,
+    truncated_message,
 )
 
 GENERATE_KEY_MAPPING = "ckptlens.generateKeyMapping"
@@ -439,18 +447,12 @@ class CkptlensServer(LanguageServer):
         quarantine[culprit] = (self.file_stamp(culprit), exc.reason)
         self.set_quarantine(quarantine)
         if culprit == path:
-            self.halt(uri, ANALYSIS_STOPPED, self.stopped_message(exc.reason))
+            self.halt(uri, ANALYSIS_STOPPED, stopped_message(exc.reason))
             return
         self.schedule(uri, 0)
         other = self.uri_of(culprit)
         if other in self.workspace.text_documents and other not in self.tasks:
             self.schedule(other, 0)
-
-    def stopped_message(self, reason: str) -> str:
-        return (
-            f"ckptlens stopped analysing this file: {reason} (ckptlens.analysisTimeoutMs); "
-            "it is analysed again when it changes"
-        )
 
     def file_stamp(self, path: str) -> Any:
         """What says that a file changed: its open buffer, else its size and mtime."""
@@ -533,7 +535,7 @@ class CkptlensServer(LanguageServer):
         previous = self.analyses.get(uri)
         self.refresh_quarantine()
         if path in self.quarantine:  # killed on this very text: not again until it changes
-            self.halt(uri, ANALYSIS_STOPPED, self.stopped_message(self.quarantine[path][1]))
+            self.halt(uri, ANALYSIS_STOPPED, stopped_message(self.quarantine[path][1]))
             return
         if self.too_large(doc.source, uri):
             left_out = self.oversize.get(uri)
@@ -543,11 +545,7 @@ class CkptlensServer(LanguageServer):
                     return  # closed meanwhile
             size = left_out or len(doc.source.encode("utf-8", errors="replace"))
             cap = self.settings.max_document_size
-            message = (
-                f"ckptlens does not analyse this file: it is {size:,} bytes, over the "
-                f"{cap:,}-byte limit (ckptlens.maxDocumentSize)"
-            )
-            self.halt(uri, DOCUMENT_TOO_LARGE, message)
+            self.halt(uri, DOCUMENT_TOO_LARGE, too_large_message(size, cap))
             return
         overlays = self.open_texts()
         planned, related = await self.in_analysis(
@@ -629,10 +627,7 @@ class CkptlensServer(LanguageServer):
                 0,
                 types.Diagnostic(
                     range=types.Range(start, start),
-                    message=(
-                        f"ckptlens shows {len(problems):,} of the {len(analysis.problems):,} "
-                        "diagnostics of this file (errors and warnings first)"
-                    ),
+                    message=truncated_message(len(problems), len(analysis.problems)),
                     severity=types.DiagnosticSeverity.Information,
                     code=DIAGNOSTICS_TRUNCATED,
                     source=convert.SOURCE,
@@ -640,8 +635,7 @@ class CkptlensServer(LanguageServer):
             )
         if analysis.halted is not None:
             code, message = analysis.halted
-            if out:
-                message += " (the other diagnostics are from the last analysis that finished)"
+            message = halted_message(message, bool(out))
             start = types.Position(0, 0)
             severity = (
                 types.DiagnosticSeverity.Information
@@ -659,11 +653,7 @@ class CkptlensServer(LanguageServer):
                 ),
             )
         elif analysis.failure is not None:
-            kept = " (the other diagnostics are from the last analysis that worked)" if out else ""
-            message = (
-                f"ckptlens could not analyse this file: {analysis.failure}{kept}; "
-                "the ckptlens log has the details"
-            )
+            message = failed_message(analysis.failure, bool(out))
             start = types.Position(0, 0)
             out.insert(
                 0,
@@ -1172,24 +1162,6 @@ async def _pull_diagnostics(
             f"ckptlens could not compute the diagnostics of {params.text_document.uri}: "
             f"{failure_in_words(type(exc).__name__, str(exc))}"
         ) from exc
-
-
-_FAILURE_WORDS = {
-    "MemoryError": "it ran out of memory",
-    "RecursionError": "it nests too deeply",
-    "OverflowError": "a number grew too large",
-    "UnicodeDecodeError": "text that is not valid in its encoding",
-    "UnicodeEncodeError": "text that cannot be encoded",
-    "TimeoutError": "it took too long",
-}
-
-
-def failure_in_words(kind: str, message: str) -> str:
-    """An unexpected failure as the editor shows it: the problem in words, never an exception
-    class name (the log keeps the class and the traceback)."""
-    words = _FAILURE_WORDS.get(kind, "an internal error")
-    detail = " ".join(message.split())[:300]
-    return f"{words} ({detail})" if detail else words
 
 
 def create_server() -> CkptlensServer:
