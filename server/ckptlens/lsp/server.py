@@ -41,16 +41,10 @@ from ckptlens import __version__
 from ckptlens.checkpoint.index import CheckpointIndex
 from ckptlens.findings import Severity
 from ckptlens.lsp import convert
-from ckptlens.lsp.analysis import (
-    CheckpointCache,
-    DocumentAnalysis,
-    SessionOptions,
-    _keep,
-    checkpoint_stamp,
-    document_links,
-    key_origin,
-    string_at,
-)
+from ckptlens.lsp.analysis import SessionOptions
+from ckptlens.lsp.checkpoints import CheckpointCache, checkpoint_stamp
+from ckptlens.lsp.navigation import document_links, key_origin, string_at
+from ckptlens.lsp.results import DocumentAnalysis, keep_last_good
 from ckptlens.lsp.settings import Settings, parse_settings
 from ckptlens.lsp.sizes import FitHint, SizeLens
 from ckptlens.lsp.stdio import Size, omitted_sizes
@@ -563,7 +557,7 @@ class CkptlensServer(LanguageServer):
             self.timeout,
         )
         if analysis.stale:
-            analysis = replace(_keep(previous, path, version), halted=None)
+            analysis = replace(keep_last_good(previous, path, version), halted=None)
         self.flush_session_log()
         if uri not in self.workspace.text_documents:
             return  # closed meanwhile
