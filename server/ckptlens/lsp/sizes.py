@@ -39,6 +39,15 @@ class FitHint:
     checkpoints: tuple[str, ...]  # the fitting ones, best first
 
 
+@dataclass(frozen=True)
+class EditorExtras:
+    """What the worker computed for one version of a document besides its analysis."""
+
+    version: int | None
+    sizes: tuple[SizeLens, ...] = ()
+    hints: tuple[FitHint, ...] = ()
+
+
 class Extras:
     CACHE = 128
 
