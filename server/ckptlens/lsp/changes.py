@@ -22,6 +22,8 @@ POLL_SECONDS = 1.0
 
 
 class WorkspaceChanges(DocumentAnalyses):
+    """What changes outside the open documents, and the re-checks it starts."""
+
     def watched_files_changed(self, params: types.DidChangeWatchedFilesParams) -> None:
         for change in params.changes:
             path = convert.uri_to_path(change.uri)

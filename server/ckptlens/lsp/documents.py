@@ -23,10 +23,7 @@ from ckptlens.lsp import convert
 from ckptlens.lsp.extras import SizeLensesAndHints
 from ckptlens.lsp.results import DocumentAnalysis, keep_last_good
 from ckptlens.lsp.stdio import omitted_sizes
-from ckptlens.lsp.worker import (
-    AnalysisStopped,
-    WorkerError,
-)
+from ckptlens.lsp.worker import AnalysisStopped, WorkerError
 from ckptlens.render.status import (
     failed_message,
     failure_in_words,
@@ -46,6 +43,8 @@ DIAGNOSTICS_TRUNCATED = "diagnostics-truncated"
 
 
 class DocumentAnalyses(SizeLensesAndHints):
+    """Each open document's analysis: scheduled, run, stored, its diagnostics published."""
+
     def opened(self, uri: str) -> None:
         path = convert.uri_to_path(uri)
         if path is not None:

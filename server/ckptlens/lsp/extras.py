@@ -12,13 +12,12 @@ from lsprotocol import types
 from ckptlens.lsp.reads import CheckpointReads
 from ckptlens.lsp.results import DocumentAnalysis
 from ckptlens.lsp.sizes import EditorExtras
-from ckptlens.lsp.worker import (
-    AnalysisStopped,
-    WorkerError,
-)
+from ckptlens.lsp.worker import AnalysisStopped, WorkerError
 
 
 class SizeLensesAndHints(CheckpointReads):
+    """A document's size lenses and fit hints, asked of the worker after its analysis."""
+
     async def compute_extras(self, uri: str, analysis: DocumentAnalysis) -> EditorExtras:
         """The size lenses and fit hints of this analysis, from the worker (under the same
         time cap as an analysis). A stopped or failed computation is logged and leaves the

@@ -16,11 +16,7 @@ from lsprotocol import types
 from ckptlens.lsp import convert
 from ckptlens.lsp.documents import DocumentAnalyses
 from ckptlens.lsp.navigation import document_links, key_origin, string_at
-from ckptlens.lsp.worker import (
-    AnalysisStopped,
-    AnalysisWorker,
-    WorkerError,
-)
+from ckptlens.lsp.worker import AnalysisStopped, AnalysisWorker, WorkerError
 from ckptlens.render.hover import hover_markdown
 
 GENERATE_KEY_MAPPING = "ckptlens.generateKeyMapping"
@@ -30,6 +26,8 @@ WRITE_TIMEOUT = 3600.0  # s: ckptlens.writeFixedCheckpoint.server runs in a proc
 
 
 class Features(DocumentAnalyses):
+    """The requests and commands, each answered from a document's latest analysis."""
+
     async def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
         uri = params.text_document.uri
         analysis = await self.latest_analysis(uri)

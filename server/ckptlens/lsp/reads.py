@@ -20,6 +20,8 @@ from ckptlens.lsp.state import ServerState
 
 
 class CheckpointReads(ServerState):
+    """Checkpoint indexes for the analyses: cached, read once, in reader processes."""
+
     async def read_checkpoints(
         self, paths: Iterable[str]
     ) -> tuple[dict[str, CheckpointIndex | str], dict[str, Any]]:

@@ -57,6 +57,8 @@ WATCHED_GLOBS = ("**/*.{pt,pth,ckpt,bin,safetensors,pkl,tar,json}", "**/pyprojec
 
 
 class CkptlensServer(Features, WorkspaceChanges):
+    """The language server: its parts, and its lifecycle."""
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     def on_initialize(self, params: types.InitializeParams) -> None:

@@ -30,10 +30,7 @@ from ckptlens.lsp.results import DocumentAnalysis
 from ckptlens.lsp.settings import Settings
 from ckptlens.lsp.sizes import EditorExtras
 from ckptlens.lsp.stdio import Size
-from ckptlens.lsp.worker import (
-    AnalysisWorker,
-    CheckpointReader,
-)
+from ckptlens.lsp.worker import AnalysisWorker, CheckpointReader
 
 T = TypeVar("T")
 log = logging.getLogger("ckptlens.lsp.server")
@@ -41,6 +38,8 @@ READERS = 2  # checkpoint reader processes
 
 
 class ServerState(LanguageServer):
+    """Everything the handlers share, and the helpers over it (the behaviour: its subclasses)."""
+
     # "module:function" the analysis process calls before it starts (tests inject failures)
     worker_setup: str | None = None
 
