@@ -245,8 +245,6 @@ def test_no_import_cycle_between_the_packages() -> None:
 # -- file size --------------------------------------------------------------------------------
 
 MAX_LINES = 800
-# Being split by another branch right now (issue 14); the lead removes this list after merging.
-SPLIT_ELSEWHERE = frozenset({"lsp/server.py", "lsp/analysis.py", "checkpoint/unpickler.py"})
 
 
 def test_no_source_file_over_800_lines() -> None:
@@ -256,5 +254,40 @@ def test_no_source_file_over_800_lines() -> None:
         for path in (ROOT / "server" / "ckptlens").rglob("*.py")
     }
     assert "engine/interp/interpreter.py" in sizes
-    too_long = {rel: n for rel, n in sorted(sizes.items()) if n > MAX_LINES and rel not in SPLIT_ELSEWHERE}
+    too_long = {rel: n for rel, n in sorted(sizes.items()) if n > MAX_LINES}
     assert too_long == {}
+
+
+# -- render/: the words of every adapter, and nothing else ---------------------------------
+
+
+def test_render_is_pure_and_knows_no_adapter() -> None:
+    """`render/` turns engine and api values into text and markdown for the CLI and the language
+    server alike: it imports no torch, pygls or lsprotocol (not even lazily), and none of the
+    adapters that import it (`lsp/`, `cli.py`, `workspace_check.py`) outside type hints."""
+    render = ROOT / "server" / "ckptlens" / "render"
+    files = sorted(render.rglob("*.py"))
+    assert {"hover.py", "lens.py", "status.py"} <= {p.name for p in files}
+    for path in files:
+        heavy = sorted(m for m in _imported_modules(path) if m.split(".")[0] in ("torch", "pygls", "lsprotocol"))
+        assert heavy == [], f"render/{path.name} imports {heavy}"
+    graph = import_graph(ROOT / "server" / "ckptlens")
+    adapters = ("ckptlens.lsp", "ckptlens.cli", "ckptlens.workspace_check")
+    for module, targets in sorted(graph.items()):
+        if module.startswith("ckptlens.render"):
+            reached = sorted(t for t in targets if t.startswith(adapters))
+            assert reached == [], f"{module} imports {reached}"
+
+
+def test_the_editor_words_import_nothing_heavy() -> None:
+    loaded = _modules_after("import ckptlens.render.hover, ckptlens.render.lens, ckptlens.render.status")
+    assert sorted(m for m in loaded if m.split(".")[0] in HEAVY) == []
+
+
+def test_the_language_server_builds_no_markdown_itself() -> None:
+    """The hover's and the lenses' words come from `render/`: no file of `lsp/` writes a
+    markdown table, bold code or a "✓ / ✗" lens title."""
+    for path in sorted((ROOT / "server" / "ckptlens" / "lsp").rglob("*.py")):
+        text = path.read_text()
+        for marker in ("| --- |", "|---|", "**`", "✓", "✗"):
+            assert marker not in text, f"lsp/{path.name} holds {marker!r}"

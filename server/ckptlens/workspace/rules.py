@@ -4,7 +4,7 @@ CUDA tensors loaded without `map_location`. The language server and `ckptlens ch
 SOURCE) both call `link_findings`; each finding comes with the checkpoint it is about.
 
 Pure: no pygls/lsprotocol; what it reads of a link's outcome is the `LinkOutcome` protocol
-(`ckptlens.lsp.analysis.LinkResult` satisfies it).
+(`ckptlens.lsp.results.LinkResult` satisfies it).
 """
 
 from __future__ import annotations
