@@ -291,3 +291,18 @@ def test_the_language_server_builds_no_markdown_itself() -> None:
         text = path.read_text()
         for marker in ("| --- |", "|---|", "**`", "✓", "✗"):
             assert marker not in text, f"lsp/{path.name} holds {marker!r}"
+
+
+def test_no_private_name_crosses_a_file() -> None:
+    """A name one module of ckptlens imports from another is public: no `from x import _name`
+    (dunders such as `__version__` excepted), at the top or inside a function."""
+    import ast
+
+    crossing = []
+    for path in sorted((ROOT / "server" / "ckptlens").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("ckptlens")):
+                for alias in node.names:
+                    if alias.name.startswith("_") and not alias.name.startswith("__"):
+                        crossing.append(f"{path.relative_to(ROOT).as_posix()}: {alias.name}")
+    assert crossing == []
