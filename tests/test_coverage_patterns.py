@@ -220,7 +220,7 @@ def test_loops_that_do_not_qualify_or_fail_are_interpreted_as_before(tmp_path: P
     # a loop building modules, one that raises part-way (ZeroDivisionError), one whose numbers
     # grow past the size caps (unknown, never a hang), one calling a function of the module:
     # each gives what the interpreter alone gives
-    import ckptlens.engine.interp as interp
+    import ckptlens.engine.interp.statements as interp
 
     native = _keys(_predict(tmp_path, FALLBACK_LOOPS))
     monkeypatch.setattr(interp, "NATIVE_MIN_ITEMS", 10**9)

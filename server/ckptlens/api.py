@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ckptlens.checkpoint.index import CheckpointIndex
-from ckptlens.engine.compare import Comparison, compare, shapes_compatible
+from ckptlens.engine.compare import Comparison, compare
 from ckptlens.engine.constructor import ConstructorPlan
 from ckptlens.engine.loader import Loader, SourceError
 from ckptlens.engine.mapping_code import (
@@ -32,7 +32,7 @@ from ckptlens.engine.messages import (
     SourceUnreadable,
     format_shape,
 )
-from ckptlens.engine.model import Coverage, KeyMapping, PredictedStateDict
+from ckptlens.engine.model import Coverage, KeyMapping, PredictedStateDict, shapes_compatible
 from ckptlens.engine.predict import Analyzer, TargetError, TargetInfo
 from ckptlens.engine.safety import safety_findings
 from ckptlens.engine.size import Totals, model_size

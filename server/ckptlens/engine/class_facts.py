@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ckptlens.engine.objects import ClassRef, FunctionRef
 
 if TYPE_CHECKING:
-    from ckptlens.engine.interp import Interpreter
+    from ckptlens.engine.interp.runtime import Runtime
 
 # Class decorators that add no attribute a program would ask for with `hasattr` (dunders
 # aside): the dataclass machinery and documentation helpers. `strict` (huggingface_hub's
@@ -31,7 +31,7 @@ def _decorator_name(node: ast.expr) -> str:
     return target.id if isinstance(target, ast.Name) else ""
 
 
-def class_has(interp: Interpreter, cls: ClassRef, name: str) -> bool | None:
+def class_has(interp: Runtime, cls: ClassRef, name: str) -> bool | None:
     """`hasattr(cls, name)` for a class read from source: True, False, or None (unknown)."""
     found, _ = interp.class_attr(cls, name)
     if found:
@@ -75,7 +75,7 @@ _CONCRETE_LEAVES = frozenset({"OrderedDict", "dict", "list", "tuple", "set", "Us
                               "Counter", "deque", "ChainMap", "NamedTuple", "Dict", "List", "Tuple", "Set"})
 
 
-def own_method(interp: Interpreter, cls: ClassRef, name: str) -> FunctionRef | None:
+def own_method(interp: Runtime, cls: ClassRef, name: str) -> FunctionRef | None:
     """The method `name` an instance of `cls` resolves to when it is read from source and no
     library base before it in the MRO could define it (`_PerLayerConfigView.__getitem__` over
     `collections.abc.Sequence`); None otherwise."""
@@ -93,7 +93,7 @@ def own_method(interp: Interpreter, cls: ClassRef, name: str) -> FunctionRef | N
     return None
 
 
-def property_setter(interp: Interpreter, cls: ClassRef, name: str) -> FunctionRef | None:
+def property_setter(interp: Runtime, cls: ClassRef, name: str) -> FunctionRef | None:
     """The setter of property `name` (`@name.setter def name(self, value)`) when the class that
     defines `name` first in the MRO is read from source and defines one; None otherwise."""
     for klass in interp.mro(cls):

@@ -35,7 +35,8 @@ from ckptlens.engine import costs
 from ckptlens.engine.values import Unknown
 
 if TYPE_CHECKING:
-    from ckptlens.engine.interp import Frame, Interpreter
+    from ckptlens.engine.interp.frame import Frame
+    from ckptlens.engine.interp.host import Host as Interpreter
 
 NATIVE_MIN_ITEMS = 8  # shorter loops are interpreted (nothing to gain)
 MAX_ITERATIONS = 250_000  # iterations of all loops and comprehensions in one native run (~0.3 s)

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ckptlens.engine.constructor import config_fields, config_object, signature_facts
-from ckptlens.engine.interp import Budget, ClassRef, Interpreter, ModuleScope, _Raised
-from ckptlens.engine.library_hooks import PRETRAINED_MODEL
+from ckptlens.engine.interp import Budget, Interpreter, ModuleScope, Raised
+from ckptlens.engine.interp.library_hooks import PRETRAINED_MODEL
 from ckptlens.engine.loader import Loader
 from ckptlens.engine.messages import PartlyUnknownShapes, UnresolvedPart
 from ckptlens.engine.model import (
@@ -21,7 +21,7 @@ from ckptlens.engine.model import (
     SymbolicContainer,
     UnknownPart,
 )
-from ckptlens.engine.objects import ExternalRef, FunctionRef, ModuleValue, ObjectValue
+from ckptlens.engine.objects import ClassRef, ExternalRef, FunctionRef, ModuleValue, ObjectValue
 from ckptlens.engine.values import Unknown, is_unknown
 from ckptlens.findings import Finding, SourceRange
 
@@ -100,7 +100,7 @@ class Analyzer:
     def _describe_safely(self, interp: Interpreter, source: str, name: str) -> TargetInfo:
         try:
             return self._describe(interp, source, name)
-        except (Budget, _Raised, RecursionError):
+        except (Budget, Raised, RecursionError):
             # the class exists (found above) but reading its signature ran into trouble
             scope, target = self._target(Interpreter(self.loader), source, name)
             origin = scope.source.name_range(target.node)
@@ -183,7 +183,7 @@ class Analyzer:
                 root = interp.call_function(target, [], kwargs, None)
         except Budget as exc:
             root = Unknown(str(exc))
-        except _Raised:
+        except Raised:
             root = Unknown(f"constructing `{name}` raises an exception")
         except RecursionError:
             root = Unknown("the model is nested too deeply to analyse")
