@@ -240,3 +240,46 @@ def test_the_editor_shows_the_same_findings(project: Path, capsys: pytest.Captur
         (f["file"], f["line"], f["column"], f["code"], f["severity"], f["message"]) for f in findings
     }
     assert len(reported) == 3 and reported == editor_diagnostics(project)
+
+
+def test_fix_makes_every_load_site_load_under_torch(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`check --fix` applies the edit; afterwards torch loads every tensor at every site and
+    the check is clean."""
+    assert main(["check", "--no-cache", "--diff"]) == 1
+    diff = capsys.readouterr().out
+    assert '-    net.load_state_dict(torch.load("ckpts/run.ckpt"))' in diff
+    assert '+    net.load_state_dict(torch.load("ckpts/run.ckpt")["state_dict"])' in diff
+    assert '+    net.load_state_dict(ckpt["state_dict"], strict=False)' in diff
+    assert '+    net.load_state_dict(torch.load("ckpts/plain.pt"))' in diff
+    main(["check", "--no-cache", "--fix"])
+    capsys.readouterr()
+    verdicts = torch_verdicts(project)
+    assert len(verdicts) == 9 and all(verdicts.values())
+    assert main(["check", "--no-cache"]) == 0
+
+
+def test_the_editor_offers_the_fix(project: Path) -> None:
+    import os
+
+    from ckptlens.checkpoint import read_checkpoint
+    from ckptlens.findings import SourceRange
+    from ckptlens.fixes.edits import apply_edits
+    from ckptlens.lsp.analysis import Session, SessionOptions
+    from ckptlens.lsp.checkpoints import checkpoint_stamp
+
+    session = Session([str(project)], SessionOptions())
+    path = os.path.realpath(project / "train.py")
+    planned, _ = session.plan(path, {})
+    files = {r.path for _, r in planned if r.path}
+    indexes = {f: read_checkpoint(f) for f in files}
+    stamps = {f: checkpoint_stamp(f) for f in files}
+    analysis = session.analyse(path, 1, {}, planned, indexes, None, stamps, 1)
+    line = TRAIN.splitlines().index('    net.load_state_dict(torch.load("ckpts/run.ckpt"))') + 1
+    request = SourceRange(path, line, 0, line, 10**4)
+    actions = session.code_actions(analysis, request, lambda p: Path(p).read_text())
+    entry = [a for a in actions if a.fix.title == 'Pass the file\'s ["state_dict"]']
+    assert len(entry) == 1 and entry[0].preferred
+    fixed = apply_edits(TRAIN, entry[0].fix.edits).splitlines()[line - 1]
+    assert fixed == '    net.load_state_dict(torch.load("ckpts/run.ckpt")["state_dict"])'

@@ -28,8 +28,10 @@ from ckptlens.engine.mapping_code import (
 from ckptlens.engine.messages import (
     CheckpointsFit,
     Inferred,
+    NoSuchEntry,
     ShapeMismatch,
     SourceUnreadable,
+    WholeCheckpointLoaded,
     format_shape,
 )
 from ckptlens.engine.model import Coverage, KeyMapping, PredictedStateDict, shapes_compatible
@@ -49,12 +51,14 @@ __all__ = [
     "Inferred",
     "KeyMapping",
     "Loader",
+    "NoSuchEntry",
     "ParsedMapping",
     "ShapeMismatch",
     "SourceError",
     "SourceUnreadable",
     "TargetError",
     "Totals",
+    "WholeCheckpointLoaded",
     "check",
     "format_shape",
     "model_size",

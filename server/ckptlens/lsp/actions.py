@@ -9,8 +9,23 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ckptlens.api import DEFAULT_FUNCTION_NAME, CheckResult, ShapeMismatch, render_python
-from ckptlens.findings import INFERRED, RENAMED_MODULE, SHAPE_MISMATCH, Finding, Fix, SourceRange
+from ckptlens.api import (
+    DEFAULT_FUNCTION_NAME,
+    CheckResult,
+    NoSuchEntry,
+    ShapeMismatch,
+    WholeCheckpointLoaded,
+    render_python,
+)
+from ckptlens.findings import (
+    INFERRED,
+    RENAMED_MODULE,
+    SHAPE_MISMATCH,
+    STATE_DICT_ENTRY,
+    Finding,
+    Fix,
+    SourceRange,
+)
 from ckptlens.fixes.directive import directive_values_fix
 from ckptlens.lsp.results import DocumentAnalysis, LinkResult
 from ckptlens.workspace.index import WorkspaceIndex
@@ -67,6 +82,11 @@ class CodeActions:
                 if source is None:
                     continue
                 add(self.finding_action(outcome, finding, source))
+        for item in analysis.problems:
+            found = item.finding
+            if found.code == STATE_DICT_ENTRY and found.range.file == path and overlaps(found.range, request):
+                source = source_of(path)
+                add(entry_action(found, source) if source is not None else None)
         for outcome in analysis.results:
             if outcome.mismatches and _mapping_applies(path, outcome, request):
                 add(self.mapping_action(outcome, source_of))
@@ -180,6 +200,20 @@ class CodeActions:
             return None
         title = f"{GENERATE_MAPPING_TITLE} for `{link.class_name}` ({outcome.label})"
         return Action(Fix(title, fix.edits, fix.kind), answers)
+
+
+def entry_action(finding: Finding, source: str) -> Action | None:
+    """The `state-dict-entry` fix: load_state_dict's argument selects where the weights sit."""
+    from ckptlens.fixes.entry import entry_fix
+
+    details = finding.details
+    if isinstance(details, WholeCheckpointLoaded):
+        fix = entry_fix(source, finding.range, details.given, details.expected)
+    elif isinstance(details, NoSuchEntry):
+        fix = entry_fix(source, finding.range, (details.entry,), details.expected)
+    else:
+        return None
+    return Action(fix, ((finding.code, finding.range),), preferred=True) if fix else None
 
 
 def _mapping_applies(path: str, outcome: LinkResult, request: SourceRange) -> bool:
