@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ckptlens.checkpoint.index import CheckpointIndex
-from ckptlens.engine.compare import Comparison, compare, shapes_compatible
+from ckptlens.engine.compare import Comparison, compare
 from ckptlens.engine.constructor import ConstructorPlan
 from ckptlens.engine.loader import Loader, SourceError
 from ckptlens.engine.mapping_code import (
@@ -28,11 +28,13 @@ from ckptlens.engine.mapping_code import (
 from ckptlens.engine.messages import (
     CheckpointsFit,
     Inferred,
+    NoSuchEntry,
     ShapeMismatch,
     SourceUnreadable,
+    WholeCheckpointLoaded,
     format_shape,
 )
-from ckptlens.engine.model import Coverage, KeyMapping, PredictedStateDict
+from ckptlens.engine.model import Coverage, KeyMapping, PredictedStateDict, shapes_compatible
 from ckptlens.engine.predict import Analyzer, TargetError, TargetInfo
 from ckptlens.engine.reads import recording as recording_reads
 from ckptlens.engine.safety import safety_findings
@@ -50,12 +52,14 @@ __all__ = [
     "Inferred",
     "KeyMapping",
     "Loader",
+    "NoSuchEntry",
     "ParsedMapping",
     "ShapeMismatch",
     "SourceError",
     "SourceUnreadable",
     "TargetError",
     "Totals",
+    "WholeCheckpointLoaded",
     "check",
     "format_shape",
     "model_size",

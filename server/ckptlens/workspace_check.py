@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ckptlens.findings import SOURCE_ERROR, Finding, Fix, Severity, SourceRange
+from ckptlens.findings import SOURCE_ERROR, STATE_DICT_ENTRY, Finding, Fix, Severity, SourceRange
 
 CACHE_DIR = ".ckptlens_cache"
 CACHE_FORMAT = 2
@@ -163,6 +163,7 @@ def _check_group(
 ) -> tuple[list[WorkspaceFinding], list[Fix]]:
     """Check some links (one class file's) with `session`: their findings and safe fixes."""
     from ckptlens.api import SourceUnreadable
+    from ckptlens.lsp.actions import entry_action
     from ckptlens.lsp.analysis import checkpoint_stamp
     from ckptlens.workspace.resolution import resolve_checkpoint
     from ckptlens.workspace.rules import link_findings
@@ -196,6 +197,11 @@ def _check_group(
         for item in link_findings(None, outcome, options.strict_false_ratio, options.hf_cache):
             label = item.checkpoint or resolution.hub_id or link.checkpoint
             findings.append(WorkspaceFinding(item.finding, label))
+            if with_fixes and item.finding.code == STATE_DICT_ENTRY:
+                text = source_of(item.finding.range.file)
+                entry = entry_action(item.finding, text) if text is not None else None
+                if entry is not None:
+                    fixes.append(entry.fix)
         if with_fixes and outcome.result is not None:
             for finding in outcome.result.findings:
                 source = source_of(finding.range.file)

@@ -224,10 +224,10 @@ def worker_main() -> None:
     if cap:
         # the engine's wall-clock cap per analysis: raised, the result no longer depends on how
         # loaded the machine is (a model near the cap is wrong on one run, unknown on the next)
-        from ckptlens.engine import interp
+        from ckptlens.engine.interp import interpreter
 
-        if hasattr(interp, "MAX_SECONDS"):
-            interp.MAX_SECONDS = float(cap)
+        if hasattr(interpreter, "MAX_SECONDS"):
+            interpreter.MAX_SECONDS = float(cap)
     shared = Analyzer()
     out = sys.stdout
 

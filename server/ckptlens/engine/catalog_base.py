@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ckptlens.engine import symbolic
+from ckptlens.engine.dtype_names import DEFAULT_DTYPE, dtype_name
 from ckptlens.engine.model import Dim, Shape
 from ckptlens.engine.symbolic import Sym
-from ckptlens.engine.tensors import DEFAULT_DTYPE, dtype_name
 from ckptlens.engine.values import Unknown, Unresolvable, as_dim, is_unknown, known_int, truth
 
 
@@ -416,3 +416,54 @@ def row(
 
 def nothing(args: dict[str, Any]) -> LayerBuild:
     return LayerBuild()
+
+
+# ---------------------------------------------------------------- child layers and losses
+
+A = dict[str, Any]
+Child = ChildLayer | ChildFromArg
+
+# The catalog's index (`catalog.lookup`), installed by `catalog` once it has indexed every row
+# (`install_index`): a builder that makes a child layer binds the child's arguments to that
+# row's signature. Rows are built only through the catalog, so the index is there by then; the
+# row modules never import the catalog that is assembled from them.
+_INDEX: list[Callable[[str], LayerSpec | None]] = []
+
+
+def install_index(lookup: Callable[[str], LayerSpec | None]) -> None:
+    _INDEX[:] = [lookup]
+
+
+def child(name: str, qualname: str, *args: Any, **kwargs: Any) -> ChildLayer:
+    """A submodule built from the row `qualname`, its arguments bound and defaults filled."""
+    spec = _INDEX[0](qualname)
+    if spec is None:
+        raise KeyError(qualname)
+    return ChildLayer(name, spec.qualname, bind(spec, args, kwargs))
+
+
+def reduction(a: Mapping[str, Any]) -> Any:
+    """`_Loss.__init__`: the deprecated size_average / reduce, when given, decide `reduction`."""
+    size_average, reduce = a.get("size_average"), a.get("reduce")
+    if size_average is None and reduce is None:
+        return a.get("reduction", "mean")
+    if is_unknown(size_average) or is_unknown(reduce):
+        return Unknown("reduction from the deprecated size_average / reduce")
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if size_average and reduce:
+        return "mean"
+    return "sum" if reduce else "none"
+
+
+def module_arg(name: str, value: Any, arg: str, copies: int | None = None) -> list[Child]:
+    """The child a module-valued argument makes: none for None, a catalog-built module
+    (ChildLayer) renamed in place, else the runtime value (ChildFromArg)."""
+    if value is None:
+        return []
+    if isinstance(value, ChildLayer):
+        if copies is None:
+            return [ChildLayer(name, value.qualname, value.args)]
+        clones = [ChildLayer(str(i), value.qualname, value.args) for i in range(copies)]
+        return [child(name, "torch.nn.ModuleList", modules=clones)]
+    return [ChildFromArg(name, arg, copies)]
