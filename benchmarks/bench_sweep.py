@@ -15,7 +15,10 @@ classified exact / order-only / unknown-only / wrong / error (tests/sweep/classi
 Prints per library: the counts, the exact fraction, key coverage (torch keys predicted with
 their full correct shape / all torch keys) and p50/p95/max time per call. With `--cli` (the
 default for a full run) the time is the installed `ckptlens keys ... --format json` CLI, one
-fresh process per call, start-up included, with compiled bytecode; otherwise the in-process
+fresh process per call, start-up included, with compiled bytecode, the result cache off
+(`--no-cache`: every call is analysed) and the parse indexes of the library's files kept from
+earlier calls (as on a machine that analysed the library before; `CKPTLENS_NO_CACHE=1` in the
+environment times first calls ever, `benchmarks/bench_startup.py` prints both); otherwise the in-process
 `predict` call with a warm analyzer (parse caches shared across the worker's models).
 
 `--results DIR` writes DIR/<library>.json (name -> record) and DIR/SUMMARY.md (wrong and

@@ -20,6 +20,12 @@ if _SITE not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
 # (they stay `hub-not-cached`), and remote reads use a cache of the test run's own. The remote
 # tests (tests/test_remote*.py) turn this off and point HF_ENDPOINT at a local stand-in.
 os.environ.setdefault("CKPTLENS_REMOTE_OFFLINE", "1")
+# ckptlens's own disk caches (the CLI's result cache, the loader's indexes): the run's own
+# folder, so no answer kept by an earlier run or by the user's ckptlens is ever reused here.
+if "CKPTLENS_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["CKPTLENS_CACHE_DIR"] = tempfile.mkdtemp(prefix="ckptlens-cache-")
 if "CKPTLENS_REMOTE_CACHE" not in os.environ:
     import tempfile
 

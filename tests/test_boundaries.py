@@ -124,18 +124,6 @@ def test_adapters_reach_the_engine_only_through_the_api() -> None:
 
 # -- import cycles ----------------------------------------------------------------------------
 
-# The loops left, all inside the engine's interpreter (issue 14 item 4): `interp.py` and the
-# builtin / library tables import each other (imports at the bottom of interp.py, private
-# names imported lazily), and the layer catalog's files import each other. The next step cuts
-# them: an `engine/interp/` package whose tables depend on a small runtime interface (a
-# Protocol) instead of on `Interpreter`. Until then a loop may shrink, never grow or appear
-# elsewhere.
-ENGINE_INTERPRETER_LOOPS = (
-    frozenset({"ckptlens.engine.interp", "ckptlens.engine.builtins", "ckptlens.engine.library_hooks", "ckptlens.engine.constructor"}),
-    frozenset({"ckptlens.engine.catalog", "ckptlens.engine.catalog_layers", "ckptlens.engine.catalog_simple"}),
-)
-
-
 def import_graph(package_dir: Path) -> dict[str, set[str]]:
     """module -> the modules of the same package it imports (at the top or inside functions;
     `if TYPE_CHECKING:` blocks never run and are left out)."""
@@ -229,13 +217,13 @@ def test_the_cycle_finder_sees_a_loop_through_a_lazy_import(tmp_path: Path) -> N
     assert import_cycles(graph) == [frozenset({"pkg.a", "pkg.sub.b", "pkg.c"})]
 
 
-def test_no_import_cycle_outside_the_engine_interpreter() -> None:
-    """Every import loop of server/ckptlens lies inside one of the interpreter's known loops;
-    none touches the façade, the adapters, workspace/, fixes/, render/, the findings registry."""
+def test_no_import_cycle_in_the_package() -> None:
+    """No module of server/ckptlens imports itself again, directly or through others, at the top
+    or inside a function: the interpreter's tables depend on `interp.runtime.Runtime`, never on
+    `Interpreter`, and the layer catalog's row files never import the catalog built from them."""
     graph = import_graph(ROOT / "server" / "ckptlens")
-    assert "ckptlens.workspace.index" in graph and "ckptlens.engine.interp" in graph["ckptlens.engine.builtins"]
-    outside = [sorted(c) for c in import_cycles(graph) if not any(c <= loop for loop in ENGINE_INTERPRETER_LOOPS)]
-    assert outside == []
+    assert "ckptlens.workspace.index" in graph and "ckptlens.engine.interp.runtime" in graph["ckptlens.engine.interp.host"]
+    assert import_cycles(graph) == []
 
 
 def test_no_import_cycle_between_the_packages() -> None:
@@ -252,3 +240,69 @@ def test_no_import_cycle_between_the_packages() -> None:
         targets.discard("ckptlens")  # the package's own __init__ (its version) imports nothing
     assert {"ckptlens.workspace", "ckptlens.fixes", "ckptlens.render", "ckptlens.engine"} <= set(folded)
     assert import_cycles(folded) == []
+
+
+# -- file size --------------------------------------------------------------------------------
+
+MAX_LINES = 800
+
+
+def test_no_source_file_over_800_lines() -> None:
+    """Every module of server/ckptlens stays readable in one sitting: at most 800 lines."""
+    sizes = {
+        path.relative_to(ROOT / "server" / "ckptlens").as_posix(): len(path.read_text().splitlines())
+        for path in (ROOT / "server" / "ckptlens").rglob("*.py")
+    }
+    assert "engine/interp/interpreter.py" in sizes
+    too_long = {rel: n for rel, n in sorted(sizes.items()) if n > MAX_LINES}
+    assert too_long == {}
+
+
+# -- render/: the words of every adapter, and nothing else ---------------------------------
+
+
+def test_render_is_pure_and_knows_no_adapter() -> None:
+    """`render/` turns engine and api values into text and markdown for the CLI and the language
+    server alike: it imports no torch, pygls or lsprotocol (not even lazily), and none of the
+    adapters that import it (`lsp/`, `cli.py`, `workspace_check.py`) outside type hints."""
+    render = ROOT / "server" / "ckptlens" / "render"
+    files = sorted(render.rglob("*.py"))
+    assert {"hover.py", "lens.py", "status.py"} <= {p.name for p in files}
+    for path in files:
+        heavy = sorted(m for m in _imported_modules(path) if m.split(".")[0] in ("torch", "pygls", "lsprotocol"))
+        assert heavy == [], f"render/{path.name} imports {heavy}"
+    graph = import_graph(ROOT / "server" / "ckptlens")
+    adapters = ("ckptlens.lsp", "ckptlens.cli", "ckptlens.workspace_check")
+    for module, targets in sorted(graph.items()):
+        if module.startswith("ckptlens.render"):
+            reached = sorted(t for t in targets if t.startswith(adapters))
+            assert reached == [], f"{module} imports {reached}"
+
+
+def test_the_editor_words_import_nothing_heavy() -> None:
+    loaded = _modules_after("import ckptlens.render.hover, ckptlens.render.lens, ckptlens.render.status")
+    assert sorted(m for m in loaded if m.split(".")[0] in HEAVY) == []
+
+
+def test_the_language_server_builds_no_markdown_itself() -> None:
+    """The hover's and the lenses' words come from `render/`: no file of `lsp/` writes a
+    markdown table, bold code or a "✓ / ✗" lens title."""
+    for path in sorted((ROOT / "server" / "ckptlens" / "lsp").rglob("*.py")):
+        text = path.read_text()
+        for marker in ("| --- |", "|---|", "**`", "✓", "✗"):
+            assert marker not in text, f"lsp/{path.name} holds {marker!r}"
+
+
+def test_no_private_name_crosses_a_file() -> None:
+    """A name one module of ckptlens imports from another is public: no `from x import _name`
+    (dunders such as `__version__` excepted), at the top or inside a function."""
+    import ast
+
+    crossing = []
+    for path in sorted((ROOT / "server" / "ckptlens").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("ckptlens")):
+                for alias in node.names:
+                    if alias.name.startswith("_") and not alias.name.startswith("__"):
+                        crossing.append(f"{path.relative_to(ROOT).as_posix()}: {alias.name}")
+    assert crossing == []

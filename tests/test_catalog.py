@@ -28,8 +28,7 @@ from ckptlens.engine.catalog import (
     rows,
     state_dict_of,
 )
-from ckptlens.engine.catalog_base import VAR_KEYWORD, VAR_POSITIONAL, LayerSpec, Row
-from ckptlens.engine.catalog_layers import module_arg
+from ckptlens.engine.catalog_base import VAR_KEYWORD, VAR_POSITIONAL, LayerSpec, Row, module_arg
 from ckptlens.engine.objects import ModuleValue
 from ckptlens.engine.values import TensorValue, Unknown, Unresolvable
 

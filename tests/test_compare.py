@@ -6,9 +6,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from ckptlens.checkpoint.index import TensorInfo
-from ckptlens.engine.compare import Comparison, compare, name_similarity, shapes_compatible
+from ckptlens.engine.compare import Comparison, compare
+from ckptlens.engine.compare_renames import name_similarity
 from ckptlens.engine.keys import collapse_keys, common_leading_path, summarize_keys
 from ckptlens.engine.messages import ShapeMismatch, ShapePair
+from ckptlens.engine.model import shapes_compatible
 from ckptlens.findings import (
     CUDA_TENSORS,
     DTYPE_DIFFERS,

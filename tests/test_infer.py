@@ -287,7 +287,8 @@ def test_the_editor_offers_the_checkpoints_values_for_the_directive(gpt_state: d
     from ckptlens.checkpoint import read_checkpoint
     from ckptlens.findings import SourceRange
     from ckptlens.fixes.edits import apply_edits
-    from ckptlens.lsp.analysis import Session, SessionOptions, checkpoint_stamp, hover_markdown
+    from ckptlens.lsp.analysis import Session, SessionOptions, checkpoint_stamp
+    from ckptlens.render.hover import hover_markdown
 
     _save(gpt_state, tmp_path / "gpt.pt")
     text = GPT_SOURCE.read_text().replace("class GPT(nn.Module):", "# ckptlens: checkpoint=gpt.pt\nclass GPT(nn.Module):")

@@ -26,7 +26,8 @@ import pytest
 from ckptlens.checkpoint import read_checkpoint
 from ckptlens.findings import SourceRange
 from ckptlens.fixes.edits import apply_edits
-from ckptlens.lsp.analysis import GENERATE_MAPPING_TITLE, Session, SessionOptions, checkpoint_stamp
+from ckptlens.lsp.actions import GENERATE_MAPPING_TITLE
+from ckptlens.lsp.analysis import Session, SessionOptions, checkpoint_stamp
 from mapping_as_written import docstring_code, load_edited, run_as_written
 
 torch = pytest.importorskip("torch")

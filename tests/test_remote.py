@@ -367,3 +367,51 @@ def test_legacy_pickle_longer_than_the_first_read(hub: HubStandIn, tmp_path: Pat
     remote = inspect(env_for(hub, tmp_path), f"{hub.url}/files/many.pt")
     assert remote["tensors"] == local(path)["tensors"]
     assert remote["bytes_read"] == resolve_bytes(hub) < path.stat().st_size / 10
+
+
+def test_a_remote_check_answers_from_the_result_cache_while_the_reference_is_fresh(
+    hub: HubStandIn, data: Path, tmp_path: Path
+) -> None:
+    """The CLI's result cache (`ckptlens.result_cache`) with a remote checkpoint: a second check
+    asks nothing of the network and loads no engine; once the reference's resolution is stale
+    (`CKPTLENS_REMOTE_TTL`), it is asked again; a new commit gives a new answer."""
+    import time
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "net.py").write_text(MODEL)
+    old = time.time() - 100  # older than the result cache's 2 s "racily modified" window
+    for path in (project / "net.py", project):
+        os.utime(path, (old, old))
+    env = env_for(hub, tmp_path, CKPTLENS_CACHE_DIR=str(tmp_path / "cache"))
+    code = (
+        "import sys; from ckptlens.cli import main; c = main(sys.argv[1:]); "
+        "sys.stderr.write(str('ckptlens.engine.interp' in sys.modules) + '\\n'); raise SystemExit(c)"
+    )
+    args = ["check", str(project / "net.py"), "--class", "Net", "--checkpoint", "hf://org/sharded", "--format", "json"]
+
+    def run(extra: dict[str, str] | None = None) -> tuple[int, str, str]:
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args], env={**env, **(extra or {})}, capture_output=True, text=True, timeout=120
+        )
+        return done.returncode, done.stdout, done.stderr.strip().splitlines()[-1]
+
+    hub.stats.reset()
+    first = run()
+    assert first[0] == 0 and first[2] == "True" and hub.stats.count > 0
+    hub.stats.reset()
+    assert run() == (0, first[1], "False")  # the answer, from the result cache
+    assert hub.stats.count == 0
+    stale = run({"CKPTLENS_REMOTE_TTL": "0"})  # the same entry, its resolution now stale
+    assert stale == (0, first[1], "True")  # analysed again after asking the Hub
+    assert [p.split("?")[0] for _, p, _ in hub.stats.requests] == ["/api/models/org/sharded/revision/main"]
+    # a new commit of the repository, with a shard that no longer fits
+    files = dict(hub.repos["org/sharded"].files)
+    renamed = hub.repos["org/renamed"].files["model.safetensors"]
+    hub.repos["org/sharded"] = Repo({"model.safetensors": renamed})
+    try:
+        changed = run({"CKPTLENS_REMOTE_TTL": "0"})
+        assert changed[0] == 1 and changed[2] == "True"
+        assert "renamed-module" in {f["code"] for f in json.loads(changed[1])["findings"]}
+    finally:
+        hub.repos["org/sharded"] = Repo(files)

@@ -142,7 +142,7 @@ def test_a_safe_checkpoint_lists_no_imports(tmp_path: Path) -> None:
 
 def test_the_hover_section_lists_globals_with_their_imports_and_escapes_them() -> None:
     from ckptlens.checkpoint.weights_only import Safety
-    from ckptlens.lsp.analysis import safety_markdown
+    from ckptlens.render.hover import safety_markdown
 
     assert safety_markdown(Safety()) == "Safety: **safe** · `torch.load(weights_only=True)` loads it"
     hostile = "evil.`x`|\x1b[2J"

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from ckptlens.api import predict
 from ckptlens.engine import tensor_data
-from ckptlens.engine.tensors import tensor_call, tensor_method
+from ckptlens.engine.tensor_methods import tensor_method
+from ckptlens.engine.tensors import tensor_call
 from ckptlens.engine.values import TensorValue
 
 

@@ -12,14 +12,9 @@ import torch.nn as nn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ckptlens.engine.tensors import (
-    UNKNOWN_DTYPE,
-    BufferValue,
-    dtype_name,
-    tensor_attribute,
-    tensor_call,
-    tensor_method,
-)
+from ckptlens.engine.dtype_names import UNKNOWN_DTYPE, dtype_name
+from ckptlens.engine.tensor_methods import tensor_attribute, tensor_method
+from ckptlens.engine.tensors import BufferValue, tensor_call
 from ckptlens.engine.values import TensorValue, Unknown, is_unknown
 
 U = Unknown("test")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ckptlens.checkpoint.index import CheckpointIndex
-from ckptlens.engine.compare import Comparison, compare, shapes_compatible
+from ckptlens.engine.compare import Comparison, compare
 from ckptlens.engine.constructor import ConstructorPlan
 from ckptlens.engine.loader import Loader, SourceError
 from ckptlens.engine.mapping_code import (
@@ -28,12 +28,15 @@ from ckptlens.engine.mapping_code import (
 from ckptlens.engine.messages import (
     CheckpointsFit,
     Inferred,
+    NoSuchEntry,
     ShapeMismatch,
     SourceUnreadable,
+    WholeCheckpointLoaded,
     format_shape,
 )
-from ckptlens.engine.model import Coverage, KeyMapping, PredictedStateDict
+from ckptlens.engine.model import Coverage, KeyMapping, PredictedStateDict, shapes_compatible
 from ckptlens.engine.predict import Analyzer, TargetError, TargetInfo
+from ckptlens.engine.reads import recording as recording_reads
 from ckptlens.engine.safety import safety_findings
 from ckptlens.engine.size import Totals, model_size
 from ckptlens.engine.transformers_view import transformers_view
@@ -49,16 +52,19 @@ __all__ = [
     "Inferred",
     "KeyMapping",
     "Loader",
+    "NoSuchEntry",
     "ParsedMapping",
     "ShapeMismatch",
     "SourceError",
     "SourceUnreadable",
     "TargetError",
     "Totals",
+    "WholeCheckpointLoaded",
     "check",
     "format_shape",
     "model_size",
     "predict",
+    "recording_reads",
     "remap_tensors",
     "render_python",
     "shapes_compatible",
@@ -223,16 +229,21 @@ def check(
     from ckptlens.checkpoint import read_checkpoint
 
     engine = _analyzer(analyzer)
+    # a remote checkpoint is read (network round trips) while the class is analysed
+    reading = _RemoteRead.start(checkpoint) if cache is None else None
     if cache is not None:
         info = cache.info.get((str(source), class_name))
         if info is None:
             info = cache.info[(str(source), class_name)] = engine.describe(str(source), class_name)
     else:
         info = engine.describe(str(source), class_name)
-    index = checkpoint if isinstance(checkpoint, CheckpointIndex) else read_checkpoint(str(checkpoint))
     # `--init config.n_layer=6`: one field of a config object nobody gives (issue 15)
     pinned = {k: v for k, v in (init or {}).items() if "." in k}
     init = {k: v for k, v in (init or {}).items() if "." not in k} if pinned else init
+    if reading is not None:
+        index = reading.result()
+    else:
+        index = checkpoint if isinstance(checkpoint, CheckpointIndex) else read_checkpoint(str(checkpoint))
     plan = constructor_plan(
         info, init=init, config=config, index=index, init_source=init_source, config_source=config_source
     )
@@ -249,7 +260,7 @@ def check(
     else:
         comparison = _cached_compare(predicted, index, prediction_key, unverified_severity, cache)
     if infer_values and cache is None and any(f.code == SHAPE_MISMATCH for f in comparison.findings):
-        from ckptlens.engine.infer import given_versus_saved
+        from ckptlens.engine.saved_with import given_versus_saved
 
         # given vs saved: a new comparison whose shape mismatches name the saved values
         tensors = view.tensors if view else index.tensors
@@ -265,6 +276,43 @@ def check(
         if note is not None:
             findings = sorted((*findings, note), key=_position)
     return CheckResult(findings, comparison.mapping, predicted, index, comparison, inference)
+
+
+class _RemoteRead:
+    """`read_checkpoint` of a remote reference in a thread: its requests wait on the network
+    while the class is analysed. `result()` returns the index or raises what the read raised."""
+
+    def __init__(self, text: str) -> None:
+        import threading
+
+        self.text = text
+        self.index: CheckpointIndex | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="ckptlens-remote-read", daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def start(checkpoint: object) -> _RemoteRead | None:
+        if isinstance(checkpoint, CheckpointIndex):
+            return None
+        from ckptlens.checkpoint.remote import is_remote
+
+        return _RemoteRead(str(checkpoint)) if is_remote(str(checkpoint)) else None
+
+    def _run(self) -> None:
+        from ckptlens.checkpoint import read_checkpoint
+
+        try:
+            self.index = read_checkpoint(self.text)
+        except BaseException as exc:  # noqa: BLE001 - raised again by result(), in the caller
+            self.error = exc
+
+    def result(self) -> CheckpointIndex:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        assert self.index is not None
+        return self.index
 
 
 def _cached_compare(

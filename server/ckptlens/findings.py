@@ -53,6 +53,7 @@ HUB_NOT_CACHED = "hub-not-cached"  # a hub id that is not in the local Hugging F
 LINK_ERROR = "link-error"  # the link itself is unusable (its config file is missing, ...)
 SOURCE_ERROR = "source-error"  # the linked class's source cannot be read or parsed
 CHECKPOINTS_FIT = "checkpoints-fit"  # checkpoints under the workspace fit an unlinked class
+STATE_DICT_ENTRY = "state-dict-entry"  # load_state_dict gets the wrong entry of the loaded file
 
 
 @dataclass(frozen=True, order=True)

@@ -19,10 +19,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ckptlens.findings import SOURCE_ERROR, Finding, Fix, Severity, SourceRange
+from ckptlens.findings import SOURCE_ERROR, STATE_DICT_ENTRY, Finding, Fix, Severity, SourceRange
 
 CACHE_DIR = ".ckptlens_cache"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 GENERATE_MAPPING_PREFIX = "Generate key mapping"
 
 
@@ -163,6 +163,7 @@ def _check_group(
 ) -> tuple[list[WorkspaceFinding], list[Fix]]:
     """Check some links (one class file's) with `session`: their findings and safe fixes."""
     from ckptlens.api import SourceUnreadable
+    from ckptlens.lsp.actions import entry_action
     from ckptlens.lsp.analysis import checkpoint_stamp
     from ckptlens.workspace.resolution import resolve_checkpoint
     from ckptlens.workspace.rules import link_findings
@@ -196,6 +197,11 @@ def _check_group(
         for item in link_findings(None, outcome, options.strict_false_ratio, options.hf_cache):
             label = item.checkpoint or resolution.hub_id or link.checkpoint
             findings.append(WorkspaceFinding(item.finding, label))
+            if with_fixes and item.finding.code == STATE_DICT_ENTRY:
+                text = source_of(item.finding.range.file)
+                entry = entry_action(item.finding, text) if text is not None else None
+                if entry is not None:
+                    fixes.append(entry.fix)
         if with_fixes and outcome.result is not None:
             for finding in outcome.result.findings:
                 source = source_of(finding.range.file)
@@ -401,25 +407,13 @@ def _cache_store(root: str, key: str, report: WorkspaceReport, checkpoints: Sequ
 
 
 def _stamp_any(path: str) -> Any:
-    """Size and mtime of a file (and of the config.json beside it, read with it), or of the
-    entries of a folder (shallow); None when absent. As JSON values (the cache is JSON).
-    Kept here rather than imported, so that a warm run never loads the engine. A remote
-    checkpoint: what it resolved to, while that is fresh (`CKPTLENS_REMOTE_TTL`)."""
-    from ckptlens.checkpoint.remote import fresh_stamp, is_remote
+    """What a checkpoint's answer depends on, as JSON values (the cache is JSON): the CLI result
+    cache's stamp (`result_cache.checkpoint_stamp`: a file with the config.json beside it, a
+    `*.index.json` with its shards, a folder's entries; a remote reference: what it resolved to,
+    while that is fresh, `CKPTLENS_REMOTE_TTL`). Never loads the engine."""
+    from ckptlens.result_cache import checkpoint_stamp
 
-    if is_remote(path):
-        return fresh_stamp(path)
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    if not os.path.isdir(path):
-        return [st.st_size, st.st_mtime_ns, _stamp(os.path.join(os.path.dirname(path), "config.json"))]
-    try:
-        with os.scandir(path) as listing:
-            return sorted([e.name, *(_stamp(e.path) or [])] for e in listing)
-    except OSError:
-        return None
+    return checkpoint_stamp(path)
 
 
 def _cache_load(root: str, key: str) -> WorkspaceReport | None:

@@ -11,6 +11,7 @@ another checkout. torchvision's meta registrations are stubbed in the worker bef
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
@@ -52,10 +53,20 @@ def cli_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "ckptlens"]
 
 
+@functools.lru_cache(maxsize=1)
+def _no_result_cache() -> list[str]:
+    """`--no-cache` when the ckptlens timed has a result cache: every call is analysed (a sweep
+    run twice would otherwise time answers read back from disk); the parse indexes stay on."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    shown = subprocess.run([*cli_command(), "keys", "--help"], capture_output=True, text=True, env=env)
+    return ["--no-cache"] if "--no-cache" in shown.stdout else []
+
+
 def run_cli(target: Any) -> tuple[float, int, dict[str, Any] | None, str]:
     """`ckptlens keys SOURCE --class NAME --format json` as a user runs it: wall time (start-up
     included), exit code, the JSON, stderr's last line."""
     args = [*cli_command(), "keys", target.source, "--class", target.class_name, "--format", "json"]
+    args += _no_result_cache()
     for key, value in target.init.items():
         args += ["--init", f"{key}={value!r}"]
     config_file = None
@@ -213,10 +224,10 @@ def worker_main() -> None:
     if cap:
         # the engine's wall-clock cap per analysis: raised, the result no longer depends on how
         # loaded the machine is (a model near the cap is wrong on one run, unknown on the next)
-        from ckptlens.engine import interp
+        from ckptlens.engine.interp import interpreter
 
-        if hasattr(interp, "MAX_SECONDS"):
-            interp.MAX_SECONDS = float(cap)
+        if hasattr(interpreter, "MAX_SECONDS"):
+            interpreter.MAX_SECONDS = float(cap)
     shared = Analyzer()
     out = sys.stdout
 

@@ -20,7 +20,7 @@ from ckptlens.checkpoint.weights_only import WeightsOnlyAudit
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
-_STORAGE_HEADER = 8  # int64 element count written before each storage's bytes
+STORAGE_HEADER = 8  # int64 element count written before each storage's bytes
 # A remote file has no memory map: its pickles are read from a prefix that grows (at least x2) until
 # they parse, up to what a pickle may be (the unpickler's own caps stop it well before).
 _FIRST_PREFIX = 64 << 10
@@ -93,27 +93,27 @@ def probe_pickle(fh: IO[bytes], size: int | None = None) -> str:
 
 def _read(view: Any, size: int) -> TorchPickle:
     audit = WeightsOnlyAudit()
-    magic, pos = _small_pickle(view, 0, "magic number", audit)
+    magic, pos = small_pickle(view, 0, "magic number", audit)
     if magic != MAGIC_NUMBER:
         raise CheckpointError(
             "a plain pickle, not a torch.save file (it does not start with torch's magic number)"
         )
-    version, pos = _small_pickle(view, pos, "protocol version", audit)
+    version, pos = small_pickle(view, pos, "protocol version", audit)
     if version != PROTOCOL_VERSION:
         raise CheckpointError(f"legacy torch file with unknown protocol version {version!r:.40}")
-    sys_info, pos = _small_pickle(view, pos, "sys_info", audit)
+    sys_info, pos = small_pickle(view, pos, "sys_info", audit)
     notes = []
     if isinstance(sys_info, dict) and sys_info.get("little_endian") is False:
         notes.append("saved on a big-endian machine (torch.load byte-swaps it)")
     table = StorageTable(legacy=True)
     main = Unpickler(view, start=pos, persistent_load=table, name="main pickle", audit=audit)
     root = main.load()
-    keys, pos = _small_pickle(view, main.pos, "storage key list", audit)
+    keys, pos = small_pickle(view, main.pos, "storage key list", audit)
     _check_storage_bytes(table, keys, size - pos)
     return TorchPickle(root, table.storages, tuple(main.opaque), tuple(notes), audit.safety())
 
 
-def _small_pickle(
+def small_pickle(
     view: Any, pos: int, what: str, audit: WeightsOnlyAudit
 ) -> tuple[Any, int]:
     unpickler = Unpickler(view, start=pos, name=f"legacy torch {what}", audit=audit)
@@ -132,7 +132,7 @@ def _check_storage_bytes(table: StorageTable, keys: Any, available: int) -> None
             raise CheckpointError(
                 f"corrupt legacy torch file: storage {key} is listed but never used"
             )
-        needed += _STORAGE_HEADER + ref.nbytes
+        needed += STORAGE_HEADER + ref.nbytes
     if available < needed:
         raise CheckpointError(
             f"truncated legacy torch file: its storages need {needed:,} bytes after the pickles, "

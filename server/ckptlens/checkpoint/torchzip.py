@@ -27,7 +27,7 @@ MAX_PICKLE_BYTES = 128 << 20
 
 def read_torch_zip(fh: IO[bytes], size: int) -> TorchPickle:
     archive = ZipArchive(fh, size)
-    prefix = _archive_prefix(archive.names)
+    prefix = archive_prefix(archive.names)
     archive.check_local_headers()
     raw = archive.read(prefix + b"data.pkl", MAX_PICKLE_BYTES, "data.pkl")
     table = StorageTable()
@@ -45,7 +45,7 @@ def read_torch_zip(fh: IO[bytes], size: int) -> TorchPickle:
     return TorchPickle(root, table.storages, tuple(unpickler.opaque), tuple(notes), audit.safety())
 
 
-def _archive_prefix(names: list[bytes]) -> bytes:
+def archive_prefix(names: list[bytes]) -> bytes:
     """torch names every record `<archive>/...` after the first entry's folder."""
     if any(name.endswith(b"/constants.pkl") or b"/code/" in name for name in names):
         raise CheckpointError(

@@ -170,12 +170,12 @@ def _chosen(root: Any) -> tuple[tuple[str, ...], dict[str, TensorRef]]:
 
 
 def _plan_zip(fh: Any, size: int, file: str) -> tuple[tuple[str, ...], dict[str, SourceTensor]]:
-    from ckptlens.checkpoint.torchzip import _archive_prefix, read_torch_zip
-    from ckptlens.checkpoint.ziparchive import ZipArchive, _check_sizes
+    from ckptlens.checkpoint.torchzip import archive_prefix, read_torch_zip
+    from ckptlens.checkpoint.ziparchive import ZipArchive, check_sizes
 
     decoded = read_torch_zip(fh, size)
     archive = ZipArchive(fh, size)
-    prefix = _archive_prefix(archive.names)
+    prefix = archive_prefix(archive.names)
     swap_big = False
     if prefix + b"byteorder" in archive.entries:
         swap_big = archive.read(prefix + b"byteorder", 16, "byteorder").strip() == b"big"
@@ -191,7 +191,7 @@ def _plan_zip(fh: Any, size: int, file: str) -> tuple[tuple[str, ...], dict[str,
             if entry is None:
                 raise CheckpointError(f"corrupt torch archive: storage data/{storage.key} is missing")
             what = f"data/{storage.key}"
-            _check_sizes(entry, 1 << 62, what)
+            check_sizes(entry, 1 << 62, what)
             start = archive._data_start(name, entry, what)
             extent = Extent(file, start, entry.size, -1 if entry.method == 0 else entry.compressed)
             extents[storage.key] = extent
@@ -200,22 +200,22 @@ def _plan_zip(fh: Any, size: int, file: str) -> tuple[tuple[str, ...], dict[str,
 
 
 def _plan_legacy(fh: Any, size: int, file: str) -> tuple[tuple[str, ...], dict[str, SourceTensor]]:
-    from ckptlens.checkpoint.legacy import _STORAGE_HEADER, MAGIC_NUMBER, _small_pickle
+    from ckptlens.checkpoint.legacy import MAGIC_NUMBER, STORAGE_HEADER, small_pickle
     from ckptlens.checkpoint.unpickler import Unpickler
     from ckptlens.checkpoint.weights_only import WeightsOnlyAudit
 
     audit = WeightsOnlyAudit()  # the reader already judged the file; the writer only re-reads it
     with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
-        magic, pos = _small_pickle(view, 0, "magic number", audit)
+        magic, pos = small_pickle(view, 0, "magic number", audit)
         if magic != MAGIC_NUMBER:
             raise CheckpointError("a plain pickle, not a torch.save file")
-        _version, pos = _small_pickle(view, pos, "protocol version", audit)
-        sys_info, pos = _small_pickle(view, pos, "sys_info", audit)
+        _version, pos = small_pickle(view, pos, "protocol version", audit)
+        sys_info, pos = small_pickle(view, pos, "sys_info", audit)
         big = isinstance(sys_info, dict) and sys_info.get("little_endian") is False
         table = StorageTable(legacy=True)
         main = Unpickler(view, start=pos, persistent_load=table, name="main pickle", audit=audit)
         root = main.load()
-        keys, pos = _small_pickle(view, main.pos, "storage key list", audit)
+        keys, pos = small_pickle(view, main.pos, "storage key list", audit)
         if table.views:
             raise WriteError("a pre-1.0 legacy file with storage views: re-save it with a recent torch first")
         if not isinstance(keys, list):
@@ -225,10 +225,10 @@ def _plan_legacy(fh: Any, size: int, file: str) -> tuple[tuple[str, ...], dict[s
             ref = table.storages.get(str(key))
             if ref is None:
                 raise CheckpointError(f"corrupt legacy torch file: storage {key} is listed but never used")
-            if pos + _STORAGE_HEADER + ref.nbytes > size:
+            if pos + STORAGE_HEADER + ref.nbytes > size:
                 raise CheckpointError("truncated legacy torch file")
-            extents[str(key)] = Extent(file, pos + _STORAGE_HEADER, ref.nbytes)
-            pos += _STORAGE_HEADER + ref.nbytes
+            extents[str(key)] = Extent(file, pos + STORAGE_HEADER, ref.nbytes)
+            pos += STORAGE_HEADER + ref.nbytes
     sd_path, refs = _chosen(root)
     out: dict[str, SourceTensor] = {}
     for key, tensor in refs.items():

@@ -68,7 +68,7 @@ class ZipArchive:
         entry = self.entry(name)
         if entry is None:
             raise CheckpointError(f"corrupt zip archive: {what} is missing")
-        _check_sizes(entry, cap, what)
+        check_sizes(entry, cap, what)
         start = self._data_start(name, entry, what)
         self.fh.seek(start)
         raw = _read_exactly(self.fh, entry.compressed, what)
@@ -121,7 +121,7 @@ class ZipArchive:
         return start
 
 
-def _check_sizes(entry: Entry, cap: int, what: str) -> None:
+def check_sizes(entry: Entry, cap: int, what: str) -> None:
     if entry.flags & 1:
         raise CheckpointError(f"{what} is encrypted: not a torch.save archive")
     if entry.method not in (_STORED, _DEFLATED):

@@ -17,8 +17,9 @@ Protocol with the interpreter (see `catalog_base` for the types):
   parameters materialize to, with the inferred input dim None: `LazyLinear(4)` -> weight
   (4, None).
 
-The table is in `catalog_layers` (tensor-owning and composite rows) and `catalog_simple`
-(parameterless rows); `tests/test_catalog.py` checks every row against torch.
+The table is in `catalog_layers` (tensor-owning and composite rows; the recurrent, attention and
+transformer builders are in `catalog_sequence`) and `catalog_simple` (parameterless rows);
+`tests/test_catalog.py` checks every row against torch.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from ckptlens.engine.catalog_base import (
     Row,
     TensorDecl,
     bind,
+    install_index,
     signature,
 )
 from ckptlens.engine.values import Unresolvable
@@ -134,6 +136,9 @@ def lookup(qualname: str) -> LayerSpec | None:
         # a submodule of torch.nn.modules re-exporting a class it imports
         return _BY_CLASS_NAME.get(name)
     return _torchmetrics(qualname)
+
+
+install_index(lookup)  # the rows' child layers are bound through it
 
 
 def rows() -> tuple[Row, ...]:

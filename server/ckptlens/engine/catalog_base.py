@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ckptlens.engine import symbolic
+from ckptlens.engine.dtype_names import DEFAULT_DTYPE, dtype_name
 from ckptlens.engine.model import Dim, Shape
 from ckptlens.engine.symbolic import Sym
-from ckptlens.engine.tensors import DEFAULT_DTYPE, dtype_name
 from ckptlens.engine.values import Unknown, Unresolvable, as_dim, is_unknown, known_int, truth
 
 
@@ -109,9 +110,57 @@ _NAMED_DEFAULTS: Mapping[str, Any] = {
 }
 
 
+_SIMPLE_DEFAULTS: Mapping[str, Any] = {"True": True, "False": False, "None": None}
+_NUMBER = re.compile(r"-?\d+(\.\d*)?([eE][-+]?\d+)?")
+_IDENT = re.compile(r"[A-Za-z_]\w*")
+
+
+def _quick_signature(text: str) -> tuple[Param, ...] | None:
+    """`signature` without `ast.parse` for the common lists (names, `*`, `*args`, `**kwargs`,
+    defaults that are True/False/None, numbers or plain strings); None for anything else.
+    Hundreds of rows are built at import: this is most of their cost."""
+    params: list[Param] = []
+    kind = POSITIONAL_OR_KEYWORD
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part == "*":
+            kind = KEYWORD_ONLY
+            continue
+        if params and params[-1].kind == VAR_KEYWORD:
+            return None
+        if part.startswith("**") and _IDENT.fullmatch(part[2:]):
+            params.append(Param(part[2:], REQUIRED, VAR_KEYWORD))
+            continue
+        if part.startswith("*") and _IDENT.fullmatch(part[1:]):
+            params.append(Param(part[1:], REQUIRED, VAR_POSITIONAL))
+            kind = KEYWORD_ONLY
+            continue
+        name, eq, raw = (p.strip() for p in part.partition("="))
+        if not _IDENT.fullmatch(name) or name in _SIMPLE_DEFAULTS:
+            return None
+        if not eq:
+            if any(p.default is not REQUIRED and p.kind == POSITIONAL_OR_KEYWORD for p in params) and kind != KEYWORD_ONLY:
+                return None  # a syntax error: let ast say so
+            params.append(Param(name, REQUIRED, kind))
+        elif raw in _SIMPLE_DEFAULTS:
+            params.append(Param(name, _SIMPLE_DEFAULTS[raw], kind))
+        elif _NUMBER.fullmatch(raw):
+            params.append(Param(name, float(raw) if any(c in raw for c in ".eE") else int(raw), kind))
+        elif len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"" and _IDENT.fullmatch(raw[1:-1] or "_"):
+            params.append(Param(name, raw[1:-1], kind))
+        else:
+            return None
+    return tuple(params)
+
+
 def signature(text: str) -> tuple[Param, ...]:
     """Params from a Python parameter list copied from torch's source (without annotations):
     `"in_features, out_features, bias=True, device=None, dtype=None"`."""
+    quick = _quick_signature(text)
+    if quick is not None:
+        return quick
     tree = ast.parse(f"def f({text}): pass")
     func = tree.body[0]
     assert isinstance(func, ast.FunctionDef)
@@ -367,3 +416,54 @@ def row(
 
 def nothing(args: dict[str, Any]) -> LayerBuild:
     return LayerBuild()
+
+
+# ---------------------------------------------------------------- child layers and losses
+
+A = dict[str, Any]
+Child = ChildLayer | ChildFromArg
+
+# The catalog's index (`catalog.lookup`), installed by `catalog` once it has indexed every row
+# (`install_index`): a builder that makes a child layer binds the child's arguments to that
+# row's signature. Rows are built only through the catalog, so the index is there by then; the
+# row modules never import the catalog that is assembled from them.
+_INDEX: list[Callable[[str], LayerSpec | None]] = []
+
+
+def install_index(lookup: Callable[[str], LayerSpec | None]) -> None:
+    _INDEX[:] = [lookup]
+
+
+def child(name: str, qualname: str, *args: Any, **kwargs: Any) -> ChildLayer:
+    """A submodule built from the row `qualname`, its arguments bound and defaults filled."""
+    spec = _INDEX[0](qualname)
+    if spec is None:
+        raise KeyError(qualname)
+    return ChildLayer(name, spec.qualname, bind(spec, args, kwargs))
+
+
+def reduction(a: Mapping[str, Any]) -> Any:
+    """`_Loss.__init__`: the deprecated size_average / reduce, when given, decide `reduction`."""
+    size_average, reduce = a.get("size_average"), a.get("reduce")
+    if size_average is None and reduce is None:
+        return a.get("reduction", "mean")
+    if is_unknown(size_average) or is_unknown(reduce):
+        return Unknown("reduction from the deprecated size_average / reduce")
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if size_average and reduce:
+        return "mean"
+    return "sum" if reduce else "none"
+
+
+def module_arg(name: str, value: Any, arg: str, copies: int | None = None) -> list[Child]:
+    """The child a module-valued argument makes: none for None, a catalog-built module
+    (ChildLayer) renamed in place, else the runtime value (ChildFromArg)."""
+    if value is None:
+        return []
+    if isinstance(value, ChildLayer):
+        if copies is None:
+            return [ChildLayer(name, value.qualname, value.args)]
+        clones = [ChildLayer(str(i), value.qualname, value.args) for i in range(copies)]
+        return [child(name, "torch.nn.ModuleList", modules=clones)]
+    return [ChildFromArg(name, arg, copies)]

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ckptlens.engine.catalog_base import LayerBuild, Row, ntuple, row, signature
-from ckptlens.engine.catalog_layers import reduction
+from ckptlens.engine.catalog_base import LayerBuild, Row, ntuple, reduction, row, signature
 
 A = dict[str, Any]
 Attrs = str | Callable[[A], dict[str, Any]]

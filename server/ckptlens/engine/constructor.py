@@ -24,8 +24,8 @@ from ckptlens.engine.model import ConstructorValue
 from ckptlens.findings import Finding
 
 if TYPE_CHECKING:
-    from ckptlens.engine.interp import ClassRef, Interpreter
-    from ckptlens.engine.objects import FunctionRef
+    from ckptlens.engine.interp.runtime import Runtime
+    from ckptlens.engine.objects import ClassRef, FunctionRef
     from ckptlens.engine.predict import TargetInfo
 
 INIT = "--init"
@@ -59,7 +59,7 @@ def record_label(name: str) -> str:
 
 
 def signature_facts(
-    interp: Interpreter,
+    interp: Runtime,
     func: FunctionRef | None,
     is_method: bool,
     config_param: str | None,
@@ -117,7 +117,7 @@ def registers_config(node: Any) -> bool:
     return False
 
 
-def register_config(interp: Interpreter, receiver: Any, node: Any, frame: Any) -> None:
+def register_config(interp: Runtime, receiver: Any, node: Any, frame: Any) -> None:
     """What `@register_to_config` does before `__init__` runs: `self.config` holds every
     parameter's value (given or default), minus the class's `ignore_for_config`."""
     from ckptlens.engine.objects import AttrDict
@@ -163,10 +163,10 @@ def _reads_of(tree: ast.Module, name: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def config_fields(interp: Interpreter, cls: ClassRef) -> tuple[str, ...]:
+def config_fields(interp: Runtime, cls: ClassRef) -> tuple[str, ...]:
     """What a config class accepts: annotated fields (dataclass, attrs, NamedTuple, pydantic,
     plain annotations), `attr.ib()`-style fields, and its `__init__` parameters."""
-    from ckptlens.engine.interp import ClassRef
+    from ckptlens.engine.objects import ClassRef
 
     names: list[str] = []
     for klass in interp.mro(cls):
@@ -189,7 +189,7 @@ def _is_field_call(node: ast.expr | None) -> bool:
     return isinstance(node, ast.Call) and _text(node.func).split(".")[-1] in _FIELD_CALLS
 
 
-def config_accepts_any_key(interp: Interpreter, cls: ClassRef | None) -> bool:
+def config_accepts_any_key(interp: Runtime, cls: ClassRef | None) -> bool:
     """True unless the config class is known to take only its named fields: a dataclass, a
     class whose `__init__` has no `**kwargs`, a declared class (attrs, NamedTuple, annotations)."""
     from ckptlens.engine.objects import FunctionRef
@@ -219,11 +219,11 @@ def config_accepts_any_key(interp: Interpreter, cls: ClassRef | None) -> bool:
 # -- the config object --------------------------------------------------------------------
 
 
-def config_object(interp: Interpreter, info: TargetInfo, data: dict[str, Any]) -> Any:
+def config_object(interp: Runtime, info: TargetInfo, data: dict[str, Any]) -> Any:
     """The config object the class's config parameter receives, built from `data` (interpreter
     values) as the config class would build it, defaults included."""
-    from ckptlens.engine.interp import ClassRef, Frame
-    from ckptlens.engine.objects import FunctionRef, ObjectValue
+    from ckptlens.engine.interp.frame import Frame
+    from ckptlens.engine.objects import ClassRef, FunctionRef, ObjectValue
 
     cls = info.config_class
     if cls is None:
@@ -258,7 +258,7 @@ def config_object(interp: Interpreter, info: TargetInfo, data: dict[str, Any]) -
                     if target.id in data:
                         obj.attrs[target.id] = data[target.id]
                     else:
-                        obj.attrs[target.id] = interp._field_default(stmt.value, Frame(klass.scope))
+                        obj.attrs[target.id] = interp.field_default(stmt.value, Frame(klass.scope))
     return obj
 
 

@@ -24,7 +24,8 @@ from ckptlens.engine.objects import ClassRef, ModuleValue, ObjectValue
 from ckptlens.engine.values import Unknown, is_unknown
 
 if TYPE_CHECKING:
-    from ckptlens.engine.interp import Frame, Interpreter
+    from ckptlens.engine.interp.frame import Frame
+    from ckptlens.engine.interp.runtime import Runtime
 
 INDEXED = ("ModuleList", "Sequential", "ParameterList")
 _PLAIN = (int, float, str, bool, tuple, list, type(None))
@@ -43,7 +44,7 @@ def location(stmt: ast.stmt, frame: Frame) -> str:
     return f"{display_path(frame.scope.source.path)}:{stmt.lineno}"
 
 
-def contain(interp: Interpreter, stmt: ast.stmt, frame: Frame, reason: str) -> bool | Unknown:
+def contain(interp: Runtime, stmt: ast.stmt, frame: Frame, reason: str) -> bool | Unknown:
     """Make what `stmt` builds unknown after it failed for `reason`. False when the statement
     builds nothing that can be singled out (the failure then reaches the enclosing statement);
     an Unknown when the statement was a `return`: the function returns it."""
@@ -73,7 +74,7 @@ def contain(interp: Interpreter, stmt: ast.stmt, frame: Frame, reason: str) -> b
     return outcome
 
 
-def _quiet_eval(interp: Interpreter, node: ast.expr, frame: Frame) -> Any:
+def _quiet_eval(interp: Runtime, node: ast.expr, frame: Frame) -> Any:
     """Evaluate a cheap sub-expression (a name, `self.layers`) again; None if that fails too."""
     if not isinstance(node, (ast.Name, ast.Attribute, ast.Constant, ast.Subscript, ast.JoinedStr)):
         return None
@@ -84,7 +85,7 @@ def _quiet_eval(interp: Interpreter, node: ast.expr, frame: Frame) -> Any:
         return None
 
 
-def _poison(interp: Interpreter, target: ast.expr, frame: Frame, reason: str) -> bool:
+def _poison(interp: Runtime, target: ast.expr, frame: Frame, reason: str) -> bool:
     unknown = Unknown(reason, maybe_module=True)
     if isinstance(target, ast.Name):
         frame.locals[target.id] = unknown
@@ -115,7 +116,7 @@ def _poison(interp: Interpreter, target: ast.expr, frame: Frame, reason: str) ->
     return False
 
 
-def _contain_call(interp: Interpreter, call: ast.Call, frame: Frame, reason: str) -> bool:
+def _contain_call(interp: Runtime, call: ast.Call, frame: Frame, reason: str) -> bool:
     """A call statement that failed. Where its effect is one member or one item (`append`,
     `add_module`, `register_buffer`, `setattr` with a known name) only that becomes unknown.
     Otherwise what it was handed is suspect: see `_suspects`. A method of `self` (or of its
@@ -147,7 +148,7 @@ def _contain_call(interp: Interpreter, call: ast.Call, frame: Frame, reason: str
     return _suspects(interp, call, frame, reason)
 
 
-def _suspects(interp: Interpreter, node: ast.AST, frame: Frame, reason: str) -> bool:
+def _suspects(interp: Runtime, node: ast.AST, frame: Frame, reason: str) -> bool:
     """What the calls in a failed statement were handed may have been changed before the
     failure: plain containers and objects held by a local name become unknown, modules other
     than `self` become unknown parts. False when `self` itself was handed to a call (it may
@@ -190,7 +191,7 @@ def _calls(node: ast.AST) -> list[ast.Call]:
 
 
 def _contain_module_call(
-    interp: Interpreter, module: ModuleValue, method: str, args: list[Any], reason: str, anchor: Any
+    interp: Runtime, module: ModuleValue, method: str, args: list[Any], reason: str, anchor: Any
 ) -> bool:
     unknown = Unknown(reason, maybe_module=True)
     name = args[0] if args else None
@@ -210,7 +211,7 @@ def _contain_module_call(
     return False
 
 
-def stale_members(interp: Interpreter, module: ModuleValue, reason: str, current: Any = None) -> None:
+def stale_members(interp: Runtime, module: ModuleValue, reason: str, current: Any = None) -> None:
     """What the code that failed may have written on `module` through its methods
     (`self.inplanes` in a ResNet's `_make_layer`, `self.head` in `reset_classifier`) is unknown
     afterwards, never stale: plain attributes become Unknown, members become unknown parts."""
@@ -226,7 +227,7 @@ def stale_members(interp: Interpreter, module: ModuleValue, reason: str, current
             )
 
 
-def _written_by_methods(interp: Interpreter, cls: ClassRef, current: Any) -> list[str]:
+def _written_by_methods(interp: Runtime, cls: ClassRef, current: Any) -> list[str]:
     names: dict[str, None] = {}
     for klass in interp.mro(cls):
         if not isinstance(klass, ClassRef):

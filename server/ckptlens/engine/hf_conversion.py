@@ -16,6 +16,8 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
+from ckptlens.engine import reads
+
 
 @dataclass(frozen=True)
 class Transform:
@@ -53,6 +55,7 @@ _TABLES: dict[tuple[str, int], ConversionTable | None] = {}
 
 def conversion_table(transformers_dir: str) -> ConversionTable | None:
     path = os.path.join(transformers_dir, "conversion_mapping.py")
+    reads.note(path)
     try:
         stamp = os.stat(path).st_mtime_ns
     except OSError:

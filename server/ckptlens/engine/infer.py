@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ckptlens.engine.messages import Inferred, InferredValueRead, SavedWith, ShapeMismatch
+from ckptlens.engine.messages import Inferred, InferredValueRead
 from ckptlens.engine.model import PredictedStateDict
 from ckptlens.engine.symbolic import (
     Expr,
@@ -27,7 +27,7 @@ from ckptlens.engine.symbolic import (
     solve_compound,
 )
 from ckptlens.engine.values import Unknown
-from ckptlens.findings import MISMATCH_CODES, SHAPE_MISMATCH, Finding
+from ckptlens.findings import MISMATCH_CODES, Finding
 
 if TYPE_CHECKING:
     from ckptlens.engine.constructor import ConstructorPlan
@@ -197,7 +197,7 @@ def _probe_flags(
                 comparison = compare(probe, tensors)
             except Exception:  # noqa: BLE001 - a probe that fails proves nothing
                 break
-            scores[value] = (len(_mismatched_keys(comparison.findings)), comparison.coverage.unchecked)
+            scores[value] = (len(mismatched_keys(comparison.findings)), comparison.coverage.unchecked)
         if len(scores) != 2:
             continue
         (m_true, u_true), (m_false, u_false) = scores[True], scores[False]
@@ -390,7 +390,7 @@ def _score(
         return None
     coverage = comparison.coverage
     return _Score(
-        frozenset(_mismatched_keys(comparison.findings)), coverage.unchecked, coverage.checked + coverage.keys_only,
+        frozenset(mismatched_keys(comparison.findings)), coverage.unchecked, coverage.checked + coverage.keys_only,
         frozenset(predicted.tensors),
     )
 
@@ -693,113 +693,7 @@ def inferred_finding(inference: Inference, predicted: PredictedStateDict) -> Fin
     return Inferred(values, tuple(inference.undetermined)).at(predicted.origin)
 
 
-# -- given vs saved ----------------------------------------------------------------------------
-
-MAX_PROBES = 6
-
-
-def given_versus_saved(
-    engine: Analyzer,
-    source: str,
-    class_name: str,
-    info: TargetInfo,
-    plan: ConstructorPlan,
-    tensors: Mapping[str, Any],
-    findings: Sequence[Finding],
-    predicted: PredictedStateDict,
-) -> list[Finding]:
-    """Where a given int value (`--init`, a config, a record, the default) differs from the one
-    the checkpoint was saved with, the shape mismatches it causes say so. A candidate value is
-    read from a mismatching dim (`1000` predicted where the checkpoint has `10`, or a multiple
-    of it); it is taken only when building the model with it leaves a strict subset of the
-    mismatching keys (never new ones) and keeps every dim that matched: the model then fits
-    where it did not, and nowhere less."""
-    from ckptlens.engine.compare import compare
-
-    mismatched = [f for f in findings if f.code == SHAPE_MISMATCH]
-    if not mismatched:
-        return list(findings)
-    given: dict[str, tuple[int, str]] = {}
-    for name, item in plan.values.items():
-        if isinstance(item.value, int) and not isinstance(item.value, bool) and item.value > 0:
-            given[name] = (item.value, item.source)
-    config_source = plan.values.get(info.config_param or "", None)
-    if plan.config is not None and info.config_param and config_source is not None:
-        for key, value in plan.config.items():
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                given[f"{info.config_param}.{key}"] = (value, config_source.source)
-    support: dict[tuple[str, int], int] = {}
-    for finding in mismatched:
-        for pair in _pairs(finding):
-            stored, model = pair.checkpoint_shape, pair.model_shape
-            if model is None or len(model) != len(stored):
-                continue
-            for p, c in zip(model, stored, strict=True):
-                if p is None or p == c:
-                    continue
-                for name, (value, _) in given.items():
-                    if p % value == 0 and c % (p // value) == 0 and c // (p // value) > 0:
-                        candidate = (name, c // (p // value))
-                        support[candidate] = support.get(candidate, 0) + 1
-    if not support:
-        return list(findings)
-    before = _mismatched_keys(findings)
-    # checkpoint key -> model key: the keys that fit, and those whose shapes mismatch
-    pairs = list(compare(predicted, tensors).mapping.mapping.items())
-    for finding in mismatched:
-        pairs.extend((pair.checkpoint_key, pair.model_key) for pair in _pairs(finding))
-    kept = _matching_dims(predicted, tensors, pairs)
-    accepted: dict[str, tuple[str, int]] = {}  # mismatching model key -> (name, saved value)
-    for name, value in sorted(support, key=lambda nv: -support[nv])[:MAX_PROBES]:
-        kwargs = dict(plan.kwargs)
-        config = dict(plan.config) if plan.config is not None else None
-        if "." in name and config is not None:
-            config[name.split(".", 1)[1]] = value
-        else:
-            kwargs[name] = value
-        try:
-            probe = engine.predict(source, class_name, kwargs, config=config)
-        except Exception:  # noqa: BLE001 - a probe that fails proves nothing
-            continue
-        after = _mismatched_keys(compare(probe, tensors).findings)
-        if after < before and kept <= _matching_dims(probe, tensors, pairs):
-            for _code, key in before - after:
-                accepted.setdefault(key, (name, value))
-    if not accepted:
-        return list(findings)
-    out = []
-    for finding in findings:
-        saved = {accepted.get(k) for k in finding.model_keys}
-        details = finding.details
-        if isinstance(details, ShapeMismatch) and len(saved) == 1 and None not in saved:
-            ((name, value),) = saved  # type: ignore[misc]
-            old, where = given[name]
-            saved_with = SavedWith(name, value, old, where)
-            finding = ShapeMismatch(details.pairs, details.checkpoint_keys, saved_with).at(
-                finding.range, finding.severity
-            )
-        out.append(finding)
-    return out
-
-
-def _pairs(finding: Finding) -> tuple[Any, ...]:
-    """The (model key, checkpoint key, shapes) pairs of a shape mismatch."""
-    details = finding.details
-    return details.pairs if isinstance(details, ShapeMismatch) else ()
-
-
-def _matching_dims(predicted: PredictedStateDict, tensors: Mapping[str, Any], pairs: list[tuple[str, str]]) -> set[tuple[str, int]]:
-    out: set[tuple[str, int]] = set()
-    for ckpt, model in pairs:
-        tensor = predicted.tensors.get(model)
-        stored = getattr(tensors.get(ckpt), "shape", None)
-        if tensor is None or tensor.shape is None or stored is None or len(stored) != len(tensor.shape):
-            continue
-        out.update((ckpt, i) for i, (p, c) in enumerate(zip(tensor.shape, stored, strict=True)) if p == c)
-    return out
-
-
-def _mismatched_keys(findings: Sequence[Finding]) -> set[tuple[str, str]]:
+def mismatched_keys(findings: Sequence[Finding]) -> set[tuple[str, str]]:
     keys: set[tuple[str, str]] = set()
     for f in findings:
         if f.code in MISMATCH_CODES:

@@ -15,11 +15,14 @@ import json
 import os
 import re
 import sys
+import time
 import tokenize
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from ckptlens.engine import reads
 from ckptlens.findings import SourceRange
 
 
@@ -90,6 +93,180 @@ def parse_source(path: str, text: str) -> SourceFile:
     return SourceFile(path=path, text=text, tree=tree, lines=text.splitlines())
 
 
+# -- function bodies parsed when first used ------------------------------------------------
+#
+# Most of a library file is function bodies an analysis never runs (240 KB of diffusers'
+# attention processors to build one `Attention`). A file parsed once leaves, in the disk cache,
+# where each outermost function's body lies (keyed by the text's hash, JSON); from then on it is
+# parsed with those bodies blanked, and a body is parsed from the original lines when first
+# read (`node.body`: the interpreter, `ast.walk`, anything). Positions are those of a full
+# parse: blanked lines keep their count, the stub ends where the body ended.
+
+_LAZY_MIN_CHARS = 3_000  # a smaller file parses in well under a millisecond
+_LAZY_FORMAT = 1
+# characters `str.splitlines` breaks lines at and Python does not (or "\r", which it does)
+_OTHER_NEWLINES = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+class _LazyBody:
+    """What a stubbed function needs to parse its body: the file's lines and path."""
+
+    __slots__ = ("lines", "path")
+
+    def __init__(self, lines: list[str], path: str) -> None:
+        self.lines = lines
+        self.path = path
+
+
+def _parse_body(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.stmt]:
+    lazy: _LazyBody = node.__dict__["_ckptlens_lazy"]
+    first, last = node.lineno, node.end_lineno or node.lineno
+    text = "\n".join(lazy.lines[first - 1 : last])
+    if node.col_offset:  # a method: parsed inside `if 1:` on the line above, so columns hold
+        text = "\n" * (first - 2) + "if 1:\n" + text
+    else:
+        text = "\n" * (first - 1) + text
+    tree = ast.parse(text, filename=lazy.path)
+    holder = tree.body[0]
+    func: Any = holder.body[0] if isinstance(holder, ast.If) else holder
+    return list(func.body)
+
+
+def _body_property() -> property:
+    def get(self: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.stmt]:
+        body: list[ast.stmt] | None = self.__dict__.get("body")
+        if body is None:
+            body = self.__dict__["body"] = _parse_body(self)
+        return body
+
+    def put(self: ast.FunctionDef | ast.AsyncFunctionDef, value: list[ast.stmt]) -> None:
+        self.__dict__["body"] = value
+
+    return property(get, put)
+
+
+class _LazyFunctionDef(ast.FunctionDef):
+    body = _body_property()
+
+
+class _LazyAsyncFunctionDef(ast.AsyncFunctionDef):
+    body = _body_property()
+
+
+# named as ast names them (messages and dispatch by class name see no difference); the module
+# names below let pickle and copy find them again
+_LazyFunctionDef.__name__ = _LazyFunctionDef.__qualname__ = "FunctionDef"
+_LazyAsyncFunctionDef.__name__ = _LazyAsyncFunctionDef.__qualname__ = "AsyncFunctionDef"
+FunctionDef = _LazyFunctionDef
+AsyncFunctionDef = _LazyAsyncFunctionDef
+
+
+def _outer_functions(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """Functions not inside another function (module level, in classes, in if/try blocks)."""
+    out: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                out.append(child)
+            elif isinstance(child, ast.stmt):
+                stack.append(child)
+            elif isinstance(child, ast.excepthandler):
+                stack.append(child)
+    return out
+
+
+def _body_spans(tree: ast.Module, lines: list[str]) -> list[list[int]]:
+    """[first body line, last line, end column] of each outermost function whose body starts
+    on a line of its own (a one-line `def f(): ...` keeps its body)."""
+    spans = []
+    for func in _outer_functions(tree):
+        first = func.body[0].lineno
+        if first <= func.lineno or func.end_lineno is None or func.end_col_offset is None:
+            continue
+        if func.decorator_list and any(d.lineno >= first for d in func.decorator_list):
+            continue
+        line = lines[first - 1] if first <= len(lines) else ""
+        if line[: func.body[0].col_offset].strip():  # `):  x = 1` — the header ends on this line
+            continue
+        if func.end_lineno - first < 2:
+            continue  # a short body: nothing to save
+        spans.append([first, func.end_lineno, func.end_col_offset])
+    return spans
+
+
+def _lazy_cache(path: str) -> _DiskCache:
+    return _DiskCache("ast-spans", f"{path}\0{sys.version_info[:2]}\0{_LAZY_FORMAT}", "")
+
+
+def parse_lazily(path: str, text: str) -> SourceFile:
+    """`parse_source`, with the bodies of the outermost functions parsed when first read
+    (when an earlier parse of the same text left where they lie)."""
+    if len(text) < _LAZY_MIN_CHARS or _OTHER_NEWLINES.search(text):
+        return parse_source(path, text)  # (lines counted as Python counts them, "\n" only)
+    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+    disk = _lazy_cache(path)
+    disk.stamp = digest
+    spans = disk.read()
+    lines = text.splitlines()
+    if not isinstance(spans, list):
+        source = parse_source(path, text)
+        disk.write(_body_spans(source.tree, source.lines))
+        return source
+    try:
+        tree = _skeleton(path, lines, spans)
+    except (SyntaxError, ValueError, TypeError, IndexError, RecursionError):
+        return parse_source(path, text)  # a damaged cache entry: the whole file, as always
+    return SourceFile(path=path, text=text, tree=tree, lines=lines)
+
+
+def _skeleton(path: str, lines: list[str], spans: list[list[int]]) -> ast.Module:
+    stub = list(lines)
+    ends: dict[tuple[int, int], tuple[int, int]] = {}
+    stubbed: dict[int, int] = {}  # last line -> end column, for the functions stubbed
+    for first, last, end_col in spans:
+        line = lines[first - 1]
+        indent = line[: len(line) - len(line.lstrip())]
+        for i in range(first - 1, last):
+            stub[i] = ""
+        stub[last - 1] = indent + "pass"
+        ends[(last, len(indent.encode()) + 4)] = (last, end_col)
+        stubbed[last] = end_col
+    tree = ast.parse("\n".join(stub), filename=path)
+    lazy = _LazyBody(lines, path)
+    for node in _statements_outside_functions(tree):
+        end = (getattr(node, "end_lineno", None), getattr(node, "end_col_offset", None))
+        if end in ends:  # the stub and what ends with it end where the body ended
+            node.end_lineno, node.end_col_offset = ends[end]  # type: ignore[attr-defined]
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno in stubbed:
+            body = node.body
+            if len(body) == 1 and isinstance(body[0], ast.Pass) and body[0].lineno == node.end_lineno:
+                node.__class__ = _LazyFunctionDef if isinstance(node, ast.FunctionDef) else _LazyAsyncFunctionDef
+                del node.__dict__["body"]
+                node.__dict__["_ckptlens_lazy"] = lazy
+    return tree
+
+
+def _statements_outside_functions(tree: ast.Module) -> list[ast.AST]:
+    """Every statement (and except clause, match case) not inside a function, parents first."""
+    out: list[ast.AST] = []
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            children = getattr(node, name, None)
+            if isinstance(children, list):
+                out.extend(children)
+                stack.extend(children)
+    return out
+
+
+_RESOLVE_SECONDS = 1.0
+
+
 class Loader:
     """Finds and parses modules. One instance per analysis session; caches by (path, mtime, size).
 
@@ -108,9 +285,10 @@ class Loader:
         self.overlays = overlays if overlays is not None else {}
         self._cache: dict[str, tuple[tuple[int, int], SourceFile]] = {}
         self._lazy: dict[str, dict[str, str]] = {}
+        self._resolved: dict[str, tuple[float, str]] = {}
 
     def load(self, path: str | Path) -> SourceFile:
-        key = str(Path(path).resolve())
+        key = self._resolve(str(path))
         if key in self.overlays:
             text = self.overlays[key]
             stamp = (-1, hash(text))
@@ -124,6 +302,7 @@ class Loader:
             if not os.path.isfile(key):
                 raise SourceError(f"{key}: not a file")
             stamp = (st.st_mtime_ns, st.st_size)
+            reads.note(key, (st.st_size, st.st_mtime_ns))
         cached = self._cache.get(key)
         if cached is not None and cached[0] == stamp:
             return cached[1]
@@ -133,14 +312,29 @@ class Loader:
                     text = decode_source(handle.read())
             except OSError as exc:
                 raise SourceError(f"{key}: cannot read: {exc.strerror or exc}") from None
-        source = parse_source(key, text)
+        source = parse_source(key, text) if key in self.overlays else parse_lazily(key, text)
         self._cache[key] = (stamp, source)
         return source
+
+    def _resolve(self, path: str) -> str:
+        """`Path(path).resolve()`, remembered for a second: an analysis imports the same
+        modules hundreds of times, and each resolve is a `lstat` per path component."""
+        now = time.monotonic()
+        known = self._resolved.get(path)
+        if known is not None and now - known[0] < _RESOLVE_SECONDS:
+            return known[1]
+        key = str(Path(path).resolve())
+        if len(self._resolved) > 10_000:
+            self._resolved.clear()
+        self._resolved[path] = (now, key)
+        return key
 
     def lazy_exports(self, package_dir: str) -> dict[str, str]:
         """name -> file for the `__all__` lists of a lazily-importing package's submodules (two
         levels deep, as transformers' `define_import_structure` finds them). Only the tail of
         each file is read, where `__all__` sits."""
+        for part in _stamp_paths(package_dir):
+            reads.note(part)
         cached = self._lazy.get(package_dir)
         if cached is not None:
             return cached
@@ -155,6 +349,7 @@ class Loader:
                 if not entry.endswith(".py") or entry.startswith(_NOT_EXPORTING) or entry == "__init__.py":
                     continue
                 path = os.path.join(folder, entry)
+                reads.note(path)
                 for name in _all_names(path):
                     index.setdefault(name, path)
         self._lazy[package_dir] = index
@@ -165,6 +360,7 @@ class Loader:
         """The file directly in `package_dir` that defines class or function `name` at top level
         (lazy packages listing their exports in an `_import_structure` dict)."""
         pattern = re.compile(rf"^(?:class|def)\s+{re.escape(name)}\b", re.M)
+        reads.note(package_dir)
         try:
             entries = sorted(os.listdir(package_dir))
         except OSError:
@@ -173,6 +369,7 @@ class Loader:
             if not entry.endswith(".py") or entry == "__init__.py":
                 continue
             path = os.path.join(package_dir, entry)
+            reads.note(path)
             try:
                 with open(path, encoding="utf-8", errors="replace") as handle:
                     if pattern.search(handle.read()):
@@ -215,11 +412,15 @@ _NOT_EXPORTING = (
 _ALL_RE = re.compile(r"^__all__\s*=\s*[\[(](.*?)[\])]", re.M | re.S)
 
 
+def _stamp_paths(package_dir: str) -> tuple[str, str, str]:
+    return (package_dir, os.path.join(package_dir, "__init__.py"), os.path.join(package_dir, "models"))
+
+
 def _package_stamp(package_dir: str) -> str:
     """What invalidates a cached index of an installed package: its folder and `__init__.py`
     (a reinstall replaces both)."""
     parts = []
-    for path in (package_dir, os.path.join(package_dir, "__init__.py"), os.path.join(package_dir, "models")):
+    for path in _stamp_paths(package_dir):
         try:
             st = os.stat(path)
         except OSError:

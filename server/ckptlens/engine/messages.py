@@ -33,6 +33,7 @@ from ckptlens.findings import (
     RENAMED_MODULE,
     SHAPE_MISMATCH,
     SOURCE_ERROR,
+    STATE_DICT_ENTRY,
     STRICT_FALSE,
     TIED_WEIGHTS,
     UNEXPECTED_KEY,
@@ -640,6 +641,71 @@ class CudaTensorsAtLoad(Message):
         )
 
 
+def _entries_text(entries: Sequence[str]) -> str:
+    return "".join(f"[{entry!r}]" for entry in entries).replace("'", '"')
+
+
+def _listed(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:MESSAGE_KEYS])
+    return shown + (f", … ({len(names)} in all)" if len(names) > MESSAGE_KEYS else "")
+
+
+class WholeCheckpointLoaded(Message):
+    """`load_state_dict` is given the file's wrapper dict (or part of it), not the state_dict
+    inside: torch reports every key missing, or with strict=False loads nothing at all."""
+
+    code = STATE_DICT_ENTRY
+    severity = ERROR
+    template = (
+        "load_state_dict is given {given} {label}, but its weights sit under {where} "
+        "(the file holds {entries}): {outcome}; pass {fixed}"
+    )
+
+    given: tuple[str, ...]  # the entries the load site selects (() = the whole file)
+    expected: tuple[str, ...]  # where the state_dict sits in the file
+    entries: tuple[str, ...]  # the file's top-level entries
+    tensors: int  # tensors of the state_dict
+    strict_false: bool
+    label: str
+
+    def message(self) -> str:
+        given = f"`{_entries_text(self.given)}` of" if self.given else "the whole of"
+        if self.strict_false:
+            outcome = "with strict=False nothing is loaded and no error is raised"
+        else:
+            outcome = f"torch reports all {self.tensors} keys missing"
+        return self.template.format(
+            given=given,
+            label=self.label,
+            where=f"`{_entries_text(self.expected)}`",
+            entries=_listed(self.entries),
+            outcome=outcome,
+            fixed=f"`...{_entries_text(self.expected[len(self.given):])}`",
+        )
+
+
+class NoSuchEntry(Message):
+    """The load site selects an entry the loaded file does not have (a KeyError at run time)."""
+
+    code = STATE_DICT_ENTRY
+    severity = ERROR
+    template = "{label} has no entry {entry}: this raises KeyError; {where}"
+
+    entry: str
+    expected: tuple[str, ...]
+    entries: tuple[str, ...]
+    label: str
+
+    def message(self) -> str:
+        if self.expected:
+            where = f"its weights sit under `{_entries_text(self.expected)}`"
+        else:
+            where = f"the file is the state_dict itself ({_listed(self.entries)}): pass it whole"
+        return self.template.format(
+            label=self.label, entry=f"`{_entries_text((self.entry,))}`", where=where
+        )
+
+
 class CheckpointsFit(Message):
     """Checkpoints under the workspace that fit a class (the editor's fit hint)."""
 
@@ -680,6 +746,8 @@ KINDS: tuple[type[Message], ...] = (
     SourceUnreadable,
     StrictFalseHidesMismatch,
     CudaTensorsAtLoad,
+    WholeCheckpointLoaded,
+    NoSuchEntry,
     CheckpointsFit,
 )
 

@@ -146,3 +146,12 @@ class KeyMapping:
 
     def to_json(self) -> dict[str, Any]:
         return {"mapping": dict(self.mapping), "dropped": list(self.dropped), "missing": list(self.missing)}
+
+
+def shapes_compatible(model: Shape, checkpoint: Sequence[int] | None) -> bool:
+    """An unknown shape or dim is compatible with anything; known ranks and dims must agree."""
+    if model is None or checkpoint is None:
+        return True
+    if len(model) != len(checkpoint):
+        return False
+    return all(m is None or m == c for m, c in zip(model, checkpoint, strict=True))

@@ -11,10 +11,10 @@ from ckptlens.engine.values import TensorValue
 from ckptlens.findings import SourceRange
 
 if TYPE_CHECKING:
-    from ckptlens.engine.interp import ModuleScope
+    from ckptlens.engine.interp.scope import ModuleScope
 
 
-class _Shared:
+class Shared:
     """Immutable references: deep copies of interpreter state share them."""
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
@@ -25,7 +25,7 @@ class _Shared:
 
 
 @dataclass(frozen=True, eq=True)
-class ExternalRef(_Shared):
+class ExternalRef(Shared):
     """Something from a library we know by name, never by source (`torch.nn.Linear`, `math.sqrt`)."""
 
     qualname: str
@@ -35,7 +35,7 @@ class ExternalRef(_Shared):
 
 
 @dataclass(eq=False)
-class ClassRef(_Shared):
+class ClassRef(Shared):
     node: ast.ClassDef
     scope: ModuleScope
     qualname: str
@@ -49,7 +49,7 @@ class ClassRef(_Shared):
 
 
 @dataclass(eq=False)
-class FunctionRef(_Shared):
+class FunctionRef(Shared):
     node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
     scope: ModuleScope
     closure: Any = None  # the defining Frame, for nested functions and lambdas
@@ -62,7 +62,7 @@ class FunctionRef(_Shared):
 
 
 @dataclass(eq=False)
-class HookRef(_Shared):
+class HookRef(Shared):
     """A method of a library class (read from source) whose behaviour is built in instead:
     `fn(interp, receiver, args, kwargs)`. Used where the source does bookkeeping the analysis
     must not wade through (transformers' `PreTrainedModel.__init__`, config `__post_init__`)."""
@@ -73,26 +73,26 @@ class HookRef(_Shared):
 
 
 @dataclass(eq=False)
-class BoundMethod(_Shared):
+class BoundMethod(Shared):
     receiver: Any
     func: FunctionRef | HookRef
 
 
 @dataclass(eq=False)
-class ModuleNamespace(_Shared):
+class ModuleNamespace(Shared):
     """A user module imported as a whole (`import blocks`, `from . import layers`)."""
 
     scope: ModuleScope
 
 
 @dataclass(eq=False)
-class SuperProxy(_Shared):
+class SuperProxy(Shared):
     receiver: Any
     mro: tuple[Any, ...]  # the classes after the one `super()` was called in
 
 
 @dataclass(eq=False)
-class PartialValue(_Shared):
+class PartialValue(Shared):
     func: Any
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
@@ -104,6 +104,10 @@ class ObjectValue:
 
     cls: ClassRef | None
     attrs: dict[str, Any] = field(default_factory=dict)
+
+    def __copy__(self) -> ObjectValue:
+        # `copy.copy(obj)`: a new instance with its own `__dict__` (the values are shared)
+        return ObjectValue(self.cls, dict(self.attrs))
 
 
 class OrderedDictValue(dict):

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ckptlens.engine.constructor import config_fields, config_object, signature_facts
-from ckptlens.engine.interp import Budget, ClassRef, Interpreter, ModuleScope, _Raised
-from ckptlens.engine.library_hooks import PRETRAINED_MODEL
+from ckptlens.engine.interp import Budget, Interpreter, ModuleScope, Raised
+from ckptlens.engine.interp.library_hooks import PRETRAINED_MODEL
 from ckptlens.engine.loader import Loader
 from ckptlens.engine.messages import PartlyUnknownShapes, UnresolvedPart
 from ckptlens.engine.model import (
@@ -21,7 +21,7 @@ from ckptlens.engine.model import (
     SymbolicContainer,
     UnknownPart,
 )
-from ckptlens.engine.objects import ExternalRef, FunctionRef, ModuleValue, ObjectValue
+from ckptlens.engine.objects import ClassRef, ExternalRef, FunctionRef, ModuleValue, ObjectValue
 from ckptlens.engine.symbolic import symbolic_config_class
 from ckptlens.engine.values import Unknown, is_unknown
 from ckptlens.findings import Finding, SourceRange
@@ -101,7 +101,7 @@ class Analyzer:
     def _describe_safely(self, interp: Interpreter, source: str, name: str) -> TargetInfo:
         try:
             return self._describe(interp, source, name)
-        except (Budget, _Raised, RecursionError):
+        except (Budget, Raised, RecursionError):
             # the class exists (found above) but reading its signature ran into trouble
             scope, target = self._target(Interpreter(self.loader), source, name)
             origin = scope.source.name_range(target.node)
@@ -141,11 +141,9 @@ class Analyzer:
                 # transformers declares the concrete config class on the model class (`config_class
                 # = BertConfig`, or a class-level annotation `config: LlamaConfig`), more precise
                 # than the `config: PreTrainedConfig` annotation of __init__.
-                found, declared = interp.class_attr(target, "config_class")
-                if found and isinstance(declared, ClassRef):
-                    config_class = declared
-                else:
-                    config_class = _annotated_class(interp, target, config_param) or config_class
+                # (PreTrainedModel.__init_subclass__: per class, from the model class up, its own
+                # `config_class` attribute, then its own `config:` annotation)
+                config_class = _declared_config_class(interp, target, config_param) or config_class
         config_fields = _config_fields(interp, config_class) if config_class is not None else ()
         facts = signature_facts(interp, func, isinstance(target, ClassRef), config_param, config_class)
         return TargetInfo(name, origin, is_lightning, params, var_kwargs, config_param, config_class, config_fields, **facts)
@@ -187,7 +185,7 @@ class Analyzer:
                 root = interp.call_function(target, [], kwargs, None)
         except Budget as exc:
             root = Unknown(str(exc))
-        except _Raised:
+        except Raised:
             root = Unknown(f"constructing `{name}` raises an exception")
         except RecursionError:
             root = Unknown("the model is nested too deeply to analyse")
@@ -222,19 +220,21 @@ def _config_fields(interp: Interpreter, cls: ClassRef) -> tuple[str, ...]:
     return config_fields(interp, cls)
 
 
-def _annotated_class(interp: Interpreter, cls: ClassRef, name: str) -> ClassRef | None:
+def _declared_config_class(interp: Interpreter, cls: ClassRef, name: str) -> ClassRef | None:
+    """The config class a model class declares: the nearest class of its MRO that assigns
+    `config_class` or annotates `config` in its own body (the subclass's annotation wins over
+    an inherited attribute, as transformers' `__init_subclass__` settles it)."""
     from ckptlens.engine.interp import Frame
 
     for klass in interp.mro(cls):
         if not isinstance(klass, ClassRef):
             continue
+        found, declared = interp.class_attr(klass, "config_class", inherit=False)
+        if found and isinstance(declared, ClassRef):
+            return declared
         for stmt in klass.node.body:
-            if (
-                isinstance(stmt, ast.AnnAssign)
-                and isinstance(stmt.target, ast.Name)
-                and stmt.target.id == name
-                and stmt.value is None
-            ):
+            if (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.target.id == name
+                    and stmt.value is None):
                 value = interp.eval(stmt.annotation, Frame(klass.scope))
                 if isinstance(value, ClassRef):
                     return value

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ckptlens.engine.values import Unknown, is_unknown
 
 if TYPE_CHECKING:
-    from ckptlens.engine.interp import Interpreter
+    from ckptlens.engine.interp.runtime import Runtime
 
 MAX_ITEMS = 100_000
 
@@ -76,7 +76,7 @@ class ArrayValue:
         return ArrayValue(list(self.items))
 
 
-def _numbers(interp: Interpreter, value: Any) -> list[Any] | None:
+def _numbers(interp: Runtime, value: Any) -> list[Any] | None:
     """The numbers of a flat list/tuple/array, or None."""
     if isinstance(value, ArrayValue):
         return list(value.items)
@@ -87,7 +87,7 @@ def _numbers(interp: Interpreter, value: Any) -> list[Any] | None:
 
 
 def _np_unary(fn: Callable[[Any], Any], name: str, as_float: bool = False) -> Callable[..., Any]:
-    def run(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    def run(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
         if len(args) != 1 or kwargs:
             return Unknown(f"`numpy.{name}` with these arguments is not modelled")
         value = args[0]
@@ -106,7 +106,7 @@ def _np_unary(fn: Callable[[Any], Any], name: str, as_float: bool = False) -> Ca
 
 
 def _np_reduce(fn: Callable[[list[Any]], Any], name: str) -> Callable[..., Any]:
-    def run(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    def run(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
         if len(args) != 1 or kwargs:
             return Unknown(f"`numpy.{name}` with these arguments is not modelled")
         value = args[0]
@@ -118,7 +118,7 @@ def _np_reduce(fn: Callable[[list[Any]], Any], name: str) -> Callable[..., Any]:
     return run
 
 
-def _np_linspace(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _np_linspace(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     names = ("start", "stop", "num", "endpoint")
     bound = dict(zip(names, args, strict=False))
     bound.update({k: v for k, v in kwargs.items() if k in names})
@@ -144,19 +144,19 @@ def _np_linspace(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -
     return ArrayValue(items)
 
 
-def _np_arange(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _np_arange(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     if kwargs or not args or len(args) > 3 or not all(isinstance(a, int) and not isinstance(a, bool) for a in args):
         return Unknown("`numpy.arange` of these values is not modelled")
     span = range(*args)
     return ArrayValue(list(span)) if len(span) <= MAX_ITEMS else Unknown("too long")
 
 
-def _np_array(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _np_array(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     items = _numbers(interp, args[0]) if len(args) == 1 and not kwargs else None
     return ArrayValue(items) if items is not None else Unknown("`numpy.array` of these values is not modelled")
 
 
-def _np_cumsum(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _np_cumsum(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     items = _numbers(interp, args[0]) if len(args) == 1 and not kwargs else None
     if items is None:
         return Unknown("`numpy.cumsum` of an unknown value")
@@ -170,7 +170,7 @@ def _float_round(value: Any, decimals: int = 0) -> float:
 def _np_int_binary(fn: Callable[[int, int], int], name: str) -> Callable[..., Any]:
     """`numpy.lcm` / `numpy.gcd` of two known ints (Reformer's chunk length)."""
 
-    def run(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    def run(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
         if len(args) != 2 or kwargs or not all(isinstance(a, int) and not isinstance(a, bool) for a in args):
             return Unknown(f"`numpy.{name}` of these values is not modelled")
         return fn(args[0], args[1])
@@ -178,7 +178,7 @@ def _np_int_binary(fn: Callable[[int, int], int], name: str) -> Callable[..., An
     return run
 
 
-def _np_argsort(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _np_argsort(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     """`numpy.argsort` of a flat list of known numbers (a stable sort, as `kind='stable'`; the
     default quicksort agrees when the values are distinct)."""
     items = _numbers(interp, args[0]) if len(args) == 1 else None
@@ -267,7 +267,7 @@ def array_binop(op: Callable[[Any, Any], Any], left: Any, right: Any) -> Any:
 # ---------------------------------------------------------------- itertools, functools.reduce
 
 
-def _lists(interp: Interpreter, values: list[Any]) -> list[list[Any]] | None:
+def _lists(interp: Runtime, values: list[Any]) -> list[list[Any]] | None:
     out = []
     for value in values:
         items = interp.iterate(value)
@@ -277,24 +277,24 @@ def _lists(interp: Interpreter, values: list[Any]) -> list[list[Any]] | None:
     return out
 
 
-def _repeat(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _repeat(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     times = args[1] if len(args) > 1 else kwargs.get("times")
     if not args or not isinstance(times, int) or isinstance(times, bool):
         return Unknown("`itertools.repeat` without a known count", False)
     return [args[0]] * max(times, 0) if times <= MAX_ITEMS else Unknown("too long")
 
 
-def _chain(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _chain(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     lists = _lists(interp, args)
     return [x for items in lists for x in items] if lists is not None else Unknown("`itertools.chain` of an unknown iterable")
 
 
-def _chain_from_iterable(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _chain_from_iterable(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     outer = interp.iterate(args[0]) if len(args) == 1 else None
     return _chain(interp, outer, {}) if outer is not None else Unknown("`chain.from_iterable` of an unknown iterable")
 
 
-def _product(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _product(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     repeat = kwargs.get("repeat", 1)
     lists = _lists(interp, args)
     if lists is None or not isinstance(repeat, int) or set(kwargs) - {"repeat"}:
@@ -306,7 +306,7 @@ def _product(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> An
 
 
 def _combinatoric(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
-    def run(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    def run(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
         lists = _lists(interp, args[:1])
         rest = [*args[1:], *kwargs.values()]
         if lists is None or not all(isinstance(r, int) or r is None for r in rest):
@@ -317,7 +317,7 @@ def _combinatoric(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
     return run
 
 
-def _accumulate(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _accumulate(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     lists = _lists(interp, args[:1])
     func = args[1] if len(args) > 1 else kwargs.get("func")
     initial = kwargs.get("initial")
@@ -337,7 +337,7 @@ def _accumulate(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) ->
     return out
 
 
-def _islice(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _islice(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     lists = _lists(interp, args[:1])
     bounds = args[1:]
     if lists is None or kwargs or not bounds or not all(b is None or isinstance(b, int) for b in bounds):
@@ -348,14 +348,14 @@ def _islice(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any
         return Unknown("invalid `itertools.islice`")
 
 
-def _zip_longest(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _zip_longest(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     lists = _lists(interp, args)
     if lists is None or set(kwargs) - {"fillvalue"}:
         return Unknown("`itertools.zip_longest` of an unknown iterable")
     return list(itertools.zip_longest(*lists, fillvalue=kwargs.get("fillvalue")))
 
 
-def _pairwise(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _pairwise(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     lists = _lists(interp, args[:1])
     return list(zip(lists[0], lists[0][1:], strict=False)) if lists is not None else Unknown("`pairwise` of an unknown iterable")
 
@@ -363,7 +363,7 @@ def _pairwise(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> A
 _NO_INITIAL = object()
 
 
-def _reduce(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _reduce(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     if len(args) < 2:
         return Unknown("functools.reduce()")
     items = interp.iterate(args[1])

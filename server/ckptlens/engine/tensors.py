@@ -1,8 +1,8 @@
 """Tensor factories and tensor methods over abstract values: shapes and dtypes, never data.
 
 `tensor_call` answers for calls such as `torch.zeros(4, d)` or `nn.Parameter(torch.randn(d))`;
-`tensor_method` / `tensor_attribute` for what model code applies to a tensor in `__init__`
-(`.view(1, 1, n, n)`, `.float()`, `.shape`). A dim the analysis cannot know is `None`; a shape
+`tensor_methods.tensor_method` / `tensor_attribute` for what model code applies to a tensor in
+`__init__` (`.view(1, 1, n, n)`, `.float()`, `.shape`); `tensor_base` holds what both share. A dim the analysis cannot know is `None`; a shape
 whose rank it cannot know is `None`.
 
 Conventions shared with the layer catalog:
@@ -14,8 +14,7 @@ Conventions shared with the layer catalog:
   (`register_buffer(name, BufferValue)` keeps the tensor's own flag unless the call overrides it,
   as torch does).
 - values: a `TensorValue`; `Unknown` for anything that cannot be known (an element of
-  `.size()`, `.numel()` of a shape with unknown dims).
-"""
+  `.size()`, `.numel()` of a shape with unknown dims)."""
 
 from __future__ import annotations
 
@@ -24,10 +23,24 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ckptlens.engine import tensor_data
-from ckptlens.engine.dtype_names import DEFAULT_DTYPE, DTYPE_ALIASES, UNKNOWN_DTYPE, dtype_name
-from ckptlens.engine.model import Dim, Shape
-from ckptlens.engine.symbolic import Sym
+from ckptlens.engine import tensor_data, tensor_extras
+from ckptlens.engine.dtype_names import DEFAULT_DTYPE, UNKNOWN_DTYPE
+from ckptlens.engine.tensor_base import (
+    argument,
+    axis_of,
+    can_grad,
+    data_shape_and_dtype,
+    factory_dtype,
+    plain,
+    promote,
+    reduced,
+    requires_grad_arg,
+    scalar_dtype,
+    size_arg,
+    sizes_arg,
+    torch_tensor,
+)
+from ckptlens.engine.tensor_methods import tensor_method
 from ckptlens.engine.values import TensorValue, Unknown, as_dim, is_unknown
 
 # legacy typed constructors: torch.FloatTensor(...) etc.
@@ -38,9 +51,6 @@ _TYPED_TENSORS: Mapping[str, str] = {
     "LongTensor": "int64", "BoolTensor": "bool",
 }  # fmt: skip
 
-_FLOATING = {"float32", "float64", "float16", "bfloat16"}
-_COMPLEX = {"complex32", "complex64", "complex128"}
-
 
 @dataclass(frozen=True)
 class BufferValue(TensorValue):
@@ -49,113 +59,23 @@ class BufferValue(TensorValue):
     persistent: bool = True
 
 
-def dtype_global(dtype: str) -> Any:
-    """What `t.dtype` evaluates to for the interpreter: the string `"torch.<name>"`."""
-    if dtype == UNKNOWN_DTYPE:
-        return Unknown("the tensor's dtype is unknown")
-    return f"torch.{dtype}"
-
-
-# ---------------------------------------------------------------- shape arithmetic
-
-
-def _numel(shape: Shape) -> int | None:
-    if shape is None or any(not isinstance(d, int) for d in shape):  # unknown, or a symbol
-        return None
-    return math.prod(d for d in shape if d is not None)
-
-
-def size_arg(args: Sequence[Any]) -> Shape:
-    """A size given as varargs ints, or one tuple / list (torch.Size arrives as a tuple)."""
-    if len(args) == 1:
-        only = args[0]
-        if isinstance(only, (tuple, list)):
-            return tuple(_size_dim(v) for v in only)
-        if isinstance(only, Sym):  # a symbolic int (the inference's symbolic pass)
-            return (only,)  # type: ignore[return-value]
-        if is_unknown(only):  # an int or a whole size: the rank is unknown
-            return None
-        return (as_dim(only),)
-    if any(isinstance(a, (tuple, list)) for a in args):
-        return None
-    return tuple(_size_dim(a) for a in args)
-
-
-def _size_dim(value: Any) -> Any:
-    return value if isinstance(value, Sym) else as_dim(value)
-
-
-def _norm_axis(axis: Any, rank: int) -> int | None:
-    if isinstance(axis, bool) or not isinstance(axis, int):
-        return None
-    if axis < 0:
-        axis += rank
-    return axis if 0 <= axis < rank else None
-
-
-def _reshape(shape: Shape, new: Shape) -> Shape:
-    if new is None:
-        return None
-    if sum(1 for d in new if d == -1) > 1:
-        return None
-    if -1 not in new:
-        return new
-    total = _numel(shape)
-    known = [d for d in new if d != -1]
-    if total is None or any(d is None for d in known):
-        return tuple(None if d == -1 else d for d in new)
-    rest = math.prod(d for d in known if d is not None)
-    inferred = total // rest if rest else None
-    return tuple(inferred if d == -1 else d for d in new)
-
-
-def _sizes(args: Sequence[Any], kwargs: Mapping[str, Any], key: str = "size") -> Shape:
-    if key in kwargs:
-        return size_arg([kwargs[key]])
-    return size_arg(args)
-
-
-# ---------------------------------------------------------------- factories
-
-
-def _factory_dtype(kwargs: Mapping[str, Any], default: str) -> str:
-    return dtype_name(kwargs.get("dtype"), default)
-
-
-def _requires_grad(kwargs: Mapping[str, Any]) -> bool:
-    value = kwargs.get("requires_grad", False)
-    return value if isinstance(value, bool) else False
-
-
 def _sized(default_dtype: str) -> Callable[[Sequence[Any], Mapping[str, Any]], TensorValue]:
     def make(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
         return TensorValue(
-            _sizes(args, kwargs),
-            _factory_dtype(kwargs, default_dtype),
+            sizes_arg(args, kwargs),
+            factory_dtype(kwargs, default_dtype),
             False,
-            _requires_grad(kwargs),
+            requires_grad_arg(kwargs),
         )
 
     return make
-
-
-def _scalar_dtype(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int64"
-    if isinstance(value, float):
-        return DEFAULT_DTYPE
-    if isinstance(value, complex):
-        return "complex64"
-    return UNKNOWN_DTYPE
 
 
 def _full(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
     size = args[0] if args else kwargs.get("size")
     fill = args[1] if len(args) > 1 else kwargs.get("fill_value")
     return TensorValue(
-        size_arg([size]), _factory_dtype(kwargs, _scalar_dtype(fill)), False, _requires_grad(kwargs)
+        size_arg([size]), factory_dtype(kwargs, scalar_dtype(fill)), False, requires_grad_arg(kwargs)
     )
 
 
@@ -164,11 +84,23 @@ def _like(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
     source = args[0] if args else kwargs.get("input")
     if not isinstance(source, TensorValue):
         return TensorValue(
-            None, _factory_dtype(kwargs, UNKNOWN_DTYPE), False, _requires_grad(kwargs)
+            None, factory_dtype(kwargs, UNKNOWN_DTYPE), False, requires_grad_arg(kwargs)
         )
     return TensorValue(
-        source.shape, _factory_dtype(kwargs, source.dtype), False, _requires_grad(kwargs)
+        source.shape, factory_dtype(kwargs, source.dtype), False, requires_grad_arg(kwargs)
     )
+
+
+def _normal(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
+    """torch.normal(mean, std, size=...): `size` with two numbers, else the tensor's shape."""
+    mean = args[0] if args else kwargs.get("mean")
+    std = args[1] if len(args) > 1 else kwargs.get("std", 1.0)
+    given = [v for v in (mean, std) if isinstance(v, TensorValue)]
+    if len(given) == 1 or (len(given) == 2 and given[0].shape == given[1].shape):
+        return plain(given[0], given[0].shape)
+    size = args[2] if len(args) > 2 else kwargs.get("size")
+    shape = size_arg([size]) if not given and size is not None else None
+    return TensorValue(shape, factory_dtype(kwargs, DEFAULT_DTYPE), False, requires_grad_arg(kwargs))
 
 
 def _randint(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
@@ -180,7 +112,7 @@ def _randint(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
     else:
         size = Unknown("randint size")
     return TensorValue(
-        size_arg([size]), _factory_dtype(kwargs, "int64"), False, _requires_grad(kwargs)
+        size_arg([size]), factory_dtype(kwargs, "int64"), False, requires_grad_arg(kwargs)
     )
 
 
@@ -190,7 +122,7 @@ def _eye(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
     rows = as_dim(n)
     cols = rows if m is None else as_dim(m)
     return TensorValue(
-        (rows, cols), _factory_dtype(kwargs, DEFAULT_DTYPE), False, _requires_grad(kwargs)
+        (rows, cols), factory_dtype(kwargs, DEFAULT_DTYPE), False, requires_grad_arg(kwargs)
     )
 
 
@@ -209,13 +141,13 @@ def _arange(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
     if any(is_unknown(v) for v in values):
         # integral unless some bound is a float; an unknown one may be either
         dtype = DEFAULT_DTYPE if any(isinstance(v, float) for v in values) else UNKNOWN_DTYPE
-        return TensorValue((None,), _factory_dtype(kwargs, dtype), False, _requires_grad(kwargs))
+        return TensorValue((None,), factory_dtype(kwargs, dtype), False, requires_grad_arg(kwargs))
     dtype = "int64" if all(isinstance(v, int) for v in values) else DEFAULT_DTYPE
     a, b, s = _number(start), _number(end), _number(step)
     length: int | None = None
     if a is not None and b is not None and s:
         length = max(0, math.ceil((b - a) / s))
-    return TensorValue((length,), _factory_dtype(kwargs, dtype), False, _requires_grad(kwargs))
+    return TensorValue((length,), factory_dtype(kwargs, dtype), False, requires_grad_arg(kwargs))
 
 
 def _steps(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
@@ -229,60 +161,16 @@ def _steps(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
     ) and start == end and kwargs.get("dtype") in (None, "torch.float32", "torch.float", "torch.float64"):
         data = (float(start),) * count  # every value is `start`, exactly
     return TensorValue(
-        (count,), _factory_dtype(kwargs, DEFAULT_DTYPE), False, _requires_grad(kwargs), data=data
+        (count,), factory_dtype(kwargs, DEFAULT_DTYPE), False, requires_grad_arg(kwargs), data=data
     )
-
-
-_CATEGORY = {"bool": 0, "int64": 1, "float32": 2, "complex64": 3}
-
-
-def _promote(dtypes: list[str]) -> str:
-    known = [d for d in dtypes if d in _CATEGORY]
-    unknown = len(known) != len(dtypes)
-    best = max(known, key=_CATEGORY.__getitem__, default=None)
-    if best is None:
-        return UNKNOWN_DTYPE
-    if unknown and _CATEGORY[best] < _CATEGORY["float32"]:
-        return UNKNOWN_DTYPE
-    return best
-
-
-def _tensor_data(data: Any) -> tuple[Shape, str]:
-    """The shape and inferred dtype of nested literal data (`torch.tensor([[1, 2], [3, 4]])`).
-    An Unknown element counts as a scalar: its siblings' lengths still give the shape."""
-    if isinstance(data, TensorValue):
-        return data.shape, data.dtype
-    if is_unknown(data):
-        return (), UNKNOWN_DTYPE
-    if isinstance(data, (list, tuple)):
-        if not data:
-            return (0,), DEFAULT_DTYPE
-        parts = [_tensor_data(item) for item in data]
-        dtype = _promote([d for _, d in parts])
-        shapes = {shape for shape, _ in parts}
-        inner = shapes.pop() if len(shapes) == 1 else None
-        if inner is None:
-            return None, dtype
-        return (len(data), *inner), dtype
-    return (), _scalar_dtype(data)
-
-
-def _tensor(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
-    data = args[0] if args else kwargs.get("data")
-    if is_unknown(data):
-        return TensorValue(
-            None, _factory_dtype(kwargs, UNKNOWN_DTYPE), False, _requires_grad(kwargs)
-        )
-    shape, dtype = _tensor_data(data)
-    return TensorValue(shape, _factory_dtype(kwargs, dtype), False, _requires_grad(kwargs))
 
 
 def _as_tensor(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
     data = args[0] if args else kwargs.get("data")
     if isinstance(data, TensorValue):
-        dtype = _factory_dtype(kwargs, data.dtype)
+        dtype = factory_dtype(kwargs, data.dtype)
         return data if dtype == data.dtype else replace(data, dtype=dtype, is_parameter=False)
-    return _tensor(args, kwargs)
+    return torch_tensor(args, kwargs)
 
 
 def _typed_tensor(dtype: str) -> Callable[[Sequence[Any], Mapping[str, Any]], TensorValue]:
@@ -290,7 +178,7 @@ def _typed_tensor(dtype: str) -> Callable[[Sequence[Any], Mapping[str, Any]], Te
         if not args:
             return TensorValue((0,), dtype, False, False)
         if len(args) == 1 and isinstance(args[0], (list, tuple)):  # data, as torch reads it
-            shape, _ = _tensor_data(args[0])
+            shape, _ = data_shape_and_dtype(args[0])
             return TensorValue(shape, dtype, False, False)
         if len(args) == 1 and isinstance(args[0], TensorValue):
             return TensorValue(args[0].shape, dtype, False, False)
@@ -333,15 +221,15 @@ def _init(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
 def _same(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
     source = args[0] if args else kwargs.get("input")
     if isinstance(source, TensorValue):
-        return _plain(source, source.shape)
+        return plain(source, source.shape)
     return TensorValue(None, UNKNOWN_DTYPE, False, False)
 
 
 def _to_float(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
     source = args[0] if args else kwargs.get("input")
     if isinstance(source, TensorValue):
-        return _plain(
-            source, source.shape, source.dtype if _can_grad(source.dtype) else DEFAULT_DTYPE
+        return plain(
+            source, source.shape, source.dtype if can_grad(source.dtype) else DEFAULT_DTYPE
         )
     return TensorValue(None, UNKNOWN_DTYPE, False, False)
 
@@ -356,14 +244,8 @@ def _outer(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue | None
     dims = tuple(v.shape[0] if v is not None and v.shape is not None else None for v in vectors)
     dtypes = {v.dtype if v is not None else UNKNOWN_DTYPE for v in vectors}
     dtype = dtypes.pop() if len(dtypes) == 1 else UNKNOWN_DTYPE
-    grad = any(v is not None and v.requires_grad for v in vectors) and _can_grad(dtype)
+    grad = any(v is not None and v.requires_grad for v in vectors) and can_grad(dtype)
     return TensorValue(dims, dtype, False, grad)
-
-
-def _axis(dim: Any, rank: int) -> int | None:
-    if isinstance(dim, bool) or not isinstance(dim, int) or not -rank <= dim < rank:
-        return None
-    return dim + rank if dim < 0 else dim
 
 
 def _tensors(value: Any) -> list[TensorValue] | None:
@@ -378,13 +260,13 @@ def _stack(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue | None
     dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
     if items is None:
         return None
-    dtype = _promote([t.dtype for t in items])
+    dtype = promote([t.dtype for t in items])
     shapes = {t.shape for t in items}
     if len(shapes) != 1 or None in shapes:
         return TensorValue(None, dtype, False, False)
     shape = next(iter(shapes))
     assert shape is not None
-    axis = _axis(dim, len(shape) + 1)
+    axis = axis_of(dim, len(shape) + 1)
     if axis is None:
         return TensorValue(None, dtype, False, False)
     return TensorValue((*shape[:axis], len(items), *shape[axis:]), dtype, False, False)
@@ -396,12 +278,12 @@ def _cat(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue | None:
     dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
     if items is None:
         return None
-    dtype = _promote([t.dtype for t in items])
+    dtype = promote([t.dtype for t in items])
     shapes = [t.shape for t in items]
     if any(sh is None for sh in shapes) or len({len(sh) for sh in shapes if sh is not None}) != 1:
         return TensorValue(None, dtype, False, False)
     rank = len(shapes[0] or ())
-    axis = _axis(dim, rank)
+    axis = axis_of(dim, rank)
     if axis is None:
         return TensorValue(None, dtype, False, False)
     dims: list[int | None] = []
@@ -434,56 +316,13 @@ def _flatten_call(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue
     return result if isinstance(result, TensorValue) else None
 
 
-def _split(value: TensorValue, sizes: Any, dim: Any) -> Any:
-    """`t.split(sizes, dim)`: a tuple of tensors, the dim cut into the sizes given (or chunks)."""
-    shape = value.shape
-    assert shape is not None
-    axis = _axis(dim, len(shape))
-    if axis is None:
-        return None
-    total = shape[axis]
-    if isinstance(sizes, (list, tuple)) and all(isinstance(n, int) and not isinstance(n, bool) for n in sizes):
-        if total is not None and sum(sizes) != total:
-            return None
-        parts = list(sizes)
-    elif isinstance(sizes, int) and not isinstance(sizes, bool) and sizes > 0 and total is not None:
-        parts = [min(sizes, total - start) for start in range(0, total, sizes)]
-    else:
-        return None
-    pieces = tuple(_plain(value, (*shape[:axis], n, *shape[axis + 1 :])) for n in parts)
-    if value.data is not None and len(shape) == 1:
-        starts = [sum(parts[:i]) for i in range(len(parts))]
-        pieces = tuple(replace(p, data=value.data[a : a + n]) for p, a, n in zip(pieces, starts, parts, strict=True))
-    return pieces
-
-
-def _reduced(value: TensorValue, dim: Any, keepdim: Any) -> TensorValue:
-    """`t.sum(dim)`-style reductions: the dims named go (or become 1 with keepdim)."""
-    shape = value.shape
-    if value.dtype == "bool":  # sum/prod of booleans count in int64
-        value = TensorValue(shape, "int64", False, False)
-    if dim is None:
-        dims: Shape = () if keepdim is False else None
-        if keepdim is True and shape is not None:
-            dims = tuple(1 for _ in shape)
-        return _plain(value, dims)
-    if shape is None or not isinstance(keepdim, bool):
-        return _plain(value, None)
-    axes = [_axis(d, len(shape)) for d in (dim if isinstance(dim, (list, tuple)) else [dim])]
-    if any(a is None for a in axes):
-        return _plain(value, None)
-    if keepdim:
-        return _plain(value, tuple(1 if i in axes else d for i, d in enumerate(shape)))
-    return _plain(value, tuple(d for i, d in enumerate(shape) if i not in axes))
-
-
 def _reduction(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue | None:
     source = args[0] if args else kwargs.get("input")
     if not isinstance(source, TensorValue) or set(kwargs) - {"input", "dim", "keepdim", "dtype"}:
         return None
     if kwargs.get("dtype") is not None:
         return None
-    return _reduced(source, _arg(list(args[1:]), kwargs, 0, "dim", None), _arg(list(args[1:]), kwargs, 1, "keepdim", False))
+    return reduced(source, argument(list(args[1:]), kwargs, 0, "dim", None), argument(list(args[1:]), kwargs, 1, "keepdim", False))
 
 
 _Factory = Callable[[Sequence[Any], Mapping[str, Any]], Any]
@@ -495,6 +334,8 @@ _FACTORIES: Mapping[str, _Factory] = {
     "torch.rand": _sized(DEFAULT_DTYPE),
     "torch.randn": _sized(DEFAULT_DTYPE),
     "torch.randint": _randint,
+    "torch.normal": _normal,
+    "torch.where": tensor_extras.where,
     "torch.full": _full,
     "torch.zeros_like": _like,
     "torch.ones_like": _like,
@@ -507,7 +348,7 @@ _FACTORIES: Mapping[str, _Factory] = {
     "torch.arange": _arange,
     "torch.linspace": _steps,
     "torch.logspace": _steps,
-    "torch.tensor": _tensor,
+    "torch.tensor": torch_tensor,
     "torch.as_tensor": _as_tensor,
     "torch.nn.Parameter": _parameter,
     "torch.nn.parameter.Parameter": _parameter,
@@ -557,322 +398,4 @@ def tensor_call(
         if name.startswith("_") or name in _INIT_NOT_TENSOR:
             return None
         return _init(args, kwargs)
-    return None
-
-
-# ---------------------------------------------------------------- methods
-
-_DTYPE_METHODS: Mapping[str, str] = {
-    "float": "float32", "double": "float64", "half": "float16", "bfloat16": "bfloat16",
-    "long": "int64", "int": "int32", "short": "int16", "char": "int8", "byte": "uint8",
-    "bool": "bool", "cfloat": "complex64", "cdouble": "complex128",
-}  # fmt: skip
-
-_IN_PLACE = {
-    "normal_", "uniform_", "zero_", "fill_", "copy_", "clamp_", "mul_", "add_", "div_",
-    "sub_", "exp_", "log_", "abs_", "neg_", "sqrt_", "fill_diagonal_", "bernoulli_",
-    "exponential_", "geometric_", "log_normal_", "cauchy_", "random_", "masked_fill_",
-    "clamp_min_", "clamp_max_", "tril_", "triu_", "pow_", "sigmoid_", "tanh_",
-}  # fmt: skip
-
-_SHAPE_KEEPING = {"tril", "triu", "masked_fill", "abs", "neg", "clamp", "clamp_min", "clamp_max", "flip", "roll"}
-_FLOAT_UNARY = {"exp", "log", "sin", "cos", "sqrt", "rsqrt", "sigmoid", "tanh", "reciprocal"}
-
-
-def _can_grad(dtype: str) -> bool:
-    return dtype in _FLOATING or dtype in _COMPLEX or dtype == UNKNOWN_DTYPE
-
-
-def _plain(value: TensorValue, shape: Shape, dtype: str | None = None) -> TensorValue:
-    """A new (non-parameter) tensor computed from `value`: it requires grad when `value` does
-    and its dtype can carry gradients."""
-    dtype = value.dtype if dtype is None else dtype
-    return TensorValue(shape, dtype, False, value.requires_grad and _can_grad(dtype))
-
-
-def _dims_tuple(shape: Shape) -> Any:
-    if shape is None:
-        return Unknown("the tensor's rank is unknown")
-    return tuple(Unknown("this dim is unknown") if d is None else d for d in shape)
-
-
-def _convert(value: TensorValue, dtype: str) -> TensorValue:
-    if dtype == value.dtype:
-        return value  # torch returns the tensor itself when nothing changes
-    return _plain(value, value.shape, dtype)
-
-
-def _to(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue:
-    target: str | None = None
-    for arg in args:
-        if isinstance(arg, TensorValue):
-            target = arg.dtype
-        elif isinstance(arg, str) and arg.startswith("torch.") and arg[6:] in DTYPE_ALIASES:
-            target = DTYPE_ALIASES[arg[6:]]
-        elif isinstance(arg, type) or is_unknown(arg):
-            # an unknown argument may be a device or a dtype
-            target = dtype_name(arg) if isinstance(arg, type) else UNKNOWN_DTYPE
-    if "dtype" in kwargs:
-        target = dtype_name(kwargs["dtype"], value.dtype)
-    if target is None:
-        return value
-    return _convert(value, target)
-
-
-def _squeeze(shape: Shape, args: Sequence[Any]) -> Shape:
-    if shape is None:
-        return None
-    if not args:
-        if any(d is None for d in shape):
-            return None
-        return tuple(d for d in shape if d != 1)
-    axes = args[0] if isinstance(args[0], (tuple, list)) else args
-    targets: set[int] = set()
-    for axis in axes:
-        norm = _norm_axis(axis, len(shape))
-        if norm is None:
-            return None
-        targets.add(norm)
-    out: list[Dim] = []
-    for i, d in enumerate(shape):
-        if i in targets:
-            if d is None:
-                return None
-            if d == 1:
-                continue
-        out.append(d)
-    return tuple(out)
-
-
-def _unsqueeze(shape: Shape, axis: Any) -> Shape:
-    if shape is None:
-        return None
-    rank = len(shape) + 1
-    norm = _norm_axis(axis, rank)
-    if norm is None:
-        return None
-    return (*shape[:norm], 1, *shape[norm:])
-
-
-def _expand(shape: Shape, sizes: Shape) -> Shape:
-    if sizes is None:
-        return None
-    if shape is None:
-        return tuple(None if d == -1 else d for d in sizes)
-    lead = len(sizes) - len(shape)
-    if lead < 0:
-        return None
-    out: list[Dim] = []
-    for i, d in enumerate(sizes):
-        if d == -1:
-            out.append(shape[i - lead] if i >= lead else None)
-        else:
-            out.append(d)
-    return tuple(out)
-
-
-def _repeat(shape: Shape, sizes: Shape) -> Shape:
-    if sizes is None:
-        return None
-    if shape is None:
-        return tuple(None for _ in sizes)
-    lead = len(sizes) - len(shape)
-    if lead < 0:
-        return None
-    padded: tuple[Dim, ...] = (1,) * lead + shape
-    return tuple(
-        None if a is None or b is None else a * b for a, b in zip(padded, sizes, strict=True)
-    )
-
-
-def _transpose(shape: Shape, a: Any, b: Any) -> Shape:
-    if shape is None:
-        return None
-    if not shape:
-        return shape
-    i, j = _norm_axis(a, len(shape)), _norm_axis(b, len(shape))
-    if i is None or j is None:
-        return None
-    dims = list(shape)
-    dims[i], dims[j] = dims[j], dims[i]
-    return tuple(dims)
-
-
-def _permute(shape: Shape, args: Sequence[Any]) -> Shape:
-    order = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
-    if shape is None:
-        return tuple(None for _ in order) if order else None
-    axes = [_norm_axis(a, len(shape)) for a in order]
-    if len(axes) != len(shape) or any(a is None for a in axes):
-        return None
-    return tuple(shape[a] for a in axes if a is not None)
-
-
-def _flatten(shape: Shape, start: Any, end: Any) -> Shape:
-    if shape is None:
-        return None
-    if not shape:
-        return (1,)
-    s, e = _norm_axis(start, len(shape)), _norm_axis(end, len(shape))
-    if s is None or e is None or s > e:
-        return None
-    middle = shape[s : e + 1]
-    merged = (
-        None if any(d is None for d in middle) else math.prod(d for d in middle if d is not None)
-    )
-    return (*shape[:s], merged, *shape[e + 1 :])
-
-
-def _new_sized(
-    value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any], fill: bool
-) -> TensorValue:
-    if fill:
-        size = args[0] if args else kwargs.get("size")
-        shape = size_arg([size])
-    else:
-        shape = _sizes(args, kwargs)
-    return TensorValue(shape, _factory_dtype(kwargs, value.dtype), False, _requires_grad(kwargs))
-
-
-def _arg(
-    args: Sequence[Any], kwargs: Mapping[str, Any], index: int, name: str, default: Any
-) -> Any:
-    if len(args) > index:
-        return args[index]
-    return kwargs.get(name, default)
-
-
-def tensor_method(
-    value: TensorValue, name: str, args: Sequence[Any], kwargs: Mapping[str, Any]
-) -> Any:
-    """What `value.<name>(*args, **kwargs)` returns (a TensorValue, a size tuple, an int, a dtype
-    string), or None when the method is not one we model."""
-    with_data = tensor_data.method(value, name, args, kwargs)
-    if with_data is not None:
-        return with_data
-    shape = value.shape
-    if name in ("view", "reshape"):
-        if len(args) == 1 and isinstance(args[0], str):
-            return None  # .view(dtype) reinterprets the storage
-        if "shape" in kwargs or "size" in kwargs:
-            args = [kwargs.get("shape", kwargs.get("size"))]
-        return _plain(value, _reshape(shape, size_arg(args)))
-    if name in ("view_as", "reshape_as", "expand_as"):
-        other = args[0] if args else None
-        return _plain(value, other.shape if isinstance(other, TensorValue) else None)
-    if name == "unsqueeze":
-        return _plain(value, _unsqueeze(shape, _arg(args, kwargs, 0, "dim", None)))
-    if name == "squeeze":
-        dims = list(args) if args else ([kwargs["dim"]] if "dim" in kwargs else [])
-        return _plain(value, _squeeze(shape, dims))
-    if name == "expand":
-        return _plain(value, _expand(shape, _sizes(args, kwargs)))
-    if name == "repeat":
-        return _plain(value, _repeat(shape, _sizes(args, kwargs, "repeats")))
-    if name == "t":
-        if shape is not None and len(shape) > 2:
-            return None
-        return _plain(value, None if shape is None else tuple(reversed(shape)))
-    if name in ("transpose", "swapaxes", "swapdims"):
-        return _plain(
-            value,
-            _transpose(
-                shape, _arg(args, kwargs, 0, "dim0", None), _arg(args, kwargs, 1, "dim1", None)
-            ),
-        )
-    if name == "permute":
-        return _plain(value, _permute(shape, args or [kwargs.get("dims", ())]))
-    if name == "flatten":
-        return _plain(
-            value,
-            _flatten(
-                shape, _arg(args, kwargs, 0, "start_dim", 0), _arg(args, kwargs, 1, "end_dim", -1)
-            ),
-        )
-    if name in _DTYPE_METHODS:
-        return _convert(value, _DTYPE_METHODS[name])
-    if name == "to":
-        return _to(value, args, kwargs)
-    if name == "type":
-        target = _arg(args, kwargs, 0, "dtype", None)
-        if target is None:
-            return Unknown("the tensor's type string")
-        return _convert(value, dtype_name(target))
-    if name in ("clone", "detach"):
-        return TensorValue(shape, value.dtype, False, value.requires_grad and name == "clone")
-    if name in ("contiguous", "cpu", "cuda", "share_memory_", "pin_memory"):
-        return value
-    if name == "requires_grad_":
-        flag = _arg(args, kwargs, 0, "requires_grad", True)
-        return replace(value, requires_grad=flag if isinstance(flag, bool) else value.requires_grad)
-    if name in _IN_PLACE:
-        return value
-    if name in _SHAPE_KEEPING:
-        return _plain(value, shape)
-    if name in _FLOAT_UNARY:
-        return _plain(value, shape, value.dtype if _can_grad(value.dtype) else DEFAULT_DTYPE)
-    if name in ("new_zeros", "new_ones", "new_empty"):
-        return _new_sized(value, args, kwargs, fill=False)
-    if name == "new_full":
-        return _new_sized(value, args, kwargs, fill=True)
-    if name == "new_tensor":
-        made = _tensor(args, kwargs)
-        return made if "dtype" in kwargs else replace(made, dtype=value.dtype)
-    if name == "size":
-        axis = _arg(args, kwargs, 0, "dim", None)
-        if axis is None:
-            return _dims_tuple(shape)
-        if shape is None:
-            return Unknown("the tensor's rank is unknown")
-        norm = _norm_axis(axis, len(shape))
-        if norm is None:
-            return Unknown("size() of an unknown or invalid dim")
-        dim = shape[norm]
-        return Unknown("this dim is unknown") if dim is None else dim
-    if name == "numel" or name == "nelement":
-        count = _numel(shape)
-        return Unknown("the tensor's size is unknown") if count is None else count
-    if name in ("dim", "ndimension"):
-        return Unknown("the tensor's rank is unknown") if shape is None else len(shape)
-    if name in ("tolist", "item") and not args and not kwargs and value.data is not None:
-        if name == "item":
-            return value.data[0] if len(value.data) == 1 and shape in ((), (1,)) else None
-        return list(value.data) if shape is not None and len(shape) == 1 else value.data[0] if shape == () else None
-    if name == "tolist" and not args and not kwargs and shape is not None and len(shape) <= 2 and None not in shape:
-        # the values are unknown, the structure is not: `[x.tolist() for x in t.split(depths)]`
-        if len(shape) == 0:
-            return Unknown("a tensor's value")
-        if len(shape) == 1:
-            return [Unknown("a tensor's value") for _ in range(shape[0] or 0)]
-        return [[Unknown("a tensor's value") for _ in range(shape[1] or 0)] for _ in range(shape[0] or 0)]
-    if name == "split" and shape is not None:
-        return _split(value, _arg(args, kwargs, 0, "split_size", kwargs.get("split_size_or_sections")), _arg(args, kwargs, 1, "dim", 0))
-    if name in ("sum", "mean", "prod", "amax", "amin") and not set(kwargs) - {"dim", "keepdim"}:
-        return _reduced(value, _arg(args, kwargs, 0, "dim", None), _arg(args, kwargs, 1, "keepdim", False))
-    if name in ("item", "tolist", "sum", "mean", "max", "min", "norm", "std", "var"):
-        return None
-    return tensor_attribute(value, name) if name in ("shape", "ndim", "dtype", "T") else None
-
-
-def tensor_attribute(value: TensorValue, name: str) -> Any:
-    """What `value.<name>` evaluates to (`.shape`, `.ndim`, `.dtype`, `.T`, `.data`), or None."""
-    shape = value.shape
-    if name == "shape":
-        return _dims_tuple(shape)
-    if name == "ndim":
-        return Unknown("the tensor's rank is unknown") if shape is None else len(shape)
-    if name == "dtype":
-        return dtype_global(value.dtype)
-    if name in ("T", "mT"):
-        if shape is None:
-            return _plain(value, None)
-        if name == "mT":
-            return _plain(value, _transpose(shape, -2, -1) if len(shape) >= 2 else None)
-        return _plain(value, tuple(reversed(shape)))
-    if name == "data":
-        return TensorValue(shape, value.dtype, False, False)
-    if name == "requires_grad":
-        return value.requires_grad
-    if name == "is_leaf":
-        return Unknown("is_leaf")
     return None

@@ -28,3 +28,17 @@ def apply_edits(source: str, edits: Sequence[tuple[SourceRange, str]]) -> str:
         )
         out = out[:start] + text + out[end:]
     return out
+
+
+def text_of(lines: Sequence[str], where: SourceRange) -> str:
+    """The text `where` covers, given the source's lines (with their line ends)."""
+    if where.start_line == where.end_line:
+        return (
+            lines[where.start_line - 1][where.start_col : where.end_col]
+            if where.start_line <= len(lines)
+            else ""
+        )
+    parts = [lines[where.start_line - 1][where.start_col :]]
+    parts.extend(lines[where.start_line : where.end_line - 1])
+    parts.append(lines[where.end_line - 1][: where.end_col])
+    return "".join(parts)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 
 from ckptlens.findings import Fix, SourceRange
 from ckptlens.fixes.classes import ast_class_at
+from ckptlens.fixes.edits import text_of
 
 HOOK_METHOD = "_remap_state_dict_hook"
 
@@ -100,7 +101,7 @@ def mapping_at_load_site(
         while line > 1 and lines[line - 2].lstrip().startswith("#"):
             line -= 1  # keep a comment block with the statement it introduces
         edits.append((SourceRange(path, line, 0, line, 0), function_text + "\n\n"))
-    argument = _text_of(lines, state_arg)
+    argument = text_of(lines, state_arg)
     if not re.match(rf"{re.escape(function_name)}\s*\(", argument):
         edits.append(
             (
@@ -129,19 +130,6 @@ def mapping_at_load_site(
     return Fix(
         f"Generate key mapping: `{function_name}` applied to the loaded state_dict", tuple(edits)
     )
-
-
-def _text_of(lines: Sequence[str], where: SourceRange) -> str:
-    if where.start_line == where.end_line:
-        return (
-            lines[where.start_line - 1][where.start_col : where.end_col]
-            if where.start_line <= len(lines)
-            else ""
-        )
-    parts = [lines[where.start_line - 1][where.start_col :]]
-    parts.extend(lines[where.start_line : where.end_line - 1])
-    parts.append(lines[where.end_line - 1][: where.end_col])
-    return "".join(parts)
 
 
 def hook_method_text(function_name: str, indent: str) -> str:

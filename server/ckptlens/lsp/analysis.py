@@ -3,149 +3,51 @@
 `Session` owns the engine objects (one `Analyzer` and its parse cache, the workspace link
 index) and is only ever called from the server's single analysis thread; the server hands it
 immutable snapshots (document texts, checkpoint indexes read elsewhere) and gets frozen
-results back (`DocumentAnalysis`), which handlers then read without locking.
+results back (`DocumentAnalysis`, `lsp/results.py`), which handlers then read without locking.
+Here: which links matter for a document, each link checked (cached by checkpoint stamp and
+mapping), the document's diagnostics and lenses. Its code actions are in `lsp/actions.py`.
 """
 
 from __future__ import annotations
 
 import ast
 import os
-import re
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ckptlens.api import (
-    DEFAULT_FUNCTION_NAME,
     Analyzer,
     CheckResult,
     ConfigError,
-    Inferred,
     Loader,
     ParsedMapping,
-    ShapeMismatch,
     SourceError,
     TargetError,
     check,
-    format_shape,
     remap_tensors,
-    render_python,
-    shapes_compatible,
 )
 from ckptlens.checkpoint.index import CheckpointIndex
-from ckptlens.checkpoint.remote import is_remote, remote_stamp
-from ckptlens.checkpoint.weights_only import (
-    IMPORT_NONE,
-    IMPORT_RUNS_CODE,
-    IMPORT_UNKNOWN,
-    SAFE,
-    Safety,
-    import_effect,
-)
 from ckptlens.findings import (
     CHECKPOINT_ERROR,
-    INFERRED,
-    KEY_PREFIX,
     LINK_ERROR,
-    MISSING_KEY,
-    RENAMED_MODULE,
-    SHAPE_MISMATCH,
     SOURCE_ERROR,
-    UNEXPECTED_KEY,
-    UNVERIFIED,
-    Finding,
-    Fix,
     Severity,
-    SourceRange,
 )
-from ckptlens.render.constructor import constructor_markdown
-from ckptlens.textsafe import escape_control
+from ckptlens.lsp.actions import CodeActions
+from ckptlens.lsp.checkpoints import checkpoint_stamp  # noqa: F401 - workspace_check imports it here
+from ckptlens.lsp.results import DocumentAnalysis, LinkResult, keep_last_good, lens_of
+from ckptlens.render.constructor import link_sources
 from ckptlens.workspace.index import WorkspaceIndex
 from ckptlens.workspace.model import (
-    DIRECTIVE,
     EMPTY_SCAN,
-    LOAD_STATE_DICT,
     FileScan,
     Link,
     Resolution,
 )
 from ckptlens.workspace.resolution import resolve_checkpoint, resolve_path
 from ckptlens.workspace.rules import LinkFinding, link_findings
-
-GENERATE_MAPPING_TITLE = "Generate key mapping"
-
-
-@dataclass(frozen=True)
-class LinkResult:
-    link: Link
-    resolution: Resolution
-    result: CheckResult | None = None
-    error: str | None = None  # the one-line reason the checkpoint or the class could not be used
-    error_code: str | None = None
-    raw_index: CheckpointIndex | None = None  # before any generated mapping was applied
-    given: frozenset[str] = frozenset()  # constructor arguments the check passed explicitly
-
-    @property
-    def label(self) -> str:
-        if self.resolution.hub_id:
-            return self.resolution.hub_id
-        path = self.resolution.path or self.link.checkpoint
-        return os.path.basename(path.rstrip("/\\")) or path
-
-    @property
-    def mismatches(self) -> list[Finding]:
-        return [f for f in self.result.findings if f.is_mismatch] if self.result else []
-
-
-@dataclass(frozen=True)
-class Lens:
-    range: SourceRange
-    title: str
-    class_name: str
-    mismatching: bool
-
-
-@dataclass(frozen=True)
-class DocumentAnalysis:
-    path: str
-    version: int | None
-    problems: tuple[LinkFinding, ...] = ()  # the diagnostics: findings and their checkpoints
-    results: tuple[LinkResult, ...] = ()
-    lenses: tuple[Lens, ...] = ()
-    scan: FileScan | None = None
-    stale: bool = False  # the source did not parse: these are the last good results
-    failure: str | None = None  # the last analysis raised (one line): these are the last good
-    # Not analysed, or stopped: (code, one-line reason); any results are the last good ones.
-    halted: tuple[str, str] | None = None
-
-
-def directive_values_fix(link: Link, finding: Finding, source: str) -> Fix | None:
-    """"Use the checkpoint's values": the inferred values written into the class's
-    `# ckptlens:` directive as `init:` entries (`init:n_layer=6 init:config.n_embd=32`)."""
-    values = finding.details.plain if isinstance(finding.details, Inferred) else {}
-    if link.kind != DIRECTIVE or link.path_range is None or not values:
-        return None
-    lines = source.splitlines()
-    line = link.path_range.start_line
-    if not 1 <= line <= len(lines):
-        return None
-    text = lines[line - 1]
-    entries = [f"init:{name}={value!r}" for name, value in values.items() if f"init:{name}=" not in text]
-    if not entries:
-        return None
-    end = len(text.rstrip())
-    where = SourceRange(link.path_range.file, line, end, line, len(text))
-    return Fix("Use the checkpoint's values", ((where, " " + " ".join(entries)),))
-
-
-@dataclass(frozen=True)
-class Action:
-    """A code action before conversion: a fix, the diagnostics (codes and ranges) it answers."""
-
-    fix: Fix
-    answers: tuple[tuple[str, SourceRange], ...] = ()
-    preferred: bool = False
 
 
 @dataclass
@@ -161,7 +63,7 @@ class SessionOptions:
 # -- the session ----------------------------------------------------------------------------
 
 
-class Session:
+class Session(CodeActions):
     """Engine state for one workspace. Call only from one thread."""
 
     CACHE_SIZE = 64
@@ -289,16 +191,16 @@ class Session:
         self.sync(overlays)
         scan = self.index.scan(path, overlays)
         if path in overlays and (not scan.ok or scan.stale):
-            return _keep(previous, path, version)
+            return keep_last_good(previous, path, version)
         results: list[LinkResult] = []
         for link, resolution in planned:
             outcome = self._result(link, resolution, indexes, stamps, generation)
             if outcome.error_code == SOURCE_ERROR and link.class_file == path:
-                return _keep(previous, path, version)
+                return keep_last_good(previous, path, version)
             results.append(outcome)
         problems = self._problems(path, results)
         lenses = tuple(
-            _lens(r) for r in results if r.link.class_file == path and r.link.class_range
+            lens_of(r) for r in results if r.link.class_file == path and r.link.class_range
         )
         return DocumentAnalysis(path, version, tuple(problems), tuple(results), lenses, scan)
 
@@ -450,459 +352,3 @@ class Session:
         out.sort(key=lambda p: (p.finding.range.start_line, p.finding.range.start_col, p.finding.code))
         return out
 
-    # -- code actions --
-
-    def code_actions(
-        self,
-        analysis: DocumentAnalysis,
-        request: SourceRange,
-        source_of: Callable[[str], str | None],
-        only: Collection[str] | None = None,
-    ) -> list[Action]:
-        actions: list[Action] = []
-        seen: set[tuple[Any, ...]] = set()
-
-        def add(action: Action | None) -> None:
-            if action is None:
-                return
-            key = (action.fix.title, action.fix.edits)
-            if key not in seen:
-                seen.add(key)
-                actions.append(action)
-
-        path = analysis.path
-        for outcome in analysis.results:
-            if outcome.result is None:
-                continue
-            for finding in outcome.result.findings:
-                if finding.range.file != path or not overlaps(finding.range, request):
-                    continue
-                source = source_of(finding.range.file)
-                if source is None:
-                    continue
-                add(self.finding_action(outcome, finding, source))
-        for outcome in analysis.results:
-            if outcome.mismatches and _mapping_applies(path, outcome, request):
-                add(self.mapping_action(outcome, source_of))
-        if only:
-            actions = [
-                a
-                for a in actions
-                if any(a.fix.kind == k or a.fix.kind.startswith(k + ".") for k in only)
-            ]
-        return actions
-
-    def finding_action(self, outcome: LinkResult, finding: Finding, source: str) -> Action | None:
-        """The quick fix of one finding (rename, literal dim), if it has one; `source` is the
-        text of the finding's file."""
-        from ckptlens.fixes.rename import rename_fix  # libcst: loaded on the first code action
-
-        if finding.code == RENAMED_MODULE:
-            fix = rename_fix(
-                source, finding.range.file, finding.range, finding.model_prefix, finding.checkpoint_prefix
-            )
-            return Action(fix, ((finding.code, finding.range),), preferred=True) if fix else None
-        if finding.code == SHAPE_MISMATCH:
-            from ckptlens.fixes.saved_value import saved_value_fix  # issue 15: the saved value
-
-            shape = self._shape_action(outcome, finding, source)
-            saved = None if shape else saved_value_fix(outcome.link, finding, source, self.overlays)
-            return shape or (Action(saved, ((finding.code, finding.range),), True) if saved else None)
-        if finding.code == INFERRED:
-            fix = directive_values_fix(outcome.link, finding, source)
-            return Action(fix, ((finding.code, finding.range),)) if fix else None
-        return None
-
-    def _shape_action(self, outcome: LinkResult, finding: Finding, source: str) -> Action | None:
-        from ckptlens.fixes.shape import DimChange, shape_fix
-
-        assert outcome.result is not None
-        if not isinstance(finding.details, ShapeMismatch):
-            return None
-        modules = outcome.result.predicted.modules
-        changes = []
-        for pair in finding.details.pairs:
-            model_key, checkpoint_shape, model_shape = pair.model_key, pair.checkpoint_shape, pair.model_shape
-            holders = [
-                p
-                for p, m in modules.items()
-                if m.origin == finding.range
-                and p
-                and (model_key == p or model_key.startswith(p + "."))
-            ]
-            if not holders:
-                return None
-            holder = min(holders, key=len)
-            changes.append(
-                DimChange(model_key[len(holder) + 1 :], tuple(checkpoint_shape), model_shape)
-            )
-        fix = shape_fix(
-            source,
-            finding.range.file,
-            finding.range,
-            changes,
-            root_class=outcome.link.class_name,
-            given=outcome.given,
-        )
-        return Action(fix, ((finding.code, finding.range),), preferred=True) if fix else None
-
-    def mapping_action(
-        self, outcome: LinkResult, source_of: Callable[[str], str | None]
-    ) -> Action | None:
-        """The "Generate key mapping" edit for one link: at its load_state_dict call, else as a
-        load_state_dict pre-hook in the class."""
-        from ckptlens.fixes.mapping import (
-            free_function_name,
-            mapping_at_load_site,
-            mapping_in_class,
-        )
-
-        raw = self.raw_result(outcome)
-        if raw is None or raw.comparison is None:
-            return None
-        link = outcome.link
-        answers = tuple((f.code, f.range) for f in outcome.mismatches)
-        if link.kind == LOAD_STATE_DICT and link.site_file and link.state_arg_range:
-            source = source_of(link.site_file)
-            if source is None:
-                return None
-            scan = self.index.scan(link.site_file, self.overlays)
-            name = (
-                link.site_mapping.function_name
-                if link.site_mapping
-                else free_function_name(
-                    source, DEFAULT_FUNCTION_NAME, link.class_name, generated=scan.mapping_functions
-                )
-            )
-            text = render_python(
-                raw.comparison, name, class_name=link.class_name, checkpoint=raw.index
-            )
-            fix = mapping_at_load_site(source, link.site_file, link.state_arg_range, text, name)
-        else:
-            source = source_of(link.class_file)
-            decl = self.index.class_decl(link.class_file, link.class_name, self.overlays)
-            if source is None or decl is None:
-                return None
-            name = decl.mapping.function_name if decl.mapping else DEFAULT_FUNCTION_NAME
-            text = render_python(
-                raw.comparison,
-                name,
-                class_name=link.class_name,
-                indent=decl.body_indent,
-                checkpoint=raw.index,
-            )
-            fix = mapping_in_class(
-                source, link.class_file, link.class_name, decl.name_range.start_line, text, name
-            )
-        if fix is None:
-            return None
-        title = f"{GENERATE_MAPPING_TITLE} for `{link.class_name}` ({outcome.label})"
-        return Action(Fix(title, fix.edits, fix.kind), answers)
-
-
-def _keep(previous: DocumentAnalysis | None, path: str, version: int | None) -> DocumentAnalysis:
-    if previous is None:
-        return DocumentAnalysis(path, version, stale=True)
-    return replace(previous, version=version, stale=True)
-
-
-def _mapping_applies(path: str, outcome: LinkResult, request: SourceRange) -> bool:
-    link = outcome.link
-    if link.site_file == path and link.call_range and overlaps(link.call_range, request):
-        return True
-    if link.class_file == path and link.class_range and overlaps(link.class_range, request):
-        return True
-    return any(f.range.file == path and overlaps(f.range, request) for f in outcome.mismatches)
-
-
-def overlaps(a: SourceRange, b: SourceRange) -> bool:
-    """Ranges touch (an empty request range at a diagnostic's edge counts)."""
-    if a.file != b.file:
-        return False
-    return (a.start_line, a.start_col) <= (b.end_line, b.end_col) and (
-        b.start_line,
-        b.start_col,
-    ) <= (a.end_line, a.end_col)
-
-
-# -- problems and lenses --------------------------------------------------------------------
-
-
-def lens_title(outcome: LinkResult) -> str:
-    label = outcome.label
-    if outcome.resolution.path is None:
-        return f"⚠ {label}: not found"
-    if outcome.result is None:
-        return f"⚠ {label}: cannot be checked"
-    comparison = outcome.result.comparison
-    matched, total = (comparison.matched, comparison.total) if comparison is not None else (0, 0)
-    coverage = outcome.result.coverage
-    unchecked = f" · {coverage.unchecked} not checked" if coverage.unchecked else ""
-    mismatches = outcome.mismatches
-    if not mismatches:
-        if coverage.unchecked:
-            compared = coverage.checked + coverage.keys_only
-            return f"? {compared}/{coverage.tensors} tensors checked{unchecked} · {label}"
-        return f"✓ {matched}/{total} tensors match · {label}"
-    counts: dict[str, int] = {}
-    for finding in mismatches:
-        if finding.code == MISSING_KEY:
-            counts["missing"] = counts.get("missing", 0) + len(finding.model_keys)
-        elif finding.code == UNEXPECTED_KEY:
-            counts["unexpected"] = counts.get("unexpected", 0) + len(finding.checkpoint_keys)
-        elif finding.code == SHAPE_MISMATCH:
-            counts["shape mismatch"] = counts.get("shape mismatch", 0) + len(finding.model_keys)
-        elif finding.code == RENAMED_MODULE:
-            counts["renamed"] = counts.get("renamed", 0) + 1
-        elif finding.code == KEY_PREFIX:
-            counts["prefix"] = counts.get("prefix", 0) + 1
-    order = ("missing", "unexpected", "shape mismatch", "renamed", "prefix")
-    parts = [f"{counts[k]} {k}" for k in order if k in counts]
-    return f"✗ {' · '.join(parts)}{unchecked} · {label}"
-
-
-def _lens(outcome: LinkResult) -> Lens:
-    assert outcome.link.class_range is not None
-    return Lens(
-        outcome.link.class_range,
-        lens_title(outcome),
-        outcome.link.class_name,
-        bool(outcome.mismatches),
-    )
-
-
-def link_sources(link: Link, config: str | None) -> dict[str, str]:
-    """How the hover names the link's constructor arguments and config (not `--init`)."""
-    where = {
-        "directive": "the `# ckptlens:` directive",
-        "pyproject": "the pyproject.toml link",
-        "setting": "the ckptlens.links setting",
-    }.get(link.kind, "the load site")
-    return {"init_source": where, "config_source": f"config {link.config} ({where})" if config else where}
-
-
-# -- hover, definition, document links ----------------------------------------------------
-
-
-def hover_markdown(analysis: DocumentAnalysis, line: int) -> str | None:
-    """The predicted tensors of the submodules created on `line` (1-based) beside the
-    checkpoint's, one table per linked checkpoint."""
-    sections = []
-    for outcome in analysis.results:
-        if outcome.result is None:
-            continue
-        if (
-            outcome.link.class_range is not None
-            and outcome.link.class_range.start_line == line
-            and outcome.link.class_file == analysis.path
-        ):
-            sections.append(f"**`{outcome.link.class_name}`** · {lens_title(outcome)}")
-            sections.append(_coverage_markdown(outcome))
-            sections.append(safety_markdown(outcome.result.index.safety))
-            built = constructor_markdown(outcome.result.predicted.constructor)
-            if built:
-                sections.append(built)
-            continue
-        table = _tensor_table(outcome, analysis.path, line)
-        if table:
-            sections.append(table)
-    return "\n\n".join(sections) if sections else None
-
-
-def safety_markdown(safety: Safety) -> str:
-    """The checkpoint's safety verdict (issue 13): would `torch.load(weights_only=True)` load
-    it; if not, the globals outside torch's allow-list, each with whether importing its module
-    is known to run code, and the other reasons."""
-    if safety.verdict == SAFE:
-        return "Safety: **safe** · `torch.load(weights_only=True)` loads it"
-    lines = [
-        f"Safety: **{safety.verdict}** · `torch.load(weights_only=True)` refuses it; "
-        "`weights_only=False` imports and runs what it names: only for a file you trust"
-    ]
-    if safety.globals:
-        words = {
-            IMPORT_NONE: "no code",
-            IMPORT_RUNS_CODE: "runs code",
-            IMPORT_UNKNOWN: "unknown",
-        }
-        lines += ["", "| global outside the allow-list | its import |", "| --- | --- |"]
-        for name in safety.globals[:20]:
-            lines.append(f"| `{_md_code(name)}` | {words[import_effect(name)]} |")
-        if len(safety.globals) > 20:
-            lines.append(f"| and {len(safety.globals) - 20} more | |")
-    for reason in safety.reasons[:5]:
-        lines.append(f"- {_md_text(reason)}")
-    return "\n".join(lines)
-
-
-def _md_code(text: str) -> str:
-    """Inside a code span in a table cell: control characters escaped, no backtick or pipe."""
-    return escape_control(text).replace("`", "'").replace("|", "\\|")
-
-
-def _md_text(text: str) -> str:
-    return escape_control(text).replace("|", "\\|")
-
-
-def _coverage_markdown(outcome: LinkResult) -> str:
-    """How much of the checkpoint was compared, and what could not be."""
-    assert outcome.result is not None
-    cov = outcome.result.coverage
-    text = (
-        f"{cov.checked} of {cov.tensors} checkpoint tensors compared on key and shape, "
-        f"{cov.keys_only} on key only (some dims unknown), {cov.unchecked} not checked"
-    )
-    parts = [f for f in outcome.result.findings if f.code == UNVERIFIED]
-    rows = [
-        f"- `{f.model_prefix or outcome.link.class_name}`: {len(f.checkpoint_keys)} not checked"
-        for f in parts
-    ]
-    return "\n".join([text, *rows]) if rows else text
-
-
-def _tensor_table(outcome: LinkResult, path: str, line: int) -> str | None:
-    assert outcome.result is not None
-    predicted = outcome.result.predicted
-    here = [
-        p
-        for p, m in predicted.modules.items()
-        if p and m.origin.file == path and m.origin.start_line == line
-    ]
-    if not here:
-        here = [
-            t.key.rsplit(".", 1)[0] if "." in t.key else t.key
-            for t in predicted.tensors.values()
-            if t.origin.file == path and t.origin.start_line == line
-        ]
-    tops = sorted({p for p in here if not any(p != q and p.startswith(q + ".") for q in here)})
-    if not tops:
-        return None
-    inverse = {model: raw for raw, model in outcome.result.mapping.mapping.items()}
-    tensors = outcome.result.index.tensors
-    rows = []
-    for key, tensor in predicted.tensors.items():
-        if not any(key == p or key.startswith(p + ".") for p in tops):
-            continue
-        raw = inverse.get(key)
-        if raw is None and key in tensors:
-            raw = key
-        info = tensors.get(raw) if raw is not None else None
-        if info is None:
-            status = "? unknown" if predicted.is_unknown(key) else "✗ missing"
-            rows.append(f"| `{key}` | {format_shape(tensor.shape)} | — | {status} |")
-            continue
-        ok = shapes_compatible(tensor.shape, info.shape)
-        status = "✓" if ok else "✗ shape"
-        shown = f"`{raw}` {format_shape(info.shape)}" if raw != key else format_shape(info.shape)
-        rows.append(f"| `{key}` | {format_shape(tensor.shape)} | {shown} | {status} |")
-    if not rows:
-        return None
-    head = f"**{', '.join(f'`{p}`' for p in tops)}** · checkpoint {outcome.label}"
-    return "\n".join([head, "", "| key | model | checkpoint | |", "|---|---|---|---|", *rows])
-
-
-def key_origin(analyses: Sequence[DocumentAnalysis], key: str) -> SourceRange | None:
-    """The code creating a state_dict key (model key, checkpoint key or module path)."""
-    for analysis in analyses:
-        for outcome in analysis.results:
-            if outcome.result is None:
-                continue
-            predicted = outcome.result.predicted
-            for candidate in (key, outcome.result.mapping.mapping.get(key)):
-                if candidate is None:
-                    continue
-                if candidate in predicted.tensors:
-                    return predicted.tensors[candidate].origin
-                if candidate in predicted.modules and candidate:
-                    return predicted.modules[candidate].origin
-    return None
-
-
-_STRING = re.compile(r"""(?P<q>["'])(?P<body>[A-Za-z_][\w.]*)(?P=q)""")
-
-
-def string_at(line_text: str, col: int) -> str | None:
-    """The dotted string literal under the cursor (0-based character column), if any."""
-    for match in _STRING.finditer(line_text):
-        if match.start() <= col <= match.end():
-            return match.group("body")
-    return None
-
-
-@dataclass(frozen=True)
-class DocumentLinkTarget:
-    range: SourceRange
-    target: str  # absolute path
-
-
-def document_links(analysis: DocumentAnalysis) -> list[DocumentLinkTarget]:
-    out: dict[SourceRange, DocumentLinkTarget] = {}
-    for outcome in analysis.results:
-        link = outcome.link
-        if (
-            link.site_file == analysis.path
-            and link.literal_range is not None
-            and outcome.resolution.path
-            and not is_remote(outcome.resolution.path)  # no local file to open
-        ):
-            out.setdefault(
-                link.literal_range, DocumentLinkTarget(link.literal_range, outcome.resolution.path)
-            )
-    return list(out.values())
-
-
-@dataclass
-class CheckpointCache:
-    """Checkpoint indexes (or their one-line read errors) by path, valid while the file's
-    size and mtime stay the same. LRU-bounded."""
-
-    size: int = 32
-    _entries: OrderedDict[str, tuple[Any, CheckpointIndex | str]] = field(
-        default_factory=OrderedDict
-    )
-
-    def get(self, path: str, stamp: Any) -> CheckpointIndex | str | None:
-        entry = self._entries.get(path)
-        if entry is None or entry[0] != stamp:
-            return None
-        self._entries.move_to_end(path)
-        return entry[1]
-
-    def put(self, path: str, stamp: Any, value: CheckpointIndex | str) -> None:
-        self._entries[path] = (stamp, value)
-        self._entries.move_to_end(path)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
-
-    def forget(self, path: str) -> None:
-        self._entries.pop(path, None)
-
-
-def checkpoint_stamp(path: str) -> Any:
-    """Size and mtime of a file, or of the files of a folder (shallow): the cache key."""
-    if is_remote(path):  # what the remote cache says it resolved to (revalidated meanwhile)
-        return remote_stamp(path)
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    if not os.path.isdir(path):
-        # the config.json beside a file is read with it (SPEC section 3)
-        beside = os.path.join(os.path.dirname(path), "config.json")
-        try:
-            cst = os.stat(beside)
-            return (st.st_size, st.st_mtime_ns, cst.st_size, cst.st_mtime_ns)
-        except OSError:
-            return (st.st_size, st.st_mtime_ns)
-    entries = []
-    try:
-        with os.scandir(path) as listing:
-            for entry in listing:
-                try:
-                    est = entry.stat()
-                except OSError:
-                    continue
-                entries.append((entry.name, est.st_size, est.st_mtime_ns))
-    except OSError:
-        return None
-    return tuple(sorted(entries))

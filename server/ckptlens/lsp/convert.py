@@ -15,6 +15,7 @@ from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 
 from ckptlens.findings import Fix, Severity, SourceRange
+from ckptlens.render.status import checkpoint_related
 from ckptlens.workspace.rules import LinkFinding
 
 SOURCE = "ckptlens"
@@ -106,7 +107,7 @@ def diagnostic(item: LinkFinding, lines: Sequence[str] | None, encoding: str) ->
                     path_to_uri(item.checkpoint),
                     types.Range(types.Position(0, 0), types.Position(0, 0)),
                 ),
-                message=f"checkpoint: {item.checkpoint}",
+                message=checkpoint_related(item.checkpoint),
             )
         ]
     return types.Diagnostic(

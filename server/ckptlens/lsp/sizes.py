@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ckptlens.api import Totals, model_size
+from ckptlens.api import model_size
 from ckptlens.findings import SourceRange
-from ckptlens.render.size import format_bytes, lens_text
+from ckptlens.render.find import hint_message
+from ckptlens.render.size import lens_text, size_hover
 
 MAX_FIND_FILES = 2000  # checkpoints read for the fit hint, per workspace
 MODULE_KINDS = ("module", "lightning")
@@ -36,6 +37,15 @@ class FitHint:
     range: SourceRange
     message: str  # `3 checkpoints in lightning_logs/ fit this class`
     checkpoints: tuple[str, ...]  # the fitting ones, best first
+
+
+@dataclass(frozen=True)
+class EditorExtras:
+    """What the worker computed for one version of a document besides its analysis."""
+
+    version: int | None
+    sizes: tuple[SizeLens, ...] = ()
+    hints: tuple[FitHint, ...] = ()
 
 
 class Extras:
@@ -128,48 +138,6 @@ def module_classes(session: Any, path: str, text: str) -> list[tuple[str, Source
         return []
     modules = set(session.analyzer.module_classes(path, list(scan.classes), MODULE_KINDS))
     return [(name, decl.name_range) for name, decl in scan.classes.items() if name in modules]
-
-
-def size_hover(name: str, total: Totals, submodules: Mapping[str, Totals]) -> str:
-    bound = "at least " if total.lower_bound else ""
-    lines = [
-        f"**`{name}`** · {lens_text(total)}",
-        "",
-        f"{bound}{total.parameters:,} parameters, {bound}{total.buffers:,} buffer elements, "
-        f"{bound}{format_bytes(total.bytes)} in its state_dict (default constructor arguments "
-        "unless a checkpoint is linked)",
-    ]
-    named = [(n, t) for n, t in submodules.items() if n]
-    if named:
-        lines += ["", "| submodule | params | size |", "| --- | ---: | ---: |"]
-        for n, t in named:
-            mark = "≥ " if t.lower_bound else ""
-            lines.append(f"| `{n}` | {mark}{t.parameters:,} | {mark}{format_bytes(t.bytes)} |")
-    if total.unknown:
-        lines += ["", "A lower bound: these parts are not known statically:"]
-        for why in total.unknown[:10]:
-            lines.append(f"- {why}")
-        if len(total.unknown) > 10:
-            lines.append(f"- and {len(total.unknown) - 10} more")
-    return "\n".join(lines)
-
-
-def hint_message(fitting: Sequence[str], roots: Sequence[str]) -> str:
-    """`3 checkpoints in lightning_logs/ fit this class` (the folder they share, relative to
-    the workspace; `in the workspace` when they share none)."""
-    folder = os.path.commonpath([os.path.dirname(p) for p in fitting]) if fitting else ""
-    where = "in the workspace"
-    for root in roots:
-        if folder == root:
-            break
-        if folder.startswith(root + os.sep):
-            relative = os.path.relpath(folder, root).replace(os.sep, "/")
-            where = f"in {relative.split('/')[0]}/" if len(fitting) > 1 else f"in {relative}/"
-            break
-    count = len(fitting)
-    noun = "checkpoint" if count == 1 else "checkpoints"
-    verb = "fits" if count == 1 else "fit"
-    return f"{count} {noun} {where} {verb} this class"
 
 
 def _digest(text: str, extra: Sequence[str]) -> str:

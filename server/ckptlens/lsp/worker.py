@@ -35,7 +35,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from ckptlens.checkpoint.index import CheckpointIndex, TensorInfo
-from ckptlens.lsp.analysis import DocumentAnalysis, Session, SessionOptions
+from ckptlens.lsp.analysis import Session, SessionOptions
+from ckptlens.lsp.results import DocumentAnalysis
 from ckptlens.lsp.sizes import Extras, find_for_class, write_for_class
 
 INDEX_CACHE = 32

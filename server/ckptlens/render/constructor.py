@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ckptlens.engine.model import ConstructorValue
+
+if TYPE_CHECKING:
+    from ckptlens.workspace.model import Link
 
 _BOLD, _DIM, _RESET = "\033[1m", "\033[2m", "\033[0m"
 _MAX_VALUE = 60
@@ -86,3 +89,13 @@ def constructor_markdown(values: Mapping[str, ConstructorValue]) -> str | None:
         return None
     rows = [f"- {source}: " + ", ".join(f"`{item}`" for item in items) for source, items in groups]
     return "Built with:\n" + "\n".join(rows)
+
+
+def link_sources(link: Link, config: str | None) -> dict[str, str]:
+    """How the hover names the link's constructor arguments and config (not `--init`)."""
+    where = {
+        "directive": "the `# ckptlens:` directive",
+        "pyproject": "the pyproject.toml link",
+        "setting": "the ckptlens.links setting",
+    }.get(link.kind, "the load site")
+    return {"init_source": where, "config_source": f"config {link.config} ({where})" if config else where}

@@ -1,8 +1,10 @@
-"""`find` output as text: one line per candidate checkpoint, best first, then a summary."""
+"""`find` output as text: one line per candidate checkpoint, best first, then a summary; and the
+language server's fit hint on a class with no checkpoint linked."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ckptlens.findings import Finding
@@ -76,3 +78,21 @@ def _prefix_text(f: Finding) -> str:
 def _examples(keys: list[str], limit: int = 2) -> str:
     shown = ", ".join(keys[:limit])
     return shown + (", ..." if len(keys) > limit else "")
+
+
+def hint_message(fitting: Sequence[str], roots: Sequence[str]) -> str:
+    """`3 checkpoints in lightning_logs/ fit this class` (the folder they share, relative to
+    the workspace; `in the workspace` when they share none)."""
+    folder = os.path.commonpath([os.path.dirname(p) for p in fitting]) if fitting else ""
+    where = "in the workspace"
+    for root in roots:
+        if folder == root:
+            break
+        if folder.startswith(root + os.sep):
+            relative = os.path.relpath(folder, root).replace(os.sep, "/")
+            where = f"in {relative.split('/')[0]}/" if len(fitting) > 1 else f"in {relative}/"
+            break
+    count = len(fitting)
+    noun = "checkpoint" if count == 1 else "checkpoints"
+    verb = "fits" if count == 1 else "fit"
+    return f"{count} {noun} {where} {verb} this class"

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ckptlens.checkpoint.index import TensorInfo
-from ckptlens.engine.compare import Comparison, shapes_compatible
+from ckptlens.engine.compare import Comparison
 from ckptlens.engine.messages import ShapeMismatch, format_shape
-from ckptlens.engine.model import PredictedStateDict
+from ckptlens.engine.model import PredictedStateDict, shapes_compatible
 from ckptlens.render.style import DIM, GREEN, RED, paint, plural
 
 

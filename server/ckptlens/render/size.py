@@ -1,6 +1,9 @@
-"""A model's size as text: the lines `keys --format text` ends with, the size lens's label."""
+"""A model's size as text: the lines `keys --format text` ends with, the size lens's label and
+its hover."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from ckptlens.engine.size import ModelSize, Totals
 
@@ -48,3 +51,27 @@ def size_lines(size: ModelSize) -> list[str]:
             lines.append(f"  {name.ljust(width)}  {totals_line(t)}")
     lines.append(totals_line(size.total))
     return lines
+
+
+def size_hover(name: str, total: Totals, submodules: Mapping[str, Totals]) -> str:
+    bound = "at least " if total.lower_bound else ""
+    lines = [
+        f"**`{name}`** · {lens_text(total)}",
+        "",
+        f"{bound}{total.parameters:,} parameters, {bound}{total.buffers:,} buffer elements, "
+        f"{bound}{format_bytes(total.bytes)} in its state_dict (default constructor arguments "
+        "unless a checkpoint is linked)",
+    ]
+    named = [(n, t) for n, t in submodules.items() if n]
+    if named:
+        lines += ["", "| submodule | params | size |", "| --- | ---: | ---: |"]
+        for n, t in named:
+            mark = "≥ " if t.lower_bound else ""
+            lines.append(f"| `{n}` | {mark}{t.parameters:,} | {mark}{format_bytes(t.bytes)} |")
+    if total.unknown:
+        lines += ["", "A lower bound: these parts are not known statically:"]
+        for why in total.unknown[:10]:
+            lines.append(f"- {why}")
+        if len(total.unknown) > 10:
+            lines.append(f"- and {len(total.unknown) - 10} more")
+    return "\n".join(lines)

@@ -275,6 +275,7 @@ class WorkspaceIndex:
                         call_range=site.call_range,
                         state_arg_range=site.state_arg_range,
                         site_mapping=site.site_mapping,
+                        state_entries=site.state_entries,
                     )
                 )
         unique: dict[str, Link] = {}

@@ -39,6 +39,9 @@ class Link:
     call_range: SourceRange | None = None  # the whole load call
     state_arg_range: SourceRange | None = None  # load_state_dict's first argument
     site_mapping: ParsedMapping | None = None  # a generated mapping applied at the load site
+    # load_state_dict(torch.load(p)["state_dict"]) -> ("state_dict",): the entries the load site
+    # selects from the file before passing it; None: not a plain selection (not checked)
+    state_entries: tuple[str, ...] | None = None
     origin: str = ""  # pyproject.toml path, or "settings"
 
     @property
@@ -96,6 +99,7 @@ class LoadSite:
     map_location: bool | None = None
     state_arg_range: SourceRange | None = None
     site_mapping: ParsedMapping | None = None
+    state_entries: tuple[str, ...] | None = None  # see `Link.state_entries`
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ CUDA tensors loaded without `map_location`. The language server and `ckptlens ch
 SOURCE) both call `link_findings`; each finding comes with the checkpoint it is about.
 
 Pure: no pygls/lsprotocol; what it reads of a link's outcome is the `LinkOutcome` protocol
-(`ckptlens.lsp.analysis.LinkResult` satisfies it).
+(`ckptlens.lsp.results.LinkResult` satisfies it).
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from ckptlens.engine.messages import (
     HubNotCached,
     HubUnreachable,
     LinkUnusable,
+    NoSuchEntry,
     StrictFalseHidesMismatch,
+    WholeCheckpointLoaded,
 )
 from ckptlens.findings import (
     CHECKPOINT_ERROR,
@@ -114,9 +116,35 @@ def link_findings(
                     comparison.matched, comparison.total, link.class_name, outcome.label
                 )
                 out.append(LinkFinding(hidden.at(link.path_range), checkpoint))
+        selected = _selected_entry_finding(link, result, outcome.label)
+        if selected is not None:
+            out.append(LinkFinding(selected.at(link.state_arg_range or link.path_range), checkpoint))
         if link.map_location is False:
             cuda = [t.device for t in result.index.tensors.values() if t.device.startswith("cuda")]
             if cuda:
                 unmapped = CudaTensorsAtLoad(len(cuda), outcome.label, tuple(sorted(set(cuda))))
                 out.append(LinkFinding(unmapped.at(link.path_range), checkpoint))
     return out
+
+
+_TORCH_FORMATS = ("torch-zip", "torch-legacy")
+
+
+def _selected_entry_finding(
+    link: Link, result: CheckResult, label: str
+) -> WholeCheckpointLoaded | NoSuchEntry | None:
+    """`load_state_dict(torch.load(p))` on a file whose weights sit under `["state_dict"]`
+    (torch: every key missing; strict=False: nothing loaded), or `torch.load(p)["model"]` on a
+    file without that entry (KeyError). Only for a plain selection the site finder followed."""
+    given = link.state_entries
+    index = result.index
+    if given is None or index.format not in _TORCH_FORMATS or not index.entries:
+        return None
+    expected = index.state_dict_path
+    if given and given[0] not in index.entries:
+        return NoSuchEntry(given[0], expected, index.entries, label)
+    if len(given) < len(expected) and expected[: len(given)] == given:
+        return WholeCheckpointLoaded(
+            given, expected, index.entries, len(index.tensors), link.strict_false, label
+        )
+    return None

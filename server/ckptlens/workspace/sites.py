@@ -30,6 +30,34 @@ _STATE_DICT_LOADERS = frozenset(
 )
 
 
+_IN_PLACE_METHODS = frozenset({"update", "pop", "popitem", "setdefault", "clear", "__setitem__"})
+
+
+def _unsettled_names(nodes: list[ast.AST]) -> set[str]:
+    """Names of a scope whose value is not simply the one assignment we follow: bound more than
+    once (branches, loops, `global`), or changed in place (`x[k] = v`, `del x[k]`, `x.update()`,
+    `x.pop()`, ...)."""
+    bound: dict[str, int] = {}
+    out: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            bound[node.id] = bound.get(node.id, 0) + 1
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            out.update(node.names)
+        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store | ast.Del):
+            if isinstance(node.value, ast.Name):
+                out.add(node.value.id)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _IN_PLACE_METHODS
+            and isinstance(node.func.value, ast.Name)
+        ):
+            out.add(node.func.value.id)
+    out.update(name for name, count in bound.items() if count > 1)
+    return out
+
+
 def _scope_nodes(body: list[ast.stmt]) -> list[ast.AST]:
     """Every node of a scope, nested function and class bodies excluded, in source order."""
     out: list[ast.AST] = []
@@ -144,6 +172,10 @@ class SiteFinder:
         self.models: dict[str, ast.Call] = {}  # variable -> the class instantiation
         self.loads: dict[str, ast.Call] = {}  # variable -> the torch.load / load_file call
         self.wrapped: dict[str, str] = {}  # variable -> mapping function applied to a load
+        # variable -> the entries selected from a load's result (`ckpt = torch.load(p)["model"]`
+        # -> ("model",)); None: a selection we do not follow
+        self.entries: dict[str, tuple[str, ...] | None] = {}
+        self.unsettled: set[str] = set()  # names bound twice or changed in place in this scope
 
     def qualify(self, node: ast.expr) -> str | None:
         """`T.load` -> `torch.load` when `import torch as T`; names of the file stay bare."""
@@ -214,9 +246,30 @@ class SiteFinder:
                 return self.loads[sub.id], mapping or self.wrapped.get(sub.id)
         return None, mapping
 
+    def selected_entries(self, node: ast.expr) -> tuple[str, ...] | None:
+        """The entries `load_state_dict`'s argument selects from the loaded file, when that is
+        plain: `torch.load(p)`, `torch.load(p)["state_dict"]`, `ckpt`, `ckpt["model"]` with
+        `ckpt` bound once to such an expression and never changed in place. None otherwise (a
+        comprehension, a `.get(...)`, a generated mapping, a name bound twice: not followed)."""
+        keys: list[str] = []
+        while isinstance(node, ast.Subscript):
+            if not (isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)):
+                return None
+            keys.append(node.slice.value)
+            node = node.value
+        keys.reverse()
+        if isinstance(node, ast.Call) and self.is_loader(node):
+            return tuple(keys)
+        if isinstance(node, ast.Name) and node.id in self.loads and node.id not in self.unsettled:
+            base = self.entries.get(node.id)
+            return None if base is None else (*base, *keys)
+        return None
+
     def run(self, body: list[ast.stmt]) -> list[LoadSite]:
         events: list[tuple[tuple[int, int], int, ast.AST]] = []
-        for node in _scope_nodes(body):
+        nodes = _scope_nodes(body)
+        self.unsettled = _unsettled_names(nodes)
+        for node in nodes:
             if isinstance(node, ast.Assign | ast.AnnAssign):
                 end = (node.end_lineno or node.lineno, node.end_col_offset or 0)
                 events.append((end, 1, node))
@@ -244,7 +297,7 @@ class SiteFinder:
         if not isinstance(target, ast.Name) or value is None:
             return
         name = target.id
-        for table in (self.models, self.loads, self.wrapped, self.consts):
+        for table in (self.models, self.loads, self.wrapped, self.consts, self.entries):
             table.pop(name, None)
         made = self.instantiation(value)
         if made is not None:
@@ -263,10 +316,12 @@ class SiteFinder:
             inner = inner.value
         if isinstance(inner, ast.Call) and self.is_loader(inner):
             self.loads[name] = inner
+            self.entries[name] = None if name in self.wrapped else self.selected_entries(value)
         elif isinstance(inner, ast.Name) and inner.id in self.loads:
             self.loads[name] = self.loads[inner.id]
             if inner.id in self.wrapped:
                 self.wrapped.setdefault(name, self.wrapped[inner.id])
+            self.entries[name] = None if name in self.wrapped else self.selected_entries(value)
         elif _path_literal(value) is not None:
             self.consts[name] = value
         else:
@@ -362,4 +417,5 @@ class SiteFinder:
             map_location=map_location,
             state_arg_range=self.pos.range(state_arg),
             site_mapping=self.mapping_functions.get(mapping) if mapping else None,
+            state_entries=None if mapping or not is_torch else self.selected_entries(state_arg),
         )

@@ -33,12 +33,17 @@ def endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
 
 
+def _token_path() -> str:
+    """Where `hf auth login` keeps the login (huggingface_hub's `constants.HF_TOKEN_PATH`)."""
+    home = os.path.expandvars(os.path.expanduser(os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface"
+    )))
+    return os.path.expandvars(os.path.expanduser(os.environ.get("HF_TOKEN_PATH") or os.path.join(home, "token")))
+
+
 def _token_from_files() -> str | None:
     """The stored login, where `hf auth login` writes it, without huggingface_hub."""
-    path = os.environ.get("HF_TOKEN_PATH") or os.path.join(
-        os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"),
-        "token",
-    )
+    path = _token_path()
     try:
         with open(path, encoding="utf-8") as fh:
             return fh.read().strip() or None
@@ -152,9 +157,12 @@ def _no_object(name: str, size: int, tag: str) -> RemoteObject:
 
 @functools.lru_cache(maxsize=1)
 def _auth() -> dict[str, str]:
-    token = os.environ.get("HF_TOKEN")
+    token: str | None = (os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or "").strip()
+    if not token and not os.environ.get("HF_OIDC_RESOURCE") and not os.environ.get("COLAB_RELEASE_TAG"):
+        if not os.path.exists(_token_path()):
+            return {}  # no login anywhere: not worth importing huggingface_hub (~0.2 s) to learn it
     if not token:
-        try:  # huggingface_hub knows every place a login is kept
+        try:  # huggingface_hub knows every place a login is kept (and refreshes OAuth logins)
             from huggingface_hub import get_token
 
             token = get_token()

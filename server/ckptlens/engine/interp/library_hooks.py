@@ -10,15 +10,19 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from ckptlens.engine import reads
+from ckptlens.engine.class_facts import property_setter
+from ckptlens.engine.interp.frame import Frame
+from ckptlens.engine.interp.signals import Raised
 from ckptlens.engine.objects import ExternalRef, HookRef, ModuleValue, ObjectValue
 from ckptlens.engine.symbolic import settle_attention
 from ckptlens.engine.values import Unknown, is_unknown
 
 if TYPE_CHECKING:
-    from ckptlens.engine.interp import Interpreter
+    from ckptlens.engine.interp.runtime import Runtime
 
 
-def pretrained_model_init(interp: Interpreter, receiver: ModuleValue, args: list[Any], kwargs: dict[str, Any]) -> None:
+def pretrained_model_init(interp: Runtime, receiver: ModuleValue, args: list[Any], kwargs: dict[str, Any]) -> None:
     """PreTrainedModel.__init__: keeps the config, and settles the attention implementation the
     way transformers does when none was asked for (sdpa where the class supports it)."""
     config = args[0] if args else kwargs.get("config", Unknown("no config given"))
@@ -32,7 +36,7 @@ def pretrained_model_init(interp: Interpreter, receiver: ModuleValue, args: list
 AUTO_ATTENTION = "__ckptlens_attention_autoset__"
 
 
-def _from_config(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _from_config(interp: Runtime, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
     """`SomeModel._from_config(config)` (and `from_config`): the class built with that config."""
     from ckptlens.engine.objects import ClassRef
 
@@ -53,7 +57,7 @@ def _model_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k not in _LOADING_KWARGS}
 
 
-def _auto_from_config(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _auto_from_config(interp: Runtime, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
     """`AutoModel.from_config(config)`: the class the auto mapping names for the config's
     `model_type`, built with that config (composite models build their towers this way)."""
     from ckptlens.engine.objects import ClassRef, ModuleNamespace
@@ -63,8 +67,13 @@ def _auto_from_config(interp: Interpreter, receiver: Any, args: list[Any], kwarg
     assumed = config_model_type(interp, config)  # issue 15: a config nobody gave
     if not isinstance(receiver, ClassRef) or not (isinstance(config, ObjectValue) or assumed):
         return Unknown("`from_config` of an unknown config", True)
-    model_type = assumed or interp.getattr(config, "model_type")
-    mapping = interp.getattr(interp.getattr(receiver, "_model_mapping"), "_model_mapping")
+    lazy = interp.getattr(receiver, "_model_mapping")
+    mapping = interp.getattr(lazy, "_model_mapping")
+    model_type = assumed
+    if model_type is None and isinstance(config, ObjectValue):
+        model_type = _model_type_of_config_class(config, interp.getattr(lazy, "_config_mapping"), mapping)
+    if model_type is None:  # a config class the auto mapping does not name
+        model_type = interp.getattr(config, "model_type")
     if not isinstance(model_type, str) or not isinstance(mapping, dict) or model_type not in mapping:
         return Unknown(f"no `{receiver.name}` class is known for model type `{model_type}`", True)
     names = mapping[model_type]
@@ -78,11 +87,25 @@ def _auto_from_config(interp: Interpreter, receiver: Any, args: list[Any], kwarg
     return interp.instantiate(cls, [config], _model_kwargs(kwargs))
 
 
-def _no_op(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _model_type_of_config_class(config: ObjectValue, config_mapping: Any, model_mapping: Any) -> str | None:
+    """The model type transformers' `_LazyAutoMapping[type(config)]` picks: found by the config
+    *class*'s name (its `model_type` attribute may be another's: a sub-config built from
+    `Parent(**parent.to_dict())` keeps the parent's `model_type` key as an attribute)."""
+    if config.cls is None or not isinstance(config_mapping, dict) or not isinstance(model_mapping, dict):
+        return None
+    name = config.cls.name
+    reverse = {v: k for k, v in config_mapping.items()}  # the last model type of a class wins
+    if name in reverse and reverse[name] in model_mapping:
+        return str(reverse[name])
+    # several model types share the class: the first with a model class
+    return next((str(k) for k, v in config_mapping.items() if v == name and k in model_mapping), None)
+
+
+def _no_op(interp: Runtime, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
     return None
 
 
-def _config_post_init(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _config_post_init(interp: Runtime, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
     """PreTrainedConfig.__post_init__: keeps the extra keyword arguments as attributes and
     derives the label maps (`num_labels` reads `len(id2label)`)."""
     if not isinstance(receiver, ObjectValue):
@@ -96,8 +119,14 @@ def _config_post_init(interp: Interpreter, receiver: Any, args: list[Any], kwarg
     else:  # PreTrainedModel.__init__ picks it, from what the model class supports
         receiver.attrs.setdefault("_attn_implementation_internal", "sdpa")
         receiver.attrs[AUTO_ATTENTION] = True
+    through_setters = []
     for key, value in kwargs.items():
+        if receiver.cls is not None and property_setter(interp, receiver.cls, key) is not None:
+            through_setters.append((key, value))  # `per_layer_config`: its setter runs, last
+            continue
         receiver.attrs[interp.attribute_alias(receiver, key) or key] = value
+    for key, value in through_setters:
+        interp.setattr(receiver, key, value, None)
     if receiver.attrs.get("id2label") is None:
         count = num_labels if isinstance(num_labels, int) and not isinstance(num_labels, bool) else 2
         if is_unknown(num_labels):
@@ -119,7 +148,7 @@ class ActivationTable:
     def __getitem__(self, key: Any) -> ModuleValue:
         return ModuleValue(type_name=f"transformers.activations.{key}")
 
-    def build(self, interp: Interpreter, key: Any) -> Any:
+    def build(self, interp: Runtime, key: Any) -> Any:
         """`ACT2FN[key]`: most activations own no tensors; `prelu` is `nn.PReLU()` (a weight)
         and `xielu` is `XIELUActivation` (two parameters, two buffers)."""
         if key in ACTIVATIONS_WITH_TENSORS:
@@ -139,7 +168,7 @@ class ConfigMappingTable:
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
         return self
 
-    def lookup(self, interp: Interpreter, scope: Any, key: Any) -> Any:
+    def lookup(self, interp: Runtime, scope: Any, key: Any) -> Any:
         from ckptlens.engine.objects import ClassRef, ModuleNamespace
 
         found, names = scope.lookup("CONFIG_MAPPING_NAMES")
@@ -152,7 +181,7 @@ class ConfigMappingTable:
         return cls if found and isinstance(cls, ClassRef) else Unknown(f"`{names[key]}` cannot be resolved")
 
 
-def _get_activation(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _get_activation(interp: Runtime, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
     key = args[0] if args else kwargs.get("activation_string")
     if isinstance(key, str) and (key in ACTIVATIONS_WITH_TENSORS or key == "xielu"):
         return ActivationTable().build(interp, key)
@@ -222,10 +251,8 @@ def _timm_cfg_literal(scope: Any) -> Any:
     return literal, changes
 
 
-def _timm_cfg_entries(interp: Interpreter, scope: Any, variant: str) -> Any:
+def _timm_cfg_entries(interp: Runtime, scope: Any, variant: str) -> Any:
     """`(tag, cfg dict)` of `variant` in the model file's `default_cfgs`, in order, or Unknown."""
-    from ckptlens.engine.interp import Frame, _Raised
-
     parsed = _timm_cfg_literal(scope)
     if parsed is None or is_unknown(parsed):
         return [] if parsed is None else parsed
@@ -240,7 +267,7 @@ def _timm_cfg_entries(interp: Interpreter, scope: Any, variant: str) -> Any:
     frame.locals["default_cfgs"] = table
     try:
         interp.exec_block(changes, frame)
-    except _Raised:
+    except Raised:
         return Unknown("timm's `default_cfgs` cannot be built")
     changed = frame.locals.get("default_cfgs")
     if not isinstance(changed, dict) or not all(isinstance(k, str) for k in changed):
@@ -248,7 +275,7 @@ def _timm_cfg_entries(interp: Interpreter, scope: Any, variant: str) -> Any:
     return [(key, cfg) for key, cfg in changed.items() if key.partition(".")[0] == variant]
 
 
-def _timm_resolve_pretrained_cfg(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _timm_resolve_pretrained_cfg(interp: Runtime, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
     """timm's `resolve_pretrained_cfg(variant)`: the variant's default pretrained cfg, as the
     registry holds it once `@register_model` has read the model file's `default_cfgs` (the
     first tag with weights, unless an untagged or `*` tag claims the default). Its
@@ -322,7 +349,7 @@ def _package_check(module: str, always_version: bool) -> HookRef:
     find where it finds the library itself is not installed there: `(False, ...)`. An installed
     one may still fail the library's own version checks: unknown."""
 
-    def check(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    def check(interp: Runtime, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
         name = args[0] if args else kwargs.get("pkg_name")
         if not isinstance(name, str) or not all(part.isidentifier() for part in name.split(".")):
             return Unknown("`_is_package_available` of an unknown package")
@@ -338,16 +365,27 @@ def _package_check(module: str, always_version: bool) -> HookRef:
 _TIMM_ENTRYPOINTS: dict[str, dict[str, str]] = {}  # timm/models directory -> builder name -> module
 
 
+def _python_files(models_dir: str) -> list[str]:
+    import os
+
+    try:
+        return [e for e in sorted(os.listdir(models_dir)) if e.endswith(".py") and not e.startswith("__")]
+    except OSError:
+        return []
+
+
 def _timm_entrypoints(models_dir: str) -> dict[str, str]:
     """Every `@register_model` builder of timm's model modules, by name (read as text, once)."""
     import os
 
+    reads.note(models_dir)  # the result cache: every file read here is a dependency
+    if reads.recording_active():
+        for entry in _python_files(models_dir):
+            reads.note(os.path.join(models_dir, entry))
     if models_dir not in _TIMM_ENTRYPOINTS:
         found: dict[str, str] = {}
         pattern = re.compile(r"^@register_model\s*\n(?:@.*\n)*def (\w+)\(", re.MULTILINE)
-        for entry in sorted(os.listdir(models_dir)):
-            if not entry.endswith(".py") or entry.startswith("__"):
-                continue
+        for entry in _python_files(models_dir):
             try:
                 with open(os.path.join(models_dir, entry), encoding="utf-8") as handle:
                     text = handle.read()
@@ -359,7 +397,7 @@ def _timm_entrypoints(models_dir: str) -> dict[str, str]:
     return _TIMM_ENTRYPOINTS[models_dir]
 
 
-def _timm_builder(interp: Interpreter, name: Any) -> Any:
+def _timm_builder(interp: Runtime, name: Any) -> Any:
     """timm's `_model_entrypoints[name]`, filled by `@register_model` when every model module
     is imported: the builder function of that name, or Unknown."""
     import os
@@ -382,11 +420,11 @@ def _timm_builder(interp: Interpreter, name: Any) -> Any:
     return builder if found and isinstance(builder, FunctionRef) else Unknown(f"`{arch}` cannot be resolved")
 
 
-def _timm_model_entrypoint(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _timm_model_entrypoint(interp: Runtime, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
     return _timm_builder(interp, args[0] if args else kwargs.get("model_name"))
 
 
-def _timm_is_model(interp: Interpreter, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _timm_is_model(interp: Runtime, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
     builder = _timm_builder(interp, args[0] if args else kwargs.get("model_name"))
     return True if not is_unknown(builder) else Unknown(builder.reason)
 

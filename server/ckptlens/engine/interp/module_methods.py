@@ -1,0 +1,243 @@
+"""The table of `nn.Module` methods the interpreter models (`add_module`, `register_buffer`,
+`children`, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ckptlens.engine.dtype_names import UNKNOWN_DTYPE
+from ckptlens.engine.interp.builtins_shared import b_setattr
+from ckptlens.engine.objects import AttrDict, ModuleValue, mark_open, opaque_module
+from ckptlens.engine.values import TensorValue, Unknown, is_unknown
+
+if TYPE_CHECKING:
+    from ckptlens.engine.interp.frame import Frame
+    from ckptlens.engine.interp.runtime import Runtime
+
+
+ModuleMethod = Callable[["Runtime", ModuleValue, list[Any], dict[str, Any], "Frame | None"], Any]
+
+
+def _arg(args: list[Any], kwargs: dict[str, Any], index: int, name: str, default: Any = None) -> Any:
+    if len(args) > index:
+        return args[index]
+    return kwargs.get(name, default)
+
+
+def _m_add_module(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    name, value = _arg(args, kwargs, 0, "name"), _arg(args, kwargs, 1, "module")
+    if not isinstance(name, str):
+        mark_open(module, "a submodule is added under an unknown name", interp.anchor())
+        return None
+    interp.module_setattr(module, name, value if value is not None else None, interp.anchor())
+    if value is None:
+        module.children[name] = None
+    return None
+
+
+def _m_register_buffer(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    name = _arg(args, kwargs, 0, "name")
+    tensor = _arg(args, kwargs, 1, "tensor")
+    persistent = _arg(args, kwargs, 2, "persistent", True)
+    if not isinstance(name, str):
+        mark_open(module, "a buffer is registered under an unknown name", interp.anchor())
+        return None
+    module.remove_member(name)
+    if is_unknown(persistent):
+        module.uncertain[name] = f"whether buffer `{name}` is persistent is unknown"
+        return None
+    if tensor is None:
+        module.buffers[name] = None
+    elif isinstance(tensor, TensorValue):
+        module.buffers[name] = TensorValue(tensor.shape, tensor.dtype)
+    else:
+        module.buffers[name] = TensorValue(None, UNKNOWN_DTYPE)
+    if not persistent:
+        module.non_persistent.add(name)
+    anchor = interp.anchor()
+    if anchor is not None:
+        module.tensor_origins[name] = anchor
+    return None
+
+
+def _m_register_parameter(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    name = _arg(args, kwargs, 0, "name")
+    param = _arg(args, kwargs, 1, "param")
+    if not isinstance(name, str):
+        mark_open(module, "a parameter is registered under an unknown name", interp.anchor())
+        return None
+    module.remove_member(name)
+    if param is None:
+        module.params[name] = None
+    elif isinstance(param, TensorValue):
+        module.params[name] = TensorValue(param.shape, param.dtype, True)
+    else:
+        module.params[name] = TensorValue(None, UNKNOWN_DTYPE, True)
+    anchor = interp.anchor()
+    if anchor is not None:
+        module.tensor_origins[name] = anchor
+    return None
+
+
+def _m_append(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if module.container not in ("ModuleList", "Sequential", "ParameterList"):
+        return Unknown("append on a module")
+    table = module.params if module.container == "ParameterList" else module.children
+    interp.add_item(module, str(len(table) + len(module.uncertain)), args[0] if args else None)
+    return module
+
+
+def _m_extend(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    items = interp.iterate(args[0]) if args else []
+    if items is None:
+        module.opaque = module.opaque or "it is extended by an unknown iterable"
+        return module
+    for item in items:
+        _m_append(interp, module, [item], {}, frame)
+    return module
+
+
+def _m_insert(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if len(args) != 2 or not isinstance(args[0], int) or module.container != "ModuleList":
+        module.opaque = module.opaque or "an item is inserted at an unknown place"
+        return None
+    values = list(module.children.values())
+    values.insert(args[0], args[1] if isinstance(args[1], ModuleValue) else opaque_module("?", "not a module"))
+    module.children = {str(i): v for i, v in enumerate(values)}
+    return None
+
+
+def _m_update(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if module.container not in ("ModuleDict", "ParameterDict"):
+        return None
+    mapping = interp.as_mapping(args[0]) if args else kwargs
+    if mapping is None:
+        items = interp.iterate(args[0]) if args else None
+        if items is None:
+            module.opaque = module.opaque or "it is updated from unknown items"
+            return None
+        mapping = dict(items)
+    for name, value in mapping.items():
+        interp.add_item(module, str(name), value)
+    return None
+
+
+def _walk_modules(module: ModuleValue, prefix: str = "") -> list[tuple[str, ModuleValue]]:
+    out = [(prefix, module)]
+    for name, child in module.children.items():
+        if child is not None:
+            out.extend(_walk_modules(child, f"{prefix}.{name}" if prefix else name))
+    return out
+
+
+def _m_children(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if module.opaque:
+        return Unknown(module.opaque, )
+    return [c for c in module.children.values() if c is not None]
+
+
+def _m_named_children(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if module.opaque:
+        return Unknown(module.opaque)
+    return [(n, c) for n, c in module.children.items() if c is not None]
+
+
+def _m_modules(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    walked = _walk_modules(module)
+    if any(m.opaque for _, m in walked):
+        return Unknown("the module tree has unknown parts")
+    return [m for _, m in walked]
+
+
+def _m_named_modules(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    walked = _walk_modules(module)
+    if any(m.opaque for _, m in walked):
+        return Unknown("the module tree has unknown parts")
+    return list(walked)
+
+
+def _m_parameters(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    walked = _walk_modules(module)
+    if any(m.opaque for _, m in walked):
+        return Unknown("the module tree has unknown parts")
+    return [t for _, m in walked for t in m.params.values() if t is not None]
+
+
+def _m_self(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    return module
+
+
+def _m_none(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    return None
+
+
+def _m_get_submodule(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    target = _arg(args, kwargs, 0, "target")
+    if not isinstance(target, str):
+        return Unknown("get_submodule of an unknown name")
+    node: Any = module
+    for part in target.split(".") if target else []:
+        node = interp.module_getattr(node, part) if isinstance(node, ModuleValue) else Unknown("no such submodule")
+    return node
+
+
+def _m_save_hyperparameters(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    hparams = module.attrs.get("hparams")
+    if not isinstance(hparams, AttrDict):
+        hparams = AttrDict()
+        module.attrs["hparams"] = hparams
+    ignore = kwargs.get("ignore") or []
+    if isinstance(ignore, str):
+        ignore = [ignore]
+    ignore = set(ignore) if isinstance(ignore, (list, tuple, set)) else set()
+    names = [a for a in args if isinstance(a, str)]
+    given = [a for a in args if not isinstance(a, str)]
+    for value in given:
+        mapping = interp.as_mapping(value)
+        if mapping is not None:
+            hparams.update(mapping)
+        return None
+    init_frame = frame
+    while init_frame is not None and init_frame.func is None:
+        init_frame = init_frame.parent
+    if init_frame is None or init_frame.func is None:
+        return None
+    spec = init_frame.func.node.args
+    params = [p.arg for p in [*spec.posonlyargs, *spec.args, *spec.kwonlyargs]][1:]
+    for name in params:
+        if name in ignore or (names and name not in names):
+            continue
+        if name in init_frame.locals:
+            hparams[name] = init_frame.locals[name]
+    if spec.kwarg is not None and not names:
+        extra = init_frame.locals.get(spec.kwarg.arg)
+        if isinstance(extra, dict):
+            hparams.update({k: v for k, v in extra.items() if k not in ignore})
+    return None
+
+
+def _m_setattr(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    """`self.__setattr__(name, value)`: as `setattr(self, name, value)`."""
+    return b_setattr(interp, [module, *args], kwargs, frame)
+
+
+def _m_to(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    return module
+
+
+MODULE_METHODS: dict[str, ModuleMethod] = {
+    "add_module": _m_add_module, "register_module": _m_add_module,
+    "register_buffer": _m_register_buffer, "register_parameter": _m_register_parameter,
+    "append": _m_append, "extend": _m_extend, "insert": _m_insert, "update": _m_update,
+    "children": _m_children, "named_children": _m_named_children, "modules": _m_modules,
+    "named_modules": _m_named_modules, "__setattr__": _m_setattr,
+    "parameters": _m_parameters, "get_submodule": _m_get_submodule,
+    "save_hyperparameters": _m_save_hyperparameters,
+    "to": _m_to, "cuda": _m_self, "cpu": _m_self, "float": _m_self, "double": _m_self,
+    "half": _m_self, "bfloat16": _m_self, "train": _m_self, "eval": _m_self,
+    "requires_grad_": _m_self, "apply": _m_self, "type": _m_self, "share_memory": _m_self,
+    "zero_grad": _m_none, "post_init": _m_none, "init_weights": _m_none, "tie_weights": _m_none,
+    "reset_parameters": _m_none, "freeze": _m_none, "unfreeze": _m_none,
+    "flatten_parameters": _m_none, "_init_weights": _m_none,
+}

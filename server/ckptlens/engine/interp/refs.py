@@ -1,0 +1,35 @@
+"""References to callables the interpreter makes at run time (builtins, library and value methods)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ckptlens.engine.objects import Shared
+from ckptlens.engine.values import TensorValue
+
+
+@dataclass(eq=False)
+class BuiltinRef(Shared):
+    name: str
+
+
+@dataclass(eq=False)
+class ExternalMethod(Shared):
+    """A method of a library class (or of `nn.Module`) bound to a value: `self.add_module`."""
+
+    receiver: Any
+    owner: Any
+    name: str
+
+
+@dataclass(eq=False)
+class PyMethod:
+    obj: Any
+    name: str
+
+
+@dataclass(eq=False)
+class TensorMethod:
+    tensor: TensorValue
+    name: str

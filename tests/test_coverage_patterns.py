@@ -1,0 +1,457 @@
+"""Library code patterns that left whole transformers models (or many of their keys) unknown
+in the sweeps (issue 11, key coverage): each on a small hand-written model, with the exact keys
+and shapes torch would give, and unknown -- never a guess -- where the value cannot be known."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from ckptlens.api import predict
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+
+
+def _predict(tmp_path: Path, source: str, name: str = "Net", **kwargs: object):
+    path = tmp_path / "model.py"
+    path.write_text(textwrap.dedent(source))
+    return predict(path, name, **kwargs)  # type: ignore[arg-type]
+
+
+def _keys(predicted) -> dict[str, object]:
+    return {k: t.shape for k, t in predicted.tensors.items()}
+
+
+def _unknown(predicted) -> list[str]:
+    return [part.prefix for part in predicted.unknown]
+
+
+def test_a_known_library_base_is_known_inside_its_own_module_too(tmp_path: Path) -> None:
+    # transformers' `PreTrainedAudioTokenizerBase(PreTrainedModel)` is defined in modeling_utils
+    # itself (Encodec, DAC, Xcodec): its base there is the PreTrainedModel known by name, not
+    # the source's __init__ (which stores into a registry under `str(self.__class__)`)
+    _write(tmp_path, {
+        "transformers/__init__.py": "",
+        "transformers/modeling_utils.py": """
+            import torch.nn as nn
+
+            _REGISTRY = {}
+
+            class PreTrainedModel(nn.Module):
+                def __init__(self, config):
+                    super().__init__()
+                    self.config = config
+                    _REGISTRY[str(self.__class__)] = unknown_helper()
+
+            class PreTrainedAudioTokenizerBase(PreTrainedModel):
+                pass
+            """,
+    })
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+        from transformers.modeling_utils import PreTrainedAudioTokenizerBase
+
+        class Config:
+            width = 6
+
+        class Net(PreTrainedAudioTokenizerBase):
+            def __init__(self):
+                super().__init__(Config())
+                self.proj = nn.Linear(self.config.width, 2)
+        """,
+    )
+    assert _keys(predicted) == {"proj.weight": (2, 6), "proj.bias": (2,)}
+    assert _unknown(predicted) == []
+
+
+def test_the_class_of_an_instance_answers_hasattr_from_its_source(tmp_path: Path) -> None:
+    # transformers' `PreTrainedConfig.to_dict`: `if hasattr(self.__class__, "model_type")`;
+    # unknown, it left every value of the dict unknown and composite models lost their towers
+    predicted = _predict(
+        tmp_path,
+        """
+        import abc
+        from dataclasses import dataclass
+        import torch.nn as nn
+
+        class Base:
+            model_type = "base"
+
+        @dataclass
+        class Config(Base):
+            width: int = 4
+
+            def to_dict(self):
+                out = {"width": self.width, "depth": 1}
+                if hasattr(self.__class__, "model_type"):
+                    out["depth"] = 2
+                if hasattr(self.__class__, "not_there"):
+                    out["depth"] = 100
+                return out
+
+        class WithMeta(metaclass=abc.ABCMeta):
+            pass
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                values = Config().to_dict()
+                self.fc = nn.Linear(values["width"], values["depth"])
+                self.same = nn.Linear(2 if self.__class__ is Net else 3, 1)
+                if hasattr(WithMeta().__class__, "extra"):  # a metaclass may provide it
+                    self.extra = nn.Linear(1, 1)
+        """,
+    )
+    assert _keys(predicted) == {"fc.weight": (2, 4), "fc.bias": (2,), "same.weight": (1, 2), "same.bias": (1,)}
+    assert _unknown(predicted) == ["extra"]
+
+
+AUTO_TOWER = """
+import torch
+from transformers import AutoModel, BertConfig
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        config = BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
+                            vocab_size=10, max_position_embeddings=4, type_vocab_size=1)
+        sub = BertConfig(**config.to_dict())  # `to_dict` writes the class's `model_type` too
+        sub.model_type = "gpt2"
+        self.tower = AutoModel.from_config(sub)
+"""
+
+
+def test_auto_model_from_config_picks_the_class_by_the_config_class_not_its_model_type(tmp_path: Path) -> None:
+    # transformers' VibeVoice: `EncoderConfig(**self.to_dict())` keeps the parent's `model_type`
+    # as an instance attribute; `AutoModel.from_config` looks the model class up by the config's
+    # class, as `_LazyAutoMapping[type(config)]` does
+    import pytest
+
+    pytest.importorskip("transformers")
+    import torch
+
+    predicted = _predict(tmp_path, AUTO_TOWER)
+    scope: dict[str, object] = {}
+    exec(compile(AUTO_TOWER, "tower", "exec"), scope)  # noqa: S102 - the test's own source
+    with torch.device("meta"):
+        real = scope["Net"]().state_dict()  # type: ignore[operator]
+    assert _keys(predicted) == {k: tuple(v.shape) for k, v in real.items()}
+    assert list(_keys(predicted))[0] == "tower.embeddings.word_embeddings.weight"
+    assert _unknown(predicted) == []
+
+
+def test_a_lookup_table_built_in_nested_loops_over_plain_values_sizes_a_parameter(tmp_path: Path) -> None:
+    # transformers' LeViT: 196 x 196 points, one index per distinct offset; interpreted step by
+    # step the loop spent the whole step budget and the whole model was unknown
+    predicted = _predict(
+        tmp_path,
+        """
+        import itertools
+        import torch
+        import torch.nn as nn
+
+        class Attention(nn.Module):
+            def __init__(self, heads, resolution):
+                super().__init__()
+                points = list(itertools.product(range(resolution), range(resolution)))
+                offsets, indices = {}, []
+                seen = indices  # another reference to the same list sees its items
+                for p1 in points:
+                    for p2 in points:
+                        offset = (abs(p1[0] - p2[0]), abs(p1[1] - p2[1]))
+                        if offset not in offsets:
+                            offsets[offset] = len(offsets)
+                        indices.append(offsets[offset])
+                self.biases = nn.Parameter(torch.zeros(heads, len(offsets)))
+                self.idxs = nn.Buffer(torch.LongTensor(indices).view(len(points), len(points)))
+                self.check = nn.Linear(len(seen) // len(points), max(indices) + 1)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blocks = nn.ModuleList([Attention(4, 14), Attention(8, 7)])
+        """,
+    )
+    assert _keys(predicted) == {
+        "blocks.0.biases": (4, 196), "blocks.0.idxs": (196, 196), "blocks.0.check.weight": (196, 196),
+        "blocks.0.check.bias": (196,),
+        "blocks.1.biases": (8, 49), "blocks.1.idxs": (49, 49), "blocks.1.check.weight": (49, 49),
+        "blocks.1.check.bias": (49,),
+    }
+    assert _unknown(predicted) == []
+
+
+FALLBACK_LOOPS = """
+import torch.nn as nn
+
+def width(i):
+    return i + 1
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        layers = []
+        for i in range(10):
+            layers.append(nn.Linear(i + 1, 1))
+        self.layers = nn.Sequential(*layers)
+        done = []
+        for i in range(10):
+            done.append(12 // (i - 3))
+        self.partial = nn.Linear(len(done), 1)
+        big = 3
+        for _ in range(40):
+            big = big * big
+        self.huge = nn.Linear(big, 1)
+        total = 0
+        for i in range(10):
+            total += width(i)
+        self.summed = nn.Linear(total, 1)
+"""
+
+
+def test_loops_that_do_not_qualify_or_fail_are_interpreted_as_before(tmp_path: Path, monkeypatch) -> None:
+    # a loop building modules, one that raises part-way (ZeroDivisionError), one whose numbers
+    # grow past the size caps (unknown, never a hang), one calling a function of the module:
+    # each gives what the interpreter alone gives
+    import ckptlens.engine.interp.statements as interp
+
+    native = _keys(_predict(tmp_path, FALLBACK_LOOPS))
+    monkeypatch.setattr(interp, "NATIVE_MIN_ITEMS", 10**9)
+    assert native == _keys(_predict(tmp_path, FALLBACK_LOOPS))
+    assert [native[f"layers.{i}.weight"] for i in range(10)] == [(1, i + 1) for i in range(10)]
+    assert native["huge.weight"] == (1, None)
+    assert native["summed.weight"] == (1, 55)
+
+
+def test_a_native_loop_never_walks_a_huge_range(tmp_path: Path) -> None:
+    # `sum(range(10**12))` inside a qualifying loop: the loop is interpreted instead (the
+    # interpreter's own caps make the value unknown), the analysis ends at once
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                total = 0
+                for i in range(10):
+                    total = total + sum(range(10**12)) + i
+                self.fc = nn.Linear(4, 2)
+                self.odd = nn.Linear(total, 1)
+        """,
+    )
+    keys = _keys(predicted)
+    assert keys["fc.weight"] == (2, 4)
+    assert keys["odd.weight"] == (1, None)
+
+
+def test_property_setters_item_access_and_shallow_copies_of_config_objects(tmp_path: Path) -> None:
+    # transformers' heterogeneous configs (Gemma 4): `config.per_layer_config = {...}` runs a
+    # property setter that stores a spec; `config.per_layer_config[i]` is a view class's
+    # `__getitem__` over `collections.abc.Sequence`, which takes `isinstance(i, slice)` and
+    # returns `copy.copy(config)` with the layer's overrides set -- the original keeps its own
+    predicted = _predict(
+        tmp_path,
+        """
+        import copy
+        from collections.abc import Sequence
+        import torch.nn as nn
+
+        class View(Sequence):
+            def __init__(self, config):
+                self._config = config
+
+            def __len__(self):
+                return self._config.layers
+
+            def __getitem__(self, idx):
+                if isinstance(idx, slice):
+                    return [self[i] for i in range(*idx.indices(len(self)))]
+                out = copy.copy(self._config)
+                for key, value in self._config._spec.get(idx, {}).items():
+                    setattr(out, key, value)
+                return out
+
+        class Config:
+            def __init__(self):
+                self.layers = 4
+                self.head_dim = 8
+                self.per_layer = {3: {"head_dim": 16}}
+
+            @property
+            def per_layer(self):
+                return View(self)
+
+            @per_layer.setter
+            def per_layer(self, value):
+                self._spec = {int(k): dict(v) for k, v in value.items()}
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                config = Config()
+                self.layers = nn.ModuleList([nn.Linear(config.per_layer[i].head_dim, 1) for i in range(config.layers)])
+                self.first_two = nn.Linear(len(config.per_layer[:2]), 1)
+                self.global_dim = nn.Linear(config.head_dim, 1)
+        """,
+    )
+    assert _keys(predicted) == {
+        "layers.0.weight": (1, 8), "layers.0.bias": (1,), "layers.1.weight": (1, 8), "layers.1.bias": (1,),
+        "layers.2.weight": (1, 8), "layers.2.bias": (1,), "layers.3.weight": (1, 16), "layers.3.bias": (1,),
+        "first_two.weight": (1, 2), "first_two.bias": (1,), "global_dim.weight": (1, 8), "global_dim.bias": (1,),
+    }
+    assert _unknown(predicted) == []
+
+
+def test_random_normal_where_comparisons_and_negation_keep_tensor_shapes(tmp_path: Path) -> None:
+    # transformers' DiffLlama (`torch.normal(0, std, size=(head_dim,))`) and MiniMax (decay
+    # tables: `-rate * r[:, None]`, `torch.where(d >= 0, -d, float("-inf"))`)
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lam = nn.Parameter(torch.normal(0, 0.1, size=(6,)))
+                self.like = nn.Parameter(torch.normal(torch.zeros(2, 3), 1.0))
+                rate = (0.5 ** (torch.arange(4) + 1))[:, None, None]
+                steps = torch.arange(5) + 1
+                self.decay = nn.Buffer(torch.exp(-rate * steps[:, None]))
+                diagonal = rate * (steps[:, None] - steps[None, :])[None, None, :, :]
+                self.diagonal = nn.Buffer(torch.where(diagonal >= 0, -diagonal, float("-inf")))
+                self.mask = nn.Buffer(steps[:, None] > steps[None, :])
+                self.picked = nn.Buffer(torch.where(self.mask, 1, 0))
+        """,
+    )
+    tensors = {k: (t.shape, t.dtype) for k, t in predicted.tensors.items()}
+    assert tensors == {
+        "lam": ((6,), "float32"), "like": ((2, 3), "float32"), "decay": ((4, 5, 1), "float32"),
+        "diagonal": ((1, 4, 5, 5), "float32"), "mask": ((5, 5), "bool"), "picked": ((5, 5), "int64"),
+    }
+    assert _unknown(predicted) == []
+
+
+def test_where_of_shapes_that_cannot_broadcast_is_unknown_not_a_guess(tmp_path: Path) -> None:
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self, n):
+                super().__init__()
+                self.odd = nn.Buffer(torch.where(torch.ones(3) > 0, torch.zeros(4), 1.0))
+                self.open = nn.Buffer(torch.where(torch.ones(n, 2) > 0, torch.zeros(1, 2), 0.0))
+        """,
+    )
+    assert _keys(predicted) == {"odd": (None,), "open": (None, 2)}
+
+
+def test_a_model_subclass_s_config_annotation_wins_over_an_inherited_config_class(tmp_path: Path) -> None:
+    # transformers' `PreTrainedModel.__init_subclass__`: `InklingTextModel` annotates
+    # `config: InklingTextConfig` while its base sets `config_class = InklingConfig`
+    predicted = _predict(
+        tmp_path,
+        """
+        from dataclasses import dataclass
+        import torch.nn as nn
+
+        @dataclass
+        class WholeConfig:
+            width: int = 8
+
+        @dataclass
+        class TextConfig:
+            width: int = 8
+            attribute_map = {"short_width": "width"}
+
+        class Base(nn.Module):
+            config_class = WholeConfig
+
+        class Net(Base):
+            config: TextConfig
+
+            def __init__(self, config):
+                super().__init__()
+                self.fc = nn.Linear(config.short_width, 1)
+        """,
+        config={"width": 5},
+    )
+    assert _keys(predicted) == {"fc.weight": (1, 5), "fc.bias": (1,)}
+    assert _unknown(predicted) == []
+
+
+def test_a_table_loop_too_long_to_run_leaves_only_its_values_unknown(tmp_path: Path) -> None:
+    # timm's TinyViT at 512 px: 1024 x 1024 points; interpreted it spent the whole step budget
+    # and the whole model was unknown -- now only what the loop computes is
+    predicted = _predict(
+        tmp_path,
+        """
+        import itertools
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self, resolution=40):
+                super().__init__()
+                points = list(itertools.product(range(resolution), range(resolution)))
+                offsets, idxs = {}, []
+                seen = offsets
+                for p1 in points:
+                    for p2 in points:
+                        offset = (abs(p1[0] - p2[0]), abs(p1[1] - p2[1]))
+                        if offset not in offsets:
+                            offsets[offset] = len(offsets)
+                        idxs.append(offsets[offset])
+                self.biases = nn.Parameter(torch.zeros(4, len(offsets)))
+                self.seen = nn.Parameter(torch.zeros(len(seen)))
+                self.table = nn.Parameter(torch.zeros(len(idxs)))
+                self.proj = nn.Linear(len(points), 2)
+        """,
+    )
+    assert _keys(predicted) == {
+        "biases": (4, None), "seen": None, "table": None, "proj.weight": (2, 1600), "proj.bias": (2,),
+    }
+    assert _unknown(predicted) == []
+
+
+def test_hasattr_on_a_class_given_attributes_from_outside_its_body_is_unknown(tmp_path: Path) -> None:
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        class Patched:
+            pass
+
+        class Set:
+            pass
+
+        Patched.extra = 3
+        setattr(Set, "other", 4)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                if hasattr(Patched, "extra"):
+                    self.a = nn.Linear(1, 1)
+                if hasattr(Set, "other"):
+                    self.b = nn.Linear(1, 1)
+                if hasattr(Patched, "missing"):
+                    self.c = nn.Linear(1, 1)
+        """,
+    )
+    assert _keys(predicted) == {}
+    assert _unknown(predicted) == ["a", "b"]
