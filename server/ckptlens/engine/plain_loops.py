@@ -272,6 +272,7 @@ _COMPARE: dict[type[ast.cmpop], Any] = {
     ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Is: operator.is_, ast.IsNot: operator.is_not,
     ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
 }
+_SMALL = 1 << costs.MAX_INT_BITS  # an int strictly between -_SMALL and _SMALL has at most MAX_INT_BITS bits
 _RECEIVERS = (list, dict, set, frozenset, str, tuple)  # the only values a method is called on
 _BUILTINS: dict[str, Any] = {**_FUNCS, "range": _range}
 _CALLABLE = frozenset(id(f) for f in _BUILTINS.values())
@@ -296,6 +297,8 @@ class _Compiler:
 
     def block(self, body: list[ast.stmt], depth: int) -> Stmt:
         steps = [self.stmt(s, depth) for s in body]
+        if not steps:
+            return lambda env, st: None
         if len(steps) == 1:
             return steps[0]
 
@@ -311,7 +314,10 @@ class _Compiler:
         if isinstance(node, ast.For):
             return self.for_loop(node, self.expr(node.iter), depth)
         if isinstance(node, ast.If):
-            test, body, orelse = self.expr(node.test), self.block(node.body, depth), self.block(node.orelse, depth)
+            test, body = self.expr(node.test), self.block(node.body, depth)
+            if not node.orelse:
+                return lambda env, st: body(env, st) if test(env, st) else None
+            orelse = self.block(node.orelse, depth)
             return lambda env, st: body(env, st) if test(env, st) else orelse(env, st)
         if isinstance(node, ast.Assign):
             return self.assign(node)
@@ -336,10 +342,29 @@ class _Compiler:
         store = self.store(node.target)
         body = self.block(node.body, depth + 1)
         orelse = self.block(node.orelse, depth)
+        if isinstance(node.target, ast.Name):
+            name = node.target.id
+
+            def loop_name(env: Env, st: _State) -> object:
+                for item in iterable(env, st):
+                    st.count += 1  # `st.tick()`, inlined: the one cost of an iteration
+                    if st.count > MAX_ITERATIONS:
+                        raise _TooLong
+                    if not st.count & 0x3FF and time.monotonic() > st.deadline:
+                        raise _TooCostly
+                    env[name] = item
+                    if body(env, st) is _BREAK:
+                        return None
+                return orelse(env, st)
+            return loop_name
 
         def loop(env: Env, st: _State) -> object:
             for item in iterable(env, st):
-                st.tick()
+                st.count += 1  # `st.tick()`, inlined: the one cost of an iteration
+                if st.count > MAX_ITERATIONS:
+                    raise _TooLong
+                if not st.count & 0x3FF and time.monotonic() > st.deadline:
+                    raise _TooCostly
                 store(env, st, item)
                 if body(env, st) is _BREAK:
                     return None
@@ -349,6 +374,12 @@ class _Compiler:
     def assign(self, node: ast.Assign) -> Stmt:
         value = self.expr(node.value)
         stores = [self.store(t) for t in node.targets]
+        if len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+
+            def assign_name(env: Env, st: _State) -> None:
+                env[name] = value(env, st)
+            return assign_name
         if len(stores) == 1:
             store = stores[0]
 
@@ -424,6 +455,16 @@ class _Compiler:
             if type(node.op) not in _BINOPS:
                 raise _Unsupported  # `@`
             op, left, right = node.op, self.expr(node.left), self.expr(node.right)
+            if isinstance(op, (ast.Add, ast.Sub)):
+                function = _BINOPS[type(op)][0]
+
+                def add_or_sub(env: Env, st: _State) -> Any:
+                    a, b = left(env, st), right(env, st)
+                    # two ints within costs.MAX_INT_BITS: what `_binop` checks, answered at once
+                    if type(a) is int and type(b) is int and -_SMALL < a < _SMALL and -_SMALL < b < _SMALL:
+                        return function(a, b)
+                    return _binop(op, False, a, b)
+                return add_or_sub
             return lambda env, st: _binop(op, False, left(env, st), right(env, st))
         if isinstance(node, ast.UnaryOp):
             unary, operand = _UNARY[type(node.op)], self.expr(node.operand)
@@ -433,11 +474,17 @@ class _Compiler:
         if isinstance(node, ast.Compare):
             return self.compare(node)
         if isinstance(node, ast.Subscript):
+            if isinstance(node.value, ast.Name) and isinstance(node.slice, ast.Constant) and node.value.id not in self.builtins:
+                name, index = node.value.id, node.slice.value
+                return lambda env, st: env[name][index]
             obj, key = self.expr(node.value), self.expr(node.slice)
             return lambda env, st: obj(env, st)[key(env, st)]
         if isinstance(node, ast.Slice):
             bounds = [self.expr(p) if p is not None else None for p in (node.lower, node.upper, node.step)]
             return lambda env, st: slice(*(b(env, st) if b is not None else None for b in bounds))
+        if isinstance(node, ast.Tuple) and len(node.elts) == 2 and not any(isinstance(e, ast.Starred) for e in node.elts):
+            first, second = self.expr(node.elts[0]), self.expr(node.elts[1])
+            return lambda env, st: (first(env, st), second(env, st))
         if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
             items, kind = self.items(node.elts), {ast.Tuple: tuple, ast.List: list, ast.Set: set}[type(node)]
             return lambda env, st: kind(items(env, st))
@@ -500,6 +547,18 @@ class _Compiler:
         rest = [(_COMPARE[type(op)], self.expr(c)) for op, c in zip(node.ops, node.comparators, strict=True)]
         if len(rest) == 1:
             test, right = rest[0]
+            if isinstance(node.ops[0], ast.In):
+
+                def contains(env: Env, st: _State) -> bool:
+                    item = first(env, st)
+                    return item in right(env, st)
+                return contains
+            if isinstance(node.ops[0], ast.NotIn):
+
+                def lacks(env: Env, st: _State) -> bool:
+                    item = first(env, st)
+                    return item not in right(env, st)
+                return lacks
             return lambda env, st: test(first(env, st), right(env, st))
 
         def chain(env: Env, st: _State) -> Any:
@@ -524,6 +583,15 @@ class _Compiler:
             if func.attr not in _METHODS:
                 raise _Unsupported
             receiver, method = self.expr(func.value), func.attr
+            if not keywords and len(node.args) == 1 and not isinstance(node.args[0], ast.Starred):
+                only = self.expr(node.args[0])
+
+                def call_method_1(env: Env, st: _State) -> Any:
+                    obj = receiver(env, st)
+                    if type(obj) not in _RECEIVERS:
+                        raise TypeError(f"`{method}` of a {type(obj).__name__}")
+                    return getattr(obj, method)(only(env, st))
+                return call_method_1
 
             def call_method(env: Env, st: _State) -> Any:
                 obj = receiver(env, st)
@@ -534,6 +602,9 @@ class _Compiler:
             return call_method
         if not isinstance(func, ast.Name):
             raise _Unsupported
+        if func.id in self.builtins and not keywords and len(node.args) == 1 and not isinstance(node.args[0], ast.Starred):
+            builtin, only = _BUILTINS[func.id], self.expr(node.args[0])  # never rebound: the builtin itself
+            return lambda env, st: builtin(only(env, st))
         callee = self.expr(func)
 
         def call_builtin(env: Env, st: _State) -> Any:
