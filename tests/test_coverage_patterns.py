@@ -295,10 +295,11 @@ def test_a_loop_needing_an_operation_outside_the_whitelist_is_interpreted(tmp_pa
 
 def _plain_loop(source: str):  # type: ignore[no-untyped-def]
     from ckptlens.engine import plain_loops
+    from ckptlens.engine.plain_eval import Evaluation
 
     stmt = ast.parse(textwrap.dedent(source)).body[0]
     assert isinstance(stmt, ast.For)
-    return plain_loops, stmt, plain_loops._shape(stmt)
+    return Evaluation, stmt, plain_loops._shape(stmt)
 
 
 def test_the_plain_loop_evaluator_refuses_what_it_does_not_take() -> None:
@@ -309,13 +310,13 @@ def test_the_plain_loop_evaluator_refuses_what_it_does_not_take() -> None:
     assert _plain_loop("for x in xs:\n    y = x @ x")[2] is None
     assert _plain_loop("for x in xs:\n    y = x.real")[2] is None
     assert _plain_loop("for x in xs:\n    y = x.bit_length()")[2] is None
-    plain_loops, stmt, shape = _plain_loop("for x in xs:\n    n = x.count(1)")
+    evaluation, stmt, shape = _plain_loop("for x in xs:\n    n = x.count(1)")
     assert shape is not None
     with pytest.raises(TypeError, match="`count` of a int"):
-        shape.run({}, plain_loops._State([3, 4], float("inf")))
+        shape.run({}, evaluation([3, 4], float("inf")))
     _, _, shape = _plain_loop("for x in xs:\n    n = x.count(1)")
     env: dict[str, object] = {}
-    shape.run(env, plain_loops._State([[1, 1], (1, 2, 1)], float("inf")))
+    shape.run(env, evaluation([[1, 1], (1, 2, 1)], float("inf")))
     assert env == {"x": (1, 2, 1), "n": 2}
 
 
@@ -352,7 +353,7 @@ EVALUATED_LOOPS = [
 @pytest.mark.parametrize("source", EVALUATED_LOOPS)
 def test_the_plain_loop_evaluator_gives_what_python_gives(source: str) -> None:
     # the top loop's items are the interpreter's (here: the numbers, or pairs of index and number)
-    plain_loops, stmt, shape = _plain_loop(source)
+    evaluation, stmt, shape = _plain_loop(source)
     assert shape is not None
     numbers = list(range(1, 40, 2))
     items = list(enumerate(numbers)) if isinstance(stmt.target, ast.Tuple) else numbers
@@ -360,7 +361,7 @@ def test_the_plain_loop_evaluator_gives_what_python_gives(source: str) -> None:
     expected: dict[str, object] = {**copy.deepcopy(start), "items": list(items)}
     exec(compile(textwrap.dedent(source), "loop", "exec"), expected)  # noqa: S102 - the test's own source
     got = copy.deepcopy(start)
-    state = plain_loops._State(list(items), float("inf"))
+    state = evaluation(list(items), float("inf"))
     shape.run(got, state)
     assert got == {k: v for k, v in expected.items() if k not in ("items", "__builtins__")}
     assert len(got["acc"]) > 5  # type: ignore[arg-type]
