@@ -285,7 +285,7 @@ def test_a_loop_needing_an_operation_outside_the_whitelist_is_interpreted(tmp_pa
                     width += len("-".join([n, n]))
                 count = 0
                 for n in list(names):
-                    count += len(n)
+                    count = count + len(n)
                 self.fc = nn.Linear(width, count)
         """,
     )

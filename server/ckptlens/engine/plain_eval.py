@@ -492,7 +492,7 @@ def build_loop(stmt: ast.For, builtins: set[str]) -> Stmt | None:
     """The loop as closures over its names, iterating the items the interpreter already evaluated."""
     try:
         return _Compiler(builtins).for_loop(stmt, lambda env, st: st.items, 0)
-    except (_Unsupported, KeyError):
+    except (_Unsupported, KeyError, RecursionError):
         return None
 
 

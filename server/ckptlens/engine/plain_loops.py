@@ -118,8 +118,6 @@ def _analyse(stmt: ast.For) -> _Shape | None:
                 return None
             if isinstance(node, ast.AugAssign) and not _target_ok(node.target, subscript=True):
                 return None
-            if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
-                loaded.append(node.target.id)  # `total += i` reads `total` too
             continue
         if not isinstance(node, _EXPRESSIONS):
             return None
