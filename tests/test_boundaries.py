@@ -306,3 +306,24 @@ def test_no_private_name_crosses_a_file() -> None:
                     if alias.name.startswith("_") and not alias.name.startswith("__"):
                         crossing.append(f"{path.relative_to(ROOT).as_posix()}: {alias.name}")
     assert crossing == []
+
+
+def test_no_source_of_ckptlens_compiles_or_runs_code() -> None:
+    """ckptlens reads user code, it never runs it: no call of the builtins `compile`, `exec` or
+    `eval` (nor `builtins.exec` and the like) anywhere in the package. (`re.compile` and the
+    interpreter's own `interp.eval` method are attributes of other objects, not these builtins.)"""
+    import ast
+
+    runners = {"compile", "exec", "eval"}
+    calls = []
+    for path in sorted((ROOT / "server" / "ckptlens").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            by_name = isinstance(func, ast.Name) and func.id in runners
+            by_module = (isinstance(func, ast.Attribute) and func.attr in runners and isinstance(func.value, ast.Name)
+                         and func.value.id in ("builtins", "__builtins__"))
+            if by_name or by_module:
+                calls.append(f"{path.relative_to(ROOT).as_posix()}:{node.lineno}: {ast.unparse(func)}")
+    assert calls == []

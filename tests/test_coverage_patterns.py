@@ -4,8 +4,12 @@ and shapes torch would give, and unknown -- never a guess -- where the value can
 
 from __future__ import annotations
 
+import ast
+import copy
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from ckptlens.api import predict
 
@@ -251,6 +255,117 @@ def test_a_native_loop_never_walks_a_huge_range(tmp_path: Path) -> None:
     keys = _keys(predicted)
     assert keys["fc.weight"] == (2, 4)
     assert keys["odd.weight"] == (1, None)
+
+
+def test_a_loop_needing_an_operation_outside_the_whitelist_is_interpreted(tmp_path: Path, monkeypatch) -> None:
+    # `"-".join(...)`: a method the plain-loop evaluator does not take; the loop is interpreted,
+    # with the value Python gives
+    import ckptlens.engine.interp.statements as interp
+
+    outcomes: list[tuple[str, bool]] = []
+    real = interp.run_native_loop
+
+    def spy(host, stmt, frame, items):  # type: ignore[no-untyped-def]
+        ran = real(host, stmt, frame, items)
+        outcomes.append((ast.unparse(stmt.iter), ran))
+        return ran
+
+    monkeypatch.setattr(interp, "run_native_loop", spy)
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                names = ["a", "bb", "ccc", "d", "ee", "f", "gg", "hhh"]
+                width = 0
+                for n in names:
+                    width += len("-".join([n, n]))
+                count = 0
+                for n in list(names):
+                    count = count + len(n)
+                self.fc = nn.Linear(width, count)
+        """,
+    )
+    assert outcomes == [("names", False), ("list(names)", True)]
+    assert _keys(predicted) == {"fc.weight": (15, 38), "fc.bias": (15,)}
+
+
+def _plain_loop(source: str):  # type: ignore[no-untyped-def]
+    from ckptlens.engine import plain_loops
+    from ckptlens.engine.plain_eval import Evaluation
+
+    stmt = ast.parse(textwrap.dedent(source)).body[0]
+    assert isinstance(stmt, ast.For)
+    return Evaluation, stmt, plain_loops._shape(stmt)
+
+
+def test_the_plain_loop_evaluator_refuses_what_it_does_not_take() -> None:
+    # `@` and an attribute that is not a listed method: not evaluated at all; a listed method
+    # on a value that is not a list, dict, set, str or tuple: refused while evaluating
+    import pytest
+
+    assert _plain_loop("for x in xs:\n    y = x @ x")[2] is None
+    assert _plain_loop("for x in xs:\n    y = x.real")[2] is None
+    assert _plain_loop("for x in xs:\n    y = x.bit_length()")[2] is None
+    evaluation, stmt, shape = _plain_loop("for x in xs:\n    n = x.count(1)")
+    assert shape is not None
+    with pytest.raises(TypeError, match="`count` of a int"):
+        shape.run({}, evaluation([3, 4], float("inf")))
+    _, _, shape = _plain_loop("for x in xs:\n    n = x.count(1)")
+    env: dict[str, object] = {}
+    shape.run(env, evaluation([[1, 1], (1, 2, 1)], float("inf")))
+    assert env == {"x": (1, 2, 1), "n": 2}
+
+
+EVALUATED_LOOPS = [
+    """
+    for i in items:
+        if i % 3 == 0:
+            continue
+        if i > 20:
+            break
+        acc.append((i, i ** 2, -i, ~i, not i, i // 2, i / 4, i << 2, i >> 1, i & 3, i | 8, i ^ 5))
+    else:
+        acc.append("no break")
+    """,
+    """
+    for i in items:
+        table[i % 4] = table.get(i % 4, 0) + i
+        pairs = [(a, b) for a in range(i % 3) for b in range(a, 3) if a != b]
+        seen |= {p for p in pairs}
+        index = {k: v for k, v in zip("abc", pairs)}
+        acc.append((len(pairs), sum(x for x, _ in pairs), sorted(index), max([i, 3]), abs(-i)))
+    """,
+    """
+    for n, i in items:
+        a, (b, c) = i, divmod(i, 3)
+        word = "x" * (i % 4) + str_part[1:i % 5:2]
+        acc.append((n, a, b, c, word, word.startswith("x"), 1 < i <= 10, i in (1, 2) or i, i and None, [*acc[-1:], i]))
+        acc[0] = acc[0] if n else ("first", i)
+        acc[-1:] = [acc[-1]]
+    """,
+]
+
+
+@pytest.mark.parametrize("source", EVALUATED_LOOPS)
+def test_the_plain_loop_evaluator_gives_what_python_gives(source: str) -> None:
+    # the top loop's items are the interpreter's (here: the numbers, or pairs of index and number)
+    evaluation, stmt, shape = _plain_loop(source)
+    assert shape is not None
+    numbers = list(range(1, 40, 2))
+    items = list(enumerate(numbers)) if isinstance(stmt.target, ast.Tuple) else numbers
+    start = {"acc": [0], "table": {}, "seen": set(), "str_part": "abcdefgh"}
+    expected: dict[str, object] = {**copy.deepcopy(start), "items": list(items)}
+    exec(compile(textwrap.dedent(source), "loop", "exec"), expected)  # noqa: S102 - the test's own source
+    got = copy.deepcopy(start)
+    state = evaluation(list(items), float("inf"))
+    shape.run(got, state)
+    assert got == {k: v for k, v in expected.items() if k not in ("items", "__builtins__")}
+    assert len(got["acc"]) > 5  # type: ignore[arg-type]
+    assert state.count >= len(items) // 2
 
 
 def test_property_setters_item_access_and_shallow_copies_of_config_objects(tmp_path: Path) -> None:

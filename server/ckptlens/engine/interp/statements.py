@@ -13,8 +13,8 @@ from ckptlens.engine.interp.host import Host
 from ckptlens.engine.interp.refs import BuiltinRef
 from ckptlens.engine.interp.signals import Break, Budget, Continue, Raised, Return, Unfollowable
 from ckptlens.engine.interp.syntax import one_line, short, target_names
-from ckptlens.engine.native_loops import NATIVE_MIN_ITEMS, run_native_loop
 from ckptlens.engine.objects import ClassRef, FunctionRef, ModuleValue
+from ckptlens.engine.plain_loops import NATIVE_MIN_ITEMS, run_native_loop
 from ckptlens.engine.symbolic import SymRange
 from ckptlens.engine.values import TensorValue, Unknown, is_unknown
 from ckptlens.findings import SourceRange
@@ -238,7 +238,7 @@ class Statements(Host):
                 frame.locals[name] = Unknown("a value computed in a loop that fills a tensor")
             return
         if len(items) >= NATIVE_MIN_ITEMS and run_native_loop(self, stmt, frame, items):
-            return  # a loop over plain values only, run as Python runs it
+            return  # a loop over plain values only, evaluated on copies of them
         for item in items:
             self.tick()
             self.assign(stmt.target, item, frame)

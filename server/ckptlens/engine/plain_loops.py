@@ -1,4 +1,4 @@
-"""Loops over plain values, run as Python runs them.
+"""Loops over plain values, evaluated by a restricted evaluator of plain values.
 
 Library code builds lookup tables in nested loops over plain numbers before it makes a tensor
 of the table's size (transformers' LeViT: 196 x 196 points, `attention_offsets[offset] =
@@ -10,28 +10,37 @@ A `for` loop qualifies when every statement and expression in it is plain comput
 constants, arithmetic, comparisons, subscripts, tuples/lists/dicts/sets, comprehensions, calls
 of a few pure builtins and of a few methods of lists, dicts, sets and strings; and every value
 it reads from the function is a plain value (int, float, bool, str, None, and tuples, lists,
-dicts, sets of them). Such a loop is compiled and run on copies of those values, with nothing
-else reachable (no other builtins, no attributes besides the listed methods), every iteration
-counted and every operation that could build a huge value checked first (costs.py). When it
-finishes, the function's values are updated in place from the copies (so other references to
-the same list see its new items). Anything else -- an exception, a count or size over the
-caps, a result that is not plain -- leaves the values untouched and the interpreter runs the
-loop as before, so the outcome is never different from interpreting it. A loop with more
-iterations than a native run may take (which, interpreted, would spend the whole step budget
-and leave the whole model unknown) is treated as a loop of unknown length instead: what it
-computes becomes unknown, the rest of the model is still built.
+dicts, sets of them). Such a loop is never compiled or run by Python: its AST is turned once
+into a tree of closures, one per node, which evaluate exactly that subset on copies of those
+values -- operators through `operator`, calls only of the listed builtins, methods only of the
+listed names on lists, dicts, sets, strings and tuples -- with nothing else reachable, every
+iteration counted (one cheap step each, not the interpreter's accounting per node) and every
+operation that could build a huge value checked first (costs.py). When it finishes, the
+function's values are updated in place from the copies (so other references to the same list
+see its new items). Anything else -- an exception, a construct the evaluator does not take, a
+count or size over the caps, a result that is not plain -- leaves the values untouched and the
+interpreter runs the loop as before, so the outcome is never different from interpreting it.
+A loop with more iterations than such an evaluation may take (which, interpreted, would spend
+the whole step budget and leave the whole model unknown) is treated as a loop of unknown length
+instead: what it computes becomes unknown, the rest of the model is still built.
 """
 
 from __future__ import annotations
 
 import ast
 import copy
-import operator
-import time
-from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ckptlens.engine import costs
+from ckptlens.engine.plain_eval import (
+    FUNCS,
+    MAX_ITERATIONS,
+    METHODS,
+    Evaluation,
+    Run,
+    TooLong,
+    build_loop,
+)
 from ckptlens.engine.values import Unknown
 
 if TYPE_CHECKING:
@@ -39,24 +48,11 @@ if TYPE_CHECKING:
     from ckptlens.engine.interp.host import Host as Interpreter
 
 NATIVE_MIN_ITEMS = 8  # shorter loops are interpreted (nothing to gain)
-MAX_ITERATIONS = 250_000  # iterations of all loops and comprehensions in one native run (~0.3 s)
 STEPS_PER_ITERATIONS = 16  # one analysis step is charged per this many native iterations
 
 _PLAIN_SCALARS = (int, float, bool, str, type(None))
 _PLAIN_CONTAINERS = (tuple, list, dict, set, frozenset)
 
-# builtins the loop may call (their names must not be rebound where the loop runs)
-_FUNCS: dict[str, Any] = {
-    "abs": abs, "len": len, "min": min, "max": max, "int": int, "float": float, "round": round,
-    "range": range, "enumerate": enumerate, "zip": zip, "tuple": tuple, "list": list, "sorted": sorted,
-    "reversed": reversed, "sum": sum, "divmod": divmod, "bool": bool, "set": set, "dict": dict,
-    "any": any, "all": all,
-}
-# methods of plain values that neither run user code nor build values beyond one item each call
-_METHODS = frozenset({
-    "append", "get", "index", "count", "keys", "values", "items", "add", "setdefault", "insert", "pop",
-    "copy", "remove", "discard", "startswith", "endswith",
-})
 _STATEMENTS = (ast.For, ast.If, ast.Assign, ast.AugAssign, ast.Expr, ast.Continue, ast.Break, ast.Pass)
 _EXPRESSIONS = (
     ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.Subscript, ast.Slice,
@@ -65,35 +61,14 @@ _EXPRESSIONS = (
 )
 _CONTEXT = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
 
-_ITER = "__ckptlens_iter__"
-_BINOP = "__ckptlens_binop__"
-_ITEMS = "__ckptlens_items__"
-
-
-class _TooCostly(Exception):
-    pass
-
-
-class _TooLong(_TooCostly):
-    """More iterations than a native run may take: interpreting it would exhaust the budget."""
-
-
-def _range(*args: Any) -> range:
-    """`range`, the one lazily huge value a builtin here can walk (`list(range(10**12))`)."""
-    made = range(*args)
-    if len(made) > costs.MAX_ITEMS:
-        raise _TooCostly
-    return made
-
-
 class _Shape:
     """What a qualifying loop reads and writes, or None when it does not qualify."""
 
-    def __init__(self, free: list[str], stored: list[str], funcs: list[str], code: Any, nests: list[list[str]]) -> None:
+    def __init__(self, free: list[str], stored: list[str], funcs: list[str], run: Run, nests: list[list[str]]) -> None:
         self.free = free
         self.stored = stored
         self.funcs = funcs
-        self.code = code
+        self.run = run  # the loop's evaluator (`_Compiler`)
         self.nests = nests  # per chain of nested `for x in name` loops in the body, the names
         self.changed: set[str] = set()  # names the loop binds or whose value it changes in place
 
@@ -150,10 +125,10 @@ def _analyse(stmt: ast.For) -> _Shape | None:
             if node.keywords and not all(k.arg is not None for k in node.keywords):
                 return None
             if isinstance(node.func, ast.Name):
-                if node.func.id not in _FUNCS:
+                if node.func.id not in FUNCS:
                     return None
                 funcs.append(node.func.id)
-            elif isinstance(node.func, ast.Attribute) and node.func.attr in _METHODS:
+            elif isinstance(node.func, ast.Attribute) and node.func.attr in METHODS:
                 pass
             else:
                 return None
@@ -166,20 +141,20 @@ def _analyse(stmt: ast.For) -> _Shape | None:
     attrs = [n for n in ast.walk(ast.Module(body=[*stmt.body, *stmt.orelse], type_ignores=[])) if isinstance(n, ast.Attribute)]
     callees = {
         id(n.func) for n in ast.walk(ast.Module(body=[*stmt.body, *stmt.orelse], type_ignores=[]))
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in _METHODS
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in METHODS
     }
     if any(id(a) not in callees or not isinstance(a.value, (ast.Name, ast.Subscript)) for a in attrs):
         return None
     stored_set = set(stored)
     # a name the loop reads: a value of the function (read before the loop, or bound in it), or
     # one of the builtins, which must then not be rebound where the loop runs
-    free = sorted({n for n in loaded if n in stored_set or n not in _FUNCS})
-    funcs.extend(n for n in loaded if n not in stored_set and n in _FUNCS)
-    code = _compile(stmt)
-    if code is None:
+    free = sorted({n for n in loaded if n in stored_set or n not in FUNCS})
+    funcs.extend(n for n in loaded if n not in stored_set and n in FUNCS)
+    run = build_loop(stmt, {n for n in loaded if n not in stored_set and n in FUNCS})
+    if run is None:
         return None
     nests = [chain for chain in _nests(stmt.body, []) if chain and not set(chain) & stored_set]
-    shape = _Shape(free, sorted(stored_set), sorted(set(funcs)), code, nests)
+    shape = _Shape(free, sorted(stored_set), sorted(set(funcs)), run, nests)
     shape.changed = stored_set | _changed_in_place([*stmt.body, *stmt.orelse])
     return shape
 
@@ -213,70 +188,6 @@ def _target_ok(target: ast.expr, subscript: bool = False) -> bool:
     return False
 
 
-class _Guard(ast.NodeTransformer):
-    """Every iteration counted, every binary operation checked for its cost."""
-
-    def visit_For(self, node: ast.For) -> ast.AST:
-        self.generic_visit(node)
-        node.iter = ast.Call(ast.Name(_ITER, ast.Load()), [node.iter], [])
-        return node
-
-    def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
-        self.generic_visit(node)
-        node.iter = ast.Call(ast.Name(_ITER, ast.Load()), [node.iter], [])
-        return node
-
-    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
-        self.generic_visit(node)
-        return ast.Call(ast.Name(_BINOP, ast.Load()), [ast.Constant(type(node.op).__name__), node.left, node.right], [])
-
-    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
-        self.generic_visit(node)
-        load = copy.deepcopy(node.target)
-        for sub in ast.walk(load):
-            if hasattr(sub, "ctx"):
-                sub.ctx = ast.Load()
-        value = ast.Call(ast.Name(_BINOP, ast.Load()), [ast.Constant("i" + type(node.op).__name__), load, node.value], [])
-        return ast.Assign([node.target], value)
-
-
-def _compile(stmt: ast.For) -> Any:
-    loop = copy.deepcopy(stmt)
-    loop.iter = ast.Name(_ITEMS, ast.Load())  # the items the interpreter already evaluated
-    loop = _Guard().visit(loop)
-    module = ast.Module(body=[loop], type_ignores=[])
-    ast.fix_missing_locations(module)
-    try:
-        return compile(module, "<ckptlens native loop>", "exec")
-    except (SyntaxError, ValueError, TypeError):
-        return None
-
-
-_OPS: dict[str, Any] = {
-    "Add": operator.add, "Sub": operator.sub, "Mult": operator.mul, "Div": operator.truediv,
-    "FloorDiv": operator.floordiv, "Mod": operator.mod, "Pow": operator.pow, "LShift": operator.lshift,
-    "RShift": operator.rshift, "BitOr": operator.or_, "BitXor": operator.xor, "BitAnd": operator.and_,
-    "iAdd": operator.iadd, "iSub": operator.isub, "iMult": operator.imul, "iDiv": operator.itruediv,
-    "iFloorDiv": operator.ifloordiv, "iMod": operator.imod, "iPow": operator.ipow, "iLShift": operator.ilshift,
-    "iRShift": operator.irshift, "iBitOr": operator.ior, "iBitXor": operator.ixor, "iBitAnd": operator.iand,
-}
-_AST_OPS = {name: getattr(ast, name) for name in _OPS if not name.startswith("i")}
-
-
-def _sequence_too_long(op: str, left: Any, right: Any) -> bool:
-    name = op.lstrip("i") if op.startswith("i") and op[1:] in _AST_OPS else op
-    sequences = (list, tuple, str)
-    if name == "Add" and isinstance(left, sequences) and isinstance(right, sequences):
-        return len(left) + len(right) > costs.MAX_ITEMS
-    if name == "Mult":
-        seq, count = (left, right) if isinstance(left, sequences) else (right, left)
-        if isinstance(seq, sequences) and isinstance(count, int):
-            return len(seq) * max(count, 0) > costs.MAX_ITEMS
-    if name == "BitOr" and isinstance(left, (dict, set, frozenset)):
-        return len(left) + len(right) > costs.MAX_ITEMS
-    return False
-
-
 def _plain(value: Any, budget: list[int]) -> bool:
     """A plain value (no engine objects), walking at most `budget[0]` items."""
     stack = [value]
@@ -299,7 +210,8 @@ def _plain(value: Any, budget: list[int]) -> bool:
 
 
 def run_native_loop(interp: Interpreter, stmt: ast.For, frame: Frame, items: list[Any]) -> bool:
-    """Runs the loop natively when it qualifies; True when it ran and `frame` holds its effects."""
+    """Evaluates the loop on copies of its plain values when it qualifies; True when it ran and
+    `frame` holds its effects."""
     if frame.func is None or len(items) < NATIVE_MIN_ITEMS:
         return False
     shape = _shape(stmt)
@@ -325,28 +237,10 @@ def run_native_loop(interp: Interpreter, stmt: ast.For, frame: Frame, items: lis
         return True
     memo: dict[int, Any] = {}
     namespace: dict[str, Any] = copy.deepcopy(originals, memo)
-    count = [0]
-
-    def counted(iterable: Iterable[Any]) -> Iterator[Any]:
-        for item in iterable:
-            count[0] += 1
-            if count[0] > MAX_ITERATIONS:
-                raise _TooLong
-            if not count[0] & 0x3FF and time.monotonic() > interp.deadline:
-                raise _TooCostly
-            yield item
-
-    def binop(op: str, left: Any, right: Any) -> Any:
-        plain_op = op[1:] if op.startswith("i") and op[1:] in _AST_OPS else op
-        if costs.binop_too_costly(_AST_OPS[plain_op](), left, right) or _sequence_too_long(op, left, right):
-            raise _TooCostly
-        return _OPS[op](left, right)
-
-    namespace.update({_ITER: counted, _BINOP: binop, _ITEMS: copy.deepcopy(items, memo)})
-    namespace["__builtins__"] = {**_FUNCS, "range": _range}
+    state = Evaluation(copy.deepcopy(items, memo), interp.deadline)
     try:
-        exec(shape.code, namespace)  # noqa: S102 - a whitelisted, guarded loop on copies of plain values
-    except _TooLong:
+        shape.run(namespace, state)  # closures over the whitelisted nodes, on copies of plain values
+    except TooLong:
         interp.steps += MAX_ITERATIONS // STEPS_PER_ITERATIONS
         _give_up(interp, stmt, frame, shape)
         return True
@@ -356,7 +250,7 @@ def run_native_loop(interp: Interpreter, stmt: ast.For, frame: Frame, items: lis
     results = {name: namespace[name] for name in shape.stored if name in namespace}
     if not all(_plain(v, budget) for v in results.values()):
         return False
-    interp.steps += count[0] // STEPS_PER_ITERATIONS
+    interp.steps += state.count // STEPS_PER_ITERATIONS
     _write_back(frame, originals, results, memo)
     return True
 
