@@ -27,8 +27,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple, TextIO
 
-from ckptlens.engine.reads import stamp_of as _stamp  # light: os only
-
 FORMAT = 1
 _ENV_PREFIXES = ("CKPTLENS_", "HF_", "HUGGINGFACE_")
 _ENV_NAMES = ("NO_COLOR", "XDG_CACHE_HOME", "PYTHONPATH", "AWS_ENDPOINT_URL", "AWS_PROFILE")
@@ -60,6 +58,18 @@ def _max_bytes() -> int:
 def _debug(message: str) -> None:
     if os.environ.get("CKPTLENS_DEBUG"):
         sys.stderr.write(f"ckptlens: debug: {' '.join(message.split())}\n")
+
+
+def _stamp(path: str) -> list[int] | None:
+    """[size, mtime_ns] of a file, [-1, mtime_ns] of a folder, None when absent (as
+    `engine.reads.stamp_of`, which the stored stamps come from)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if os.path.isdir(path):
+        return [-1, st.st_mtime_ns]
+    return [st.st_size, st.st_mtime_ns]
 
 
 def _content_stamp(path: str) -> list[Any] | None:
