@@ -570,3 +570,29 @@ def test_hasattr_on_a_class_given_attributes_from_outside_its_body_is_unknown(tm
     )
     assert _keys(predicted) == {}
     assert _unknown(predicted) == ["a", "b"]
+
+
+def test_a_dict_filled_on_one_side_of_an_unknown_branch_is_unknown_as_a_whole(tmp_path: Path) -> None:
+    # `offsets` gains a key only when the unknown flag holds: `len(offsets)` is 1 or 2, so the
+    # width that depends on it is unknown (it was 2 -- a guess -- before); a dict both sides
+    # fill alike stays known
+    predicted = _predict(
+        tmp_path,
+        """
+        from torch import nn
+
+        class Net(nn.Module):
+            def __init__(self, flag):
+                super().__init__()
+                offsets = {"a": 0}
+                same = {"a": 0}
+                if flag:
+                    offsets["b"] = 1
+                    same["a"] = 0
+                self.by_offsets = nn.Linear(4, len(offsets))
+                self.by_same = nn.Linear(4, len(same))
+        """,
+    )
+    keys = _keys(predicted)
+    assert keys["by_offsets.weight"] == (None, 4) and keys["by_offsets.bias"] == (None,)
+    assert keys["by_same.weight"] == (1, 4) and keys["by_same.bias"] == (1,)

@@ -182,6 +182,12 @@ class Merger:
             self.done[key] = Unknown(self.reason, maybe_module=True)
             return self.done[key]
         if isinstance(a, dict) and isinstance(b, dict):
+            if a.keys() != b.keys():
+                # a key only one side added: `len(d)` and `k in d` depend on the branch, so the
+                # dict as a whole is unknown (never a key set guessed from one side)
+                modules = any(isinstance(v, ModuleValue) for v in (*a.values(), *b.values()))
+                self.done[key] = Unknown(self.reason, maybe_module=modules)
+                return self.done[key]
             target = original if original is not None else {}
             self.done[key] = target
             merged = self._merge_dict(a, b)
