@@ -189,3 +189,19 @@ def test_with_a_proxy_configured_urllib_makes_the_request(
     monkeypatch.setattr(http, "_once_urllib", spy)
     got = http.request(f"{server.url}/data", settings, byte_range=(0, 5))
     assert got.body == DATA[:5] and called == [f"{server.url}/data"]
+
+
+def test_a_proxy_set_for_one_request_is_not_kept_for_the_process(
+    server: _Server, settings: RemoteSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """urllib's process-wide opener keeps the proxies of its first call; ckptlens never installs
+    it, so a later plain `urllib.request.urlopen` (another library, the editor) still reaches
+    127.0.0.1 once the proxy setting is gone."""
+    import urllib.request
+
+    with monkeypatch.context() as scoped:
+        scoped.setenv("no_proxy", "127.0.0.1")
+        scoped.setenv("http_proxy", "http://127.0.0.1:9")  # a dead proxy, bypassed by no_proxy
+        assert http.request(f"{server.url}/data", settings, byte_range=(0, 5)).body == DATA[:5]
+    with urllib.request.urlopen(f"{server.url}/data", timeout=5) as answer:
+        assert answer.read() == DATA

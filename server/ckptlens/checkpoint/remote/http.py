@@ -270,7 +270,10 @@ def _once_urllib(
         req.add_unredirected_header(name, value)  # not sent on to where a redirect leads
     if byte_range is not None:
         req.add_header("Range", f"bytes={byte_range[0]}-{byte_range[1] - 1}")
-    with urllib.request.urlopen(req, timeout=settings.timeout) as resp:
+    # A fresh opener per request: `urllib.request.urlopen` keeps a process-wide opener whose
+    # proxies are the ones set at its first call (an editor's or a test's later settings unseen).
+    opener = urllib.request.build_opener()
+    with opener.open(req, timeout=settings.timeout) as resp:
         status = resp.status
         if method == "HEAD":
             return Response(status, resp.headers, b"")
