@@ -74,7 +74,7 @@ def patch_analysis() -> None:
 
 def guard_engine() -> None:
     """In the server process only: every way into the engine raises."""
-    from ckptlens.engine.interp import Interpreter
+    from ckptlens.engine.interp.interpreter import Interpreter
     from ckptlens.engine.predict import Analyzer
     from ckptlens.lsp.analysis import Session
 

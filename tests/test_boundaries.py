@@ -158,7 +158,18 @@ def import_graph(package_dir: Path) -> dict[str, set[str]]:
                 stack.append(child)
         return {m for m in found if m in modules and m != name}
 
-    return {name: targets(name, path) for name, path in modules.items()}
+    graph = {name: targets(name, path) for name, path in modules.items()}
+    # Importing `a.b.c` runs `a/b/__init__.py` first: an edge to every enclosing package the
+    # importer is not itself inside (Python's own order, so a package `__init__` that imports
+    # its parts closes a loop through any part that imports a sibling)
+    for name, found in graph.items():
+        for target in list(found):
+            parts = target.split(".")
+            for i in range(2, len(parts)):
+                package = ".".join(parts[:i])
+                if package in modules and not name.startswith(package + "."):
+                    found.add(package)
+    return graph
 
 
 def import_cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
@@ -214,6 +225,7 @@ def test_the_cycle_finder_sees_a_loop_through_a_lazy_import(tmp_path: Path) -> N
     (package / "d.py").write_text("from pkg import c\n")
     graph = import_graph(package)
     assert graph["pkg.sub.b"] == {"pkg.c"} and graph["pkg.c"] == {"pkg.a"}
+    assert graph["pkg.a"] == {"pkg.sub", "pkg.sub.b"}  # `from pkg.sub import b` runs pkg/sub/__init__
     assert import_cycles(graph) == [frozenset({"pkg.a", "pkg.sub.b", "pkg.c"})]
 
 

@@ -285,8 +285,8 @@ class Backbone(nn.Module):
 def test_once_a_budget_runs_out_every_later_step_stops_at_once(tmp_path: Path, monkeypatch) -> None:
     """A contained budget failure must not let the analysis run on past its cap: the rest of
     the model becomes unknown at once (the steps taken stay within the budget)."""
-    from ckptlens.engine.interp import Interpreter
     from ckptlens.engine.interp import interpreter as interpreter_module
+    from ckptlens.engine.interp.interpreter import Interpreter
     from ckptlens.engine.loader import Loader
 
     monkeypatch.setattr(interpreter_module, "MAX_STEPS", 2_000)

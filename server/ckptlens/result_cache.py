@@ -121,7 +121,7 @@ def checkpoint_stamp(path: str) -> Any:
     config.json beside it (a `*.index.json`: every file of its folder, its shards among them);
     a folder's entries (shallow); a remote reference: what it resolved to while fresh."""
     if _is_remote(path):
-        from ckptlens.checkpoint.remote import fresh_stamp
+        from ckptlens.checkpoint.remote.stamps import fresh_stamp
 
         return ["remote", fresh_stamp(path)]
     stamp = _stamp(path)

@@ -99,7 +99,7 @@ def trace_raises() -> None:
     import ast
 
     try:
-        from ckptlens.engine.interp import Interpreter
+        from ckptlens.engine.interp.interpreter import Interpreter
     except ImportError:
         return
     original = getattr(Interpreter, "_exec", None)

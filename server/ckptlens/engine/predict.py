@@ -10,8 +10,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ckptlens.engine.constructor import config_fields, config_object, signature_facts
-from ckptlens.engine.interp import Budget, Interpreter, ModuleScope, Raised
+from ckptlens.engine.interp.interpreter import Interpreter
 from ckptlens.engine.interp.library_hooks import PRETRAINED_MODEL
+from ckptlens.engine.interp.scope import ModuleScope
+from ckptlens.engine.interp.signals import Budget, Raised
 from ckptlens.engine.loader import Loader
 from ckptlens.engine.messages import PartlyUnknownShapes, UnresolvedPart
 from ckptlens.engine.model import (
@@ -224,7 +226,7 @@ def _declared_config_class(interp: Interpreter, cls: ClassRef, name: str) -> Cla
     """The config class a model class declares: the nearest class of its MRO that assigns
     `config_class` or annotates `config` in its own body (the subclass's annotation wins over
     an inherited attribute, as transformers' `__init_subclass__` settles it)."""
-    from ckptlens.engine.interp import Frame
+    from ckptlens.engine.interp.frame import Frame
 
     for klass in interp.mro(cls):
         if not isinstance(klass, ClassRef):
@@ -242,7 +244,7 @@ def _declared_config_class(interp: Interpreter, cls: ClassRef, name: str) -> Cla
 
 
 def _frame(func: FunctionRef) -> Any:
-    from ckptlens.engine.interp import Frame
+    from ckptlens.engine.interp.frame import Frame
 
     return Frame(func.scope)
 

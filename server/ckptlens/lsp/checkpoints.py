@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ckptlens.checkpoint.index import CheckpointIndex
-from ckptlens.checkpoint.remote import is_remote, remote_stamp
+from ckptlens.checkpoint.remote import is_remote
+from ckptlens.checkpoint.remote.stamps import remote_stamp
 
 
 @dataclass

@@ -13,17 +13,14 @@ from ckptlens.checkpoint.remote.ref import (
     ref_cache_key,
     safe_reference,
 )
-from ckptlens.checkpoint.remote.stamps import fresh_stamp, remote_stamp
 
 __all__ = [
     "SCHEMES",
     "RemoteRef",
-    "fresh_stamp",
     "hub_ref",
     "is_remote",
     "is_unavailable",
     "parse_ref",
     "ref_cache_key",
-    "remote_stamp",
     "safe_reference",
 ]

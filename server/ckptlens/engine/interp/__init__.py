@@ -12,11 +12,8 @@ mixin per concern (`imports`, `statements`, `branches`, `assignment`, `expressio
 `host`, the module scope and frames (`scope`, `frame`), and the tables of Python builtins,
 library functions, `nn.Module` methods and library hooks (`builtins`, `library_hooks`, ...),
 which depend only on the interface `runtime.Runtime`.
+
+Import what you need from its module (`ckptlens.engine.interp.interpreter.Interpreter`): this
+`__init__` imports nothing, so importing one part (a frame, the runtime interface) never
+loads the whole interpreter.
 """
-
-from ckptlens.engine.interp.frame import Frame
-from ckptlens.engine.interp.interpreter import Interpreter
-from ckptlens.engine.interp.scope import ModuleScope
-from ckptlens.engine.interp.signals import Budget, Raised
-
-__all__ = ["Budget", "Frame", "Interpreter", "ModuleScope", "Raised"]
