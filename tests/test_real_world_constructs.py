@@ -860,6 +860,50 @@ def test_transformers_prelu_activation_owns_its_weight(tmp_path: Path) -> None:
     assert _unknown(predicted) == ["xielu"]
 
 
+def test_an_activation_whose_name_is_unknown_may_hold_tensors(tmp_path: Path) -> None:
+    # `ACT2FN[name]` with the name unknown may be `prelu` (a weight) or `xielu` (four tensors):
+    # those keys are unknown, never assumed absent (a checkpoint saved with `prelu` would
+    # otherwise get `unexpected-key` errors)
+    import pytest
+
+    pytest.importorskip("transformers")
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+        from transformers.activations import ACT2FN, get_activation
+
+        class Net(nn.Module):
+            def __init__(self, config, name):
+                super().__init__()
+                self.act = ACT2FN[config.hidden_act]
+                self.by_name = get_activation(name)
+                self.gelu = ACT2FN["gelu"]
+                self.proj = nn.Linear(4, 4)
+        """,
+    )
+    assert _keys(predicted) == {"proj.weight": (4, 4), "proj.bias": (4,)}
+    assert _unknown(predicted) == ["act", "by_name"]
+
+
+def test_a_module_picked_from_a_table_by_an_unknown_name_may_hold_tensors(tmp_path: Path) -> None:
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self, kind, index):
+                super().__init__()
+                self.act = {"prelu": nn.PReLU(), "relu": nn.ReLU()}[kind]
+                self.pick = [nn.Linear(2, 2), nn.Identity()][index]
+                self.number = {"a": 1, "b": 2}[kind]
+        """,
+    )
+    assert _keys(predicted) == {}
+    assert _unknown(predicted) == ["act", "pick"]
+
+
 def test_a_huge_table_comprehension_is_not_followed_and_the_model_still_resolves(tmp_path: Path) -> None:
     # transformers VideoMAE: a 1568 x 768 sinusoid table built by nested comprehensions used to
     # spend the whole step budget, leaving the whole model unknown

@@ -155,6 +155,8 @@ class ActivationTable:
             return interp.call(ExternalRef(ACTIVATIONS_WITH_TENSORS[key]), [], {}, None, None)
         if key == "xielu":
             return Unknown("`ACT2FN['xielu']` (XIELUActivation, which holds tensors) is not modelled", maybe_module=True)
+        if not isinstance(key, str):
+            return _unknown_activation(key)
         return self[key]
 
 
@@ -183,9 +185,16 @@ class ConfigMappingTable:
 
 def _get_activation(interp: Runtime, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
     key = args[0] if args else kwargs.get("activation_string")
-    if isinstance(key, str) and (key in ACTIVATIONS_WITH_TENSORS or key == "xielu"):
+    if not isinstance(key, str) or key in ACTIVATIONS_WITH_TENSORS or key == "xielu":
         return ActivationTable().build(interp, key)
     return ModuleValue(type_name="transformers.activations.activation")
+
+
+def _unknown_activation(key: Any) -> Unknown:
+    """An activation whose name is not known may be one that holds tensors (`prelu`, `xielu`):
+    its keys are unknown, never assumed absent."""
+    why = key.reason if isinstance(key, Unknown) else f"`{type(key).__name__}`"
+    return Unknown(f"the activation's name is unknown ({why}); `prelu` and `xielu` hold tensors", maybe_module=True)
 
 
 METHOD_HOOKS: dict[str, HookRef] = {

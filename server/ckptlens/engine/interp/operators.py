@@ -109,10 +109,15 @@ class Operators(Host):
             return _tensor_index(obj, key)
         if isinstance(obj, stdlib.ArrayValue):
             return stdlib.array_getitem(obj, key)
+        if isinstance(obj, ActivationTable):
+            return obj.build(self, key)
         if is_unknown(key):
             if isinstance(obj, (list, tuple)) and obj and all(same_value(obj[0], o) for o in obj):
                 return obj[0]
-            return Unknown(f"unknown index `{key.reason}`")
+            # one of several modules, unknown which: it may own tensors
+            items = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (list, tuple)) else ()
+            holds_module = any(isinstance(item, ModuleValue) for item in items)
+            return Unknown(f"unknown index `{key.reason}`", maybe_module=holds_module)
         if isinstance(obj, ObjectValue):
             method = own_method(self, obj.cls, "__getitem__") if obj.cls is not None else None
             if method is not None:  # a class of the source defines `obj[key]`
@@ -126,8 +131,6 @@ class Operators(Host):
         if isinstance(obj, ClassRef) and self.is_enum(obj) and isinstance(key, str):
             member = self.enum_member(obj, key)  # `Color["RED"]`
             return member if member is not None else Unknown(f"`{obj.name}` has no member `{key}`")
-        if isinstance(obj, ActivationTable):
-            return obj.build(self, key)
         if isinstance(obj, ConfigMappingTable):
             scope = self.scopes.get(self.config_auto_path())
             return obj.lookup(self, scope, key) if scope is not None else Unknown("CONFIG_MAPPING")
