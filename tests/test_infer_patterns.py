@@ -131,6 +131,15 @@ class Blocks(nn.Module):
             [nn.ModuleList([nn.Linear(config.d, config.d) for _ in range(size)]) for i, size in enumerate(config.block_sizes)]
         )
         self.norms = nn.ModuleList([nn.LayerNorm(config.d) for _ in range(len(config.block_sizes))])
+
+
+class SetInBranch(nn.Module):
+    def __init__(self, config, big):
+        super().__init__()
+        if big:
+            config.hidden = 8
+        self.fc = nn.Linear(config.hidden, 4)
+        self.out = nn.Linear(4, config.n_out)
 '''
 
 
@@ -236,6 +245,30 @@ def test_stage_lengths_from_slices_and_sums_of_a_list(models: Any, tmp_path: Pat
         del state["stages.2.1.bias"]
 
     assert _mismatches(_check(models, "Stages", config, tmp_path, drop)) == [("missing-key", ("stages.2.1.bias",))]
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_a_value_one_branch_of_an_unknown_if_sets_is_unknown_after_it(
+    models: Any, tmp_path: Path, big: bool
+) -> None:
+    """`if big: config.hidden = 8` with `big` unknown, on a config nobody gave: after the `if`
+    `config.hidden` is 8 or the config's own value, so the dims it sets are not checked (it
+    used to be 8 on both sides: a false shape-mismatch on a model saved with `big=False`)."""
+    path, namespace = models
+    state = namespace["SetInBranch"](types.SimpleNamespace(hidden=16, n_out=3), big).state_dict()
+    torch.save(dict(state), tmp_path / "ckpt.pt")
+    result = check(path, "SetInBranch", tmp_path / "ckpt.pt")
+    assert _mismatches(result) == []
+    assert result.inferred == {"config.n_out": 3}
+    assert (result.coverage.tensors, result.coverage.checked, result.coverage.keys_only) == (4, 3, 1)
+
+    def drop(state: dict[str, Any]) -> None:
+        del state["out.bias"]
+
+    state = dict(state)
+    drop(state)
+    torch.save(state, tmp_path / "ckpt.pt")
+    assert _mismatches(check(path, "SetInBranch", tmp_path / "ckpt.pt")) == [("missing-key", ("out.bias",))]
 
 
 # -- a nested config nobody gave, built by AutoModel.from_config -------------------------------

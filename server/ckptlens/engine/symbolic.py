@@ -15,6 +15,7 @@ config object whose attribute reads are symbols, or solved values) and `SymRange
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -345,15 +346,28 @@ class SymConfig(Unknown):
             )
         return Unknown(self.reason, self.maybe_module)
 
-    def copy(self) -> SymConfig:
-        """`copy.deepcopy(config)` in the code: its own values, so that
-        `shallow.num_hidden_layers = 1` sets the copy's only; the registries stay shared. (The
-        interpreter's own copies of a branch's state keep the one object, as for any unknown.)"""
-        known = {k: v.copy() if isinstance(v, SymConfig) else v for k, v in self.known.items()}
+    def __deepcopy__(self, memo: dict[int, Any]) -> SymConfig:
+        """The interpreter's copy of a branch's state: the copy's own `known`, so that what one
+        branch of an unknown `if` sets (`config.hidden = 8`) stays in that branch until the
+        branches are merged; the registries stay shared."""
+        if not isinstance(self.known, dict):
+            return self  # nothing can set it
+        new = self.with_known({})
+        memo[id(self)] = new
+        new.known.update({k: copy.deepcopy(v, memo) for k, v in self.known.items()})  # type: ignore[attr-defined]
+        return new
+
+    def with_known(self, known: Mapping[str, Any]) -> SymConfig:
+        """The same config (name, registries, context) with other values."""
         return SymConfig(
             self.reason, self.maybe_module, name=self.name, known=known, symbolic=self.symbolic, reads=self.reads,
             asked=self.asked, none_asked=self.none_asked, context=self.context,
         )
+
+    def copy(self) -> SymConfig:
+        """`copy.deepcopy(config)` in the code: its own values, so that
+        `shallow.num_hidden_layers = 1` sets the copy's only; the registries stay shared."""
+        return self.with_known({k: v.copy() if isinstance(v, SymConfig) else v for k, v in self.known.items()})
 
     def set(self, attr: str, value: Any) -> None:
         """`config.attr = value`: read back from now on."""

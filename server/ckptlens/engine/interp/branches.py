@@ -7,7 +7,7 @@ import ast
 import copy
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 from ckptlens.engine import symbolic
 from ckptlens.engine.interp.frame import Frame
@@ -16,7 +16,7 @@ from ckptlens.engine.interp.signals import Break, Continue, Raised, Return
 from ckptlens.engine.interp.syntax import short
 from ckptlens.engine.interp.valueops import same_value
 from ckptlens.engine.objects import ModuleValue, ObjectValue
-from ckptlens.engine.symbolic import SymItems, SymRange, SymSeq
+from ckptlens.engine.symbolic import SymConfig, SymItems, SymRange, SymSeq
 from ckptlens.engine.values import TensorValue, Unknown, is_unknown
 
 
@@ -103,7 +103,12 @@ def _mutables(state: Any) -> list[Any]:
         if isinstance(value, tuple):
             stack.extend(value)
             continue
-        if not isinstance(value, (list, dict, ModuleValue, ObjectValue)) or id(value) in seen:
+        if not isinstance(value, (list, dict, ModuleValue, ObjectValue, SymConfig)) or id(value) in seen:
+            continue
+        if isinstance(value, SymConfig):
+            if _settable_config(value):
+                seen[id(value)] = value
+                stack.extend(_values(value).values())
             continue
         seen[id(value)] = value
         if isinstance(value, list):
@@ -198,6 +203,17 @@ class Merger:
             return tuple(self.merge(x, y) for x, y in zip(a, b, strict=True))
         if isinstance(a, TensorValue) and isinstance(b, TensorValue):
             return _merge_tensor(a, b)
+        if _settable_config(a) and _settable_config(b) and a.name == b.name:
+            if a is b and original is None:
+                return a
+            # a config nobody gave, set on one side (`if flag: config.hidden = 8`): what the sides
+            # agree on is kept, the rest is unknown (never one side's value)
+            target = original if _settable_config(original) else a.with_known({})
+            self.done[key] = target
+            merged = self._merge_dict(_values(a), _values(b))
+            _values(target).clear()
+            _values(target).update(merged)
+            return target
         if same_value(a, b) or (a is b and not isinstance(a, (list, dict, ModuleValue, ObjectValue))):
             return a
         maybe = isinstance(a, ModuleValue) or isinstance(b, ModuleValue)
@@ -308,3 +324,12 @@ def _merge_tensor(a: TensorValue, b: TensorValue) -> TensorValue:
         return TensorValue(None, a.dtype if a.dtype == b.dtype else "float32", a.is_parameter)
     dims = tuple(x if x == y else None for x, y in zip(a.shape, b.shape, strict=True))
     return TensorValue(dims, a.dtype, a.is_parameter)
+
+
+def _settable_config(value: Any) -> TypeGuard[SymConfig]:
+    """A config nobody gave whose values the code can set (`config.x = ...`)."""
+    return isinstance(value, SymConfig) and isinstance(value.known, dict)
+
+
+def _values(config: SymConfig) -> dict[str, Any]:
+    return cast(dict[str, Any], config.known)
