@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -180,6 +181,24 @@ def mark_open(module: ModuleValue, reason: str, where: SourceRange | None) -> No
     """The module may have gained members the analysis could not follow (the first reason wins)."""
     if module.open is None:
         module.open, module.open_origin = reason, where
+
+
+def mark_arguments_open(values: Iterable[Any], reason: str, where: SourceRange | None) -> None:
+    """A call the analysis cannot follow received these values: each module among them (or in
+    a list, tuple or dict of them) may have gained members."""
+    for value in values:
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else (value,)
+        for item in items:
+            if isinstance(item, ModuleValue):
+                mark_open(item, reason, where)
+
+
+def renumber(module: ModuleValue) -> None:
+    """A list-like container after an item was removed: torch numbers its items anew."""
+    if module.container == "ParameterList":
+        module.params = {str(i): v for i, v in enumerate(module.params.values())}
+    else:
+        module.children = {str(i): v for i, v in enumerate(module.children.values())}
 
 
 def opaque_module(type_name: str, reason: str, origin: SourceRange | None = None) -> ModuleValue:

@@ -13,7 +13,7 @@ from ckptlens.engine.interp.host import Host
 from ckptlens.engine.interp.signals import Raised, Unfollowable
 from ckptlens.engine.interp.syntax import one_line, short
 from ckptlens.engine.interp.valueops import hashable, short_value
-from ckptlens.engine.objects import AttrDict, ModuleValue, ObjectValue, opaque_module
+from ckptlens.engine.objects import AttrDict, ModuleValue, ObjectValue, opaque_module, renumber
 from ckptlens.engine.symbolic import SymConfig
 from ckptlens.engine.values import TensorValue, Unknown, is_unknown
 from ckptlens.findings import SourceRange
@@ -83,7 +83,7 @@ class Assignment(Host):
                 if isinstance(key, int) and -len(names) <= key < len(names):
                     obj.remove_member(names[key])
                     if obj.container in ("ModuleList", "Sequential", "ParameterList"):
-                        _renumber(obj)
+                        renumber(obj)
                 elif isinstance(key, str):
                     obj.remove_member(key)
             elif isinstance(obj, list) and isinstance(key, slice):
@@ -197,10 +197,3 @@ class Assignment(Host):
                 raise Raised(None, f"`{type(exc).__name__}` storing an item") from None
         elif isinstance(obj, ObjectValue) and isinstance(key, str):
             obj.attrs[key] = value
-
-
-def _renumber(module: ModuleValue) -> None:
-    if module.container == "ParameterList":
-        module.params = {str(i): v for i, v in enumerate(module.params.values())}
-    else:
-        module.children = {str(i): v for i, v in enumerate(module.children.values())}

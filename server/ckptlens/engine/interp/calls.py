@@ -32,6 +32,7 @@ from ckptlens.engine.objects import (
     ModuleValue,
     ObjectValue,
     PartialValue,
+    mark_arguments_open,
     opaque_module,
 )
 from ckptlens.engine.values import Unknown, is_unknown
@@ -40,6 +41,10 @@ from ckptlens.engine.values import Unknown, is_unknown
 class Calls(Host):
     def call(self, func: Any, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None, frame: Frame | None) -> Any:
         if is_unknown(func):
+            if node is not None and frame is not None:
+                where = self.anchor() or frame.scope.source.range_of(node)
+                reason = f"`{short(node.func, 50)}(...)` is called on it and cannot be followed ({func.reason})"
+                mark_arguments_open([*args, *kwargs.values()], reason, where)
             return Unknown(func.reason, maybe_module=True)
         if isinstance(func, BuiltinRef):
             return self.call_builtin(func.name, args, kwargs, frame)

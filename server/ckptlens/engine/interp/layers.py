@@ -14,11 +14,11 @@ from ckptlens.engine.interp.constants import NO_EFFECT_PREFIXES, PURE_FUNCTIONS
 from ckptlens.engine.interp.frame import Frame
 from ckptlens.engine.interp.host import Host
 from ckptlens.engine.interp.library_calls import EXTERNAL_CALLS
-from ckptlens.engine.interp.module_methods import MODULE_METHODS
+from ckptlens.engine.interp.module_methods import MODULE_METHODS, unknown_method
 from ckptlens.engine.interp.refs import ExternalMethod, PyMethod
 from ckptlens.engine.interp.signals import Raised, Unfollowable
 from ckptlens.engine.interp.valueops import bounded, external_as_data, hashable, plain, short_value
-from ckptlens.engine.objects import ExternalRef, ModuleValue, opaque_module
+from ckptlens.engine.objects import ExternalRef, ModuleValue, mark_arguments_open, opaque_module
 from ckptlens.engine.symbolic import SymItems, SymSeq
 from ckptlens.engine.values import TensorValue, Unknown, Unresolvable, is_unknown
 from ckptlens.findings import SourceRange
@@ -180,8 +180,14 @@ class Layers(Host):
             return args[0] if args else None
         if qual.startswith("torchmetrics."):
             return ModuleValue(type_name=qual)
+        reason = f"`{qual}` is called on it and is not followed"
+        if any(isinstance(v, ModuleValue) for v in [*args, *kwargs.values()]):
+            # a library function given a module may change it (and may return one)
+            mark_arguments_open([*args, *kwargs.values()], reason, self.anchor())
+            return Unknown(f"`{qual}` is not known to the analysis", maybe_module=True)
         if qual.startswith("torch.") and leaf[:1].islower():
             return Unknown(f"the result of `{qual}` is not tracked")
+        mark_arguments_open([*args, *kwargs.values()], reason, self.anchor())
         return Unknown(f"`{qual}` is not known to the analysis", maybe_module=True)
 
     def call_external_method(self, method: ExternalMethod, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
@@ -200,7 +206,7 @@ class Layers(Host):
                 return Unknown(receiver.opaque, maybe_module=True)
             if name in receiver.attrs:
                 return receiver.attrs[name]
-            return Unknown(f"`{receiver.type_name.split('.')[-1]}.{name}` is not known to the analysis")
+            return unknown_method(self, receiver, name)
         return None
 
     def call_py_method(self, method: PyMethod, args: list[Any], kwargs: dict[str, Any]) -> Any:

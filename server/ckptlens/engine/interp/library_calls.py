@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ckptlens.engine import catalog, catalog_einops, stdlib, symbolic
 from ckptlens.engine.interp.builtins_shared import b_dict
+from ckptlens.engine.interp.tensor_moves import TENSOR_MOVES, parametrize
 from ckptlens.engine.objects import (
     ModuleValue,
     ObjectValue,
@@ -103,24 +104,6 @@ def _weight_norm_old(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -
     return module
 
 
-def _parametrize(module: ModuleValue, name: str, originals: list[TensorValue], inner_buffers: dict[str, TensorValue]) -> None:
-    del module.params[name]
-    holder = module.children.get("parametrizations")
-    if not isinstance(holder, ModuleValue):
-        holder = ModuleValue(type_name="torch.nn.ModuleDict", container="ModuleDict", origin=module.origin)
-        module.children["parametrizations"] = holder
-    plist = ModuleValue(type_name="torch.nn.utils.parametrize.ParametrizationList", origin=module.origin)
-    if len(originals) == 1:
-        plist.params["original"] = originals[0]
-    else:
-        for i, tensor in enumerate(originals):
-            plist.params[f"original{i}"] = tensor
-    inner = ModuleValue(type_name="parametrization", origin=module.origin)
-    inner.buffers.update(inner_buffers)
-    plist.children["0"] = inner
-    holder.children[name] = plist
-
-
 def _weight_norm_new(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     module, name, dim = _module_arg(args, kwargs)
     if module is None or module.opaque or not isinstance(name, str) or name not in module.params:
@@ -128,7 +111,8 @@ def _weight_norm_new(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -
     weight = module.params[name]
     assert weight is not None
     g = TensorValue(_norm_shape(weight.shape, dim), weight.dtype, True)
-    _parametrize(module, name, [g, TensorValue(weight.shape, weight.dtype, True)], {})
+    inner = ModuleValue(type_name="torch.nn.utils.parametrizations._WeightNorm", origin=module.origin)
+    parametrize(module, name, [g, TensorValue(weight.shape, weight.dtype, True)], inner)
     return module
 
 
@@ -175,7 +159,9 @@ def _spectral_norm_new(interp: Runtime, args: list[Any], kwargs: dict[str, Any])
     assert weight is not None
     dims = _spectral_dims(module, weight, dim)
     h, w = dims if dims is not None else (None, None)
-    _parametrize(module, name, [TensorValue(weight.shape, weight.dtype, True)], {"_u": TensorValue((h,)), "_v": TensorValue((w,))})
+    inner = ModuleValue(type_name="torch.nn.utils.parametrizations._SpectralNorm", origin=module.origin)
+    inner.buffers.update({"_u": TensorValue((h,)), "_v": TensorValue((w,))})
+    parametrize(module, name, [TensorValue(weight.shape, weight.dtype, True)], inner)
     return module
 
 
@@ -246,6 +232,5 @@ EXTERNAL_CALLS: dict[str, Callable[[Runtime, list[Any], dict[str, Any]], Any]] =
     "typing.OrderedDict": lambda i, a, k: _ordered(b_dict(i, a, k, None)),
     "collections.defaultdict": lambda i, a, k: {},
     "torch.jit.script": _passthrough, "torch.jit.trace": _passthrough,
-    "torch.nn.utils.remove_weight_norm": _passthrough,
-    **stdlib.NUMPY_CALLS, **stdlib.ITERTOOLS_CALLS, **catalog_einops.FUNCTIONS,
+    **TENSOR_MOVES, **stdlib.NUMPY_CALLS, **stdlib.ITERTOOLS_CALLS, **catalog_einops.FUNCTIONS,
 }

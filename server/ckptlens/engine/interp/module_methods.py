@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from ckptlens.engine.dtype_names import UNKNOWN_DTYPE
 from ckptlens.engine.interp.builtins_shared import b_setattr
-from ckptlens.engine.objects import AttrDict, ModuleValue, mark_open, opaque_module
+from ckptlens.engine.interp.signals import Raised
+from ckptlens.engine.objects import AttrDict, ModuleValue, mark_open, opaque_module, renumber
 from ckptlens.engine.values import TensorValue, Unknown, is_unknown
 
 if TYPE_CHECKING:
@@ -99,7 +100,11 @@ def _m_extend(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dic
 
 
 def _m_insert(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
-    if len(args) != 2 or not isinstance(args[0], int) or module.container != "ModuleList":
+    numbered = list(module.children) == [str(i) for i in range(len(module.children))]
+    if (
+        len(args) != 2 or not isinstance(args[0], int) or module.container not in ("ModuleList", "Sequential")
+        or not numbered or module.uncertain
+    ):
         module.opaque = module.opaque or "an item is inserted at an unknown place"
         return None
     values = list(module.children.values())
@@ -121,6 +126,64 @@ def _m_update(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dic
     for name, value in mapping.items():
         interp.add_item(module, str(name), value)
     return None
+
+
+def _m_pop(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    """`ModuleDict.pop(key)`, `ModuleList.pop(i)`, `Sequential.pop(i)`, `ParameterDict.pop(key)`:
+    the item leaves the container (the list-likes number theirs anew)."""
+    key = _arg(args, kwargs, 0, "key")
+    listed = module.container in ("ModuleList", "Sequential")
+    table = module.params if module.container == "ParameterDict" else module.children
+    if module.container not in ("ModuleList", "Sequential", "ModuleDict", "ParameterDict"):
+        return unknown_method(interp, module, "pop")
+    if module.opaque or module.uncertain or is_unknown(key):
+        module.opaque = module.opaque or "an item is removed at an unknown place"
+        return Unknown(module.opaque, maybe_module=True)
+    names = list(table)
+    if listed:
+        if not isinstance(key, int) or isinstance(key, bool) or not -len(names) <= key < len(names):
+            raise Raised(None, "`IndexError` popping an item")
+        name = names[key]
+    else:
+        if not isinstance(key, str) or key not in table:
+            raise Raised(None, "`KeyError` popping an item")
+        name = key
+    value = table[name]
+    module.remove_member(name)
+    if listed:
+        renumber(module)
+    return value
+
+
+def _m_clear(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    if module.container not in ("ModuleDict", "ParameterDict"):
+        return unknown_method(interp, module, "clear")
+    for name in [*module.children, *module.params, *module.uncertain]:
+        module.remove_member(name)
+    module.uncertain = {}
+    return None
+
+
+# nn.Module methods that read the module or register hooks without changing its keys
+_READING_METHODS = frozenset({
+    "named_parameters", "buffers", "named_buffers", "state_dict", "extra_repr", "get_parameter",
+    "get_buffer", "get_extra_state", "forward", "register_forward_hook", "register_forward_pre_hook",
+    "register_full_backward_hook", "register_full_backward_pre_hook", "register_backward_hook",
+    "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook",
+    "_register_load_state_dict_pre_hook", "num_parameters", "get_input_embeddings",
+    "get_output_embeddings", "gradient_checkpointing_enable", "set_grad_checkpointing",
+    "xpu", "mps", "ipu", "to_empty", "compile", "__repr__", "__str__", "__len__", "__iter__",
+    "keys", "values", "items", "index",
+})
+
+
+def unknown_method(interp: Runtime, module: ModuleValue, name: str) -> Any:
+    """A method the analysis does not model, called on a module: it may add members (unless
+    it only reads the module)."""
+    if name in _READING_METHODS:
+        return Unknown(f"`{module.type_name.split('.')[-1]}.{name}` is not known to the analysis")
+    mark_open(module, f"`{module.type_name.split('.')[-1]}.{name}` is called on it and is not followed", interp.anchor())
+    return Unknown(f"`{module.type_name.split('.')[-1]}.{name}` is not known to the analysis")
 
 
 def _walk_modules(module: ModuleValue, prefix: str = "") -> list[tuple[str, ModuleValue]]:
@@ -230,6 +293,7 @@ MODULE_METHODS: dict[str, ModuleMethod] = {
     "add_module": _m_add_module, "register_module": _m_add_module,
     "register_buffer": _m_register_buffer, "register_parameter": _m_register_parameter,
     "append": _m_append, "extend": _m_extend, "insert": _m_insert, "update": _m_update,
+    "pop": _m_pop, "clear": _m_clear,
     "children": _m_children, "named_children": _m_named_children, "modules": _m_modules,
     "named_modules": _m_named_modules, "__setattr__": _m_setattr,
     "parameters": _m_parameters, "get_submodule": _m_get_submodule,
