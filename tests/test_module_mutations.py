@@ -100,6 +100,20 @@ class Containers(nn.Module):
         self.pd.pop("p")
 
 
+class Retyped(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 8)
+        self.emb.weight.data = torch.zeros(20, 8)
+        self.half_ = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2)).half()
+        self.bf = nn.Linear(2, 2).to(torch.bfloat16)
+        self.dev = nn.Linear(2, 2).to("cpu")
+        self.both = nn.Linear(2, 2).to("cpu", torch.float64)
+        self.like = nn.Linear(2, 2).to(torch.zeros(1, dtype=torch.float16))
+        self.register_buffer("table", torch.zeros(3, 4))
+        self.table.data = torch.zeros(5, 4, dtype=torch.int64)
+
+
 class Unfollowed(nn.Module):
     def __init__(self):
         super().__init__()
@@ -158,7 +172,7 @@ def _mismatches(result: Any) -> list[tuple[str, tuple[str, ...]]]:
     return [(f.code, tuple(f.model_keys or f.checkpoint_keys)) for f in result.findings if f.code in MISMATCH]
 
 
-@pytest.mark.parametrize("name", ["Pruned", "Parametrized", "Undone", "Containers"])
+@pytest.mark.parametrize("name", ["Pruned", "Parametrized", "Undone", "Containers", "Retyped"])
 def test_the_keys_are_torch_s_own_in_its_order(models: Any, name: str, tmp_path: Path) -> None:
     predicted = predict(models[0], name)
     assert [(k, t.shape) for k, t in predicted.tensors.items()] == list(_truth(models, name).items())
@@ -180,6 +194,21 @@ def test_the_keys_are_torch_s_own_in_its_order(models: Any, name: str, tmp_path:
 def test_a_dropped_key_is_still_found(models: Any, name: str, drop: str, tmp_path: Path) -> None:
     result = check(models[0], name, _saved(models, name, tmp_path, drop))
     assert _mismatches(result) == [("missing-key", (drop,))]
+
+
+def test_data_assignment_and_casts_give_torch_s_shapes_and_dtypes(models: Any, tmp_path: Path) -> None:
+    """`emb.weight.data = torch.zeros(20, 8)` changes the shape a checkpoint must have;
+    `.half()`, `.to(torch.bfloat16)`, `.to(tensor)` change the floating dtypes (not
+    `num_batches_tracked`), `.to("cpu")` nothing."""
+    torch.manual_seed(0)
+    state = models[1]["Retyped"]().state_dict()
+    predicted = predict(models[0], "Retyped")
+    dtypes = {k: str(v.dtype).removeprefix("torch.") for k, v in state.items()}
+    assert [(k, t.shape, t.dtype) for k, t in predicted.tensors.items()] == [
+        (k, tuple(v.shape), dtypes[k]) for k, v in state.items()
+    ]
+    result = check(models[0], "Retyped", _saved(models, "Retyped", tmp_path))
+    assert [f.code for f in result.findings] == []
 
 
 def test_a_module_given_to_a_call_the_analysis_cannot_follow_may_hold_more(models: Any, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from ckptlens.engine import tensors
 from ckptlens.engine.class_facts import property_setter
+from ckptlens.engine.dtype_names import UNKNOWN_DTYPE
 from ckptlens.engine.interp.constants import MODULE_TABLES
 from ckptlens.engine.interp.frame import Frame
 from ckptlens.engine.interp.host import Host
@@ -26,6 +27,8 @@ class Assignment(Host):
         elif isinstance(target, (ast.Tuple, ast.List)):
             self._unpack(target, value, frame)
         elif isinstance(target, ast.Attribute):
+            if target.attr == "data" and isinstance(target.value, ast.Attribute) and self._set_data(target.value, value, frame):
+                return
             obj = self.eval(target.value, frame)
             self.setattr(obj, target.attr, value, frame.scope.source.range_of(target))
         elif isinstance(target, ast.Subscript):
@@ -45,6 +48,22 @@ class Assignment(Host):
             self.setitem(obj, key, value, frame.scope.source.range_of(target))
         elif isinstance(target, ast.Starred):
             self.assign(target.value, value, frame)
+
+    def _set_data(self, tensor: ast.Attribute, value: Any, frame: Frame) -> bool:
+        """`module.weight.data = new`: the parameter (or buffer) keeps its key and takes the new
+        tensor's shape and dtype."""
+        owner = self.eval(tensor.value, frame)
+        if not isinstance(owner, ModuleValue):
+            return False
+        for table in (owner.params, owner.buffers):
+            old = table.get(tensor.attr)
+            if old is not None:
+                if isinstance(value, TensorValue):
+                    table[tensor.attr] = TensorValue(value.shape, value.dtype, old.is_parameter)
+                else:
+                    table[tensor.attr] = TensorValue(None, UNKNOWN_DTYPE, old.is_parameter)
+                return True
+        return False
 
     def _unpack(self, target: ast.Tuple | ast.List, value: Any, frame: Frame) -> None:
         items = self.iterate(value)

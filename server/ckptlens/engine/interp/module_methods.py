@@ -4,12 +4,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ckptlens.engine.dtype_names import UNKNOWN_DTYPE
+from ckptlens.engine.dtype_names import DTYPE_ALIASES, UNKNOWN_DTYPE
 from ckptlens.engine.interp.builtins_shared import b_setattr
 from ckptlens.engine.interp.signals import Raised
-from ckptlens.engine.objects import AttrDict, ModuleValue, mark_open, opaque_module, renumber
+from ckptlens.engine.objects import (
+    AttrDict,
+    ExternalRef,
+    ModuleValue,
+    mark_open,
+    opaque_module,
+    renumber,
+)
 from ckptlens.engine.values import TensorValue, Unknown, is_unknown
 
 if TYPE_CHECKING:
@@ -285,8 +293,45 @@ def _m_setattr(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: di
     return b_setattr(interp, [module, *args], kwargs, frame)
 
 
-def _m_to(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+_FLOATING = frozenset({"float16", "float32", "float64", "bfloat16"})
+_COMPLEX = frozenset({"complex32", "complex64", "complex128"})
+
+
+def _cast(module: ModuleValue, dtype: str, kinds: frozenset[str]) -> ModuleValue:
+    """`module.half()`, `.to(torch.bfloat16)`: every floating-point parameter and buffer of the
+    tree takes the dtype (integer buffers such as `num_batches_tracked` keep theirs)."""
+    for _, sub in _walk_modules(module):
+        for table in (sub.params, sub.buffers):
+            for name, tensor in table.items():
+                if tensor is not None and (tensor.dtype in kinds or tensor.dtype.startswith("float8")):
+                    table[name] = replace(tensor, dtype=dtype)
     return module
+
+
+def _to_dtype(value: Any) -> str | None:
+    """The dtype a `Module.to(...)` argument asks for: None when it is not one (a device)."""
+    if isinstance(value, TensorValue):
+        return value.dtype
+    if isinstance(value, ExternalRef) and value.qualname.startswith("torch."):
+        leaf = value.qualname.removeprefix("torch.")
+        return DTYPE_ALIASES.get(leaf) if leaf in DTYPE_ALIASES else None
+    if value is None or isinstance(value, (str, int)):
+        return None  # a device ("cuda", 0) or nothing
+    return UNKNOWN_DTYPE
+
+
+def _m_to(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    asked = [d for d in (_to_dtype(v) for v in [*args, kwargs.get("dtype"), kwargs.get("tensor")]) if d is not None]
+    if asked:
+        _cast(module, asked[0], _FLOATING | _COMPLEX)
+    return module
+
+
+def _caster(dtype: str) -> ModuleMethod:
+    def cast(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+        return _cast(module, dtype, _FLOATING)
+
+    return cast
 
 
 MODULE_METHODS: dict[str, ModuleMethod] = {
@@ -298,8 +343,8 @@ MODULE_METHODS: dict[str, ModuleMethod] = {
     "named_modules": _m_named_modules, "__setattr__": _m_setattr,
     "parameters": _m_parameters, "get_submodule": _m_get_submodule,
     "save_hyperparameters": _m_save_hyperparameters,
-    "to": _m_to, "cuda": _m_self, "cpu": _m_self, "float": _m_self, "double": _m_self,
-    "half": _m_self, "bfloat16": _m_self, "train": _m_self, "eval": _m_self,
+    "to": _m_to, "cuda": _m_self, "cpu": _m_self, "float": _caster("float32"), "double": _caster("float64"),
+    "half": _caster("float16"), "bfloat16": _caster("bfloat16"), "train": _m_self, "eval": _m_self,
     "requires_grad_": _m_self, "apply": _m_self, "type": _m_self, "share_memory": _m_self,
     "zero_grad": _m_none, "post_init": _m_none, "init_weights": _m_none, "tie_weights": _m_none,
     "reset_parameters": _m_none, "freeze": _m_none, "unfreeze": _m_none,
