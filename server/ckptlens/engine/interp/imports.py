@@ -81,7 +81,10 @@ class Imports(Host):
             return hooked
         base = self.import_module(module, from_file, level)
         if isinstance(base, ModuleNamespace):
-            found, value = base.scope.lookup(name)
+            # `from torchvision import models` inside torchvision/__init__.py: the package does
+            # not have the name yet, so Python imports the submodule
+            binding = base.scope.is_evaluating(name)
+            found, value = base.scope.lookup(name) if not binding else (False, None)
             if found:
                 return value
             # `from pkg import submodule`

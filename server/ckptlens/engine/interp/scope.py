@@ -124,6 +124,10 @@ class ModuleScope:
                 return False
         return True
 
+    def is_evaluating(self, name: str) -> bool:
+        """`name` is being evaluated right now (its definition is running)."""
+        return name in self._evaluating
+
     def lookup(self, name: str) -> tuple[bool, Any]:
         if name in self.values:
             return True, self.values[name]
