@@ -92,3 +92,44 @@ def test_a_package_that_imports_its_own_submodule(tmp_path: Path) -> None:
         "head.weight": (2, 3), "head.bias": (2,), "block.weight": (3, 3), "block.bias": (3,),
     }
     assert predicted.unknown == ()
+
+
+HF_SOURCE = '''
+import torch.nn as nn
+from transformers import AutoConfig, AutoModelForSequenceClassification, BertConfig, BertModel
+
+
+class Clf(nn.Module):
+    def __init__(self, n_labels=3):
+        super().__init__()
+        cfg = BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128, vocab_size=100)
+        self.bert = BertModel(cfg, add_pooling_layer=False)
+        self.drop = nn.Dropout(cfg.hidden_dropout_prob)
+        self.cls = nn.Linear(cfg.hidden_size, n_labels)
+
+
+class ForModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        cfg = AutoConfig.for_model(
+            "bert", hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+            vocab_size=50, num_labels=4,
+        )
+        self.m = AutoModelForSequenceClassification.from_config(cfg)
+        self.m.classifier = nn.Linear(32, 7)
+'''
+
+
+@pytest.mark.parametrize("name", ["Clf", "ForModel"])
+def test_a_transformers_model_built_from_a_config_in_the_user_s_code(name: str, tmp_path: Path) -> None:
+    """`AutoConfig.for_model("bert", ...)` (`model_type in CONFIG_MAPPING`, then the class)."""
+    pytest.importorskip("transformers")
+    path = tmp_path / "hf_user.py"
+    path.write_text(textwrap.dedent(HF_SOURCE))
+    namespace: dict[str, Any] = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)  # noqa: S102 - the test's own models
+    with torch.device("meta"):
+        truth = {k: tuple(v.shape) for k, v in namespace[name]().state_dict().items()}
+    predicted = predict(path, name)
+    assert [(k, t.shape) for k, t in predicted.tensors.items()] == list(truth.items())
+    assert predicted.unknown == ()

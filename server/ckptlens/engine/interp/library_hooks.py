@@ -170,6 +170,13 @@ class ConfigMappingTable:
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
         return self
 
+    def contains(self, scope: Any, key: Any) -> bool | None:
+        """`model_type in CONFIG_MAPPING` (`AutoConfig.for_model`): None when unknown."""
+        found, names = scope.lookup("CONFIG_MAPPING_NAMES")
+        if not found or not isinstance(names, dict) or not isinstance(key, str):
+            return None
+        return key in names
+
     def lookup(self, interp: Runtime, scope: Any, key: Any) -> Any:
         from ckptlens.engine.objects import ClassRef, ModuleNamespace
 

@@ -242,6 +242,10 @@ class Operators(Host):
             if isinstance(right, LibraryNames):
                 found_name = right.contains(left)
                 return None if found_name is None else found_name if isinstance(op, ast.In) else not found_name
+            if isinstance(right, ConfigMappingTable):
+                scope = self.scopes.get(self.config_auto_path())
+                found_name = right.contains(scope, left) if scope is not None else None
+                return None if found_name is None else found_name if isinstance(op, ast.In) else not found_name
             if isinstance(right, ModuleValue):
                 items = list(right.children) if right.container == "ModuleDict" else None
             elif isinstance(right, ObjectValue):
