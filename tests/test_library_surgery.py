@@ -5,6 +5,9 @@ device."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -133,3 +136,120 @@ def test_a_transformers_model_built_from_a_config_in_the_user_s_code(name: str, 
     predicted = predict(path, name)
     assert [(k, t.shape) for k, t in predicted.tensors.items()] == list(truth.items())
     assert predicted.unknown == ()
+
+
+PRETRAINED_SOURCE = '''
+import torch.nn as nn
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, BertModel
+
+
+class Hub(nn.Module):
+    def __init__(self, name="org/tiny-bert"):
+        super().__init__()
+        self.enc = AutoModel.from_pretrained(name)
+        self.head = nn.Linear(self.enc.config.hidden_size, 2)
+
+
+class Local(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc = BertModel.from_pretrained("local_model", add_pooling_layer=False)
+        cfg = AutoConfig.from_pretrained("org/tiny-bert", num_labels=5)
+        self.clf = AutoModelForSequenceClassification.from_pretrained("org/tiny-bert", config=cfg)
+        self.clf2 = AutoModelForSequenceClassification.from_pretrained("org/tiny-bert", num_labels=3)
+
+
+class Missing(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc = AutoModel.from_pretrained("org/not-downloaded")
+        self.head = nn.Linear(4, 2)
+'''
+
+
+def _hub_snapshot(hub: Path, repo: str, model: Any) -> None:
+    commit = "a" * 40
+    folder = hub / ("models--" + repo.replace("/", "--"))
+    model.save_pretrained(folder / "snapshots" / commit)
+    (folder / "refs").mkdir(parents=True, exist_ok=True)
+    (folder / "refs" / "main").write_text(commit)
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
+    """A Hugging Face cache and a local folder holding tiny saved models, and the user's file
+    beside the folder; torch's own models, loaded by transformers from them (offline)."""
+    transformers = pytest.importorskip("transformers")
+    root = tmp_path_factory.mktemp("pretrained")
+    hub = root / "hub"
+    small = dict(num_attention_heads=2, intermediate_size=64)
+    _hub_snapshot(hub, "org/tiny-bert", transformers.BertModel(transformers.BertConfig(
+        hidden_size=48, num_hidden_layers=2, vocab_size=120, **small)))
+    transformers.BertModel(transformers.BertConfig(hidden_size=32, num_hidden_layers=1, vocab_size=60, **small)
+                           ).save_pretrained(root / "local_model")
+    path = root / "user.py"
+    path.write_text(textwrap.dedent(PRETRAINED_SOURCE))
+    # torch's truth in a fresh process: huggingface_hub reads HF_HUB_CACHE when imported; run
+    # from the folder, as `from_pretrained("local_model")` is relative to where a program runs
+    code = (
+        "import json, user\n"
+        "print(json.dumps({n: {k: list(v.shape) for k, v in getattr(user, n)().state_dict().items()}"
+        " for n in ('Hub', 'Local')}))\n"
+    )
+    env = {**os.environ, "HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(root)}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root, check=True)
+    shapes = json.loads(run.stdout.strip().splitlines()[-1])
+    truth = {name: {k: tuple(v) for k, v in keys.items()} for name, keys in shapes.items()}
+    return path, hub, truth
+
+
+@pytest.mark.parametrize("name", ["Hub", "Local"])
+def test_from_pretrained_reads_the_model_s_config_json_on_this_machine(
+    pretrained: Any, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`AutoModel.from_pretrained("org/tiny-bert")` (the Hugging Face cache), a local folder
+    beside the file, `config=` and config keywords (`num_labels=3`): the model that config
+    builds, exactly; a dropped key is still found."""
+    path, hub, truth = pretrained
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    predicted = predict(path, name)
+    assert [(k, t.shape) for k, t in predicted.tensors.items()] == list(truth[name].items())
+    assert predicted.unknown == ()
+    state = {k: torch.zeros(shape) for k, shape in truth[name].items()}
+    torch.save(state, tmp_path / "ckpt.pt")
+    result = check(path, name, tmp_path / "ckpt.pt")
+    assert result.findings == []
+    assert result.coverage.checked == result.coverage.tensors
+    dropped = list(state)[-1]
+    del state[dropped]
+    torch.save(state, tmp_path / "ckpt.pt")
+    assert [(f.code, f.model_keys) for f in check(path, name, tmp_path / "ckpt.pt").findings] == [
+        ("missing-key", (dropped,))
+    ]
+
+
+def test_from_pretrained_of_a_model_not_on_this_machine_is_unknown_and_says_where_it_looked(
+    pretrained: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, hub, _ = pretrained
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    cache = tmp_path / "cache"
+    env = {**os.environ, "CKPTLENS_CACHE_DIR": str(cache)}
+
+    def keys() -> dict[str, Any]:
+        run = subprocess.run([sys.executable, "-m", "ckptlens", "keys", str(path), "--class", "Missing", "--format", "json"],
+                             capture_output=True, text=True, env=env, check=True)
+        return json.loads(run.stdout)
+
+    before = keys()
+    assert list(before["keys"]) == ["head.weight", "head.bias"]
+    [finding] = [f for f in before["findings"] if f["code"] == "unresolved"]
+    assert "`from_pretrained('org/not-downloaded')`: its config.json is not on this machine" in finding["message"]
+    assert str(hub) in finding["message"]
+    # downloaded since: the cached answer is not reused
+    transformers = pytest.importorskip("transformers")
+    _hub_snapshot(hub, "org/not-downloaded", transformers.BertModel(transformers.BertConfig(
+        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, vocab_size=30)))
+    after = keys()
+    assert "enc.embeddings.word_embeddings.weight" in after["keys"]
+    assert after["keys"]["enc.embeddings.word_embeddings.weight"] == [30, 16]

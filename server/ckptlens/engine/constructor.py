@@ -222,10 +222,14 @@ def config_accepts_any_key(interp: Runtime, cls: ClassRef | None) -> bool:
 def config_object(interp: Runtime, info: TargetInfo, data: dict[str, Any]) -> Any:
     """The config object the class's config parameter receives, built from `data` (interpreter
     values) as the config class would build it, defaults included."""
+    return build_config(interp, info.config_class, data)
+
+
+def build_config(interp: Runtime, cls: ClassRef | None, data: dict[str, Any]) -> Any:
+    """A config object of class `cls` built from `data` as the class would build it."""
     from ckptlens.engine.interp.frame import Frame
     from ckptlens.engine.objects import ClassRef, FunctionRef, ObjectValue
 
-    cls = info.config_class
     if cls is None:
         return ObjectValue(None, data)
     kind, _ = interp.class_kind(cls)

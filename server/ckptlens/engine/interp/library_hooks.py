@@ -87,6 +87,99 @@ def _auto_from_config(interp: Runtime, receiver: Any, args: list[Any], kwargs: d
     return interp.instantiate(cls, [config], _model_kwargs(kwargs))
 
 
+# what `from_pretrained` takes for itself; any other keyword sets the config attribute of that
+# name, or reaches the model's __init__ when the config has no such attribute
+_PRETRAINED_KWARGS = _LOADING_KWARGS | frozenset({
+    "cache_dir", "force_download", "local_files_only", "token", "use_auth_token", "revision",
+    "subfolder", "use_safetensors", "weights_only", "ignore_mismatched_sizes", "output_loading_info",
+    "state_dict", "low_cpu_mem_usage", "offload_folder", "offload_state_dict", "offload_buffers",
+    "max_memory", "variant", "quantization_config", "key_mapping", "tp_plan", "tp_size",
+    "device_mesh", "adapter_name", "adapter_kwargs", "from_tf", "from_flax", "proxies",
+    "resume_download", "mirror", "gguf_file", "generation_config", "use_kernels", "kernel_config",
+    "distributed_config", "_from_auto", "_commit_hash",
+})
+
+
+def _pretrained_config(interp: Runtime, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """The config `from_pretrained(name_or_path)` builds: from the model's config.json on this
+    machine (a local folder, or the Hugging Face cache), never the network."""
+    from ckptlens.engine.constructor import build_config
+    from ckptlens.engine.objects import ClassRef
+    from ckptlens.engine.pretrained_files import pretrained_config
+
+    name = args[0] if args else kwargs.get("pretrained_model_name_or_path")
+    subfolder, revision = kwargs.get("subfolder", ""), kwargs.get("revision")
+    if not isinstance(name, str) or not isinstance(subfolder, str) or not isinstance(revision, (str, type(None))):
+        return Unknown("`from_pretrained` of a model whose name is unknown", True)
+    # a relative folder is taken from the user's file that builds this part (the line the
+    # analysis is at), as the program is most often run from there
+    anchor = interp.anchor()
+    source = anchor.file if anchor is not None else receiver.scope.source.path if isinstance(receiver, ClassRef) else ""
+    data, where = pretrained_config(name, source, subfolder, revision)
+    if data is None:
+        return Unknown(f"`from_pretrained({name!r})`: its config.json is not on this machine ({where})", True)
+    model_type = data.get("model_type")
+    found, cls = interp.class_attr(receiver, "config_class") if isinstance(receiver, ClassRef) else (False, None)
+    if not found or not isinstance(cls, ClassRef):
+        scope = interp.scopes.get(interp.config_auto_path()) if interp.config_auto_path() else None
+        if scope is None:
+            interp.import_module("transformers.models.auto.configuration_auto", source, 0)
+            scope = interp.scopes.get(interp.config_auto_path())
+        cls = ConfigMappingTable().lookup(interp, scope, model_type) if scope is not None else None
+    if not isinstance(cls, ClassRef):
+        return Unknown(f"`from_pretrained({name!r})`: no config class is known for model type `{model_type}`", True)
+    config = build_config(interp, cls, dict(data))
+    model_kwargs: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        if key in _PRETRAINED_KWARGS or key == "pretrained_model_name_or_path":
+            continue
+        # transformers: a keyword naming a config attribute (or property: `num_labels`) sets it
+        known = isinstance(config, ObjectValue) and (
+            key in config.attrs or (config.cls is not None and interp.class_attr(config.cls, key)[0])
+        )
+        if known:
+            interp.setattr(config, key, value, interp.anchor())
+        else:
+            model_kwargs[key] = value
+    return config, model_kwargs
+
+
+def _auto_from_pretrained(interp: Runtime, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """`AutoModel.from_pretrained(name)`: as `from_config` with the config its config.json
+    builds (or the `config=` given)."""
+    if isinstance(kwargs.get("config"), ObjectValue):
+        return _auto_from_config(interp, receiver, [kwargs["config"]], _model_kwargs(
+            {k: v for k, v in kwargs.items() if k not in _PRETRAINED_KWARGS}))
+    built = _pretrained_config(interp, receiver, args, kwargs)
+    if is_unknown(built):
+        return built
+    config, model_kwargs = built
+    return _auto_from_config(interp, receiver, [config], model_kwargs)
+
+
+def _model_from_pretrained(interp: Runtime, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """`BertModel.from_pretrained(name)`: the class built with the config its config.json
+    builds (or the `config=` given)."""
+    from ckptlens.engine.objects import ClassRef
+
+    if not isinstance(receiver, ClassRef):
+        return Unknown("`from_pretrained` of an unknown class", True)
+    if isinstance(kwargs.get("config"), ObjectValue):
+        rest = {k: v for k, v in kwargs.items() if k not in _PRETRAINED_KWARGS}
+        return interp.instantiate(receiver, [kwargs["config"]], _model_kwargs(rest))
+    built = _pretrained_config(interp, receiver, args, kwargs)
+    if is_unknown(built):
+        return built
+    config, model_kwargs = built
+    return interp.instantiate(receiver, [config], model_kwargs)
+
+
+def _config_from_pretrained(interp: Runtime, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """`AutoConfig.from_pretrained(name)`, `BertConfig.from_pretrained(name)`: its config.json."""
+    built = _pretrained_config(interp, receiver, args, kwargs)
+    return built if is_unknown(built) else built[0]
+
+
 def _model_type_of_config_class(config: ObjectValue, config_mapping: Any, model_mapping: Any) -> str | None:
     """The model type transformers' `_LazyAutoMapping[type(config)]` picks: found by the config
     *class*'s name (its `model_type` attribute may be another's: a sub-config built from
@@ -208,6 +301,15 @@ METHOD_HOOKS: dict[str, HookRef] = {
     "transformers.models.auto.auto_factory._BaseAutoModelClass.from_config": HookRef(
         "from_config", _auto_from_config, "classmethod"
     ),
+    "transformers.models.auto.auto_factory._BaseAutoModelClass.from_pretrained": HookRef(
+        "from_pretrained", _auto_from_pretrained, "classmethod"
+    ),
+    "transformers.models.auto.configuration_auto.AutoConfig.from_pretrained": HookRef(
+        "from_pretrained", _config_from_pretrained, "classmethod"
+    ),
+    "transformers.configuration_utils.PreTrainedConfig.from_pretrained": HookRef(
+        "from_pretrained", _config_from_pretrained, "classmethod"
+    ),
     "transformers.configuration_utils.PreTrainedConfig.__post_init__": HookRef("__post_init__", _config_post_init),
     "transformers.configuration_utils.PreTrainedConfig.validate_architecture": HookRef("validate", _no_op),
 }
@@ -228,6 +330,7 @@ IMPORT_HOOKS: dict[str, ExternalRef] = {
 PRETRAINED_CLASSMETHODS: dict[str, HookRef] = {
     "_from_config": HookRef("_from_config", _from_config, "classmethod"),
     "from_config": HookRef("from_config", _from_config, "classmethod"),
+    "from_pretrained": HookRef("from_pretrained", _model_from_pretrained, "classmethod"),
 }
 
 def _timm_cfg_literal(scope: Any) -> Any:
