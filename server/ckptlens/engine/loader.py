@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ckptlens.engine import reads
+from ckptlens.engine.body_spans import scan_body_spans
 from ckptlens.findings import SourceRange
 
 
@@ -104,6 +105,7 @@ def parse_source(path: str, text: str) -> SourceFile:
 
 _LAZY_MIN_CHARS = 3_000  # a smaller file parses in well under a millisecond
 _LAZY_FORMAT = 1
+_INSTALLED = re.compile(r"[\\/](?:site|dist)-packages[\\/]")
 # characters `str.splitlines` breaks lines at and Python does not (or "\r", which it does)
 _OTHER_NEWLINES = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
@@ -211,6 +213,17 @@ def parse_lazily(path: str, text: str) -> SourceFile:
     spans = disk.read()
     lines = text.splitlines()
     if not isinstance(spans, list):
+        # an installed library's file (importable, so valid Python): the spans from a scan of
+        # its text, a fraction of a full parse (the first call, or no disk cache at all)
+        scanned = scan_body_spans(text, lines) if _INSTALLED.search(path) else None
+        if scanned is not None:
+            try:
+                tree = _skeleton(path, lines, scanned)
+            except (SyntaxError, ValueError, TypeError, IndexError, RecursionError):
+                pass  # parsed in full below
+            else:
+                disk.write(scanned)
+                return SourceFile(path=path, text=text, tree=tree, lines=lines)
         source = parse_source(path, text)
         disk.write(_body_spans(source.tree, source.lines))
         return source
