@@ -12,7 +12,6 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ckptlens.engine.constructor import ConstructorPlan
@@ -33,6 +32,8 @@ from ckptlens.engine.size import Totals, model_size
 from ckptlens.findings import SHAPE_MISMATCH, UNRESOLVED, UNVERIFIED, Finding, Severity
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ckptlens.checkpoint.index import CheckpointIndex
     from ckptlens.engine.compare import Comparison
     from ckptlens.engine.mapping_code import (
@@ -205,11 +206,11 @@ MAX_CONFIG_BYTES = 4 << 20
 def _config_data(config: str | Path | Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     """The --config file: a regular file (never a FIFO, a device or /dev/stdin, refused before
     it is opened) of at most 4 MiB holding a JSON object."""
+    if config is None or isinstance(config, Mapping):
+        return config
     from ckptlens.checkpoint.files import read_regular
     from ckptlens.checkpoint.index import CheckpointError
 
-    if config is None or isinstance(config, Mapping):
-        return config
     try:
         raw = read_regular(config, MAX_CONFIG_BYTES, "config file")
         data = json.loads(raw.decode("utf-8"))
