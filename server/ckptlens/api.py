@@ -97,6 +97,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class CheckResult:
+    """What `check` finds: the findings, the mapping, the prediction and the comparison."""
+
     findings: list[Finding]
     mapping: KeyMapping
     predicted: PredictedStateDict

@@ -28,6 +28,8 @@ MAX_COEFFICIENT = 1 << 40
 
 @dataclass(frozen=True)
 class FloorDiv:
+    """`num // den` of symbolic expressions."""
+
     num: Expr
     den: Expr
 
