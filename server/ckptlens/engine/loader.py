@@ -35,10 +35,15 @@ class SourceError(Exception):
 
 @dataclass
 class SourceFile:
+    """A parsed source file: its text, lines and tree."""
+
     path: str
     text: str
     tree: ast.Module
     lines: list[str] = field(repr=False)
+
+    def __post_init__(self) -> None:
+        self.token = object()  # this parse's, unlike any other (copied along with its tree)
 
     def char_col(self, line: int, byte_col: int) -> int:
         """ast columns count UTF-8 bytes; ours count characters."""
@@ -50,6 +55,15 @@ class SourceFile:
         return len(text.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
 
     def range_of(self, node: ast.AST) -> SourceRange:
+        # kept on the node, for this file (by its token: the file holds the tree, a tree holding
+        # the file would make a cycle): a statement run once per layer built is anchored again
+        # and again
+        known: tuple[object, SourceRange] | None = node.__dict__.get("_ckptlens_range")
+        if known is None or known[0] is not self.token:
+            known = node.__dict__["_ckptlens_range"] = (self.token, self._range_of(node))
+        return known[1]
+
+    def _range_of(self, node: ast.AST) -> SourceRange:
         line = getattr(node, "lineno", 1)
         col = getattr(node, "col_offset", 0)
         end_line = getattr(node, "end_lineno", None) or line
