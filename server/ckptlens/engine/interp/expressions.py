@@ -54,7 +54,14 @@ class Expressions(Host):
         return node.value
 
     def _eval_Name(self, node: ast.Name, frame: Frame) -> Any:
-        found, value = frame.lookup(node.id)
+        name = node.id
+        scope_frame: Frame | None = frame  # `frame.lookup`, its walk inlined (the hottest lookup)
+        while scope_frame is not None:
+            local = scope_frame.locals
+            if name in local:
+                return local[name]
+            scope_frame = scope_frame.parent
+        found, value = frame.scope.lookup(name)
         if found:
             return value
         if node.id in BUILTINS:
