@@ -11,8 +11,9 @@ call so machine load hits them alike; each is called once untimed first (its dis
   indexes warm): what a call on a class not asked before costs once the library was seen;
 - `cold`: this checkout with `CKPTLENS_NO_CACHE=1` (no disk cache at all): the first call ever;
 - `warm`: this checkout, the same call again (answered by the result cache);
-- `baseline` (with `--baseline DIR`, e.g. another checkout's `server/`): the same call there,
-  its own disk caches warm — the before of a before/after.
+- with `--baseline DIR` (another checkout's `server/`), the same three there — the before of a
+  before/after: `base-analysis`, `base-cold`, and `baseline` (the result cache's answer); the
+  ratios printed pair analysis/base-analysis, cold/base-cold and warm/baseline.
 
 Also `python -c pass` and `import ckptlens.api` (the floor every analysed call pays). Prints wall
 and CPU (user+sys of the child) p50/p95 per variant and the median per-call CPU ratio against
@@ -110,15 +111,18 @@ def main() -> None:
         "cold": {**base_env, "PYTHONPATH": this, "CKPTLENS_NO_CACHE": "1"},
         "warm": {**base_env, "PYTHONPATH": this, "CKPTLENS_CACHE_DIR": cache_dir},
     }
-    extra = {"analysis": ["--no-cache"]}
+    extra = {"analysis": ["--no-cache"], "base-analysis": ["--no-cache"]}
     if args.baseline:
+        # the same three variants there: each ratio compares like with like
+        variants["base-analysis"] = {**base_env, "PYTHONPATH": args.baseline, "CKPTLENS_CACHE_DIR": base_cache}
+        variants["base-cold"] = {**base_env, "PYTHONPATH": args.baseline, "CKPTLENS_NO_CACHE": "1"}
         variants["baseline"] = {**base_env, "PYTHONPATH": args.baseline, "CKPTLENS_CACHE_DIR": base_cache}
     print(f"load average before: {os.getloadavg()}")
 
     floor: dict[str, list[tuple[float, float]]] = {}
     for label, code in (("python -c pass", "pass"), ("import ckptlens.api", "import ckptlens.api")):
         for name, env in variants.items():
-            if name in ("warm", "analysis"):
+            if name in ("warm", "analysis", "base-analysis", "base-cold"):
                 continue
             floor[f"{label} [{name}]"] = [timed([sys.executable, "-c", code], env)[:2] for _ in range(5)]
     for label, runs in floor.items():
@@ -151,13 +155,14 @@ def main() -> None:
         for name, runs in results.items():
             walls = [w for w, _ in runs]
             cpus = [c for _, c in runs]
-            print(f"  {name:9s} wall p50 {pct(walls, .5) * 1000:6.0f} ms  p95 {pct(walls, .95) * 1000:6.0f} ms   "
+            print(f"  {name:13s} wall p50 {pct(walls, .5) * 1000:6.0f} ms  p95 {pct(walls, .95) * 1000:6.0f} ms   "
                   f"cpu p50 {pct(cpus, .5) * 1000:6.0f} ms  p95 {pct(cpus, .95) * 1000:6.0f} ms   "
                   f"exit>1: {failures[name]}")
-        reference = "baseline" if "baseline" in results else "cold"
-        for name in results:
-            if name == reference:
-                continue
+        if "baseline" in results:
+            pairs = [("analysis", "base-analysis"), ("cold", "base-cold"), ("warm", "baseline")]
+        else:
+            pairs = [(name, "cold") for name in results if name != "cold"]
+        for name, reference in pairs:
             ratios = [a[1] / b[1] for a, b in zip(results[name], results[reference], strict=True) if b[1] > 0]
             if ratios:
                 print(f"  {name}/{reference}: median per-call cpu ratio {statistics.median(ratios):.2f}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ckptlens.engine import loader
+from ckptlens.engine import body_spans, loader
 
 TRICKY = '''\
 """A module with the constructs a blanked body must survive."""
@@ -247,3 +247,81 @@ def test_library_files_parse_lazily_to_the_full_tree(path: str) -> None:
         text = loader.decode_source(handle.read())
     loader.parse_lazily(path, text)
     _same(path, text)
+
+
+# -- the spans found by scanning the text (installed libraries' files, no cache entry yet) ----
+
+
+def _sorted_spans(spans: list[list[int]] | None) -> list[list[int]] | None:
+    return None if spans is None else sorted(spans)
+
+
+@pytest.mark.parametrize("path", _library_files(), ids=lambda p: "/".join(p.split(os.sep)[-2:]))
+def test_the_scan_finds_the_spans_of_the_full_parse(path: str) -> None:
+    with open(path, "rb") as handle:
+        text = loader.decode_source(handle.read())
+    full = loader.parse_source(path, text)
+    scanned = body_spans.scan_body_spans(text, full.lines)
+    assert scanned is not None
+    assert _sorted_spans(scanned) == _sorted_spans(loader._body_spans(full.tree, full.lines))
+
+
+def test_the_scan_of_tricky_constructs() -> None:
+    text = TRICKY.replace("\t", "    ") + _filler(3) + '''
+def decorated_first():
+    @wraps(f)
+    def inner():
+        return 1
+    return inner
+
+
+def continued(a):
+    x = a + \\
+        1
+    y = [
+        x,  # a comment ) ]
+    ]
+    return f"{x!r} )" 'x' r"\\"" '\\''
+
+
+def strings_last():
+    a = 1
+    b = 2
+    return (
+        """
+        closing ) here
+        """  # and a comment
+    )
+'''
+    full = loader.parse_source("t.py", text)
+    assert _sorted_spans(body_spans.scan_body_spans(text, full.lines)) == _sorted_spans(
+        loader._body_spans(full.tree, full.lines)
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "def f():\n    a = 1\n    b = 2\n    c = 3;\n",  # a `;` ends the body: not followed
+        "def f():\n\ta = 1\n\tb = 2\n\treturn a\n",  # tabs: not followed
+        "def f():\n    a = 'open\n    b = 2\n    return a\n",  # an open quote
+    ],
+)
+def test_the_scan_declines_what_it_does_not_follow(text: str) -> None:
+    assert body_spans.scan_body_spans(text, text.splitlines()) is None
+
+
+def test_an_installed_file_is_lazy_on_its_first_parse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = TRICKY.replace("\t", "    ") + _filler(400)
+    folder = tmp_path / "lib" / "site-packages" / "pkg"
+    folder.mkdir(parents=True)
+    path = str(folder / "mod.py")
+    monkeypatch.setenv("CKPTLENS_NO_CACHE", "1")
+    first = loader.parse_lazily(path, text)
+    assert _lazy_nodes(first.tree) > 400
+    assert ast.dump(first.tree, include_attributes=True) == ast.dump(
+        loader.parse_source(path, text).tree, include_attributes=True
+    )
+    # elsewhere (a project's own file) the first parse is a full one, as before
+    own = str(tmp_path / "mod.py")
+    assert _lazy_nodes(loader.parse_lazily(own, text).tree) == 0

@@ -12,19 +12,10 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ckptlens.checkpoint.index import CheckpointIndex
-from ckptlens.engine.compare import Comparison, compare
 from ckptlens.engine.constructor import ConstructorPlan
 from ckptlens.engine.loader import Loader, SourceError
-from ckptlens.engine.mapping_code import (
-    DEFAULT_FUNCTION_NAME,
-    ParsedMapping,
-    remap_tensors,
-    render_python,
-)
 from ckptlens.engine.messages import (
     CheckpointsFit,
     Inferred,
@@ -37,10 +28,43 @@ from ckptlens.engine.messages import (
 from ckptlens.engine.model import Coverage, KeyMapping, PredictedStateDict, shapes_compatible
 from ckptlens.engine.predict import Analyzer, TargetError, TargetInfo
 from ckptlens.engine.reads import recording as recording_reads
-from ckptlens.engine.safety import safety_findings
 from ckptlens.engine.size import Totals, model_size
-from ckptlens.engine.transformers_view import transformers_view
 from ckptlens.findings import SHAPE_MISMATCH, UNRESOLVED, UNVERIFIED, Finding, Severity
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ckptlens.checkpoint.index import CheckpointIndex
+    from ckptlens.engine.compare import Comparison
+    from ckptlens.engine.mapping_code import (
+        DEFAULT_FUNCTION_NAME,
+        ParsedMapping,
+        remap_tensors,
+        render_python,
+    )
+
+# What only a check, a mapping or a workspace needs is imported when first used: `keys` (and
+# a prediction) never loads the comparison, the mapping code or the checkpoint reader.
+_LAZY = {
+    "CheckpointIndex": "ckptlens.checkpoint.index",
+    "Comparison": "ckptlens.engine.compare",
+    "DEFAULT_FUNCTION_NAME": "ckptlens.engine.mapping_code",
+    "ParsedMapping": "ckptlens.engine.mapping_code",
+    "remap_tensors": "ckptlens.engine.mapping_code",
+    "render_python": "ckptlens.engine.mapping_code",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_FUNCTION_NAME",
@@ -73,6 +97,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class CheckResult:
+    """What `check` finds: the findings, the mapping, the prediction and the comparison."""
+
     findings: list[Finding]
     mapping: KeyMapping
     predicted: PredictedStateDict
@@ -182,11 +208,11 @@ MAX_CONFIG_BYTES = 4 << 20
 def _config_data(config: str | Path | Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     """The --config file: a regular file (never a FIFO, a device or /dev/stdin, refused before
     it is opened) of at most 4 MiB holding a JSON object."""
+    if config is None or isinstance(config, Mapping):
+        return config
     from ckptlens.checkpoint.files import read_regular
     from ckptlens.checkpoint.index import CheckpointError
 
-    if config is None or isinstance(config, Mapping):
-        return config
     try:
         raw = read_regular(config, MAX_CONFIG_BYTES, "config file")
         data = json.loads(raw.decode("utf-8"))
@@ -227,6 +253,9 @@ def check(
     checks of one class (`ckptlens find`): the class is described once, predicted once per set of
     constructor arguments, compared once per distinct set of checkpoint keys/shapes/dtypes."""
     from ckptlens.checkpoint import read_checkpoint
+    from ckptlens.checkpoint.index import CheckpointIndex
+    from ckptlens.engine.compare import compare
+    from ckptlens.engine.transformers_view import transformers_view
 
     engine = _analyzer(analyzer)
     # a remote checkpoint is read (network round trips) while the class is analysed
@@ -293,6 +322,8 @@ class _RemoteRead:
 
     @staticmethod
     def start(checkpoint: object) -> _RemoteRead | None:
+        from ckptlens.checkpoint.index import CheckpointIndex
+
         if isinstance(checkpoint, CheckpointIndex):
             return None
         from ckptlens.checkpoint.remote import is_remote
@@ -323,6 +354,8 @@ def _cached_compare(
     cache: CheckCache | None,
 ) -> Comparison:
     """`compare`, shared by checks of one prediction against checkpoints with the same tensors."""
+    from ckptlens.engine.compare import compare
+
     if cache is None:
         return compare(predicted, index.tensors, unverified_severity=unverified_severity)
     signature = tuple((k, t.shape, t.dtype, t.device) for k, t in index.tensors.items())
@@ -340,6 +373,8 @@ def _findings(
 ) -> list[Finding]:
     """Every finding of a check, by position. An unresolved part that leaves checkpoint tensors
     unchecked is said once, as `unverified`."""
+    from ckptlens.engine.safety import safety_findings
+
     verified_elsewhere = {f.model_prefix for f in comparison.findings if f.code == UNVERIFIED}
     findings = [
         *(

@@ -160,6 +160,8 @@ class Message:
 
 @dataclass(frozen=True)
 class Finding:
+    """One finding (SPEC section 2): code, severity, where, message, the keys it is about."""
+
     code: str
     severity: Severity
     range: SourceRange

@@ -1,14 +1,18 @@
 """Checkpoint reading: keys, shapes, dtypes and layout, without tensor data or code execution."""
 
-import os
+from __future__ import annotations
 
-from ckptlens.checkpoint.index import (
-    CheckpointError,
-    CheckpointIndex,
-    Opaque,
-    TensorInfo,
-    UnsafeCheckpointError,
-)
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ckptlens.checkpoint.index import (
+        CheckpointError,
+        CheckpointIndex,
+        Opaque,
+        TensorInfo,
+        UnsafeCheckpointError,
+    )
 
 __all__ = [
     "CheckpointError",
@@ -18,6 +22,18 @@ __all__ = [
     "UnsafeCheckpointError",
     "read_checkpoint",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The index's names, imported when first asked for: a module that only needs
+    `checkpoint.dtypes` (the size of a predicted model) does not load the index."""
+    if name in ("CheckpointError", "CheckpointIndex", "Opaque", "TensorInfo", "UnsafeCheckpointError"):
+        from ckptlens.checkpoint import index
+
+        value = getattr(index, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> CheckpointIndex:

@@ -3,7 +3,10 @@ spellings other formats use for them."""
 
 from __future__ import annotations
 
-from ckptlens.checkpoint.index import CheckpointError
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ckptlens.checkpoint.index import CheckpointError
 
 # Bytes per element; sub-byte and packed dtypes count their storage unit (torch's
 # `element_size()`), so numel * size is what a storage of that dtype holds.
@@ -168,7 +171,7 @@ def check_numel(shape: tuple[int, ...], what: str) -> int:
     numel = 1
     for dim in shape:
         if dim > MAX_DIM:
-            raise CheckpointError(
+            raise _error()(
                 f"{what} has a dimension of about 2**{dim.bit_length() - 1}, "
                 "beyond what torch can address"
             )
@@ -176,7 +179,15 @@ def check_numel(shape: tuple[int, ...], what: str) -> int:
         if numel > 0xFFFFFFFFFFFFFFFF:
             break
     if numel > MAX_DIM:
-        raise CheckpointError(
+        raise _error()(
             f"{what} has more elements than torch can address (its shape has {len(shape):,} dims)"
         )
     return numel
+
+
+def _error() -> type[CheckpointError]:
+    """`CheckpointError`, imported on the way to raising it (the size of a predicted model reads
+    `itemsize` here without loading the checkpoint index)."""
+    from ckptlens.checkpoint.index import CheckpointError
+
+    return CheckpointError

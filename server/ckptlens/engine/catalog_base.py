@@ -35,6 +35,8 @@ VAR_KEYWORD = "var_keyword"
 
 @dataclass(frozen=True)
 class Param:
+    """One parameter of a catalog signature."""
+
     name: str
     default: Any = REQUIRED
     kind: str = POSITIONAL_OR_KEYWORD
@@ -49,6 +51,8 @@ class LibraryFunction:
 
 @dataclass(frozen=True)
 class TensorDecl:
+    """A parameter or buffer a torch layer registers."""
+
     name: str
     shape: Shape  # dims int or None (unknown); None = rank unknown
     persistent: bool = True  # buffers only: False = not in state_dict
@@ -81,6 +85,8 @@ class ChildFromArg:
 
 @dataclass
 class LayerBuild:
+    """What a torch layer builds from its arguments: tensors, children, attributes."""
+
     parameters: list[TensorDecl] = field(default_factory=list)
     buffers: list[TensorDecl] = field(default_factory=list)
     children: list[ChildLayer | ChildFromArg] = field(default_factory=list)
@@ -92,6 +98,8 @@ BuildFn = Callable[[dict[str, Any]], LayerBuild]
 
 @dataclass(frozen=True)
 class LayerSpec:
+    """A torch layer of the catalog: its name, signature and build function."""
+
     qualname: str  # canonical, e.g. "torch.nn.Linear"
     params: tuple[Param, ...]
     build: BuildFn
@@ -155,9 +163,19 @@ def _quick_signature(text: str) -> tuple[Param, ...] | None:
     return tuple(params)
 
 
+_SIGNATURES: dict[str, tuple[Param, ...]] = {}  # by text: rows share lists (235 rows, 97 lists)
+
+
 def signature(text: str) -> tuple[Param, ...]:
     """Params from a Python parameter list copied from torch's source (without annotations):
     `"in_features, out_features, bias=True, device=None, dtype=None"`."""
+    known = _SIGNATURES.get(text)
+    if known is None:
+        known = _SIGNATURES[text] = _signature(text)
+    return known
+
+
+def _signature(text: str) -> tuple[Param, ...]:
     quick = _quick_signature(text)
     if quick is not None:
         return quick

@@ -283,6 +283,8 @@ class ConstructorPlan:
 
 @dataclass
 class _Routed:
+    """A config mapping split into keyword arguments, a config object and unused keys."""
+
     kwargs: dict[str, Any]
     config: Mapping[str, Any] | None
     unused: list[str]

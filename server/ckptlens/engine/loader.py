@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import codecs
-import hashlib
+import errno
 import io
 import json
 import os
@@ -19,11 +19,14 @@ import time
 import tokenize
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ckptlens.engine import reads
+from ckptlens.engine.body_spans import scan_body_spans
 from ckptlens.findings import SourceRange
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class SourceError(Exception):
@@ -32,10 +35,15 @@ class SourceError(Exception):
 
 @dataclass
 class SourceFile:
+    """A parsed source file: its text, lines and tree."""
+
     path: str
     text: str
     tree: ast.Module
     lines: list[str] = field(repr=False)
+
+    def __post_init__(self) -> None:
+        self.token = object()  # this parse's, unlike any other (copied along with its tree)
 
     def char_col(self, line: int, byte_col: int) -> int:
         """ast columns count UTF-8 bytes; ours count characters."""
@@ -47,6 +55,15 @@ class SourceFile:
         return len(text.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
 
     def range_of(self, node: ast.AST) -> SourceRange:
+        # kept on the node, for this file (by its token: the file holds the tree, a tree holding
+        # the file would make a cycle): a statement run once per layer built is anchored again
+        # and again
+        known: tuple[object, SourceRange] | None = node.__dict__.get("_ckptlens_range")
+        if known is None or known[0] is not self.token:
+            known = node.__dict__["_ckptlens_range"] = (self.token, self._range_of(node))
+        return known[1]
+
+    def _range_of(self, node: ast.AST) -> SourceRange:
         line = getattr(node, "lineno", 1)
         col = getattr(node, "col_offset", 0)
         end_line = getattr(node, "end_lineno", None) or line
@@ -104,6 +121,7 @@ def parse_source(path: str, text: str) -> SourceFile:
 
 _LAZY_MIN_CHARS = 3_000  # a smaller file parses in well under a millisecond
 _LAZY_FORMAT = 1
+_INSTALLED = re.compile(r"[\\/](?:site|dist)-packages[\\/]")
 # characters `str.splitlines` breaks lines at and Python does not (or "\r", which it does)
 _OTHER_NEWLINES = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
@@ -205,14 +223,29 @@ def parse_lazily(path: str, text: str) -> SourceFile:
     (when an earlier parse of the same text left where they lie)."""
     if len(text) < _LAZY_MIN_CHARS or _OTHER_NEWLINES.search(text):
         return parse_source(path, text)  # (lines counted as Python counts them, "\n" only)
-    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
-    disk = _lazy_cache(path)
-    disk.stamp = digest
-    spans = disk.read()
+    disk = None
+    spans = None
+    if not os.environ.get("CKPTLENS_NO_CACHE"):  # (no disk cache: no digest to key it by)
+        disk = _lazy_cache(path)
+        disk.stamp = _sha1(text.encode("utf-8", "surrogatepass"))
+        spans = disk.read()
     lines = text.splitlines()
     if not isinstance(spans, list):
+        # an installed library's file (importable, so valid Python): the spans from a scan of
+        # its text, a fraction of a full parse (the first call, or no disk cache at all)
+        scanned = scan_body_spans(text, lines) if _INSTALLED.search(path) else None
+        if scanned is not None:
+            try:
+                tree = _skeleton(path, lines, scanned)
+            except (SyntaxError, ValueError, TypeError, IndexError, RecursionError):
+                pass  # parsed in full below
+            else:
+                if disk is not None:
+                    disk.write(scanned)
+                return SourceFile(path=path, text=text, tree=tree, lines=lines)
         source = parse_source(path, text)
-        disk.write(_body_spans(source.tree, source.lines))
+        if disk is not None:
+            disk.write(_body_spans(source.tree, source.lines))
         return source
     try:
         tree = _skeleton(path, lines, spans)
@@ -267,6 +300,32 @@ def _statements_outside_functions(tree: ast.Module) -> list[ast.AST]:
 _RESOLVE_SECONDS = 1.0
 
 
+def _sha1(data: bytes) -> str:
+    import hashlib  # (only with a disk cache: its OpenSSL start-up is a few ms of a call)
+
+    return hashlib.sha1(data).hexdigest()
+
+
+def resolve_path(path: str) -> str:
+    """`str(pathlib.Path(path).resolve())`, as pathlib does it (realpath, then a symlink loop is
+    a RuntimeError), without importing pathlib (with urllib and ipaddress: ~8 ms of a call)."""
+    try:
+        resolved = os.path.realpath(path)
+    except OSError as exc:
+        _symlink_loop(exc)
+        raise
+    try:
+        os.stat(resolved)
+    except OSError as exc:
+        _symlink_loop(exc)
+    return resolved
+
+
+def _symlink_loop(exc: OSError) -> None:
+    if exc.errno == errno.ELOOP:
+        raise RuntimeError(f"Symlink loop from {exc.filename!r}")
+
+
 class Loader:
     """Finds and parses modules. One instance per analysis session; caches by (path, mtime, size).
 
@@ -280,7 +339,7 @@ class Loader:
         use_sys_path: bool = True,
         overlays: dict[str, str] | None = None,
     ) -> None:
-        self.extra_paths = [str(Path(p).resolve()) for p in extra_paths]
+        self.extra_paths = [resolve_path(str(p)) for p in extra_paths]
         self.sys_path = [p for p in sys.path if p and os.path.isdir(p)] if use_sys_path else []
         self.overlays = overlays if overlays is not None else {}
         self._cache: dict[str, tuple[tuple[int, int], SourceFile]] = {}
@@ -323,7 +382,7 @@ class Loader:
         known = self._resolved.get(path)
         if known is not None and now - known[0] < _RESOLVE_SECONDS:
             return known[1]
-        key = str(Path(path).resolve())
+        key = resolve_path(path)
         if len(self._resolved) > 10_000:
             self._resolved.clear()
         self._resolved[path] = (now, key)
@@ -437,9 +496,13 @@ class _DiskCache:
         root = os.environ.get("CKPTLENS_CACHE_DIR") or os.path.join(
             os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "ckptlens"
         )
-        digest = hashlib.sha1(f"{kind}\0{key}".encode()).hexdigest()[:20]
-        self.path = os.path.join(root, f"{kind}-{digest}.json")
+        self.root, self.kind, self.key = root, kind, key
         self.stamp = stamp
+
+    @property
+    def path(self) -> str:
+        digest = _sha1(f"{self.kind}\0{self.key}".encode())[:20]
+        return os.path.join(self.root, f"{self.kind}-{digest}.json")
 
     def read(self) -> object:
         if os.environ.get("CKPTLENS_NO_CACHE"):

@@ -146,6 +146,8 @@ class RenamedModule(Message):
 
 @dataclass(frozen=True)
 class ShapePair:
+    """A model key and the checkpoint key that fills it, with their two shapes."""
+
     model_key: str
     checkpoint_key: str  # as the file names it
     checkpoint_shape: tuple[int, ...]
@@ -215,6 +217,8 @@ class ShapeMismatch(Message):
 
 @dataclass(frozen=True)
 class InferredValueRead:
+    """A constructor value read from the checkpoint, and where it was read."""
+
     name: str  # as the source names it: `n_layer`, `config.hidden_size`
     value: int
     where: str  # `h.0 … h.5`, `transformer.wte.weight [300, 32]`

@@ -14,6 +14,8 @@ Shape = tuple[Dim, ...] | None  # None: the whole shape (even the rank) is unkno
 
 @dataclass(frozen=True)
 class PredictedTensor:
+    """One predicted state_dict entry."""
+
     key: str  # full state_dict key, e.g. "encoder.layers.0.fc1.weight"
     shape: Shape
     kind: str  # "parameter" | "buffer"
@@ -23,6 +25,8 @@ class PredictedTensor:
 
 @dataclass(frozen=True)
 class ModuleInfo:
+    """One predicted submodule: its path, type and the code that created it."""
+
     path: str  # "" for the root, "encoder.layers.0" for a nested submodule
     type_name: str  # qualified name when known ("torch.nn.Linear"), else the class name
     origin: SourceRange  # the `self.x` target that created it (the class name for the root)
@@ -140,6 +144,8 @@ class Coverage:
 
 @dataclass(frozen=True)
 class KeyMapping:
+    """How checkpoint keys map onto model keys (SPEC section 4)."""
+
     mapping: dict[str, str]  # checkpoint key -> model key, for every checkpoint key that is kept
     dropped: list[str]  # checkpoint keys to discard (unexpected, or of the wrong shape)
     missing: list[str]  # model keys the checkpoint cannot fill (then strict=False is needed)

@@ -37,6 +37,8 @@ class ExternalRef(Shared):
 
 @dataclass(eq=False)
 class ClassRef(Shared):
+    """A class defined in analysed source."""
+
     node: ast.ClassDef
     scope: ModuleScope
     qualname: str
@@ -51,6 +53,8 @@ class ClassRef(Shared):
 
 @dataclass(eq=False)
 class FunctionRef(Shared):
+    """A function (or lambda) defined in analysed source."""
+
     node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
     scope: ModuleScope
     closure: Any = None  # the defining Frame, for nested functions and lambdas
@@ -75,6 +79,8 @@ class HookRef(Shared):
 
 @dataclass(eq=False)
 class BoundMethod(Shared):
+    """A function bound to its receiver (`obj.method`)."""
+
     receiver: Any
     func: FunctionRef | HookRef
 
@@ -88,12 +94,16 @@ class ModuleNamespace(Shared):
 
 @dataclass(eq=False)
 class SuperProxy(Shared):
+    """What `super()` returns: the receiver and the classes after the caller's."""
+
     receiver: Any
     mro: tuple[Any, ...]  # the classes after the one `super()` was called in
 
 
 @dataclass(eq=False)
 class PartialValue(Shared):
+    """`functools.partial(func, *args, **kwargs)`."""
+
     func: Any
     args: tuple[Any, ...]
     kwargs: dict[str, Any]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import sys
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -251,9 +252,10 @@ def _frame(func: FunctionRef) -> Any:
 
 def _from_data(value: Any) -> Any:
     """Plain data (JSON, --init literals, checkpoint hyper_parameters) as interpreter values."""
-    from ckptlens.checkpoint.index import Opaque
-
-    if isinstance(value, Opaque):
+    # an `Opaque` comes only from a checkpoint read: without one the index module (~3 ms to
+    # import) is not loaded, and no value can be one
+    index = sys.modules.get("ckptlens.checkpoint.index")
+    if index is not None and isinstance(value, index.Opaque):
         return Unknown(f"the checkpoint stores `{value.qualname}` here, which is not read")
     if isinstance(value, dict):
         return {k: _from_data(v) for k, v in value.items()}

@@ -27,6 +27,8 @@ SHORT_DTYPE = {
 
 @dataclass
 class Totals:
+    """Parameter and buffer counts and bytes of a model or a submodule."""
+
     parameters: int = 0
     buffers: int = 0
     bytes: int = 0
@@ -56,6 +58,8 @@ class Totals:
 
 @dataclass
 class ModelSize:
+    """The totals of a model and of each top-level submodule."""
+
     total: Totals
     submodules: dict[str, Totals]  # by top-level attribute ("" for tensors on the root itself)
 

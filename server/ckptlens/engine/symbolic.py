@@ -29,6 +29,8 @@ MAX_COEFFICIENT = 1 << 40
 
 @dataclass(frozen=True)
 class FloorDiv:
+    """`num // den` of symbolic expressions."""
+
     num: Expr
     den: Expr
 

@@ -19,7 +19,7 @@ _MAX_ITEMS = 6
 def constructor_to_json(values: Mapping[str, ConstructorValue]) -> dict[str, Any]:
     """`{name: {"value": ..., "source": "..."}}`; a default that is no literal carries
     `"value": null` and its source text as `"expression"`."""
-    from ckptlens.render.inspect import plain
+    from ckptlens.render.plain import plain
 
     out: dict[str, Any] = {}
     for name, item in values.items():

@@ -7,12 +7,12 @@ from collections import Counter
 from typing import Any
 
 from ckptlens.checkpoint.dtypes import itemsize
-from ckptlens.checkpoint.index import CheckpointIndex, Opaque
+from ckptlens.checkpoint.index import CheckpointIndex
 from ckptlens.checkpoint.weights_only import import_effects_text
+from ckptlens.render.plain import MAX_DEPTH, plain
 from ckptlens.textsafe import escape_control as _esc
 
 _MAX_WIDTH = 72  # beyond this a key column is not aligned to, it just spills over
-_MAX_DEPTH = 64
 
 
 def index_to_json(index: CheckpointIndex) -> dict[str, Any]:
@@ -38,20 +38,6 @@ def index_to_json(index: CheckpointIndex) -> dict[str, Any]:
     }
 
 
-def plain(value: Any, depth: int = 0) -> Any:
-    """JSON-ready: `Opaque` -> "<qualname>", non-finite floats -> strings (strict JSON).
-    Depth-capped: config.json may nest as deep as the JSON parser allowed."""
-    if isinstance(value, Opaque):
-        return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, (dict, list, tuple)) and depth >= _MAX_DEPTH:
-        return "<...>"
-    if isinstance(value, dict):
-        return {str(k): plain(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v, depth + 1) for v in value]
-    return value
 
 
 # --- text ------------------------------------------------------------------------------------
@@ -130,7 +116,7 @@ def _table(index: CheckpointIndex, style: _Style) -> list[str]:
 
 
 def _compact(value: Any, depth: int = 0) -> str:
-    if isinstance(value, (dict, list)) and depth >= _MAX_DEPTH:
+    if isinstance(value, (dict, list)) and depth >= MAX_DEPTH:
         return "..."
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}={_compact(v, depth + 1)}" for k, v in value.items()) + "}"

@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ckptlens.checkpoint.index import TensorInfo
-from ckptlens.engine.compare import Comparison
 from ckptlens.engine.messages import ShapeMismatch, format_shape
 from ckptlens.engine.model import PredictedStateDict, shapes_compatible
 from ckptlens.render.style import DIM, GREEN, RED, paint, plural
+
+if TYPE_CHECKING:  # a table beside a checkpoint only (`keys --checkpoint`)
+    from ckptlens.checkpoint.index import TensorInfo
+    from ckptlens.engine.compare import Comparison
 
 
 def keys_to_json(predicted: PredictedStateDict) -> dict[str, Any]:

@@ -104,38 +104,47 @@ class Calls(Host):
             self.depth -= 1
 
     def bind_arguments(self, spec: ast.arguments, args: list[Any], kwargs: dict[str, Any], frame: Frame, func: FunctionRef) -> None:
-        positional = [*spec.posonlyargs, *spec.args]
-        defaults: dict[str, Any] = {}
-        defining = Frame(func.scope, {}, func.closure)
-        for param, default in zip(positional[len(positional) - len(spec.defaults) :], spec.defaults, strict=True):
-            defaults[param.arg] = default
-        for param, kw_default in zip(spec.kwonlyargs, spec.kw_defaults, strict=True):
-            if kw_default is not None:
-                defaults[param.arg] = kw_default
+        positional, defaults, kwonly, vararg, kwarg = _parameters(spec)
+        local = frame.locals
+        defining: Frame | None = None  # where defaults are evaluated (made when one is needed)
         kwargs = dict(kwargs)
-        for i, param in enumerate(positional):
-            if i < len(args):
-                frame.locals[param.arg] = args[i]
-            elif param.arg in kwargs:
-                frame.locals[param.arg] = kwargs.pop(param.arg)
-            elif param.arg in defaults:
-                frame.locals[param.arg] = self.eval(defaults[param.arg], defining)
+        given = len(args)
+        for i, name in enumerate(positional):
+            if i < given:
+                local[name] = args[i]
+            elif name in kwargs:
+                local[name] = kwargs.pop(name)
+            elif name in defaults:
+                node = defaults[name]
+                if type(node) is ast.Constant:  # `self.eval` of a constant, without the call
+                    self.tick()
+                    local[name] = node.value
+                else:
+                    if defining is None:
+                        defining = Frame(func.scope, {}, func.closure)
+                    local[name] = self.eval(node, defining)
             else:
-                frame.locals[param.arg] = Unknown(
-                    f"argument `{param.arg}` of `{func.name}` is not given (pass --init {param.arg}=...)"
+                local[name] = Unknown(
+                    f"argument `{name}` of `{func.name}` is not given (pass --init {name}=...)"
                 )
-        extra = list(args[len(positional) :])
-        if spec.vararg is not None:
-            frame.locals[spec.vararg.arg] = tuple(extra)
-        for param in spec.kwonlyargs:
-            if param.arg in kwargs:
-                frame.locals[param.arg] = kwargs.pop(param.arg)
-            elif param.arg in defaults:
-                frame.locals[param.arg] = self.eval(defaults[param.arg], defining)
+        if vararg is not None:
+            local[vararg] = tuple(args[len(positional) :])
+        for name in kwonly:
+            if name in kwargs:
+                local[name] = kwargs.pop(name)
+            elif name in defaults:
+                node = defaults[name]
+                if type(node) is ast.Constant:
+                    self.tick()
+                    local[name] = node.value
+                else:
+                    if defining is None:
+                        defining = Frame(func.scope, {}, func.closure)
+                    local[name] = self.eval(node, defining)
             else:
-                frame.locals[param.arg] = Unknown(f"argument `{param.arg}` of `{func.name}` is not given")
-        if spec.kwarg is not None:
-            frame.locals[spec.kwarg.arg] = dict(kwargs)
+                local[name] = Unknown(f"argument `{name}` of `{func.name}` is not given")
+        if kwarg is not None:
+            local[kwarg] = dict(kwargs)
 
     def instantiate(self, cls: ClassRef, args: list[Any], kwargs: dict[str, Any]) -> Any:
         kind, info = self.class_kind(cls)
@@ -261,3 +270,30 @@ class Calls(Host):
             if layer.opaque:
                 module.opaque = layer.opaque
             return
+
+
+_Parameters = tuple[tuple[str, ...], dict[str, ast.expr], tuple[str, ...], str | None, str | None]
+
+
+def _parameters(spec: ast.arguments) -> _Parameters:
+    """(positional names, default expression by name, keyword-only names, `*args` name,
+    `**kwargs` name) of a parameter list, kept on its node: a function is called many times."""
+    known: _Parameters | None = spec.__dict__.get("_ckptlens_parameters")
+    if known is not None:
+        return known
+    positional = [*spec.posonlyargs, *spec.args]
+    defaults: dict[str, ast.expr] = {}
+    for param, default in zip(positional[len(positional) - len(spec.defaults) :], spec.defaults, strict=True):
+        defaults[param.arg] = default
+    for param, kw_default in zip(spec.kwonlyargs, spec.kw_defaults, strict=True):
+        if kw_default is not None:
+            defaults[param.arg] = kw_default
+    known = (
+        tuple(p.arg for p in positional),
+        defaults,
+        tuple(p.arg for p in spec.kwonlyargs),
+        spec.vararg.arg if spec.vararg is not None else None,
+        spec.kwarg.arg if spec.kwarg is not None else None,
+    )
+    spec.__dict__["_ckptlens_parameters"] = known
+    return known

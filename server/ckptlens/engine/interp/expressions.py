@@ -31,22 +31,37 @@ from ckptlens.engine.symbolic import Sym, SymItems, SymRange, SymSeq
 from ckptlens.engine.tensor_extras import compare as tensor_compare
 from ckptlens.engine.values import TensorValue, Unknown, is_unknown
 
+# node type -> the `_eval_<Node>` function of the interpreter's class (None: not understood),
+# filled as node types are met: the hottest call of an analysis dispatches by one dict lookup
+_EVALUATORS: dict[tuple[type, type], Callable[[Any, Any, Frame], Any] | None] = {}
+
 
 class Expressions(Host):
     def eval(self, node: ast.expr | None, frame: Frame) -> Any:
         if node is None:
             return None
         self.tick()
-        method = getattr(self, "_eval_" + type(node).__name__, None)
+        key = (type(self), type(node))
+        try:
+            method = _EVALUATORS[key]
+        except KeyError:
+            method = _EVALUATORS[key] = getattr(type(self), "_eval_" + type(node).__name__, None)
         if method is None:
             return Unknown(f"`{short(node)}` is not understood")
-        return method(node, frame)
+        return method(self, node, frame)
 
     def _eval_Constant(self, node: ast.Constant, frame: Frame) -> Any:
         return node.value
 
     def _eval_Name(self, node: ast.Name, frame: Frame) -> Any:
-        found, value = frame.lookup(node.id)
+        name = node.id
+        scope_frame: Frame | None = frame  # `frame.lookup`, its walk inlined (the hottest lookup)
+        while scope_frame is not None:
+            local = scope_frame.locals
+            if name in local:
+                return local[name]
+            scope_frame = scope_frame.parent
+        found, value = frame.scope.lookup(name)
         if found:
             return value
         if node.id in BUILTINS:

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class Frame:
+    """The locals of one interpreted function, module body or class body."""
+
     scope: ModuleScope
     locals: dict[str, Any] = field(default_factory=dict)
     parent: Frame | None = None  # enclosing function frame (closures, comprehensions)

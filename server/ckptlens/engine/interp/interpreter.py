@@ -59,7 +59,9 @@ class Interpreter(Imports, Statements, Branches, Assignment, Expressions, Attrib
         self.scopes.clear()
 
     def tick(self) -> None:
-        self.steps += 1
+        steps = self.steps = self.steps + 1
+        if steps & 0x3FF and steps <= MAX_STEPS and self.exhausted is None:
+            return  # the common case, one test (the checks below, in their order, otherwise)
         if self.exhausted is not None:
             raise Budget(self.exhausted)
         if self.steps > MAX_STEPS:

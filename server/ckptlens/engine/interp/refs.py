@@ -11,6 +11,8 @@ from ckptlens.engine.values import TensorValue
 
 @dataclass(eq=False)
 class BuiltinRef(Shared):
+    """A Python builtin, by name."""
+
     name: str
 
 
@@ -25,11 +27,15 @@ class ExternalMethod(Shared):
 
 @dataclass(eq=False)
 class PyMethod:
+    """A method of a plain Python value (`list.append`, `str.format`)."""
+
     obj: Any
     name: str
 
 
 @dataclass(eq=False)
 class TensorMethod:
+    """A method of a tensor value (`t.view`)."""
+
     tensor: TensorValue
     name: str

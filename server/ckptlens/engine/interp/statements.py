@@ -86,7 +86,9 @@ class Statements(Host):
             self.exec_stmt(stmt, frame)
 
     def exec_stmt(self, stmt: ast.stmt, frame: Frame) -> None:
-        anchor = self._anchor_for(stmt, frame)
+        # (`_anchor_for`'s first test here: most statements run where `self` is no module)
+        receiver = frame.locals.get("self")
+        anchor = self._anchor_for(stmt, frame) if isinstance(receiver, ModuleValue) else None
         if anchor is not None:
             self.anchors.append(anchor)
         try:
