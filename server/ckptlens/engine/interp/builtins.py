@@ -551,6 +551,16 @@ def _b_unknown(name: str) -> Builtin:
     return run
 
 
+def _b_callable(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    """`callable(d)` (the `default(val, d)` helper of lucidrains' repositories): known for
+    functions, classes, partials, modules and plain values; unknown for an instance whose class
+    might define `__call__`, or an unknown value."""
+    if len(args) != 1 or kwargs:
+        return _u("`callable()` with unusual arguments")
+    known = _callable(args[0])
+    return _u("`callable()` of a value that is not known") if known is None else known
+
+
 def _b_exception(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     return _u("an exception object")
 
@@ -595,7 +605,7 @@ BUILTINS: dict[str, Builtin] = {
     "map": _b_map, "filter": _b_filter, "any": _b_anyall("any"), "all": _b_anyall("all"),
     "isinstance": _b_isinstance, "issubclass": _b_issubclass, "getattr": _b_getattr,
     "hasattr": _b_hasattr, "setattr": b_setattr, "super": _b_super, "type": _b_type,
-    "print": _b_none, "iter": _b_iter, "next": _b_next, "callable": _b_unknown("callable"),
+    "print": _b_none, "iter": _b_iter, "next": _b_next, "callable": _b_callable,
     "repr": _pure(repr, "repr"), "format": _pure(format, "format"), "chr": _pure(chr, "chr"),
     "ord": _pure(ord, "ord"), "hex": _pure(hex, "hex"), "bin": _pure(bin, "bin"),
     "id": _b_unknown("id"), "hash": _b_unknown("hash"), "vars": _b_unknown("vars"), "dir": _b_dir,
