@@ -147,3 +147,149 @@ def test_callable_of_an_instance_or_an_unknown_value_is_unknown(tmp_path: Path) 
     # the branches build the same keys: only their dims are unknown
     unsure = {"weight": (None, None), "bias": (None,)}
     assert _keys(predicted) == {f"{m}.{k}": v for m in "ab" for k, v in unsure.items()}
+
+
+CVT_LOCALS = """
+    from torch import nn
+
+    def group_dict_by_key(cond, d):
+        return_val = [dict(), dict()]
+        for key in d.keys():
+            match = bool(cond(key))
+            ind = int(not match)
+            return_val[ind][key] = d[key]
+        return (*return_val,)
+
+    def group_by_key_prefix_and_remove_prefix(prefix, d):
+        kwargs_with_prefix, kwargs = group_dict_by_key(lambda x: x.startswith(prefix), d)
+        kwargs_without_prefix = dict(map(lambda x: (x[0][len(prefix):], x[1]), tuple(kwargs_with_prefix.items())))
+        return kwargs_without_prefix, kwargs
+
+    class Net(nn.Module):
+        def __init__(self, *, s1_dim=4, s1_depth=2, s2_dim=6, s2_depth=3, classes=10):
+            super().__init__()
+            kwargs = dict(locals())
+            assert kwargs["__class__"] is Net and kwargs["self"] is self
+            layers = []
+            for prefix in ("s1", "s2"):
+                config, kwargs = group_by_key_prefix_and_remove_prefix(f"{prefix}_", kwargs)
+                layers.append(nn.Sequential(*[nn.Linear(config["dim"], 1) for _ in range(config["depth"])]))
+            self.layers = nn.Sequential(*layers)
+            self.head = nn.Linear(len(kwargs), classes)
+    """
+
+
+@pytest.mark.parametrize("init", [{}, {"s1_depth": 1, "s2_dim": 5, "classes": 3}])
+def test_locals_in_a_method_is_its_arguments_and_names(tmp_path: Path, init: dict[str, int]) -> None:
+    # lucidrains/vit-pytorch's CvT groups `dict(locals())` by prefix: `locals()` was unknown and
+    # every stage's depth with it (0.3 % of CvT's keys known)
+    predicted = _predict(tmp_path, CVT_LOCALS, init=init)
+    assert _keys(predicted) == _torch(tmp_path, **init)
+    assert _unknown(predicted) == []
+
+
+def test_locals_outside_a_method_body_is_unknown(tmp_path: Path) -> None:
+    predicted = _predict(
+        tmp_path,
+        """
+        from torch import nn
+
+        WIDTH = 3
+        TOP = locals()
+
+        class Net(nn.Module):
+            def __init__(self, width=2):
+                super().__init__()
+                self.a = nn.Linear(1, len(TOP))
+                self.b = nn.Linear(1, len([locals() for _ in range(1)][0]))
+        """,
+    )
+    assert _keys(predicted) == {"a.weight": (None, 1), "a.bias": (None,), "b.weight": (None, 1), "b.bias": (None,)}
+
+
+POSITIONS = """
+    import numpy as np
+    import torch
+    from torch import nn
+    from einops import rearrange
+
+    class Net(nn.Module):
+        def __init__(self, length=10, channels=8, fmap_size=4, downsample=True):
+            super().__init__()
+            # openai/whisper's `sinusoids`
+            increment = np.log(10000) / (channels // 2 - 1)
+            inv = torch.exp(-increment * torch.arange(channels // 2))
+            scaled = torch.arange(length)[:, np.newaxis] * inv[np.newaxis, :]
+            self.register_buffer("sinusoids", torch.cat([torch.sin(scaled), torch.cos(scaled)], dim=1))
+            # lucidrains/vit-pytorch's LeViT relative positions
+            q_range = torch.arange(0, fmap_size, step=(2 if downsample else 1))
+            k_range = torch.arange(fmap_size)
+            q_pos = torch.stack(torch.meshgrid(q_range, q_range, indexing="ij"), dim=-1)
+            k_pos = torch.stack(torch.meshgrid(k_range, k_range, indexing="ij"), dim=-1)
+            q_pos, k_pos = map(lambda t: rearrange(t, "i j c -> (i j) c"), (q_pos, k_pos))
+            rel_pos = (q_pos[:, None, ...] - k_pos[None, :, ...]).abs()
+            x_rel, y_rel = rel_pos.unbind(dim=-1)
+            self.register_buffer("pos_indices", (x_rel * fmap_size) + y_rel)
+            first, *rest = torch.unbind(rel_pos, 1)
+            self.register_buffer("first", first)
+            self.register_buffer("rest", torch.zeros(len(rest)))
+    """
+
+
+@pytest.mark.parametrize("init", [{}, {"length": 7, "channels": 6, "fmap_size": 6, "downsample": False}])
+def test_numpy_newaxis_and_unbind_keep_shapes(tmp_path: Path, init: dict[str, Any]) -> None:
+    # `np.newaxis` (whisper's positional table) and `Tensor.unbind` (LeViT's `pos_indices`)
+    # left those buffers' shapes unknown
+    pytest.importorskip("einops")
+    predicted = _predict(tmp_path, POSITIONS, init=init)
+    assert {k: t.shape for k, t in predicted.tensors.items()} == _torch(tmp_path, **init)
+    assert _unknown(predicted) == []
+
+
+def test_inspect_isfunction_and_isclass_are_known(tmp_path: Path) -> None:
+    # CompVis/stable-diffusion's `default(val, d)`: `d() if isfunction(d) else d` left every
+    # cross-attention width unknown
+    source = """
+        from inspect import isfunction, isclass
+        from functools import partial
+        from torch import nn
+
+        def default(val, d):
+            return val if val is not None else (d() if isfunction(d) else d)
+
+        class Net(nn.Module):
+            def __init__(self, dim=4, context_dim=None):
+                super().__init__()
+                self.to_k = nn.Linear(default(context_dim, dim), 8)
+                self.to_v = nn.Linear(default(context_dim, lambda: dim * 2), 8)
+                self.a = nn.Linear(1, 1) if isclass(nn.Linear) and not isclass(partial(max)) else None
+                self.b = nn.Linear(1, 1) if not isfunction(nn.Linear) and not isfunction(3) else None
+        """
+    for init in ({}, {"context_dim": 6}):
+        predicted = _predict(tmp_path, source, init=init)
+        assert _keys(predicted) == _torch(tmp_path, **init)
+        assert _unknown(predicted) == []
+
+
+def test_an_absolute_import_of_the_files_own_namespace_package(tmp_path: Path) -> None:
+    # CompVis/stable-diffusion: `ldm/` and `ldm/modules/` have no `__init__.py`; the repository
+    # runs from its root, so `from ldm.modules.util import conv` finds `ldm/modules/util.py`
+    # (every layer of the UNet was unknown)
+    (tmp_path / "ldm" / "modules" / "blocks").mkdir(parents=True)
+    (tmp_path / "ldm" / "modules" / "util.py").write_text("from torch import nn\n\ndef conv(a, b):\n    return nn.Conv2d(a, b, 3)\n")
+    (tmp_path / "ldm" / "modules" / "blocks" / "__init__.py").write_text("")
+    model = tmp_path / "ldm" / "modules" / "blocks" / "model.py"
+    model.write_text(textwrap.dedent("""
+        from torch import nn
+        from ldm.modules.util import conv
+        from ldm.missing import thing
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = conv(2, 3)
+                self.other = thing()
+        """))
+    predicted = predict(model, "Net")
+    assert _keys(predicted) == {"conv.weight": (3, 2, 3, 3), "conv.bias": (3,)}
+    assert _unknown(predicted) == ["other"]

@@ -5,6 +5,7 @@ library hooks in `library_hooks`. They all depend on `runtime.Runtime`, never on
 
 from __future__ import annotations
 
+import ast
 import collections.abc
 import numbers
 from collections.abc import Callable
@@ -561,6 +562,23 @@ def _b_callable(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame:
     return _u("`callable()` of a value that is not known") if known is None else known
 
 
+def _b_locals(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    """`locals()` in a function (lucidrains' CvT: `kwargs = dict(locals())`): its parameters and
+    the names bound so far, and `__class__` in a method that uses `super()` (CPython keeps the
+    cell there). At module level, in a class body or a comprehension: unknown."""
+    if args or kwargs or frame is None or frame.func is None or frame.cls_body is not None:
+        return _u("`locals()` outside a function")
+    if frame.parent is not None and frame.parent.func is frame.func:
+        return _u("`locals()` in a comprehension")
+    out = dict(frame.locals)
+    func = frame.func
+    if isinstance(func.owner, ClassRef) and any(
+        isinstance(n, ast.Name) and n.id in ("super", "__class__") for n in ast.walk(func.node)
+    ):
+        out["__class__"] = func.owner
+    return out
+
+
 def _b_exception(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     return _u("an exception object")
 
@@ -608,7 +626,7 @@ BUILTINS: dict[str, Builtin] = {
     "print": _b_none, "iter": _b_iter, "next": _b_next, "callable": _b_callable,
     "repr": _pure(repr, "repr"), "format": _pure(format, "format"), "chr": _pure(chr, "chr"),
     "ord": _pure(ord, "ord"), "hex": _pure(hex, "hex"), "bin": _pure(bin, "bin"),
-    "id": _b_unknown("id"), "hash": _b_unknown("hash"), "vars": _b_unknown("vars"), "dir": _b_dir,
+    "id": _b_unknown("id"), "hash": _b_unknown("hash"), "vars": _b_unknown("vars"), "dir": _b_dir, "locals": _b_locals,
     "open": _b_unknown("open"), "input": _b_unknown("input"), "object": lambda i, a, k, f: ObjectValue(None),
     "NotImplementedError": _b_exception, "ValueError": _b_exception, "TypeError": _b_exception,
     "KeyError": _b_exception, "RuntimeError": _b_exception, "AssertionError": _b_exception,

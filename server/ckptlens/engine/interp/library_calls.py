@@ -11,6 +11,10 @@ from typing import TYPE_CHECKING, Any
 from ckptlens.engine import catalog, catalog_einops, stdlib, symbolic
 from ckptlens.engine.interp.builtins_shared import b_dict
 from ckptlens.engine.objects import (
+    BoundMethod,
+    ClassRef,
+    ExternalRef,
+    FunctionRef,
     HookRef,
     ModuleValue,
     ObjectValue,
@@ -65,6 +69,31 @@ def _namedtuple(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any
         return ObjectValue(None, {n: values[n] for n in names})
 
     return HookRef(typename, make)
+
+
+_PLAIN = (bool, int, float, str, complex, type(None), list, tuple, dict, set, range, bytes, slice)
+
+
+def _inspect_is(kind: str) -> Callable[[Runtime, list[Any], dict[str, Any]], Any]:
+    """`inspect.isfunction(d)` (stable-diffusion's `default(val, d)`) and `inspect.isclass`:
+    known for the interpreter's own functions, classes, modules, tensors and plain values;
+    unknown for a library object (a function or a class, by its source)."""
+
+    def check(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if len(args) != 1 or kwargs:
+            return Unknown(f"`inspect.{kind}` with unusual arguments")
+        value = args[0]
+        if isinstance(value, FunctionRef):  # a def or a lambda
+            return kind == "isfunction"
+        if isinstance(value, ClassRef) or (isinstance(value, ExternalRef) and catalog.lookup(value.qualname) is not None):
+            return kind == "isclass"  # a class of the source, or a torch layer the catalog knows
+        if isinstance(value, (BoundMethod, PartialValue, ModuleValue, ObjectValue, TensorValue)) or (
+            isinstance(value, _PLAIN) and not isinstance(value, Unknown)
+        ):
+            return False
+        return Unknown(f"`inspect.{kind}` of a value that is not known")
+
+    return check
 
 
 def _replace(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -273,6 +302,7 @@ EXTERNAL_CALLS: dict[str, Callable[[Runtime, list[Any], dict[str, Any]], Any]] =
     "typing.OrderedDict": lambda i, a, k: _ordered(b_dict(i, a, k, None)),
     "collections.defaultdict": lambda i, a, k: {},
     "collections.namedtuple": _namedtuple,
+    "inspect.isfunction": _inspect_is("isfunction"), "inspect.isclass": _inspect_is("isclass"),
     "torch.jit.script": _passthrough, "torch.jit.trace": _passthrough,
     "torch.nn.utils.remove_weight_norm": _passthrough,
     **stdlib.NUMPY_CALLS, **stdlib.ITERTOOLS_CALLS, **catalog_einops.FUNCTIONS,
