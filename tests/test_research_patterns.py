@@ -293,3 +293,55 @@ def test_an_absolute_import_of_the_files_own_namespace_package(tmp_path: Path) -
     predicted = predict(model, "Net")
     assert _keys(predicted) == {"conv.weight": (3, 2, 3, 3), "conv.bias": (3,)}
     assert _unknown(predicted) == ["other"]
+
+
+LORA_CONV = """
+    import torch
+    from torch import nn
+
+    class ConvLoRA(nn.Module):
+        def __init__(self, conv_module, in_channels, out_channels, kernel_size, r=0, **kwargs):
+            super().__init__()
+            self.conv = conv_module(in_channels, out_channels, kernel_size, **kwargs)
+            for name, param in self.conv.named_parameters():
+                self.register_parameter(name, param)
+            if r > 0:
+                self.lora_A = nn.Parameter(self.conv.weight.new_zeros((r * kernel_size, in_channels * kernel_size)))
+
+    class Net(nn.Module):
+        def __init__(self, r=2, bias=True):
+            super().__init__()
+            self.a = ConvLoRA(nn.Conv2d, 4, 8, 3, r=r, bias=bias)
+            self.b = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+            for name, param in self.b.named_parameters():
+                self.register_parameter(name.replace(".", "_"), param)
+    """
+
+
+@pytest.mark.parametrize("init", [{}, {"r": 0, "bias": False}])
+def test_named_parameters_of_a_known_module(tmp_path: Path, init: dict[str, Any]) -> None:
+    # microsoft/LoRA's ConvLoRA registers its conv's parameters on itself: unknown, the module
+    # was open (torch's extra keys unchecked)
+    predicted = _predict(tmp_path, LORA_CONV, init=init)
+    assert _keys(predicted) == _torch(tmp_path, **init)
+    assert _unknown(predicted) == [] and list(predicted.open) == []
+
+
+def test_named_parameters_of_a_module_with_an_unknown_part_stays_unknown(tmp_path: Path) -> None:
+    predicted = _predict(
+        tmp_path,
+        """
+        from torch import nn
+        from somewhere_unknown import Thing
+
+        class Net(nn.Module):
+            def __init__(self, flag):
+                super().__init__()
+                inner = nn.Sequential(nn.Linear(2, 3), Thing())
+                for name, param in inner.named_parameters():
+                    self.register_parameter(name.replace(".", "_"), param)
+                self.head = nn.Linear(3, 1)
+        """,
+    )
+    assert _keys(predicted) == {"head.weight": (1, 3), "head.bias": (1,)}
+    assert [part.prefix for part in predicted.open] == [""]
