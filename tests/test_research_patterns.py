@@ -345,3 +345,95 @@ def test_named_parameters_of_a_module_with_an_unknown_part_stays_unknown(tmp_pat
     )
     assert _keys(predicted) == {"head.weight": (1, 3), "head.bias": (1,)}
     assert [part.prefix for part in predicted.open] == [""]
+
+
+HIFIGAN = """
+    import torch
+    from torch import nn
+
+    class AttrDict(dict):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.__dict__ = self
+
+    class ResBlock(nn.Module):
+        def __init__(self, h, channels, kernel_size=3):
+            super().__init__()
+            self.h = h
+            self.conv = nn.Conv1d(channels, channels, kernel_size)
+
+    class Net(nn.Module):
+        def __init__(self, h):
+            super().__init__()
+            self.h = h
+            self.conv_pre = nn.Conv1d(80, h.upsample_initial_channel, 7)
+            self.ups = nn.ModuleList()
+            for i, (u, k) in enumerate(zip(h.upsample_rates, h.upsample_kernel_sizes)):
+                self.ups.append(nn.ConvTranspose1d(h.upsample_initial_channel // (2 ** i),
+                                                   h.upsample_initial_channel // (2 ** (i + 1)), k, u))
+                self.ups.append(ResBlock(h, h.upsample_initial_channel // (2 ** (i + 1))))
+
+    class Head(nn.Module):
+        def __init__(self, backbone):
+            super().__init__()
+            self.backbone = backbone
+            self.fc = nn.Linear(backbone.fc.in_features, 2)
+    """
+
+HIFIGAN_CONFIG = {"upsample_rates": [8, 2], "upsample_kernel_sizes": [16, 4], "upsample_initial_channel": 32}
+
+
+def test_a_sole_parameter_used_as_a_bag_of_values_takes_the_config(tmp_path: Path) -> None:
+    # jik876/hifi-gan's `Generator(h)` with `h = AttrDict(json.load(config.json))`: `--config`
+    # keys name no parameter, so they were all unused and every layer was unknown
+    predicted = _predict(tmp_path, HIFIGAN, config=HIFIGAN_CONFIG)
+    torch = pytest.importorskip("torch")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("research_hifigan", tmp_path / "model.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with torch.device("meta"):
+        model = module.Net(module.AttrDict(HIFIGAN_CONFIG))
+    assert _keys(predicted) == {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert _unknown(predicted) == []
+
+
+def test_a_sole_parameter_used_as_a_module_never_takes_the_config(tmp_path: Path) -> None:
+    # `backbone.fc.in_features` reads an attribute of an attribute: a module, not a config
+    # (and `backbone`, not given, may be a module: kept on `self`, it is an unknown part, never
+    # an attribute whose checkpoint keys would be `unexpected-key` errors)
+    predicted = _predict(tmp_path, HIFIGAN, "Head", config={"fc": {"in_features": 3}})
+    assert _keys(predicted) == {"fc.weight": (2, None), "fc.bias": (2,)}
+    assert _unknown(predicted) == ["backbone"]
+    assert any(f.code == "unused-config" for f in predicted.findings)
+
+
+def test_a_module_argument_nobody_gave_is_never_a_false_unexpected_key(tmp_path: Path) -> None:
+    # facebookresearch/detr's `DETR(backbone, transformer, ...)`, lucidrains' `GaussianDiffusion(model)`:
+    # checked without the module argument, its checkpoint keys were `unexpected-key` errors
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+
+    from ckptlens.api import check
+    from ckptlens.findings import MISMATCH_CODES
+
+    path = tmp_path / "model.py"
+    path.write_text(textwrap.dedent("""
+        from torch import nn
+
+        class Net(nn.Module):
+            def __init__(self, backbone, classes=2):
+                super().__init__()
+                self.backbone = backbone
+                self.fc = nn.Linear(4, classes)
+        """))
+    saved = tmp_path / "model.safetensors"
+    save_file({"backbone.conv.weight": torch.zeros(3, 3), "fc.weight": torch.zeros(2, 4), "fc.bias": torch.zeros(2)}, saved)
+    result = check(path, "Net", saved)
+    assert [f.code for f in result.findings if f.code in MISMATCH_CODES] == []
+    assert [f.code for f in result.findings] == ["unverified"]
+    # a wrong head is still found
+    save_file({"backbone.conv.weight": torch.zeros(3, 3), "fc.weight": torch.zeros(5, 4), "fc.bias": torch.zeros(5)}, saved)
+    assert "shape-mismatch" in [f.code for f in check(path, "Net", saved).findings]

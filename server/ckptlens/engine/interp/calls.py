@@ -116,8 +116,11 @@ class Calls(Host):
             elif param.arg in defaults:
                 frame.locals[param.arg] = self.eval(defaults[param.arg], defining)
             else:
+                # nobody gave it: it may be a module (`DETR(backbone, ...)`), so kept on `self`
+                # it is an unknown member, never an attribute that drops the module's keys
                 frame.locals[param.arg] = Unknown(
-                    f"argument `{param.arg}` of `{func.name}` is not given (pass --init {param.arg}=...)"
+                    f"argument `{param.arg}` of `{func.name}` is not given (pass --init {param.arg}=...)",
+                    maybe_module=True,
                 )
         extra = list(args[len(positional) :])
         if spec.vararg is not None:
@@ -128,7 +131,7 @@ class Calls(Host):
             elif param.arg in defaults:
                 frame.locals[param.arg] = self.eval(defaults[param.arg], defining)
             else:
-                frame.locals[param.arg] = Unknown(f"argument `{param.arg}` of `{func.name}` is not given")
+                frame.locals[param.arg] = Unknown(f"argument `{param.arg}` of `{func.name}` is not given", maybe_module=True)
         if spec.kwarg is not None:
             frame.locals[spec.kwarg.arg] = dict(kwargs)
 
