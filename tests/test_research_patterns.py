@@ -437,3 +437,72 @@ def test_a_module_argument_nobody_gave_is_never_a_false_unexpected_key(tmp_path:
     # a wrong head is still found
     save_file({"backbone.conv.weight": torch.zeros(3, 3), "fc.weight": torch.zeros(5, 4), "fc.bias": torch.zeros(5)}, saved)
     assert "shape-mismatch" in [f.code for f in check(path, "Net", saved).findings]
+
+
+NVIT = """
+    import torch
+    from torch import nn
+    import torch.nn.utils.parametrize as parametrize
+
+    class L2Norm(nn.Module):
+        def __init__(self, dim=-1):
+            super().__init__()
+            self.dim = dim
+
+        def forward(self, t):
+            return t / t.norm(dim=self.dim, keepdim=True)
+
+    class Scaled(nn.Module):
+        def __init__(self, width):
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(width))
+
+        def forward(self, t):
+            return t * self.scale
+
+    class Net(nn.Module):
+        def __init__(self, dim=8, depth=2, twice=False):
+            super().__init__()
+            self.linear = nn.Linear(dim, 4, bias=False)
+            parametrize.register_parametrization(self.linear, "weight", L2Norm())
+            if twice:
+                parametrize.register_parametrization(self.linear, "weight", Scaled(dim))
+            self.scales = nn.ParameterList([])
+            for _ in range(depth):
+                self.scales.append(nn.ParameterList([nn.Parameter(torch.ones(dim)), nn.Parameter(torch.ones(dim))]))
+            self.scales.append(nn.Parameter(torch.zeros(3)))
+            self.count = nn.Linear(len(self.scales), 1)
+    """
+
+
+@pytest.mark.parametrize("init", [{}, {"depth": 3, "twice": True}])
+def test_register_parametrization_and_a_parameter_list_of_parameter_lists(tmp_path: Path, init: dict[str, Any]) -> None:
+    # lucidrains/vit-pytorch's nViT: `parametrize.register_parametrization(self.linear, ...)` was
+    # not followed (`linear.weight` predicted, torch has `linear.parametrizations.weight.original`)
+    # and a ParameterList's module items were dropped: both false alarms
+    predicted = _predict(tmp_path, NVIT, init=init)
+    assert _keys(predicted) == _torch(tmp_path, **init)
+    assert _unknown(predicted) == []
+
+
+def test_a_module_handed_to_an_unmodelled_torch_utility_is_unknown(tmp_path: Path) -> None:
+    # `prune.l1_unstructured` turns `a.weight` into `a.weight_orig` + `a.weight_mask`: not
+    # modelled, `a` is unknown (it was predicted unchanged: a false missing-key)
+    predicted = _predict(
+        tmp_path,
+        """
+        import torch
+        from torch import nn
+        from torch.nn.utils import prune
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Linear(4, 3)
+                self.b = nn.Linear(3, 2)
+                prune.l1_unstructured(self.a, "weight", amount=0.5)
+                torch.nn.utils.clip_grad_norm_(self.b.parameters(), 1.0)
+        """,
+    )
+    assert _keys(predicted) == {"b.weight": (2, 3), "b.bias": (2,)}
+    assert _unknown(predicted) == ["a"]

@@ -90,6 +90,12 @@ class _Stub(types.ModuleType):
 
 @contextlib.contextmanager
 def _isolated(root: Path) -> Iterator[list[str]]:
+    """`root` first on sys.path; modules already loaded under a name `root` provides, from
+    elsewhere (another repository's `models`, a test's `resnet` or `utils`), set aside meanwhile."""
+    provided = {p.stem if p.suffix == ".py" else p.name for p in root.iterdir() if p.suffix == ".py" or p.is_dir()}
+    aside = {n: m for n, m in list(sys.modules.items()) if n.split(".")[0] in provided and not _from(m, root)}
+    for name in aside:
+        del sys.modules[name]
     before = set(sys.modules)
     sys.path.insert(0, str(root))
     stubbed: list[str] = []
@@ -103,6 +109,7 @@ def _isolated(root: Path) -> Iterator[list[str]]:
         for name, module in _REPLACED.items():
             sys.modules[name] = module
         _REPLACED.clear()
+        sys.modules.update(aside)
 
 
 def _from(module: types.ModuleType, root: Path) -> bool:

@@ -101,7 +101,9 @@ def _b_len(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Fram
     if isinstance(value, ModuleValue):
         if value.opaque or value.uncertain:
             return _u("length of a module whose items are unknown")
-        return len(value.params) if value.container in ("ParameterList", "ParameterDict") else len(value.children)
+        if value.container == "ParameterList":
+            return len(value.params) + len(value.children)
+        return len(value.params) if value.container == "ParameterDict" else len(value.children)
     if isinstance(value, ObjectValue):
         method = class_facts.own_method(interp, value.cls, "__len__") if value.cls is not None else None
         if method is not None:  # a class of the source defines `len(obj)`

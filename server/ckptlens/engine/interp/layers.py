@@ -120,6 +120,11 @@ class Layers(Host):
             self.add_item(module, str(i), value)
 
     def add_item(self, module: ModuleValue, name: str, value: Any) -> None:
+        if module.container == "ParameterList" and isinstance(value, ModuleValue):
+            # torch keeps a module item of a ParameterList as a submodule under its index
+            # (lucidrains' nViT: a ParameterList of ParameterLists)
+            self._add_child(module, name, value)
+            return
         if module.container in ("ParameterList", "ParameterDict"):
             if isinstance(value, TensorValue):
                 module.params[name] = TensorValue(value.shape, value.dtype, True)
@@ -180,6 +185,13 @@ class Layers(Host):
             return args[0] if args else None
         if qual.startswith("torchmetrics."):
             return ModuleValue(type_name=qual)
+        if qual.startswith(MODULE_CHANGING_PREFIXES):
+            # `prune.l1_unstructured(conv, "weight", ...)`, `parametrize.remove_parametrizations`:
+            # not modelled, they may rename, add or drop the tensors of the modules they are
+            # handed, so those modules become unknown (never predicted as they were)
+            for value in [*args, *kwargs.values()]:
+                if isinstance(value, ModuleValue) and not value.opaque:
+                    value.opaque = f"`{qual}` may change its tensors; it is not modelled"
         if qual.startswith("torch.") and leaf[:1].islower():
             return Unknown(f"the result of `{qual}` is not tracked")
         return Unknown(f"`{qual}` is not known to the analysis", maybe_module=True)
@@ -263,6 +275,10 @@ def _has_unknown_dims(module: ModuleValue) -> bool:
 
 def _clone(module: ModuleValue) -> ModuleValue:
     return copy.deepcopy(module)
+
+
+# library functions that change the tensors of a module they are handed
+MODULE_CHANGING_PREFIXES = ("torch.nn.utils.", "torch.ao.", "torch.quantization.")
 
 
 def _canonical_util(qual: str) -> str:

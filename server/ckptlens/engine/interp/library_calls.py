@@ -235,6 +235,39 @@ def _spectral_norm_new(interp: Runtime, args: list[Any], kwargs: dict[str, Any])
     return module
 
 
+def _register_parametrization(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """`parametrize.register_parametrization(module, "weight", L2Norm())` (lucidrains' nViT):
+    the tensor moves to `module.parametrizations.weight.original`, each parametrization module
+    (with its own tensors) to `...weight.0`, `...weight.1`. Anything not known makes `module`
+    unknown as a whole (its tensors changed in a way that cannot be followed)."""
+    module = args[0] if args else kwargs.get("module")
+    name = args[1] if len(args) > 1 else kwargs.get("tensor_name")
+    param = args[2] if len(args) > 2 else kwargs.get("parametrization")
+    if not isinstance(module, ModuleValue) or module.opaque:
+        return module
+    holder = module.children.get("parametrizations")
+    plist = holder.children.get(name) if isinstance(holder, ModuleValue) and isinstance(name, str) else None
+    if (
+        not isinstance(name, str) or not isinstance(param, ModuleValue) or param.opaque or kwargs.get("unsafe")
+        or (plist is None and not isinstance(module.params.get(name), TensorValue))
+        or (holder is not None and not isinstance(holder, ModuleValue)) or (plist is not None and not isinstance(plist, ModuleValue))
+    ):
+        module.opaque = module.opaque or "`register_parametrization` with values the analysis does not follow"
+        return module
+    if plist is None:
+        weight = module.params[name]
+        assert isinstance(weight, TensorValue)
+        _parametrize(module, name, [weight], {})
+        holder = module.children["parametrizations"]
+        assert isinstance(holder, ModuleValue)
+        plist = holder.children[name]
+        assert isinstance(plist, ModuleValue)
+        plist.children["0"] = param
+    else:
+        plist.children[str(len(plist.children))] = param
+    return module
+
+
 def _ordered(value: Any) -> Any:
     return OrderedDictValue(value) if isinstance(value, dict) else value
 
@@ -293,6 +326,7 @@ EXTERNAL_CALLS: dict[str, Callable[[Runtime, list[Any], dict[str, Any]], Any]] =
     "torch.nn.utils.spectral_norm": _spectral_norm_old,
     "torch.nn.utils.spectral_norm.spectral_norm": _spectral_norm_old,
     "torch.nn.utils.parametrizations.spectral_norm": _spectral_norm_new,
+    "torch.nn.utils.parametrize.register_parametrization": _register_parametrization,
     "torch.nn.Embedding.from_pretrained": _from_pretrained_embedding("Embedding"),
     "torch.nn.EmbeddingBag.from_pretrained": _from_pretrained_embedding("EmbeddingBag"),
     "torch.Size": _torch_size, "torch.compile": _compile,

@@ -83,8 +83,10 @@ def _m_register_parameter(interp: Runtime, module: ModuleValue, args: list[Any],
 def _m_append(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     if module.container not in ("ModuleList", "Sequential", "ParameterList"):
         return Unknown("append on a module")
-    table = module.params if module.container == "ParameterList" else module.children
-    interp.add_item(module, str(len(table) + len(module.uncertain)), args[0] if args else None)
+    count = len(module.children) + len(module.uncertain)
+    if module.container == "ParameterList":
+        count += len(module.params)  # a module item sits among the parameters' indexes
+    interp.add_item(module, str(count), args[0] if args else None)
     return module
 
 
