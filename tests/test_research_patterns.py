@@ -506,3 +506,49 @@ def test_a_module_handed_to_an_unmodelled_torch_utility_is_unknown(tmp_path: Pat
     )
     assert _keys(predicted) == {"b.weight": (2, 3), "b.bias": (2,)}
     assert _unknown(predicted) == ["a"]
+
+
+TYPE_AND_NAME = """
+    import functools
+    import types
+    from torch import nn
+
+    def is_lambda(f):
+        return callable(f) and f.__name__ == "<lambda>"
+
+    def named():
+        return 3
+
+    class Net(nn.Module):
+        def __init__(self, norm_layer=nn.BatchNorm2d, make=lambda: 5, width=4):
+            super().__init__()
+            # taming-transformers' NLayerDiscriminator
+            if type(norm_layer) == functools.partial:
+                use_bias = norm_layer.func != nn.BatchNorm2d
+            else:
+                use_bias = norm_layer != nn.BatchNorm2d
+            self.conv = nn.Conv2d(3, width, 3, bias=use_bias)
+            self.norm = norm_layer(width)
+            # lucidrains' simple_diffusion: `default(init_img_transform, lambda: ...)`
+            self.a = nn.Linear(make() if is_lambda(make) else 1, 2)
+            self.b = nn.Linear(named() if is_lambda(named) else 7, 2)
+            self.c = nn.Linear(1, 1) if type(named) == types.FunctionType else None
+    """
+
+
+@pytest.mark.parametrize("init", [{}, {"width": 6}])
+def test_type_of_a_partial_or_a_layer_class_and_a_function_name(tmp_path: Path, init: dict[str, Any]) -> None:
+    predicted = _predict(tmp_path, TYPE_AND_NAME, init=init)
+    assert _keys(predicted) == _torch(tmp_path, **init)
+    assert _unknown(predicted) == []
+
+
+def test_type_of_a_partial_norm_layer(tmp_path: Path) -> None:
+    source = TYPE_AND_NAME + """
+    class WithPartial(Net):
+        def __init__(self):
+            super().__init__(norm_layer=functools.partial(nn.InstanceNorm2d, affine=True))
+    """
+    predicted = _predict(tmp_path, source, "WithPartial")
+    assert _keys(predicted) == _torch(tmp_path, "WithPartial")
+    assert _unknown(predicted) == []

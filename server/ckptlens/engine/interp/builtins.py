@@ -540,6 +540,13 @@ def _b_type(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Fra
         return ExternalRef(value.spec.qualname)
     if isinstance(value, ModuleValue) and value.container and value.cls is None:
         return ExternalRef(f"torch.nn.{value.container}")  # `type(mod) is nn.ReLU` on a Sequential
+    # `type(norm_layer) == functools.partial` (taming's NLayerDiscriminator)
+    if isinstance(value, PartialValue):
+        return ExternalRef("functools.partial")
+    if isinstance(value, ExternalRef) and catalog.lookup(value.qualname) is not None:
+        return ExternalRef("builtins.type")  # a torch layer class: its metaclass is `type`
+    if isinstance(value, FunctionRef) and value.kind == "function":
+        return ExternalRef("types.FunctionType")
     return _u("type() of a value")
 
 
