@@ -552,3 +552,33 @@ def test_type_of_a_partial_norm_layer(tmp_path: Path) -> None:
     predicted = _predict(tmp_path, source, "WithPartial")
     assert _keys(predicted) == _torch(tmp_path, "WithPartial")
     assert _unknown(predicted) == []
+
+
+def test_type_of_a_source_class_is_known_only_with_the_plain_metaclass(tmp_path: Path) -> None:
+    # taming's `NLayerDiscriminator(use_actnorm=True)` hands its own `ActNorm` class
+    predicted = _predict(
+        tmp_path,
+        """
+        import abc
+        import functools
+        from torch import nn
+
+        class ActNorm(nn.Module):
+            def __init__(self, n):
+                super().__init__()
+
+        class Meta(abc.ABCMeta):
+            pass
+
+        class Odd(nn.Module, metaclass=Meta):
+            pass
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Linear(2, 2, bias=type(ActNorm) == functools.partial)
+                self.b = nn.Linear(2, 2, bias=type(Odd) == type)
+        """,
+    )
+    assert _keys(predicted) == {"a.weight": (2, 2)}
+    assert _unknown(predicted) == ["b"]

@@ -49,11 +49,11 @@ VENDORED: dict[str, tuple[str, tuple[str, ...]]] = {
     "lucidrains/vit-pytorch": ("MIT", (
         "vit_pytorch/__init__.py", "vit_pytorch/vit.py", "vit_pytorch/simple_vit.py", "vit_pytorch/cait.py",
         "vit_pytorch/cross_vit.py", "vit_pytorch/levit.py", "vit_pytorch/cvt.py", "vit_pytorch/max_vit.py",
-        "vit_pytorch/mobile_vit.py", "vit_pytorch/t2t.py", "vit_pytorch/na_vit.py")),
+        "vit_pytorch/mobile_vit.py", "vit_pytorch/t2t.py", "vit_pytorch/na_vit.py", "vit_pytorch/normalized_vit.py")),
     "lucidrains/denoising-diffusion-pytorch": ("MIT", (
         "denoising_diffusion_pytorch/__init__.py", "denoising_diffusion_pytorch/denoising_diffusion_pytorch.py",
         "denoising_diffusion_pytorch/attend.py", "denoising_diffusion_pytorch/version.py",
-        "denoising_diffusion_pytorch/karras_unet.py")),
+        "denoising_diffusion_pytorch/karras_unet.py", "denoising_diffusion_pytorch/simple_diffusion.py")),
     "pytorch/examples": ("BSD-3-Clause", (
         "word_language_model/model.py", "super_resolution/model.py", "mnist/main.py",
         "fast_neural_style/neural_style/__init__.py", "fast_neural_style/neural_style/transformer_net.py",
@@ -74,6 +74,7 @@ VENDORED: dict[str, tuple[str, tuple[str, ...]]] = {
                                          "ldm/modules/diffusionmodules/__init__.py",
                                          "ldm/modules/diffusionmodules/openaimodel.py",
                                          "ldm/modules/diffusionmodules/util.py")),
+    "CompVis/taming-transformers": ("MIT", ("taming/modules/util.py", "taming/modules/discriminator/model.py")),
     "black-forest-labs/flux": ("Apache-2.0", ("src/flux/__init__.py", "src/flux/math.py", "src/flux/model.py",
                                               "src/flux/modules/layers.py", "src/flux/modules/lora.py")),
     "suno-ai/bark": ("MIT", ("bark/__init__.py", "bark/model.py", "bark/model_fine.py")),

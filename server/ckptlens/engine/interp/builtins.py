@@ -547,7 +547,24 @@ def _b_type(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Fra
         return ExternalRef("builtins.type")  # a torch layer class: its metaclass is `type`
     if isinstance(value, FunctionRef) and value.kind == "function":
         return ExternalRef("types.FunctionType")
+    if isinstance(value, ClassRef) and _plain_metaclass(interp, value):
+        return ExternalRef("builtins.type")
     return _u("type() of a value")
+
+
+def _plain_metaclass(interp: Runtime, cls: ClassRef) -> bool:
+    """A source class whose metaclass is `type`: no `metaclass=` anywhere in its MRO, whose
+    library bases are torch.nn modules (not `Parameter`, an enum, an ABC...)."""
+    for klass in interp.mro(cls):
+        if isinstance(klass, ClassRef):
+            if any(k.arg == "metaclass" for k in klass.node.keywords):
+                return False
+        elif not (isinstance(klass, ExternalRef) and (
+            klass.qualname == "builtins.object"
+            or (klass.qualname.startswith("torch.nn.") and "arameter" not in klass.qualname)
+        )):
+            return False
+    return True
 
 
 def _b_none(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
