@@ -582,3 +582,43 @@ def test_type_of_a_source_class_is_known_only_with_the_plain_metaclass(tmp_path:
     )
     assert _keys(predicted) == {"a.weight": (2, 2)}
     assert _unknown(predicted) == ["b"]
+
+
+LORA_NEW = """
+    from torch import nn
+
+    class LoRALinear(nn.Module):
+        def __new__(cls, dim_in, dim_out=None, dim=None):
+            dim_out = dim_out if dim_out is not None else dim_in
+            if dim is None:
+                return nn.Linear(dim_in, dim_out, bias=False)
+            return super().__new__(cls)
+
+        def __init__(self, dim_in, dim_out=None, dim=None):
+            super().__init__()
+            dim_out = dim_out if dim_out is not None else dim_in
+            self.down = nn.Linear(dim_in, dim, bias=False)
+            self.up = nn.Linear(dim, dim_out, bias=False)
+
+    class Net(nn.Module):
+        def __init__(self, rank=None):
+            super().__init__()
+            self.a = LoRALinear(8, 4)
+            self.b = LoRALinear(8, 4, dim=2)
+            self.c = LoRALinear(8, 4, dim=rank)
+    """
+
+
+@pytest.mark.parametrize("init", [{}, {"rank": 3}])
+def test_a_new_that_returns_another_module_or_the_instance(tmp_path: Path, init: dict[str, Any]) -> None:
+    # lucidrains/x-transformers' LoRALinear: `__new__` returns a plain Linear when no rank is
+    # given (its `__init__` never runs); it was predicted as down/up (a false alarm)
+    predicted = _predict(tmp_path, LORA_NEW, init=init)
+    assert _keys(predicted) == _torch(tmp_path, **init)
+    assert _unknown(predicted) == []
+
+
+def test_a_new_whose_result_depends_on_an_unknown_value_is_unknown(tmp_path: Path) -> None:
+    predicted = _predict(tmp_path, LORA_NEW.replace("def __init__(self, rank=None)", "def __init__(self, cfg)")
+                         .replace("dim=rank)", "dim=cfg.rank)"), config={"other": 1})
+    assert _unknown(predicted) == ["c"]

@@ -19,7 +19,13 @@ from ckptlens.engine.interp.constants import (
 from ckptlens.engine.interp.frame import Frame
 from ckptlens.engine.interp.host import Host
 from ckptlens.engine.interp.library_hooks import PRETRAINED_MODEL, pretrained_model_init
-from ckptlens.engine.interp.refs import BuiltinRef, ExternalMethod, PyMethod, TensorMethod
+from ckptlens.engine.interp.refs import (
+    BuiltinRef,
+    ExternalMethod,
+    NewInstance,
+    PyMethod,
+    TensorMethod,
+)
 from ckptlens.engine.interp.signals import Break, Continue, Return
 from ckptlens.engine.interp.syntax import dataclass_option, field_option, is_field_call, short
 from ckptlens.engine.interp.valueops import external_as_data, same_value, short_value
@@ -140,6 +146,15 @@ class Calls(Host):
         if kind == "unknown":
             return opaque_module(cls.qualname, info, self.anchor())
         if kind in ("module", "lightning", "layer", "container"):
+            found_new, new = self.class_attr(cls, "__new__")
+            if found_new and isinstance(new, FunctionRef):
+                # x-transformers' LoRALinear: `__new__` may hand back another module (then
+                # `__init__` never runs) or `super().__new__(cls)`, which `__init__` then builds
+                made = self.call_function(new, [cls, *args], kwargs, None)
+                if isinstance(made, ModuleValue) and made.cls is not cls:
+                    return made
+                if not (isinstance(made, NewInstance) and made.cls is cls):
+                    return opaque_module(cls.qualname, f"its `__new__` returns {short_value(made)}", self.anchor())
             module = ModuleValue(type_name=cls.qualname, cls=cls, origin=self.anchor())
             module.is_lightning = kind == "lightning"
             found, init = self.class_attr(cls, "__init__")

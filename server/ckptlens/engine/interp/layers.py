@@ -15,10 +15,10 @@ from ckptlens.engine.interp.frame import Frame
 from ckptlens.engine.interp.host import Host
 from ckptlens.engine.interp.library_calls import EXTERNAL_CALLS
 from ckptlens.engine.interp.module_methods import MODULE_METHODS
-from ckptlens.engine.interp.refs import ExternalMethod, PyMethod
+from ckptlens.engine.interp.refs import ExternalMethod, NewInstance, PyMethod
 from ckptlens.engine.interp.signals import Raised, Unfollowable
 from ckptlens.engine.interp.valueops import bounded, external_as_data, hashable, plain, short_value
-from ckptlens.engine.objects import ExternalRef, ModuleValue, opaque_module
+from ckptlens.engine.objects import ClassRef, ExternalRef, ModuleValue, opaque_module
 from ckptlens.engine.symbolic import SymItems, SymSeq
 from ckptlens.engine.values import TensorValue, Unknown, Unresolvable, is_unknown
 from ckptlens.findings import SourceRange
@@ -198,6 +198,8 @@ class Layers(Host):
 
     def call_external_method(self, method: ExternalMethod, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
         receiver, name = method.receiver, method.name
+        if name == "__new__" and isinstance(receiver, ClassRef) and args and args[0] is receiver:
+            return NewInstance(receiver)  # `super().__new__(cls)` in a class's own `__new__`
         if name == "__init__":
             if isinstance(receiver, ModuleValue):
                 mro = self.mro(receiver.cls) if receiver.cls else [method.owner]
