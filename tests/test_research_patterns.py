@@ -622,3 +622,28 @@ def test_a_new_whose_result_depends_on_an_unknown_value_is_unknown(tmp_path: Pat
     predicted = _predict(tmp_path, LORA_NEW.replace("def __init__(self, rank=None)", "def __init__(self, cfg)")
                          .replace("dim=rank)", "dim=cfg.rank)"), config={"other": 1})
     assert _unknown(predicted) == ["c"]
+
+
+def test_a_new_that_always_returns_its_instance_builds_as_usual(tmp_path: Path) -> None:
+    # huggingface_hub's ModelHubMixin.__new__ (facebookresearch/hiera): records a config on the
+    # instance through paths the analysis cannot follow, but returns the instance on every one
+    source = """
+        from torch import nn
+        from somewhere_unknown import describe
+
+        class Mixin:
+            def __new__(cls, *args, **kwargs):
+                instance = super().__new__(cls)
+                if instance.config_known is not None:
+                    return instance
+                instance.config = describe(cls, args, kwargs)
+                return instance
+
+        class Net(nn.Module, Mixin):
+            def __init__(self, width=3):
+                super().__init__()
+                self.proj = nn.Linear(2, width)
+        """
+    predicted = _predict(tmp_path, source)
+    assert _keys(predicted) == {"proj.weight": (3, 2), "proj.bias": (3,)}
+    assert _unknown(predicted) == []

@@ -162,6 +162,9 @@ CASES: list[Case] = [
          init={"dim": 256, "depth": 4, "heads": 4, "attn_num_mem_kv": 4, "ff_glu": True, "use_rmsnorm": True,
                "cross_attend": True, "attn_qk_norm": True, "macaron": True, "attn_kv_heads": 2,
                "ff_mult": 2, "residual_attn": True}, label="features"),
+    Case("lucidrains/x-transformers", "x_transformers/x_transformers.py", "LoRALinear", init={"dim_in": 32}),
+    Case("lucidrains/x-transformers", "x_transformers/x_transformers.py", "LoRALinear",
+         init={"dim_in": 32, "dim_out": 64, "dim": 4}, label="rank"),
     # pytorch/examples
     Case("pytorch/examples", "word_language_model/model.py", "RNNModel",
          init={"rnn_type": "LSTM", "ntoken": 1000, "ninp": 200, "nhid": 200, "nlayers": 2}),

@@ -147,7 +147,7 @@ class Calls(Host):
             return opaque_module(cls.qualname, info, self.anchor())
         if kind in ("module", "lightning", "layer", "container"):
             found_new, new = self.class_attr(cls, "__new__")
-            if found_new and isinstance(new, FunctionRef):
+            if found_new and isinstance(new, FunctionRef) and not _returns_its_instance(new.node):
                 # x-transformers' LoRALinear: `__new__` may hand back another module (then
                 # `__init__` never runs) or `super().__new__(cls)`, which `__init__` then builds
                 made = self.call_function(new, [cls, *args], kwargs, None)
@@ -274,3 +274,35 @@ class Calls(Host):
             if layer.opaque:
                 module.opaque = layer.opaque
             return
+
+
+def _returns_its_instance(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> bool:
+    """A `__new__` whose every `return` hands back the instance `super().__new__(cls)` made
+    (huggingface_hub's ModelHubMixin, which only records a config on it): `__init__` then builds
+    the module as usual. (Attributes it sets before `Module.__init__` cannot be tensors: torch
+    refuses them.)"""
+    if isinstance(node, ast.Lambda):
+        return False
+    made: set[str] = set()
+    other: set[str] = set()
+    for stmt in ast.walk(node):
+        if isinstance(stmt, ast.Assign):
+            value = stmt.value
+            from_super = (
+                isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "__new__"
+                and isinstance(value.func.value, ast.Call) and isinstance(value.func.value.func, ast.Name)
+                and value.func.value.func.id == "super"
+            )
+            for target in stmt.targets:
+                if isinstance(target, ast.Name):
+                    (made if from_super else other).add(target.id)
+        elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign, ast.NamedExpr, ast.For, ast.AsyncFor, ast.comprehension)):
+            other.update(n.id for n in ast.walk(stmt.target) if isinstance(n, ast.Name))
+        elif isinstance(stmt, ast.withitem) and stmt.optional_vars is not None:
+            other.update(n.id for n in ast.walk(stmt.optional_vars) if isinstance(n, ast.Name))
+        elif isinstance(stmt, ast.arg):
+            other.add(stmt.arg)
+    names = made - other
+    returns = [s for s in ast.walk(node) if isinstance(s, ast.Return)]
+    return bool(returns) and all(isinstance(r.value, ast.Name) and r.value.id in names for r in returns)
+
