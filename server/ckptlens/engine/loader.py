@@ -457,11 +457,34 @@ class Loader:
                 base = os.path.dirname(base)
             return _module_file(base, dotted.split(".") if dotted else [])
         parts = dotted.split(".")
-        for root in self.roots_for(from_file):
+        roots = self.roots_for(from_file)
+        own = _own_namespace_root(from_file, parts[0])
+        if own is not None and own not in roots:
+            roots.insert(2, own)
+        for root in roots:
             found = _module_file(root, parts)
             if found is not None:
                 return found
         return None
+
+
+MAX_NAMESPACE_DEPTH = 8  # how far above a file its own namespace package is looked for
+
+
+def _own_namespace_root(from_file: str, first: str) -> str | None:
+    """`import ldm.modules.util` inside `repo/ldm/modules/x.py` where `ldm/` (and maybe
+    `modules/`) has no `__init__.py`: a namespace package the file itself belongs to, imported as
+    Python does with the repository's root on the path (CompVis' stable-diffusion). The folder
+    above the nearest ancestor named `first` that is a namespace package, or None."""
+    folder = os.path.dirname(os.path.abspath(from_file))
+    for _ in range(MAX_NAMESPACE_DEPTH):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        if os.path.basename(folder) == first and not os.path.isfile(os.path.join(folder, "__init__.py")):
+            return parent
+        folder = parent
+    return None
 
 
 _NOT_EXPORTING = (

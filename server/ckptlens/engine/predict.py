@@ -56,6 +56,44 @@ class TargetInfo:
     config_reads: tuple[str, ...] = ()
 
 
+def _sole_config_like(node: ast.FunctionDef | ast.AsyncFunctionDef, params: Sequence[ast.arg]) -> bool:
+    """hifi-gan's `Generator.__init__(self, h)`: the one parameter, unannotated, without a
+    default, used only as a bag of values -- its attributes read one level deep (`h.upsample_rates`),
+    or it kept or passed on whole -- is a config object by use, whatever its name, so `--config`
+    (or a checkpoint record naming what it reads) gives it whole. Not a parameter used as a module
+    or a function: called, a method of it called, an attribute of an attribute read
+    (`backbone.fc.in_features`), iterated, returned."""
+    spec = node.args
+    if len(params) != 1 or params[0].annotation is not None or spec.vararg or spec.kwarg:
+        return False
+    if spec.defaults or any(d is not None for d in spec.kw_defaults):
+        return False
+    name = params[0].arg
+    parents: dict[int, ast.AST] = {}
+    for outer in ast.walk(node):
+        for child in ast.iter_child_nodes(outer):
+            parents[id(child)] = outer
+    reads = 0
+    for use in ast.walk(node):
+        if not (isinstance(use, ast.Name) and use.id == name):
+            continue
+        up = parents.get(id(use))
+        if isinstance(up, ast.Attribute) and isinstance(up.ctx, ast.Load):
+            above = parents.get(id(up))
+            if isinstance(above, ast.Attribute) or (isinstance(above, ast.Call) and above.func is up):
+                return False
+            reads += 1
+        elif isinstance(up, ast.Call) and up.func is not use:
+            continue  # passed on whole (`ResBlock1(h, ...)`)
+        elif isinstance(up, ast.Compare):
+            continue  # `h is None`
+        elif isinstance(up, ast.Assign) and up.value is use:
+            continue  # kept (`self.h = h`), as a config is
+        else:
+            return False  # stored, called, iterated, returned: not only a bag of values
+    return reads > 0
+
+
 CONFIG_PARAM_NAMES = ("config", "cfg", "conf", "hparams", "args", "opt", "params")
 
 
@@ -139,6 +177,8 @@ class Analyzer:
                     break
                 if p.arg in CONFIG_PARAM_NAMES and config_param is None:
                     config_param = p.arg
+            if config_param is None and _sole_config_like(func.node, all_params):
+                config_param = all_params[0].arg
             if config_param is not None and isinstance(target, ClassRef):
                 # transformers: `config_class = BertConfig` on the PreTrainedModel subclass
                 # transformers declares the concrete config class on the model class (`config_class

@@ -56,6 +56,7 @@ PURE_FUNCTIONS: dict[str, Callable[..., Any]] = {
 CONSTANTS: dict[str, Any] = {
     "math.pi": math.pi, "math.e": math.e, "math.inf": math.inf, "math.tau": math.tau, "math.nan": math.nan,
     "numpy.pi": math.pi, "numpy.e": math.e, "numpy.inf": math.inf, "numpy.nan": math.nan,
+    "numpy.newaxis": None,
 }
 
 

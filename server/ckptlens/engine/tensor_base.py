@@ -174,6 +174,24 @@ def split(value: TensorValue, sizes: Any, dim: Any) -> Any:
     return pieces
 
 
+MAX_UNBIND = 4096  # `t.unbind()` into more pieces than this: not followed
+
+
+def unbind(value: TensorValue, dim: Any) -> tuple[TensorValue, ...] | None:
+    """`t.unbind(dim)`: one tensor per index of the dim, the dim removed."""
+    shape = value.shape
+    if shape is None or not shape:
+        return None
+    axis = axis_of(dim, len(shape))
+    if axis is None:
+        return None
+    count = shape[axis]
+    if not isinstance(count, int) or count > MAX_UNBIND:
+        return None
+    piece = plain(value, (*shape[:axis], *shape[axis + 1 :]))
+    return (piece,) * count
+
+
 def reduced(value: TensorValue, dim: Any, keepdim: Any) -> TensorValue:
     """`t.sum(dim)`-style reductions: the dims named go (or become 1 with keepdim)."""
     shape = value.shape

@@ -26,6 +26,7 @@ from ckptlens.engine.tensor_base import (
     sizes_arg,
     split,
     torch_tensor,
+    unbind,
 )
 from ckptlens.engine.values import TensorValue, Unknown, is_unknown
 
@@ -358,6 +359,12 @@ def _split_method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, 
     return split(value, argument(args, kwargs, 0, "split_size", kwargs.get("split_size_or_sections")), argument(args, kwargs, 1, "dim", 0))
 
 
+def _unbind_method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    if set(kwargs) - {"dim"}:
+        return None
+    return unbind(value, argument(args, kwargs, 0, "dim", 0))
+
+
 def _reduction_method(value: TensorValue, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
     if set(kwargs) - {"dim", "keepdim"}:
         return None
@@ -384,7 +391,7 @@ TENSOR_METHODS: Mapping[str, MethodHandler] = {
     "new_tensor": _new_tensor,
     "size": _size, "numel": _numel_method, "nelement": _numel_method,
     "dim": _dim, "ndimension": _dim,
-    "item": _item, "tolist": _tolist, "split": _split_method,
+    "item": _item, "tolist": _tolist, "split": _split_method, "unbind": _unbind_method,
     **dict.fromkeys(("sum", "mean", "prod", "amax", "amin"), _reduction_method),
 }  # fmt: skip
 

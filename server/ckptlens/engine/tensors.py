@@ -39,6 +39,7 @@ from ckptlens.engine.tensor_base import (
     size_arg,
     sizes_arg,
     torch_tensor,
+    unbind,
 )
 from ckptlens.engine.tensor_methods import tensor_method
 from ckptlens.engine.values import TensorValue, Unknown, as_dim, is_unknown
@@ -254,6 +255,14 @@ def _tensors(value: Any) -> list[TensorValue] | None:
     return None
 
 
+def _unbind(args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    """`torch.unbind(t, dim)`: one tensor per index of the dim."""
+    value = args[0] if args else kwargs.get("input")
+    if not isinstance(value, TensorValue) or set(kwargs) - {"input", "dim"}:
+        return None
+    return unbind(value, args[1] if len(args) > 1 else kwargs.get("dim", 0))
+
+
 def _stack(args: Sequence[Any], kwargs: Mapping[str, Any]) -> TensorValue | None:
     """`torch.stack(tensors, dim)`: equal shapes, a new dim of their count."""
     items = _tensors(args[0] if args else kwargs.get("tensors"))
@@ -362,6 +371,7 @@ _FACTORIES: Mapping[str, _Factory] = {
     "torch.concat": _cat,
     "torch.concatenate": _cat,
     "torch.meshgrid": _meshgrid,
+    "torch.unbind": _unbind,
     "torch.flatten": _flatten_call,
     "torch.sum": _reduction,
     "torch.prod": _reduction,

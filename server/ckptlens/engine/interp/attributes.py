@@ -130,6 +130,11 @@ class Attributes(Host):
             return ExternalMethod(obj.receiver, ExternalRef("builtins.object"), name)
         if isinstance(obj, BuiltinRef) and obj.name == "object" and name == "__setattr__":
             return BuiltinRef("setattr")  # `object.__setattr__(self, name, value)`
+        if isinstance(obj, FunctionRef) and name in ("__name__", "__qualname__") and obj.kind == "function":
+            # `f.__name__ == "<lambda>"` (lucidrains' `is_lambda`); a decorated function keeps
+            # its name only through `functools.wraps`, so only an undecorated one is known
+            if isinstance(obj.node, ast.Lambda) or not obj.node.decorator_list:
+                return obj.name
         if isinstance(obj, PartialValue) and name in ("func", "args", "keywords"):
             return {"func": obj.func, "args": tuple(obj.args), "keywords": dict(obj.kwargs)}[name]
         if isinstance(obj, stdlib.ArrayValue):

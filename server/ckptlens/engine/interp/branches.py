@@ -17,6 +17,7 @@ from ckptlens.engine.interp.syntax import short
 from ckptlens.engine.interp.valueops import same_value
 from ckptlens.engine.objects import ModuleValue, ObjectValue
 from ckptlens.engine.symbolic import SymConfig, SymItems, SymRange, SymSeq
+from ckptlens.engine.tensors import BufferValue
 from ckptlens.engine.values import TensorValue, Unknown, is_unknown
 
 
@@ -218,6 +219,9 @@ class Merger:
             return a
         maybe = isinstance(a, ModuleValue) or isinstance(b, ModuleValue)
         maybe = maybe or (is_unknown(a) and a.maybe_module) or (is_unknown(b) and b.maybe_module)
+        # `nn.Parameter(...) if bias else None`: assigned to `self.bias`, the key may exist, so
+        # it is an unknown member (never an attribute that silently drops the key)
+        maybe = maybe or any(_registers(v) for v in (a, b))
         return Unknown(self.reason, maybe_module=maybe)
 
     def _merge_dict(self, a: dict[Any, Any], b: dict[Any, Any]) -> dict[Any, Any]:
@@ -289,6 +293,11 @@ class Merger:
             else:
                 uncertain[name] = self.reason
         return out
+
+
+def _registers(value: Any) -> bool:
+    """A value that, assigned to a module attribute, registers a state_dict entry."""
+    return (isinstance(value, TensorValue) and value.is_parameter) or isinstance(value, BufferValue)
 
 
 def _structure(module: ModuleValue, prefix: str = "") -> list[tuple[str, Any]] | None:

@@ -5,6 +5,7 @@ library hooks in `library_hooks`. They all depend on `runtime.Runtime`, never on
 
 from __future__ import annotations
 
+import ast
 import collections.abc
 import numbers
 from collections.abc import Callable
@@ -100,7 +101,9 @@ def _b_len(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Fram
     if isinstance(value, ModuleValue):
         if value.opaque or value.uncertain:
             return _u("length of a module whose items are unknown")
-        return len(value.params) if value.container in ("ParameterList", "ParameterDict") else len(value.children)
+        if value.container == "ParameterList":
+            return len(value.params) + len(value.children)
+        return len(value.params) if value.container == "ParameterDict" else len(value.children)
     if isinstance(value, ObjectValue):
         method = class_facts.own_method(interp, value.cls, "__len__") if value.cls is not None else None
         if method is not None:  # a class of the source defines `len(obj)`
@@ -537,7 +540,31 @@ def _b_type(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Fra
         return ExternalRef(value.spec.qualname)
     if isinstance(value, ModuleValue) and value.container and value.cls is None:
         return ExternalRef(f"torch.nn.{value.container}")  # `type(mod) is nn.ReLU` on a Sequential
+    # `type(norm_layer) == functools.partial` (taming's NLayerDiscriminator)
+    if isinstance(value, PartialValue):
+        return ExternalRef("functools.partial")
+    if isinstance(value, ExternalRef) and catalog.lookup(value.qualname) is not None:
+        return ExternalRef("builtins.type")  # a torch layer class: its metaclass is `type`
+    if isinstance(value, FunctionRef) and value.kind == "function":
+        return ExternalRef("types.FunctionType")
+    if isinstance(value, ClassRef) and _plain_metaclass(interp, value):
+        return ExternalRef("builtins.type")
     return _u("type() of a value")
+
+
+def _plain_metaclass(interp: Runtime, cls: ClassRef) -> bool:
+    """A source class whose metaclass is `type`: no `metaclass=` anywhere in its MRO, whose
+    library bases are torch.nn modules (not `Parameter`, an enum, an ABC...)."""
+    for klass in interp.mro(cls):
+        if isinstance(klass, ClassRef):
+            if any(k.arg == "metaclass" for k in klass.node.keywords):
+                return False
+        elif not (isinstance(klass, ExternalRef) and (
+            klass.qualname == "builtins.object"
+            or (klass.qualname.startswith("torch.nn.") and "arameter" not in klass.qualname)
+        )):
+            return False
+    return True
 
 
 def _b_none(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
@@ -549,6 +576,33 @@ def _b_unknown(name: str) -> Builtin:
         return _u(f"`{name}()` is not tracked")
 
     return run
+
+
+def _b_callable(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    """`callable(d)` (the `default(val, d)` helper of lucidrains' repositories): known for
+    functions, classes, partials, modules and plain values; unknown for an instance whose class
+    might define `__call__`, or an unknown value."""
+    if len(args) != 1 or kwargs:
+        return _u("`callable()` with unusual arguments")
+    known = _callable(args[0])
+    return _u("`callable()` of a value that is not known") if known is None else known
+
+
+def _b_locals(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    """`locals()` in a function (lucidrains' CvT: `kwargs = dict(locals())`): its parameters and
+    the names bound so far, and `__class__` in a method that uses `super()` (CPython keeps the
+    cell there). At module level, in a class body or a comprehension: unknown."""
+    if args or kwargs or frame is None or frame.func is None or frame.cls_body is not None:
+        return _u("`locals()` outside a function")
+    if frame.parent is not None and frame.parent.func is frame.func:
+        return _u("`locals()` in a comprehension")
+    out = dict(frame.locals)
+    func = frame.func
+    if isinstance(func.owner, ClassRef) and any(
+        isinstance(n, ast.Name) and n.id in ("super", "__class__") for n in ast.walk(func.node)
+    ):
+        out["__class__"] = func.owner
+    return out
 
 
 def _b_exception(interp: Runtime, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
@@ -595,10 +649,10 @@ BUILTINS: dict[str, Builtin] = {
     "map": _b_map, "filter": _b_filter, "any": _b_anyall("any"), "all": _b_anyall("all"),
     "isinstance": _b_isinstance, "issubclass": _b_issubclass, "getattr": _b_getattr,
     "hasattr": _b_hasattr, "setattr": b_setattr, "super": _b_super, "type": _b_type,
-    "print": _b_none, "iter": _b_iter, "next": _b_next, "callable": _b_unknown("callable"),
+    "print": _b_none, "iter": _b_iter, "next": _b_next, "callable": _b_callable,
     "repr": _pure(repr, "repr"), "format": _pure(format, "format"), "chr": _pure(chr, "chr"),
     "ord": _pure(ord, "ord"), "hex": _pure(hex, "hex"), "bin": _pure(bin, "bin"),
-    "id": _b_unknown("id"), "hash": _b_unknown("hash"), "vars": _b_unknown("vars"), "dir": _b_dir,
+    "id": _b_unknown("id"), "hash": _b_unknown("hash"), "vars": _b_unknown("vars"), "dir": _b_dir, "locals": _b_locals,
     "open": _b_unknown("open"), "input": _b_unknown("input"), "object": lambda i, a, k, f: ObjectValue(None),
     "NotImplementedError": _b_exception, "ValueError": _b_exception, "TypeError": _b_exception,
     "KeyError": _b_exception, "RuntimeError": _b_exception, "AssertionError": _b_exception,

@@ -19,7 +19,13 @@ from ckptlens.engine.interp.constants import (
 from ckptlens.engine.interp.frame import Frame
 from ckptlens.engine.interp.host import Host
 from ckptlens.engine.interp.library_hooks import PRETRAINED_MODEL, pretrained_model_init
-from ckptlens.engine.interp.refs import BuiltinRef, ExternalMethod, PyMethod, TensorMethod
+from ckptlens.engine.interp.refs import (
+    BuiltinRef,
+    ExternalMethod,
+    NewInstance,
+    PyMethod,
+    TensorMethod,
+)
 from ckptlens.engine.interp.signals import Break, Continue, Return
 from ckptlens.engine.interp.syntax import dataclass_option, field_option, is_field_call, short
 from ckptlens.engine.interp.valueops import external_as_data, same_value, short_value
@@ -124,8 +130,11 @@ class Calls(Host):
                         defining = Frame(func.scope, {}, func.closure)
                     local[name] = self.eval(node, defining)
             else:
+                # nobody gave it: it may be a module (`DETR(backbone, ...)`), so kept on `self`
+                # it is an unknown member, never an attribute that drops the module's keys
                 local[name] = Unknown(
-                    f"argument `{name}` of `{func.name}` is not given (pass --init {name}=...)"
+                    f"argument `{name}` of `{func.name}` is not given (pass --init {name}=...)",
+                    maybe_module=True,
                 )
         if vararg is not None:
             local[vararg] = tuple(args[len(positional) :])
@@ -142,7 +151,7 @@ class Calls(Host):
                         defining = Frame(func.scope, {}, func.closure)
                     local[name] = self.eval(node, defining)
             else:
-                local[name] = Unknown(f"argument `{name}` of `{func.name}` is not given")
+                local[name] = Unknown(f"argument `{name}` of `{func.name}` is not given", maybe_module=True)
         if kwarg is not None:
             local[kwarg] = dict(kwargs)
 
@@ -151,6 +160,15 @@ class Calls(Host):
         if kind == "unknown":
             return opaque_module(cls.qualname, info, self.anchor())
         if kind in ("module", "lightning", "layer", "container"):
+            found_new, new = self.class_attr(cls, "__new__")
+            if found_new and isinstance(new, FunctionRef) and not _returns_its_instance(new.node):
+                # x-transformers' LoRALinear: `__new__` may hand back another module (then
+                # `__init__` never runs) or `super().__new__(cls)`, which `__init__` then builds
+                made = self.call_function(new, [cls, *args], kwargs, None)
+                if isinstance(made, ModuleValue) and made.cls is not cls:
+                    return made
+                if not (isinstance(made, NewInstance) and made.cls is cls):
+                    return opaque_module(cls.qualname, f"its `__new__` returns {short_value(made)}", self.anchor())
             module = ModuleValue(type_name=cls.qualname, cls=cls, origin=self.anchor())
             module.is_lightning = kind == "lightning"
             found, init = self.class_attr(cls, "__init__")
@@ -297,3 +315,35 @@ def _parameters(spec: ast.arguments) -> _Parameters:
     )
     spec.__dict__["_ckptlens_parameters"] = known
     return known
+
+
+def _returns_its_instance(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> bool:
+    """A `__new__` whose every `return` hands back the instance `super().__new__(cls)` made
+    (huggingface_hub's ModelHubMixin, which only records a config on it): `__init__` then builds
+    the module as usual. (Attributes it sets before `Module.__init__` cannot be tensors: torch
+    refuses them.)"""
+    if isinstance(node, ast.Lambda):
+        return False
+    made: set[str] = set()
+    other: set[str] = set()
+    for stmt in ast.walk(node):
+        if isinstance(stmt, ast.Assign):
+            value = stmt.value
+            from_super = (
+                isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "__new__"
+                and isinstance(value.func.value, ast.Call) and isinstance(value.func.value.func, ast.Name)
+                and value.func.value.func.id == "super"
+            )
+            for target in stmt.targets:
+                if isinstance(target, ast.Name):
+                    (made if from_super else other).add(target.id)
+        elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign, ast.NamedExpr, ast.For, ast.AsyncFor, ast.comprehension)):
+            other.update(n.id for n in ast.walk(stmt.target) if isinstance(n, ast.Name))
+        elif isinstance(stmt, ast.withitem) and stmt.optional_vars is not None:
+            other.update(n.id for n in ast.walk(stmt.optional_vars) if isinstance(n, ast.Name))
+        elif isinstance(stmt, ast.arg):
+            other.add(stmt.arg)
+    names = made - other
+    returns = [s for s in ast.walk(node) if isinstance(s, ast.Return)]
+    return bool(returns) and all(isinstance(r.value, ast.Name) and r.value.id in names for r in returns)
+

@@ -15,10 +15,16 @@ from ckptlens.engine.interp.frame import Frame
 from ckptlens.engine.interp.host import Host
 from ckptlens.engine.interp.library_calls import EXTERNAL_CALLS
 from ckptlens.engine.interp.module_methods import MODULE_METHODS, unknown_method
-from ckptlens.engine.interp.refs import ExternalMethod, PyMethod
+from ckptlens.engine.interp.refs import ExternalMethod, NewInstance, PyMethod
 from ckptlens.engine.interp.signals import Raised, Unfollowable
 from ckptlens.engine.interp.valueops import bounded, external_as_data, hashable, plain, short_value
-from ckptlens.engine.objects import ExternalRef, ModuleValue, mark_arguments_open, opaque_module
+from ckptlens.engine.objects import (
+    ClassRef,
+    ExternalRef,
+    ModuleValue,
+    mark_arguments_open,
+    opaque_module,
+)
 from ckptlens.engine.symbolic import SymItems, SymSeq
 from ckptlens.engine.values import TensorValue, Unknown, Unresolvable, is_unknown
 from ckptlens.findings import SourceRange
@@ -120,6 +126,11 @@ class Layers(Host):
             self.add_item(module, str(i), value)
 
     def add_item(self, module: ModuleValue, name: str, value: Any) -> None:
+        if module.container == "ParameterList" and isinstance(value, ModuleValue):
+            # torch keeps a module item of a ParameterList as a submodule under its index
+            # (lucidrains' nViT: a ParameterList of ParameterLists)
+            self._add_child(module, name, value)
+            return
         if module.container in ("ParameterList", "ParameterDict"):
             if isinstance(value, TensorValue):
                 module.params[name] = TensorValue(value.shape, value.dtype, True)
@@ -180,6 +191,13 @@ class Layers(Host):
             return args[0] if args else None
         if qual.startswith("torchmetrics."):
             return ModuleValue(type_name=qual)
+        if qual.startswith(MODULE_CHANGING_PREFIXES):
+            # `prune.l1_unstructured(conv, "weight", ...)`, `parametrize.remove_parametrizations`:
+            # not modelled, they may rename, add or drop the tensors of the modules they are
+            # handed, so those modules become unknown (never predicted as they were)
+            for value in [*args, *kwargs.values()]:
+                if isinstance(value, ModuleValue) and not value.opaque:
+                    value.opaque = f"`{qual}` may change its tensors; it is not modelled"
         reason = f"`{qual}` is called on it and is not followed"
         if any(isinstance(v, ModuleValue) for v in [*args, *kwargs.values()]):
             # a library function given a module may change it (and may return one)
@@ -192,6 +210,8 @@ class Layers(Host):
 
     def call_external_method(self, method: ExternalMethod, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
         receiver, name = method.receiver, method.name
+        if name == "__new__" and isinstance(receiver, ClassRef) and args and args[0] is receiver:
+            return NewInstance(receiver)  # `super().__new__(cls)` in a class's own `__new__`
         if name == "__init__":
             if isinstance(receiver, ModuleValue):
                 mro = self.mro(receiver.cls) if receiver.cls else [method.owner]
@@ -269,6 +289,10 @@ def _has_unknown_dims(module: ModuleValue) -> bool:
 
 def _clone(module: ModuleValue) -> ModuleValue:
     return copy.deepcopy(module)
+
+
+# library functions that change the tensors of a module they are handed
+MODULE_CHANGING_PREFIXES = ("torch.nn.utils.", "torch.ao.", "torch.quantization.")
 
 
 def _canonical_util(qual: str) -> str:

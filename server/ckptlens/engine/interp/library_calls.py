@@ -12,6 +12,11 @@ from ckptlens.engine import catalog, catalog_einops, stdlib, symbolic
 from ckptlens.engine.interp.builtins_shared import b_dict
 from ckptlens.engine.interp.tensor_moves import TENSOR_MOVES, parametrize
 from ckptlens.engine.objects import (
+    BoundMethod,
+    ClassRef,
+    ExternalRef,
+    FunctionRef,
+    HookRef,
     ModuleValue,
     ObjectValue,
     OrderedDictValue,
@@ -39,6 +44,57 @@ def _partial(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
 
 def _namespace(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
     return ObjectValue(None, dict(kwargs))
+
+
+def _namedtuple(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """`collections.namedtuple("Config", ["a", "b"], defaults=...)`: a factory whose instances
+    carry the fields as attributes (they hold no tensors; `lucidrains`' `AttentionConfig`)."""
+    typename = args[0] if args else kwargs.get("typename")
+    fields = args[1] if len(args) > 1 else kwargs.get("field_names")
+    if isinstance(fields, str):
+        fields = fields.replace(",", " ").split()
+    if not isinstance(typename, str) or not isinstance(fields, (list, tuple)) or not all(isinstance(f, str) for f in fields):
+        return Unknown("`collections.namedtuple` with names that are not known")
+    defaults = kwargs.get("defaults") or ()
+    if not isinstance(defaults, (list, tuple)) or len(defaults) > len(fields):
+        return Unknown("`collections.namedtuple` with defaults that are not known")
+    names = tuple(fields)
+    preset = dict(zip(names[len(names) - len(defaults):], defaults, strict=True))
+
+    def make(interp: Runtime, receiver: Any, call_args: list[Any], call_kwargs: dict[str, Any]) -> Any:
+        if len(call_args) > len(names) or any(k not in names for k in call_kwargs):
+            return Unknown(f"`{typename}(...)` with arguments it does not take")
+        values = {**preset, **dict(zip(names, call_args, strict=False)), **call_kwargs}
+        if any(n not in values for n in names):
+            return Unknown(f"`{typename}(...)` without all its fields")
+        return ObjectValue(None, {n: values[n] for n in names})
+
+    return HookRef(typename, make)
+
+
+_PLAIN = (bool, int, float, str, complex, type(None), list, tuple, dict, set, range, bytes, slice)
+
+
+def _inspect_is(kind: str) -> Callable[[Runtime, list[Any], dict[str, Any]], Any]:
+    """`inspect.isfunction(d)` (stable-diffusion's `default(val, d)`) and `inspect.isclass`:
+    known for the interpreter's own functions, classes, modules, tensors and plain values;
+    unknown for a library object (a function or a class, by its source)."""
+
+    def check(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if len(args) != 1 or kwargs:
+            return Unknown(f"`inspect.{kind}` with unusual arguments")
+        value = args[0]
+        if isinstance(value, FunctionRef):  # a def or a lambda
+            return kind == "isfunction"
+        if isinstance(value, ClassRef) or (isinstance(value, ExternalRef) and catalog.lookup(value.qualname) is not None):
+            return kind == "isclass"  # a class of the source, or a torch layer the catalog knows
+        if isinstance(value, (BoundMethod, PartialValue, ModuleValue, ObjectValue, TensorValue)) or (
+            isinstance(value, _PLAIN) and not isinstance(value, Unknown)
+        ):
+            return False
+        return Unknown(f"`inspect.{kind}` of a value that is not known")
+
+    return check
 
 
 def _replace(interp: Runtime, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -231,6 +287,8 @@ EXTERNAL_CALLS: dict[str, Callable[[Runtime, list[Any], dict[str, Any]], Any]] =
     "collections.OrderedDict": lambda i, a, k: _ordered(b_dict(i, a, k, None)),
     "typing.OrderedDict": lambda i, a, k: _ordered(b_dict(i, a, k, None)),
     "collections.defaultdict": lambda i, a, k: {},
+    "collections.namedtuple": _namedtuple,
+    "inspect.isfunction": _inspect_is("isfunction"), "inspect.isclass": _inspect_is("isclass"),
     "torch.jit.script": _passthrough, "torch.jit.trace": _passthrough,
     **TENSOR_MOVES, **stdlib.NUMPY_CALLS, **stdlib.ITERTOOLS_CALLS, **catalog_einops.FUNCTIONS,
 }

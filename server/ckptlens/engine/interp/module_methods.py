@@ -92,8 +92,10 @@ def _m_register_parameter(interp: Runtime, module: ModuleValue, args: list[Any],
 def _m_append(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     if module.container not in ("ModuleList", "Sequential", "ParameterList"):
         return Unknown("append on a module")
-    table = module.params if module.container == "ParameterList" else module.children
-    interp.add_item(module, str(len(table) + len(module.uncertain)), args[0] if args else None)
+    count = len(module.children) + len(module.uncertain)
+    if module.container == "ParameterList":
+        count += len(module.params)  # a module item sits among the parameters' indexes
+    interp.add_item(module, str(count), args[0] if args else None)
     return module
 
 
@@ -235,6 +237,22 @@ def _m_parameters(interp: Runtime, module: ModuleValue, args: list[Any], kwargs:
     return [t for _, m in walked for t in m.params.values() if t is not None]
 
 
+def _m_named_parameters(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
+    """`module.named_parameters()` of a fully known module tree: (dotted name, parameter) in
+    torch's order (microsoft/LoRA's ConvLoRA re-registers its conv's parameters on itself).
+    Unknown when any part may hold other parameters, or when one tensor value sits in two places
+    (torch drops a tied duplicate; the analysis cannot tell a tie from a shared value)."""
+    if args or set(kwargs) - {"recurse"} or kwargs.get("recurse", True) is not True:
+        return Unknown("`named_parameters` with arguments")
+    walked = _walk_modules(module)
+    if any(m.opaque or m.uncertain or m.open or m.sym_items is not None for _, m in walked):
+        return Unknown("the module tree has unknown parts")
+    out = [(f"{p}.{n}" if p else n, t) for p, m in walked for n, t in m.params.items() if t is not None]
+    if len({id(t) for _, t in out}) != len(out):
+        return Unknown("a parameter appears twice in the module tree")
+    return out
+
+
 def _m_self(interp: Runtime, module: ModuleValue, args: list[Any], kwargs: dict[str, Any], frame: Frame | None) -> Any:
     return module
 
@@ -341,7 +359,7 @@ MODULE_METHODS: dict[str, ModuleMethod] = {
     "pop": _m_pop, "clear": _m_clear,
     "children": _m_children, "named_children": _m_named_children, "modules": _m_modules,
     "named_modules": _m_named_modules, "__setattr__": _m_setattr,
-    "parameters": _m_parameters, "get_submodule": _m_get_submodule,
+    "parameters": _m_parameters, "named_parameters": _m_named_parameters, "get_submodule": _m_get_submodule,
     "save_hyperparameters": _m_save_hyperparameters,
     "to": _m_to, "cuda": _m_self, "cpu": _m_self, "float": _caster("float32"), "double": _caster("float64"),
     "half": _caster("float16"), "bfloat16": _caster("bfloat16"), "train": _m_self, "eval": _m_self,

@@ -70,6 +70,8 @@ class Operators(Host):
             if value.container in ("ModuleDict", "ParameterDict"):
                 return list(value.children or value.params)
             if value.container == "ParameterList":
+                if value.children:
+                    return None  # parameters and modules interleaved by index
                 return list(value.params.values())
             if value.container:
                 return list(value.children.values())
@@ -147,6 +149,8 @@ class Operators(Host):
             if isinstance(key, str) and key in table:
                 return table[key]
             return Unknown(f"unknown key `{key}`", maybe_module=True)
+        if module.container == "ParameterList" and module.children:
+            return Unknown("an item of a ParameterList holding modules", maybe_module=True)
         if module.container in ("Sequential", "ModuleList", "ParameterList"):
             table = module.params if module.container == "ParameterList" else module.children
             names = list(table)

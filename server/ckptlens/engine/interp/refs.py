@@ -17,6 +17,14 @@ class BuiltinRef(Shared):
 
 
 @dataclass(eq=False)
+class NewInstance(Shared):
+    """What `super().__new__(cls)` returns inside a class's own `__new__`: the instance that
+    `__init__` then builds."""
+
+    cls: Any
+
+
+@dataclass(eq=False)
 class ExternalMethod(Shared):
     """A method of a library class (or of `nn.Module`) bound to a value: `self.add_module`."""
 

@@ -1,0 +1,1 @@
+"""The research corpus: real model code from public repositories, its cases and harness."""

@@ -1,0 +1,1 @@
+# ckptlens research corpus: from lucidrains/denoising-diffusion-pytorch@faed4db28e72 denoising_diffusion_pytorch/__init__.py, MIT (LICENSE beside); trimmed: left empty, the original imports non-model code
