@@ -402,11 +402,14 @@ def test_a_sole_parameter_used_as_a_bag_of_values_takes_the_config(tmp_path: Pat
 
 def test_a_sole_parameter_used_as_a_module_never_takes_the_config(tmp_path: Path) -> None:
     # `backbone.fc.in_features` reads an attribute of an attribute: a module, not a config
-    # (and `backbone`, not given, may be a module: kept on `self`, it is an unknown part, never
-    # an attribute whose checkpoint keys would be `unexpected-key` errors)
+    # (and `backbone`, not given, may be a module: kept on `self`, checkpoint keys under it are
+    # unverified, never `unexpected-key` errors; as such an argument is most often a number or a
+    # name, it is no unknown part)
     predicted = _predict(tmp_path, HIFIGAN, "Head", config={"fc": {"in_features": 3}})
     assert _keys(predicted) == {"fc.weight": (2, None), "fc.bias": (2,)}
-    assert _unknown(predicted) == ["backbone"]
+    assert _unknown(predicted) == []
+    assert [p.prefix for p in predicted.open] == ["backbone"]
+    assert not any(f.code == "unresolved" and f.model_prefix == "backbone" for f in predicted.findings)
     assert any(f.code == "unused-config" for f in predicted.findings)
 
 
@@ -647,3 +650,28 @@ def test_a_new_that_always_returns_its_instance_builds_as_usual(tmp_path: Path) 
     predicted = _predict(tmp_path, source)
     assert _keys(predicted) == {"proj.weight": (3, 2), "proj.bias": (3,)}
     assert _unknown(predicted) == []
+
+
+def test_an_argument_nobody_gave_kept_on_self_is_no_unknown_part(tmp_path: Path) -> None:
+    """`self.act_name = act` with `act` not given: no `unresolved` note on that line and no
+    unknown part (most such arguments are numbers or names), while checkpoint tensors under it
+    would be unverified (the test above)."""
+    torch = pytest.importorskip("torch")
+    from ckptlens.api import check
+
+    path = tmp_path / "model.py"
+    path.write_text(textwrap.dedent("""
+        from torch import nn
+
+        class Net(nn.Module):
+            def __init__(self, act, scale):
+                super().__init__()
+                self.act_name = act
+                self.scale = scale
+                self.fc = nn.Linear(4, 3)
+        """))
+    torch.save({"fc.weight": torch.zeros(3, 4), "fc.bias": torch.zeros(3)}, tmp_path / "ckpt.pt")
+    result = check(path, "Net", tmp_path / "ckpt.pt")
+    assert result.findings == []
+    assert result.coverage.checked == result.coverage.tensors == 2
+    assert [p.prefix for p in result.predicted.unknown] == []

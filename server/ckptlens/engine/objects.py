@@ -152,6 +152,9 @@ class ModuleValue:
     tensor_origins: dict[str, SourceRange] = field(default_factory=dict)
     unknown_dims: list[str] = field(default_factory=list)  # why some dims are unknown
     is_lightning: bool = False
+    # an unknown member that is most likely no module (an argument nobody gave, kept on `self`):
+    # checkpoint tensors under it are unverified, but it is not reported as an unknown part
+    quiet: bool = False
     # a container of symbolic length (symbolic.SymItems): built by a loop over `range(n_layer)`
     # with n_layer a symbol; only the inference reads it (the container itself stays opaque)
     sym_items: Any = None
@@ -183,7 +186,7 @@ class ModuleValue:
 
 # ModuleValue fields holding immutable values (strings, references, source ranges)
 _SHARED_FIELDS = frozenset(
-    {"type_name", "cls", "spec", "container", "opaque", "origin", "open", "open_origin", "is_lightning"}
+    {"type_name", "cls", "spec", "container", "opaque", "origin", "open", "open_origin", "is_lightning", "quiet"}
 )
 
 

@@ -353,6 +353,9 @@ def _walk(
     origin = module.origin or inherited
     out.modules[prefix] = ModuleInfo(prefix, module.type_name, origin)
     if module.opaque is not None:
+        if module.quiet:  # checkpoint tensors under it are unverified; nothing is said otherwise
+            out.open.append(UnknownPart(prefix, module.opaque, origin))
+            return
         out.unknown.append(UnknownPart(prefix, module.opaque, origin))
         if module.sym_items is not None:
             _walk_symbolic(module, prefix, origin, out, seen)
@@ -453,7 +456,9 @@ def _patterns(value: Any) -> list[re.Pattern[str]]:
 def _information(result: PredictedStateDict, root: ModuleValue | None = None) -> list[Finding]:
     """One `information` finding per unresolved part, and one per distinct reason some dims
     are unknown (a single unknown argument often reaches dozens of layers)."""
-    said = [(part, False) for part in result.unknown] + [(part, True) for part in result.open]
+    quiet = {p for p, m in _members(root, "") if m.quiet} if root is not None else set()
+    said = [(part, False) for part in result.unknown]
+    said += [(part, True) for part in result.open if part.prefix not in quiet]
     findings = [
         UnresolvedPart(part.prefix, result.class_name, part.reason, is_open).at(part.origin)
         for part, is_open in said
@@ -483,6 +488,16 @@ def _partly_unknown(result: PredictedStateDict) -> list[str]:
 
 def _under(key: str, prefix: str) -> bool:
     return not prefix or key.startswith(prefix + ".")
+
+
+def _members(module: ModuleValue, prefix: str) -> list[tuple[str, ModuleValue]]:
+    """Every module of the tree by its prefix, unknown ones included (not below them)."""
+    out = [(prefix, module)]
+    if module.opaque is None:
+        for name, child in module.children.items():
+            if child is not None:
+                out.extend(_members(child, f"{prefix}.{name}" if prefix else name))
+    return out
 
 
 def _modules(module: ModuleValue, prefix: str) -> list[tuple[str, ModuleValue]]:

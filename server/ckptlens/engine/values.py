@@ -24,6 +24,13 @@ class Unknown:
         return self  # immutable: branch copies of the interpreter state share it
 
 
+@dataclass(frozen=True)
+class UngivenArgument(Unknown):
+    """A constructor argument nobody gave. It may be a module (`DETR(backbone, ...)`): kept on
+    `self`, checkpoint tensors under it are unverified, never unexpected -- but, as it is most
+    often a number or a name, it is no unknown part of the model."""
+
+
 def is_unknown(value: Any) -> bool:
     return isinstance(value, Unknown)
 

@@ -16,7 +16,7 @@ from ckptlens.engine.interp.syntax import one_line, short
 from ckptlens.engine.interp.valueops import hashable, short_value
 from ckptlens.engine.objects import AttrDict, ModuleValue, ObjectValue, opaque_module, renumber
 from ckptlens.engine.symbolic import SymConfig
-from ckptlens.engine.values import TensorValue, Unknown, is_unknown
+from ckptlens.engine.values import TensorValue, UngivenArgument, Unknown, is_unknown
 from ckptlens.findings import SourceRange
 
 
@@ -169,6 +169,7 @@ class Assignment(Host):
         elif is_unknown(value) and value.maybe_module:
             module.remove_member(name)
             module.children[name] = opaque_module("?", value.reason, where)
+            module.children[name].quiet = isinstance(value, UngivenArgument)  # type: ignore[union-attr]
         elif name == "hparams" and module.is_lightning:
             module.attrs[name] = value
         else:

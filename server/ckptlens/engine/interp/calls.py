@@ -41,7 +41,7 @@ from ckptlens.engine.objects import (
     mark_arguments_open,
     opaque_module,
 )
-from ckptlens.engine.values import Unknown, is_unknown
+from ckptlens.engine.values import UngivenArgument, Unknown, is_unknown
 
 
 class Calls(Host):
@@ -132,7 +132,7 @@ class Calls(Host):
             else:
                 # nobody gave it: it may be a module (`DETR(backbone, ...)`), so kept on `self`
                 # it is an unknown member, never an attribute that drops the module's keys
-                local[name] = Unknown(
+                local[name] = UngivenArgument(
                     f"argument `{name}` of `{func.name}` is not given (pass --init {name}=...)",
                     maybe_module=True,
                 )
@@ -151,7 +151,7 @@ class Calls(Host):
                         defining = Frame(func.scope, {}, func.closure)
                     local[name] = self.eval(node, defining)
             else:
-                local[name] = Unknown(f"argument `{name}` of `{func.name}` is not given", maybe_module=True)
+                local[name] = UngivenArgument(f"argument `{name}` of `{func.name}` is not given", maybe_module=True)
         if kwarg is not None:
             local[kwarg] = dict(kwargs)
 
