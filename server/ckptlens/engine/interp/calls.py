@@ -112,7 +112,7 @@ class Calls(Host):
     def bind_arguments(self, spec: ast.arguments, args: list[Any], kwargs: dict[str, Any], frame: Frame, func: FunctionRef) -> None:
         positional, defaults, kwonly, vararg, kwarg = _parameters(spec)
         local = frame.locals
-        defining: Frame | None = None  # where defaults are evaluated (made when one is needed)
+        defining: list[Frame] = []  # where defaults are evaluated (made when one is needed)
         kwargs = dict(kwargs)
         given = len(args)
         for i, name in enumerate(positional):
@@ -121,14 +121,7 @@ class Calls(Host):
             elif name in kwargs:
                 local[name] = kwargs.pop(name)
             elif name in defaults:
-                node = defaults[name]
-                if type(node) is ast.Constant:  # `self.eval` of a constant, without the call
-                    self.tick()
-                    local[name] = node.value
-                else:
-                    if defining is None:
-                        defining = Frame(func.scope, {}, func.closure)
-                    local[name] = self.eval(node, defining)
+                local[name] = self._default(defaults[name], func, defining)
             else:
                 # nobody gave it: it may be a module (`DETR(backbone, ...)`), so kept on `self`
                 # it is an unknown member, never an attribute that drops the module's keys
@@ -142,18 +135,21 @@ class Calls(Host):
             if name in kwargs:
                 local[name] = kwargs.pop(name)
             elif name in defaults:
-                node = defaults[name]
-                if type(node) is ast.Constant:
-                    self.tick()
-                    local[name] = node.value
-                else:
-                    if defining is None:
-                        defining = Frame(func.scope, {}, func.closure)
-                    local[name] = self.eval(node, defining)
+                local[name] = self._default(defaults[name], func, defining)
             else:
                 local[name] = UngivenArgument(f"argument `{name}` of `{func.name}` is not given", maybe_module=True)
         if kwarg is not None:
             local[kwarg] = dict(kwargs)
+
+    def _default(self, node: ast.expr, func: FunctionRef, defining: list[Frame]) -> Any:
+        """A parameter's default value: a constant without the `eval` call (the same step
+        counted); anything else evaluated in the function's defining scope."""
+        if type(node) is ast.Constant:
+            self.tick()
+            return node.value
+        if not defining:
+            defining.append(Frame(func.scope, {}, func.closure))
+        return self.eval(node, defining[0])
 
     def instantiate(self, cls: ClassRef, args: list[Any], kwargs: dict[str, Any]) -> Any:
         kind, info = self.class_kind(cls)
