@@ -196,7 +196,9 @@ def pretrained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, di
         "print(json.dumps({n: {k: list(v.shape) for k, v in getattr(user, n)().state_dict().items()}"
         " for n in ('Hub', 'Local')}))\n"
     )
-    env = {**os.environ, "HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(root)}
+    # (PYTHONPATH keeps conftest's tests/site, whose sitecustomize lets torchvision import)
+    pythonpath = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1", "PYTHONPATH": pythonpath}
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root, check=True)
     shapes = json.loads(run.stdout.strip().splitlines()[-1])
     truth = {name: {k: tuple(v) for k, v in keys.items()} for name, keys in shapes.items()}
