@@ -12,17 +12,11 @@ import re
 from typing import Any
 
 from ckptlens.engine import reads
+from ckptlens.hf_cache import hub_cache_dir
 
 MAX_BYTES = 4 << 20
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
-
-
-def hub_cache() -> str:
-    if os.environ.get("HF_HUB_CACHE"):
-        return os.environ["HF_HUB_CACHE"]
-    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
-    return os.path.join(home, "hub")
 
 
 def _read_json(path: str) -> dict[str, Any] | None:
@@ -38,7 +32,7 @@ def _read_json(path: str) -> dict[str, Any] | None:
 
 
 def _snapshot(repo_id: str, revision: str | None) -> str | None:
-    folder = os.path.join(hub_cache(), "models--" + repo_id.replace("/", "--"))
+    folder = os.path.join(hub_cache_dir(), "models--" + repo_id.replace("/", "--"))
     reads.note(folder)
     revision = revision or "main"
     if _COMMIT.match(revision):
@@ -69,6 +63,6 @@ def pretrained_config(name: str, from_file: str, subfolder: str = "", revision: 
         return None, local_config
     snapshot = _snapshot(name, revision)
     if snapshot is None:
-        return None, f"the Hugging Face cache ({hub_cache()})"
+        return None, f"the Hugging Face cache ({hub_cache_dir()})"
     path = os.path.join(snapshot, subfolder, "config.json")
     return _read_json(path), path

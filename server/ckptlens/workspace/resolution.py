@@ -9,6 +9,7 @@ import re
 from collections.abc import Sequence
 
 from ckptlens.checkpoint.remote import hub_ref, is_remote
+from ckptlens.hf_cache import hub_cache_dir
 from ckptlens.workspace.model import FROM_PRETRAINED, Link, Resolution
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -16,12 +17,7 @@ _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors", ".pkl", 
 
 
 def default_hf_cache() -> str:
-    if os.environ.get("HF_HUB_CACHE"):
-        return os.environ["HF_HUB_CACHE"]
-    home = os.environ.get("HF_HOME") or os.path.join(
-        os.path.expanduser("~"), ".cache", "huggingface"
-    )
-    return os.path.join(home, "hub")
+    return hub_cache_dir()
 
 
 def hub_snapshot(hub_id: str, cache_dir: str) -> str | None:

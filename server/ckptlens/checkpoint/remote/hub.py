@@ -24,6 +24,7 @@ from ckptlens.checkpoint.remote.listing import FileInfo, Listing, known_from_jso
 from ckptlens.checkpoint.remote.rangefile import RemoteObject
 from ckptlens.checkpoint.remote.ref import RemoteRef, ref_cache_key
 from ckptlens.checkpoint.remote.store import RemoteCache, RemoteSettings
+from ckptlens.hf_cache import hub_cache_dir
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _LOGIN_HINT = " (set HF_TOKEN or run `hf auth login`)"
@@ -51,18 +52,11 @@ def _token_from_files() -> str | None:
         return None
 
 
-def _hf_cache_dir() -> str:
-    if os.environ.get("HF_HUB_CACHE"):
-        return os.environ["HF_HUB_CACHE"]
-    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
-    return os.path.join(home, "hub")
-
-
 def local_snapshot(ref: RemoteRef) -> str | None:
     """The folder (or file) of a complete copy in the Hugging Face cache, or None."""
     from ckptlens.checkpoint.hf import INDEX_FILES, WEIGHT_FILES
 
-    repo_dir = os.path.join(_hf_cache_dir(), "models--" + ref.repo.replace("/", "--"))
+    repo_dir = os.path.join(hub_cache_dir(), "models--" + ref.repo.replace("/", "--"))
     revision = ref.revision or "main"
     commit = revision if _COMMIT.match(revision) else None
     if commit is None:

@@ -107,6 +107,8 @@ def _pretrained_config(interp: Runtime, receiver: Any, args: list[Any], kwargs: 
     from ckptlens.engine.objects import ClassRef
     from ckptlens.engine.pretrained_files import pretrained_config
 
+    if isinstance(kwargs.get("config"), ObjectValue):  # `config=` given: the file is not read
+        return kwargs["config"], {k: v for k, v in kwargs.items() if k not in _PRETRAINED_KWARGS}
     name = args[0] if args else kwargs.get("pretrained_model_name_or_path")
     subfolder, revision = kwargs.get("subfolder", ""), kwargs.get("revision")
     if not isinstance(name, str) or not isinstance(subfolder, str) or not isinstance(revision, (str, type(None))):
@@ -147,9 +149,6 @@ def _pretrained_config(interp: Runtime, receiver: Any, args: list[Any], kwargs: 
 def _auto_from_pretrained(interp: Runtime, receiver: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
     """`AutoModel.from_pretrained(name)`: as `from_config` with the config its config.json
     builds (or the `config=` given)."""
-    if isinstance(kwargs.get("config"), ObjectValue):
-        return _auto_from_config(interp, receiver, [kwargs["config"]], _model_kwargs(
-            {k: v for k, v in kwargs.items() if k not in _PRETRAINED_KWARGS}))
     built = _pretrained_config(interp, receiver, args, kwargs)
     if is_unknown(built):
         return built
@@ -164,9 +163,6 @@ def _model_from_pretrained(interp: Runtime, receiver: Any, args: list[Any], kwar
 
     if not isinstance(receiver, ClassRef):
         return Unknown("`from_pretrained` of an unknown class", True)
-    if isinstance(kwargs.get("config"), ObjectValue):
-        rest = {k: v for k, v in kwargs.items() if k not in _PRETRAINED_KWARGS}
-        return interp.instantiate(receiver, [kwargs["config"]], _model_kwargs(rest))
     built = _pretrained_config(interp, receiver, args, kwargs)
     if is_unknown(built):
         return built
